@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hermhq/herm/internal/agent"
+	"github.com/hermhq/herm/internal/auth"
+	"github.com/hermhq/herm/internal/deployment"
+	"github.com/hermhq/herm/internal/eventlog"
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/httpapi"
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/llm/providers"
+	"github.com/hermhq/herm/internal/runner"
+	"github.com/hermhq/herm/internal/store/sqlite"
+	"github.com/hermhq/herm/internal/tools"
+)
+
+// app is a wired server.
+type app struct {
+	cfg     *config
+	logger  *slog.Logger
+	store   *sqlite.Store
+	log     *eventlog.Log
+	runner  *runner.Runner
+	deps    *deployment.Service
+	keys    *auth.Keys
+	api     *httpapi.Server
+	http    *http.Server
+	ln      net.Listener
+	janitor sync.WaitGroup
+	stopJan context.CancelFunc
+}
+
+// newApp opens the store and wires every service; nothing runs yet.
+func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger) (*app, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path, err := cfg.sqlitePath()
+	if err != nil {
+		return nil, err
+	}
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	lc, err := cfg.llmConfig(getenv)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	models, err := providers.New(lc)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("model providers: %w", err)
+	}
+	defModel := cfg.DefaultModel
+	if defModel == "" {
+		defModel = models.Default()
+	}
+	if _, _, err := models.Resolve(defModel); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("default model %q: %w (configured providers: %v)", defModel, err, models.Providers())
+	}
+
+	now := time.Now
+	ids := herm.NewIDGen(now)
+	metrics := httpapi.NewMetrics(st)
+	elog := eventlog.New(st, logger, eventlog.Options{OnAppend: metrics.EventsAppended})
+	ag := agent.New(st, elog, models, tools.NewRegistry(), ids, now, logger, agent.Options{
+		MaxSteps: cfg.MaxSteps,
+		OnModelCall: func(model string, u llm.Usage, err error) {
+			metrics.ModelCall(model, u.InputTokens, u.OutputTokens, err)
+		},
+	})
+	rn := runner.New(st, elog, ag, ids, now, logger, runner.Options{ReleaseOnStart: true})
+	rules := herm.Rules{
+		DefaultModel:         defModel,
+		KnownProvider:        models.Has,
+		Providers:            models.Providers(),
+		SandboxTypes:         []string{"local"},
+		DefaultSandbox:       cfg.Sandbox,
+		AllowPrivateNetworks: cfg.AllowPrivateNet,
+	}
+	ws := deployment.Workspaces{Root: filepath.Join(cfg.DataDir, "workspaces")}
+	deps := deployment.New(st, elog, rn, ws, rules, ids, now, logger)
+	keys := auth.New(st, ids, now)
+	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys}
+	metricsPublic := false
+	if cfg.MetricsPublic != nil {
+		metricsPublic = *cfg.MetricsPublic
+	} else {
+		metricsPublic = isLoopback(cfg.Addr)
+	}
+	a.api = httpapi.New(httpapi.Config{
+		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
+		MetricsPublic: metricsPublic,
+	}, httpapi.Deps{
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models,
+		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
+	})
+	metrics.Register(sseGauge(elog))
+	return a, nil
+}
+
+// bootstrapKeys makes sure someone can use the API: HERM_API_KEY, or a
+// generated admin key printed once and saved to <data-dir>/admin.key.
+func (a *app) bootstrapKeys(ctx context.Context, stderr io.Writer) (string, error) {
+	if a.cfg.APIKey != "" {
+		return a.cfg.APIKey, a.keys.Ensure(ctx, "bootstrap (HERM_API_KEY)", a.cfg.APIKey)
+	}
+	n, err := a.keys.Count(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	k, secret, err := a.keys.Create(ctx, "admin (generated at first start)", herm.Scopes())
+	if err != nil {
+		return "", err
+	}
+	file := filepath.Join(a.cfg.DataDir, "admin.key")
+	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", file, err)
+	}
+	fmt.Fprintf(stderr, "\nCreated an admin API key (%s). It is shown only this once and saved to %s:\n\n    %s\n\n", k.ID, file, secret)
+	return secret, nil
+}
+
+// start resumes unfinished work and begins serving on the configured address.
+func (a *app) start(ctx context.Context) error {
+	if err := a.deps.Start(ctx); err != nil {
+		return err
+	}
+	if err := a.runner.Start(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	a.ln = ln
+	a.http = &http.Server{
+		Handler:           a.api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.Error("http server", "err", err)
+		}
+	}()
+	jctx, cancel := context.WithCancel(context.Background())
+	a.stopJan = cancel
+	a.janitor.Add(1)
+	go func() {
+		defer a.janitor.Done()
+		a.sweep(jctx)
+	}()
+	return nil
+}
+
+// URL is the address the server listens on.
+func (a *app) URL() string { return "http://" + a.ln.Addr().String() }
+
+// sweep applies retention: old events and idempotency records go.
+func (a *app) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		if n, err := a.store.DeleteEventsBefore(ctx, now.Add(-a.cfg.EventRetention)); err != nil && ctx.Err() == nil {
+			a.logger.Warn("event retention", "err", err)
+		} else if n > 0 {
+			a.logger.Info("event retention removed old events", "events", n)
+		}
+		if _, err := a.store.DeleteIdempotencyBefore(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
+			a.logger.Warn("idempotency retention", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// shutdown stops in order: no new requests, streams closed, runs left to
+// resume, background work, the log flushed, the store closed. It is bounded
+// by 10 s overall.
+func (a *app) shutdown() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
+	defer cancel()
+	var errs []error
+	if a.http != nil {
+		a.api.CloseStreams()
+		if err := a.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+			a.http.Close()
+		}
+	}
+	if a.stopJan != nil {
+		a.stopJan()
+		a.janitor.Wait()
+	}
+	if err := a.runner.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("runner stop: %w", err))
+	}
+	if err := a.deps.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("deployments stop: %w", err))
+	}
+	a.log.Close()
+	if err := a.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

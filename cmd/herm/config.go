@@ -1,0 +1,222 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hermhq/herm/internal/llm"
+)
+
+// config is every server setting: defaults, then the config file, then the
+// environment, then flags.
+type config struct {
+	Addr            string        `yaml:"addr"`
+	DataDir         string        `yaml:"data_dir"`
+	DatabaseURL     string        `yaml:"database_url"`
+	Sandbox         string        `yaml:"sandbox"`
+	DefaultModel    string        `yaml:"default_model"`
+	LogFormat       string        `yaml:"log_format"`
+	LogLevel        string        `yaml:"log_level"`
+	PublicURL       string        `yaml:"public_url"`
+	EventRetention  time.Duration `yaml:"event_retention"`
+	RateLimit       float64       `yaml:"rate_limit"`
+	RateBurst       int           `yaml:"rate_burst"`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
+	MaxSteps        int           `yaml:"max_steps"`
+	MetricsPublic   *bool         `yaml:"metrics_public"`
+	AllowPrivateNet bool          `yaml:"allow_private_networks"`
+	Providers       []provider    `yaml:"providers"`
+
+	// From the environment only (secrets do not belong in files or flags).
+	APIKey          string `yaml:"-"`
+	AnthropicKey    string `yaml:"-"`
+	AnthropicURL    string `yaml:"-"`
+	OpenAIKey       string `yaml:"-"`
+	OpenAIURL       string `yaml:"-"`
+	OpenRouterKey   string `yaml:"-"`
+	DemoWordDelay   time.Duration
+	configFile      string
+}
+
+// provider is an extra OpenAI-compatible provider from the config file.
+type provider struct {
+	Name         string   `yaml:"name"`
+	BaseURL      string   `yaml:"base_url"`
+	APIKeyEnv    string   `yaml:"api_key_env"`
+	DefaultModel string   `yaml:"default_model"`
+	Models       []string `yaml:"models"`
+}
+
+func defaultConfig() config {
+	return config{
+		Addr:           "127.0.0.1:8640",
+		DataDir:        "./herm-data",
+		EventRetention: 30 * 24 * time.Hour,
+		RateLimit:      50,
+		MaxBodyBytes:   1 << 20,
+		MaxSteps:       100,
+	}
+}
+
+// loadConfig reads settings for serve (and quickstart's embedded server).
+func loadConfig(name string, args []string, getenv func(string) string) (*config, error) {
+	c := defaultConfig()
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	addr := fs.String("addr", "", "listen address (HERM_ADDR; default 127.0.0.1:8640; :0 picks a free port)")
+	dataDir := fs.String("data-dir", "", "data directory (HERM_DATA_DIR; default ./herm-data)")
+	dbURL := fs.String("database-url", "", "sqlite://path (HERM_DATABASE_URL; default sqlite://<data-dir>/herm.db)")
+	sandbox := fs.String("sandbox", "", "default sandbox driver (HERM_SANDBOX; default local)")
+	model := fs.String("default-model", "", "model for deployments that name none (HERM_DEFAULT_MODEL)")
+	logFormat := fs.String("log-format", "", "text or json (HERM_LOG_FORMAT; default text on a terminal, json otherwise)")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error (HERM_LOG_LEVEL; default info)")
+	publicURL := fs.String("public-url", "", "base URL clients use, for links (HERM_PUBLIC_URL)")
+	cfgFile := fs.String("config", "", "YAML config file (HERM_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, usageError(name, fs)
+		}
+		return nil, fmt.Errorf("%v\n%s", err, usageText(name, fs))
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q\n%s", fs.Arg(0), usageText(name, fs))
+	}
+	c.configFile = first(*cfgFile, getenv("HERM_CONFIG"))
+	if c.configFile != "" {
+		b, err := os.ReadFile(c.configFile)
+		if err != nil {
+			return nil, fmt.Errorf("read config file: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
+			return nil, fmt.Errorf("config file %s: %w", c.configFile, err)
+		}
+	}
+	set := func(dst *string, flagVal, env string) {
+		if v := first(flagVal, getenv(env)); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Addr, *addr, "HERM_ADDR")
+	set(&c.DataDir, *dataDir, "HERM_DATA_DIR")
+	set(&c.DatabaseURL, *dbURL, "HERM_DATABASE_URL")
+	set(&c.Sandbox, *sandbox, "HERM_SANDBOX")
+	set(&c.DefaultModel, *model, "HERM_DEFAULT_MODEL")
+	set(&c.LogFormat, *logFormat, "HERM_LOG_FORMAT")
+	set(&c.LogLevel, *logLevel, "HERM_LOG_LEVEL")
+	set(&c.PublicURL, *publicURL, "HERM_PUBLIC_URL")
+	if v := getenv("HERM_EVENT_RETENTION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("HERM_EVENT_RETENTION must be a positive duration such as 720h")
+		}
+		c.EventRetention = d
+	}
+	if v := getenv("HERM_RATE_LIMIT"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return nil, fmt.Errorf("HERM_RATE_LIMIT must be a number (requests per second per key; negative disables)")
+		}
+		c.RateLimit = f
+	}
+	if v := getenv("HERM_METRICS_PUBLIC"); v != "" {
+		b := v == "1" || v == "true"
+		c.MetricsPublic = &b
+	}
+	if getenv("HERM_ALLOW_PRIVATE_NETWORKS") == "1" {
+		c.AllowPrivateNet = true
+	}
+	c.APIKey = getenv("HERM_API_KEY")
+	c.AnthropicKey, c.AnthropicURL = getenv("ANTHROPIC_API_KEY"), getenv("ANTHROPIC_BASE_URL")
+	c.OpenAIKey, c.OpenAIURL = getenv("OPENAI_API_KEY"), getenv("OPENAI_BASE_URL")
+	c.OpenRouterKey = getenv("OPENROUTER_API_KEY")
+
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "herm.db")
+	}
+	if c.Sandbox == "" {
+		c.Sandbox = "local"
+	}
+	if c.Sandbox != "local" {
+		return nil, fmt.Errorf("sandbox driver %q is not available (available: local)", c.Sandbox)
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json")
+	}
+	if c.EventRetention <= 0 {
+		return nil, fmt.Errorf("event_retention must be positive")
+	}
+	return &c, nil
+}
+
+// llmConfig turns the settings into the provider registry's config.
+func (c *config) llmConfig(getenv func(string) string) (llm.Config, error) {
+	lc := llm.Config{
+		AnthropicAPIKey: c.AnthropicKey, AnthropicBaseURL: c.AnthropicURL,
+		OpenAIAPIKey: c.OpenAIKey, OpenAIBaseURL: c.OpenAIURL,
+		OpenRouterAPIKey: c.OpenRouterKey, DemoWordDelay: c.DemoWordDelay,
+	}
+	for i, p := range c.Providers {
+		if p.Name == "" || p.BaseURL == "" {
+			return lc, fmt.Errorf("config file: providers[%d] needs name and base_url", i)
+		}
+		cp := llm.CompatProvider{Name: p.Name, BaseURL: p.BaseURL, DefaultModel: p.DefaultModel, Models: p.Models}
+		if p.APIKeyEnv != "" {
+			cp.APIKey = getenv(p.APIKeyEnv)
+		}
+		lc.Compat = append(lc.Compat, cp)
+	}
+	return lc, nil
+}
+
+// sqlitePath returns the file of a sqlite:// database URL.
+func (c *config) sqlitePath() (string, error) {
+	p, ok := strings.CutPrefix(c.DatabaseURL, "sqlite://")
+	if !ok {
+		if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+			return "", fmt.Errorf("the postgres backend is not available in this build yet; use sqlite://path")
+		}
+		return "", fmt.Errorf("database URL must be sqlite://path (got %q)", c.DatabaseURL)
+	}
+	if p == "" {
+		return "", fmt.Errorf("database URL sqlite:// needs a path")
+	}
+	return p, nil
+}
+
+func first(vals ...string) string {
+	for _, v := range vals {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func usageText(name string, fs *flag.FlagSet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: herm %s [flags]\n", name)
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}
+
+func usageError(name string, fs *flag.FlagSet) error {
+	return errHelp{usageText(name, fs)}
+}
+
+// errHelp carries usage text that run prints to stdout with success.
+type errHelp struct{ text string }
+
+func (e errHelp) Error() string { return e.text }

@@ -1,0 +1,21 @@
+// Command herm is Herm's single binary: the server (serve), a guided first
+// run (quickstart), database migrations (migrate) and its version.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "herm:", err)
+		os.Exit(1)
+	}
+}

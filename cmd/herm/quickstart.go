@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// quickstart shows a newcomer the whole path: a server (embedded, or the
+// one at HERM_URL), a deployment, its event stream, a first message and the
+// run as it happens.
+func quickstart(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(new(strings.Builder))
+	message := fs.String("message", "Hello! What can you do?", "the first message to send")
+	model := fs.String("model", "", "model for the deployment (default: the server's default; the offline demo model when no provider key is set)")
+	dataDir := fs.String("data-dir", "", "data directory of the embedded server (default: a temporary directory, removed afterwards)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return usageError("quickstart", fs)
+		}
+		return fmt.Errorf("%v\n%s", err, usageText("quickstart", fs))
+	}
+
+	base, key := strings.TrimRight(getenv("HERM_URL"), "/"), getenv("HERM_API_KEY")
+	if base != "" {
+		if key == "" {
+			return errors.New("HERM_URL is set but HERM_API_KEY is not: the quickstart needs a key with deployments:write")
+		}
+		fmt.Fprintf(stdout, "Using the Herm server at %s\n", base)
+		return quickstartAgainst(ctx, base, key, *message, *model, stdout)
+	}
+
+	// Embedded server on a free loopback port.
+	dir := *dataDir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "herm-quickstart-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	key = "herm_sk_quickstart_" + base64.RawURLEncoding.EncodeToString(b[:])
+	env := func(k string) string {
+		switch k {
+		case "HERM_ADDR":
+			return "127.0.0.1:0"
+		case "HERM_DATA_DIR":
+			return dir
+		case "HERM_API_KEY":
+			return key
+		case "HERM_DATABASE_URL", "HERM_URL":
+			return ""
+		}
+		return getenv(k)
+	}
+	cfg, err := loadConfig("quickstart", nil, env)
+	if err != nil {
+		return err
+	}
+	cfg.DemoWordDelay = 40 * time.Millisecond // so that streaming is visible
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ready := make(chan *app, 1)
+	served := make(chan error, 1)
+	go func() { served <- serveWith(sctx, cfg, env, logger, io.Discard, func(a *app) { ready <- a }) }()
+	select {
+	case a := <-ready:
+		base = a.URL()
+	case err := <-served:
+		return fmt.Errorf("start the embedded server: %w", err)
+	}
+	fmt.Fprintf(stdout, "Started an embedded Herm server at %s (data in %s)\n", base, dir)
+	err = quickstartAgainst(ctx, base, key, *message, *model, stdout)
+	stop()
+	if serr := <-served; err == nil {
+		err = serr
+	}
+	if err == nil {
+		fmt.Fprintf(stdout, "\nTo keep a server running, start one with:\n\n    go run ./cmd/herm serve\n\n"+
+			"It prints an admin API key at first start (also saved to ./herm-data/admin.key). Then:\n\n"+
+			"    export HERM_URL=http://127.0.0.1:8640 HERM_API_KEY=<that key>\n"+
+			"    curl -s -H \"Authorization: Bearer $HERM_API_KEY\" -H 'Content-Type: application/json' \\\n"+
+			"      -d '{\"customer_id\":\"cus_1\",\"name\":\"My agent\",\"system_prompt\":\"You are helpful.\"}' $HERM_URL/v1/deployments\n"+
+			"    curl -N -H \"Authorization: Bearer $HERM_API_KEY\" $HERM_URL/v1/deployments/<deployment_id>/events\n"+
+			"    curl -s -H \"Authorization: Bearer $HERM_API_KEY\" -H 'Content-Type: application/json' \\\n"+
+			"      -d '{\"content\":\"Hello\"}' $HERM_URL/v1/deployments/<deployment_id>/messages\n\n"+
+			"Set ANTHROPIC_API_KEY or OPENAI_API_KEY before starting the server to use a real model.\n")
+	}
+	return err
+}
+
+// client is the quickstart's small HTTP client.
+type client struct {
+	base, key string
+	http      *http.Client
+}
+
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.key)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
+			return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, e.Error.Code, e.Error.Message)
+		}
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func quickstartAgainst(ctx context.Context, base, key, message, model string, out io.Writer) error {
+	c := &client{base: base, key: key, http: &http.Client{}}
+	var models struct {
+		Data []struct {
+			ID      string `json:"id"`
+			Demo    bool   `json:"demo"`
+			Default bool   `json:"default"`
+		} `json:"data"`
+	}
+	if err := c.do(ctx, "GET", "/v1/models", nil, &models); err != nil {
+		return err
+	}
+	for _, m := range models.Data {
+		if (model == "" && m.Default) || m.ID == model {
+			note := ""
+			if m.Demo {
+				note = " — the offline demo model; set ANTHROPIC_API_KEY or OPENAI_API_KEY for a real one"
+			}
+			fmt.Fprintf(out, "Model: %s%s\n", m.ID, note)
+		}
+	}
+
+	body := map[string]any{
+		"customer_id":   "cus_quickstart",
+		"name":          "Quickstart agent",
+		"system_prompt": "You are a friendly, concise assistant.",
+	}
+	if model != "" {
+		body["model"] = model
+	}
+	var dep struct {
+		DeploymentID string `json:"deployment_id"`
+		Status       string `json:"status"`
+		ThreadID     string `json:"thread_id"`
+		Error        *struct{ Code, Message string }
+	}
+	start := time.Now()
+	fmt.Fprintf(out, "\n$ POST /v1/deployments\n")
+	if err := c.do(ctx, "POST", "/v1/deployments", body, &dep); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  deployment %s is %s\n", dep.DeploymentID, dep.Status)
+	for dep.Status == "provisioning" {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := c.do(ctx, "GET", "/v1/deployments/"+dep.DeploymentID, nil, &dep); err != nil {
+			return err
+		}
+	}
+	if dep.Status != "ready" {
+		msg := ""
+		if dep.Error != nil {
+			msg = ": " + dep.Error.Message
+		}
+		return fmt.Errorf("deployment ended %s%s", dep.Status, msg)
+	}
+	fmt.Fprintf(out, "  ready in %d ms (default thread %s)\n", time.Since(start).Milliseconds(), dep.ThreadID)
+
+	// Open the stream before sending, so that nothing is missed.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(sctx, "GET", base+"/v1/deployments/"+dep.DeploymentID+"/events", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("open the event stream: HTTP %d", resp.StatusCode)
+	}
+	fmt.Fprintf(out, "\n$ GET /v1/deployments/%s/events   (stream open)\n", dep.DeploymentID)
+
+	var sent struct {
+		RunID string `json:"run_id"`
+	}
+	fmt.Fprintf(out, "$ POST /v1/deployments/%s/messages  {\"content\": %q}\n", dep.DeploymentID, message)
+	if err := c.do(ctx, "POST", "/v1/deployments/"+dep.DeploymentID+"/messages", map[string]string{"content": message}, &sent); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "  run %s started\n\n", sent.RunID)
+	return printRun(resp.Body, sent.RunID, out)
+}
+
+// printRun prints the run's events from an SSE stream until it ends.
+func printRun(r io.Reader, runID string, out io.Writer) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var typ string
+	midLine := false
+	newline := func() {
+		if midLine {
+			fmt.Fprintln(out)
+			midLine = false
+		}
+	}
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			typ = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			var ev map[string]any
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
+				return fmt.Errorf("bad event data: %w", err)
+			}
+			if ev["run_id"] != runID {
+				continue
+			}
+			switch typ {
+			case "token":
+				if !midLine {
+					fmt.Fprint(out, "  agent: ")
+				}
+				fmt.Fprint(out, ev["delta"])
+				midLine = true
+			case "tool_call":
+				newline()
+				args, _ := json.Marshal(ev["arguments"])
+				fmt.Fprintf(out, "  [tool_call] %v %s\n", ev["tool"], args)
+			case "tool_result":
+				newline()
+				res := fmt.Sprint(ev["result"])
+				if len(res) > 300 {
+					res = res[:300] + "…"
+				}
+				fmt.Fprintf(out, "  [tool_result] %v: %s\n", ev["tool"], res)
+			case "run_status":
+				newline()
+				fmt.Fprintf(out, "  [run_status] %v\n", ev["status"])
+				switch ev["status"] {
+				case "completed", "cancelled":
+					return nil
+				case "error":
+					return fmt.Errorf("the run failed: %v", ev["error"])
+				}
+			case "usage":
+				newline()
+				fmt.Fprintf(out, "  [usage] %v input tokens, %v output tokens\n", ev["input_tokens"], ev["output_tokens"])
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return errors.New("the event stream ended before the run did")
+}

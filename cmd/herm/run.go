@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/hermhq/herm/internal/store/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `herm: a self-hostable runtime that gives each of your customers a dedicated AI agent.
+
+usage: herm <command> [flags]
+
+commands:
+  serve        run the API server, run engine and sandbox manager
+  quickstart   start an embedded server (or use HERM_URL), create a deployment,
+               send a first message and print the run as it happens
+  migrate      apply database migrations and exit
+  version      print the version
+
+Run "herm <command> -h" for a command's flags.
+`
+
+// run is the whole program; main only supplies the process's context,
+// arguments, environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], getenv, stdout, stderr, nil)
+	case "quickstart":
+		err = quickstart(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		err = migrate(ctx, args[1:], getenv, stdout)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "herm %s\n", buildVersion())
+		return nil
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+	var h errHelp
+	if errors.As(err, &h) {
+		fmt.Fprint(stdout, h.text)
+		return nil
+	}
+	return err
+}
+
+func buildVersion() string {
+	v := version
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		v += " " + info.GoVersion
+	}
+	return v
+}
+
+// newLogger makes the structured logger: text on a terminal, JSON otherwise.
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("log level must be debug, info, warn or error")
+		}
+	}
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			format = "text"
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// serve runs the server until ctx ends. ready, when set, receives the app
+// once it listens (for quickstart and tests).
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(*app)) error {
+	cfg, err := loadConfig("serve", args, getenv)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	return serveWith(ctx, cfg, getenv, logger, stderr, ready)
+}
+
+func serveWith(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger, stderr io.Writer, ready func(*app)) error {
+	a, err := newApp(ctx, cfg, getenv, logger)
+	if err != nil {
+		return err
+	}
+	if _, err := a.bootstrapKeys(ctx, stderr); err != nil {
+		a.shutdown()
+		return fmt.Errorf("API keys: %w", err)
+	}
+	if err := a.start(ctx); err != nil {
+		a.shutdown()
+		return err
+	}
+	fmt.Fprintf(stderr, "listening on %s\n", a.URL())
+	logger.Info("herm serving", "url", a.URL(), "data_dir", cfg.DataDir, "default_model", a.deps.Rules().DefaultModel, "version", version)
+	if ready != nil {
+		ready(a)
+	}
+	<-ctx.Done()
+	logger.Info("shutting down")
+	return a.shutdown()
+}
+
+// migrate applies the database migrations and exits.
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig("migrate", args, getenv)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	path, err := cfg.sqlitePath()
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	v, err := st.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s is at schema version %d\n", strings.TrimPrefix(cfg.DatabaseURL, "sqlite://"), v)
+	return nil
+}

@@ -1,0 +1,633 @@
+// Package agent is the agent loop: it builds the model's context from the
+// deployment's system prompt, the thread's history and the run's transcript,
+// streams a model call, runs the tools the model asks for, takes in steering
+// input before each model call, and records every step so that a run resumes
+// exactly where it stopped after a crash.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hermhq/herm/internal/eventlog"
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/store"
+	"github.com/hermhq/herm/internal/tools"
+)
+
+// Causes with which the runner cancels a run's context.
+var (
+	// ErrCancelled: the run was cancelled (API cancel, interrupt, deletion);
+	// the loop ends it as cancelled.
+	ErrCancelled = errors.New("run cancelled")
+	// ErrStopped: the server is shutting down or lost the lease; the loop
+	// stops without ending the run, so that it is resumed later.
+	ErrStopped = errors.New("runner stopped")
+)
+
+// Models resolves "provider/model" names.
+type Models interface {
+	Resolve(fullName string) (llm.Provider, string, error)
+}
+
+// Options tune the loop. Zero values mean defaults.
+type Options struct {
+	// MaxSteps is the most model calls in one run (default 100); a run that
+	// reaches it ends with stop_reason max_steps.
+	MaxSteps int
+	// MaxTokens is the output token limit per model call (0 = provider default).
+	MaxTokens int
+	// HistoryMessages is how many of the thread's latest messages from
+	// earlier runs are sent to the model (default 200).
+	HistoryMessages int
+	// OnModelCall, when set, is called after every model call (metrics).
+	OnModelCall func(model string, u llm.Usage, err error)
+}
+
+// Agent runs the loop.
+type Agent struct {
+	store  store.Store
+	log    *eventlog.Log
+	models Models
+	tools  *tools.Registry
+	ids    *herm.IDGen
+	now    func() time.Time
+	logger *slog.Logger
+	opts   Options
+}
+
+// New returns an Agent.
+func New(s store.Store, log *eventlog.Log, models Models, reg *tools.Registry, ids *herm.IDGen, now func() time.Time, logger *slog.Logger, opts Options) *Agent {
+	if opts.MaxSteps <= 0 {
+		opts.MaxSteps = 100
+	}
+	if opts.HistoryMessages <= 0 {
+		opts.HistoryMessages = 200
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Agent{store: s, log: log, models: models, tools: reg, ids: ids, now: now, logger: logger, opts: opts}
+}
+
+// exec is the state of one execution of a run.
+type exec struct {
+	a     *Agent
+	run   *herm.Run
+	cfg   *herm.Deployment
+	owner string
+	steps []*herm.RunStep
+	tools map[string]tools.Tool
+	specs []llm.ToolSpec
+}
+
+// Execute drives run (leased by owner, running, configured by cfg — the
+// deployment at the run's config version) until it ends. It returns nil once
+// the run's final status is recorded, and an error when it stopped without
+// ending the run: ctx cancelled with ErrStopped as its cause, a lost lease
+// (herm EConflict) or a store failure. A ctx cancelled with ErrCancelled ends
+// the run as cancelled.
+func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment, owner string) error {
+	steps, err := a.store.ListSteps(ctx, run.ID)
+	if err != nil {
+		return a.stopped(ctx, err)
+	}
+	x := &exec{a: a, run: run, cfg: cfg, owner: owner, steps: steps, tools: make(map[string]tools.Tool)}
+	for _, t := range a.tools.For(cfg) {
+		spec := t.Spec()
+		x.tools[spec.Name] = t
+		x.specs = append(x.specs, spec)
+	}
+	err = x.loop(ctx)
+	if errors.Is(err, errCancelled) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_, err = x.finish(fctx, herm.RunCancelled, herm.StopCancelled, nil)
+	}
+	return err
+}
+
+func (x *exec) loop(ctx context.Context) error {
+	if err := x.recoverInterrupted(ctx); err != nil {
+		return x.a.stopped(ctx, err)
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return x.a.stopped(ctx, err)
+		}
+		// Tool calls of the last model turn that have no result yet.
+		if calls := x.unfinishedCalls(); len(calls) > 0 {
+			for _, c := range calls {
+				if err := x.callTool(ctx, c); err != nil {
+					return x.a.stopped(ctx, err)
+				}
+			}
+			continue
+		}
+		taken, err := x.takeInput(ctx)
+		if err != nil {
+			return x.a.stopped(ctx, err)
+		}
+		last := x.lastStep()
+		if !taken && last != nil && last.Kind == herm.StepModel {
+			// The model finished its turn with no tool calls and nothing
+			// new arrived: the run is done, unless input arrives in the
+			// meantime (finish refuses then, and we loop).
+			done, err := x.finish(ctx, herm.RunCompleted, herm.StopEndTurn, nil)
+			if err != nil || done {
+				return err
+			}
+			continue
+		}
+		if last == nil {
+			// Nothing to answer: a run whose input was deleted with its
+			// thread, or a bug. End it clearly rather than call the model
+			// with an empty conversation.
+			_, err := x.finish(ctx, herm.RunError, herm.StopError, &herm.ErrorInfo{Code: "no_input", Message: "the run has no input message"})
+			return err
+		}
+		if x.run.Usage.ModelCalls >= int64(x.a.opts.MaxSteps) {
+			_, err := x.finish(ctx, herm.RunCompleted, herm.StopMaxSteps, nil)
+			return err
+		}
+		if err := x.modelTurn(ctx); err != nil {
+			var me *modelError
+			if errors.As(err, &me) {
+				_, err := x.finish(ctx, herm.RunError, herm.StopError, &herm.ErrorInfo{Code: "model_error", Message: me.Error()})
+				return err
+			}
+			return x.a.stopped(ctx, err)
+		}
+	}
+}
+
+// stopped turns an interruption into Execute's result: a cancel ends the run
+// as cancelled; anything else leaves it for a later resume.
+func (a *Agent) stopped(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), ErrCancelled) {
+		return errCancelled
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ErrStopped, context.Cause(ctx))
+	}
+	return err
+}
+
+// errCancelled tells Execute's caller chain that the run must be finished as
+// cancelled; Execute handles it below.
+var errCancelled = errors.New("cancel requested")
+
+func (x *exec) lastStep() *herm.RunStep {
+	if len(x.steps) == 0 {
+		return nil
+	}
+	return x.steps[len(x.steps)-1]
+}
+
+// lastModel returns the last model step and its data, or nil.
+func (x *exec) lastModel() (*herm.RunStep, *herm.StepModelData) {
+	for i := len(x.steps) - 1; i >= 0; i-- {
+		if x.steps[i].Kind == herm.StepModel {
+			var d herm.StepModelData
+			if err := json.Unmarshal(x.steps[i].Data, &d); err != nil {
+				return nil, nil
+			}
+			return x.steps[i], &d
+		}
+	}
+	return nil, nil
+}
+
+// toolState returns, for the last model turn, which calls started and which
+// have results.
+func (x *exec) toolState() (started, finished map[string]bool) {
+	started, finished = map[string]bool{}, map[string]bool{}
+	for i := len(x.steps) - 1; i >= 0; i-- {
+		s := x.steps[i]
+		if s.Kind == herm.StepModel {
+			break
+		}
+		var d herm.StepToolData
+		if s.Kind == herm.StepToolStart || s.Kind == herm.StepToolResult {
+			if json.Unmarshal(s.Data, &d) != nil {
+				continue
+			}
+		}
+		switch s.Kind {
+		case herm.StepToolStart:
+			started[d.ToolCallID] = true
+		case herm.StepToolResult:
+			finished[d.ToolCallID] = true
+		}
+	}
+	return started, finished
+}
+
+// unfinishedCalls returns the last model turn's calls that never started.
+func (x *exec) unfinishedCalls() []herm.StepToolCall {
+	_, m := x.lastModel()
+	if m == nil || len(m.ToolCalls) == 0 {
+		return nil
+	}
+	started, finished := x.toolState()
+	var out []herm.StepToolCall
+	for _, c := range m.ToolCalls {
+		if !started[c.ID] && !finished[c.ID] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// recoverInterrupted reports tool calls that started before a crash and never
+// finished as interrupted. They are never run again: a tool may have had
+// effects that must not happen twice.
+func (x *exec) recoverInterrupted(ctx context.Context) error {
+	_, m := x.lastModel()
+	if m == nil {
+		return nil
+	}
+	started, finished := x.toolState()
+	for _, c := range m.ToolCalls {
+		if started[c.ID] && !finished[c.ID] {
+			origin := tools.OriginBuiltin
+			if t, ok := x.tools[c.Name]; ok {
+				origin = t.Origin()
+			}
+			res := tools.Result{
+				Content: "The tool call was interrupted: the server stopped while it was running, and it was not run again. " +
+					"Check its effects before retrying it.",
+				IsError: true,
+			}
+			if err := x.recordResult(ctx, c, origin, res); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (x *exec) appendStep(ctx context.Context, q store.Querier, kind string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	s := &herm.RunStep{RunID: x.run.ID, Index: len(x.steps), Kind: kind, Data: raw, CreatedAt: x.a.now().UTC()}
+	if err := q.AppendStep(ctx, s); err != nil {
+		return err
+	}
+	x.steps = append(x.steps, s)
+	return nil
+}
+
+func (x *exec) event(typ string, fields any) *herm.Event {
+	return herm.NewEvent(x.run.DeploymentID, x.run.ThreadID, x.run.ID, typ, fields)
+}
+
+// takeInput moves the run's pending messages (its first message, steering
+// input) into the transcript. It reports whether it took any.
+func (x *exec) takeInput(ctx context.Context) (bool, error) {
+	msgs, err := x.a.store.PendingMessages(ctx, x.run.ID)
+	if err != nil || len(msgs) == 0 {
+		return false, err
+	}
+	n := len(x.steps)
+	err = x.a.store.InTx(ctx, func(q store.Querier) error {
+		for _, m := range msgs {
+			if err := q.TakeMessage(ctx, m.ID, x.a.now().UTC()); err != nil {
+				return err
+			}
+			if err := x.appendStep(ctx, q, herm.StepInput, herm.StepInputData{MessageID: m.ID, Content: m.Content}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		x.steps = x.steps[:n]
+		return false, err
+	}
+	return true, nil
+}
+
+// callTool runs one tool call: the start is recorded before the tool runs,
+// the result after, so that a crash in between is detectable.
+func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
+	t, known := x.tools[c.Name]
+	origin := tools.OriginBuiltin
+	if known {
+		origin = t.Origin()
+	}
+	args := c.Arguments
+	if len(args) == 0 {
+		args = json.RawMessage(`{}`)
+	}
+	if err := x.a.log.Flush(ctx); err != nil {
+		return err
+	}
+	var callEv *herm.Event
+	n := len(x.steps)
+	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+		if err := x.appendStep(ctx, q, herm.StepToolStart, herm.StepToolData{ToolCallID: c.ID, Tool: c.Name, Origin: origin}); err != nil {
+			return err
+		}
+		callEv = x.event(herm.EventToolCall, map[string]any{
+			"tool_call_id": c.ID, "tool": c.Name, "origin": origin, "arguments": args,
+		})
+		return q.AppendEvents(ctx, []*herm.Event{callEv})
+	})
+	if err != nil {
+		x.steps = x.steps[:n]
+		return err
+	}
+	x.a.log.Publish(callEv)
+
+	var res tools.Result
+	switch {
+	case !known:
+		res = tools.Result{Content: fmt.Sprintf("unknown tool %q", c.Name), IsError: true}
+	case !json.Valid(args) || args[0] != '{':
+		res = tools.Result{Content: "the tool arguments are not a JSON object", IsError: true}
+	default:
+		var err error
+		res, err = t.Call(ctx, tools.Call{ID: c.ID, Deployment: x.cfg, ThreadID: x.run.ThreadID, RunID: x.run.ID}, args)
+		if ctx.Err() != nil {
+			// Cancelled or stopping: on cancel the call is reported as
+			// cancelled; on shutdown the start stays unanswered and the
+			// resume reports it as interrupted.
+			if errors.Is(context.Cause(ctx), ErrCancelled) {
+				res = tools.Result{Content: "the tool call was cancelled", IsError: true}
+				if err := x.recordResult(context.WithoutCancel(ctx), c, origin, res); err != nil {
+					return err
+				}
+			}
+			return ctx.Err()
+		}
+		if err != nil {
+			x.a.logger.Warn("tool failed", "tool", c.Name, "run_id", x.run.ID, "err", err)
+			res = tools.Result{Content: "the tool failed: " + herm.ErrorMessage(err), IsError: true}
+		}
+	}
+	return x.recordResult(ctx, c, origin, res)
+}
+
+func (x *exec) recordResult(ctx context.Context, c herm.StepToolCall, origin string, res tools.Result) error {
+	var ev *herm.Event
+	n := len(x.steps)
+	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+		if err := x.appendStep(ctx, q, herm.StepToolResult, herm.StepToolData{
+			ToolCallID: c.ID, Tool: c.Name, Origin: origin, Result: res.Content, IsError: res.IsError,
+		}); err != nil {
+			return err
+		}
+		x.run.Usage.ToolCalls++
+		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
+			return err
+		}
+		var outputPath any
+		if res.OutputPath != "" {
+			outputPath = res.OutputPath
+		}
+		ev = x.event(herm.EventToolResult, map[string]any{
+			"tool_call_id": c.ID, "tool": c.Name, "origin": origin, "result": res.Content,
+			"is_error": res.IsError, "truncated": res.Truncated, "output_path": outputPath,
+		})
+		return q.AppendEvents(ctx, []*herm.Event{ev})
+	})
+	if err != nil {
+		x.steps = x.steps[:n]
+		x.run.Usage.ToolCalls--
+		return err
+	}
+	x.a.log.Publish(ev)
+	return nil
+}
+
+// modelError is a failed model call: the run ends with an error.
+type modelError struct{ err error }
+
+func (e *modelError) Error() string { return e.err.Error() }
+func (e *modelError) Unwrap() error { return e.err }
+
+// modelTurn streams one model call and records it.
+func (x *exec) modelTurn(ctx context.Context) error {
+	provider, model, err := x.a.models.Resolve(x.cfg.Model)
+	if err != nil {
+		return &modelError{fmt.Errorf("model %q is not available: %w", x.cfg.Model, err)}
+	}
+	req := llm.Request{
+		Model:     model,
+		System:    x.cfg.SystemPrompt,
+		Tools:     x.specs,
+		MaxTokens: x.a.opts.MaxTokens,
+	}
+	req.Messages, err = x.messages(ctx)
+	if err != nil {
+		return err
+	}
+	resp, err := provider.Stream(ctx, req, func(d llm.Delta) {
+		if d.Text != "" {
+			x.a.log.Emit(x.event(herm.EventToken, map[string]string{"delta": d.Text}))
+		}
+		if d.Reasoning != "" {
+			x.a.log.Emit(x.event(herm.EventReasoning, map[string]string{"delta": d.Reasoning}))
+		}
+	})
+	if x.a.opts.OnModelCall != nil {
+		var u llm.Usage
+		if resp != nil {
+			u = resp.Usage
+		}
+		x.a.opts.OnModelCall(x.cfg.Model, u, err)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &modelError{err}
+	}
+	return x.recordModel(ctx, resp)
+}
+
+func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
+	data := herm.StepModelData{
+		Text:       resp.Text,
+		StopReason: string(resp.StopReason),
+		Usage: herm.Usage{
+			InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens,
+			CacheReadTokens: resp.Usage.CacheReadTokens, ModelCalls: 1,
+		},
+	}
+	for _, c := range resp.ToolCalls {
+		args := c.Arguments
+		if len(args) == 0 {
+			args = json.RawMessage(`{}`)
+		}
+		data.ToolCalls = append(data.ToolCalls, herm.StepToolCall{ID: c.ID, Name: c.Name, Arguments: args})
+	}
+	now := x.a.now().UTC()
+	var evs []*herm.Event
+	if resp.Text != "" {
+		data.MessageID = x.a.ids.New(herm.PrefixMessage)
+		evs = append(evs, x.event(herm.EventMessage, map[string]string{
+			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text,
+		}))
+	}
+	evs = append(evs, x.event(herm.EventUsage, map[string]any{
+		"input_tokens": data.Usage.InputTokens, "output_tokens": data.Usage.OutputTokens,
+		"cache_read_tokens": data.Usage.CacheReadTokens, "cost_usd": nil,
+	}))
+	prev := x.run.Usage
+	x.run.Usage.InputTokens += data.Usage.InputTokens
+	x.run.Usage.OutputTokens += data.Usage.OutputTokens
+	x.run.Usage.CacheReadTokens += data.Usage.CacheReadTokens
+	x.run.Usage.ModelCalls++
+
+	// The token deltas were emitted without waiting; they must be in the
+	// log before the message that completes them.
+	if err := x.a.log.Flush(ctx); err != nil {
+		x.run.Usage = prev
+		return err
+	}
+	n := len(x.steps)
+	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+		if data.MessageID != "" {
+			if err := q.CreateMessage(ctx, &herm.Message{
+				ID: data.MessageID, DeploymentID: x.run.DeploymentID, ThreadID: x.run.ThreadID,
+				RunID: x.run.ID, Role: herm.RoleAgent, Content: resp.Text, CreatedAt: now,
+			}); err != nil {
+				return err
+			}
+			if err := q.TouchThread(ctx, x.run.ThreadID, now); err != nil {
+				return err
+			}
+		}
+		if err := x.appendStep(ctx, q, herm.StepModel, data); err != nil {
+			return err
+		}
+		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
+			return err
+		}
+		return q.AppendEvents(ctx, evs)
+	})
+	if err != nil {
+		x.steps = x.steps[:n]
+		x.run.Usage = prev
+		return err
+	}
+	x.a.log.Publish(evs...)
+	return nil
+}
+
+// messages builds the model's conversation: the thread's earlier history,
+// then this run's transcript.
+func (x *exec) messages(ctx context.Context) ([]llm.Message, error) {
+	hist, err := x.a.store.ListMessages(ctx, x.run.ThreadID, x.a.opts.HistoryMessages+64)
+	if err != nil {
+		return nil, err
+	}
+	var out []llm.Message
+	for _, m := range hist {
+		if m.RunID == x.run.ID {
+			continue // this run's own messages come from its transcript
+		}
+		role := llm.RoleUser
+		if m.Role == herm.RoleAgent {
+			role = llm.RoleAssistant
+		}
+		out = append(out, llm.Message{Role: role, Content: m.Content})
+	}
+	if len(out) > x.a.opts.HistoryMessages {
+		out = out[len(out)-x.a.opts.HistoryMessages:]
+	}
+	// Providers want the conversation to start with the user.
+	for len(out) > 0 && out[0].Role != llm.RoleUser {
+		out = out[1:]
+	}
+	for _, s := range x.steps {
+		switch s.Kind {
+		case herm.StepInput:
+			var d herm.StepInputData
+			if err := json.Unmarshal(s.Data, &d); err != nil {
+				return nil, err
+			}
+			out = append(out, llm.Message{Role: llm.RoleUser, Content: d.Content})
+		case herm.StepModel:
+			var d herm.StepModelData
+			if err := json.Unmarshal(s.Data, &d); err != nil {
+				return nil, err
+			}
+			m := llm.Message{Role: llm.RoleAssistant, Content: d.Text}
+			for _, c := range d.ToolCalls {
+				m.ToolCalls = append(m.ToolCalls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+			}
+			out = append(out, m)
+		case herm.StepToolResult:
+			var d herm.StepToolData
+			if err := json.Unmarshal(s.Data, &d); err != nil {
+				return nil, err
+			}
+			out = append(out, llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError})
+		}
+	}
+	return out, nil
+}
+
+// errPendingInput: the run cannot complete, input arrived.
+var errPendingInput = errors.New("pending input")
+
+// finish records the run's final status with its run_status event. For a
+// completion it refuses (returns false) when steering input is pending, so
+// that a run never ends with unread input.
+func (x *exec) finish(ctx context.Context, status herm.RunStatus, stop string, e *herm.ErrorInfo) (bool, error) {
+	if err := x.a.log.Flush(ctx); err != nil {
+		return false, err
+	}
+	return Finish(ctx, x.a.store, x.a.log, x.run, x.owner, status, stop, e, x.a.now())
+}
+
+// Finish records a run's final status and its run_status event in one
+// transaction, then publishes the event. A completion is refused (false, nil)
+// while the run has pending input.
+func Finish(ctx context.Context, s store.Store, log *eventlog.Log, run *herm.Run, owner string, status herm.RunStatus, stop string, e *herm.ErrorInfo, now time.Time) (bool, error) {
+	prev := *run
+	var ev *herm.Event
+	err := s.InTx(ctx, func(q store.Querier) error {
+		if status == herm.RunCompleted {
+			pending, err := q.PendingMessages(ctx, run.ID)
+			if err != nil {
+				return err
+			}
+			if len(pending) > 0 {
+				return errPendingInput
+			}
+		}
+		t := now.UTC()
+		run.Status, run.StopReason, run.Error, run.CompletedAt = status, stop, e, &t
+		if err := q.UpdateRun(ctx, run, owner); err != nil {
+			return err
+		}
+		if err := q.TouchThread(ctx, run.ThreadID, t); err != nil && !herm.IsCode(err, herm.ENotFound) {
+			return err
+		}
+		ev = herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
+			"status": status, "stop_reason": stop, "error": e,
+		})
+		return q.AppendEvents(ctx, []*herm.Event{ev})
+	})
+	if errors.Is(err, errPendingInput) {
+		*run = prev
+		return false, nil
+	}
+	if err != nil {
+		*run = prev
+		return false, err
+	}
+	log.Publish(ev)
+	return true, nil
+}

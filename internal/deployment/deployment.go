@@ -1,0 +1,298 @@
+// Package deployment manages deployments' lives: create with validation and
+// asynchronous provisioning behind a Provisioner, updates with the contract's
+// merge rules and config versions, and deletion (cancel runs, destroy the
+// sandbox and workspace, remove the rows).
+package deployment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hermhq/herm/internal/eventlog"
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/runner"
+	"github.com/hermhq/herm/internal/store"
+)
+
+// Provisioner prepares and removes a deployment's sandbox and workspace.
+// Provision must be idempotent: it may run again for a deployment that was
+// provisioning when the server stopped.
+type Provisioner interface {
+	Provision(ctx context.Context, d *herm.Deployment) error
+	Destroy(ctx context.Context, d *herm.Deployment) error
+}
+
+// Workspaces is the provisioner used until sandbox drivers exist: it
+// prepares each deployment's workspace directory under Root.
+type Workspaces struct {
+	Root string
+}
+
+// Path returns a deployment's workspace directory.
+func (w Workspaces) Path(deploymentID string) string {
+	return filepath.Join(w.Root, deploymentID)
+}
+
+// Provision creates the workspace directory (mode 0700).
+func (w Workspaces) Provision(_ context.Context, d *herm.Deployment) error {
+	if err := os.MkdirAll(w.Path(d.ID), 0o700); err != nil {
+		return fmt.Errorf("create workspace: %w", err)
+	}
+	return nil
+}
+
+// Destroy removes the workspace directory.
+func (w Workspaces) Destroy(_ context.Context, d *herm.Deployment) error {
+	return os.RemoveAll(w.Path(d.ID))
+}
+
+// Service is the deployment lifecycle.
+type Service struct {
+	store  store.Store
+	log    *eventlog.Log
+	runner *runner.Runner
+	prov   Provisioner
+	rules  herm.Rules
+	ids    *herm.IDGen
+	now    func() time.Time
+	logger *slog.Logger
+
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	ctx     context.Context // background work; cancelled by Stop
+	cancel  context.CancelFunc
+	stopped bool
+}
+
+// New returns a Service. Call Start to resume unfinished provisioning and
+// deletions, and Stop to wait for background work.
+func New(s store.Store, log *eventlog.Log, r *runner.Runner, p Provisioner, rules herm.Rules, ids *herm.IDGen, now func() time.Time, logger *slog.Logger) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if rules.NewSkillID == nil {
+		rules.NewSkillID = func() string { return ids.New("skl_") }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{store: s, log: log, runner: r, prov: p, rules: rules, ids: ids, now: now, logger: logger, ctx: ctx, cancel: cancel}
+}
+
+// Rules returns the validation rules in force.
+func (s *Service) Rules() herm.Rules { return s.rules }
+
+// Start resumes provisioning and deletions that a previous process left
+// unfinished.
+func (s *Service) Start(ctx context.Context) error {
+	for _, st := range []herm.DeploymentStatus{herm.DeploymentProvisioning, herm.DeploymentDeleting} {
+		ids, err := s.store.ListDeploymentIDsByStatus(ctx, st)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			d, err := s.store.GetDeployment(ctx, id)
+			if err != nil {
+				continue
+			}
+			if st == herm.DeploymentProvisioning {
+				s.goBackground(func(ctx context.Context) { s.provision(ctx, d) })
+			} else {
+				s.goBackground(func(ctx context.Context) { s.destroy(ctx, d) })
+			}
+		}
+	}
+	return nil
+}
+
+// Stop cancels background work and waits for it, at most until ctx ends.
+func (s *Service) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) goBackground(fn func(ctx context.Context)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+// Create validates in, stores the deployment with its default thread and
+// starts provisioning. It returns at once with status provisioning.
+func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.Deployment, error) {
+	d, err := herm.NewDeployment(in, s.rules)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	d.ID = s.ids.New(herm.PrefixDeployment)
+	d.Status = herm.DeploymentProvisioning
+	d.ConfigVersion = 1
+	d.CreatedAt, d.UpdatedAt = now, now
+	t := &herm.Thread{
+		ID: s.ids.New(herm.PrefixThread), DeploymentID: d.ID, Title: herm.DefaultThreadTitle,
+		IsDefault: true, CreatedAt: now, LastActivityAt: now,
+	}
+	d.ThreadID = t.ID
+	ev := herm.NewEvent(d.ID, "", "", herm.EventDeploymentStatus, map[string]any{"status": d.Status, "error": nil})
+	err = s.store.InTx(ctx, func(q store.Querier) error {
+		if err := q.CreateDeployment(ctx, d, t); err != nil {
+			return err
+		}
+		return q.AppendEvents(ctx, []*herm.Event{ev})
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Publish(ev)
+	cp := d.Clone()
+	s.goBackground(func(ctx context.Context) { s.provision(ctx, cp) })
+	return d, nil
+}
+
+func (s *Service) provision(ctx context.Context, d *herm.Deployment) {
+	err := s.prov.Provision(ctx, d)
+	if ctx.Err() != nil {
+		return // stopping: provisioning resumes at the next start
+	}
+	status, info := herm.DeploymentReady, (*herm.ErrorInfo)(nil)
+	if err != nil {
+		s.logger.Error("provisioning failed", "deployment_id", d.ID, "err", err)
+		status, info = herm.DeploymentError, &herm.ErrorInfo{Code: "provisioning_failed", Message: herm.ErrorMessage(err)}
+		var he *herm.Error
+		if !errors.As(err, &he) {
+			info.Message = "provisioning failed: " + err.Error()
+		}
+	}
+	if err := s.setStatus(ctx, d.ID, herm.DeploymentProvisioning, status, info); err != nil && !herm.IsCode(err, herm.ENotFound) && !herm.IsCode(err, herm.EConflict) {
+		s.logger.Error("record provisioning result", "deployment_id", d.ID, "err", err)
+	}
+}
+
+// setStatus moves a deployment from status from to status to, with its event.
+func (s *Service) setStatus(ctx context.Context, id string, from, to herm.DeploymentStatus, info *herm.ErrorInfo) error {
+	var ev *herm.Event
+	err := s.store.InTx(ctx, func(q store.Querier) error {
+		d, err := q.GetDeployment(ctx, id)
+		if err != nil {
+			return err
+		}
+		if from != "" && d.Status != from {
+			return herm.Errorf(herm.EConflict, "deployment is %s", d.Status)
+		}
+		if err := q.SetDeploymentStatus(ctx, id, to, info, s.now().UTC()); err != nil {
+			return err
+		}
+		ev = herm.NewEvent(id, "", "", herm.EventDeploymentStatus, map[string]any{"status": to, "error": info})
+		return q.AppendEvents(ctx, []*herm.Event{ev})
+	})
+	if err != nil {
+		return err
+	}
+	s.log.Publish(ev)
+	return nil
+}
+
+// Get returns a deployment. ENotFound.
+func (s *Service) Get(ctx context.Context, id string) (*herm.Deployment, error) {
+	return s.store.GetDeployment(ctx, id)
+}
+
+// List lists deployments.
+func (s *Service) List(ctx context.Context, f herm.DeploymentFilter) ([]*herm.Deployment, error) {
+	return s.store.ListDeployments(ctx, f)
+}
+
+// Update applies a patch and bumps the config version. ENotFound, EInvalid,
+// EConflict while the deployment is being deleted.
+func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInput) (*herm.Deployment, error) {
+	var out *herm.Deployment
+	err := s.store.InTx(ctx, func(q store.Querier) error {
+		d, err := q.GetDeployment(ctx, id)
+		if err != nil {
+			return err
+		}
+		if d.Status == herm.DeploymentDeleting {
+			return herm.Errorf(herm.EConflict, "deployment %s is being deleted", id)
+		}
+		u, err := herm.ApplyUpdate(d, in, s.rules)
+		if err != nil {
+			return err
+		}
+		u.ConfigVersion = d.ConfigVersion + 1
+		u.UpdatedAt = s.now().UTC()
+		if err := q.UpdateDeploymentConfig(ctx, u); err != nil {
+			return err
+		}
+		out = u
+		return nil
+	})
+	return out, err
+}
+
+// Delete starts deleting a deployment: its status becomes deleting at once;
+// active runs are cancelled, the sandbox and workspace destroyed and the
+// rows removed in the background. ENotFound; EInvalid for retain_filesystem
+// (snapshots are not supported yet).
+func (s *Service) Delete(ctx context.Context, id string, retainFilesystem bool) (*herm.Deployment, error) {
+	if retainFilesystem {
+		return nil, herm.Errorf(herm.EInvalid, "retain_filesystem=true is not supported by this server yet (workspace snapshots are not implemented)")
+	}
+	d, err := s.store.GetDeployment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.Status != herm.DeploymentDeleting {
+		if err := s.setStatus(ctx, id, "", herm.DeploymentDeleting, nil); err != nil {
+			return nil, err
+		}
+		d.Status = herm.DeploymentDeleting
+	}
+	s.goBackground(func(ctx context.Context) { s.destroy(ctx, d) })
+	return d, nil
+}
+
+func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
+	log := s.logger.With("deployment_id", d.ID)
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.runner.CancelAll(cctx, d.ID, ""); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("runs did not stop in time; deleting anyway", "err", err)
+	}
+	if err := s.prov.Destroy(ctx, d); err != nil {
+		log.Error("destroy sandbox", "err", err)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	if err := s.store.DeleteDeployment(ctx, d.ID); err != nil && !herm.IsCode(err, herm.ENotFound) {
+		log.Error("delete deployment rows", "err", err)
+		return
+	}
+	s.log.Broker().CloseDeployment(d.ID)
+	log.Info("deployment deleted")
+}

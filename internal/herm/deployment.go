@@ -1,0 +1,144 @@
+package herm
+
+import (
+	"time"
+)
+
+// DeploymentStatus is the lifecycle state of a deployment.
+type DeploymentStatus string
+
+// Deployment statuses.
+const (
+	DeploymentProvisioning DeploymentStatus = "provisioning"
+	DeploymentReady        DeploymentStatus = "ready"
+	DeploymentError        DeploymentStatus = "error"
+	DeploymentDeleting     DeploymentStatus = "deleting"
+)
+
+// Deployment is one customer's dedicated agent: its configuration, its
+// sandbox and workspace, its threads and runs.
+type Deployment struct {
+	ID           string
+	CustomerID   string
+	Name         string
+	Runtime      string
+	Model        string
+	SystemPrompt string
+	Status       DeploymentStatus
+	Sandbox      Sandbox
+	MCPServers   []MCPServer
+	Skills       []Skill
+	Secrets      map[string]string // ENV_NAME → sec_...
+	Features     Features
+	Tools        map[string]ToolSettings
+	Metadata     map[string]string
+	// ThreadID is the default thread, created with the deployment.
+	ThreadID string
+	// ConfigVersion starts at 1 and grows by one with every accepted update.
+	ConfigVersion int
+	Error         *ErrorInfo
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// ErrorInfo is the {"code","message"} object of a failed deployment or run.
+type ErrorInfo struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Sandbox is a deployment's execution environment settings.
+type Sandbox struct {
+	Enabled              bool      `json:"enabled"`
+	Type                 string    `json:"type"`
+	PersistentFilesystem bool      `json:"persistent_filesystem"`
+	Resources            Resources `json:"resources"`
+	Network              Network   `json:"network"`
+}
+
+// Resources are the sandbox's limits. Zero means the server default.
+type Resources struct {
+	CPU      float64 `json:"cpu,omitempty"`
+	MemoryMB int     `json:"memory_mb,omitempty"`
+	DiskMB   int     `json:"disk_mb,omitempty"`
+	PIDs     int     `json:"pids,omitempty"`
+}
+
+// Egress policies of a sandbox.
+const (
+	EgressNone  = "none"
+	EgressProxy = "proxy"
+	EgressOpen  = "open"
+)
+
+// Network is the sandbox's outbound network policy.
+type Network struct {
+	Egress       string   `json:"egress"`
+	AllowedHosts []string `json:"allowed_hosts"`
+}
+
+// MCPServer is a remote MCP server whose tools the agent may call.
+type MCPServer struct {
+	Name       string            `json:"name"`
+	URL        string            `json:"url"`
+	Tools      []string          `json:"tools,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Permission string            `json:"permission,omitempty"`
+}
+
+// Skill sources.
+const (
+	SkillFile   = "file"
+	SkillInline = "inline"
+	SkillURL    = "url"
+)
+
+// Skill is a configured skill of a deployment.
+type Skill struct {
+	SkillID string `json:"skill_id"`
+	Name    string `json:"name"`
+	Source  string `json:"source"`
+	Path    string `json:"path,omitempty"`
+	Content string `json:"content,omitempty"`
+	URL     string `json:"url,omitempty"`
+}
+
+// Features are a deployment's feature flags, always fully resolved.
+type Features struct {
+	Memory             bool `json:"memory"`
+	Dreaming           bool `json:"dreaming"`
+	Automations        bool `json:"automations"`
+	Steering           bool `json:"steering"`
+	FilesystemWebhooks bool `json:"filesystem_webhooks"`
+}
+
+// DefaultFeatures are the contract's defaults.
+func DefaultFeatures() Features {
+	return Features{Memory: true, Automations: true, Steering: true}
+}
+
+// Tool permissions.
+const (
+	PermissionAlwaysAllow = "always_allow"
+	PermissionAlwaysAsk   = "always_ask"
+)
+
+// ToolSettings are per-tool settings of a deployment.
+type ToolSettings struct {
+	Enabled    *bool  `json:"enabled,omitempty"`
+	Permission string `json:"permission,omitempty"`
+}
+
+// DeploymentFilter selects deployments in a list.
+type DeploymentFilter struct {
+	CustomerID string
+	Status     DeploymentStatus
+	Page
+}
+
+// Page is a list request: at most Limit items after the Cursor (an object ID;
+// lists are newest first, so "after" means "older than").
+type Page struct {
+	Limit  int
+	Cursor string
+}

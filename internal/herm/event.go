@@ -1,0 +1,72 @@
+package herm
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event types.
+const (
+	EventDeploymentStatus = "deployment_status"
+	EventRunStatus        = "run_status"
+	EventToken            = "token"
+	EventMessage          = "message"
+	EventReasoning        = "reasoning"
+	EventToolCall         = "tool_call"
+	EventToolResult       = "tool_result"
+	EventSteeringRequest  = "steering_request"
+	EventSteeringResolved = "steering_resolved"
+	EventFilesystem       = "filesystem"
+	EventMemory           = "memory"
+	EventUsage            = "usage"
+	EventAutomation       = "automation"
+)
+
+// EventTypes lists every event type, for validating filters.
+func EventTypes() []string {
+	return []string{EventDeploymentStatus, EventRunStatus, EventToken, EventMessage, EventReasoning,
+		EventToolCall, EventToolResult, EventSteeringRequest, EventSteeringResolved, EventFilesystem,
+		EventMemory, EventUsage, EventAutomation}
+}
+
+// Event is one entry of a deployment's event log. Seq is assigned when the
+// event is appended: per deployment it increases by exactly one.
+type Event struct {
+	Seq          int64
+	DeploymentID string
+	ThreadID     string // "" for deployment-level events
+	RunID        string // "" for events outside a run
+	Type         string
+	// Data is the JSON object of the event's own fields (without the common
+	// ones above).
+	Data      json.RawMessage
+	CreatedAt time.Time
+}
+
+// ID returns the event's wire id, "evt_<seq>".
+func (e *Event) ID() string { return EventID(e.Seq) }
+
+// EventID formats a sequence number as an event id.
+func EventID(seq int64) string { return PrefixEvent + strconv.FormatInt(seq, 10) }
+
+// ParseEventID parses "evt_<seq>" (or a bare number) into a sequence number.
+func ParseEventID(s string) (int64, bool) {
+	s = strings.TrimPrefix(s, PrefixEvent)
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// NewEvent builds an event whose Data is fields marshalled as JSON.
+func NewEvent(deploymentID, threadID, runID, typ string, fields any) *Event {
+	data, err := json.Marshal(fields)
+	if err != nil {
+		// fields are always our own plain structs and maps.
+		data = []byte(`{}`)
+	}
+	return &Event{DeploymentID: deploymentID, ThreadID: threadID, RunID: runID, Type: typ, Data: data}
+}

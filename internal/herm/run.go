@@ -1,0 +1,145 @@
+package herm
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// RunStatus is the state of a run.
+type RunStatus string
+
+// Run statuses. queued → running ⇄ waiting_on_human → completed | error | cancelled.
+const (
+	RunQueued         RunStatus = "queued"
+	RunRunning        RunStatus = "running"
+	RunWaitingOnHuman RunStatus = "waiting_on_human"
+	RunCompleted      RunStatus = "completed"
+	RunError          RunStatus = "error"
+	RunCancelled      RunStatus = "cancelled"
+)
+
+// Active reports whether a run in this status still holds its thread.
+func (s RunStatus) Active() bool {
+	return s == RunQueued || s == RunRunning || s == RunWaitingOnHuman
+}
+
+// Stop reasons of a finished run.
+const (
+	StopEndTurn        = "end_turn"
+	StopMaxSteps       = "max_steps"
+	StopCancelled      = "cancelled"
+	StopError          = "error"
+	StopRequiresAction = "requires_action"
+)
+
+// Trigger types of a run.
+const (
+	TriggerMessage    = "message"
+	TriggerAutomation = "automation"
+	TriggerAPI        = "api"
+)
+
+// Trigger says what started a run.
+type Trigger struct {
+	Type         string `json:"type"`
+	AutomationID string `json:"automation_id,omitempty"`
+}
+
+// Usage is what a run (or one model call) consumed.
+type Usage struct {
+	InputTokens     int64    `json:"input_tokens"`
+	OutputTokens    int64    `json:"output_tokens"`
+	CacheReadTokens int64    `json:"cache_read_tokens"`
+	ToolCalls       int64    `json:"tool_calls"`
+	ModelCalls      int64    `json:"model_calls"`
+	CostUSD         *float64 `json:"cost_usd"`
+}
+
+// Run is one unit of agent work on a thread. It is a durable state machine:
+// the row records status and lease; the transcript (RunStep) records progress.
+type Run struct {
+	ID           string
+	DeploymentID string
+	ThreadID     string
+	Status       RunStatus
+	Trigger      Trigger
+	// ConfigVersion and Model are pinned when the run first starts; 0 and ""
+	// while it is queued.
+	ConfigVersion int
+	Model         string
+	Usage         Usage
+	Error         *ErrorInfo
+	StopReason    string
+	// CancelRequested is set by a cancel; the node running it stops it.
+	CancelRequested bool
+	// LeaseOwner and LeaseExpiresAt say which runner holds a running run and
+	// until when; an expired lease lets any runner take the run over.
+	LeaseOwner     string
+	LeaseExpiresAt time.Time
+	CreatedAt      time.Time
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+}
+
+// RunFilter selects runs in a list.
+type RunFilter struct {
+	DeploymentID string
+	ThreadID     string
+	Status       RunStatus
+	AutomationID string
+	Page
+}
+
+// Kinds of transcript steps.
+const (
+	// StepInput: user input taken into the run. Data: StepInputData.
+	StepInput = "input"
+	// StepModel: a model turn, recorded once fully streamed. Data: StepModelData.
+	StepModel = "model"
+	// StepToolStart: a tool call is about to execute. Data: StepToolData (no result).
+	StepToolStart = "tool_start"
+	// StepToolResult: a tool call's result. Data: StepToolData.
+	StepToolResult = "tool_result"
+)
+
+// RunStep is one entry of a run's transcript. Steps are appended in order
+// (Index 0, 1, 2…) and never changed; a run resumes from them after a crash.
+type RunStep struct {
+	RunID     string
+	Index     int
+	Kind      string
+	Data      json.RawMessage
+	CreatedAt time.Time
+}
+
+// StepInputData is the data of a StepInput.
+type StepInputData struct {
+	MessageID string `json:"message_id"`
+	Content   string `json:"content"`
+}
+
+// StepModelData is the data of a StepModel.
+type StepModelData struct {
+	MessageID  string          `json:"message_id,omitempty"` // the agent message recorded for Text
+	Text       string          `json:"text"`
+	ToolCalls  []StepToolCall  `json:"tool_calls,omitempty"`
+	StopReason string          `json:"stop_reason"`
+	Usage      Usage           `json:"usage"`
+	Raw        json.RawMessage `json:"raw,omitempty"`
+}
+
+// StepToolCall is one tool call of a model turn.
+type StepToolCall struct {
+	ID        string          `json:"id"`
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"`
+}
+
+// StepToolData is the data of StepToolStart and StepToolResult.
+type StepToolData struct {
+	ToolCallID string `json:"tool_call_id"`
+	Tool       string `json:"tool"`
+	Origin     string `json:"origin"`
+	Result     string `json:"result,omitempty"`
+	IsError    bool   `json:"is_error,omitempty"`
+}

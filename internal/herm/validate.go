@@ -1,0 +1,538 @@
+package herm
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits of the contract.
+const (
+	MaxCustomerID   = 255
+	MaxName         = 200
+	MaxSystemPrompt = 100_000
+	MaxContent      = 100_000
+	MaxAttachments  = 10
+	MaxMCPServers   = 20
+	MaxSkills       = 20
+	MaxMetadata     = 16
+	MaxMetadataKey  = 40
+	MaxMetadataVal  = 500
+	MaxThreadTitle  = 200
+	MaxAllowedHosts = 100
+)
+
+// RuntimeHermes is the only runtime.
+const RuntimeHermes = "hermes"
+
+// BuiltinTools are the wire names of the built-in tools.
+func BuiltinTools() []string {
+	return []string{"shell", "read_file", "write_file", "edit_file", "list_files", "search_files",
+		"web_fetch", "web_search", "ask_human", "memory", "skill_view", "skill_manage", "automations",
+		"todo", "subagents"}
+}
+
+var (
+	reMCPName    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	reSkillName  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+	reEnvName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+	reHeaderName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+	reHost       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+)
+
+// Rules are the server's settings that validation depends on.
+type Rules struct {
+	// DefaultModel is used when a deployment names none.
+	DefaultModel string
+	// KnownProvider reports whether a model provider is configured.
+	KnownProvider func(provider string) bool
+	// Providers lists the configured providers, for error messages.
+	Providers []string
+	// SandboxTypes are the enabled sandbox drivers; DefaultSandbox is one.
+	SandboxTypes   []string
+	DefaultSandbox string
+	// AllowOpenEgress lets deployments use sandbox.network.egress "open".
+	AllowOpenEgress bool
+	// AllowPrivateNetworks lets MCP and skill URLs use http and private hosts.
+	AllowPrivateNetworks bool
+	// NewSkillID makes skill IDs.
+	NewSkillID func() string
+}
+
+// DeploymentInput is the body of a deployment create or update. Pointers and
+// maps of pointers tell "absent" from "null" from a value.
+type DeploymentInput struct {
+	CustomerID        *string                  `json:"customer_id,omitempty" doc:"Your id for the customer (≤ 255 chars); forwarded to MCP servers. Required on create, immutable."`
+	Name              *string                  `json:"name,omitempty" doc:"Display name (≤ 200 chars). Required on create."`
+	SystemPrompt      *string                  `json:"system_prompt,omitempty" doc:"The agent's instructions (≤ 100,000 chars). Required on create."`
+	Runtime           *string                  `json:"runtime,omitempty" enum:"hermes" doc:"Agent runtime; only hermes. Immutable."`
+	Model             *string                  `json:"model,omitempty" doc:"provider/model, e.g. anthropic/claude-sonnet-4.5; default: the server's default model."`
+	Sandbox           *SandboxInput            `json:"sandbox,omitempty"`
+	MCPServers        *[]MCPServer             `json:"mcp_servers,omitempty" doc:"≤ 20 servers with unique names; replaces the whole list on update."`
+	Skills            *[]SkillInput            `json:"skills,omitempty" doc:"≤ 20 skills with unique names; replaces the whole list on update."`
+	Secrets           map[string]*string       `json:"secrets,omitempty" doc:"ENV_NAME → sec_... references; on update merged per key, null removes a key."`
+	Features          map[string]*bool         `json:"features,omitempty" doc:"memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default."`
+	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per key, null removes."`
+	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
+	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Not supported by this server yet: sending it is an error."`
+	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Not supported by this server yet: sending it is an error."`
+}
+
+// SandboxInput is the sandbox part of a DeploymentInput.
+type SandboxInput struct {
+	Enabled              *bool      `json:"enabled,omitempty" doc:"Code execution in an isolated sandbox (default true)."`
+	Type                 *string    `json:"type,omitempty" doc:"Sandbox driver; one the server has enabled (see the error message). Immutable."`
+	PersistentFilesystem *bool      `json:"persistent_filesystem,omitempty" doc:"Keep the workspace across runs (default true)."`
+	Resources            *Resources `json:"resources,omitempty"`
+	Network              *Network   `json:"network,omitempty"`
+}
+
+// SkillInput is a skill in a DeploymentInput.
+type SkillInput struct {
+	Name    string `json:"name"`
+	Source  string `json:"source" enum:"file,inline,url"`
+	Path    string `json:"path,omitempty"`
+	Content string `json:"content,omitempty"`
+	URL     string `json:"url,omitempty"`
+}
+
+func invalid(format string, args ...any) *Error { return Errorf(EInvalid, format, args...) }
+
+// NewDeployment validates a create request and returns the deployment it
+// describes, with every default resolved (ID, thread, times and status are
+// left to the caller).
+func NewDeployment(in *DeploymentInput, r Rules) (*Deployment, error) {
+	if in.CustomerID == nil {
+		return nil, invalid("customer_id is required")
+	}
+	if in.Name == nil {
+		return nil, invalid("name is required")
+	}
+	if in.SystemPrompt == nil {
+		return nil, invalid("system_prompt is required")
+	}
+	d := &Deployment{
+		Runtime:  RuntimeHermes,
+		Model:    r.DefaultModel,
+		Sandbox:  Sandbox{Enabled: true, Type: r.DefaultSandbox, PersistentFilesystem: true, Network: Network{Egress: EgressProxy, AllowedHosts: []string{}}},
+		Features: DefaultFeatures(),
+		Secrets:  map[string]string{},
+		Tools:    map[string]ToolSettings{},
+		Metadata: map[string]string{},
+	}
+	if err := apply(d, in, r, true); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ApplyUpdate validates an update request and applies it to d with the
+// contract's merge rules. d is unchanged when an error is returned.
+func ApplyUpdate(d *Deployment, in *DeploymentInput, r Rules) (*Deployment, error) {
+	c := d.Clone()
+	if in.CustomerID != nil && *in.CustomerID != d.CustomerID {
+		return nil, invalid("customer_id is immutable")
+	}
+	if in.Runtime != nil && *in.Runtime != d.Runtime {
+		return nil, invalid("runtime is immutable")
+	}
+	if in.Sandbox != nil && in.Sandbox.Type != nil && *in.Sandbox.Type != d.Sandbox.Type {
+		return nil, invalid("sandbox.type is immutable (it is %q)", d.Sandbox.Type)
+	}
+	if err := apply(c, in, r, false); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Clone returns a deep copy of d.
+func (d *Deployment) Clone() *Deployment {
+	c := *d
+	c.Sandbox.Network.AllowedHosts = slices.Clone(d.Sandbox.Network.AllowedHosts)
+	c.MCPServers = slices.Clone(d.MCPServers)
+	for i := range c.MCPServers {
+		c.MCPServers[i].Tools = slices.Clone(c.MCPServers[i].Tools)
+		c.MCPServers[i].Headers = maps.Clone(c.MCPServers[i].Headers)
+	}
+	c.Skills = slices.Clone(d.Skills)
+	c.Secrets = maps.Clone(d.Secrets)
+	c.Tools = maps.Clone(d.Tools)
+	c.Metadata = maps.Clone(d.Metadata)
+	if d.Error != nil {
+		e := *d.Error
+		c.Error = &e
+	}
+	return &c
+}
+
+func apply(d *Deployment, in *DeploymentInput, r Rules, create bool) error {
+	if in.BudgetUSD != nil {
+		return invalid("budget_usd is not supported by this server yet")
+	}
+	if in.RestoreSnapshotID != nil {
+		return invalid("restore_snapshot_id is not supported by this server yet")
+	}
+	if in.CustomerID != nil {
+		if err := checkText("customer_id", *in.CustomerID, MaxCustomerID, true); err != nil {
+			return err
+		}
+		d.CustomerID = *in.CustomerID
+	}
+	if in.Name != nil {
+		if err := checkText("name", *in.Name, MaxName, true); err != nil {
+			return err
+		}
+		d.Name = *in.Name
+	}
+	if in.SystemPrompt != nil {
+		if err := checkText("system_prompt", *in.SystemPrompt, MaxSystemPrompt, false); err != nil {
+			return err
+		}
+		if strings.TrimSpace(*in.SystemPrompt) == "" {
+			return invalid("system_prompt must not be empty")
+		}
+		d.SystemPrompt = *in.SystemPrompt
+	}
+	if in.Runtime != nil {
+		if *in.Runtime != RuntimeHermes {
+			return invalid("runtime must be %q", RuntimeHermes)
+		}
+		d.Runtime = *in.Runtime
+	}
+	if in.Model != nil {
+		if err := checkModel(*in.Model, r); err != nil {
+			return err
+		}
+		d.Model = *in.Model
+	}
+	if in.Sandbox != nil {
+		if err := applySandbox(&d.Sandbox, in.Sandbox, r, create); err != nil {
+			return err
+		}
+	}
+	if in.MCPServers != nil {
+		if err := checkMCPServers(*in.MCPServers, r); err != nil {
+			return err
+		}
+		d.MCPServers = slices.Clone(*in.MCPServers)
+		if d.MCPServers == nil {
+			d.MCPServers = []MCPServer{}
+		}
+	}
+	if in.Skills != nil {
+		skills, err := checkSkills(*in.Skills, d.Skills, r)
+		if err != nil {
+			return err
+		}
+		d.Skills = skills
+	}
+	for _, k := range sortedKeys(in.Secrets) {
+		if !reEnvName.MatchString(k) {
+			return invalid("secrets: %q is not a valid environment variable name", k)
+		}
+		v := in.Secrets[k]
+		if v == nil {
+			delete(d.Secrets, k)
+			continue
+		}
+		if !strings.HasPrefix(*v, "sec_") || len(*v) > 255 {
+			return invalid("secrets.%s must be a secret reference (sec_...)", k)
+		}
+		d.Secrets[k] = *v
+	}
+	for _, k := range sortedKeys(in.Features) {
+		def := DefaultFeatures()
+		var dst, dflt *bool
+		switch k {
+		case "memory":
+			dst, dflt = &d.Features.Memory, &def.Memory
+		case "dreaming":
+			dst, dflt = &d.Features.Dreaming, &def.Dreaming
+		case "automations":
+			dst, dflt = &d.Features.Automations, &def.Automations
+		case "steering":
+			dst, dflt = &d.Features.Steering, &def.Steering
+		case "filesystem_webhooks":
+			dst, dflt = &d.Features.FilesystemWebhooks, &def.FilesystemWebhooks
+		default:
+			return invalid("features: unknown feature %q (known: memory, dreaming, automations, steering, filesystem_webhooks)", k)
+		}
+		if v := in.Features[k]; v != nil {
+			*dst = *v
+		} else {
+			*dst = *dflt
+		}
+	}
+	for _, k := range sortedKeys(in.Tools) {
+		if err := checkToolName(k); err != nil {
+			return err
+		}
+		v := in.Tools[k]
+		if v == nil {
+			delete(d.Tools, k)
+			continue
+		}
+		if v.Permission != "" && v.Permission != PermissionAlwaysAllow && v.Permission != PermissionAlwaysAsk {
+			return invalid("tools.%s.permission must be always_allow or always_ask", k)
+		}
+		d.Tools[k] = *v
+	}
+	for _, k := range sortedKeys(in.Metadata) {
+		if k == "" || utf8.RuneCountInString(k) > MaxMetadataKey {
+			return invalid("metadata keys must be 1 to %d characters", MaxMetadataKey)
+		}
+		v := in.Metadata[k]
+		if v == nil {
+			delete(d.Metadata, k)
+			continue
+		}
+		if utf8.RuneCountInString(*v) > MaxMetadataVal {
+			return invalid("metadata.%s must be at most %d characters", k, MaxMetadataVal)
+		}
+		d.Metadata[k] = *v
+	}
+	if len(d.Metadata) > MaxMetadata {
+		return invalid("metadata can hold at most %d keys", MaxMetadata)
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// checkText validates a string field's length (in characters) and encoding.
+func checkText(field, s string, max int, required bool) error {
+	if !utf8.ValidString(s) {
+		return invalid("%s must be valid UTF-8", field)
+	}
+	if required && strings.TrimSpace(s) == "" {
+		return invalid("%s must not be empty", field)
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return invalid("%s must be at most %d characters (got %d)", field, max, n)
+	}
+	return nil
+}
+
+func checkModel(m string, r Rules) error {
+	provider, name, ok := strings.Cut(m, "/")
+	if !ok || provider == "" || name == "" {
+		return invalid("model must be provider/model, e.g. anthropic/claude-sonnet-4.5 (got %q)", m)
+	}
+	if r.KnownProvider != nil && !r.KnownProvider(provider) {
+		return invalid("model: unknown or unconfigured provider %q (available: %s)", provider, strings.Join(r.Providers, ", "))
+	}
+	return nil
+}
+
+func applySandbox(s *Sandbox, in *SandboxInput, r Rules, create bool) error {
+	if in.Type != nil && create {
+		if !slices.Contains(r.SandboxTypes, *in.Type) {
+			return invalid("sandbox.type %q is not available on this server (available: %s)", *in.Type, strings.Join(r.SandboxTypes, ", "))
+		}
+		s.Type = *in.Type
+	}
+	if in.Enabled != nil {
+		s.Enabled = *in.Enabled
+	}
+	if in.PersistentFilesystem != nil {
+		s.PersistentFilesystem = *in.PersistentFilesystem
+	}
+	if in.Resources != nil {
+		res := *in.Resources
+		switch {
+		case res.CPU < 0 || res.CPU > 256:
+			return invalid("sandbox.resources.cpu must be between 0 and 256 cores")
+		case res.MemoryMB < 0:
+			return invalid("sandbox.resources.memory_mb must not be negative")
+		case res.DiskMB < 0:
+			return invalid("sandbox.resources.disk_mb must not be negative")
+		case res.PIDs < 0:
+			return invalid("sandbox.resources.pids must not be negative")
+		}
+		s.Resources = res
+	}
+	if in.Network != nil {
+		n := *in.Network
+		switch n.Egress {
+		case "":
+			n.Egress = EgressProxy
+		case EgressNone, EgressProxy:
+		case EgressOpen:
+			if !r.AllowOpenEgress {
+				return invalid("sandbox.network.egress \"open\" is not allowed by this server's operator")
+			}
+		default:
+			return invalid("sandbox.network.egress must be none, proxy or open")
+		}
+		if len(n.AllowedHosts) > MaxAllowedHosts {
+			return invalid("sandbox.network.allowed_hosts can hold at most %d hosts", MaxAllowedHosts)
+		}
+		hosts := make([]string, 0, len(n.AllowedHosts))
+		for _, h := range n.AllowedHosts {
+			h = strings.ToLower(strings.TrimSuffix(h, "."))
+			if len(h) > 253 || (!reHost.MatchString(h) && net.ParseIP(h) == nil) {
+				return invalid("sandbox.network.allowed_hosts: %q is not a host name (use api.example.com or *.example.com)", h)
+			}
+			hosts = append(hosts, h)
+		}
+		n.AllowedHosts = hosts
+		*s = Sandbox{Enabled: s.Enabled, Type: s.Type, PersistentFilesystem: s.PersistentFilesystem, Resources: s.Resources, Network: n}
+	}
+	return nil
+}
+
+func checkMCPServers(list []MCPServer, r Rules) error {
+	if len(list) > MaxMCPServers {
+		return invalid("mcp_servers can hold at most %d servers", MaxMCPServers)
+	}
+	seen := map[string]bool{}
+	for i, m := range list {
+		f := fmt.Sprintf("mcp_servers[%d]", i)
+		if !reMCPName.MatchString(m.Name) {
+			return invalid("%s.name must match ^[a-z0-9][a-z0-9_-]{0,31}$ (got %q)", f, m.Name)
+		}
+		if seen[m.Name] {
+			return invalid("%s.name %q is used twice", f, m.Name)
+		}
+		seen[m.Name] = true
+		if err := checkURL(f+".url", m.URL, r); err != nil {
+			return err
+		}
+		for _, t := range m.Tools {
+			if t == "" || len(t) > 128 {
+				return invalid("%s.tools: tool names must be 1 to 128 characters", f)
+			}
+		}
+		for k := range m.Headers {
+			if !reHeaderName.MatchString(k) {
+				return invalid("%s.headers: %q is not a valid header name", f, k)
+			}
+		}
+		if m.Permission != "" && m.Permission != PermissionAlwaysAllow && m.Permission != PermissionAlwaysAsk {
+			return invalid("%s.permission must be always_allow or always_ask", f)
+		}
+	}
+	return nil
+}
+
+// checkURL accepts https URLs, and http ones only when private networks are
+// allowed (that is where plain http servers live).
+func checkURL(field, raw string, r Rules) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return invalid("%s must be an absolute URL (got %q)", field, raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !r.AllowPrivateNetworks {
+			return invalid("%s must use https (http is allowed only when the operator sets HERM_ALLOW_PRIVATE_NETWORKS=1)", field)
+		}
+	default:
+		return invalid("%s must be an https URL", field)
+	}
+	if u.User != nil {
+		return invalid("%s must not contain credentials; use headers with secret placeholders", field)
+	}
+	return nil
+}
+
+func checkSkills(list []SkillInput, old []Skill, r Rules) ([]Skill, error) {
+	if len(list) > MaxSkills {
+		return nil, invalid("skills can hold at most %d skills", MaxSkills)
+	}
+	seen := map[string]bool{}
+	out := make([]Skill, 0, len(list))
+	for i, s := range list {
+		f := fmt.Sprintf("skills[%d]", i)
+		if len(s.Name) > 64 || !reSkillName.MatchString(s.Name) {
+			return nil, invalid("%s.name must be 1 to 64 lowercase letters, digits and hyphens (got %q)", f, s.Name)
+		}
+		if seen[s.Name] {
+			return nil, invalid("%s.name %q is used twice", f, s.Name)
+		}
+		seen[s.Name] = true
+		switch s.Source {
+		case SkillInline:
+			if strings.TrimSpace(s.Content) == "" {
+				return nil, invalid("%s.content is required for an inline skill", f)
+			}
+		case SkillURL:
+			if err := checkURL(f+".url", s.URL, r); err != nil {
+				return nil, err
+			}
+		case SkillFile:
+			p := s.Path
+			if p == "" || strings.HasPrefix(p, "/") || slices.Contains(strings.Split(p, "/"), "..") {
+				return nil, invalid("%s.path must be a relative path inside the workspace", f)
+			}
+		default:
+			return nil, invalid("%s.source must be file, inline or url", f)
+		}
+		id := ""
+		for _, o := range old {
+			if o.Name == s.Name {
+				id = o.SkillID // keep the id of a skill that stays
+			}
+		}
+		if id == "" && r.NewSkillID != nil {
+			id = r.NewSkillID()
+		}
+		out = append(out, Skill{SkillID: id, Name: s.Name, Source: s.Source, Path: s.Path, Content: s.Content, URL: s.URL})
+	}
+	return out, nil
+}
+
+func checkToolName(name string) error {
+	if slices.Contains(BuiltinTools(), name) {
+		return nil
+	}
+	server, tool, ok := strings.Cut(name, "__")
+	if ok && reMCPName.MatchString(server) && tool != "" && len(tool) <= 128 {
+		return nil
+	}
+	return invalid("tools: %q is neither a built-in tool (%s) nor an MCP tool named server__tool", name, strings.Join(BuiltinTools(), ", "))
+}
+
+// ValidateThreadTitle checks a thread title.
+func ValidateThreadTitle(title string) error {
+	return checkText("title", title, MaxThreadTitle, false)
+}
+
+// ValidateMessage checks a message's content and attachments.
+func ValidateMessage(content string, atts []Attachment) error {
+	if !utf8.ValidString(content) {
+		return invalid("content must be valid UTF-8")
+	}
+	n := utf8.RuneCountInString(content)
+	if n == 0 {
+		return invalid("content is required")
+	}
+	if n > MaxContent {
+		return invalid("content must be at most %d characters (got %d)", MaxContent, n)
+	}
+	if len(atts) > MaxAttachments {
+		return invalid("attachments: at most %d per message", MaxAttachments)
+	}
+	for i, a := range atts {
+		switch a.Type {
+		case AttachImage, AttachVideo, AttachAudio, AttachFile:
+		default:
+			return invalid("attachments[%d].type must be image, video, audio or file", i)
+		}
+		if !strings.HasPrefix(a.URL, "https://") && !strings.HasPrefix(a.URL, "data:") {
+			return invalid("attachments[%d].url must be an https URL or a data URL", i)
+		}
+	}
+	if len(atts) > 0 {
+		return invalid("attachments are not supported by this server yet")
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package httpapi
+
+import (
+	"bufio"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/store"
+)
+
+// events serves a deployment's events: as an SSE stream (the default), or
+// as a JSON page with Accept: application/json.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.deployment(r)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	f := store.EventFilter{ThreadID: q.Get("thread_id"), RunID: q.Get("run_id")}
+	if v := q.Get("types"); v != "" {
+		for _, t := range strings.Split(v, ",") {
+			t = strings.TrimSpace(t)
+			if !slices.Contains(herm.EventTypes(), t) {
+				return herm.Errorf(herm.EInvalid, "types: unknown event type %q", t)
+			}
+			f.Types = append(f.Types, t)
+		}
+	}
+	// Last-Event-ID wins over after: a reconnecting EventSource keeps its
+	// original URL but sends the newest id in the header.
+	cursorText := r.Header.Get("Last-Event-ID")
+	field := "Last-Event-ID"
+	if cursorText == "" {
+		cursorText, field = q.Get("after"), "after"
+	}
+	cursor, hasCursor := int64(0), cursorText != ""
+	if hasCursor {
+		n, ok := herm.ParseEventID(cursorText)
+		if !ok {
+			return herm.Errorf(herm.EInvalid, "%s must be an event id (evt_<sequence>)", field)
+		}
+		cursor = n
+	}
+	if accepts(r, "application/json") {
+		return s.eventPage(w, r, d, f, cursor, hasCursor)
+	}
+	return s.eventStream(w, r, d, f, cursor, hasCursor)
+}
+
+// accepts reports whether the request prefers the media type over SSE.
+func accepts(r *http.Request, media string) bool {
+	a := r.Header.Get("Accept")
+	return strings.Contains(a, media) && !strings.Contains(a, "text/event-stream")
+}
+
+// checkCursor returns 410 when the cursor points before the retained log,
+// and 400 when it points past its end.
+func (s *Server) checkCursor(r *http.Request, depID string, cursor int64) (last int64, err error) {
+	first, last, err := s.store.EventBounds(r.Context(), depID)
+	if err != nil {
+		return 0, err
+	}
+	if cursor > last {
+		return 0, herm.Errorf(herm.EInvalid, "event %s is beyond the end of the log (last is %s)", herm.EventID(cursor), herm.EventID(last))
+	}
+	if cursor < last && (first == 0 || cursor+1 < first) {
+		return 0, herm.Errorf(herm.ECursorExpired, "event %s is older than the retained event log; the oldest retained event is %s", herm.EventID(cursor), herm.EventID(max(first, last)))
+	}
+	return last, nil
+}
+
+func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deployment, f store.EventFilter, cursor int64, hasCursor bool) error {
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return herm.Errorf(herm.EInvalid, "limit must be an integer from 1 to 1000")
+		}
+		limit = n
+	}
+	if hasCursor {
+		if _, err := s.checkCursor(r, d.ID, cursor); err != nil {
+			return err
+		}
+	}
+	evs, err := s.store.ListEvents(r.Context(), d.ID, cursor, limit, f)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriter(w)
+	bw.WriteString(`{"data":[`)
+	for i, e := range evs {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(eventJSON(e))
+	}
+	bw.WriteString(`],"next_cursor":`)
+	if len(evs) == limit {
+		bw.WriteString(strconv.Quote(evs[len(evs)-1].ID()))
+	} else {
+		bw.WriteString("null")
+	}
+	bw.WriteString("}\n")
+	return bw.Flush()
+}
+
+// eventStream replays the events after the cursor from the store, then
+// follows the live feed. A subscription dropped for being slow, or a gap in
+// the live feed, is filled from the store; the client sees every matching
+// event once, in sequence order.
+func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Deployment, f store.EventFilter, cursor int64, hasCursor bool) error {
+	sub := s.log.Subscribe(d.ID)
+	defer func() { sub.Close() }()
+	last, err := s.checkCursor(r, d.ID, cursor)
+	if err != nil {
+		return err
+	}
+	if !hasCursor {
+		cursor = last // live only
+	}
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Connection", "keep-alive")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 16<<10)
+	bw.WriteString("retry: 2000\n\n")
+
+	sent := cursor // every event up to sent has been handled
+	flush := func() error {
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	write := func(e *herm.Event) {
+		if e.Seq <= sent {
+			return
+		}
+		sent = e.Seq
+		if !f.Match(e) {
+			return
+		}
+		bw.WriteString("id: ")
+		bw.WriteString(e.ID())
+		bw.WriteString("\nevent: ")
+		bw.WriteString(e.Type)
+		bw.WriteString("\ndata: ")
+		bw.Write(eventJSON(e))
+		bw.WriteString("\n\n")
+	}
+	// catchUp sends stored events after sent, through at least upTo.
+	catchUp := func(upTo int64) error {
+		for sent < upTo {
+			evs, err := s.store.ListEvents(r.Context(), d.ID, sent, 1000, f)
+			if err != nil {
+				return err
+			}
+			for _, e := range evs {
+				write(e)
+			}
+			if len(evs) < 1000 {
+				sent = max(sent, upTo) // the rest up to upTo did not match
+				break
+			}
+		}
+		return flush()
+	}
+	if err := catchUp(last); err != nil {
+		return nil // the stream has started: nothing more to tell the client
+	}
+	ping := time.NewTicker(s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-s.streams.Done():
+			return nil
+		case <-ping.C:
+			bw.WriteString(": ping\n\n")
+			if err := flush(); err != nil {
+				return nil
+			}
+		case e, ok := <-sub.C():
+			if !ok {
+				if !sub.Dropped() {
+					return nil // deployment deleted or server stopping
+				}
+				// Too slow: subscribe again and fill the gap from the store.
+				sub = s.log.Subscribe(d.ID)
+				_, last, err := s.store.EventBounds(r.Context(), d.ID)
+				if err != nil || catchUp(last) != nil {
+					return nil
+				}
+				continue
+			}
+			if e.Seq > sent+1 {
+				// Events committed by another writer were published out of
+				// order; everything before e is committed, so the store has it.
+				if err := catchUp(e.Seq - 1); err != nil {
+					return nil
+				}
+			}
+			write(e)
+			// Send what is already queued before flushing.
+			for n := len(sub.C()); n > 0; n-- {
+				e, ok := <-sub.C()
+				if !ok {
+					break
+				}
+				if e.Seq > sent+1 {
+					if err := catchUp(e.Seq - 1); err != nil {
+						return nil
+					}
+				}
+				write(e)
+			}
+			if err := flush(); err != nil {
+				return nil
+			}
+		}
+	}
+}

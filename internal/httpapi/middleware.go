@@ -1,0 +1,299 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/store"
+)
+
+type ctxKey int
+
+const (
+	ctxRequestID ctxKey = iota
+	ctxAPIKey
+)
+
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(ctxRequestID).(string)
+	return id
+}
+
+func apiKey(ctx context.Context) *herm.APIKey {
+	k, _ := ctx.Value(ctxAPIKey).(*herm.APIKey)
+	return k
+}
+
+// statusWriter records the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the real writer (flush, deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// outer is the middleware every request passes: request id, panic
+// recovery, the access log line and metrics.
+func (s *Server) outer(route string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rid := s.ids.New(herm.PrefixRequest)
+		w.Header().Set("X-Request-Id", rid)
+		ctx := context.WithValue(r.Context(), ctxRequestID, rid)
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.logger.Error("handler panicked", "request_id", rid, "panic", p)
+				if sw.status == 0 {
+					s.writeError(sw, r, errors.New("panic"))
+				}
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			d := time.Since(start)
+			s.metrics.observeRequest(r.Method, route, status, d)
+			level := slog.LevelInfo
+			if status >= 500 {
+				level = slog.LevelError
+			}
+			s.logger.LogAttrs(ctx, level, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+				slog.Int("status", status), slog.Duration("duration", d), slog.String("request_id", rid))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// authenticate checks the bearer key and the scope, then applies the rate
+// limit.
+func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			secret = ""
+		}
+		key, err := s.keys.Authenticate(r.Context(), strings.TrimSpace(secret))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !key.Allows(scope) {
+			s.writeError(w, r, herm.Errorf(herm.EForbidden, "this API key lacks the %s scope", scope))
+			return
+		}
+		if wait, ok := s.limiter.allow(key.ID); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			s.writeError(w, r, herm.Errorf(herm.ERateLimited, "rate limit exceeded for this API key; retry after %s", wait.Round(time.Millisecond)))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxAPIKey, key)))
+	})
+}
+
+// limiter is a token bucket per API key.
+type limiter struct {
+	rate  float64 // tokens per second; <= 0 disables
+	burst float64
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
+	if burst <= 0 {
+		burst = int(math.Max(1, rate))
+	}
+	return &limiter{rate: rate, burst: float64(burst), now: now, buckets: make(map[string]*bucket)}
+}
+
+// allow takes a token for key; when none is left it says how long to wait.
+func (l *limiter) allow(key string) (time.Duration, bool) {
+	if l.rate <= 0 {
+		return 0, true
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+}
+
+// idempotent replays the stored response of a POST retried with the same
+// Idempotency-Key and body, and refuses the key with another body.
+func (s *Server) idempotent(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ik := r.Header.Get("Idempotency-Key")
+		if r.Method != http.MethodPost || ik == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if len(ik) > 255 {
+			s.writeError(w, r, herm.Errorf(herm.EInvalid, "Idempotency-Key must be 1 to 255 characters"))
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			s.writeError(w, r, bodyError(err))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h := sha256.New()
+		h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
+		h.Write(body)
+		hash := hex.EncodeToString(h.Sum(nil))
+		key := apiKey(r.Context())
+
+		release, ok := s.inflight.acquire(key.ID + "\x00" + ik)
+		if !ok {
+			s.writeError(w, r, herm.Errorf(herm.EConflict, "a request with this Idempotency-Key is still in progress"))
+			return
+		}
+		defer release()
+
+		prev, err := s.store.GetIdempotency(r.Context(), key.ID, ik)
+		switch {
+		case err == nil && s.now().Sub(prev.CreatedAt) < idempotencyTTL:
+			if prev.RequestHash != hash {
+				s.writeError(w, r, herm.Errorf(herm.EConflict, "this Idempotency-Key was used with a different request"))
+				return
+			}
+			w.Header().Set("Content-Type", prev.ContentType)
+			w.Header().Set("Idempotent-Replayed", "true")
+			w.WriteHeader(prev.StatusCode)
+			_, _ = w.Write(prev.Body)
+			return
+		case err == nil:
+			// Expired but not yet swept: forget it.
+		case !herm.IsCode(err, herm.ENotFound):
+			s.writeError(w, r, err)
+			return
+		}
+		rec := &recorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		if rec.status >= 500 || rec.status == 0 || rec.status == http.StatusTooManyRequests {
+			return // not a result: the client may retry
+		}
+		err = s.store.InTx(r.Context(), func(q store.Querier) error {
+			if prev != nil {
+				if _, err := q.DeleteIdempotencyBefore(r.Context(), s.now().Add(-idempotencyTTL)); err != nil {
+					return err
+				}
+			}
+			return q.PutIdempotency(r.Context(), &herm.Idempotency{
+				KeyID: key.ID, Key: ik, RequestHash: hash, StatusCode: rec.status,
+				ContentType: rec.Header().Get("Content-Type"), Body: rec.body.Bytes(), CreatedAt: s.now().UTC(),
+			})
+		})
+		if err != nil {
+			s.logger.Warn("store idempotent response", "request_id", requestID(r.Context()), "err", err)
+		}
+	})
+}
+
+const idempotencyTTL = 24 * time.Hour
+
+// recorder passes a response through and keeps a copy of it.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recorder) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	w.body.Write(b)
+	return w.ResponseWriter.Write(b)
+}
+
+// keyLocks serialises requests that share an idempotency key.
+type keyLocks struct {
+	mu   sync.Mutex
+	held map[string]bool
+}
+
+func (k *keyLocks) acquire(key string) (func(), bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.held == nil {
+		k.held = make(map[string]bool)
+	}
+	if k.held[key] {
+		return nil, false
+	}
+	k.held[key] = true
+	return func() {
+		k.mu.Lock()
+		delete(k.held, key)
+		k.mu.Unlock()
+	}, true
+}
+
+// bodyError turns a body read failure into the right error.
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return herm.Errorf(herm.ETooLarge, "request body is larger than the limit of %d bytes", mbe.Limit)
+	}
+	return herm.Errorf(herm.EInvalid, "could not read the request body: %v", err)
+}

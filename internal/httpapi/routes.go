@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"github.com/hermhq/herm/internal/herm"
+)
+
+// route is one endpoint: how it is served and how it is documented.
+type route struct {
+	method, path string
+	scope        string // "" = no API key
+	handle       handlerFunc
+	summary      string
+	tag          string
+	query        []param
+	headers      []param
+	request      any
+	status       int
+	response     any
+	contentType  string // of the success response; default application/json
+	errors       []int
+}
+
+// param is a documented query parameter or header.
+type param struct {
+	name, typ, doc string
+	enum           []string
+}
+
+func (s *Server) routes() []route {
+	dep := "/v1/deployments/{deployment_id}"
+	pLimit := param{"limit", "integer", "Page size, 1–100 (default 20).", nil}
+	pCursor := param{"cursor", "string", "next_cursor of the previous page.", nil}
+	idemKey := param{"Idempotency-Key", "string", "1–255 characters. A retry with the same key and body within 24 h returns the first response unchanged; the same key with another body is 409.", nil}
+	std := []int{400, 401, 403, 404, 429}
+	write := append(std, 409)
+	runStatuses := []string{"queued", "running", "waiting_on_human", "completed", "error", "cancelled"}
+	return []route{
+		{method: "GET", path: "/healthz", handle: s.healthz, summary: "Liveness: 200 while the process serves.", tag: "operations", status: 200, response: Health{}},
+		{method: "GET", path: "/readyz", handle: s.readyz, summary: "Readiness: 200 when the store (and sandbox driver) are usable, else 503.", tag: "operations", status: 200, response: Health{}, errors: []int{503}},
+		{method: "GET", path: "/metrics", handle: s.serveMetrics, summary: "Prometheus metrics (an admin key is required unless the server serves them publicly, as it does on loopback).", tag: "operations", status: 200, contentType: "text/plain", errors: []int{401, 403}},
+
+		{method: "GET", path: "/v1/models", scope: herm.ScopeRead, handle: s.listModels, summary: "List the models this server can run (the offline demo model is marked demo).", tag: "models", status: 200, response: List[Model]{}, errors: []int{401, 403, 429}},
+
+		{method: "POST", path: "/v1/deployments", scope: herm.ScopeWrite, handle: s.createDeployment, summary: "Create a deployment: one dedicated agent for one customer. Returns at once with status provisioning.", tag: "deployments", request: herm.DeploymentInput{}, status: 201, response: Deployment{}, headers: []param{idemKey}, errors: []int{400, 401, 403, 409, 413, 422, 429}},
+		{method: "GET", path: "/v1/deployments", scope: herm.ScopeRead, handle: s.listDeployments, summary: "List deployments, newest first.", tag: "deployments", status: 200, response: List[Deployment]{}, errors: []int{400, 401, 403, 429},
+			query: []param{pLimit, pCursor, {"customer_id", "string", "Only this customer's deployments.", nil}, {"status", "string", "Only deployments in this status.", []string{"provisioning", "ready", "error", "deleting"}}}},
+		{method: "GET", path: dep, scope: herm.ScopeRead, handle: s.getDeployment, summary: "Get a deployment (poll until status is ready).", tag: "deployments", status: 200, response: Deployment{}, errors: std},
+		{method: "PATCH", path: dep, scope: herm.ScopeWrite, handle: s.updateDeployment, summary: "Update a deployment. Fields not sent stay; name, model and system_prompt replace; mcp_servers and skills replace the whole list; secrets, features, tools and metadata merge per key (null removes). customer_id, runtime and sandbox.type are immutable. Every update increments config_version and applies from the next run.", tag: "deployments", request: herm.DeploymentInput{}, status: 200, response: Deployment{}, errors: append(write, 413, 422)},
+		{method: "DELETE", path: dep, scope: herm.ScopeWrite, handle: s.deleteDeployment, summary: "Delete a deployment: cancels its runs, destroys its sandbox and workspace, then removes it. retain_filesystem=true is not supported yet (400).", tag: "deployments", status: 202, response: DeleteDeploymentResponse{}, errors: std,
+			query: []param{{"retain_filesystem", "boolean", "Keep a workspace snapshot (not supported yet: true is a 400).", nil}}},
+
+		{method: "POST", path: dep + "/messages", scope: herm.ScopeWrite, handle: s.sendMessage, summary: "Send a user message: starts a run, or steers, queues behind, interrupts or is rejected by the thread's active run (mode). The output arrives on the event stream.", tag: "messages", request: SendMessageRequest{}, status: 202, response: SendMessageResponse{}, headers: []param{idemKey}, errors: append(write, 413)},
+
+		{method: "GET", path: dep + "/runs", scope: herm.ScopeRead, handle: s.listRuns, summary: "List runs, newest first.", tag: "runs", status: 200, response: List[Run]{}, errors: std,
+			query: []param{pLimit, pCursor, {"thread_id", "string", "Only this thread's runs.", nil}, {"status", "string", "Only runs in this status.", runStatuses}, {"automation_id", "string", "Only runs of this automation.", nil}}},
+		{method: "GET", path: dep + "/runs/{run_id}", scope: herm.ScopeRead, handle: s.getRun, summary: "Get a run.", tag: "runs", status: 200, response: Run{}, errors: std},
+		{method: "POST", path: dep + "/runs/{run_id}/cancel", scope: herm.ScopeWrite, handle: s.cancelRun, summary: "Cancel a run: a queued run ends at once, a running one promptly (its model call is aborted); it ends cancelled. 409 when it already ended.", tag: "runs", status: 202, response: Run{}, headers: []param{idemKey}, errors: write},
+
+		{method: "POST", path: dep + "/threads", scope: herm.ScopeWrite, handle: s.createThread, summary: "Create a thread (a conversation with its own history; the workspace is shared).", tag: "threads", request: CreateThreadRequest{}, status: 201, response: Thread{}, headers: []param{idemKey}, errors: write},
+		{method: "GET", path: dep + "/threads", scope: herm.ScopeRead, handle: s.listThreads, summary: "List threads, newest first.", tag: "threads", status: 200, response: List[Thread]{}, query: []param{pLimit, pCursor}, errors: std},
+		{method: "GET", path: dep + "/threads/{thread_id}", scope: herm.ScopeRead, handle: s.getThread, summary: "Get a thread with its messages, oldest first. A message appears once its run has taken it in.", tag: "threads", status: 200, response: ThreadWithMessages{}, errors: std},
+		{method: "PATCH", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.updateThread, summary: "Rename a thread.", tag: "threads", request: UpdateThreadRequest{}, status: 200, response: Thread{}, errors: write},
+		{method: "DELETE", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.deleteThread, summary: "Delete a thread and its history; its active run is cancelled. The default thread cannot be deleted (409).", tag: "threads", status: 204, errors: append(write, 503)},
+
+		{method: "GET", path: dep + "/events", scope: herm.ScopeRead, handle: s.events, summary: "The deployment's event stream (SSE), or with Accept: application/json a page of the event log, oldest first. With Last-Event-ID or after, every retained event after it is replayed first; an id older than the retained log is 410 cursor_expired.", tag: "events", status: 200, response: List[Event]{}, contentType: "text/event-stream",
+			headers: []param{{"Last-Event-ID", "string", "Replay the events after this id, then continue live.", nil}},
+			query:   []param{{"thread_id", "string", "Only this thread's events.", nil}, {"run_id", "string", "Only this run's events.", nil}, {"types", "string", "Comma-separated event types.", nil}, {"after", "string", "Same as Last-Event-ID (the header wins).", nil}, {"limit", "integer", "JSON page size, 1–1000 (default 100).", nil}},
+			errors:  []int{400, 401, 403, 404, 410, 429}},
+
+		{method: "POST", path: "/v1/api_keys", scope: herm.ScopeAdmin, handle: s.createAPIKey, summary: "Create an API key; the key itself is in this response only.", tag: "api_keys", request: CreateAPIKeyRequest{}, status: 201, response: APIKey{}, headers: []param{idemKey}, errors: write},
+		{method: "GET", path: "/v1/api_keys", scope: herm.ScopeAdmin, handle: s.listAPIKeys, summary: "List live API keys, newest first.", tag: "api_keys", status: 200, response: List[APIKey]{}, query: []param{pLimit, pCursor}, errors: std},
+		{method: "DELETE", path: "/v1/api_keys/{key_id}", scope: herm.ScopeAdmin, handle: s.deleteAPIKey, summary: "Revoke an API key (a key cannot revoke itself).", tag: "api_keys", status: 204, errors: write},
+	}
+}

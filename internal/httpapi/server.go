@@ -1,0 +1,276 @@
+// Package httpapi is Herm's HTTP API: routes, authentication and scopes,
+// the error envelope, pagination, idempotency, rate limits, the event stream
+// (SSE) and the wire types, from which api/openapi.yaml is generated.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hermhq/herm/internal/auth"
+	"github.com/hermhq/herm/internal/deployment"
+	"github.com/hermhq/herm/internal/eventlog"
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/runner"
+	"github.com/hermhq/herm/internal/store"
+)
+
+// Config holds the server's settings. Zero values mean defaults.
+type Config struct {
+	// PublicURL is the base URL clients use (for events.url); default: from
+	// each request's Host.
+	PublicURL string
+	// MaxBodyBytes limits request bodies (default 1 MiB).
+	MaxBodyBytes int64
+	// RateLimit is requests per second per API key (default 50; negative
+	// disables); RateBurst the bucket size (default 2×RateLimit).
+	RateLimit float64
+	RateBurst int
+	// PingInterval is the SSE keep-alive period (default 15 s).
+	PingInterval time.Duration
+	// MetricsPublic serves /metrics without a key; otherwise an admin key
+	// is required (the operator sets it when bound to loopback).
+	MetricsPublic bool
+	// Readiness adds checks to /readyz (name → check), e.g. the sandbox driver.
+	Readiness map[string]func(context.Context) error
+}
+
+// Deps are the services the API fronts.
+type Deps struct {
+	Store       store.Store
+	Log         *eventlog.Log
+	Runner      *runner.Runner
+	Deployments *deployment.Service
+	Keys        *auth.Keys
+	Models      *llm.Registry
+	Metrics     *Metrics
+	IDs         *herm.IDGen
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg      Config
+	store    store.Store
+	log      *eventlog.Log
+	runner   *runner.Runner
+	deps     *deployment.Service
+	keys     *auth.Keys
+	models   *llm.Registry
+	metrics  *Metrics
+	ids      *herm.IDGen
+	now      func() time.Time
+	logger   *slog.Logger
+	limiter  *limiter
+	inflight keyLocks
+	mux      *http.ServeMux
+
+	streams      context.Context // ends every event stream at shutdown
+	closeStreams context.CancelFunc
+}
+
+// New returns a Server.
+func New(cfg Config, d Deps) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 50
+	}
+	if cfg.RateBurst <= 0 {
+		cfg.RateBurst = int(2 * cfg.RateLimit)
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 15 * time.Second
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Metrics == nil {
+		d.Metrics = NewMetrics(nil)
+	}
+	s := &Server{
+		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
+		models: d.Models, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
+		mux:     http.NewServeMux(),
+	}
+	s.streams, s.closeStreams = context.WithCancel(context.Background())
+	for _, rt := range s.routes() {
+		var h http.Handler = s.adapt(rt.handle)
+		if rt.scope != "" {
+			h = s.authenticate(rt.scope, s.idempotent(h))
+		}
+		pattern := rt.method + " " + rt.path
+		s.mux.Handle(pattern, s.outer(pattern, h))
+	}
+	return s
+}
+
+// ServeHTTP routes a request. Unknown paths and methods get the error
+// envelope too.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r) // sets the path values
+		return
+	}
+	s.outer("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Ask the mux what it would have said (404 or 405 with Allow).
+		rec := &probe{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if rec.code == http.StatusMethodNotAllowed {
+			writeJSON(w, rec.code, ErrorBody{Error: ErrorDetail{Code: herm.EInvalid, Message: "method " + r.Method + " is not allowed on this path", RequestID: requestID(r.Context())}})
+			return
+		}
+		s.writeError(w, r, herm.Errorf(herm.ENotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})).ServeHTTP(w, r)
+}
+
+// probe is a ResponseWriter that only keeps the status and headers.
+type probe struct {
+	header http.Header
+	code   int
+}
+
+func (p *probe) Header() http.Header         { return p.header }
+func (p *probe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *probe) WriteHeader(code int)        { p.code = code }
+
+// CloseStreams ends every open event stream (at shutdown, so that the HTTP
+// server's graceful shutdown does not wait for them).
+func (s *Server) CloseStreams() { s.closeStreams() }
+
+// handlerFunc is a handler that returns its error for adapt to write.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (s *Server) adapt(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are
+// errors that name what is wrong.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return herm.Errorf(herm.EInvalid, "Content-Type must be application/json")
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return herm.Errorf(herm.EInvalid, "request body is required (JSON)")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return herm.Errorf(herm.EInvalid, "request body has data after the JSON value")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return herm.Errorf(herm.EInvalid, "malformed JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return herm.Errorf(herm.EInvalid, "request body must be a JSON object")
+		}
+		return herm.Errorf(herm.EInvalid, "%s must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return herm.Errorf(herm.EInvalid, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return herm.Errorf(herm.EInvalid, "malformed JSON: unexpected end of input")
+	default:
+		return herm.Errorf(herm.EInvalid, "malformed JSON: %v", err)
+	}
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "map", "struct":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "float64", "float32":
+		return "a number"
+	default:
+		if strings.HasPrefix(k, "int") || strings.HasPrefix(k, "uint") {
+			return "an integer"
+		}
+		return k
+	}
+}
+
+// page parses limit and cursor (limit 1..max, default def).
+func page(r *http.Request, def, max int) (herm.Page, error) {
+	p := herm.Page{Limit: def, Cursor: r.URL.Query().Get("cursor")}
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > max {
+			return p, herm.Errorf(herm.EInvalid, "limit must be an integer from 1 to %d", max)
+		}
+		p.Limit = n
+	}
+	return p, nil
+}
+
+// listOf builds a page from items fetched with limit+1.
+func listOf[T, U any](items []T, limit int, conv func(T) U, id func(T) string) List[U] {
+	out := List[U]{Data: make([]U, 0, min(len(items), limit))}
+	for i, it := range items {
+		if i == limit {
+			c := id(items[limit-1])
+			out.NextCursor = &c
+			break
+		}
+		out.Data = append(out.Data, conv(it))
+	}
+	return out
+}
+
+// base returns the public base URL for links.
+func (s *Server) base(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s", scheme, r.Host)
+}
+
+// deployment loads the deployment named in the path.
+func (s *Server) deployment(r *http.Request) (*herm.Deployment, error) {
+	return s.store.GetDeployment(r.Context(), r.PathValue("deployment_id"))
+}

@@ -1,0 +1,240 @@
+// Package anthropic streams from the Anthropic Messages API. It is a thin
+// client on net/http.
+package anthropic
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/llm/internal/transport"
+)
+
+// Defaults of a Client.
+const (
+	DefaultBaseURL   = "https://api.anthropic.com"
+	DefaultMaxTokens = 8192
+	// APIVersion is the anthropic-version header sent with every request.
+	APIVersion = "2023-06-01"
+)
+
+// Client is an llm.Provider for the Messages API. It is safe for concurrent
+// use.
+type Client struct {
+	apiKey    string
+	baseURL   string
+	header    http.Header
+	maxTokens int
+	caching   bool
+	t         transport.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithName sets the provider name used in errors (default "anthropic").
+func WithName(name string) Option { return func(c *Client) { c.t.Provider = name } }
+
+// WithBaseURL sets the API base URL, without "/v1" (default
+// DefaultBaseURL). An empty url keeps the default.
+func WithBaseURL(url string) Option {
+	return func(c *Client) {
+		if url != "" {
+			c.baseURL = strings.TrimRight(url, "/")
+		}
+	}
+}
+
+// WithHTTPClient sets the HTTP client (default http.DefaultClient). Streams
+// are long: give it no overall Timeout, bound calls with their context.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.t.HTTP = hc } }
+
+// WithHeader adds a header to every request, such as anthropic-beta.
+func WithHeader(key, value string) Option { return func(c *Client) { c.header.Set(key, value) } }
+
+// WithMaxTokens sets max_tokens for requests whose MaxTokens is 0 (default
+// DefaultMaxTokens).
+func WithMaxTokens(n int) Option {
+	return func(c *Client) {
+		if n > 0 {
+			c.maxTokens = n
+		}
+	}
+}
+
+// WithPromptCaching turns cache breakpoints on the tools, the system prompt
+// and the last message on or off (default on). Agent loops resend a growing
+// prefix every turn; caching bills it at a tenth of the input price.
+func WithPromptCaching(on bool) Option { return func(c *Client) { c.caching = on } }
+
+// WithMaxAttempts sets how often a call is tried before its error is
+// returned (default 4).
+func WithMaxAttempts(n int) Option { return func(c *Client) { c.t.MaxAttempts = n } }
+
+// WithSleep replaces the wait between attempts, for tests. sleep must
+// return ctx.Err() when ctx ends first.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *Client) { c.t.Sleep = sleep }
+}
+
+// New returns a client that authenticates with apiKey (x-api-key).
+func New(apiKey string, opts ...Option) *Client {
+	c := &Client{
+		apiKey:    apiKey,
+		baseURL:   DefaultBaseURL,
+		header:    make(http.Header),
+		maxTokens: DefaultMaxTokens,
+		caching:   true,
+		t:         transport.Client{Provider: "anthropic"},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Stream implements llm.Provider.
+func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
+	body, err := c.encode(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.t.Provider, err)
+	}
+	h := c.header.Clone()
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "text/event-stream")
+	h.Set("Anthropic-Version", APIVersion)
+	if c.apiKey != "" {
+		h.Set("X-Api-Key", c.apiKey)
+	}
+	return c.t.Stream(ctx, c.baseURL+"/v1/messages", h, body,
+		func() transport.Decoder { return &decoder{calls: map[int]*call{}} }, onDelta)
+}
+
+type request struct {
+	Model     string    `json:"model"`
+	MaxTokens int       `json:"max_tokens"`
+	System    []block   `json:"system,omitempty"`
+	Messages  []message `json:"messages"`
+	Tools     []tool    `json:"tools,omitempty"`
+	Stream    bool      `json:"stream"`
+}
+
+type message struct {
+	Role    string  `json:"role"`
+	Content []block `json:"content"`
+}
+
+// block is a content block of any type.
+type block struct {
+	Type         string          `json:"type"`
+	Text         string          `json:"text,omitempty"`
+	ID           string          `json:"id,omitempty"`            // tool_use
+	Name         string          `json:"name,omitempty"`          // tool_use
+	Input        json.RawMessage `json:"input,omitempty"`         // tool_use
+	ToolUseID    string          `json:"tool_use_id,omitempty"`   // tool_result
+	Content      string          `json:"content,omitempty"`       // tool_result
+	IsError      bool            `json:"is_error,omitempty"`      // tool_result
+	CacheControl *cacheControl   `json:"cache_control,omitempty"` // breakpoint
+}
+
+type cacheControl struct {
+	Type string `json:"type"`
+}
+
+type tool struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	CacheControl *cacheControl   `json:"cache_control,omitempty"`
+}
+
+// encode builds the request body.
+func (c *Client) encode(req llm.Request) ([]byte, error) {
+	r := request{Model: apiModel(req.Model), MaxTokens: req.MaxTokens, Stream: true}
+	if r.MaxTokens <= 0 {
+		r.MaxTokens = c.maxTokens
+	}
+	if req.System != "" {
+		r.System = []block{{Type: "text", Text: req.System}}
+	}
+	for _, m := range req.Messages {
+		role := "user"
+		var blocks []block
+		switch m.Role {
+		case llm.RoleUser:
+			if m.Content != "" {
+				blocks = append(blocks, block{Type: "text", Text: m.Content})
+			}
+		case llm.RoleAssistant:
+			role = "assistant"
+			if m.Content != "" {
+				blocks = append(blocks, block{Type: "text", Text: m.Content})
+			}
+			for _, tc := range m.ToolCalls {
+				blocks = append(blocks, block{Type: "tool_use", ID: tc.ID, Name: tc.Name, Input: object(tc.Arguments)})
+			}
+		case llm.RoleTool:
+			blocks = append(blocks, block{Type: "tool_result", ToolUseID: m.ToolCallID, Content: m.Content, IsError: m.IsError})
+		default:
+			return nil, fmt.Errorf("message with unknown role %q", m.Role)
+		}
+		if len(blocks) == 0 {
+			continue // the API rejects empty messages
+		}
+		// Consecutive messages of one role (tool results, a user message
+		// after them) become one message, as the API wants.
+		if n := len(r.Messages); n > 0 && r.Messages[n-1].Role == role {
+			r.Messages[n-1].Content = append(r.Messages[n-1].Content, blocks...)
+		} else {
+			r.Messages = append(r.Messages, message{Role: role, Content: blocks})
+		}
+	}
+	for _, t := range req.Tools {
+		schema := t.InputSchema
+		if len(schema) == 0 {
+			schema = json.RawMessage(`{"type":"object","properties":{}}`)
+		} else if !json.Valid(schema) {
+			return nil, fmt.Errorf("tool %q: input schema is not valid JSON", t.Name)
+		}
+		r.Tools = append(r.Tools, tool{Name: t.Name, Description: t.Description, InputSchema: schema})
+	}
+	if c.caching {
+		bp := &cacheControl{Type: "ephemeral"}
+		if n := len(r.Tools); n > 0 {
+			r.Tools[n-1].CacheControl = bp
+		}
+		if n := len(r.System); n > 0 {
+			r.System[n-1].CacheControl = bp
+		}
+		if n := len(r.Messages); n > 0 {
+			last := r.Messages[n-1].Content
+			last[len(last)-1].CacheControl = bp
+		}
+	}
+	return json.Marshal(r)
+}
+
+// object returns args if it is a JSON object and {} otherwise: the API
+// rejects a tool_use whose input is not an object, and a model cut off by
+// max_tokens leaves truncated arguments behind.
+func object(args json.RawMessage) json.RawMessage {
+	if t := bytes.TrimSpace(args); len(t) > 0 && t[0] == '{' && json.Valid(t) {
+		return t
+	}
+	return json.RawMessage(`{}`)
+}
+
+// apiModel maps the dotted spelling of Claude model names that OpenRouter
+// uses ("claude-sonnet-4.5") to the API's ("claude-sonnet-4-5"). API model
+// names never contain dots.
+func apiModel(name string) string {
+	if strings.HasPrefix(name, "claude-") {
+		return strings.ReplaceAll(name, ".", "-")
+	}
+	return name
+}

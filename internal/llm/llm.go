@@ -1,0 +1,120 @@
+// Package llm defines how the agent loop talks to language models: one
+// streaming interface that every provider (openai, anthropic, openrouter,
+// OpenAI-compatible servers from the config file, the offline demo model)
+// implements, and a registry that maps "provider/model" names to providers.
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Role is the author of a message in a model request.
+type Role string
+
+// Roles of messages in a request.
+const (
+	RoleUser      Role = "user"
+	RoleAssistant Role = "assistant"
+	// RoleTool carries the result of one tool call (ToolCallID, Content, IsError).
+	RoleTool Role = "tool"
+)
+
+// Message is one entry of the conversation sent to a model.
+type Message struct {
+	Role    Role
+	Content string
+	// ToolCalls are the calls an assistant message made (RoleAssistant only).
+	ToolCalls []ToolCall
+	// ToolCallID names the call a RoleTool message answers.
+	ToolCallID string
+	// IsError marks a RoleTool message whose tool failed.
+	IsError bool
+}
+
+// ToolCall is one tool invocation requested by the model.
+type ToolCall struct {
+	ID        string
+	Name      string
+	Arguments json.RawMessage // a JSON object; "{}" when the model sent nothing
+}
+
+// ToolSpec describes a tool offered to the model.
+type ToolSpec struct {
+	Name        string
+	Description string
+	InputSchema json.RawMessage // JSON Schema of the arguments object
+}
+
+// Request is one model call.
+type Request struct {
+	Model     string // the provider's own model name, without the "provider/" prefix
+	System    string
+	Messages  []Message
+	Tools     []ToolSpec
+	MaxTokens int // 0 = provider default
+}
+
+// Delta is an incremental piece of a streamed response.
+type Delta struct {
+	Text      string // visible assistant text
+	Reasoning string // thinking/reasoning text, where the provider streams it
+}
+
+// StopReason says why the model stopped.
+type StopReason string
+
+// Stop reasons, normalised across providers.
+const (
+	StopEndTurn   StopReason = "end_turn"
+	StopToolUse   StopReason = "tool_use"
+	StopMaxTokens StopReason = "max_tokens"
+	StopOther     StopReason = "other"
+)
+
+// Usage is the token accounting of one model call.
+type Usage struct {
+	InputTokens     int64
+	OutputTokens    int64
+	CacheReadTokens int64
+}
+
+// Response is the complete result of one streamed model call.
+type Response struct {
+	Text       string
+	ToolCalls  []ToolCall
+	StopReason StopReason
+	Usage      Usage
+}
+
+// Provider streams one model call. onDelta is called, in order and from the
+// calling goroutine, for every text or reasoning fragment as it arrives; the
+// returned Response holds the whole turn. Stream honours ctx promptly: when
+// ctx is cancelled the in-flight HTTP request is aborted and ctx.Err() (or an
+// error wrapping it) is returned.
+type Provider interface {
+	Stream(ctx context.Context, req Request, onDelta func(Delta)) (*Response, error)
+}
+
+// Error is a failed model call. Retryable errors (429, 5xx, connection
+// failures before any output) have already been retried by the provider
+// before they are returned.
+type Error struct {
+	Provider   string
+	StatusCode int    // HTTP status, 0 when the failure was not an HTTP status
+	Type       string // provider's error type, e.g. "overloaded_error", "rate_limit_error", "stream_broken"
+	Message    string
+}
+
+func (e *Error) Error() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("%s: HTTP %d %s: %s", e.Provider, e.StatusCode, e.Type, e.Message)
+	}
+	return fmt.Sprintf("%s: %s: %s", e.Provider, e.Type, e.Message)
+}
+
+// ErrUnknownProvider is returned by Registry.Resolve for a provider prefix the
+// server does not know.
+var ErrUnknownProvider = errors.New("unknown model provider")

@@ -1,0 +1,201 @@
+// Package openai streams from the OpenAI Chat Completions API and from the
+// servers that speak it: OpenRouter, vLLM, Ollama and the like. It is a thin
+// client on net/http.
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/llm/internal/transport"
+)
+
+// Base URLs of well-known servers.
+const (
+	DefaultBaseURL    = "https://api.openai.com/v1"
+	OpenRouterBaseURL = "https://openrouter.ai/api/v1"
+)
+
+// Client is an llm.Provider for one Chat Completions server. It is safe for
+// concurrent use.
+type Client struct {
+	apiKey              string
+	baseURL             string
+	header              http.Header
+	maxCompletionTokens bool
+	t                   transport.Client
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithName sets the provider name used in errors (default "openai").
+func WithName(name string) Option { return func(c *Client) { c.t.Provider = name } }
+
+// WithBaseURL sets the API base URL, up to and including "/v1" (default
+// DefaultBaseURL). An empty url keeps the default.
+func WithBaseURL(url string) Option {
+	return func(c *Client) {
+		if url != "" {
+			c.baseURL = strings.TrimRight(url, "/")
+		}
+	}
+}
+
+// WithHTTPClient sets the HTTP client (default http.DefaultClient). Streams
+// are long: give it no overall Timeout, bound calls with their context.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.t.HTTP = hc } }
+
+// WithHeader adds a header to every request, such as OpenRouter's
+// HTTP-Referer and X-Title.
+func WithHeader(key, value string) Option { return func(c *Client) { c.header.Set(key, value) } }
+
+// WithMaxAttempts sets how often a call is tried before its error is
+// returned (default 4).
+func WithMaxAttempts(n int) Option { return func(c *Client) { c.t.MaxAttempts = n } }
+
+// WithSleep replaces the wait between attempts, for tests. sleep must
+// return ctx.Err() when ctx ends first.
+func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
+	return func(c *Client) { c.t.Sleep = sleep }
+}
+
+// WithMaxCompletionTokens sends Request.MaxTokens as "max_completion_tokens",
+// which OpenAI's reasoning models require, instead of "max_tokens", which
+// every compatible server understands (the default).
+func WithMaxCompletionTokens(on bool) Option { return func(c *Client) { c.maxCompletionTokens = on } }
+
+// New returns a client that authenticates with apiKey as a Bearer token; an
+// empty apiKey sends no Authorization header (local servers need none).
+func New(apiKey string, opts ...Option) *Client {
+	c := &Client{
+		apiKey:  apiKey,
+		baseURL: DefaultBaseURL,
+		header:  make(http.Header),
+		t:       transport.Client{Provider: "openai"},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Stream implements llm.Provider.
+func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
+	body, err := c.encode(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.t.Provider, err)
+	}
+	h := c.header.Clone()
+	h.Set("Content-Type", "application/json")
+	h.Set("Accept", "text/event-stream")
+	if c.apiKey != "" {
+		h.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	return c.t.Stream(ctx, c.baseURL+"/chat/completions", h, body,
+		func() transport.Decoder { return &decoder{index: map[int]int{}} }, onDelta)
+}
+
+type request struct {
+	Model         string        `json:"model"`
+	Messages      []message     `json:"messages"`
+	Tools         []tool        `json:"tools,omitempty"`
+	Stream        bool          `json:"stream"`
+	StreamOptions streamOptions `json:"stream_options"`
+	MaxTokens     int           `json:"max_tokens,omitempty"`
+	MaxCompTokens int           `json:"max_completion_tokens,omitempty"`
+}
+
+type streamOptions struct {
+	IncludeUsage bool `json:"include_usage"`
+}
+
+type message struct {
+	Role       string     `json:"role"`
+	Content    *string    `json:"content"` // null in an assistant message with only tool calls
+	ToolCalls  []toolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+}
+
+type toolCall struct {
+	ID       string   `json:"id"`
+	Type     string   `json:"type"`
+	Function function `json:"function"`
+}
+
+type function struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+type tool struct {
+	Type     string       `json:"type"`
+	Function toolFunction `json:"function"`
+}
+
+type toolFunction struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description,omitempty"`
+	Parameters  json.RawMessage `json:"parameters"`
+}
+
+// encode builds the request body.
+func (c *Client) encode(req llm.Request) ([]byte, error) {
+	r := request{
+		Model:         req.Model,
+		Messages:      make([]message, 0, len(req.Messages)+1),
+		Stream:        true,
+		StreamOptions: streamOptions{IncludeUsage: true},
+	}
+	if req.System != "" {
+		r.Messages = append(r.Messages, message{Role: "system", Content: &req.System})
+	}
+	for _, m := range req.Messages {
+		switch m.Role {
+		case llm.RoleUser:
+			r.Messages = append(r.Messages, message{Role: "user", Content: &m.Content})
+		case llm.RoleAssistant:
+			out := message{Role: "assistant"}
+			if m.Content != "" || len(m.ToolCalls) == 0 {
+				out.Content = &m.Content
+			}
+			for _, tc := range m.ToolCalls {
+				args := string(tc.Arguments)
+				if strings.TrimSpace(args) == "" {
+					args = "{}"
+				}
+				out.ToolCalls = append(out.ToolCalls, toolCall{ID: tc.ID, Type: "function", Function: function{Name: tc.Name, Arguments: args}})
+			}
+			r.Messages = append(r.Messages, out)
+		case llm.RoleTool:
+			// Chat Completions has no error flag for tool results.
+			content := m.Content
+			if m.IsError {
+				content = "Error: " + content
+			}
+			r.Messages = append(r.Messages, message{Role: "tool", Content: &content, ToolCallID: m.ToolCallID})
+		default:
+			return nil, fmt.Errorf("message with unknown role %q", m.Role)
+		}
+	}
+	for _, t := range req.Tools {
+		schema := t.InputSchema
+		if len(schema) == 0 {
+			schema = json.RawMessage(`{"type":"object","properties":{}}`)
+		} else if !json.Valid(schema) {
+			return nil, fmt.Errorf("tool %q: input schema is not valid JSON", t.Name)
+		}
+		r.Tools = append(r.Tools, tool{Type: "function", Function: toolFunction{Name: t.Name, Description: t.Description, Parameters: schema}})
+	}
+	if req.MaxTokens > 0 && c.maxCompletionTokens {
+		r.MaxCompTokens = req.MaxTokens
+	} else if req.MaxTokens > 0 {
+		r.MaxTokens = req.MaxTokens
+	}
+	return json.Marshal(r)
+}

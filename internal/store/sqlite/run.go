@@ -1,0 +1,287 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+)
+
+const runColumns = `id, deployment_id, thread_id, status, trigger_info, automation_id, config_version, model,
+	usage, error, stop_reason, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at`
+
+func scanRun(sc scanner) (*herm.Run, error) {
+	var r herm.Run
+	var trigger, automationID, usage string
+	var errInfo sql.NullString
+	var lease, created int64
+	var started, completed sql.NullInt64
+	err := sc.Scan(&r.ID, &r.DeploymentID, &r.ThreadID, &r.Status, &trigger, &automationID, &r.ConfigVersion, &r.Model,
+		&usage, &errInfo, &r.StopReason, &r.CancelRequested, &r.LeaseOwner, &lease, &created, &started, &completed)
+	if err != nil {
+		return nil, err
+	}
+	if err := fromJSON(trigger, &r.Trigger); err != nil {
+		return nil, err
+	}
+	if err := fromJSON(usage, &r.Usage); err != nil {
+		return nil, err
+	}
+	if r.Error, err = fromErrorInfoJSON(errInfo); err != nil {
+		return nil, err
+	}
+	r.LeaseExpiresAt, r.CreatedAt = fromLeaseMicros(lease), fromMicros(created)
+	r.StartedAt, r.CompletedAt = fromNullMicros(started), fromNullMicros(completed)
+	return &r, nil
+}
+
+func (q *querier) listRuns(ctx context.Context, op, query string, args ...any) ([]*herm.Run, error) {
+	rows, err := q.r().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, dbErr(op, err, msgs{})
+	}
+	defer rows.Close()
+	var out []*herm.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, dbErr(op, err, msgs{})
+		}
+		out = append(out, r)
+	}
+	return out, dbErr(op, rows.Err(), msgs{})
+}
+
+// CreateRun stores r, lease fields included (ENotFound when its thread does
+// not exist, EConflict when the ID is taken).
+func (q *querier) CreateRun(ctx context.Context, r *herm.Run) error {
+	trigger, err := toJSON(r.Trigger)
+	if err != nil {
+		return err
+	}
+	usage, err := toJSON(r.Usage)
+	if err != nil {
+		return err
+	}
+	errInfo, err := errorInfoJSON(r.Error)
+	if err != nil {
+		return err
+	}
+	_, err = q.w().ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.DeploymentID, r.ThreadID, r.Status, trigger, r.Trigger.AutomationID, r.ConfigVersion, r.Model,
+		usage, errInfo, r.StopReason, boolInt(r.CancelRequested), r.LeaseOwner, leaseMicros(r.LeaseExpiresAt),
+		micros(r.CreatedAt), microsPtr(r.StartedAt), microsPtr(r.CompletedAt))
+	return dbErr("create run", err, msgs{notFound: "thread not found", conflict: "a run with this ID already exists"})
+}
+
+// GetRun returns a run of a deployment.
+func (q *querier) GetRun(ctx context.Context, deploymentID, runID string) (*herm.Run, error) {
+	r, err := scanRun(q.r().QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ? AND deployment_id = ?`, runID, deploymentID))
+	if err != nil {
+		return nil, dbErr("get run", err, msgs{notFound: "run not found"})
+	}
+	return r, nil
+}
+
+// ListRuns lists runs matching f, newest first.
+func (q *querier) ListRuns(ctx context.Context, f herm.RunFilter) ([]*herm.Run, error) {
+	query := `SELECT ` + runColumns + ` FROM runs WHERE 1 = 1`
+	var args []any
+	for _, c := range []struct{ col, v string }{
+		{"deployment_id", f.DeploymentID}, {"thread_id", f.ThreadID},
+		{"status", string(f.Status)}, {"automation_id", f.AutomationID},
+	} {
+		if c.v != "" {
+			query += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	if f.AutomationID != "" {
+		query += ` AND automation_id <> ''` // lets SQLite use the partial index
+	}
+	if f.Cursor != "" {
+		query += ` AND id < ?`
+		args = append(args, f.Cursor)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, pageLimit(f.Limit, defaultLimit))
+	return q.listRuns(ctx, "list runs", query, args...)
+}
+
+// ActiveRuns returns a thread's queued, running and waiting runs, oldest
+// first.
+func (q *querier) ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run, error) {
+	return q.listRuns(ctx, "active runs", `SELECT `+runColumns+` FROM runs
+		WHERE thread_id = ? AND status IN ('queued', 'running', 'waiting_on_human')
+		ORDER BY created_at, id`, threadID)
+}
+
+// A lease is held while now < lease_expires_at: it has expired at its
+// expiry time itself, so that ReleaseRunsOf(now) makes runs claimable by a
+// ClaimRun(now) at once.
+
+// ClaimRun leases the oldest startable run to owner. Expired running runs
+// come first (ties by created_at then id), then the oldest queued run of a
+// thread that has no running or waiting run and no older queued run; both
+// the choice and the update happen in one write transaction.
+func (q *querier) ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error) {
+	var run *herm.Run
+	err := q.atomic(ctx, func(q *querier) error {
+		var id string
+		err := q.tx.QueryRowContext(ctx, `SELECT id FROM runs
+			WHERE status = 'running' AND lease_expires_at <= ?
+			ORDER BY created_at, id LIMIT 1`, micros(now)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = q.tx.QueryRowContext(ctx, `SELECT r.id FROM runs r
+				WHERE r.status = 'queued' AND NOT EXISTS (
+					SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
+						o.status IN ('running', 'waiting_on_human') OR
+						(o.status = 'queued' AND (o.created_at < r.created_at OR (o.created_at = r.created_at AND o.id < r.id)))))
+				ORDER BY r.created_at, r.id LIMIT 1`).Scan(&id)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return dbErr("claim run", err, msgs{})
+		}
+		run, err = scanRun(q.tx.QueryRowContext(ctx, `UPDATE runs SET
+				status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
+			WHERE id = ? RETURNING `+runColumns, owner, micros(leaseUntil), micros(now), id))
+		return dbErr("claim run", err, msgs{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// leaseLost returns the error of a lease check that matched no row:
+// ENotFound when the run does not exist, EConflict otherwise.
+func (q *querier) leaseLost(ctx context.Context, runID string) error {
+	var status herm.RunStatus
+	var owner string
+	err := q.r().QueryRowContext(ctx, `SELECT status, lease_owner FROM runs WHERE id = ?`, runID).Scan(&status, &owner)
+	if err != nil {
+		return dbErr("check lease", err, msgs{notFound: "run not found"})
+	}
+	return conflict("the run's lease is lost (it is %s, held by %q)", status, owner)
+}
+
+// RenewLease extends the lease of a running run held by owner (EConflict
+// when it is not running under owner any more, ENotFound when it is gone).
+func (q *querier) RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error) {
+	r, err := scanRun(q.w().QueryRowContext(ctx, `UPDATE runs SET lease_expires_at = ?
+		WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING `+runColumns, micros(leaseUntil), runID, owner))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, q.leaseLost(ctx, runID)
+	}
+	if err != nil {
+		return nil, dbErr("renew lease", err, msgs{})
+	}
+	return r, nil
+}
+
+// ReleaseRunsOf expires, as of now, the leases of the running runs of every
+// owner but exceptOwner.
+func (q *querier) ReleaseRunsOf(ctx context.Context, exceptOwner string, now time.Time) (int64, error) {
+	res, err := q.w().ExecContext(ctx, `UPDATE runs SET lease_expires_at = ?
+		WHERE status = 'running' AND lease_owner <> ? AND lease_expires_at > ?`, micros(now), exceptOwner, micros(now))
+	if err != nil {
+		return 0, dbErr("release runs", err, msgs{})
+	}
+	return affected(res)
+}
+
+// UpdateRun stores r's mutable fields. With an owner, the run must still be
+// running or waiting under owner's lease (EConflict otherwise); an expired
+// lease that no one else claimed still counts as held. ENotFound when the
+// run does not exist.
+func (q *querier) UpdateRun(ctx context.Context, r *herm.Run, owner string) error {
+	usage, err := toJSON(r.Usage)
+	if err != nil {
+		return err
+	}
+	errInfo, err := errorInfoJSON(r.Error)
+	if err != nil {
+		return err
+	}
+	query := `UPDATE runs SET status = ?, config_version = ?, model = ?, usage = ?, error = ?, stop_reason = ?,
+		started_at = ?, completed_at = ? WHERE id = ?`
+	args := []any{r.Status, r.ConfigVersion, r.Model, usage, errInfo, r.StopReason,
+		microsPtr(r.StartedAt), microsPtr(r.CompletedAt), r.ID}
+	if owner != "" {
+		query += ` AND lease_owner = ? AND status IN ('running', 'waiting_on_human')`
+		args = append(args, owner)
+	}
+	res, err := q.w().ExecContext(ctx, query, args...)
+	if err != nil {
+		return dbErr("update run", err, msgs{})
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return q.leaseLost(ctx, r.ID)
+	}
+	return nil
+}
+
+// RequestCancel sets a run's cancel_requested.
+func (q *querier) RequestCancel(ctx context.Context, runID string) error {
+	res, err := q.w().ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, runID)
+	return changed("request cancel", res, err, notFound("run"))
+}
+
+// CountRunsByStatus counts runs per status (statuses without runs are
+// absent).
+func (q *querier) CountRunsByStatus(ctx context.Context) (map[herm.RunStatus]int64, error) {
+	rows, err := q.r().QueryContext(ctx, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	if err != nil {
+		return nil, dbErr("count runs", err, msgs{})
+	}
+	defer rows.Close()
+	out := map[herm.RunStatus]int64{}
+	for rows.Next() {
+		var s herm.RunStatus
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, dbErr("count runs", err, msgs{})
+		}
+		out[s] = n
+	}
+	return out, dbErr("count runs", rows.Err(), msgs{})
+}
+
+// AppendStep stores a transcript step (EConflict if the index is taken,
+// ENotFound when the run does not exist).
+func (q *querier) AppendStep(ctx context.Context, s *herm.RunStep) error {
+	_, err := q.w().ExecContext(ctx, `INSERT INTO run_steps (run_id, idx, kind, data, created_at) VALUES (?, ?, ?, ?, ?)`,
+		s.RunID, s.Index, s.Kind, rawJSON(s.Data), micros(s.CreatedAt))
+	return dbErr("append step", err, msgs{notFound: "run not found", conflict: "this step of the run already exists"})
+}
+
+// ListSteps returns a run's steps in index order.
+func (q *querier) ListSteps(ctx context.Context, runID string) ([]*herm.RunStep, error) {
+	rows, err := q.r().QueryContext(ctx, `SELECT run_id, idx, kind, data, created_at FROM run_steps WHERE run_id = ? ORDER BY idx`, runID)
+	if err != nil {
+		return nil, dbErr("list steps", err, msgs{})
+	}
+	defer rows.Close()
+	var out []*herm.RunStep
+	for rows.Next() {
+		var s herm.RunStep
+		var data []byte
+		var created int64
+		if err := rows.Scan(&s.RunID, &s.Index, &s.Kind, &data, &created); err != nil {
+			return nil, dbErr("list steps", err, msgs{})
+		}
+		s.Data, s.CreatedAt = fromRawJSON(data), fromMicros(created)
+		out = append(out, &s)
+	}
+	return out, dbErr("list steps", rows.Err(), msgs{})
+}

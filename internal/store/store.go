@@ -1,0 +1,199 @@
+// Package store defines Herm's persistence: one interface that every backend
+// (store/sqlite, and store/postgres later) implements, checked by one
+// behaviour suite (store/storetest).
+//
+// Errors: methods return *herm.Error with ENotFound when the object does not
+// exist and EConflict on a uniqueness or state conflict, as documented on each
+// method; anything else is an internal error.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+)
+
+// Store is a database. Its Querier methods run each in its own transaction;
+// InTx runs several in one.
+type Store interface {
+	Querier
+	// InTx runs fn in one write transaction, committed when fn returns nil and
+	// rolled back otherwise (fn's error is returned unchanged). Writes are
+	// serialised with every other write transaction, so a read followed by a
+	// write inside fn sees no interleaving change to the rows it read.
+	InTx(ctx context.Context, fn func(q Querier) error) error
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// Querier holds every read and write of the store.
+type Querier interface {
+	// API keys.
+
+	// CreateAPIKey stores k (ID and Hash unique; EConflict otherwise).
+	CreateAPIKey(ctx context.Context, k *herm.APIKey) error
+	// APIKeyByHash returns the key with this hash, revoked or not (ENotFound).
+	APIKeyByHash(ctx context.Context, hash string) (*herm.APIKey, error)
+	// ListAPIKeys lists keys that are not revoked, newest first.
+	ListAPIKeys(ctx context.Context, p herm.Page) ([]*herm.APIKey, error)
+	// RevokeAPIKey marks the key revoked at the given time (ENotFound if no
+	// such key or already revoked).
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	// CountAPIKeys counts keys that are not revoked.
+	CountAPIKeys(ctx context.Context) (int, error)
+	// TouchAPIKey records the key's last use.
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+
+	// Idempotency.
+
+	// GetIdempotency returns the stored response for (keyID, key), ENotFound if none.
+	GetIdempotency(ctx context.Context, keyID, key string) (*herm.Idempotency, error)
+	// PutIdempotency stores a response; EConflict if (keyID, key) exists.
+	PutIdempotency(ctx context.Context, r *herm.Idempotency) error
+	// DeleteIdempotencyBefore removes stored responses created before t.
+	DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// Deployments.
+
+	// CreateDeployment stores d (with ConfigVersion 1) and its default thread
+	// t, and records d as config version 1 (see DeploymentVersion).
+	CreateDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread) error
+	// GetDeployment returns a deployment (ENotFound).
+	GetDeployment(ctx context.Context, id string) (*herm.Deployment, error)
+	// ListDeployments lists deployments newest first; the cursor is the ID of
+	// the last item of the previous page. Returns at most f.Limit items.
+	ListDeployments(ctx context.Context, f herm.DeploymentFilter) ([]*herm.Deployment, error)
+	// UpdateDeploymentConfig stores the configuration fields of d (name,
+	// model, system prompt, sandbox, mcp servers, skills, secrets, features,
+	// tools, metadata, updated_at), sets ConfigVersion to d.ConfigVersion and
+	// records that version. It fails with EConflict unless the stored
+	// ConfigVersion is d.ConfigVersion-1 (optimistic concurrency).
+	UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment) error
+	// SetDeploymentStatus sets status, error and updated_at (ENotFound).
+	SetDeploymentStatus(ctx context.Context, id string, s herm.DeploymentStatus, e *herm.ErrorInfo, at time.Time) error
+	// DeploymentVersion returns the deployment as it was configured at the
+	// given config version (status fields are the current ones) (ENotFound).
+	DeploymentVersion(ctx context.Context, id string, version int) (*herm.Deployment, error)
+	// DeleteDeployment removes the deployment and everything that belongs to
+	// it: threads, messages, runs, steps, events, versions (ENotFound).
+	DeleteDeployment(ctx context.Context, id string) error
+	// ListDeploymentIDsByStatus returns the IDs of every deployment in status s.
+	ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus) ([]string, error)
+
+	// Threads.
+
+	// CreateThread stores t.
+	CreateThread(ctx context.Context, t *herm.Thread) error
+	// GetThread returns a thread of the deployment with its derived Status
+	// and MessageCount (ENotFound, also when it belongs to another deployment).
+	GetThread(ctx context.Context, deploymentID, threadID string) (*herm.Thread, error)
+	// ListThreads lists a deployment's threads, newest first.
+	ListThreads(ctx context.Context, deploymentID string, p herm.Page) ([]*herm.Thread, error)
+	// UpdateThreadTitle renames a thread (ENotFound).
+	UpdateThreadTitle(ctx context.Context, deploymentID, threadID, title string) error
+	// TouchThread sets last_activity_at.
+	TouchThread(ctx context.Context, threadID string, at time.Time) error
+	// DeleteThread removes a thread with its messages, runs, steps (events
+	// stay in the log) (ENotFound).
+	DeleteThread(ctx context.Context, deploymentID, threadID string) error
+
+	// Messages.
+
+	// CreateMessage stores m.
+	CreateMessage(ctx context.Context, m *herm.Message) error
+	// ListMessages returns a thread's messages that are not pending, oldest
+	// first (the whole history; at most limit when limit > 0, the newest ones).
+	ListMessages(ctx context.Context, threadID string, limit int) ([]*herm.Message, error)
+	// PendingMessages returns the run's pending user messages, oldest first.
+	PendingMessages(ctx context.Context, runID string) ([]*herm.Message, error)
+	// TakeMessage marks a pending message taken in (no longer pending) and
+	// sets its created_at to at, so that the history shows it where the run
+	// read it (ENotFound if it is not pending).
+	TakeMessage(ctx context.Context, messageID string, at time.Time) error
+
+	// Runs.
+
+	// CreateRun stores r.
+	CreateRun(ctx context.Context, r *herm.Run) error
+	// GetRun returns a run of the deployment (ENotFound).
+	GetRun(ctx context.Context, deploymentID, runID string) (*herm.Run, error)
+	// ListRuns lists runs matching f, newest first.
+	ListRuns(ctx context.Context, f herm.RunFilter) ([]*herm.Run, error)
+	// ActiveRuns returns the thread's runs whose status is queued, running or
+	// waiting_on_human, oldest first.
+	ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run, error)
+	// ClaimRun takes one run that may start or resume and leases it to owner
+	// until leaseUntil, setting status running (and started_at when unset).
+	// Candidates, oldest first: a running run whose lease expired before now;
+	// a queued run whose thread has no running or waiting_on_human run and no
+	// older queued run. Returns (nil, nil) when there is none.
+	ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error)
+	// RenewLease extends the lease of a running run held by owner and returns
+	// the run (so the caller sees CancelRequested). EConflict when the run is
+	// no longer running under this owner.
+	RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error)
+	// ReleaseRunsOf expires the leases of every running run held by owners
+	// other than owner, so that they are taken over at once (used at start-up
+	// by a single-node server, whose previous process is known to be gone).
+	ReleaseRunsOf(ctx context.Context, exceptOwner string, now time.Time) (int64, error)
+	// UpdateRun stores r's status, config_version, model, usage, error,
+	// stop_reason, started_at and completed_at, provided owner still holds
+	// the lease ("" skips the check, for runs that are not leased, e.g.
+	// queued ones). EConflict when the lease is lost.
+	UpdateRun(ctx context.Context, r *herm.Run, owner string) error
+	// RequestCancel sets cancel_requested on a run (ENotFound).
+	RequestCancel(ctx context.Context, runID string) error
+	// CountRunsByStatus counts runs per status, for metrics.
+	CountRunsByStatus(ctx context.Context) (map[herm.RunStatus]int64, error)
+
+	// Transcript.
+
+	// AppendStep stores a step; EConflict if (RunID, Index) exists.
+	AppendStep(ctx context.Context, s *herm.RunStep) error
+	// ListSteps returns a run's steps in order.
+	ListSteps(ctx context.Context, runID string) ([]*herm.RunStep, error)
+
+	// Events.
+
+	// AppendEvents assigns each event the next sequence number of its
+	// deployment (increasing by exactly one, in slice order) and stores them.
+	// CreatedAt is set when zero. ENotFound when a deployment does not exist.
+	AppendEvents(ctx context.Context, evs []*herm.Event) error
+	// ListEvents returns a deployment's events with sequence > after, oldest
+	// first, at most limit, filtered by f.
+	ListEvents(ctx context.Context, deploymentID string, after int64, limit int, f EventFilter) ([]*herm.Event, error)
+	// EventBounds returns the lowest retained sequence (0 when the log is
+	// empty) and the last sequence ever assigned (0 when none) of a deployment.
+	EventBounds(ctx context.Context, deploymentID string) (first, last int64, err error)
+	// DeleteEventsBefore removes events created before t (retention).
+	DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error)
+}
+
+// EventFilter narrows ListEvents. Empty fields match everything.
+type EventFilter struct {
+	ThreadID string
+	RunID    string
+	Types    []string
+}
+
+// Match reports whether e passes the filter.
+func (f EventFilter) Match(e *herm.Event) bool {
+	if f.ThreadID != "" && e.ThreadID != f.ThreadID {
+		return false
+	}
+	if f.RunID != "" && e.RunID != f.RunID {
+		return false
+	}
+	if len(f.Types) > 0 {
+		for _, t := range f.Types {
+			if t == e.Type {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}

@@ -1,0 +1,94 @@
+// Package tools holds the tools an agent can call: the Tool interface, the
+// registry that decides which tools a deployment offers its model, and (from
+// the sandbox issue on) the built-in tools themselves.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"sync"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/llm"
+)
+
+// OriginBuiltin is the origin of built-in tools; MCP tools carry their
+// server's name.
+const OriginBuiltin = "builtin"
+
+// Call is the context of one tool call.
+type Call struct {
+	ID         string
+	Deployment *herm.Deployment // the configuration the run started with
+	ThreadID   string
+	RunID      string
+}
+
+// Result is what a tool returns to the model. Failures the model can react
+// to (bad arguments, a command that exits non-zero) are results with IsError,
+// not Go errors.
+type Result struct {
+	Content    string
+	IsError    bool
+	Truncated  bool
+	OutputPath string // workspace path of the full output when Truncated
+}
+
+// Tool is something the model can call.
+type Tool interface {
+	// Spec is the model-facing name, description and input schema.
+	Spec() llm.ToolSpec
+	// Origin is OriginBuiltin or an MCP server name.
+	Origin() string
+	// Call runs the tool. It must return promptly when ctx is cancelled.
+	// A returned error is an infrastructure failure; it is reported to the
+	// model as an error result.
+	Call(ctx context.Context, c Call, args json.RawMessage) (Result, error)
+}
+
+// Registry is the set of tools a server offers. It is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	tools map[string]Tool
+}
+
+// NewRegistry returns a registry holding ts.
+func NewRegistry(ts ...Tool) *Registry {
+	r := &Registry{tools: make(map[string]Tool)}
+	for _, t := range ts {
+		r.Add(t)
+	}
+	return r
+}
+
+// Add registers t under its spec's name, replacing any tool of that name.
+func (r *Registry) Add(t Tool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tools[t.Spec().Name] = t
+}
+
+// Lookup returns the tool with the given model-facing name.
+func (r *Registry) Lookup(name string) (Tool, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	t, ok := r.tools[name]
+	return t, ok
+}
+
+// For returns the tools offered to a deployment's model, sorted by name:
+// every registered tool except those its settings disable.
+func (r *Registry) For(d *herm.Deployment) []Tool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Tool, 0, len(r.tools))
+	for name, t := range r.tools {
+		if s, ok := d.Tools[name]; ok && s.Enabled != nil && !*s.Enabled {
+			continue
+		}
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec().Name < out[j].Spec().Name })
+	return out
+}
