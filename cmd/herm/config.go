@@ -36,14 +36,14 @@ type config struct {
 	Providers       []provider    `yaml:"providers"`
 
 	// From the environment only (secrets do not belong in files or flags).
-	APIKey          string `yaml:"-"`
-	AnthropicKey    string `yaml:"-"`
-	AnthropicURL    string `yaml:"-"`
-	OpenAIKey       string `yaml:"-"`
-	OpenAIURL       string `yaml:"-"`
-	OpenRouterKey   string `yaml:"-"`
-	DemoWordDelay   time.Duration
-	configFile      string
+	APIKey        string `yaml:"-"`
+	AnthropicKey  string `yaml:"-"`
+	AnthropicURL  string `yaml:"-"`
+	OpenAIKey     string `yaml:"-"`
+	OpenAIURL     string `yaml:"-"`
+	OpenRouterKey string `yaml:"-"`
+	DemoWordDelay time.Duration
+	configFile    string
 }
 
 // provider is an extra OpenAI-compatible provider from the config file.
