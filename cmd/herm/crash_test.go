@@ -20,21 +20,24 @@ import (
 
 // TestMain removes the binary that crash tests build.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if bin, err := buildOnce(); err == nil && bin != "" {
-		os.RemoveAll(filepath.Dir(bin))
+	dir, err := os.MkdirTemp("", "herm-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// binDir holds the binary built for the crash tests (set once by TestMain).
+var binDir string
 
 // buildOnce builds herm once per test binary run (crash tests need a real
 // process to kill).
 var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "herm-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "herm")
+	bin := filepath.Join(binDir, "herm")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
