@@ -238,6 +238,7 @@ func TestErrors(t *testing.T) {
 		{"bad sandbox type", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "sandbox": map[string]any{"type": "vm"}}, nil, 400, "validation_error", "local"},
 		{"bad mcp name", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "mcp_servers": []any{map[string]any{"name": "Bad!", "url": "https://x.example"}}}, nil, 400, "validation_error", "mcp_servers[0].name"},
 		{"too large", "POST", "/v1/deployments", big, nil, 413, "validation_error", "limit"},
+		{"too large idempotent", "POST", "/v1/deployments", big, []string{"Idempotency-Key", "big"}, 413, "validation_error", "limit"},
 		{"empty content", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": ""}, nil, 400, "validation_error", "content"},
 		{"bad mode", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": "x", "mode": "shout"}, nil, 400, "validation_error", "mode"},
 		{"unknown thread message", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": "x", "thread_id": "thr_nope"}, nil, 404, "not_found", "thread"},

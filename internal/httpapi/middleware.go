@@ -72,6 +72,8 @@ func (s *Server) outer(route string, next http.Handler) http.Handler {
 		ctx := context.WithValue(r.Context(), ctxRequestID, rid)
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
+		// Limit the body before anything reads it (idempotency hashes it).
+		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxBodyBytes)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

@@ -159,7 +159,6 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) adapt(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		if err := h(w, r); err != nil {
 			s.writeError(w, r, err)
 		}
