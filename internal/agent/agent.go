@@ -592,22 +592,27 @@ func (x *exec) finish(ctx context.Context, status herm.RunStatus, stop string, e
 }
 
 // Finish records a run's final status and its run_status event in one
-// transaction, then publishes the event. A completion is refused (false, nil)
-// while the run has pending input.
+// transaction, then publishes the event. A normal completion (end_turn) is
+// refused (false, nil) while the run has pending input, so that the loop
+// takes one more turn. Any other end releases pending input into the
+// thread's history, so that no message is lost: the next run sees it.
 func Finish(ctx context.Context, s store.Store, log *eventlog.Log, run *herm.Run, owner string, status herm.RunStatus, stop string, e *herm.ErrorInfo, now time.Time) (bool, error) {
 	prev := *run
 	var ev *herm.Event
 	err := s.InTx(ctx, func(q store.Querier) error {
-		if status == herm.RunCompleted {
-			pending, err := q.PendingMessages(ctx, run.ID)
-			if err != nil {
-				return err
-			}
-			if len(pending) > 0 {
-				return errPendingInput
-			}
+		pending, err := q.PendingMessages(ctx, run.ID)
+		if err != nil {
+			return err
+		}
+		if len(pending) > 0 && status == herm.RunCompleted && stop == herm.StopEndTurn {
+			return errPendingInput
 		}
 		t := now.UTC()
+		for _, m := range pending {
+			if err := q.TakeMessage(ctx, m.ID, t); err != nil {
+				return err
+			}
+		}
 		run.Status, run.StopReason, run.Error, run.CompletedAt = status, stop, e, &t
 		if err := q.UpdateRun(ctx, run, owner); err != nil {
 			return err

@@ -147,6 +147,16 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 func cancelInTx(ctx context.Context, q store.Querier, run *herm.Run, now time.Time) (*herm.Event, error) {
 	if run.Status == herm.RunQueued {
 		t := now.UTC()
+		// Its input goes into the history, so that no message is lost.
+		pending, err := q.PendingMessages(ctx, run.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range pending {
+			if err := q.TakeMessage(ctx, m.ID, t); err != nil {
+				return nil, err
+			}
+		}
 		run.Status, run.StopReason, run.CompletedAt, run.CancelRequested = herm.RunCancelled, herm.StopCancelled, &t, true
 		if err := q.UpdateRun(ctx, run, ""); err != nil {
 			return nil, err

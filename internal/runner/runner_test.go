@@ -496,3 +496,59 @@ func TestStopLeavesRunForResume(t *testing.T) {
 		t.Fatalf("second stop: %v", err)
 	}
 }
+
+// TestMaxStepsWithPendingInput: a run that reaches its step limit ends even
+// when steering input is waiting, and that input lands in the history.
+func TestMaxStepsWithPendingInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, runner.Options{})
+	gate := make(chan struct{})
+	loop := llmtest.Turn{ToolCalls: []llm.ToolCall{{ID: "c", Name: "echo", Arguments: json.RawMessage(`{"text":"again"}`)}}}
+	turns := []llmtest.Turn{{ToolCalls: loop.ToolCalls, Gate: gate}}
+	for range 9 {
+		turns = append(turns, loop)
+	}
+	e.script.Push(turns...)
+	e.script.Default = &loop
+	e.start()
+	res := e.send("loop forever", "", "")
+	<-e.script.Started()
+	e.send("late input", "", runner.ModeSteer)
+	close(gate)
+	run := e.wait(res.Run.ID, herm.RunCompleted)
+	if run.StopReason != herm.StopMaxSteps || run.Usage.ModelCalls != 10 {
+		t.Fatalf("run %+v", run)
+	}
+	msgs, _ := e.store.ListMessages(context.Background(), e.dep.ThreadID, 0)
+	found := false
+	for _, m := range msgs {
+		found = found || m.Content == "late input"
+	}
+	if !found {
+		t.Fatal("steering input left pending after the run ended")
+	}
+	pending, _ := e.store.PendingMessages(context.Background(), run.ID)
+	if len(pending) != 0 {
+		t.Fatalf("%d messages still pending", len(pending))
+	}
+}
+
+func TestCancelledQueuedRunKeepsItsMessage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, runner.Options{})
+	gate := make(chan struct{})
+	defer close(gate)
+	e.script.Push(llmtest.Turn{Words: []string{"busy"}, Gate: gate})
+	e.start()
+	e.send("first", "", "")
+	<-e.script.Started()
+	q := e.send("second", "", runner.ModeQueue)
+	if _, err := e.runner.Cancel(context.Background(), e.dep.ID, q.Run.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(q.Run.ID, herm.RunCancelled)
+	msgs, _ := e.store.ListMessages(context.Background(), e.dep.ThreadID, 0)
+	if len(msgs) == 0 || msgs[len(msgs)-1].Content != "second" {
+		t.Fatalf("history %+v", msgs)
+	}
+}
