@@ -30,6 +30,10 @@ type Store interface {
 }
 
 // Querier holds every read and write of the store.
+//
+// Lists that take a herm.Page return at most Limit items, 20 when Limit <= 0,
+// newest first; the cursor is the ID of the last item of the previous page
+// and the next page holds the items with smaller IDs (IDs sort by creation).
 type Querier interface {
 	// API keys.
 
@@ -44,7 +48,7 @@ type Querier interface {
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 	// CountAPIKeys counts keys that are not revoked.
 	CountAPIKeys(ctx context.Context) (int, error)
-	// TouchAPIKey records the key's last use.
+	// TouchAPIKey records the key's last use (ENotFound).
 	TouchAPIKey(ctx context.Context, id string, at time.Time) error
 
 	// Idempotency.
@@ -85,7 +89,8 @@ type Querier interface {
 
 	// Threads.
 
-	// CreateThread stores t.
+	// CreateThread stores t (ENotFound when its deployment does not exist,
+	// EConflict when the ID is taken).
 	CreateThread(ctx context.Context, t *herm.Thread) error
 	// GetThread returns a thread of the deployment with its derived Status
 	// and MessageCount (ENotFound, also when it belongs to another deployment).
@@ -94,7 +99,7 @@ type Querier interface {
 	ListThreads(ctx context.Context, deploymentID string, p herm.Page) ([]*herm.Thread, error)
 	// UpdateThreadTitle renames a thread (ENotFound).
 	UpdateThreadTitle(ctx context.Context, deploymentID, threadID, title string) error
-	// TouchThread sets last_activity_at.
+	// TouchThread sets last_activity_at (ENotFound).
 	TouchThread(ctx context.Context, threadID string, at time.Time) error
 	// DeleteThread removes a thread with its messages, runs, steps (events
 	// stay in the log) (ENotFound).
@@ -102,7 +107,8 @@ type Querier interface {
 
 	// Messages.
 
-	// CreateMessage stores m.
+	// CreateMessage stores m (ENotFound when its thread does not exist,
+	// EConflict when the ID is taken).
 	CreateMessage(ctx context.Context, m *herm.Message) error
 	// ListMessages returns a thread's messages that are not pending, oldest
 	// first (the whole history; at most limit when limit > 0, the newest ones).
@@ -116,7 +122,8 @@ type Querier interface {
 
 	// Runs.
 
-	// CreateRun stores r.
+	// CreateRun stores r, lease fields included (ENotFound when its thread
+	// does not exist, EConflict when the ID is taken).
 	CreateRun(ctx context.Context, r *herm.Run) error
 	// GetRun returns a run of the deployment (ENotFound).
 	GetRun(ctx context.Context, deploymentID, runID string) (*herm.Run, error)
@@ -127,22 +134,27 @@ type Querier interface {
 	ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run, error)
 	// ClaimRun takes one run that may start or resume and leases it to owner
 	// until leaseUntil, setting status running (and started_at when unset).
-	// Candidates, oldest first: a running run whose lease expired before now;
-	// a queued run whose thread has no running or waiting_on_human run and no
-	// older queued run. Returns (nil, nil) when there is none.
+	// Candidates, in this order: running runs whose lease has expired (a
+	// lease expires at its expiry time: LeaseExpiresAt <= now), oldest first;
+	// then the oldest queued run whose thread has no running or
+	// waiting_on_human run and no older queued run. "Oldest" orders by
+	// CreatedAt, then ID. Returns (nil, nil) when there is none.
 	ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error)
 	// RenewLease extends the lease of a running run held by owner and returns
 	// the run (so the caller sees CancelRequested). EConflict when the run is
-	// no longer running under this owner.
+	// no longer running under this owner, ENotFound when it does not exist.
 	RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error)
 	// ReleaseRunsOf expires the leases of every running run held by owners
-	// other than owner, so that they are taken over at once (used at start-up
+	// other than owner as of now, so that they are taken over at once (a
+	// ClaimRun with the same now takes them; used at start-up
 	// by a single-node server, whose previous process is known to be gone).
 	ReleaseRunsOf(ctx context.Context, exceptOwner string, now time.Time) (int64, error)
 	// UpdateRun stores r's status, config_version, model, usage, error,
 	// stop_reason, started_at and completed_at, provided owner still holds
 	// the lease ("" skips the check, for runs that are not leased, e.g.
-	// queued ones). EConflict when the lease is lost.
+	// queued ones). EConflict when the lease is lost: another owner holds
+	// it, or the run is no longer running or waiting_on_human. ENotFound
+	// when the run does not exist.
 	UpdateRun(ctx context.Context, r *herm.Run, owner string) error
 	// RequestCancel sets cancel_requested on a run (ENotFound).
 	RequestCancel(ctx context.Context, runID string) error
@@ -151,7 +163,8 @@ type Querier interface {
 
 	// Transcript.
 
-	// AppendStep stores a step; EConflict if (RunID, Index) exists.
+	// AppendStep stores a step; EConflict if (RunID, Index) exists, ENotFound
+	// when the run does not exist.
 	AppendStep(ctx context.Context, s *herm.RunStep) error
 	// ListSteps returns a run's steps in order.
 	ListSteps(ctx context.Context, runID string) ([]*herm.RunStep, error)
@@ -163,10 +176,11 @@ type Querier interface {
 	// CreatedAt is set when zero. ENotFound when a deployment does not exist.
 	AppendEvents(ctx context.Context, evs []*herm.Event) error
 	// ListEvents returns a deployment's events with sequence > after, oldest
-	// first, at most limit, filtered by f.
+	// first, at most limit (100 when limit <= 0), filtered by f.
 	ListEvents(ctx context.Context, deploymentID string, after int64, limit int, f EventFilter) ([]*herm.Event, error)
 	// EventBounds returns the lowest retained sequence (0 when the log is
-	// empty) and the last sequence ever assigned (0 when none) of a deployment.
+	// empty) and the last sequence ever assigned (0 when none) of a deployment
+	// (ENotFound when the deployment does not exist).
 	EventBounds(ctx context.Context, deploymentID string) (first, last int64, err error)
 	// DeleteEventsBefore removes events created before t (retention).
 	DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error)

@@ -15,7 +15,7 @@ const (
 	sqlBumpSeq = `UPDATE deployments SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq`
 	// Multi-row inserts amortise the per-statement cost of the driver;
 	// eventChunk rows of 7 values stay far below SQLite's variable limit.
-	eventChunk     = 64
+	eventChunk     = 16
 	sqlInsertEvent = `INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at) VALUES `
 	eventValues    = `(?, ?, ?, ?, ?, ?, ?)`
 )
@@ -193,11 +193,31 @@ func (q *querier) EventBounds(ctx context.Context, deploymentID string) (first, 
 	return first, last, nil
 }
 
-// DeleteEventsBefore removes events created before t.
+// deleteChunk is how many events one retention statement removes at most.
+const deleteChunk = 5000
+
+// DeleteEventsBefore removes events created before t. Outside a transaction
+// it deletes in chunks, each in its own implicit transaction, so that a large
+// purge does not hold the write lock against appends for long.
 func (q *querier) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := q.w().ExecContext(ctx, `DELETE FROM events WHERE created_at < ?`, micros(t))
-	if err != nil {
-		return 0, dbErr("delete events", err, msgs{})
+	if q.tx != nil {
+		res, err := q.tx.ExecContext(ctx, `DELETE FROM events WHERE created_at < ?`, micros(t))
+		if err != nil {
+			return 0, dbErr("delete events", err, msgs{})
+		}
+		return affected(res)
 	}
-	return affected(res)
+	var total int64
+	for {
+		res, err := q.s.wdb.ExecContext(ctx, `DELETE FROM events WHERE (deployment_id, seq) IN (
+			SELECT deployment_id, seq FROM events WHERE created_at < ? LIMIT ?)`, micros(t), deleteChunk)
+		if err != nil {
+			return total, dbErr("delete events", err, msgs{})
+		}
+		n, err := affected(res)
+		total += n
+		if err != nil || n < deleteChunk {
+			return total, err
+		}
+	}
 }

@@ -80,6 +80,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		err := s.inTx(ctx, func(q *querier) error {
+			// Another process may have applied it since cur was read.
+			var done int
+			if err := q.tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, m.version).Scan(&done); err != nil || done > 0 {
+				return err
+			}
 			if _, err := q.tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
