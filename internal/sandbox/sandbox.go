@@ -85,7 +85,7 @@ type ExecResult struct {
 	// TimedOut is true when the timeout killed it.
 	TimedOut bool
 	// PID is the process id inside the sandbox (background commands).
-	PID int
+	PID      int
 	Duration time.Duration
 }
 

@@ -1,0 +1,696 @@
+package openapi
+
+import (
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"path"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// schema is a JSON Schema under construction. Named struct types are refs,
+// resolved to names when every type is known.
+type schema struct {
+	ref             reflect.Type // a named struct type: $ref to its component
+	nullable        bool
+	typ             string // "" (with ref nil): any JSON value
+	format          string
+	contentEncoding string
+	description     string
+	enum            []any // nil, string, int64, float64 or bool
+	examples        []*yaml.Node
+	minimum         *int64
+	items           *schema
+	minItems        *int
+	maxItems        *int
+	props           []property
+	required        []string
+	additional      *schema
+}
+
+type property struct {
+	name   string
+	schema *schema
+}
+
+// generator holds the state of one Generate call.
+type generator struct {
+	components map[reflect.Type]*schema // named struct types; nil while being built
+	pinned     map[reflect.Type]string  // names chosen by Generate itself
+	names      map[reflect.Type]string  // set by assignNames
+	byName     map[string]reflect.Type  // set by assignNames
+	refs       []refFix                 // $ref values to fill in once names are known
+}
+
+type refFix struct {
+	node *yaml.Node
+	typ  reflect.Type
+}
+
+func newGenerator() *generator {
+	return &generator{
+		components: map[reflect.Type]*schema{},
+		pinned:     map[reflect.Type]string{},
+	}
+}
+
+// schemaOf returns the schema of values of type t, registering the named
+// struct types it meets as components.
+func (g *generator) schemaOf(t reflect.Type) (*schema, error) {
+	if t == nil {
+		return &schema{}, nil
+	}
+	nullable := false
+	for t.Kind() == reflect.Pointer {
+		nullable = true
+		t = t.Elem()
+	}
+	s, err := g.baseSchema(t)
+	if err != nil {
+		return nil, err
+	}
+	s.nullable = s.nullable || nullable
+	return s, nil
+}
+
+// baseSchema returns the schema of a type that is not a pointer.
+func (g *generator) baseSchema(t reflect.Type) (*schema, error) {
+	switch {
+	case t == reflect.TypeFor[time.Time]():
+		return &schema{typ: "string", format: "date-time"}, nil
+	case t == reflect.TypeFor[json.RawMessage]():
+		return &schema{}, nil
+	case t == reflect.TypeFor[json.Number]():
+		return &schema{typ: "number"}, nil
+	case implements(t, reflect.TypeFor[json.Marshaler]()):
+		return &schema{}, nil // its own JSON: anything
+	case implements(t, reflect.TypeFor[encoding.TextMarshaler]()):
+		return &schema{typ: "string"}, nil
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return &schema{typ: "boolean"}, nil
+	case reflect.Int8, reflect.Int16, reflect.Int32:
+		return &schema{typ: "integer", format: "int32"}, nil
+	case reflect.Int, reflect.Int64:
+		return &schema{typ: "integer", format: "int64"}, nil
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint, reflect.Uint64, reflect.Uintptr:
+		zero := int64(0)
+		format := "int64"
+		if t.Size() < 4 {
+			format = "int32"
+		}
+		return &schema{typ: "integer", format: format, minimum: &zero}, nil
+	case reflect.Float32:
+		return &schema{typ: "number", format: "float"}, nil
+	case reflect.Float64:
+		return &schema{typ: "number", format: "double"}, nil
+	case reflect.String:
+		return &schema{typ: "string"}, nil
+	case reflect.Interface:
+		return &schema{}, nil
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 && !implements(t.Elem(), reflect.TypeFor[json.Marshaler]()) &&
+			!implements(t.Elem(), reflect.TypeFor[encoding.TextMarshaler]()) {
+			return &schema{typ: "string", contentEncoding: "base64"}, nil
+		}
+		items, err := g.schemaOf(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		return &schema{typ: "array", items: items}, nil
+	case reflect.Array:
+		items, err := g.schemaOf(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		n := t.Len()
+		return &schema{typ: "array", items: items, minItems: &n, maxItems: &n}, nil
+	case reflect.Map:
+		switch k := t.Key(); {
+		case k.Kind() == reflect.String, k.Kind() >= reflect.Int && k.Kind() <= reflect.Uintptr, implements(k, reflect.TypeFor[encoding.TextMarshaler]()):
+		default:
+			return nil, fmt.Errorf("unsupported map key type %s", k)
+		}
+		values, err := g.schemaOf(t.Elem())
+		if err != nil {
+			return nil, err
+		}
+		return &schema{typ: "object", additional: values}, nil
+	case reflect.Struct:
+		if t.Name() == "" {
+			return g.objectSchema(t)
+		}
+		if _, ok := g.components[t]; !ok {
+			g.components[t] = nil // being built: recursion ends here
+			s, err := g.objectSchema(t)
+			if err != nil {
+				delete(g.components, t)
+				return nil, err
+			}
+			g.components[t] = s
+		}
+		return &schema{ref: t}, nil
+	}
+	return nil, fmt.Errorf("unsupported type %s", t)
+}
+
+// implements reports whether t or *t implements the interface it.
+func implements(t, it reflect.Type) bool {
+	return t.Implements(it) || t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(it)
+}
+
+// objectSchema returns the schema of a struct's fields.
+func (g *generator) objectSchema(t reflect.Type) (*schema, error) {
+	s := &schema{typ: "object"}
+	for _, f := range structFields(t) {
+		fs, err := g.fieldSchema(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", t, f.goName, err)
+		}
+		s.props = append(s.props, property{f.name, fs})
+		if !f.optional {
+			s.required = append(s.required, f.name)
+		}
+	}
+	return s, nil
+}
+
+// fieldSchema returns the schema of a field, with its tags applied.
+func (g *generator) fieldSchema(f field) (*schema, error) {
+	s, err := g.schemaOf(f.typ)
+	if err != nil {
+		return nil, err
+	}
+	if f.quoted && s.ref == nil && (s.typ == "integer" || s.typ == "number" || s.typ == "boolean") {
+		s.typ, s.format, s.minimum = "string", "", nil
+	}
+	s.description = f.tag.Get("doc")
+	if tag, ok := f.tag.Lookup("enum"); ok {
+		target := s
+		if s.typ == "array" && s.items != nil {
+			target = s.items
+		}
+		switch target.typ {
+		case "string", "integer", "number", "boolean":
+		default:
+			return nil, fmt.Errorf("enum tag on a field that is not a scalar or a slice of scalars")
+		}
+		for v := range strings.SplitSeq(tag, ",") {
+			ev, err := enumValue(target.typ, strings.TrimSpace(v))
+			if err != nil {
+				return nil, err
+			}
+			target.enum = append(target.enum, ev)
+		}
+	}
+	if tag, ok := f.tag.Lookup("example"); ok {
+		var ex any = tag
+		if s.ref != nil || s.typ != "string" {
+			d := json.NewDecoder(strings.NewReader(tag))
+			d.UseNumber()
+			if err := d.Decode(&ex); err != nil {
+				return nil, fmt.Errorf("example tag is not JSON: %w", err)
+			}
+		}
+		s.examples = append(s.examples, valueNode(ex))
+	}
+	return s, nil
+}
+
+// enumValue parses an enum value written as text into a value of type typ.
+func enumValue(typ, v string) (any, error) {
+	var (
+		out any = v
+		err error
+	)
+	switch typ {
+	case "integer":
+		out, err = strconv.ParseInt(v, 10, 64)
+	case "number":
+		out, err = strconv.ParseFloat(v, 64)
+	case "boolean":
+		out, err = strconv.ParseBool(v)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("enum value %q is not a valid %s", v, typ)
+	}
+	return out, nil
+}
+
+// field is a struct field as encoding/json sees it.
+type field struct {
+	name     string // the JSON name
+	goName   string
+	tagged   bool // the name comes from a json tag
+	index    []int
+	typ      reflect.Type
+	tag      reflect.StructTag
+	optional bool // may be left out: omitempty, omitzero, or behind an embedded pointer
+	quoted   bool // the ",string" option
+}
+
+// structFields returns the fields encoding/json encodes for a struct type,
+// in its order, with embedded structs flattened and conflicts resolved by
+// encoding/json's rules.
+func structFields(t reflect.Type) []field {
+	var fields []field
+	current := []field{}
+	next := []field{{typ: t}}
+	var count, nextCount map[reflect.Type]int
+	visited := map[reflect.Type]bool{}
+	for len(next) > 0 {
+		current, next = next, current[:0]
+		count, nextCount = nextCount, map[reflect.Type]int{}
+		for _, f := range current {
+			if visited[f.typ] {
+				continue
+			}
+			visited[f.typ] = true
+			for i := range f.typ.NumField() {
+				sf := f.typ.Field(i)
+				if sf.Anonymous {
+					et := sf.Type
+					if et.Kind() == reflect.Pointer {
+						et = et.Elem()
+					}
+					if !sf.IsExported() && et.Kind() != reflect.Struct {
+						continue
+					}
+				} else if !sf.IsExported() {
+					continue
+				}
+				tag := sf.Tag.Get("json")
+				if tag == "-" {
+					continue
+				}
+				name, opts, _ := strings.Cut(tag, ",")
+				if !validJSONName(name) {
+					name = ""
+				}
+				index := append(slices.Clone(f.index), i)
+				ft := sf.Type
+				if ft.Name() == "" && ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if name != "" || !sf.Anonymous || ft.Kind() != reflect.Struct {
+					fl := field{
+						name: name, goName: sf.Name, tagged: name != "", index: index, typ: sf.Type, tag: sf.Tag,
+						optional: f.optional || hasOption(opts, "omitzero") ||
+							hasOption(opts, "omitempty") && !(ft.Kind() == reflect.Struct && sf.Type.Kind() != reflect.Pointer) &&
+								!(sf.Type.Kind() == reflect.Array && sf.Type.Len() > 0),
+					}
+					if fl.name == "" {
+						fl.name = sf.Name
+					}
+					if hasOption(opts, "string") {
+						switch ft.Kind() {
+						case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+							reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
+							reflect.Float32, reflect.Float64, reflect.String:
+							fl.quoted = true
+						}
+					}
+					fields = append(fields, fl)
+					if count[f.typ] > 1 {
+						// The same type embedded twice at one depth: its
+						// fields annihilate each other, as in encoding/json.
+						fields = append(fields, fields[len(fields)-1])
+					}
+					continue
+				}
+				nextCount[ft]++
+				if nextCount[ft] == 1 {
+					next = append(next, field{
+						name: ft.Name(), index: index, typ: ft,
+						optional: f.optional || sf.Type.Kind() == reflect.Pointer,
+					})
+				}
+			}
+		}
+	}
+
+	slices.SortFunc(fields, func(a, b field) int {
+		if c := strings.Compare(a.name, b.name); c != 0 {
+			return c
+		}
+		if c := len(a.index) - len(b.index); c != 0 {
+			return c
+		}
+		if a.tagged != b.tagged {
+			if a.tagged {
+				return -1
+			}
+			return 1
+		}
+		return slices.Compare(a.index, b.index)
+	})
+	out := fields[:0]
+	for advance, i := 0, 0; i < len(fields); i += advance {
+		fi := fields[i]
+		for advance = 1; i+advance < len(fields); advance++ {
+			if fields[i+advance].name != fi.name {
+				break
+			}
+		}
+		if advance == 1 {
+			out = append(out, fi)
+			continue
+		}
+		// The shallowest field wins, a tagged one among equals; otherwise
+		// none does.
+		if rest := fields[i : i+advance]; len(rest[0].index) != len(rest[1].index) || rest[0].tagged != rest[1].tagged {
+			out = append(out, fi)
+		}
+	}
+	slices.SortFunc(out, func(a, b field) int { return slices.Compare(a.index, b.index) })
+	return out
+}
+
+func hasOption(opts, name string) bool {
+	for o := range strings.SplitSeq(opts, ",") {
+		if o == name {
+			return true
+		}
+	}
+	return false
+}
+
+// validJSONName reports whether encoding/json accepts name as a field name
+// in a tag.
+func validJSONName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		switch {
+		case strings.ContainsRune("!#$%&()*+-./:;<=>?@[]^_{|}~ ", c):
+		case !unicode.IsLetter(c) && !unicode.IsDigit(c):
+			return false
+		}
+	}
+	return true
+}
+
+// assignNames names the components: names chosen by Generate or by
+// SchemaNamer first, then Go names that are unique, then the others
+// prefixed with their package name (and numbered if need be). The result
+// depends only on the set of types.
+func (g *generator) assignNames() error {
+	types := make([]reflect.Type, 0, len(g.components))
+	for t := range g.components {
+		types = append(types, t)
+	}
+	slices.SortFunc(types, func(a, b reflect.Type) int { return strings.Compare(typeKey(a), typeKey(b)) })
+	g.names = map[reflect.Type]string{}
+	g.byName = map[string]reflect.Type{}
+	claim := func(t reflect.Type, name string) {
+		g.names[t] = name
+		g.byName[name] = t
+	}
+
+	var free []reflect.Type
+	for _, t := range types {
+		name, ok := g.pinned[t]
+		if !ok {
+			name, ok = chosenName(t)
+		}
+		if !ok {
+			free = append(free, t)
+			continue
+		}
+		if !validComponentName(name) {
+			return fmt.Errorf("openapi: %s: bad schema name %q", t, name)
+		}
+		if other, taken := g.byName[name]; taken {
+			return fmt.Errorf("openapi: %s and %s both want the schema name %q", typeKey(other), typeKey(t), name)
+		}
+		claim(t, name)
+	}
+
+	count := map[string]int{}
+	for _, t := range free {
+		count[baseName(t)]++
+	}
+	var clashed []reflect.Type
+	for _, t := range free {
+		name := baseName(t)
+		if _, taken := g.byName[name]; count[name] == 1 && !taken {
+			claim(t, name)
+		} else {
+			clashed = append(clashed, t)
+		}
+	}
+	for _, t := range clashed {
+		base := packagePrefix(t) + baseName(t)
+		name := base
+		for i := 2; ; i++ {
+			if _, taken := g.byName[name]; !taken {
+				break
+			}
+			name = base + strconv.Itoa(i)
+		}
+		claim(t, name)
+	}
+	return nil
+}
+
+// sortedNames returns the component names in order.
+func (g *generator) sortedNames() []string {
+	names := make([]string, 0, len(g.byName))
+	for name := range g.byName {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// typeKey identifies a named type.
+func typeKey(t reflect.Type) string { return t.PkgPath() + "." + t.Name() }
+
+// chosenName returns the name a type chooses through SchemaNamer.
+func chosenName(t reflect.Type) (string, bool) {
+	namer := reflect.TypeFor[SchemaNamer]()
+	switch {
+	case t.Implements(namer):
+		return reflect.Zero(t).Interface().(SchemaNamer).OpenAPISchemaName(), true
+	case reflect.PointerTo(t).Implements(namer):
+		return reflect.New(t).Interface().(SchemaNamer).OpenAPISchemaName(), true
+	}
+	return "", false
+}
+
+// baseName returns the Go name of a type, with the type arguments of a
+// generic type appended without their package paths: List[a/b.Thing] is
+// ListThing.
+func baseName(t reflect.Type) string {
+	name, args, generic := strings.Cut(t.Name(), "[")
+	if !generic {
+		return name
+	}
+	var b strings.Builder
+	b.WriteString(name)
+	for _, tok := range strings.FieldsFunc(args, func(r rune) bool { return strings.ContainsRune("[]*,; (){}", r) }) {
+		if i := strings.LastIndexByte(tok, '.'); i >= 0 {
+			tok = tok[i+1:]
+		}
+		b.WriteString(upperFirst(alphanumeric(tok)))
+	}
+	return b.String()
+}
+
+// packagePrefix returns the name of a type's package as a prefix: Herm for
+// example.com/herm.
+func packagePrefix(t reflect.Type) string {
+	return upperFirst(alphanumeric(path.Base(t.PkgPath())))
+}
+
+func alphanumeric(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_') {
+			return r
+		}
+		return -1
+	}, s)
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// validComponentName reports whether name may be a key of components/schemas.
+func validComponentName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-", r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// render returns a schema as YAML. The $refs are filled in by patchRefs.
+// A schema without refs may be rendered by a nil generator.
+func (g *generator) render(s *schema) *yaml.Node {
+	n := mapping()
+	switch {
+	case s.ref != nil && s.nullable:
+		null := mapping()
+		add(null, "type", str("null"))
+		add(n, "anyOf", sequence(g.refNode(s.ref), null))
+	case s.ref != nil:
+		add(n, "$ref", g.refValue(s.ref))
+	case s.typ != "" && s.nullable:
+		add(n, "type", flowSequence(str(s.typ), str("null")))
+	case s.typ != "":
+		add(n, "type", str(s.typ))
+	}
+	if s.format != "" {
+		add(n, "format", str(s.format))
+	}
+	if s.contentEncoding != "" {
+		add(n, "contentEncoding", str(s.contentEncoding))
+	}
+	if s.description != "" {
+		add(n, "description", str(s.description))
+	}
+	if len(s.enum) > 0 {
+		enum := sequence()
+		for _, v := range s.enum {
+			enum.Content = append(enum.Content, valueNode(v))
+		}
+		if s.nullable {
+			enum.Content = append(enum.Content, valueNode(nil))
+		}
+		add(n, "enum", enum)
+	}
+	if s.minimum != nil {
+		add(n, "minimum", valueNode(*s.minimum))
+	}
+	if s.items != nil {
+		add(n, "items", g.render(s.items))
+	}
+	if s.minItems != nil {
+		add(n, "minItems", valueNode(int64(*s.minItems)))
+	}
+	if s.maxItems != nil {
+		add(n, "maxItems", valueNode(int64(*s.maxItems)))
+	}
+	if len(s.required) > 0 {
+		req := sequence()
+		for _, r := range s.required {
+			req.Content = append(req.Content, str(r))
+		}
+		add(n, "required", req)
+	}
+	if len(s.props) > 0 {
+		props := mapping()
+		for _, p := range s.props {
+			add(props, p.name, g.render(p.schema))
+		}
+		add(n, "properties", props)
+	}
+	if s.additional != nil {
+		add(n, "additionalProperties", g.render(s.additional))
+	}
+	if len(s.examples) > 0 {
+		add(n, "examples", sequence(s.examples...))
+	}
+	return n
+}
+
+// refNode returns {$ref: …} for a named type.
+func (g *generator) refNode(t reflect.Type) *yaml.Node {
+	n := mapping()
+	add(n, "$ref", g.refValue(t))
+	return n
+}
+
+// refValue returns the value of a $ref to a named type, to be filled in by
+// patchRefs.
+func (g *generator) refValue(t reflect.Type) *yaml.Node {
+	v := str("")
+	g.refs = append(g.refs, refFix{v, t})
+	return v
+}
+
+// patchRefs fills in the $refs once the components are named.
+func (g *generator) patchRefs() {
+	for _, r := range g.refs {
+		r.node.Value = "#/components/schemas/" + g.names[r.typ]
+	}
+}
+
+// YAML building blocks.
+
+func mapping() *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode} }
+
+func sequence(items ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.SequenceNode, Content: items}
+}
+
+func flowSequence(items ...*yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle, Content: items}
+}
+
+func add(m *yaml.Node, key string, v *yaml.Node) { m.Content = append(m.Content, str(key), v) }
+
+func str(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+func boolean(b bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(b)}
+}
+
+// valueNode returns a JSON value as YAML: nil, a string, a bool, a number
+// (int64, float64 or json.Number), []any or map[string]any (keys sorted).
+func valueNode(v any) *yaml.Node {
+	switch v := v.(type) {
+	case nil:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+	case string:
+		return str(v)
+	case bool:
+		return boolean(v)
+	case int64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v, 10)}
+	case float64:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: strconv.FormatFloat(v, 'g', -1, 64)}
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return valueNode(i)
+		}
+		f, _ := v.Float64()
+		return valueNode(f)
+	case []any:
+		n := sequence()
+		for _, e := range v {
+			n.Content = append(n.Content, valueNode(e))
+		}
+		return n
+	case map[string]any:
+		n := mapping()
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			add(n, k, valueNode(v[k]))
+		}
+		return n
+	}
+	return str(fmt.Sprint(v))
+}
