@@ -128,6 +128,13 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 		}
 		c.RateLimit = f
 	}
+	if v := getenv("HERM_DEMO_WORD_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("HERM_DEMO_WORD_DELAY must be a duration such as 40ms")
+		}
+		c.DemoWordDelay = d
+	}
 	if v := getenv("HERM_METRICS_PUBLIC"); v != "" {
 		b := v == "1" || v == "true"
 		c.MetricsPublic = &b

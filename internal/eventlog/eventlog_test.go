@@ -17,7 +17,7 @@ import (
 	"github.com/hermhq/herm/internal/store/sqlite"
 )
 
-func newStore(t *testing.T, deployments ...string) store.Store {
+func newStore(t testing.TB, deployments ...string) store.Store {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), t.TempDir()+"/herm.db", nil)
 	if err != nil {
@@ -36,9 +36,11 @@ func newStore(t *testing.T, deployments ...string) store.Store {
 	return st
 }
 
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
 func newLog(t *testing.T, st store.Store, opts eventlog.Options) *eventlog.Log {
 	t.Helper()
-	l := eventlog.New(st, slog.New(slog.NewTextHandler(io.Discard, nil)), opts)
+	l := eventlog.New(st, discard(), opts)
 	t.Cleanup(l.Close)
 	return l
 }

@@ -43,7 +43,7 @@ func (t *echoTool) Call(_ context.Context, _ tools.Call, args json.RawMessage) (
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	store  store.Store
 	log    *eventlog.Log
 	runner *runner.Runner
@@ -53,7 +53,7 @@ type env struct {
 	dep    *herm.Deployment
 }
 
-func newEnv(t *testing.T, opts runner.Options) *env {
+func newEnv(t testing.TB, opts runner.Options) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/herm.db", nil)

@@ -1,0 +1,438 @@
+// Command harness measures a real herm server from the outside: it builds
+// the binary, starts `herm serve` on a free port with a fresh data dir, and
+// drives it over HTTP. See bench/README.md.
+//
+//	go run ./bench/harness provision -n 200      create→ready latency
+//	go run ./bench/harness sse -subscribers 1000 SSE delivery latency
+//	go run ./bench/harness idle -n 10000         memory of idle deployments
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const key = "herm_sk_bench"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: harness provision|sse|idle [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "provision":
+		err = provision(os.Args[2:])
+	case "sse":
+		err = sse(os.Args[2:])
+	case "idle":
+		err = idle(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown benchmark %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		os.Exit(1)
+	}
+}
+
+// server is a running herm serve.
+type server struct {
+	cmd  *exec.Cmd
+	url  string
+	dir  string
+	http *http.Client
+}
+
+func start(env ...string) (*server, error) {
+	dir, err := os.MkdirTemp("", "herm-bench-")
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(dir, "herm")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/herm")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, fmt.Errorf("build herm (run from the repository root): %w", err)
+	}
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "HERM_API_KEY="+key, "HERM_RATE_LIMIT=-1", "HERM_LOG_FORMAT=json")
+	cmd.Env = append(cmd.Env, env...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{cmd: cmd, dir: dir, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			s.url = u
+			break
+		}
+	}
+	if s.url == "" {
+		s.stop()
+		return nil, errors.New("server did not start")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	return s, nil
+}
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = s.cmd.Wait()
+	os.RemoveAll(s.dir)
+}
+
+func (s *server) do(method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+type deployment struct {
+	DeploymentID string `json:"deployment_id"`
+	Status       string `json:"status"`
+}
+
+func (s *server) create(i int) (deployment, error) {
+	var d deployment
+	err := s.do("POST", "/v1/deployments", map[string]any{
+		"customer_id": fmt.Sprintf("cus_%d", i), "name": "bench", "system_prompt": "You are a benchmark.",
+	}, &d)
+	return d, err
+}
+
+func (s *server) waitReady(id string, poll time.Duration) error {
+	for {
+		var d deployment
+		if err := s.do("GET", "/v1/deployments/"+id, nil, &d); err != nil {
+			return err
+		}
+		switch d.Status {
+		case "ready":
+			return nil
+		case "error":
+			return fmt.Errorf("deployment %s failed", id)
+		}
+		time.Sleep(poll)
+	}
+}
+
+// percentiles prints p50/p90/p99/max of ds.
+func percentiles(name string, ds []time.Duration) {
+	slices.Sort(ds)
+	p := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
+	fmt.Printf("%s: n=%d p50=%v p90=%v p99=%v max=%v\n", name, len(ds), p(0.50).Round(10*time.Microsecond),
+		p(0.90).Round(10*time.Microsecond), p(0.99).Round(10*time.Microsecond), ds[len(ds)-1].Round(10*time.Microsecond))
+}
+
+// provision measures create→ready: from sending POST /v1/deployments to
+// reading its deployment_status "ready" event on the deployment's stream.
+// The stream is opened right after the create returns, with Last-Event-ID
+// evt_0, so the ready event is seen even if it came before the connection.
+func provision(args []string) error {
+	fs := flag.NewFlagSet("provision", flag.ExitOnError)
+	n := fs.Int("n", 200, "deployments to create")
+	_ = fs.Parse(args)
+	s, err := start()
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	var ds, polled []time.Duration
+	for i := range *n {
+		t0 := time.Now()
+		d, err := s.create(i)
+		if err != nil {
+			return err
+		}
+		if err := waitEvent(s, d.DeploymentID, "deployment_status", `"ready"`); err != nil {
+			return err
+		}
+		ds = append(ds, time.Since(t0))
+		// The same by polling GET every millisecond, as a client without SSE would.
+		t0 = time.Now()
+		d, err = s.create(i)
+		if err != nil {
+			return err
+		}
+		if err := s.waitReady(d.DeploymentID, time.Millisecond); err != nil {
+			return err
+		}
+		polled = append(polled, time.Since(t0))
+	}
+	percentiles("create→ready (deployment_status event)", ds)
+	percentiles("create→ready (polling GET every 1 ms)", polled)
+	return nil
+}
+
+// waitEvent reads the deployment's stream from the start until an event of
+// the type whose data contains substr.
+func waitEvent(s *server, id, typ, substr string) error {
+	req, _ := http.NewRequest("GET", s.url+"/v1/deployments/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Last-Event-ID", "evt_0")
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	var cur string
+	for sc.Scan() {
+		line := sc.Text()
+		if t, ok := strings.CutPrefix(line, "event: "); ok {
+			cur = t
+		}
+		if strings.HasPrefix(line, "data: ") && cur == typ && strings.Contains(line, substr) {
+			return nil
+		}
+	}
+	return fmt.Errorf("stream ended before %s %s", typ, substr)
+}
+
+// sse opens many streams on one deployment, sends messages (the offline
+// demo model streams tokens), and measures for every event at every
+// subscriber the delay between the event's created_at (set when it is
+// appended) and its arrival.
+func sse(args []string) error {
+	fs := flag.NewFlagSet("sse", flag.ExitOnError)
+	subs := fs.Int("subscribers", 1000, "concurrent SSE connections")
+	messages := fs.Int("messages", 20, "messages to send, one after another")
+	wordDelay := fs.Duration("word-delay", 0, "the demo model's pause between words (0 = as fast as possible; 20ms ≈ a real model's 50 tokens/s)")
+	_ = fs.Parse(args)
+	raiseNoFile(uint64(*subs)*2 + 256)
+	s, err := start("HERM_DEMO_WORD_DELAY=" + wordDelay.String())
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	d, err := s.create(0)
+	if err != nil {
+		return err
+	}
+	if err := s.waitReady(d.DeploymentID, 5*time.Millisecond); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var delays []time.Duration
+	received := 0
+	var ready, done sync.WaitGroup
+	tr := &http.Transport{MaxIdleConnsPerHost: *subs, DialContext: (&net.Dialer{}).DialContext}
+	client := &http.Client{Transport: tr}
+	for range *subs {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/v1/deployments/"+d.DeploymentID+"/events", nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := client.Do(req)
+			if err != nil {
+				ready.Done()
+				fmt.Fprintln(os.Stderr, "subscribe:", err)
+				return
+			}
+			defer resp.Body.Close()
+			br := bufio.NewReader(resp.Body)
+			_, _ = br.ReadString('\n') // retry: 2000
+			ready.Done()
+			var local []time.Duration
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					break
+				}
+				if !strings.HasPrefix(line, "data: ") {
+					continue
+				}
+				now := time.Now()
+				var ev struct {
+					CreatedAt time.Time `json:"created_at"`
+				}
+				if json.Unmarshal([]byte(line[6:]), &ev) == nil {
+					local = append(local, now.Sub(ev.CreatedAt))
+				}
+			}
+			mu.Lock()
+			delays = append(delays, local...)
+			received += len(local)
+			mu.Unlock()
+		}()
+	}
+	ready.Wait()
+	t0 := time.Now()
+	for i := range *messages {
+		var sent struct {
+			RunID string `json:"run_id"`
+		}
+		if err := s.do("POST", "/v1/deployments/"+d.DeploymentID+"/messages", map[string]any{"content": fmt.Sprintf("message %d", i), "mode": "queue"}, &sent); err != nil {
+			return err
+		}
+		if err := waitRun(s, d.DeploymentID, sent.RunID); err != nil {
+			return err
+		}
+	}
+	elapsed := time.Since(t0)
+	time.Sleep(500 * time.Millisecond) // let the last frames arrive
+	cancel()
+	done.Wait()
+	fmt.Printf("subscribers=%d events delivered=%d in %v (%.0f deliveries/s)\n", *subs, received, elapsed.Round(time.Millisecond), float64(received)/elapsed.Seconds())
+	percentiles("SSE delivery delay (append → client)", delays)
+	return nil
+}
+
+func waitRun(s *server, dep, run string) error {
+	for {
+		var r struct{ Status string }
+		if err := s.do("GET", "/v1/deployments/"+dep+"/runs/"+run, nil, &r); err != nil {
+			return err
+		}
+		switch r.Status {
+		case "completed":
+			return nil
+		case "error", "cancelled":
+			return fmt.Errorf("run %s ended %s", run, r.Status)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// idle creates many deployments and reports the server's memory once they
+// are all ready and idle.
+func idle(args []string) error {
+	fs := flag.NewFlagSet("idle", flag.ExitOnError)
+	n := fs.Int("n", 10000, "deployments")
+	workers := fs.Int("workers", 16, "concurrent creates")
+	_ = fs.Parse(args)
+	s, err := start()
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	rss0, _ := memory(s.cmd.Process.Pid)
+	t0 := time.Now()
+	ids := make(chan int)
+	errc := make(chan error, *workers)
+	var wg sync.WaitGroup
+	for range *workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range ids {
+				if _, err := s.create(i); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range *n {
+		ids <- i
+	}
+	close(ids)
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	// Wait until none is provisioning.
+	for {
+		var l struct {
+			Data []deployment `json:"data"`
+		}
+		if err := s.do("GET", "/v1/deployments?status=provisioning&limit=1", nil, &l); err != nil {
+			return err
+		}
+		if len(l.Data) == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	created := time.Since(t0)
+	time.Sleep(2 * time.Second) // settle
+	rss, hwm := memory(s.cmd.Process.Pid)
+	db, _ := os.Stat(filepath.Join(s.dir, "data", "herm.db"))
+	var dbSize int64
+	if db != nil {
+		dbSize = db.Size()
+	}
+	fmt.Printf("deployments=%d created+ready in %v (%.0f/s)\n", *n, created.Round(time.Millisecond), float64(*n)/created.Seconds())
+	fmt.Printf("server RSS: %s at start, %s with %d idle deployments (peak %s); herm.db %s\n",
+		mib(rss0), mib(rss), *n, mib(hwm), mib(dbSize))
+	return nil
+}
+
+// memory reads VmRSS and VmHWM (bytes) of a process.
+func memory(pid int) (rss, hwm int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v * 1024
+		case "VmHWM:":
+			hwm = v * 1024
+		}
+	}
+	return rss, hwm
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func raiseNoFile(n uint64) {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < n {
+		l.Cur = min(n, l.Max)
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
