@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,22 @@ type Event struct {
 	// ones above).
 	Data      json.RawMessage
 	CreatedAt time.Time
+
+	// encoded caches the event's wire form: one live event goes to every
+	// subscriber of the deployment, and is encoded once for all of them.
+	encoded atomic.Pointer[[]byte]
+}
+
+// Encoded returns encode(e), computing it at most once per event in the
+// common case (concurrent first callers may each compute it). An event must
+// not be modified after it has been encoded.
+func (e *Event) Encoded(encode func(*Event) []byte) []byte {
+	if b := e.encoded.Load(); b != nil {
+		return *b
+	}
+	b := encode(e)
+	e.encoded.Store(&b)
+	return b
 }
 
 // ID returns the event's wire id, "evt_<seq>".

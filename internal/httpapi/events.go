@@ -99,7 +99,7 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deplo
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		bw.Write(eventJSON(e))
+		bw.Write(e.Encoded(eventJSON))
 	}
 	bw.WriteString(`],"next_cursor":`)
 	if len(evs) == limit {
@@ -156,7 +156,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 		bw.WriteString("\nevent: ")
 		bw.WriteString(e.Type)
 		bw.WriteString("\ndata: ")
-		bw.Write(eventJSON(e))
+		bw.Write(e.Encoded(eventJSON))
 		bw.WriteString("\n\n")
 	}
 	// catchUp sends stored events after sent, through at least upTo.
