@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
@@ -93,7 +94,7 @@ func wantCode(t *testing.T, err error, code string) {
 // diff compares with go-cmp; JSON documents compare by meaning (a backend
 // may store them normalised).
 func diff(want, got any, opts ...cmp.Option) string {
-	return cmp.Diff(want, got, append(opts, cmp.Comparer(jsonEqual))...)
+	return cmp.Diff(want, got, append(opts, cmp.Comparer(jsonEqual), cmpopts.IgnoreUnexported(herm.Event{}))...)
 }
 
 func jsonEqual(a, b json.RawMessage) bool {
