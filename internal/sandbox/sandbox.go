@@ -12,7 +12,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sort"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/hermhq/herm/internal/herm"
 )
@@ -69,9 +73,10 @@ type ExecRequest struct {
 	Stdout, Stderr io.Writer
 	// Stdin, when set, is the command's input.
 	Stdin io.Reader
-	// Background starts the command and returns at once; it keeps running
-	// until it exits or the sandbox stops. Its output goes to Stdout/Stderr
-	// only while they are set; use a redirection to keep it.
+	// Background starts the command and returns at once (with its PID); it
+	// keeps running until it exits or the sandbox stops. Stdin, Stdout,
+	// Stderr and Timeout are ignored: its output is discarded unless the
+	// command redirects it (the shell tool sends it to a log file).
 	Background bool
 }
 
@@ -91,3 +96,35 @@ type ExecResult struct {
 
 // ErrUnavailable is returned by Check when a driver cannot run here.
 var ErrUnavailable = errors.New("sandbox driver unavailable")
+
+// StatusResult converts a process's wait status into a result.
+func StatusResult(code, signal int, timedOut bool, d time.Duration) *ExecResult {
+	r := &ExecResult{ExitCode: code, TimedOut: timedOut, Duration: d}
+	if signal > 0 {
+		r.ExitCode = 128 + signal
+		r.Signal = unix.SignalName(syscall.Signal(signal))
+	}
+	return r
+}
+
+// BaseEnv is the environment every sandboxed command starts with; a
+// request's Env is added to it.
+func BaseEnv(home string, extra map[string]string) []string {
+	env := map[string]string{
+		"PATH":   "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin",
+		"HOME":   home,
+		"LANG":   "C.UTF-8",
+		"TERM":   "dumb",
+		"TMPDIR": "/tmp",
+		"USER":   "user",
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}

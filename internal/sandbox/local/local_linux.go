@@ -1,0 +1,915 @@
+// Package local is the default sandbox driver: Linux namespaces on the
+// server's own machine. Each deployment gets its own host uid range (a user
+// namespace), a persistent network namespace with only loopback, and, while
+// it runs, an init process (the server's binary re-executed) that builds a
+// read-only root with /workspace, a private /tmp, a fresh /proc and a
+// minimal /dev, confines itself (no_new_privs, Landlock, a seccomp
+// deny-list), and then starts each command as an unprivileged user in a PID
+// namespace of its own. cgroups (v2, or v1) limit memory, pids and CPU.
+//
+// A sandbox starts on its first command and stops after an idle time; the
+// workspace stays on the host, owned by the deployment's uid.
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/sandbox"
+)
+
+// Name is the driver's sandbox.type.
+const Name = "local"
+
+// Host uid ranges: deployment k maps uids 0..65535 inside to
+// uidBase + k·65536 on the host.
+const (
+	uidBase   = 1 << 30
+	uidRange  = 65536
+	maxRanges = (1<<32 - 1 - uidBase) / uidRange
+)
+
+// Options configure the driver. Zero values mean defaults.
+type Options struct {
+	// Root holds the workspaces (Root/<deployment id>).
+	Root string
+	// StateDir holds the driver's own files (default Root/../sandbox).
+	StateDir string
+	// RootFS is a root file system directory for the sandboxes (say, an
+	// unpacked image); "" uses the host's /usr, read-only.
+	RootFS string
+	// IdleTimeout stops a sandbox with no command for this long (default
+	// 10 minutes; negative never stops).
+	IdleTimeout time.Duration
+	// Defaults are the limits of deployments that set none (default:
+	// 1 CPU, 1024 MB of memory, 512 pids, no disk quota).
+	Defaults herm.Resources
+	// TmpMB is the size of each sandbox's /tmp (default 256).
+	TmpMB int
+	// CgroupRoot is where cgroups are mounted (default /sys/fs/cgroup).
+	CgroupRoot string
+	// Logger receives warnings (default: slog.Default()).
+	Logger *slog.Logger
+}
+
+// Driver is the local namespace driver.
+type Driver struct {
+	opts    Options
+	logger  *slog.Logger
+	cg      *cgroups
+	staging string
+
+	checkOnce sync.Once
+	checkErr  error
+
+	mu     sync.Mutex
+	boxes  map[string]*box
+	ranges map[int]string // uid range index → deployment id
+	closed bool
+}
+
+// New returns the driver. It detects the cgroup hierarchy and warns loudly
+// when no limits can be applied.
+func New(opts Options) (*Driver, error) {
+	if opts.Root == "" {
+		return nil, errors.New("local sandbox: no workspace root")
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Join(filepath.Dir(opts.Root), "sandbox")
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 10 * time.Minute
+	}
+	if opts.Defaults == (herm.Resources{}) {
+		opts.Defaults = herm.Resources{CPU: 1, MemoryMB: 1024, PIDs: 512}
+	}
+	if opts.TmpMB <= 0 {
+		opts.TmpMB = 256
+	}
+	if opts.CgroupRoot == "" {
+		opts.CgroupRoot = "/sys/fs/cgroup"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &Driver{opts: opts, logger: opts.Logger, boxes: make(map[string]*box), ranges: make(map[int]string)}
+	return d, nil
+}
+
+// Name implements sandbox.Driver.
+func (d *Driver) Name() string { return Name }
+
+// Check implements sandbox.Driver: the server must run as root on Linux
+// with user namespaces allowed. The first successful check prepares the
+// driver's directories and cgroups.
+func (d *Driver) Check(context.Context) error {
+	d.checkOnce.Do(func() { d.checkErr = d.prepare() })
+	return d.checkErr
+}
+
+func (d *Driver) prepare() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%w: the local driver needs root (it maps each deployment to its own host uid range)", sandbox.ErrUnavailable)
+	}
+	// The sandbox's init runs as an unprivileged host uid: the directories
+	// above the workspaces must be traversable (not listable) by it.
+	for _, dir := range []string{d.opts.Root, d.opts.StateDir, filepath.Join(d.opts.StateDir, "root")} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return fmt.Errorf("%w: %v", sandbox.ErrUnavailable, err)
+		}
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return fmt.Errorf("%w: %v", sandbox.ErrUnavailable, err)
+		}
+	}
+	for dir := filepath.Dir(d.opts.Root); dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			break
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(dir, fi.Mode().Perm()|0o001); err != nil {
+				return fmt.Errorf("%w: %s must be traversable by sandbox users: %v", sandbox.ErrUnavailable, dir, err)
+			}
+		}
+	}
+	d.staging = filepath.Join(d.opts.StateDir, "root")
+	probe := exec.Command("/bin/true")
+	probe.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uidBase, Size: uidRange}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: uidBase, Size: uidRange}},
+	}
+	if out, err := probe.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w: user namespaces refused: %v %s", sandbox.ErrUnavailable, err, bytes.TrimSpace(out))
+	}
+	d.cg = detectCgroups(d.opts.CgroupRoot, "herm")
+	if d.cg.mode == cgroupNone {
+		d.logger.Warn("LOCAL SANDBOXES RUN WITHOUT MEMORY, PIDS AND CPU LIMITS: no usable cgroup hierarchy", "reason", d.cg.why)
+	}
+	return d.scanRanges()
+}
+
+// scanRanges recovers each workspace's uid range from its owner.
+func (d *Driver) scanRanges() error {
+	entries, err := os.ReadDir(d.opts.Root)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if k, ok := rangeOf(filepath.Join(d.opts.Root, e.Name())); ok {
+			d.ranges[k] = e.Name()
+		}
+	}
+	return nil
+}
+
+// rangeOf returns the uid range index a workspace directory's owner says.
+func rangeOf(dir string) (int, bool) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return 0, false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Uid < uidBase+sandboxUID || (st.Uid-uidBase-sandboxUID)%uidRange != 0 {
+		return 0, false
+	}
+	return int(st.Uid-uidBase-sandboxUID) / uidRange, true
+}
+
+// CgroupMode reports how limits are applied: "v2", "v1" or "none".
+func (d *Driver) CgroupMode() string {
+	if d.cg == nil {
+		return string(cgroupNone)
+	}
+	return string(d.cg.mode)
+}
+
+// Ensure implements sandbox.Driver.
+func (d *Driver) Ensure(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if err := d.Check(ctx); err != nil {
+		return nil, err
+	}
+	if !validID(spec.DeploymentID) {
+		return nil, fmt.Errorf("bad deployment id %q", spec.DeploymentID)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errors.New("local sandbox driver closed")
+	}
+	if b, ok := d.boxes[spec.DeploymentID]; ok {
+		b.setSpec(spec)
+		return b, nil
+	}
+	dir := filepath.Join(d.opts.Root, spec.DeploymentID)
+	k, ok := rangeOf(dir)
+	if !ok || (d.ranges[k] != "" && d.ranges[k] != spec.DeploymentID) {
+		var err error
+		if k, err = d.allocRange(); err != nil {
+			return nil, err
+		}
+	}
+	base := uidBase + k*uidRange
+	owner := base + sandboxUID
+	adopt := false
+	if fi, err := os.Stat(dir); err == nil {
+		st := fi.Sys().(*syscall.Stat_t)
+		adopt = int(st.Uid) != owner
+	}
+	ws, err := sandbox.OpenWorkspace(dir, owner, owner)
+	if err != nil {
+		return nil, err
+	}
+	if adopt {
+		// A workspace from before (another driver, another range): hand
+		// every file to the sandbox user.
+		_ = filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+			if err == nil {
+				_ = os.Lchown(p, owner, owner)
+			}
+			return nil
+		})
+	}
+	d.ranges[k] = spec.DeploymentID
+	b := &box{d: d, id: spec.DeploymentID, base: base, ws: ws, netns: -1}
+	b.setSpec(spec)
+	d.boxes[spec.DeploymentID] = b
+	return b, nil
+}
+
+func (d *Driver) allocRange() (int, error) {
+	for k := 0; k < maxRanges; k++ {
+		if _, used := d.ranges[k]; !used {
+			return k, nil
+		}
+	}
+	return 0, errors.New("no free uid range for a new sandbox")
+}
+
+func validID(id string) bool {
+	return id != "" && filepath.Base(id) == id && id != "." && id != ".."
+}
+
+// Destroy implements sandbox.Driver.
+func (d *Driver) Destroy(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("bad deployment id %q", id)
+	}
+	d.mu.Lock()
+	b := d.boxes[id]
+	delete(d.boxes, id)
+	for k, owner := range d.ranges {
+		if owner == id {
+			delete(d.ranges, k)
+		}
+	}
+	d.mu.Unlock()
+	if b != nil {
+		b.close(ctx)
+	}
+	return os.RemoveAll(filepath.Join(d.opts.Root, id))
+}
+
+// Close implements sandbox.Driver.
+func (d *Driver) Close(ctx context.Context) error {
+	d.mu.Lock()
+	d.closed = true
+	boxes := d.boxes
+	d.boxes = make(map[string]*box)
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, b := range boxes {
+		wg.Go(func() { b.close(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// box is one deployment's sandbox.
+type box struct {
+	d    *Driver
+	id   string
+	base int
+	ws   *sandbox.Workspace
+
+	mu     sync.Mutex
+	spec   sandbox.Spec
+	netns  int       // fd of the persistent network namespace; -1 until made
+	inst   *instance // the running init; nil when stopped
+	active int       // commands in flight
+	idle   *time.Timer
+	gone   bool
+}
+
+func (b *box) setSpec(spec sandbox.Spec) {
+	b.mu.Lock()
+	b.spec = spec
+	b.mu.Unlock()
+	b.ws.SetQuota(int64(spec.Resources.DiskMB) << 20)
+}
+
+func (b *box) Workspace() *sandbox.Workspace { return b.ws }
+
+// resources are the deployment's limits with the server's defaults.
+func (b *box) resources() herm.Resources {
+	r, def := b.spec.Resources, b.d.opts.Defaults
+	if r.CPU == 0 {
+		r.CPU = def.CPU
+	}
+	if r.MemoryMB == 0 {
+		r.MemoryMB = def.MemoryMB
+	}
+	if r.PIDs == 0 {
+		r.PIDs = def.PIDs
+	}
+	return r
+}
+
+// Running reports whether the sandbox has a live init process.
+func (b *box) Running() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inst != nil && !b.inst.dead()
+}
+
+// Stop implements sandbox.Sandbox.
+func (b *box) Stop(context.Context) error {
+	b.mu.Lock()
+	inst := b.inst
+	b.inst = nil
+	if b.idle != nil {
+		b.idle.Stop()
+	}
+	b.mu.Unlock()
+	if inst != nil {
+		inst.stop()
+	}
+	return nil
+}
+
+func (b *box) close(ctx context.Context) {
+	_ = b.Stop(ctx)
+	b.mu.Lock()
+	b.gone = true
+	if b.netns >= 0 {
+		unix.Close(b.netns)
+		b.netns = -1
+	}
+	b.mu.Unlock()
+	_ = b.ws.Close()
+}
+
+// Listen opens a listener inside the sandbox's network namespace, served by
+// the calling (host) process: the hook for the egress proxy. addr is like
+// "127.0.0.1:3128".
+func (b *box) Listen(network, addr string) (net.Listener, error) {
+	b.mu.Lock()
+	fd, err := b.netnsLocked()
+	b.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var ln net.Listener
+	err = inNetns(fd, func() error {
+		var err error
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
+}
+
+// netnsLocked returns the deployment's network namespace, made on first
+// use: only loopback, up. b.mu is held.
+func (b *box) netnsLocked() (int, error) {
+	if b.gone {
+		return -1, errors.New("sandbox destroyed")
+	}
+	if b.netns >= 0 {
+		return b.netns, nil
+	}
+	fd, err := newNetns()
+	if err != nil {
+		return -1, err
+	}
+	b.netns = fd
+	return fd, nil
+}
+
+// start launches the init (b.mu held).
+func (b *box) startLocked() (*instance, error) {
+	if b.gone {
+		return nil, errors.New("sandbox destroyed")
+	}
+	if b.inst != nil && !b.inst.dead() {
+		return b.inst, nil
+	}
+	if b.inst != nil {
+		b.inst.stop() // died on its own: clean up
+		b.inst = nil
+	}
+	nsfd, err := b.netnsLocked()
+	if err != nil {
+		return nil, fmt.Errorf("network namespace: %w", err)
+	}
+	inst, err := startInstance(b.d, b, nsfd)
+	if err != nil {
+		return nil, err
+	}
+	b.inst = inst
+	return inst, nil
+}
+
+// begin marks a command in flight and returns the running instance.
+func (b *box) begin() (*instance, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	inst, err := b.startLocked()
+	if err != nil {
+		return nil, err
+	}
+	b.active++
+	if b.idle != nil {
+		b.idle.Stop()
+	}
+	return inst, nil
+}
+
+// end marks a command done and arms the idle timer.
+func (b *box) end(inst *instance) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.active--
+	if b.active > 0 || b.d.opts.IdleTimeout < 0 || b.inst != inst {
+		return
+	}
+	if b.idle != nil {
+		b.idle.Stop()
+	}
+	b.idle = time.AfterFunc(b.d.opts.IdleTimeout, func() {
+		b.mu.Lock()
+		if b.active > 0 || b.inst != inst {
+			b.mu.Unlock()
+			return
+		}
+		b.inst = nil
+		b.mu.Unlock()
+		inst.stop()
+	})
+}
+
+// Exec implements sandbox.Sandbox.
+func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecResult, error) {
+	e, err := b.ws.Stat(req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if !e.Dir {
+		return nil, herm.Errorf(herm.EInvalid, "dir %q: not a directory", req.Dir)
+	}
+	dir := "/workspace"
+	if e.Name != "." {
+		dir += "/" + e.Name
+	}
+	inst, err := b.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer b.end(inst)
+	defer b.ws.Invalidate()
+	return inst.exec(ctx, req, dir)
+}
+
+// instance is one run of a sandbox's init.
+type instance struct {
+	cmd  *exec.Cmd
+	ctrl int // the server's end of the control socket
+	cg   *cgroup
+	done chan struct{} // closed when the init has exited
+	errb *limitedBuffer
+
+	wmu     sync.Mutex // serialises sends
+	mu      sync.Mutex
+	nextID  uint64
+	waiters map[uint64]chan reply
+	broken  bool
+}
+
+func startInstance(d *Driver, b *box, nsfd int) (*instance, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	child := os.NewFile(uintptr(fds[1]), "control")
+	defer child.Close()
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		unix.Close(fds[0])
+		return nil, err
+	}
+	defer cfgR.Close()
+	defer cfgW.Close()
+
+	inst := &instance{ctrl: fds[0], done: make(chan struct{}), waiters: make(map[uint64]chan reply), errb: &limitedBuffer{max: 8 << 10}}
+	if d.cg != nil && d.cg.mode != cgroupNone {
+		g, err := d.cg.create(b.id, b.resources())
+		if err != nil {
+			unix.Close(fds[0])
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		inst.cg = g
+	}
+	cmd := exec.Command("/proc/self/exe", initArg)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"}
+	cmd.ExtraFiles = []*os.File{cfgR, child}
+	cmd.Stderr = inst.errb
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:                 syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC,
+		UidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: b.base, Size: uidRange}},
+		GidMappings:                []syscall.SysProcIDMap{{ContainerID: 0, HostID: b.base, Size: uidRange}},
+		Credential:                 &syscall.Credential{Uid: 0, Gid: 0},
+		GidMappingsEnableSetgroups: true,
+		Pdeathsig:                  syscall.SIGKILL,
+		Setsid:                     true,
+	}
+	// The init joins the network namespace by being forked from a thread
+	// that entered it; that thread stays locked (and alive: Pdeathsig is
+	// tied to it) until the init exits.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread's namespace is changed
+		if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+			started <- fmt.Errorf("join network namespace: %w", err)
+			return
+		}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait()
+		close(inst.done)
+	}()
+	if err := <-started; err != nil {
+		unix.Close(fds[0])
+		if inst.cg != nil {
+			_ = inst.cg.remove()
+		}
+		return nil, fmt.Errorf("start sandbox: %w", err)
+	}
+	inst.cmd = cmd
+	fail := func(err error) (*instance, error) {
+		inst.stop()
+		return nil, err
+	}
+	if inst.cg != nil {
+		if err := inst.cg.add(cmd.Process.Pid); err != nil {
+			return fail(fmt.Errorf("cgroup: %w", err))
+		}
+	}
+	cfg, _ := json.Marshal(initConfig{
+		Staging: d.staging, Workspace: b.ws.Dir(), RootFS: d.opts.RootFS, TmpMB: d.opts.TmpMB, Landlock: true,
+	})
+	if _, err := cfgW.Write(cfg); err != nil {
+		return fail(fmt.Errorf("configure sandbox: %w", err))
+	}
+	cfgW.Close()
+	go inst.readLoop()
+	return inst, nil
+}
+
+func (in *instance) dead() bool {
+	select {
+	case <-in.done:
+		return true
+	default:
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.broken
+}
+
+// readLoop dispatches the agent's replies until the socket closes.
+func (in *instance) readLoop() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, _, _, err := unix.Recvmsg(in.ctrl, buf, nil, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			break
+		}
+		var r reply
+		if json.Unmarshal(buf[:n], &r) != nil {
+			continue
+		}
+		in.mu.Lock()
+		ch := in.waiters[r.ID]
+		in.mu.Unlock()
+		if ch != nil {
+			ch <- r
+		}
+	}
+	// The init is gone (or going): fail every waiter.
+	in.wmu.Lock()
+	unix.Close(in.ctrl)
+	in.ctrl = -1
+	in.wmu.Unlock()
+	in.mu.Lock()
+	in.broken = true
+	ws := in.waiters
+	in.waiters = make(map[uint64]chan reply)
+	in.mu.Unlock()
+	for _, ch := range ws {
+		close(ch)
+	}
+}
+
+// stop kills the init, which ends every process of the sandbox, and
+// removes its cgroup.
+func (in *instance) stop() {
+	if in.cmd != nil && in.cmd.Process != nil {
+		_ = in.cmd.Process.Signal(syscall.SIGKILL)
+		<-in.done
+	}
+	in.wmu.Lock()
+	if in.ctrl >= 0 {
+		_ = unix.Shutdown(in.ctrl, unix.SHUT_RDWR)
+	}
+	in.wmu.Unlock()
+	if in.cg != nil {
+		if err := in.cg.remove(); err != nil {
+			slog.Default().Warn("remove sandbox cgroup", "err", err)
+		}
+	}
+}
+
+func (in *instance) send(r request, files []*os.File) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(files) > 0 {
+		fds := make([]int, len(files))
+		for i, f := range files {
+			fds[i] = int(f.Fd())
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	in.wmu.Lock()
+	defer in.wmu.Unlock()
+	if in.ctrl < 0 {
+		return errors.New("sandbox control socket closed")
+	}
+	return unix.Sendmsg(in.ctrl, b, oob, nil, 0)
+}
+
+// failure explains why the sandbox could not run a command.
+func (in *instance) failure() error {
+	select {
+	case <-in.done:
+	case <-time.After(time.Second):
+	}
+	msg := bytes.TrimSpace(in.errb.Bytes())
+	if len(msg) == 0 {
+		return errors.New("the sandbox stopped")
+	}
+	return fmt.Errorf("the sandbox stopped: %s", msg)
+}
+
+func (in *instance) exec(ctx context.Context, req sandbox.ExecRequest, dir string) (*sandbox.ExecResult, error) {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	childFiles := []*os.File{devnull, devnull, devnull}
+	var copies sync.WaitGroup
+	var readers []*os.File
+	var toClose []*os.File
+	defer func() {
+		for _, f := range toClose {
+			f.Close()
+		}
+	}()
+	if !req.Background {
+		if req.Stdin != nil {
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			toClose = append(toClose, r)
+			childFiles[0] = r
+			go func() {
+				_, _ = io.Copy(w, req.Stdin)
+				w.Close()
+			}()
+		}
+		for i, out := range []io.Writer{req.Stdout, req.Stderr} {
+			if out == nil {
+				out = io.Discard
+			}
+			r, w, err := os.Pipe()
+			if err != nil {
+				return nil, err
+			}
+			toClose = append(toClose, w)
+			readers = append(readers, r)
+			childFiles[i+1] = w
+			copies.Go(func() { _, _ = io.Copy(out, r) })
+		}
+	}
+	defer func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}()
+
+	in.mu.Lock()
+	if in.broken {
+		in.mu.Unlock()
+		return nil, in.failure()
+	}
+	in.nextID++
+	id := in.nextID
+	ch := make(chan reply, 2)
+	in.waiters[id] = ch
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		delete(in.waiters, id)
+		in.mu.Unlock()
+	}()
+
+	start := time.Now()
+	argv := []string{"/bin/sh", "-c", req.Command}
+	env := sandbox.BaseEnv("/workspace", req.Env)
+	if err := in.send(request{Op: "exec", ID: id, Argv: argv, Dir: dir, Env: env}, childFiles); err != nil {
+		return nil, fmt.Errorf("sandbox control: %w", err)
+	}
+	// Our copies of the child's ends must go, or the output never ends.
+	for _, f := range toClose {
+		f.Close()
+	}
+	toClose = nil
+
+	var r reply
+	var ok bool
+	select {
+	case r, ok = <-ch:
+	case <-ctx.Done():
+		_ = in.send(request{Op: "kill", ID: id}, nil)
+		return nil, ctx.Err()
+	}
+	if !ok {
+		return nil, in.failure()
+	}
+	if r.Op == "failed" {
+		return nil, fmt.Errorf("start command: %s", r.Error)
+	}
+	if req.Background {
+		go func() {
+			for range ch {
+			}
+		}()
+		return &sandbox.ExecResult{PID: r.PID, Duration: time.Since(start)}, nil
+	}
+	var timeout <-chan time.Time
+	if req.Timeout > 0 {
+		t := time.NewTimer(req.Timeout - time.Since(start))
+		defer t.Stop()
+		timeout = t.C
+	}
+	timedOut := false
+	var ctxErr error
+	for {
+		select {
+		case r, ok = <-ch:
+		case <-timeout:
+			timedOut, timeout = true, nil
+			_ = in.send(request{Op: "kill", ID: id}, nil)
+			continue
+		case <-ctx.Done():
+			if ctxErr == nil {
+				ctxErr = ctx.Err()
+				_ = in.send(request{Op: "kill", ID: id}, nil)
+			}
+			continue
+		}
+		break
+	}
+	if !ok {
+		return nil, in.failure()
+	}
+	// Every process of the command is gone (its PID namespace ended with
+	// it), so the pipes are at their end.
+	copies.Wait()
+	res := sandbox.StatusResult(r.Code, r.Signal, timedOut, time.Since(start))
+	if res.Signal == "SIGKILL" && !timedOut && ctxErr == nil && in.cg != nil {
+		if oom, _ := in.cg.events(); oom > 0 {
+			res.Signal = "SIGKILL (out of memory)"
+		}
+	}
+	return res, ctxErr
+}
+
+// limitedBuffer keeps the first max bytes written to it.
+type limitedBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf bytes.Buffer
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := l.max - l.buf.Len(); room > 0 {
+		l.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (l *limitedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.buf.Bytes())
+}
+
+// newNetns makes a network namespace with loopback up and returns a
+// descriptor that keeps it alive.
+func newNetns() (int, error) {
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread leaves the host's namespace
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ch <- result{-1, err}
+			return
+		}
+		if err := loopbackUp(); err != nil {
+			ch <- result{-1, err}
+			return
+		}
+		fd, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		ch <- result{fd, err}
+	}()
+	r := <-ch
+	return r.fd, r.err
+}
+
+func loopbackUp() error {
+	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(s)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, ifr)
+}
+
+// inNetns runs fn on a thread inside the network namespace fd.
+func inNetns(fd int, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread's namespace is changed
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
