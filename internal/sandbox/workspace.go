@@ -280,6 +280,9 @@ func (w *Workspace) WriteFile(p string, r io.Reader) (Entry, error) {
 	if c == "." {
 		return Entry{}, herm.Errorf(herm.EInvalid, "path: names the workspace itself, not a file")
 	}
+	if c, err = w.resolveLinks(c); err != nil {
+		return Entry{}, pathErr(p, err)
+	}
 	old, statErr := w.root.Stat(c)
 	if statErr == nil && old.IsDir() {
 		return Entry{}, herm.Errorf(herm.EInvalid, "path %q: is a directory", p)
@@ -361,6 +364,34 @@ func (w *Workspace) copyQuota(f *os.File, r io.Reader, replaced int64) (int64, e
 	}
 	return n, nil
 }
+
+// resolveLinks follows symlinks in the last element of c (the parents are
+// confined by os.Root) so that a write through a link updates its target;
+// a link that leads out of the workspace, or an absolute one (which means
+// something else inside the sandbox than on the host), is an escape.
+func (w *Workspace) resolveLinks(c string) (string, error) {
+	for range 40 {
+		fi, err := w.root.Lstat(c)
+		if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+			return c, nil // a new file, or not a link
+		}
+		target, err := w.root.Readlink(c)
+		if err != nil {
+			return "", err
+		}
+		if path.IsAbs(target) {
+			return "", errEscape
+		}
+		next := path.Clean(path.Join(path.Dir(c), target))
+		if next == ".." || strings.HasPrefix(next, "../") || next == "." {
+			return "", errEscape
+		}
+		c = next
+	}
+	return "", syscall.ELOOP
+}
+
+var errEscape = errors.New("path escapes from parent")
 
 func (w *Workspace) mkdirAll(dir string) error {
 	if dir == "." {

@@ -116,6 +116,7 @@ func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecR
 	if err != nil {
 		return nil, err
 	}
+	defer b.ws.Invalidate() // the command may have changed files
 	cmd := exec.Command("/bin/sh", "-c", req.Command)
 	cmd.Dir = dir
 	cmd.Env = sandbox.BaseEnv(b.ws.Dir(), req.Env)
