@@ -1,10 +1,15 @@
 package local_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/sandboxtest"
 )
@@ -26,4 +31,179 @@ func TestConformance(t *testing.T) {
 		limits = d.CgroupMode() != "none"
 	}
 	sandboxtest.Run(t, d, sandboxtest.Options{Isolated: true, Limits: limits, DataDir: data})
+}
+
+func newDriver(t *testing.T, root string, idle time.Duration) *local.Driver {
+	t.Helper()
+	d, err := local.New(local.Options{Root: root, IdleTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Check(t.Context()); err != nil {
+		t.Skip(err)
+	}
+	return d
+}
+
+func exec(t *testing.T, sb sandbox.Sandbox, command string) string {
+	t.Helper()
+	var out strings.Builder
+	res, err := sb.Exec(t.Context(), sandbox.ExecRequest{Command: command, Stdout: &out, Timeout: 20 * time.Second})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("%q: %+v %v", command, res, err)
+	}
+	return out.String()
+}
+
+// An idle sandbox stops (no process left) and starts again on demand,
+// with its files; a new driver on the same directory (a server restart)
+// finds each workspace's uid range again.
+func TestIdleStopAndRestart(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "workspaces")
+	d := newDriver(t, root, 300*time.Millisecond)
+	spec := sandbox.Spec{DeploymentID: "dep_idle"}
+	sb, err := d.Ensure(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, sb, "echo persisted > f.txt; sleep 1000 > /dev/null 2>&1 &")
+	if _, err := sb.Exec(t.Context(), sandbox.ExecRequest{Command: "sleep 1000", Background: true}); err != nil {
+		t.Fatal(err)
+	}
+	running := sb.(interface{ Running() bool })
+	if !running.Running() {
+		t.Fatal("not running after a command")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for running.Running() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if running.Running() {
+		t.Fatal("still running after the idle time")
+	}
+	if out := exec(t, sb, "cat f.txt"); out != "persisted\n" {
+		t.Fatalf("after an idle stop: %q", out)
+	}
+	var before syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(root, "dep_idle", "f.txt"), &before); err != nil {
+		t.Fatal(err)
+	}
+	if before.Uid < 1<<30 {
+		t.Fatalf("workspace file owned by host uid %d, want the deployment's range", before.Uid)
+	}
+	if err := d.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	d2 := newDriver(t, root, time.Minute)
+	defer d2.Close(t.Context())
+	other, err := d2.Ensure(t.Context(), sandbox.Spec{DeploymentID: "dep_other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, other, "echo other > o.txt")
+	sb2, err := d2.Ensure(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := exec(t, sb2, "cat f.txt && echo again >> f.txt && cat f.txt"); out != "persisted\npersisted\nagain\n" {
+		t.Fatalf("after a restart: %q", out)
+	}
+	var after, o syscall.Stat_t
+	if err := syscall.Stat(filepath.Join(root, "dep_idle", "f.txt"), &after); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Stat(filepath.Join(root, "dep_other", "o.txt"), &o); err != nil {
+		t.Fatal(err)
+	}
+	if after.Uid != before.Uid {
+		t.Fatalf("uid changed across restarts: %d → %d", before.Uid, after.Uid)
+	}
+	if o.Uid == before.Uid {
+		t.Fatalf("two deployments share host uid %d", o.Uid)
+	}
+}
+
+// Listen serves a host listener inside the sandbox's network namespace:
+// the sandbox reaches it on its loopback, the host's loopback does not.
+func TestListenInside(t *testing.T) {
+	d := newDriver(t, filepath.Join(t.TempDir(), "workspaces"), time.Minute)
+	defer d.Close(t.Context())
+	sb, err := d.Ensure(t.Context(), sandbox.Spec{DeploymentID: "dep_net"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := sb.(interface {
+		Listen(network, addr string) (net.Listener, error)
+	}).Listen("tcp", "127.0.0.1:3128")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("served by the host"))
+			c.Close()
+		}
+	}()
+	out := exec(t, sb, `python3 -c "import socket; print(socket.create_connection(('127.0.0.1', 3128), 3).recv(100).decode())"`)
+	if out != "served by the host\n" {
+		t.Fatalf("inside: %q", out)
+	}
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:3128", time.Second); err == nil {
+		c.Close()
+		t.Fatal("the in-sandbox listener is reachable from the host's loopback")
+	}
+}
+
+func BenchmarkShellRoundTrip(b *testing.B) {
+	d, err := local.New(local.Options{Root: filepath.Join(b.TempDir(), "workspaces")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Check(b.Context()); err != nil {
+		b.Skip(err)
+	}
+	defer d.Close(b.Context())
+	sb, err := d.Ensure(b.Context(), sandbox.Spec{DeploymentID: "dep_bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	run := func() {
+		var out strings.Builder
+		res, err := sb.Exec(b.Context(), sandbox.ExecRequest{Command: "echo hi", Stdout: &out})
+		if err != nil || res.ExitCode != 0 || out.String() != "hi\n" {
+			b.Fatalf("%+v %v %q", res, err, out.String())
+		}
+	}
+	run() // start the sandbox
+	b.ResetTimer()
+	for b.Loop() {
+		run()
+	}
+}
+
+func BenchmarkColdStart(b *testing.B) {
+	d, err := local.New(local.Options{Root: filepath.Join(b.TempDir(), "workspaces")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Check(b.Context()); err != nil {
+		b.Skip(err)
+	}
+	defer d.Close(b.Context())
+	sb, err := d.Ensure(b.Context(), sandbox.Spec{DeploymentID: "dep_cold"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := sb.Exec(b.Context(), sandbox.ExecRequest{Command: "true"}); err != nil {
+			b.Fatal(err)
+		}
+		_ = sb.Stop(b.Context())
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strings"
 	"unicode/utf8"
 
@@ -345,12 +344,4 @@ func newListFiles(get getFunc) Tool {
 			}
 			return tools.Result{Content: s}, nil
 		})
-}
-
-// joinRel joins a workspace directory and a path relative to it.
-func joinRel(dir, rel string) string {
-	if dir == "." {
-		return rel
-	}
-	return path.Join(dir, rel)
 }
