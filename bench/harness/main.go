@@ -345,14 +345,17 @@ func idle(args []string) error {
 	fs := flag.NewFlagSet("idle", flag.ExitOnError)
 	n := fs.Int("n", 10000, "deployments")
 	workers := fs.Int("workers", 16, "concurrent creates")
+	execFirst := fs.Bool("exec", false, "run one shell command in each deployment's sandbox first, then wait for the sandboxes to stop when idle")
 	_ = fs.Parse(args)
-	s, err := start()
+	s, err := start("HERM_SANDBOX_IDLE_TIMEOUT=3s")
 	if err != nil {
 		return err
 	}
 	defer s.stop()
 	rss0, _ := memory(s.cmd.Process.Pid)
 	t0 := time.Now()
+	var mu sync.Mutex
+	var deps []string
 	ids := make(chan int)
 	errc := make(chan error, *workers)
 	var wg sync.WaitGroup
@@ -361,10 +364,14 @@ func idle(args []string) error {
 		go func() {
 			defer wg.Done()
 			for i := range ids {
-				if _, err := s.create(i); err != nil {
+				d, err := s.create(i)
+				if err != nil {
 					errc <- err
 					return
 				}
+				mu.Lock()
+				deps = append(deps, d.DeploymentID)
+				mu.Unlock()
 			}
 		}()
 	}
@@ -392,7 +399,16 @@ func idle(args []string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	created := time.Since(t0)
+	if *execFirst {
+		t1 := time.Now()
+		if err := s.execAll(deps, *workers); err != nil {
+			return err
+		}
+		fmt.Printf("ran one shell command in each of %d sandboxes in %v; sandbox processes still running (stopped after 3 s idle) %d\n", len(deps), time.Since(t1).Round(time.Millisecond), peakChildren(s.cmd.Process.Pid))
+		time.Sleep(4 * time.Second) // the idle timeout (3 s) stops them
+	}
 	time.Sleep(2 * time.Second) // settle
+	fmt.Printf("processes under the server now: %d\n", len(descendants(s.cmd.Process.Pid)))
 	rss, hwm := memory(s.cmd.Process.Pid)
 	db, _ := os.Stat(filepath.Join(s.dir, "data", "herm.db"))
 	var dbSize int64
@@ -403,6 +419,89 @@ func idle(args []string) error {
 	fmt.Printf("server RSS: %s at start, %s with %d idle deployments (peak %s); herm.db %s\n",
 		mib(rss0), mib(rss), *n, mib(hwm), mib(dbSize))
 	return nil
+}
+
+// execAll sends "run: true" (the demo model calls the shell) to every
+// deployment and waits for the runs.
+func (s *server) execAll(deps []string, workers int) error {
+	ch := make(chan string)
+	errc := make(chan error, len(deps))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for id := range ch {
+				var m struct {
+					RunID string `json:"run_id"`
+				}
+				if err := s.do("POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "run: true"}, &m); err != nil {
+					errc <- err
+					continue
+				}
+				for {
+					var r struct {
+						Status string `json:"status"`
+					}
+					if err := s.do("GET", "/v1/deployments/"+id+"/runs/"+m.RunID, nil, &r); err != nil {
+						errc <- err
+						break
+					}
+					if r.Status == "completed" || r.Status == "error" || r.Status == "cancelled" {
+						if r.Status != "completed" {
+							errc <- fmt.Errorf("run %s: %s", m.RunID, r.Status)
+						}
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
+		})
+	}
+	for _, id := range deps {
+		ch <- id
+	}
+	close(ch)
+	wg.Wait()
+	close(errc)
+	return <-errc
+}
+
+// peakChildren counts the server's descendant processes now.
+func peakChildren(pid int) int { return len(descendants(pid)) }
+
+// descendants lists the processes below pid.
+func descendants(pid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		rest := string(b)
+		if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) > 1 {
+			pp, _ := strconv.Atoi(f[1])
+			parent[p] = pp
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // memory reads VmRSS and VmHWM (bytes) of a process.

@@ -22,24 +22,28 @@ import (
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/providers"
 	"github.com/hermhq/herm/internal/runner"
+	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/store/sqlite"
 	"github.com/hermhq/herm/internal/tools"
+	"github.com/hermhq/herm/internal/tools/builtin"
 )
 
 // app is a wired server.
 type app struct {
-	cfg     *config
-	logger  *slog.Logger
-	store   *sqlite.Store
-	log     *eventlog.Log
-	runner  *runner.Runner
-	deps    *deployment.Service
-	keys    *auth.Keys
-	api     *httpapi.Server
-	http    *http.Server
-	ln      net.Listener
-	janitor sync.WaitGroup
-	stopJan context.CancelFunc
+	cfg    *config
+	logger *slog.Logger
+	store  *sqlite.Store
+	log    *eventlog.Log
+	runner *runner.Runner
+	deps   *deployment.Service
+	keys   *auth.Keys
+
+	sandboxes *sandbox.Manager
+	api       *httpapi.Server
+	http      *http.Server
+	ln        net.Listener
+	janitor   sync.WaitGroup
+	stopJan   context.CancelFunc
 }
 
 // newApp opens the store and wires every service; nothing runs yet.
@@ -78,8 +82,19 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	ids := herm.NewIDGen(now)
 	metrics := httpapi.NewMetrics(st)
 	elog := eventlog.New(st, logger, eventlog.Options{OnAppend: metrics.EventsAppended})
-	ag := agent.New(st, elog, models, tools.NewRegistry(), ids, now, logger, agent.Options{
-		MaxSteps: cfg.MaxSteps,
+	wsRoot := filepath.Join(cfg.DataDir, "workspaces")
+	sandboxes, notice, err := newSandboxes(ctx, cfg, wsRoot, logger)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	watchFilesystem(sandboxes, st, elog, logger)
+	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet})...)
+	reg.SetCodeExecution(sandboxes.CanExec)
+	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
+		MaxSteps:     cfg.MaxSteps,
+		PreviewLimit: cfg.PreviewLimit,
+		Spill:        spill(sandboxes),
 		OnModelCall: func(model string, u llm.Usage, err error) {
 			metrics.ModelCall(model, u.InputTokens, u.OutputTokens, err)
 		},
@@ -89,14 +104,17 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		DefaultModel:         defModel,
 		KnownProvider:        models.Has,
 		Providers:            models.Providers(),
-		SandboxTypes:         []string{"local"},
-		DefaultSandbox:       cfg.Sandbox,
+		SandboxTypes:         sandboxes.Types(),
+		DefaultSandbox:       sandboxes.Default(),
 		AllowPrivateNetworks: cfg.AllowPrivateNet,
 	}
-	ws := deployment.Workspaces{Root: filepath.Join(cfg.DataDir, "workspaces")}
-	deps := deployment.New(st, elog, rn, ws, rules, ids, now, logger)
+	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)
-	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys}
+	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes}
+	warnings := map[string]string{}
+	if notice != "" {
+		warnings["sandbox"] = notice
+	}
 	metricsPublic := false
 	if cfg.MetricsPublic != nil {
 		metricsPublic = *cfg.MetricsPublic
@@ -105,9 +123,11 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	a.api = httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
-		MetricsPublic: metricsPublic,
+		MetricsPublic: metricsPublic, MaxFileBytes: cfg.MaxFileBytes,
+		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
+		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Register(sseGauge(elog))
@@ -217,6 +237,9 @@ func (a *app) shutdown() error {
 	}
 	if err := a.deps.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("deployments stop: %w", err))
+	}
+	if err := a.sandboxes.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("sandboxes stop: %w", err))
 	}
 	a.log.Close()
 	if err := a.store.Close(); err != nil {

@@ -34,6 +34,15 @@ type config struct {
 	MetricsPublic   *bool         `yaml:"metrics_public"`
 	AllowPrivateNet bool          `yaml:"allow_private_networks"`
 	Providers       []provider    `yaml:"providers"`
+	// SandboxIdle stops a local sandbox with no command for this long.
+	SandboxIdle time.Duration `yaml:"sandbox_idle_timeout"`
+	// SandboxRootFS is a root file system directory for local sandboxes
+	// ("" = the host's /usr, read-only).
+	SandboxRootFS string `yaml:"sandbox_rootfs"`
+	// PreviewLimit is the most bytes of a tool result the model sees.
+	PreviewLimit int `yaml:"tool_preview_limit"`
+	// MaxFileBytes limits one file written through the files API.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
 
 	// From the environment only (secrets do not belong in files or flags).
 	APIKey        string `yaml:"-"`
@@ -63,6 +72,9 @@ func defaultConfig() config {
 		RateLimit:      50,
 		MaxBodyBytes:   1 << 20,
 		MaxSteps:       100,
+		SandboxIdle:    10 * time.Minute,
+		PreviewLimit:   16 << 10,
+		MaxFileBytes:   100 << 20,
 	}
 }
 
@@ -74,7 +86,7 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	addr := fs.String("addr", "", "listen address (HERM_ADDR; default 127.0.0.1:8640; :0 picks a free port)")
 	dataDir := fs.String("data-dir", "", "data directory (HERM_DATA_DIR; default ./herm-data)")
 	dbURL := fs.String("database-url", "", "sqlite://path (HERM_DATABASE_URL; default sqlite://<data-dir>/herm.db)")
-	sandbox := fs.String("sandbox", "", "default sandbox driver (HERM_SANDBOX; default local)")
+	sandbox := fs.String("sandbox", "", "default sandbox driver: local, process (unisolated, for development) or none (HERM_SANDBOX; default local where it works, else none)")
 	model := fs.String("default-model", "", "model for deployments that name none (HERM_DEFAULT_MODEL)")
 	logFormat := fs.String("log-format", "", "text or json (HERM_LOG_FORMAT; default text on a terminal, json otherwise)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error (HERM_LOG_LEVEL; default info)")
@@ -150,11 +162,25 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "herm.db")
 	}
-	if c.Sandbox == "" {
-		c.Sandbox = "local"
+	set(&c.SandboxRootFS, "", "HERM_SANDBOX_ROOTFS")
+	if v := getenv("HERM_MAX_FILE_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("HERM_MAX_FILE_BYTES must be a positive number of bytes")
+		}
+		c.MaxFileBytes = n
 	}
-	if c.Sandbox != "local" {
-		return nil, fmt.Errorf("sandbox driver %q is not available (available: local)", c.Sandbox)
+	if v := getenv("HERM_SANDBOX_IDLE_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d == 0 {
+			return nil, fmt.Errorf("HERM_SANDBOX_IDLE_TIMEOUT must be a duration such as 10m (negative: never stop)")
+		}
+		c.SandboxIdle = d
+	}
+	switch c.Sandbox {
+	case "", "local", "process", "none":
+	default:
+		return nil, fmt.Errorf("sandbox driver %q is not available (available: local, process, none)", c.Sandbox)
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

@@ -33,7 +33,7 @@ providers:
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:9000" || c.DataDir != "/from/flag" || c.DatabaseURL != "sqlite:///from/flag/herm.db" ||
-		c.DefaultModel != "ollama/llama3.1" || c.EventRetention != 24*time.Hour || c.RateLimit != 7 || c.Sandbox != "local" {
+		c.DefaultModel != "ollama/llama3.1" || c.EventRetention != 24*time.Hour || c.RateLimit != 7 || c.Sandbox != "" {
 		t.Fatalf("config %+v", c)
 	}
 	lc, err := c.llmConfig(func(k string) string { return env[k] })

@@ -16,10 +16,12 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/llm/llmtest"
+	"github.com/hermhq/herm/internal/sandbox/local"
 )
 
 // TestMain removes the binary that crash tests build.
 func TestMain(m *testing.M) {
+	local.MaybeRunInit() // in-process servers start sandboxes from this binary
 	dir, err := os.MkdirTemp("", "herm-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -8,9 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/hermhq/herm/internal/sandbox/local"
 )
 
 func main() {
+	// A local sandbox's init is this binary re-executed: it must do nothing
+	// else first.
+	local.MaybeRunInit()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

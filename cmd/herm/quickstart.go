@@ -24,7 +24,7 @@ import (
 func quickstart(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	message := fs.String("message", "Hello! What can you do?", "the first message to send")
+	message := fs.String("message", "", "the first message to send (default: a greeting; with the demo model also a shell command, to show the sandbox)")
 	model := fs.String("model", "", "model for the deployment (default: the server's default; the offline demo model when no provider key is set)")
 	dataDir := fs.String("data-dir", "", "data directory of the embedded server (default: a temporary directory, removed afterwards)")
 	if err := fs.Parse(args); err != nil {
@@ -166,9 +166,11 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, ou
 	if err := c.do(ctx, "GET", "/v1/models", nil, &models); err != nil {
 		return err
 	}
+	demo := false
 	for _, m := range models.Data {
 		if (model == "" && m.Default) || m.ID == model {
 			note := ""
+			demo = m.Demo
 			if m.Demo {
 				note = " — the offline demo model; set ANTHROPIC_API_KEY or OPENAI_API_KEY for a real one"
 			}
@@ -176,6 +178,13 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, ou
 		}
 	}
 
+	if message == "" {
+		message = "Hello! What can you do?"
+		if demo {
+			// The demo model runs a "run:" line with the shell tool.
+			message += "\nrun: echo \"hello from $(hostname)\" > hello.txt && cat hello.txt && id"
+		}
+	}
 	body := map[string]any{
 		"customer_id":   "cus_quickstart",
 		"name":          "Quickstart agent",

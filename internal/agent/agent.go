@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
@@ -47,6 +48,14 @@ type Options struct {
 	HistoryMessages int
 	// OnModelCall, when set, is called after every model call (metrics).
 	OnModelCall func(model string, u llm.Usage, err error)
+	// PreviewLimit is the most bytes of a tool result the model sees
+	// (default 16 KiB); a longer result is saved whole with Spill and the
+	// model gets a preview and the file's path.
+	PreviewLimit int
+	// Spill saves a tool call's full output in the deployment's workspace
+	// (.herm/outputs/<tool_call_id>.txt) and returns its path. Without it,
+	// long results are cut at PreviewLimit.
+	Spill func(ctx context.Context, d *herm.Deployment, toolCallID, content string) (string, error)
 }
 
 // Agent runs the loop.
@@ -65,6 +74,9 @@ type Agent struct {
 func New(s store.Store, log *eventlog.Log, models Models, reg *tools.Registry, ids *herm.IDGen, now func() time.Time, logger *slog.Logger, opts Options) *Agent {
 	if opts.MaxSteps <= 0 {
 		opts.MaxSteps = 100
+	}
+	if opts.PreviewLimit <= 0 {
+		opts.PreviewLimit = 16 << 10
 	}
 	if opts.HistoryMessages <= 0 {
 		opts.HistoryMessages = 200
@@ -373,7 +385,37 @@ func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
 			res = tools.Result{Content: "the tool failed: " + herm.ErrorMessage(err), IsError: true}
 		}
 	}
+	res = x.preview(ctx, c.ID, res)
 	return x.recordResult(ctx, c, origin, res)
+}
+
+// preview cuts a result longer than the preview limit, saving the whole
+// output in the workspace first when it can.
+func (x *exec) preview(ctx context.Context, callID string, res tools.Result) tools.Result {
+	limit := x.a.opts.PreviewLimit
+	if len(res.Content) <= limit {
+		return res
+	}
+	total := len(res.Content)
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(res.Content[cut]) {
+		cut--
+	}
+	head := res.Content[:cut]
+	note := fmt.Sprintf("\n\n[output truncated: showing %d of %d bytes", cut, total)
+	if x.a.opts.Spill != nil {
+		p, err := x.a.opts.Spill(ctx, x.cfg, callID, res.Content)
+		if err == nil {
+			res.OutputPath = p
+			note += "; the full output is in " + p + " (read it with read_file or search it with search_files)"
+		} else {
+			x.a.logger.Warn("save tool output", "run_id", x.run.ID, "err", err)
+			note += "; the full output could not be saved: " + herm.ErrorMessage(err)
+		}
+	}
+	res.Content = head + note + "]"
+	res.Truncated = true
+	return res
 }
 
 func (x *exec) recordResult(ctx context.Context, c herm.StepToolCall, origin string, res tools.Result) error {

@@ -358,6 +358,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	for name, fn := range s.cfg.Readiness {
 		check(name, fn(ctx))
 	}
+	for name, warning := range s.cfg.Warnings {
+		h.Checks[name] = "degraded: " + warning
+		if h.Status == "ok" {
+			h.Status = "degraded"
+		}
+	}
 	if status != http.StatusOK {
 		w.Header().Set("Retry-After", "5")
 	}

@@ -64,7 +64,10 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // outer is the middleware every request passes: request id, panic
 // recovery, the access log line and metrics.
-func (s *Server) outer(route string, next http.Handler) http.Handler {
+func (s *Server) outer(route string, maxBody int64, next http.Handler) http.Handler {
+	if maxBody <= 0 {
+		maxBody = s.cfg.MaxBodyBytes
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rid := s.ids.New(herm.PrefixRequest)
@@ -73,7 +76,7 @@ func (s *Server) outer(route string, next http.Handler) http.Handler {
 		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		// Limit the body before anything reads it (idempotency hashes it).
-		r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxBodyBytes)
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {

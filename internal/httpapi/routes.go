@@ -18,12 +18,17 @@ type route struct {
 	response     any
 	contentType  string // of the success response; default application/json
 	errors       []int
+	fileBody     bool // the body is a file: MaxFileBytes applies, not MaxBodyBytes
 }
 
 // param is a documented query parameter or header.
 type param struct {
 	name, typ, doc string
 	enum           []string
+}
+
+func pPath(doc string) param {
+	return param{"path", "string", doc + " Relative to the workspace.", nil}
 }
 
 func (s *Server) routes() []route {
@@ -66,6 +71,15 @@ func (s *Server) routes() []route {
 			headers: []param{{"Last-Event-ID", "string", "Replay the events after this id, then continue live.", nil}},
 			query:   []param{{"thread_id", "string", "Only this thread's events.", nil}, {"run_id", "string", "Only this run's events.", nil}, {"types", "string", "Comma-separated event types.", nil}, {"after", "string", "Same as Last-Event-ID (the header wins).", nil}, {"limit", "integer", "JSON page size, 1–1000 (default 100).", nil}},
 			errors:  []int{400, 401, 403, 404, 410, 429}},
+
+		{method: "GET", path: dep + "/files", scope: herm.ScopeRead, handle: s.listFiles, summary: "List a directory of the workspace (/workspace inside the sandbox), sorted by name. A path that is absolute, leaves the workspace through .., or goes through a symlink out of it is 400.", tag: "files", status: 200, response: FileList{}, errors: append(std, 409, 503),
+			query: []param{pPath("The directory (default: the workspace root).")}},
+		{method: "GET", path: dep + "/files/content", scope: herm.ScopeRead, handle: s.readFile, summary: "Read a file's bytes (Content-Type guessed from its name and content; Range requests supported).", tag: "files", status: 200, contentType: "application/octet-stream", errors: append(std, 409, 416, 503),
+			query: []param{pPath("The file.")}, headers: []param{{"Range", "string", "Bytes to return, e.g. bytes=0-1023.", nil}}},
+		{method: "PUT", path: dep + "/files", scope: herm.ScopeWrite, handle: s.writeFile, summary: "Write a file, replacing it atomically and creating its parent directories. The body is the file's raw bytes, or, sent as application/json, {path, content, encoding}. Files are owned by the sandbox's user. Larger than the server's file limit, or past the deployment's disk quota, is 413.", tag: "files", request: WriteFileRequest{}, status: 200, response: FileInfo{}, errors: append(std, 409, 413, 503), fileBody: true,
+			query: []param{pPath("The file (or path in the JSON body).")}},
+		{method: "DELETE", path: dep + "/files", scope: herm.ScopeWrite, handle: s.deleteFile, summary: "Delete a file, or a directory with everything in it.", tag: "files", status: 204, errors: append(std, 409, 503),
+			query: []param{pPath("The file or directory.")}},
 
 		{method: "POST", path: "/v1/api_keys", scope: herm.ScopeAdmin, handle: s.createAPIKey, summary: "Create an API key; the key itself is in this response only.", tag: "api_keys", request: CreateAPIKeyRequest{}, status: 201, response: APIKey{}, headers: []param{idemKey}, errors: write},
 		{method: "GET", path: "/v1/api_keys", scope: herm.ScopeAdmin, handle: s.listAPIKeys, summary: "List live API keys, newest first.", tag: "api_keys", status: 200, response: List[APIKey]{}, query: []param{pLimit, pCursor}, errors: std},

@@ -21,7 +21,9 @@ import (
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/runner"
+	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/store"
+	"github.com/hermhq/herm/internal/tools"
 )
 
 // Config holds the server's settings. Zero values mean defaults.
@@ -42,6 +44,12 @@ type Config struct {
 	MetricsPublic bool
 	// Readiness adds checks to /readyz (name → check), e.g. the sandbox driver.
 	Readiness map[string]func(context.Context) error
+	// Warnings are shown in /readyz (name → what is degraded) without
+	// making the server unready, e.g. no code execution.
+	Warnings map[string]string
+	// MaxFileBytes limits a file written through the files API (default
+	// 100 MiB); larger is 413.
+	MaxFileBytes int64
 }
 
 // Deps are the services the API fronts.
@@ -52,6 +60,8 @@ type Deps struct {
 	Deployments *deployment.Service
 	Keys        *auth.Keys
 	Models      *llm.Registry
+	Sandboxes   *sandbox.Manager
+	Tools       *tools.Registry
 	Metrics     *Metrics
 	IDs         *herm.IDGen
 	Now         func() time.Time
@@ -67,6 +77,8 @@ type Server struct {
 	deps     *deployment.Service
 	keys     *auth.Keys
 	models   *llm.Registry
+	boxes    *sandbox.Manager
+	tools    *tools.Registry
 	metrics  *Metrics
 	ids      *herm.IDGen
 	now      func() time.Time
@@ -83,6 +95,9 @@ type Server struct {
 func New(cfg Config, d Deps) *Server {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxFileBytes <= 0 {
+		cfg.MaxFileBytes = 100 << 20
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 50
@@ -101,7 +116,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}
@@ -112,7 +127,11 @@ func New(cfg Config, d Deps) *Server {
 			h = s.authenticate(rt.scope, s.idempotent(h))
 		}
 		pattern := rt.method + " " + rt.path
-		s.mux.Handle(pattern, s.outer(pattern, h))
+		maxBody := int64(0)
+		if rt.fileBody {
+			maxBody = cfg.MaxFileBytes
+		}
+		s.mux.Handle(pattern, s.outer(pattern, maxBody, h))
 	}
 	return s
 }
@@ -125,7 +144,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mux.ServeHTTP(w, r) // sets the path values
 		return
 	}
-	s.outer("unmatched", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.outer("unmatched", 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Ask the mux what it would have said (404 or 405 with Allow).
 		rec := &probe{header: http.Header{}}
 		h.ServeHTTP(rec, r)

@@ -271,7 +271,7 @@ type Model struct {
 
 // Health is the body of /healthz and /readyz.
 type Health struct {
-	Status string            `json:"status" enum:"ok,unavailable"`
+	Status string            `json:"status" enum:"ok,degraded,unavailable" doc:"degraded: serving, with something switched off (see checks), e.g. no code execution."`
 	Checks map[string]string `json:"checks,omitempty"`
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -17,14 +19,39 @@ import (
 type Manager struct {
 	drivers map[string]Driver
 	def     string
+	noExec  map[string]bool // drivers that cannot run code
 
-	mu    sync.Mutex
-	boxes map[string]Sandbox // deployment ID → its sandbox, once ensured
+	mu       sync.Mutex
+	boxes    map[string]Sandbox // deployment ID → its sandbox, once ensured
+	watching func(deploymentID string) bool
+	notify   func(deploymentID string, c Change)
+}
+
+// OnChange makes the manager report workspace changes of the deployments
+// watching says are watched: changes made through the workspace (file tools,
+// files API) and, found by comparing the workspace before and after, those
+// made by commands.
+func (m *Manager) OnChange(watching func(deploymentID string) bool, notify func(deploymentID string, c Change)) {
+	m.mu.Lock()
+	m.watching, m.notify = watching, notify
+	m.mu.Unlock()
+}
+
+// NoExec marks a driver as one that cannot run code (the "none" driver).
+func (m *Manager) NoExec(name string) {
+	m.noExec[name] = true
+}
+
+// CanExec reports whether a deployment may run code: its sandbox is enabled
+// and its driver runs code.
+func (m *Manager) CanExec(d *herm.Deployment) bool {
+	_, ok := m.drivers[d.Sandbox.Type]
+	return ok && d.Sandbox.Enabled && !m.noExec[d.Sandbox.Type]
 }
 
 // NewManager returns a manager of drivers; def names the default driver.
 func NewManager(def string, drivers ...Driver) (*Manager, error) {
-	m := &Manager{drivers: make(map[string]Driver), def: def, boxes: make(map[string]Sandbox)}
+	m := &Manager{drivers: make(map[string]Driver), def: def, boxes: make(map[string]Sandbox), noExec: make(map[string]bool)}
 	for _, d := range drivers {
 		if _, dup := m.drivers[d.Name()]; dup {
 			return nil, fmt.Errorf("sandbox driver %q registered twice", d.Name())
@@ -93,8 +120,112 @@ func (m *Manager) Get(ctx context.Context, d *herm.Deployment) (Sandbox, error) 
 	if prev, ok := m.boxes[d.ID]; ok {
 		return prev, nil // ensured concurrently; both handles name the same sandbox
 	}
-	m.boxes[d.ID] = sb
-	return sb, nil
+	id := d.ID
+	sb.Workspace().OnChange(func(c Change) {
+		if c.Path == ".herm" || strings.HasPrefix(c.Path, ".herm/") {
+			return // the agent's own files (outputs, memory, todo)
+		}
+		if watching, notify := m.watchers(); watching != nil && watching(id) {
+			notify(id, c)
+		}
+	})
+	w := &watched{Sandbox: sb, m: m, id: id}
+	m.boxes[d.ID] = w
+	return w, nil
+}
+
+func (m *Manager) watchers() (func(string) bool, func(string, Change)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.watching, m.notify
+}
+
+// watched reports the changes a command makes to a watched workspace.
+type watched struct {
+	Sandbox
+	m  *Manager
+	id string
+}
+
+// Unwrap returns the driver's sandbox.
+func (w *watched) Unwrap() Sandbox { return w.Sandbox }
+
+func (w *watched) Exec(ctx context.Context, req ExecRequest) (*ExecResult, error) {
+	watching, notify := w.m.watchers()
+	if watching == nil || !watching(w.id) || req.Background {
+		return w.Sandbox.Exec(ctx, req)
+	}
+	before := snapshot(w.Workspace())
+	res, err := w.Sandbox.Exec(ctx, req)
+	if before != nil {
+		if after := snapshot(w.Workspace()); after != nil {
+			for _, c := range diff(before, after) {
+				notify(w.id, c)
+			}
+		}
+	}
+	return res, err
+}
+
+// fileState is what a snapshot records of a file.
+type fileState struct {
+	size    int64
+	modTime int64
+}
+
+// maxSnapshot is the most files compared around a command; a larger
+// workspace's command changes are not reported.
+const maxSnapshot = 20000
+
+func snapshot(ws *Workspace) map[string]fileState {
+	out := make(map[string]fileState)
+	err := fs.WalkDir(ws.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if d.IsDir() {
+			if p == ".herm" || d.Name() == ".git" {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		if len(out) >= maxSnapshot {
+			return errTooMany
+		}
+		if fi, err := d.Info(); err == nil {
+			out[p] = fileState{fi.Size(), fi.ModTime().UnixNano()}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+var errTooMany = errors.New("too many files")
+
+func diff(before, after map[string]fileState) []Change {
+	var out []Change
+	for p, a := range after {
+		b, ok := before[p]
+		switch {
+		case !ok:
+			out = append(out, Change{Kind: ChangeCreated, Path: p, Size: a.size})
+		case a != b:
+			out = append(out, Change{Kind: ChangeModified, Path: p, Size: a.size})
+		}
+	}
+	for p, b := range before {
+		if _, ok := after[p]; !ok {
+			out = append(out, Change{Kind: ChangeDeleted, Path: p, Size: b.size})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
 }
 
 // Destroy stops a deployment's sandbox and removes its workspace.

@@ -47,10 +47,36 @@ type Tool interface {
 	Call(ctx context.Context, c Call, args json.RawMessage) (Result, error)
 }
 
+// CodeRunner is implemented by tools that run code in the sandbox (shell):
+// they are offered only to deployments that may execute code.
+type CodeRunner interface {
+	RunsCode() bool
+}
+
 // Registry is the set of tools a server offers. It is safe for concurrent use.
 type Registry struct {
-	mu    sync.RWMutex
-	tools map[string]Tool
+	mu      sync.RWMutex
+	tools   map[string]Tool
+	canExec func(*herm.Deployment) bool
+}
+
+// SetCodeExecution sets the rule that decides whether a deployment may run
+// code (default: its sandbox is enabled).
+func (r *Registry) SetCodeExecution(can func(*herm.Deployment) bool) {
+	r.mu.Lock()
+	r.canExec = can
+	r.mu.Unlock()
+}
+
+// CanExec reports whether a deployment may run code.
+func (r *Registry) CanExec(d *herm.Deployment) bool {
+	r.mu.RLock()
+	can := r.canExec
+	r.mu.RUnlock()
+	if can == nil {
+		return d.Sandbox.Enabled
+	}
+	return can(d)
 }
 
 // NewRegistry returns a registry holding ts.
@@ -78,13 +104,18 @@ func (r *Registry) Lookup(name string) (Tool, bool) {
 }
 
 // For returns the tools offered to a deployment's model, sorted by name:
-// every registered tool except those its settings disable.
+// every registered tool except those its settings disable, and those that
+// run code when the deployment may not.
 func (r *Registry) For(d *herm.Deployment) []Tool {
+	exec := r.CanExec(d)
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]Tool, 0, len(r.tools))
 	for name, t := range r.tools {
 		if s, ok := d.Tools[name]; ok && s.Enabled != nil && !*s.Enabled {
+			continue
+		}
+		if cr, ok := t.(CodeRunner); ok && cr.RunsCode() && !exec {
 			continue
 		}
 		out = append(out, t)

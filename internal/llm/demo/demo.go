@@ -167,7 +167,11 @@ func directives(msg string, offered map[string]bool, n int) ([]llm.ToolCall, str
 			}
 		} else if cmd, ok := strings.CutPrefix(line, "run:"); ok && offered["shell"] && strings.TrimSpace(cmd) != "" {
 			name = "shell"
-			args, _ = json.Marshal(map[string]string{"command": strings.TrimSpace(cmd)})
+			var b strings.Builder
+			enc := json.NewEncoder(&b)
+			enc.SetEscapeHTML(false) // shell commands are full of > and &
+			_ = enc.Encode(map[string]string{"command": strings.TrimSpace(cmd)})
+			args = json.RawMessage(strings.TrimSpace(b.String()))
 		} else {
 			continue
 		}

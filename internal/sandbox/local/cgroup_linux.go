@@ -96,6 +96,29 @@ func (c *cgroups) prepareV2() error {
 	return nil
 }
 
+// sweep removes groups left behind by a server that did not stop cleanly
+// (their processes died with it; a group still in use is not removed, and
+// a young one may be another server's, about to be used).
+func (c *cgroups) sweep() {
+	var parents []string
+	switch c.mode {
+	case cgroupV2:
+		parents = []string{filepath.Join(c.root, c.parent)}
+	case cgroupV1:
+		for _, ctl := range []string{"memory", "pids", "cpu"} {
+			parents = append(parents, filepath.Join(c.root, ctl, c.parent))
+		}
+	}
+	for _, p := range parents {
+		entries, _ := os.ReadDir(p)
+		for _, e := range entries {
+			if fi, err := e.Info(); err == nil && e.IsDir() && time.Since(fi.ModTime()) > time.Minute {
+				_ = os.Remove(filepath.Join(p, e.Name()))
+			}
+		}
+	}
+}
+
 // cgroup is one sandbox's group.
 type cgroup struct {
 	c    *cgroups

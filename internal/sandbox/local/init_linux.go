@@ -8,11 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	"golang.org/x/sys/unix"
+
+	"github.com/hermhq/herm/internal/sandbox/agent"
 )
 
 // initArg is argv[1] of the sandbox's init process: the server's own binary
@@ -90,7 +91,7 @@ func runInit() error {
 	if err := loadSeccomp(); err != nil {
 		return fmt.Errorf("seccomp: %w", err)
 	}
-	return serveAgent(ctrl)
+	return agent.Serve(ctrl, agent.Options{NestedPID: true, UID: sandboxUID, GID: sandboxGID})
 }
 
 // setupRoot builds the sandbox's file system in a new root and pivots into
@@ -324,10 +325,4 @@ func loadSeccomp() error {
 // EPERM).
 func errnoAction(errno unix.Errno) seccomp.Action {
 	return seccomp.Action(uint32(seccomp.ActionErrno)&^0xffff | uint32(errno)&0xffff)
-}
-
-// sandboxEnvOK reports a well-formed environment entry.
-func sandboxEnvOK(kv string) bool {
-	k, _, ok := strings.Cut(kv, "=")
-	return ok && k != "" && !strings.ContainsRune(kv, 0)
 }

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
+	"github.com/hermhq/herm/internal/sandbox/agent"
 )
 
 // Name is the driver's sandbox.type.
@@ -160,6 +160,7 @@ func (d *Driver) prepare() error {
 		return fmt.Errorf("%w: user namespaces refused: %v %s", sandbox.ErrUnavailable, err, bytes.TrimSpace(out))
 	}
 	d.cg = detectCgroups(d.opts.CgroupRoot, "herm")
+	d.cg.sweep()
 	if d.cg.mode == cgroupNone {
 		d.logger.Warn("LOCAL SANDBOXES RUN WITHOUT MEMORY, PIDS AND CPU LIMITS: no usable cgroup hierarchy", "reason", d.cg.why)
 	}
@@ -319,6 +320,7 @@ type box struct {
 	netns  int       // fd of the persistent network namespace; -1 until made
 	inst   *instance // the running init; nil when stopped
 	active int       // commands in flight
+	starts int       // instances started, to name each one's cgroup
 	idle   *time.Timer
 	gone   bool
 }
@@ -433,7 +435,8 @@ func (b *box) startLocked() (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network namespace: %w", err)
 	}
-	inst, err := startInstance(b.d, b, nsfd)
+	b.starts++
+	inst, err := startInstance(b.d, b, nsfd, fmt.Sprintf("%s.%d", b.id, b.starts))
 	if err != nil {
 		return nil, err
 	}
@@ -503,39 +506,36 @@ func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecR
 
 // instance is one run of a sandbox's init.
 type instance struct {
-	cmd  *exec.Cmd
-	ctrl int // the server's end of the control socket
-	cg   *cgroup
-	done chan struct{} // closed when the init has exited
-	errb *limitedBuffer
-
-	wmu     sync.Mutex // serialises sends
-	mu      sync.Mutex
-	nextID  uint64
-	waiters map[uint64]chan reply
-	broken  bool
+	cmd    *exec.Cmd
+	client *agent.Client
+	cg     *cgroup
+	done   chan struct{} // closed when the init has exited
+	errb   *agent.LimitedBuffer
 }
 
-func startInstance(d *Driver, b *box, nsfd int) (*instance, error) {
+// startInstance starts a sandbox's init in the cgroup named cgName (a
+// stopping instance may still be removing its own).
+func startInstance(d *Driver, b *box, nsfd int, cgName string) (*instance, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
+	ctrl := fds[0]
 	child := os.NewFile(uintptr(fds[1]), "control")
 	defer child.Close()
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {
-		unix.Close(fds[0])
+		unix.Close(ctrl)
 		return nil, err
 	}
 	defer cfgR.Close()
 	defer cfgW.Close()
 
-	inst := &instance{ctrl: fds[0], done: make(chan struct{}), waiters: make(map[uint64]chan reply), errb: &limitedBuffer{max: 8 << 10}}
+	inst := &instance{done: make(chan struct{}), errb: &agent.LimitedBuffer{Max: 8 << 10}}
 	if d.cg != nil && d.cg.mode != cgroupNone {
-		g, err := d.cg.create(b.id, b.resources())
+		g, err := d.cg.create(cgName, b.resources())
 		if err != nil {
-			unix.Close(fds[0])
+			unix.Close(ctrl)
 			return nil, fmt.Errorf("cgroup: %w", err)
 		}
 		inst.cg = g
@@ -572,7 +572,7 @@ func startInstance(d *Driver, b *box, nsfd int) (*instance, error) {
 		close(inst.done)
 	}()
 	if err := <-started; err != nil {
-		unix.Close(fds[0])
+		unix.Close(ctrl)
 		if inst.cg != nil {
 			_ = inst.cg.remove()
 		}
@@ -580,6 +580,7 @@ func startInstance(d *Driver, b *box, nsfd int) (*instance, error) {
 	}
 	inst.cmd = cmd
 	fail := func(err error) (*instance, error) {
+		unix.Close(ctrl)
 		inst.stop()
 		return nil, err
 	}
@@ -595,7 +596,7 @@ func startInstance(d *Driver, b *box, nsfd int) (*instance, error) {
 		return fail(fmt.Errorf("configure sandbox: %w", err))
 	}
 	cfgW.Close()
-	go inst.readLoop()
+	inst.client = agent.NewClient(ctrl, inst.failure)
 	return inst, nil
 }
 
@@ -605,86 +606,7 @@ func (in *instance) dead() bool {
 		return true
 	default:
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.broken
-}
-
-// readLoop dispatches the agent's replies until the socket closes.
-func (in *instance) readLoop() {
-	buf := make([]byte, 64<<10)
-	for {
-		n, _, _, _, err := unix.Recvmsg(in.ctrl, buf, nil, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || n == 0 {
-			break
-		}
-		var r reply
-		if json.Unmarshal(buf[:n], &r) != nil {
-			continue
-		}
-		in.mu.Lock()
-		ch := in.waiters[r.ID]
-		in.mu.Unlock()
-		if ch != nil {
-			ch <- r
-		}
-	}
-	// The init is gone (or going): fail every waiter.
-	in.wmu.Lock()
-	unix.Close(in.ctrl)
-	in.ctrl = -1
-	in.wmu.Unlock()
-	in.mu.Lock()
-	in.broken = true
-	ws := in.waiters
-	in.waiters = make(map[uint64]chan reply)
-	in.mu.Unlock()
-	for _, ch := range ws {
-		close(ch)
-	}
-}
-
-// stop kills the init, which ends every process of the sandbox, and
-// removes its cgroup.
-func (in *instance) stop() {
-	if in.cmd != nil && in.cmd.Process != nil {
-		_ = in.cmd.Process.Signal(syscall.SIGKILL)
-		<-in.done
-	}
-	in.wmu.Lock()
-	if in.ctrl >= 0 {
-		_ = unix.Shutdown(in.ctrl, unix.SHUT_RDWR)
-	}
-	in.wmu.Unlock()
-	if in.cg != nil {
-		if err := in.cg.remove(); err != nil {
-			slog.Default().Warn("remove sandbox cgroup", "err", err)
-		}
-	}
-}
-
-func (in *instance) send(r request, files []*os.File) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	var oob []byte
-	if len(files) > 0 {
-		fds := make([]int, len(files))
-		for i, f := range files {
-			fds[i] = int(f.Fd())
-		}
-		oob = unix.UnixRights(fds...)
-	}
-	in.wmu.Lock()
-	defer in.wmu.Unlock()
-	if in.ctrl < 0 {
-		return errors.New("sandbox control socket closed")
-	}
-	return unix.Sendmsg(in.ctrl, b, oob, nil, 0)
+	return in.client == nil || in.client.Broken()
 }
 
 // failure explains why the sandbox could not run a command.
@@ -701,161 +623,30 @@ func (in *instance) failure() error {
 }
 
 func (in *instance) exec(ctx context.Context, req sandbox.ExecRequest, dir string) (*sandbox.ExecResult, error) {
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer devnull.Close()
-	childFiles := []*os.File{devnull, devnull, devnull}
-	var copies sync.WaitGroup
-	var readers []*os.File
-	var toClose []*os.File
-	defer func() {
-		for _, f := range toClose {
-			f.Close()
-		}
-	}()
-	if !req.Background {
-		if req.Stdin != nil {
-			r, w, err := os.Pipe()
-			if err != nil {
-				return nil, err
-			}
-			toClose = append(toClose, r)
-			childFiles[0] = r
-			go func() {
-				_, _ = io.Copy(w, req.Stdin)
-				w.Close()
-			}()
-		}
-		for i, out := range []io.Writer{req.Stdout, req.Stderr} {
-			if out == nil {
-				out = io.Discard
-			}
-			r, w, err := os.Pipe()
-			if err != nil {
-				return nil, err
-			}
-			toClose = append(toClose, w)
-			readers = append(readers, r)
-			childFiles[i+1] = w
-			copies.Go(func() { _, _ = io.Copy(out, r) })
-		}
-	}
-	defer func() {
-		for _, r := range readers {
-			r.Close()
-		}
-	}()
-
-	in.mu.Lock()
-	if in.broken {
-		in.mu.Unlock()
-		return nil, in.failure()
-	}
-	in.nextID++
-	id := in.nextID
-	ch := make(chan reply, 2)
-	in.waiters[id] = ch
-	in.mu.Unlock()
-	defer func() {
-		in.mu.Lock()
-		delete(in.waiters, id)
-		in.mu.Unlock()
-	}()
-
-	start := time.Now()
-	argv := []string{"/bin/sh", "-c", req.Command}
-	env := sandbox.BaseEnv("/workspace", req.Env)
-	if err := in.send(request{Op: "exec", ID: id, Argv: argv, Dir: dir, Env: env}, childFiles); err != nil {
-		return nil, fmt.Errorf("sandbox control: %w", err)
-	}
-	// Our copies of the child's ends must go, or the output never ends.
-	for _, f := range toClose {
-		f.Close()
-	}
-	toClose = nil
-
-	var r reply
-	var ok bool
-	select {
-	case r, ok = <-ch:
-	case <-ctx.Done():
-		_ = in.send(request{Op: "kill", ID: id}, nil)
-		return nil, ctx.Err()
-	}
-	if !ok {
-		return nil, in.failure()
-	}
-	if r.Op == "failed" {
-		return nil, fmt.Errorf("start command: %s", r.Error)
-	}
-	if req.Background {
-		go func() {
-			for range ch {
-			}
-		}()
-		return &sandbox.ExecResult{PID: r.PID, Duration: time.Since(start)}, nil
-	}
-	var timeout <-chan time.Time
-	if req.Timeout > 0 {
-		t := time.NewTimer(req.Timeout - time.Since(start))
-		defer t.Stop()
-		timeout = t.C
-	}
-	timedOut := false
-	var ctxErr error
-	for {
-		select {
-		case r, ok = <-ch:
-		case <-timeout:
-			timedOut, timeout = true, nil
-			_ = in.send(request{Op: "kill", ID: id}, nil)
-			continue
-		case <-ctx.Done():
-			if ctxErr == nil {
-				ctxErr = ctx.Err()
-				_ = in.send(request{Op: "kill", ID: id}, nil)
-			}
-			continue
-		}
-		break
-	}
-	if !ok {
-		return nil, in.failure()
-	}
-	// Every process of the command is gone (its PID namespace ended with
-	// it), so the pipes are at their end.
-	copies.Wait()
-	res := sandbox.StatusResult(r.Code, r.Signal, timedOut, time.Since(start))
-	if res.Signal == "SIGKILL" && !timedOut && ctxErr == nil && in.cg != nil {
+	res, err := in.client.Exec(ctx, req, dir, sandbox.BaseEnv("/workspace", req.Env))
+	if err == nil && res.Signal == "SIGKILL" && !res.TimedOut && in.cg != nil {
 		if oom, _ := in.cg.events(); oom > 0 {
 			res.Signal = "SIGKILL (out of memory)"
 		}
 	}
-	return res, ctxErr
+	return res, err
 }
 
-// limitedBuffer keeps the first max bytes written to it.
-type limitedBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf bytes.Buffer
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if room := l.max - l.buf.Len(); room > 0 {
-		l.buf.Write(p[:min(len(p), room)])
+// stop kills the init, which ends every process of the sandbox, and
+// removes its cgroup.
+func (in *instance) stop() {
+	if in.cmd != nil && in.cmd.Process != nil {
+		_ = in.cmd.Process.Signal(syscall.SIGKILL)
+		<-in.done
 	}
-	return len(p), nil
-}
-
-func (l *limitedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.buf.Bytes())
+	if in.client != nil {
+		in.client.Close()
+	}
+	if in.cg != nil {
+		if err := in.cg.remove(); err != nil {
+			slog.Default().Warn("remove sandbox cgroup", "err", err)
+		}
+	}
 }
 
 // newNetns makes a network namespace with loopback up and returns a

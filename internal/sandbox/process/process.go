@@ -24,9 +24,15 @@ import (
 // Name is the driver's sandbox.type.
 const Name = "process"
 
+// NameNone is the sandbox.type of deployments on a server where no driver
+// can run code: they have a workspace (files API, file tools) and no code
+// execution.
+const NameNone = "none"
+
 // Driver runs commands as host processes.
 type Driver struct {
-	root string // workspaces live in root/<deployment id>
+	root   string // workspaces live in root/<deployment id>
+	noExec string // when set, Exec is refused with this reason
 
 	mu    sync.Mutex
 	boxes map[string]*box
@@ -37,8 +43,21 @@ func New(root string) *Driver {
 	return &Driver{root: root, boxes: make(map[string]*box)}
 }
 
+// NewWorkspaceOnly returns the "none" driver: workspaces without code
+// execution; why says why no driver can run code here.
+func NewWorkspaceOnly(root, why string) *Driver {
+	d := New(root)
+	d.noExec = why
+	return d
+}
+
 // Name implements sandbox.Driver.
-func (d *Driver) Name() string { return Name }
+func (d *Driver) Name() string {
+	if d.noExec != "" {
+		return NameNone
+	}
+	return Name
+}
 
 // Check implements sandbox.Driver.
 func (d *Driver) Check(context.Context) error {
@@ -61,7 +80,7 @@ func (d *Driver) Ensure(_ context.Context, spec sandbox.Spec) (sandbox.Sandbox, 
 		return nil, err
 	}
 	ws.SetQuota(int64(spec.Resources.DiskMB) << 20)
-	b := &box{ws: ws, bg: make(map[int]*exec.Cmd)}
+	b := &box{ws: ws, bg: make(map[int]*exec.Cmd), noExec: d.noExec}
 	d.boxes[spec.DeploymentID] = b
 	return b, nil
 }
@@ -94,7 +113,8 @@ func (d *Driver) Close(ctx context.Context) error {
 }
 
 type box struct {
-	ws *sandbox.Workspace
+	ws     *sandbox.Workspace
+	noExec string
 
 	mu sync.Mutex
 	bg map[int]*exec.Cmd // background commands by pid
@@ -112,6 +132,9 @@ func (b *box) Stop(context.Context) error {
 }
 
 func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecResult, error) {
+	if b.noExec != "" {
+		return nil, herm.Errorf(herm.EUnavailable, "code execution is not available on this server: %s", b.noExec)
+	}
 	dir, err := b.dir(req.Dir)
 	if err != nil {
 		return nil, err
@@ -178,9 +201,11 @@ func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecR
 	}
 	pgid := cmd.Process.Pid
 	done := make(chan struct{})
+	watched := make(chan struct{})
 	var timedOut bool
 	var ctxErr error
 	go func() {
+		defer close(watched)
 		var timeout <-chan time.Time
 		if req.Timeout > 0 {
 			t := time.NewTimer(req.Timeout)
@@ -201,6 +226,7 @@ func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecR
 	// A foreground command's processes end with it.
 	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	close(done)
+	<-watched
 	waitCopies(&copies, closers)
 	res := result(cmd.ProcessState, waitErr, timedOut, time.Since(start))
 	if ctxErr != nil {

@@ -83,8 +83,7 @@ func Run(t *testing.T, drv sandbox.Driver, opts Options) {
 		sb := ensure(t, herm.Resources{})
 		mustRun(t, sb, "echo x > f")
 		dir := sb.Workspace().Dir()
-		var id string
-		id = filepath.Base(dir)
+		id := filepath.Base(dir)
 		if err := drv.Destroy(ctx, id); err != nil {
 			t.Fatal(err)
 		}

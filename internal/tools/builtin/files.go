@@ -16,6 +16,8 @@ const (
 	defaultReadLines = 2000
 	// maxLineBytes is how much of one line read_file shows.
 	maxLineBytes = 2000
+	// maxReadOutput bounds read_file's output.
+	maxReadOutput = 4 << 20
 	// maxListEntries bounds list_files' output.
 	maxListEntries = 1000
 )
@@ -95,9 +97,16 @@ func numberLines(p, text string, offset, limit int) string {
 	if offset > total {
 		return fmt.Sprintf("offset %d is past the end of %s, which has %s", offset, p, plural(total, "line", "lines"))
 	}
-	end := min(total, offset-1+limit)
+	end := total
+	if limit < total-(offset-1) {
+		end = offset - 1 + limit
+	}
 	var b strings.Builder
 	for i := offset - 1; i < end; i++ {
+		if b.Len() >= maxReadOutput {
+			end = i // a file of many short lines: keep the output bounded
+			break
+		}
 		line := strings.TrimSuffix(strings.TrimSuffix(lines[i], "\n"), "\r")
 		if len(line) > maxLineBytes {
 			cut := maxLineBytes
@@ -274,7 +283,7 @@ func newListFiles(get getFunc) Tool {
 					if e.Dir {
 						fmt.Fprintf(&b, "%s/\n", e.Name)
 					} else {
-						fmt.Fprintf(&b, "%s (%d bytes)\n", e.Name, e.Size)
+						fmt.Fprintf(&b, "%s (%s)\n", e.Name, plural(int(e.Size), "byte", "bytes"))
 					}
 				}
 				return tools.Result{Content: strings.TrimSuffix(b.String(), "\n")}, nil
@@ -313,7 +322,7 @@ func newListFiles(get getFunc) Tool {
 					}
 					dir = fi.IsDir() // listed, not followed
 				}
-				if g.match(rel) {
+				if g.match(rel, dir) {
 					if len(out) == maxListEntries {
 						limited = true
 						return fs.SkipAll

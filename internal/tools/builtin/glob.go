@@ -13,7 +13,8 @@ const maxGlobAlternatives = 64
 // path.Match, where a "**" segment matches any number of segments
 // (none included) and {a,b} stands for either alternative.
 type glob struct {
-	alts [][]string // the segments of each alternative
+	alts    [][]string // the segments of each alternative
+	dirOnly bool       // the pattern ends in "/": it matches directories only
 }
 
 // compileGlob checks and compiles a pattern.
@@ -22,7 +23,8 @@ func compileGlob(pattern string) (*glob, error) {
 	for strings.HasPrefix(pattern, "./") {
 		pattern = pattern[2:]
 	}
-	pattern = strings.TrimSuffix(pattern, "/")
+	dirOnly := strings.HasSuffix(pattern, "/")
+	pattern = strings.TrimRight(pattern, "/")
 	if pattern == "" {
 		return nil, errors.New("empty pattern")
 	}
@@ -33,7 +35,7 @@ func compileGlob(pattern string) (*glob, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &glob{}
+	g := &glob{dirOnly: dirOnly}
 	for _, a := range alts {
 		var segs []string
 		for s := range strings.SplitSeq(a, "/") {
@@ -68,8 +70,12 @@ func (g *glob) hasSlash() bool {
 	return false
 }
 
-// match reports whether the slash-separated path name matches.
-func (g *glob) match(name string) bool {
+// match reports whether the slash-separated path name, a directory or
+// not, matches.
+func (g *glob) match(name string, dir bool) bool {
+	if g.dirOnly && !dir {
+		return false
+	}
 	segs := strings.Split(name, "/")
 	for _, a := range g.alts {
 		if matchSegments(a, segs) {

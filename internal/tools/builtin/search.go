@@ -107,7 +107,7 @@ func newSearchFiles(get getFunc) Tool {
 					if !g.hasSlash() {
 						rel = path.Base(name)
 					}
-					if !g.match(rel) {
+					if !g.match(rel, false) {
 						return nil
 					}
 				}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/tools"
 )
@@ -86,7 +87,7 @@ func foreground(ctx context.Context, sb sandbox.Sandbox, command string, timeout
 		return tools.Result{}, ctx.Err()
 	}
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("exec: %w", err)
+		return execErr(err)
 	}
 	var b strings.Builder
 	switch {
@@ -136,9 +137,19 @@ func background(ctx context.Context, sb sandbox.Sandbox, callID, command string)
 		return tools.Result{}, ctx.Err()
 	}
 	if err != nil {
-		return tools.Result{}, fmt.Errorf("exec: %w", err)
+		return execErr(err)
 	}
 	return tools.Result{Content: fmt.Sprintf("started in the background, pid %d, output in %s", r.PID, log)}, nil
+}
+
+// execErr reports a command that could not be run: as a result when the
+// sandbox says why (no code execution here, a bad request), else as an
+// infrastructure failure.
+func execErr(err error) (tools.Result, error) {
+	if herm.ErrorCode(err) != herm.EInternal {
+		return errResult("the command could not be run: %s", herm.ErrorMessage(err)), nil
+	}
+	return tools.Result{}, fmt.Errorf("exec: %w", err)
 }
 
 // logName makes a tool call id safe as a file name.
@@ -211,7 +222,7 @@ func (b *capBuffer) String() string {
 	kept := int64(len(b.head) + len(tail))
 	s := string(b.head)
 	if b.total > kept {
-		s = strings.ToValidUTF8(s, "") + fmt.Sprintf("\n[... %d bytes left out of %d ...]\n", b.total-kept, b.total) + strings.ToValidUTF8(string(tail), "")
+		s = strings.ToValidUTF8(s, "") + fmt.Sprintf("\n[... %s left out of %d ...]\n", plural(int(b.total-kept), "byte", "bytes"), b.total) + strings.ToValidUTF8(string(tail), "")
 	} else {
 		s += string(tail)
 	}

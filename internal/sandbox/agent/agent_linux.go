@@ -1,4 +1,10 @@
-package local
+// Package agent is the process that runs commands inside a sandbox, and
+// the server's client for it. The protocol: JSON messages over a
+// SOCK_SEQPACKET unix socket; an exec request carries the command's stdin,
+// stdout and stderr as file descriptors (SCM_RIGHTS), so output flows from
+// the command straight to the server through pipes, and the agent only
+// starts, kills and reaps.
+package agent
 
 import (
 	"encoding/json"
@@ -6,17 +12,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
-
-// The control protocol between the server and the sandbox's init (the
-// agent, PID 1 inside): JSON messages over a SOCK_SEQPACKET socket pair.
-// An exec request carries the command's stdin, stdout and stderr as file
-// descriptors (SCM_RIGHTS), so output flows from the command straight to
-// the server through pipes; the agent only starts, kills and reaps.
 
 // request is a message from the server.
 type request struct {
@@ -39,9 +40,20 @@ type reply struct {
 
 const maxMessage = 1 << 20
 
-// serveAgent runs commands for the server until the control socket closes;
-// then the init exits, which ends every process of the sandbox.
-func serveAgent(ctrl *os.File) error {
+// Options say how the agent isolates commands.
+type Options struct {
+	// NestedPID starts each command as the init of a new PID namespace,
+	// as user UID:GID (the agent must hold CAP_SYS_ADMIN and CAP_SETUID in
+	// its user namespace): when the command ends, or is killed, its whole
+	// process tree ends. Without it, each command leads a new session and
+	// its process group is killed.
+	NestedPID bool
+	UID, GID  uint32
+}
+
+// Serve runs commands for the server until the control socket closes;
+// then it returns, and the caller exits, which ends the sandbox.
+func Serve(ctrl *os.File, opts Options) error {
 	fd := int(ctrl.Fd())
 	var (
 		wmu   sync.Mutex
@@ -90,13 +102,11 @@ func serveAgent(ctrl *os.File) error {
 			p := procs[req.ID]
 			mu.Unlock()
 			if p != nil {
-				// The command is the init of its own PID namespace: killing
-				// it kills everything it started.
-				_ = p.Signal(syscall.SIGKILL)
+				kill(p.Pid, opts)
 			}
 			closeAll(files)
 		case "exec":
-			cmd, err := startCommand(req, files)
+			cmd, err := startCommand(req, files, opts)
 			closeAll(files)
 			if err != nil {
 				send(reply{Op: "failed", ID: req.ID, Error: err.Error()})
@@ -108,6 +118,8 @@ func serveAgent(ctrl *os.File) error {
 			send(reply{Op: "started", ID: req.ID, PID: cmd.Process.Pid})
 			go func(id uint64) {
 				_ = cmd.Wait()
+				// A command's processes end with it.
+				kill(cmd.Process.Pid, opts)
 				mu.Lock()
 				delete(procs, id)
 				mu.Unlock()
@@ -126,10 +138,19 @@ func serveAgent(ctrl *os.File) error {
 	}
 }
 
-// startCommand starts a command as the sandbox user, with no capabilities,
-// as the init of a new PID namespace (so that its whole process tree ends
-// with it), in a new session.
-func startCommand(req request, files []*os.File) (*exec.Cmd, error) {
+// kill ends a command's whole process tree: with NestedPID, killing the
+// command (its namespace's init) does; otherwise its process group.
+func kill(pid int, opts Options) {
+	if opts.NestedPID {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		return
+	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+}
+
+// startCommand starts a command in a new session; with NestedPID as the
+// sandbox user, with no capabilities, as the init of a new PID namespace.
+func startCommand(req request, files []*os.File, opts Options) (*exec.Cmd, error) {
 	if len(req.Argv) == 0 {
 		return nil, errors.New("empty command")
 	}
@@ -137,7 +158,7 @@ func startCommand(req request, files []*os.File) (*exec.Cmd, error) {
 		return nil, fmt.Errorf("want 3 descriptors, got %d", len(files))
 	}
 	for _, kv := range req.Env {
-		if !sandboxEnvOK(kv) {
+		if !envOK(kv) {
 			return nil, fmt.Errorf("bad environment entry %q", kv)
 		}
 	}
@@ -146,19 +167,18 @@ func startCommand(req request, files []*os.File) (*exec.Cmd, error) {
 		return nil, err
 	}
 	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   req.Argv,
-		Dir:    req.Dir,
-		Env:    req.Env,
-		Stdin:  files[0],
-		Stdout: files[1],
-		Stderr: files[2],
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: syscall.CLONE_NEWPID,
-			Setsid:     true,
-			Credential: &syscall.Credential{Uid: sandboxUID, Gid: sandboxGID, Groups: []uint32{}},
-			Pdeathsig:  syscall.SIGKILL,
-		},
+		Path:        path,
+		Args:        req.Argv,
+		Dir:         req.Dir,
+		Env:         req.Env,
+		Stdin:       files[0],
+		Stdout:      files[1],
+		Stderr:      files[2],
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	if opts.NestedPID {
+		cmd.SysProcAttr.Cloneflags = syscall.CLONE_NEWPID
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: opts.UID, Gid: opts.GID, Groups: []uint32{}}
 	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -170,4 +190,10 @@ func closeAll(files []*os.File) {
 	for _, f := range files {
 		f.Close()
 	}
+}
+
+// envOK reports a well-formed environment entry.
+func envOK(kv string) bool {
+	k, _, ok := strings.Cut(kv, "=")
+	return ok && k != "" && !strings.ContainsRune(kv, 0)
 }

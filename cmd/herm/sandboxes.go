@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/hermhq/herm/internal/eventlog"
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/sandbox"
+	"github.com/hermhq/herm/internal/sandbox/local"
+	"github.com/hermhq/herm/internal/sandbox/process"
+	"github.com/hermhq/herm/internal/store"
+)
+
+// sandboxes picks and enables the sandbox drivers. It returns the manager
+// and, when deployments get no code execution, a notice saying why (logged
+// loudly and shown in /readyz).
+func newSandboxes(ctx context.Context, cfg *config, root string, logger *slog.Logger) (*sandbox.Manager, string, error) {
+	loc, err := local.New(local.Options{Root: root, IdleTimeout: cfg.SandboxIdle, RootFS: cfg.SandboxRootFS, Logger: logger})
+	if err != nil {
+		return nil, "", err
+	}
+	localErr := loc.Check(ctx)
+	var drivers []sandbox.Driver
+	if localErr == nil {
+		drivers = append(drivers, loc)
+	}
+	def, notice := cfg.Sandbox, ""
+	switch cfg.Sandbox {
+	case "local":
+		if localErr != nil {
+			return nil, "", fmt.Errorf("the local sandbox driver cannot run here: %v (use --sandbox process for unisolated development, or --sandbox none)", localErr)
+		}
+	case "process":
+		drivers = append(drivers, process.New(root))
+		logger.Warn("SANDBOX DRIVER 'process' ISOLATES NOTHING: agents' commands run as the server's user with its files and network; use it for development only")
+	case "none":
+		notice = "code execution is disabled by --sandbox none"
+	default: // best available
+		def = local.Name
+		if localErr != nil {
+			def = process.NameNone
+			notice = fmt.Sprintf("no isolating sandbox driver works here (%v): deployments get no code execution; start with --sandbox process to run code unisolated (development only)", localErr)
+		}
+	}
+	if def == process.NameNone {
+		drivers = append(drivers, process.NewWorkspaceOnly(root, notice))
+		logger.Warn("NO CODE EXECUTION: " + notice)
+	}
+	m, err := sandbox.NewManager(def, drivers...)
+	if err != nil {
+		return nil, "", err
+	}
+	m.NoExec(process.NameNone)
+	return m, notice, nil
+}
+
+// watchFilesystem emits filesystem events for the deployments that turned
+// features.filesystem_webhooks on.
+func watchFilesystem(m *sandbox.Manager, st store.Store, elog *eventlog.Log, logger *slog.Logger) {
+	m.OnChange(func(id string) bool {
+		d, err := st.GetDeployment(context.Background(), id)
+		return err == nil && d.Features.FilesystemWebhooks
+	}, func(id string, c sandbox.Change) {
+		data, _ := json.Marshal(map[string]any{"change": c.Kind, "path": c.Path, "size": c.Size})
+		elog.Emit(&herm.Event{DeploymentID: id, Type: herm.EventFilesystem, Data: data})
+	})
+	_ = logger
+}
+
+// spill saves a tool's full output in the deployment's workspace.
+func spill(m *sandbox.Manager) func(ctx context.Context, d *herm.Deployment, callID, content string) (string, error) {
+	return func(ctx context.Context, d *herm.Deployment, callID, content string) (string, error) {
+		sb, err := m.Get(ctx, d)
+		if err != nil {
+			return "", err
+		}
+		p := ".herm/outputs/" + safeName(callID) + ".txt"
+		if _, err := sb.Workspace().WriteFile(p, strings.NewReader(content)); err != nil {
+			return "", err
+		}
+		return p, nil
+	}
+}
+
+// safeName keeps a model-supplied id usable as one file name.
+func safeName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	if b.Len() == 0 || b.Len() > 128 {
+		return fmt.Sprintf("call_%x", len(s))
+	}
+	return b.String()
+}

@@ -1,0 +1,377 @@
+package builtin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/tools"
+)
+
+const (
+	maxRedirects = 5
+	// maxErrorExcerpt is how much of a failed response's body is shown.
+	maxErrorExcerpt = 500
+	fetchUserAgent  = "Mozilla/5.0 (compatible; herm-web_fetch/1.0)"
+)
+
+type webFetchArgs struct {
+	URL      string `json:"url"`
+	MaxBytes int64  `json:"max_bytes"`
+}
+
+const webFetchSchema = `{
+  "type": "object",
+  "properties": {
+    "url": {"type": "string", "description": "The http or https URL to fetch (GET)."},
+    "max_bytes": {"type": "integer", "minimum": 1, "description": "Read at most this many bytes of the response (the server's limit applies too)."}
+  },
+  "required": ["url"]
+}`
+
+// webFetch fetches URLs on the host, not in the sandbox: it applies the
+// deployment's egress settings (none, allowed_hosts) and the server's
+// private-network rule itself. (Sending it through the per-deployment
+// egress proxy is a later change.)
+type webFetch struct {
+	client       *http.Client // shared transport; copied per call
+	allowPrivate bool
+	maxBytes     int64
+}
+
+func newWebFetch(opts Options) Tool {
+	f := &webFetch{client: fetchClient(opts), allowPrivate: opts.AllowPrivateNetworks, maxBytes: opts.MaxFetchBytes}
+	return newTool("web_fetch",
+		"Fetch a web page or other text resource over http(s) and return it as text. HTML is reduced to readable text with its title and links. "+
+			"Binary content is not returned.",
+		webFetchSchema, false, f.call)
+}
+
+// fetchClient returns the client web_fetch uses: opts.HTTPClient (or a
+// client with a 30 s timeout) whose transport connects directly, never
+// through a proxy, and checks every address it dials.
+func fetchClient(opts Options) *http.Client {
+	c := &http.Client{Timeout: DefaultFetchTimeout}
+	if opts.HTTPClient != nil {
+		cp := *opts.HTTPClient
+		c = &cp
+	}
+	var tr *http.Transport
+	switch t := c.Transport.(type) {
+	case nil:
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		// Another RoundTripper decides itself where connections go; only
+		// URLs naming private addresses literally are refused then.
+		return c
+	}
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if !opts.AllowPrivateNetworks {
+		// Checked at dial time, on the address actually dialled, so a name
+		// that resolves (or re-resolves) to a private address is refused.
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				host = address
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil || privateAddr(ip) {
+				return &blockedError{addr: host}
+			}
+			return nil
+		}
+	}
+	// Every connection goes through d: no proxy, no custom dialers.
+	tr.Proxy = nil
+	tr.DialContext = d.DialContext
+	tr.DialTLSContext = nil
+	//lint:ignore SA1019 cleared so that an old-style dialer cannot bypass the check
+	tr.DialTLS = nil
+	//lint:ignore SA1019 cleared so that an old-style dialer cannot bypass the check
+	tr.Dial = nil
+	c.Transport = tr
+	return c
+}
+
+// blockedError is a dial refused by the private-network rule.
+type blockedError struct{ addr string }
+
+func (e *blockedError) Error() string {
+	return "refused to connect to " + e.addr + ": a private, loopback or link-local address"
+}
+
+// refusedError is a URL web_fetch refuses to fetch; its message is for the
+// model.
+type refusedError struct{ msg string }
+
+func (e *refusedError) Error() string { return e.msg }
+
+func (f *webFetch) call(ctx context.Context, c tools.Call, a webFetchArgs) (tools.Result, error) {
+	if a.URL == "" {
+		return errResult("url is required"), nil
+	}
+	if a.MaxBytes < 0 {
+		return errResult("max_bytes must be positive"), nil
+	}
+	limit := f.maxBytes
+	if a.MaxBytes > 0 && a.MaxBytes < limit {
+		limit = a.MaxBytes
+	}
+	u, err := url.Parse(strings.TrimSpace(a.URL))
+	if err != nil {
+		return errResult("url %q is not a valid URL", a.URL), nil
+	}
+	if err := f.check(c.Deployment, u); err != nil {
+		return errResult("%s", err.Error()), nil
+	}
+	client := *f.client
+	client.Jar = nil
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > maxRedirects {
+			return &refusedError{fmt.Sprintf("stopped after %d redirects (last to %s)", maxRedirects, req.URL.Redacted())}
+		}
+		if err := f.check(c.Deployment, req.URL); err != nil {
+			return &refusedError{"redirected to " + req.URL.Redacted() + ", which is refused: " + err.Error()}
+		}
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return errResult("url %q: %v", a.URL, err), nil
+	}
+	req.Header.Set("User-Agent", fetchUserAgent)
+	req.Header.Set("Accept", "text/html,application/xhtml+xml,text/plain;q=0.9,application/json;q=0.9,*/*;q=0.5")
+	resp, err := client.Do(req)
+	if err != nil {
+		return f.doErr(ctx, u, err)
+	}
+	defer resp.Body.Close()
+	final := resp.Request.URL
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return f.doErr(ctx, final, err)
+	}
+	truncated := int64(len(body)) > limit
+	if truncated {
+		body = body[:limit]
+	}
+
+	mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == "" || mt == "application/octet-stream" {
+		mt, _, _ = mime.ParseMediaType(http.DetectContentType(body))
+	}
+	isHTML := mt == "text/html" || mt == "application/xhtml+xml"
+	if isBinary(body) || !isHTML && !textual(mt) {
+		if resp.StatusCode/100 != 2 {
+			return errResult("HTTP %s from %s (%s content)", resp.Status, final.Redacted(), mt), nil
+		}
+		return errResult("%s returned %s content (%s bytes read), not text; web_fetch returns text only", final.Redacted(), mt, sizeNote(len(body), truncated)), nil
+	}
+	text := decodeCharset(body, params["charset"])
+	var title string
+	if isHTML {
+		title, text = htmlToText(text, final)
+	}
+	text = strings.ToValidUTF8(text, "\uFFFD")
+
+	if resp.StatusCode/100 != 2 {
+		excerpt := strings.TrimSpace(text)
+		if len(excerpt) > maxErrorExcerpt {
+			cut := maxErrorExcerpt
+			for cut > 0 && !utf8.RuneStart(excerpt[cut]) {
+				cut--
+			}
+			excerpt = excerpt[:cut] + "…"
+		}
+		msg := fmt.Sprintf("HTTP %s from %s", resp.Status, final.Redacted())
+		if excerpt != "" {
+			msg += "\n" + excerpt
+		}
+		return errResult("%s", msg), nil
+	}
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "URL: %s\n", final.Redacted())
+	if title != "" {
+		fmt.Fprintf(&b, "Title: %s\n", title)
+	}
+	fmt.Fprintf(&b, "Content-Type: %s\n\n", mt)
+	b.WriteString(strings.TrimSpace(text))
+	if truncated {
+		fmt.Fprintf(&b, "\n\n[truncated: only the first %d bytes of the response were read]", limit)
+	}
+	return tools.Result{Content: b.String()}, nil
+}
+
+func sizeNote(n int, truncated bool) string {
+	if truncated {
+		return fmt.Sprintf("more than %d", n)
+	}
+	return fmt.Sprint(n)
+}
+
+// doErr turns a failed request into a result.
+func (f *webFetch) doErr(ctx context.Context, u *url.URL, err error) (tools.Result, error) {
+	if ctx.Err() != nil {
+		return tools.Result{}, ctx.Err()
+	}
+	var re *refusedError
+	if errors.As(err, &re) {
+		return errResult("%s", re.msg), nil
+	}
+	var be *blockedError
+	if errors.As(err, &be) {
+		return errResult("%s refused: %s resolves to %s, a private, loopback or link-local address, and this server does not let web_fetch reach private networks",
+			u.Redacted(), u.Hostname(), be.addr), nil
+	}
+	if netTimeout(err) {
+		return errResult("fetching %s timed out", u.Redacted()), nil
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return errResult("fetching %s failed: %v", u.Redacted(), err), nil
+}
+
+// check applies the URL rules and the deployment's egress settings to one
+// URL (the first and every redirect).
+func (f *webFetch) check(d *herm.Deployment, u *url.URL) error {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("url %s: only http and https URLs can be fetched", u.Redacted())
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == "" {
+		return fmt.Errorf("url %s has no host", u.Redacted())
+	}
+	if d != nil {
+		n := d.Sandbox.Network
+		switch n.Egress {
+		case herm.EgressNone:
+			return errors.New("the deployment's egress policy (sandbox.network.egress \"none\") allows no outbound access")
+		case herm.EgressOpen:
+		default: // proxy: only the allowed hosts
+			if len(n.AllowedHosts) == 0 {
+				return fmt.Errorf("host %s is not allowed: the deployment's egress policy (proxy) has no allowed hosts (sandbox.network.allowed_hosts)", host)
+			}
+			if !hostAllowed(n.AllowedHosts, host) {
+				return fmt.Errorf("host %s is not in the deployment's allowed hosts (sandbox.network.allowed_hosts: %s)", host, listHosts(n.AllowedHosts))
+			}
+		}
+	}
+	if !f.allowPrivate {
+		if ip, err := netip.ParseAddr(host); err == nil && privateAddr(ip) {
+			return fmt.Errorf("url %s names a private, loopback or link-local address, and this server does not let web_fetch reach private networks", u.Redacted())
+		}
+		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+			return fmt.Errorf("url %s names the local host, and this server does not let web_fetch reach private networks", u.Redacted())
+		}
+	}
+	return nil
+}
+
+// hostAllowed reports whether host is one of hosts: an exact name, or
+// "*.example.com" for any subdomain of example.com.
+func hostAllowed(hosts []string, host string) bool {
+	for _, h := range hosts {
+		h = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(h)), ".")
+		if suffix, ok := strings.CutPrefix(h, "*"); ok && strings.HasPrefix(suffix, ".") {
+			if strings.HasSuffix(host, suffix) && len(host) > len(suffix) {
+				return true
+			}
+			continue
+		}
+		if strings.Trim(h, "[]") == host {
+			return true
+		}
+	}
+	return false
+}
+
+func listHosts(hosts []string) string {
+	const show = 10
+	if len(hosts) <= show {
+		return strings.Join(hosts, ", ")
+	}
+	return strings.Join(hosts[:show], ", ") + fmt.Sprintf(" and %d more", len(hosts)-show)
+}
+
+// Address ranges web_fetch refuses besides loopback, private, link-local,
+// multicast and unspecified addresses.
+var blockedPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),     // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT, often internal
+	netip.MustParsePrefix("192.0.0.0/24"),  // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),   // reserved
+	netip.MustParsePrefix("fec0::/10"),     // site-local (deprecated)
+}
+
+var (
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")
+	sixTo4 = netip.MustParsePrefix("2002::/16")
+)
+
+// privateAddr reports whether ip is an address web_fetch must not reach
+// unless private networks are allowed.
+func privateAddr(ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
+		return true
+	}
+	for _, p := range blockedPrefixes {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	// IPv6 addresses that embed an IPv4 address reach that address.
+	b := ip.As16()
+	switch {
+	case nat64.Contains(ip):
+		return privateAddr(netip.AddrFrom4([4]byte(b[12:16])))
+	case sixTo4.Contains(ip):
+		return privateAddr(netip.AddrFrom4([4]byte(b[2:6])))
+	}
+	return false
+}
+
+// textual reports media types shown as text.
+func textual(mt string) bool {
+	switch {
+	case strings.HasPrefix(mt, "text/"),
+		strings.HasSuffix(mt, "+json"), strings.HasSuffix(mt, "+xml"),
+		strings.HasSuffix(mt, "/json"), strings.HasSuffix(mt, "/xml"),
+		strings.Contains(mt, "javascript"), strings.Contains(mt, "ecmascript"),
+		strings.Contains(mt, "yaml"), strings.Contains(mt, "toml"),
+		mt == "application/x-ndjson", mt == "application/sql", mt == "application/graphql":
+		return true
+	}
+	return false
+}
+
+// decodeCharset converts the Latin-1 family to UTF-8; other charsets are
+// taken as UTF-8.
+func decodeCharset(b []byte, charset string) string {
+	switch strings.ToLower(charset) {
+	case "iso-8859-1", "latin1", "latin-1", "iso8859-1", "windows-1252", "cp1252":
+		r := make([]rune, len(b))
+		for i, c := range b {
+			r[i] = rune(c)
+		}
+		return string(r)
+	}
+	return string(b)
+}
