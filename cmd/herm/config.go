@@ -41,6 +41,12 @@ type config struct {
 	SandboxRootFS string `yaml:"sandbox_rootfs"`
 	// PreviewLimit is the most bytes of a tool result the model sees.
 	PreviewLimit int `yaml:"tool_preview_limit"`
+	// Docker enables the docker sandbox driver (and gvisor, with a runsc
+	// runtime registered in the engine).
+	DockerImage   string `yaml:"docker_image"`
+	DockerHost    string `yaml:"docker_host"`
+	DockerHostUsr bool   `yaml:"docker_host_usr"`
+	GVisorRuntime string `yaml:"gvisor_runtime"`
 	// MaxFileBytes limits one file written through the files API.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
 
@@ -163,6 +169,12 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 		c.DatabaseURL = "sqlite://" + filepath.Join(c.DataDir, "herm.db")
 	}
 	set(&c.SandboxRootFS, "", "HERM_SANDBOX_ROOTFS")
+	set(&c.DockerImage, "", "HERM_DOCKER_IMAGE")
+	set(&c.DockerHost, "", "HERM_DOCKER_HOST")
+	set(&c.GVisorRuntime, "", "HERM_GVISOR_RUNTIME")
+	if getenv("HERM_DOCKER_HOST_USR") == "1" {
+		c.DockerHostUsr = true
+	}
 	if v := getenv("HERM_MAX_FILE_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -179,8 +191,15 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	}
 	switch c.Sandbox {
 	case "", "local", "process", "none":
+	case "docker", "gvisor":
+		if c.DockerImage == "" {
+			return nil, fmt.Errorf("--sandbox %s needs an image: set HERM_DOCKER_IMAGE (docker_image)", c.Sandbox)
+		}
+		if c.Sandbox == "gvisor" && c.GVisorRuntime == "" {
+			return nil, fmt.Errorf("--sandbox gvisor needs the engine's runsc runtime: set HERM_GVISOR_RUNTIME (gvisor_runtime), e.g. runsc")
+		}
 	default:
-		return nil, fmt.Errorf("sandbox driver %q is not available (available: local, process, none)", c.Sandbox)
+		return nil, fmt.Errorf("sandbox driver %q is not available (available: local, docker, gvisor, process, none)", c.Sandbox)
 	}
 	switch c.LogFormat {
 	case "", "text", "json":

@@ -62,7 +62,8 @@ func TestConfigErrors(t *testing.T) {
 		{nil, map[string]string{"HERM_EVENT_RETENTION": "soon"}, "HERM_EVENT_RETENTION"},
 		{nil, map[string]string{"HERM_RATE_LIMIT": "fast"}, "HERM_RATE_LIMIT"},
 		{[]string{"--log-format", "xml"}, nil, "log-format"},
-		{[]string{"--sandbox", "docker"}, nil, "available: local"},
+		{[]string{"--sandbox", "kubernetes"}, nil, "available: local"},
+		{[]string{"--sandbox", "docker"}, nil, "needs an image: set HERM_DOCKER_IMAGE"},
 	}
 	for _, c := range cases {
 		_, err := loadConfig("serve", c.args, func(k string) string { return c.env[k] })

@@ -305,3 +305,31 @@ func TestSandboxSurvivesRestartAndAbuse(t *testing.T) {
 		t.Fatalf("after a restart: %v", res)
 	}
 }
+
+// A deployment of sandbox.type docker runs its tools in a container (with
+// an engine at HERM_TEST_DOCKER_HOST; skipped without one).
+func TestDockerDeployment(t *testing.T) {
+	host, image := os.Getenv("HERM_TEST_DOCKER_HOST"), os.Getenv("HERM_TEST_DOCKER_IMAGE")
+	if host == "" || image == "" {
+		t.Skip("HERM_TEST_DOCKER_HOST and HERM_TEST_DOCKER_IMAGE are not set: no Docker engine to test against")
+	}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, map[string]string{"HERM_DATA_DIR": dir, "HERM_DOCKER_HOST": host, "HERM_DOCKER_IMAGE": image, "HERM_DOCKER_HOST_USR": "1"})
+	if !s.app.sandboxes.Has("docker") {
+		t.Fatalf("docker not enabled: %v", s.app.sandboxes.Types())
+	}
+	d := s.createReady(map[string]any{"sandbox": map[string]any{"type": "docker"}})
+	id := d["deployment_id"].(string)
+	defer s.do("DELETE", "/v1/deployments/"+id, nil)
+	run := s.sendAndWait(id, "run: hostname && id -u && echo from-docker > d.txt")
+	res := s.toolResults(id, run["run_id"].(string))
+	if len(res) != 1 || res[0]["is_error"] != false || !strings.Contains(res[0]["result"].(string), "sandbox\n1000") {
+		t.Fatalf("shell in docker: %v", res)
+	}
+	if r := s.do("GET", "/v1/deployments/"+id+"/files/content?path=d.txt", nil); string(r.body) != "from-docker\n" {
+		t.Fatalf("d.txt: %d %q", r.status, r.body)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
+	"github.com/hermhq/herm/internal/sandbox/docker"
 	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/process"
 	"github.com/hermhq/herm/internal/store"
@@ -28,8 +29,17 @@ func newSandboxes(ctx context.Context, cfg *config, root string, logger *slog.Lo
 	if localErr == nil {
 		drivers = append(drivers, loc)
 	}
+	if cfg.DockerImage != "" {
+		ds, err := containerDrivers(ctx, cfg, root, logger)
+		if err != nil {
+			return nil, "", err
+		}
+		drivers = append(drivers, ds...)
+	}
 	def, notice := cfg.Sandbox, ""
 	switch cfg.Sandbox {
+	case "docker", "gvisor":
+		// checked by containerDrivers
 	case "local":
 		if localErr != nil {
 			return nil, "", fmt.Errorf("the local sandbox driver cannot run here: %v (use --sandbox process for unisolated development, or --sandbox none)", localErr)
@@ -56,6 +66,35 @@ func newSandboxes(ctx context.Context, cfg *config, root string, logger *slog.Lo
 	}
 	m.NoExec(process.NameNone)
 	return m, notice, nil
+}
+
+// containerDrivers enables docker (and gvisor) when an image is configured.
+// A driver asked for as the default must work; otherwise one that does not
+// is left out with a warning.
+func containerDrivers(ctx context.Context, cfg *config, root string, logger *slog.Logger) ([]sandbox.Driver, error) {
+	types := []struct{ name, runtime string }{{"docker", ""}}
+	if cfg.GVisorRuntime != "" {
+		types = append(types, struct{ name, runtime string }{"gvisor", cfg.GVisorRuntime})
+	}
+	var out []sandbox.Driver
+	for _, t := range types {
+		d, err := docker.New(docker.Options{
+			Name: t.name, Runtime: t.runtime, Host: cfg.DockerHost, Image: cfg.DockerImage, HostUsr: cfg.DockerHostUsr,
+			Root: root, IdleTimeout: cfg.SandboxIdle, Logger: logger,
+		})
+		if err == nil {
+			err = d.Check(ctx)
+		}
+		if err != nil {
+			if cfg.Sandbox == t.name {
+				return nil, fmt.Errorf("the %s sandbox driver cannot run: %v", t.name, err)
+			}
+			logger.Warn("sandbox driver unavailable", "driver", t.name, "err", err)
+			continue
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // watchFilesystem emits filesystem events for the deployments that turned

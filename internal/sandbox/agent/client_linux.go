@@ -16,6 +16,10 @@ import (
 	"github.com/hermhq/herm/internal/sandbox"
 )
 
+// ErrNotStarted is wrapped by Exec's errors when the agent was gone before
+// the command started: running it again in a restarted sandbox is safe.
+var ErrNotStarted = errors.New("the command did not start")
+
 // Client is the server's end of a sandbox agent's control socket.
 type Client struct {
 	ctrl    int           // the socket; -1 once closed
@@ -172,7 +176,7 @@ func (c *Client) Exec(ctx context.Context, req sandbox.ExecRequest, dir string, 
 	c.mu.Lock()
 	if c.broken {
 		c.mu.Unlock()
-		return nil, c.failure()
+		return nil, fmt.Errorf("%w: %w", ErrNotStarted, c.failure())
 	}
 	c.nextID++
 	id := c.nextID
@@ -188,7 +192,8 @@ func (c *Client) Exec(ctx context.Context, req sandbox.ExecRequest, dir string, 
 	start := time.Now()
 	argv := []string{"/bin/sh", "-c", req.Command}
 	if err := c.send(request{Op: "exec", ID: id, Argv: argv, Dir: dir, Env: env}, childFiles); err != nil {
-		return nil, fmt.Errorf("sandbox control: %w", err)
+		c.Close() // the agent is gone; the read loop will notice
+		return nil, fmt.Errorf("%w: sandbox control: %w", ErrNotStarted, err)
 	}
 	// Our copies of the child's ends must go, or the output never ends.
 	for _, f := range toClose {
@@ -205,7 +210,7 @@ func (c *Client) Exec(ctx context.Context, req sandbox.ExecRequest, dir string, 
 		return nil, ctx.Err()
 	}
 	if !ok {
-		return nil, c.failure()
+		return nil, fmt.Errorf("%w: %w", ErrNotStarted, c.failure())
 	}
 	if r.Op == "failed" {
 		return nil, fmt.Errorf("start command: %s", r.Error)

@@ -36,19 +36,63 @@ type initConfig struct {
 	Landlock  bool   `json:"landlock"`
 }
 
-// MaybeRunInit runs the sandbox init when this process was started as one,
-// and never returns then. Call it first thing in main (and in TestMain of
-// tests that start local sandboxes): the init must not run anything else.
+// ContainerAgentArg is argv[1] of the agent in a container sandbox (the
+// docker driver bind-mounts this binary into the container); argv[2] is
+// the control socket's path.
+const ContainerAgentArg = "__herm-sandbox-agent"
+
+// MaybeRunInit runs the sandbox init (or a container's agent) when this
+// process was started as one, and never returns then. Call it first thing
+// in main (and in TestMain of tests that start sandboxes): the init must
+// not run anything else.
 func MaybeRunInit() {
-	if len(os.Args) < 2 || os.Args[1] != initArg {
+	if len(os.Args) < 2 || (os.Args[1] != initArg && os.Args[1] != ContainerAgentArg) {
 		return
 	}
 	runtime.LockOSThread()
-	if err := runInit(); err != nil {
+	var err error
+	if os.Args[1] == initArg {
+		err = runInit()
+	} else if len(os.Args) == 3 {
+		err = runContainerAgent(os.Args[2])
+	} else {
+		err = errors.New("usage: " + ContainerAgentArg + " SOCKET")
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "herm sandbox init: %v\n", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
+}
+
+// runContainerAgent serves a container sandbox: the container runtime made
+// the namespaces, the read-only root and the limits; the agent connects to
+// the server's control socket, confines itself like the local init (no new
+// privileges, Landlock, the seccomp deny-list) and runs commands, each
+// leading its own session and process group.
+func runContainerAgent(path string) error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		return fmt.Errorf("connect %s: %w", path, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("no_new_privs: %w", err)
+	}
+	err = landlock.V6.BestEffort().RestrictPaths(
+		landlock.RODirs("/"),
+		landlock.RWDirs("/workspace", "/tmp", "/dev/shm").IgnoreIfMissing(),
+		landlock.RWFiles("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx").IgnoreIfMissing(),
+	)
+	if err != nil {
+		return fmt.Errorf("landlock: %w", err)
+	}
+	if err := loadSeccomp(); err != nil {
+		return fmt.Errorf("seccomp: %w", err)
+	}
+	return agent.Serve(os.NewFile(uintptr(fd), "control"), agent.Options{})
 }
 
 func runInit() error {

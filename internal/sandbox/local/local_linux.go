@@ -495,13 +495,19 @@ func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecR
 	if e.Name != "." {
 		dir += "/" + e.Name
 	}
-	inst, err := b.begin()
-	if err != nil {
-		return nil, err
-	}
-	defer b.end(inst)
 	defer b.ws.Invalidate()
-	return inst.exec(ctx, req, dir)
+	for attempt := 0; ; attempt++ {
+		inst, err := b.begin()
+		if err != nil {
+			return nil, err
+		}
+		res, err := inst.exec(ctx, req, dir)
+		b.end(inst)
+		if errors.Is(err, agent.ErrNotStarted) && attempt == 0 && ctx.Err() == nil {
+			continue // the sandbox stopped under us: start it again
+		}
+		return res, err
+	}
 }
 
 // instance is one run of a sandbox's init.

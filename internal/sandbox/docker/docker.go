@@ -1,0 +1,518 @@
+// Package docker is the sandbox driver on a Docker engine: one long-lived
+// container per deployment (docker-init as PID 1, a non-root user, a
+// read-only root, no capabilities, no-new-privileges, no network, memory,
+// CPU and pids limits), with the workspace bind-mounted at /workspace and,
+// optionally, gVisor's runsc as the runtime (the "gvisor" type).
+//
+// Commands do not go through docker exec (~50 ms each): the server's own
+// binary is bind-mounted read-only into the container and runs there as its
+// agent, connected to the server over a unix socket in a bind-mounted
+// directory, exactly like the local driver's init (internal/sandbox/agent).
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"golang.org/x/sys/unix"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/sandbox"
+	"github.com/hermhq/herm/internal/sandbox/agent"
+	"github.com/hermhq/herm/internal/sandbox/local"
+)
+
+// Options configure the driver. Zero values mean defaults.
+type Options struct {
+	// Name is the sandbox.type (default "docker"; "gvisor" with runsc).
+	Name string
+	// Host is the engine's address (default: DOCKER_HOST, else the
+	// engine's default socket).
+	Host string
+	// Image is the containers' image; it must exist on the engine.
+	Image string
+	// Runtime is the OCI runtime ("" = the engine's default; "runsc").
+	Runtime string
+	// HostUsr bind-mounts the host's /usr read-only, for images that are
+	// only a skeleton (bin, lib → usr/...), so that the host's tools run.
+	HostUsr bool
+	// Root holds the workspaces (Root/<deployment id>); StateDir the
+	// control sockets (default Root/../sandbox/<Name>).
+	Root, StateDir string
+	// Binary is the host path of this program, mounted as the agent
+	// (default: os.Executable). It must run in the image: build it with
+	// CGO_ENABLED=0, or use HostUsr.
+	Binary string
+	// UID is the containers' user and the owner of workspace files
+	// (default 1000).
+	UID int
+	// IdleTimeout stops a container with no command for this long
+	// (default 10 minutes; negative never stops).
+	IdleTimeout time.Duration
+	// Defaults are the limits of deployments that set none (default:
+	// 1 CPU, 1024 MB, 512 pids).
+	Defaults herm.Resources
+	// TmpMB is the size of /tmp (default 256).
+	TmpMB  int
+	Logger *slog.Logger
+}
+
+// Driver runs sandboxes as Docker containers.
+type Driver struct {
+	opts Options
+	cli  *client.Client
+
+	checkOnce sync.Once
+	checkErr  error
+
+	mu     sync.Mutex
+	boxes  map[string]*box
+	closed bool
+}
+
+// New returns the driver; Check tells whether the engine and image are there.
+func New(opts Options) (*Driver, error) {
+	if opts.Name == "" {
+		opts.Name = "docker"
+	}
+	if opts.Root == "" {
+		return nil, errors.New("docker sandbox: no workspace root")
+	}
+	if opts.StateDir == "" {
+		opts.StateDir = filepath.Join(filepath.Dir(opts.Root), "sandbox", opts.Name)
+	}
+	if opts.Binary == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		opts.Binary = exe
+	}
+	if opts.UID == 0 {
+		opts.UID = 1000
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 10 * time.Minute
+	}
+	if opts.Defaults == (herm.Resources{}) {
+		opts.Defaults = herm.Resources{CPU: 1, MemoryMB: 1024, PIDs: 512}
+	}
+	if opts.TmpMB <= 0 {
+		opts.TmpMB = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	var copts []client.Opt // API versions are negotiated by default
+	if opts.Host != "" {
+		copts = append(copts, client.WithHost(opts.Host))
+	} else {
+		copts = append(copts, client.WithHostFromEnv())
+	}
+	cli, err := client.New(copts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return &Driver{opts: opts, cli: cli, boxes: make(map[string]*box)}, nil
+}
+
+// Name implements sandbox.Driver.
+func (d *Driver) Name() string { return d.opts.Name }
+
+// Check implements sandbox.Driver: the engine answers, the image exists.
+func (d *Driver) Check(ctx context.Context) error {
+	d.checkOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := d.cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+			d.checkErr = fmt.Errorf("%w: docker engine: %v", sandbox.ErrUnavailable, err)
+			return
+		}
+		if d.opts.Image == "" {
+			d.checkErr = fmt.Errorf("%w: no image configured", sandbox.ErrUnavailable)
+			return
+		}
+		if _, err := d.cli.ImageInspect(ctx, d.opts.Image); err != nil {
+			d.checkErr = fmt.Errorf("%w: image %s: %v", sandbox.ErrUnavailable, d.opts.Image, err)
+			return
+		}
+		if _, err := os.Stat(d.opts.Binary); err != nil {
+			d.checkErr = fmt.Errorf("%w: agent binary: %v", sandbox.ErrUnavailable, err)
+			return
+		}
+		for _, dir := range []string{d.opts.Root, d.opts.StateDir} {
+			if err := os.MkdirAll(dir, 0o711); err != nil {
+				d.checkErr = fmt.Errorf("%w: %v", sandbox.ErrUnavailable, err)
+				return
+			}
+		}
+	})
+	return d.checkErr
+}
+
+func validID(id string) bool {
+	return id != "" && filepath.Base(id) == id && id != "." && id != ".."
+}
+
+func containerName(id string) string { return "herm-" + id }
+
+// Ensure implements sandbox.Driver.
+func (d *Driver) Ensure(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox, error) {
+	if err := d.Check(ctx); err != nil {
+		return nil, err
+	}
+	if !validID(spec.DeploymentID) {
+		return nil, fmt.Errorf("bad deployment id %q", spec.DeploymentID)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil, errors.New("docker sandbox driver closed")
+	}
+	if b, ok := d.boxes[spec.DeploymentID]; ok {
+		b.setSpec(spec)
+		return b, nil
+	}
+	ws, err := sandbox.OpenWorkspace(filepath.Join(d.opts.Root, spec.DeploymentID), d.opts.UID, d.opts.UID)
+	if err != nil {
+		return nil, err
+	}
+	b := &box{d: d, id: spec.DeploymentID, ws: ws}
+	b.setSpec(spec)
+	d.boxes[spec.DeploymentID] = b
+	return b, nil
+}
+
+// Destroy implements sandbox.Driver.
+func (d *Driver) Destroy(ctx context.Context, id string) error {
+	if !validID(id) {
+		return fmt.Errorf("bad deployment id %q", id)
+	}
+	d.mu.Lock()
+	b := d.boxes[id]
+	delete(d.boxes, id)
+	d.mu.Unlock()
+	if b != nil {
+		_ = b.Stop(ctx)
+		_ = b.ws.Close()
+	}
+	if _, err := d.cli.ContainerRemove(ctx, containerName(id), client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container: %w", err)
+	}
+	_ = os.RemoveAll(filepath.Join(d.opts.StateDir, id))
+	return os.RemoveAll(filepath.Join(d.opts.Root, id))
+}
+
+// Close implements sandbox.Driver: containers stop, and stay.
+func (d *Driver) Close(ctx context.Context) error {
+	d.mu.Lock()
+	d.closed = true
+	boxes := d.boxes
+	d.boxes = make(map[string]*box)
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, b := range boxes {
+		wg.Go(func() {
+			_ = b.Stop(ctx)
+			_ = b.ws.Close()
+		})
+	}
+	wg.Wait()
+	return d.cli.Close()
+}
+
+type box struct {
+	d  *Driver
+	id string
+	ws *sandbox.Workspace
+
+	mu     sync.Mutex
+	spec   sandbox.Spec
+	conn   *agent.Client // nil when stopped
+	active int
+	idle   *time.Timer
+}
+
+func (b *box) setSpec(spec sandbox.Spec) {
+	b.mu.Lock()
+	b.spec = spec
+	b.mu.Unlock()
+	b.ws.SetQuota(int64(spec.Resources.DiskMB) << 20)
+}
+
+func (b *box) Workspace() *sandbox.Workspace { return b.ws }
+
+func (b *box) resources() herm.Resources {
+	r, def := b.spec.Resources, b.d.opts.Defaults
+	if r.CPU == 0 {
+		r.CPU = def.CPU
+	}
+	if r.MemoryMB == 0 {
+		r.MemoryMB = def.MemoryMB
+	}
+	if r.PIDs == 0 {
+		r.PIDs = def.PIDs
+	}
+	return r
+}
+
+// Running reports whether the container's agent is connected.
+func (b *box) Running() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conn != nil && !b.conn.Broken()
+}
+
+// Stop implements sandbox.Sandbox: the container is killed (every process
+// ends) and kept.
+func (b *box) Stop(ctx context.Context) error {
+	b.mu.Lock()
+	conn := b.conn
+	b.conn = nil
+	if b.idle != nil {
+		b.idle.Stop()
+	}
+	b.mu.Unlock()
+	if conn != nil {
+		conn.Close()
+	}
+	_, err := b.d.cli.ContainerKill(context.WithoutCancel(ctx), containerName(b.id), client.ContainerKillOptions{Signal: "KILL"})
+	if err != nil && !errdefs.IsNotFound(err) && !strings.Contains(err.Error(), "is not running") {
+		return err
+	}
+	return nil
+}
+
+// config is the container's definition.
+func (b *box) config() client.ContainerCreateOptions {
+	o := b.d.opts
+	r := b.resources()
+	pids := int64(r.PIDs)
+	init := true
+	binds := []string{
+		b.ws.Dir() + ":/workspace:rw",
+		filepath.Join(o.StateDir, b.id) + ":/run/herm:rw",
+		o.Binary + ":/.herm/herm:ro",
+	}
+	if o.HostUsr {
+		binds = append(binds, "/usr:/usr:ro")
+	}
+	uid := fmt.Sprint(o.UID)
+	return client.ContainerCreateOptions{
+		Name: containerName(b.id),
+		Config: &container.Config{
+			Image:      o.Image,
+			User:       uid + ":" + uid,
+			Hostname:   "sandbox",
+			WorkingDir: "/workspace",
+			Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME=/workspace"},
+			Entrypoint: []string{"/.herm/herm"},
+			Cmd:        []string{local.ContainerAgentArg, "/run/herm/ctl.sock"},
+			Labels:     map[string]string{"dev.herm.deployment": b.id},
+		},
+		HostConfig: &container.HostConfig{
+			Binds:          binds,
+			Init:           &init,
+			ReadonlyRootfs: true,
+			Tmpfs:          map[string]string{"/tmp": fmt.Sprintf("rw,nosuid,nodev,size=%dm,mode=1777", o.TmpMB)},
+			CapDrop:        []string{"ALL"},
+			SecurityOpt:    []string{"no-new-privileges"},
+			NetworkMode:    "none",
+			Runtime:        o.Runtime,
+			Resources: container.Resources{
+				Memory:     int64(r.MemoryMB) << 20,
+				MemorySwap: int64(r.MemoryMB) << 20, // no swap beyond the limit
+				NanoCPUs:   int64(r.CPU * 1e9),
+				PidsLimit:  &pids,
+			},
+		},
+	}
+}
+
+// start (re)starts the container and waits for its agent (b.mu held).
+func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
+	if b.conn != nil && !b.conn.Broken() {
+		return b.conn, nil
+	}
+	b.conn = nil
+	cli := b.d.cli
+	name := containerName(b.id)
+	dir := filepath.Join(b.d.opts.StateDir, b.id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Chown(dir, b.d.opts.UID, b.d.opts.UID); err != nil {
+		return nil, err
+	}
+	sock := filepath.Join(dir, "ctl.sock")
+	_ = os.Remove(sock)
+	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(lfd)
+	if err := unix.Bind(lfd, &unix.SockaddrUnix{Name: sock}); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chown(sock, b.d.opts.UID, b.d.opts.UID); err != nil {
+		return nil, err
+	}
+	if err := unix.Listen(lfd, 1); err != nil {
+		return nil, err
+	}
+
+	// The container may exist (stopped, or running from before a restart
+	// of the server, its agent disconnected): a running one is killed so
+	// that its agent connects again.
+	insp, err := cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	switch {
+	case errdefs.IsNotFound(err):
+		if _, err := cli.ContainerCreate(ctx, b.config()); err != nil {
+			return nil, fmt.Errorf("create container: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("inspect container: %w", err)
+	case insp.Container.State != nil && insp.Container.State.Running:
+		_, _ = cli.ContainerKill(ctx, name, client.ContainerKillOptions{Signal: "KILL"})
+		b.waitStopped(ctx, name)
+	}
+	if err := b.updateLimits(ctx, name); err != nil {
+		return nil, err
+	}
+	if _, err := cli.ContainerStart(ctx, name, client.ContainerStartOptions{}); err != nil {
+		return nil, fmt.Errorf("start container: %w", err)
+	}
+	fd, err := accept(ctx, lfd, 20*time.Second)
+	if err != nil {
+		_, _ = cli.ContainerKill(context.WithoutCancel(ctx), name, client.ContainerKillOptions{Signal: "KILL"})
+		return nil, fmt.Errorf("the container's agent did not connect: %w%s", err, b.logsHint(ctx, name))
+	}
+	b.conn = agent.NewClient(fd, func() error { return errors.New("the sandbox container stopped") })
+	return b.conn, nil
+}
+
+// updateLimits applies the deployment's current resources to an existing
+// container (they may have changed since it was created).
+func (b *box) updateLimits(ctx context.Context, name string) error {
+	r := b.config().HostConfig.Resources
+	_, err := b.d.cli.ContainerUpdate(ctx, name, client.ContainerUpdateOptions{Resources: &r})
+	if err != nil {
+		return fmt.Errorf("update container limits: %w", err)
+	}
+	return nil
+}
+
+func (b *box) waitStopped(ctx context.Context, name string) {
+	for range 100 {
+		insp, err := b.d.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if err != nil || insp.Container.State == nil || !insp.Container.State.Running {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (b *box) logsHint(ctx context.Context, name string) string {
+	insp, err := b.d.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err != nil || insp.Container.State == nil {
+		return ""
+	}
+	s := insp.Container.State
+	return fmt.Sprintf(" (container %s, exit code %d %s)", s.Status, s.ExitCode, s.Error)
+}
+
+// accept waits for one connection on a listening socket.
+func accept(ctx context.Context, lfd int, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if err := ctx.Err(); err != nil {
+			return -1, err
+		}
+		fds := []unix.PollFd{{Fd: int32(lfd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 100)
+		if err != nil && err != unix.EINTR {
+			return -1, err
+		}
+		if n > 0 {
+			fd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+			return fd, err
+		}
+	}
+	return -1, errors.New("timed out")
+}
+
+func (b *box) begin(ctx context.Context) (*agent.Client, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// A start is not abandoned halfway (a container left starting would
+	// race the next one); it has its own time limit.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	c, err := b.startLocked(sctx)
+	if err != nil {
+		return nil, err
+	}
+	b.active++
+	if b.idle != nil {
+		b.idle.Stop()
+	}
+	return c, nil
+}
+
+func (b *box) end(c *agent.Client) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.active--
+	if b.active > 0 || b.d.opts.IdleTimeout < 0 || b.conn != c {
+		return
+	}
+	if b.idle != nil {
+		b.idle.Stop()
+	}
+	b.idle = time.AfterFunc(b.d.opts.IdleTimeout, func() {
+		b.mu.Lock()
+		idle := b.active == 0 && b.conn == c
+		b.mu.Unlock()
+		if idle {
+			_ = b.Stop(context.Background())
+		}
+	})
+}
+
+// Exec implements sandbox.Sandbox.
+func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecResult, error) {
+	e, err := b.ws.Stat(req.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if !e.Dir {
+		return nil, herm.Errorf(herm.EInvalid, "dir %q: not a directory", req.Dir)
+	}
+	dir := "/workspace"
+	if e.Name != "." {
+		dir += "/" + e.Name
+	}
+	defer b.ws.Invalidate()
+	for attempt := 0; ; attempt++ {
+		c, err := b.begin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := c.Exec(ctx, req, dir, sandbox.BaseEnv("/workspace", req.Env))
+		b.end(c)
+		if errors.Is(err, agent.ErrNotStarted) && attempt == 0 && ctx.Err() == nil {
+			continue // the container went away under us: start it again
+		}
+		return res, err
+	}
+}
