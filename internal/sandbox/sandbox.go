@@ -128,3 +128,34 @@ func BaseEnv(home string, extra map[string]string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Limits returns r with def's values where r sets none.
+func Limits(r, def herm.Resources) herm.Resources {
+	if r.CPU == 0 {
+		r.CPU = def.CPU
+	}
+	if r.MemoryMB == 0 {
+		r.MemoryMB = def.MemoryMB
+	}
+	if r.PIDs == 0 {
+		r.PIDs = def.PIDs
+	}
+	return r
+}
+
+// InsideDir resolves a request's working directory (relative to the
+// workspace) to its path inside a sandbox that mounts the workspace at
+// /workspace; it must be a directory of the workspace.
+func InsideDir(ws *Workspace, dir string) (string, error) {
+	e, err := ws.Stat(dir)
+	if err != nil {
+		return "", err
+	}
+	if !e.Dir {
+		return "", herm.Errorf(herm.EInvalid, "dir %q: not a directory", dir)
+	}
+	if e.Name == "." {
+		return "/workspace", nil
+	}
+	return "/workspace/" + e.Name, nil
+}

@@ -336,17 +336,7 @@ func (b *box) Workspace() *sandbox.Workspace { return b.ws }
 
 // resources are the deployment's limits with the server's defaults.
 func (b *box) resources() herm.Resources {
-	r, def := b.spec.Resources, b.d.opts.Defaults
-	if r.CPU == 0 {
-		r.CPU = def.CPU
-	}
-	if r.MemoryMB == 0 {
-		r.MemoryMB = def.MemoryMB
-	}
-	if r.PIDs == 0 {
-		r.PIDs = def.PIDs
-	}
-	return r
+	return sandbox.Limits(b.spec.Resources, b.d.opts.Defaults)
 }
 
 // Running reports whether the sandbox has a live init process.
@@ -484,16 +474,9 @@ func (b *box) end(inst *instance) {
 
 // Exec implements sandbox.Sandbox.
 func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecResult, error) {
-	e, err := b.ws.Stat(req.Dir)
+	dir, err := sandbox.InsideDir(b.ws, req.Dir)
 	if err != nil {
 		return nil, err
-	}
-	if !e.Dir {
-		return nil, herm.Errorf(herm.EInvalid, "dir %q: not a directory", req.Dir)
-	}
-	dir := "/workspace"
-	if e.Name != "." {
-		dir += "/" + e.Name
 	}
 	defer b.ws.Invalidate()
 	for attempt := 0; ; attempt++ {
