@@ -17,6 +17,9 @@ import (
 type FileList struct {
 	Path    string      `json:"path" doc:"The directory, relative to the workspace (\".\" for its root)."`
 	Entries []FileEntry `json:"entries"`
+	// Truncated is set when the directory has more entries than a listing
+	// returns (10,000); entries are then some of them, sorted.
+	Truncated bool `json:"truncated,omitempty" doc:"Only when the directory has more than 10,000 entries: the listing holds 10,000 of them."`
 }
 
 // FileEntry is one file or directory.
@@ -85,11 +88,11 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	entries, err := ws.List(clean)
+	entries, truncated, err := ws.List(clean)
 	if err != nil {
 		return err
 	}
-	out := FileList{Path: clean, Entries: make([]FileEntry, len(entries))}
+	out := FileList{Path: clean, Entries: make([]FileEntry, len(entries)), Truncated: truncated}
 	for i, e := range entries {
 		typ := "file"
 		if e.Dir {

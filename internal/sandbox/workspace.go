@@ -190,29 +190,44 @@ func (w *Workspace) Stat(p string) (Entry, error) {
 	return entry(c, fi), nil
 }
 
-// List returns a directory's entries sorted by name. Symlinks are listed
-// as what they point to when that stays inside the workspace, and left out
-// otherwise.
-func (w *Workspace) List(p string) ([]Entry, error) {
+// MaxList is the most entries List returns.
+const MaxList = 10000
+
+// List returns a directory's entries sorted by name: all of them, or, in a
+// directory with more than MaxList, MaxList of them and truncated. Symlinks
+// are listed as what they point to when that stays inside the workspace,
+// and left out otherwise.
+func (w *Workspace) List(p string) (entries []Entry, truncated bool, err error) {
 	c, err := Clean(p)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	f, err := w.root.Open(c)
+	fi, err := w.root.Stat(c)
 	if err != nil {
-		return nil, pathErr(p, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, pathErr(p, err)
+		return nil, false, pathErr(p, err)
 	}
 	if !fi.IsDir() {
-		return nil, herm.Errorf(herm.EInvalid, "path %q: not a directory", p)
+		return nil, false, herm.Errorf(herm.EInvalid, "path %q: not a directory", p)
 	}
-	des, err := f.ReadDir(-1)
+	// O_DIRECTORY: a FIFO swapped in meanwhile must not block the open.
+	f, err := w.root.OpenFile(c, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_DIRECTORY, 0)
 	if err != nil {
-		return nil, pathErr(p, err)
+		return nil, false, pathErr(p, err)
+	}
+	defer f.Close()
+	var des []fs.DirEntry
+	for len(des) <= MaxList {
+		batch, err := f.ReadDir(1000)
+		des = append(des, batch...)
+		if err == io.EOF || (err == nil && len(batch) == 0) {
+			break
+		}
+		if err != nil {
+			return nil, false, pathErr(p, err)
+		}
+	}
+	if len(des) > MaxList {
+		des, truncated = des[:MaxList], true
 	}
 	out := make([]Entry, 0, len(des))
 	for _, de := range des {
@@ -228,7 +243,7 @@ func (w *Workspace) List(p string) ([]Entry, error) {
 		out = append(out, entry(de.Name(), fi))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return out, truncated, nil
 }
 
 // Open opens a regular file for reading.
@@ -237,7 +252,9 @@ func (w *Workspace) Open(p string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := w.root.Open(c)
+	// O_NONBLOCK: opening a FIFO the sandbox made must not hang the
+	// server; it is refused below as not a regular file.
+	f, err := w.root.OpenFile(c, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, pathErr(p, err)
 	}

@@ -55,6 +55,9 @@ type Options struct {
 // then it returns, and the caller exits, which ends the sandbox.
 func Serve(ctrl *os.File, opts Options) error {
 	fd := int(ctrl.Fd())
+	// The control socket is the agent's alone: a command holding it could
+	// read other commands' requests and forge their results.
+	unix.CloseOnExec(fd)
 	var (
 		wmu   sync.Mutex
 		mu    sync.Mutex
@@ -98,12 +101,13 @@ func Serve(ctrl *os.File, opts Options) error {
 		}
 		switch req.Op {
 		case "kill":
+			// Under mu: a command in procs is not reaped yet, so its pid
+			// (and process group) cannot have been reused.
 			mu.Lock()
-			p := procs[req.ID]
-			mu.Unlock()
-			if p != nil {
+			if p := procs[req.ID]; p != nil {
 				kill(p.Pid, opts)
 			}
+			mu.Unlock()
 			closeAll(files)
 		case "exec":
 			cmd, err := startCommand(req, files, opts)
@@ -117,12 +121,25 @@ func Serve(ctrl *os.File, opts Options) error {
 			mu.Unlock()
 			send(reply{Op: "started", ID: req.ID, PID: cmd.Process.Pid})
 			go func(id uint64) {
-				_ = cmd.Wait()
-				// A command's processes end with it.
-				kill(cmd.Process.Pid, opts)
+				// Wait for the exit without reaping: until it is reaped the
+				// command's pid stays taken, so its group can be killed
+				// without hitting a new process that reused the number.
+				var info unix.Siginfo
+				for {
+					err := unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+					if err != unix.EINTR {
+						break
+					}
+				}
 				mu.Lock()
+				if !opts.NestedPID {
+					// A command's processes end with it (with NestedPID the
+					// kernel ends its PID namespace).
+					kill(cmd.Process.Pid, opts)
+				}
 				delete(procs, id)
 				mu.Unlock()
+				_ = cmd.Wait()
 				r := reply{Op: "exited", ID: id}
 				if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok {
 					r.Code = ws.ExitStatus()

@@ -16,6 +16,9 @@ import (
 	"github.com/hermhq/herm/internal/sandbox"
 )
 
+// killGrace is how long a killed command may take to be reported ended.
+const killGrace = 10 * time.Second
+
 // ErrNotStarted is wrapped by Exec's errors when the agent was gone before
 // the command started: running it again in a restarted sandbox is safe.
 var ErrNotStarted = errors.New("the command did not start")
@@ -81,9 +84,15 @@ func (c *Client) readLoop() {
 		}
 		c.mu.Lock()
 		ch := c.waiters[r.ID]
+		if r.Op == "exited" || r.Op == "failed" {
+			delete(c.waiters, r.ID) // the last reply about this command
+		}
 		c.mu.Unlock()
 		if ch != nil {
-			ch <- r
+			select {
+			case ch <- r: // at most two replies per command: never blocks
+			default:
+			}
 		}
 	}
 	// The agent is gone (or going): fail every waiter.
@@ -183,10 +192,13 @@ func (c *Client) Exec(ctx context.Context, req sandbox.ExecRequest, dir string, 
 	ch := make(chan reply, 2)
 	c.waiters[id] = ch
 	c.mu.Unlock()
+	forget := true // a background command's waiter goes with its exit
 	defer func() {
-		c.mu.Lock()
-		delete(c.waiters, id)
-		c.mu.Unlock()
+		if forget {
+			c.mu.Lock()
+			delete(c.waiters, id)
+			c.mu.Unlock()
+		}
 	}()
 
 	start := time.Now()
@@ -216,10 +228,7 @@ func (c *Client) Exec(ctx context.Context, req sandbox.ExecRequest, dir string, 
 		return nil, fmt.Errorf("start command: %s", r.Error)
 	}
 	if req.Background {
-		go func() {
-			for range ch {
-			}
-		}()
+		forget = false
 		return &sandbox.ExecResult{PID: r.PID, Duration: time.Since(start)}, nil
 	}
 	var timeout <-chan time.Time
@@ -230,19 +239,30 @@ func (c *Client) Exec(ctx context.Context, req sandbox.ExecRequest, dir string, 
 	}
 	timedOut := false
 	var ctxErr error
+	done := ctx.Done()
+	var grace <-chan time.Time // after a kill: how long the exit may take
+	killed := func() {
+		_ = c.send(request{Op: "kill", ID: id}, nil)
+		if grace == nil {
+			grace = time.After(killGrace)
+		}
+	}
 	for {
 		select {
 		case r, ok = <-ch:
 		case <-timeout:
 			timedOut, timeout = true, nil
-			_ = c.send(request{Op: "kill", ID: id}, nil)
+			killed()
 			continue
-		case <-ctx.Done():
-			if ctxErr == nil {
-				ctxErr = ctx.Err()
-				_ = c.send(request{Op: "kill", ID: id}, nil)
-			}
+		case <-done:
+			ctxErr, done = ctx.Err(), nil
+			killed()
 			continue
+		case <-grace:
+			// The agent did not report the killed command's end: it is
+			// not trustworthy any more; stopping it ends the sandbox.
+			c.Close()
+			return nil, errors.New("the sandbox did not end a killed command; it was stopped")
 		}
 		break
 	}

@@ -30,9 +30,12 @@ func TestConformance(t *testing.T) {
 	if err := os.Chmod(data, 0o711); err != nil {
 		t.Fatal(err)
 	}
+	// HERM_TEST_DOCKER_RUNTIME=runsc runs the suite on gVisor (the engine
+	// must know the runtime: dockerd --add-runtime runsc=/path/to/runsc).
+	runtime := os.Getenv("HERM_TEST_DOCKER_RUNTIME")
 	d, err := docker.New(docker.Options{
 		Host: host, Image: image, HostUsr: os.Getenv("HERM_TEST_DOCKER_HOST_USR") != "0",
-		Root: filepath.Join(data, "workspaces"),
+		Root: filepath.Join(data, "workspaces"), Runtime: runtime,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
@@ -33,6 +34,7 @@ type initConfig struct {
 	Workspace string `json:"workspace"` // host workspace dir, bound at /workspace
 	RootFS    string `json:"rootfs"`    // "" = the host's /usr; else a root filesystem dir
 	TmpMB     int    `json:"tmp_mb"`    // size of /tmp
+	DiskMB    int    `json:"disk_mb"`   // the workspace quota (0 = none)
 	Landlock  bool   `json:"landlock"`
 }
 
@@ -71,6 +73,9 @@ func MaybeRunInit() {
 // privileges, Landlock, the seccomp deny-list) and runs commands, each
 // leading its own session and process group.
 func runContainerAgent(path string) error {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close-on-exec: %w", err)
+	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return err
@@ -89,6 +94,9 @@ func runContainerAgent(path string) error {
 	if err != nil {
 		return fmt.Errorf("landlock: %w", err)
 	}
+	// No Landlock signal scope here: it refuses the agent's kill of a
+	// finished command's process group (seen on 6.18); the container's
+	// PID namespace already keeps signals inside.
 	if err := loadSeccomp(); err != nil {
 		return fmt.Errorf("seccomp: %w", err)
 	}
@@ -96,6 +104,11 @@ func runContainerAgent(path string) error {
 }
 
 func runInit() error {
+	// Descriptors the server inherited from its own parent must not reach
+	// the sandbox's commands (3 and 4 are ours; 4 stays the agent's).
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return fmt.Errorf("close-on-exec: %w", err)
+	}
 	cfgFile := os.NewFile(3, "config")
 	ctrl := os.NewFile(4, "control")
 	if cfgFile == nil || ctrl == nil {
@@ -130,6 +143,17 @@ func runInit() error {
 		)
 		if err != nil {
 			return fmt.Errorf("landlock: %w", err)
+		}
+		if err := landlock.V6.BestEffort().RestrictScoped(); err != nil {
+			return fmt.Errorf("landlock scopes: %w", err)
+		}
+	}
+	if cfg.DiskMB > 0 {
+		// No single file may be larger than the whole quota (the quota
+		// itself is accounted on the host; this bounds one command).
+		lim := uint64(cfg.DiskMB) << 20
+		if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: lim, Max: lim}); err != nil {
+			return fmt.Errorf("file size limit: %w", err)
 		}
 	}
 	if err := loadSeccomp(); err != nil {
@@ -359,10 +383,49 @@ func loadSeccomp() error {
 					Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_NEWUSER}},
 				}}},
 				{Action: errnoAction(unix.ENOSYS), Names: []string{"clone3"}},
+				// vsock is not confined by network namespaces.
+				{Action: errnoAction(unix.EAFNOSUPPORT), NamesWithCondtions: []seccomp.NameWithConditions{
+					{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_VSOCK}}},
+					{Name: "socketpair", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_VSOCK}}},
+				}},
 			},
 		},
 	}
-	return seccomp.LoadFilter(filter)
+	if err := seccomp.LoadFilter(filter); err != nil {
+		return err
+	}
+	return loadArchFilter()
+}
+
+// loadArchFilter refuses system calls made through another ABI than the
+// native one (on x86-64: the 32-bit int 0x80 and the x32 ABI), which the
+// deny-list above would otherwise let through unchecked.
+func loadArchFilter() error {
+	var arch uint32
+	switch runtime.GOARCH {
+	case "amd64":
+		arch = unix.AUDIT_ARCH_X86_64
+	case "arm64":
+		arch = unix.AUDIT_ARCH_AARCH64
+	default:
+		return fmt.Errorf("no seccomp architecture check for %s", runtime.GOARCH)
+	}
+	deny := uint32(unix.SECCOMP_RET_ERRNO) | uint32(unix.ENOSYS)
+	prog := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: arch},
+		{Code: unix.BPF_RET | unix.BPF_K, K: deny},
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
+		{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, Jt: 0, Jf: 1, K: 0x40000000},
+		{Code: unix.BPF_RET | unix.BPF_K, K: deny}, // x32 system call numbers
+		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	if errno != 0 {
+		return fmt.Errorf("seccomp architecture filter: %w", errno)
+	}
+	return nil
 }
 
 // errnoAction is SECCOMP_RET_ERRNO with a chosen errno (ActionErrno is

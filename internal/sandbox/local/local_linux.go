@@ -580,6 +580,7 @@ func startInstance(d *Driver, b *box, nsfd int, cgName string) (*instance, error
 	}
 	cfg, _ := json.Marshal(initConfig{
 		Staging: d.staging, Workspace: b.ws.Dir(), RootFS: d.opts.RootFS, TmpMB: d.opts.TmpMB, Landlock: true,
+		DiskMB: b.spec.Resources.DiskMB,
 	})
 	if _, err := cfgW.Write(cfg); err != nil {
 		return fail(fmt.Errorf("configure sandbox: %w", err))

@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,6 +77,7 @@ func Run(t *testing.T, drv sandbox.Driver, opts Options) {
 		{"SharedWorkspace", testSharedWorkspace, herm.Resources{}},
 		{"WorkspaceEscapes", testWorkspaceEscapes, herm.Resources{}},
 		{"DiskQuota", testQuota, herm.Resources{DiskMB: 1}},
+		{"SpecialFiles", testSpecialFiles, herm.Resources{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, ensure(t, tc.res)) })
@@ -105,6 +108,8 @@ func Run(t *testing.T, drv sandbox.Driver, opts Options) {
 		})
 		t.Run("Network", func(t *testing.T) { testNetwork(t, ensure(t, herm.Resources{})) })
 		t.Run("Privileged", func(t *testing.T) { testPrivileged(t, ensure(t, herm.Resources{})) })
+		t.Run("Descriptors", func(t *testing.T) { testDescriptors(t, ensure(t, herm.Resources{})) })
+		t.Run("ForeignABI", func(t *testing.T) { testForeignABI(t, ensure(t, herm.Resources{})) })
 		t.Run("ForkStorm", func(t *testing.T) {
 			if !opts.Limits {
 				t.Skip("no pids limit on this machine")
@@ -369,7 +374,7 @@ func testSharedWorkspace(t *testing.T, sb sandbox.Sandbox) {
 	if st1.Uid != st2.Uid || st1.Gid != st2.Gid {
 		t.Fatalf("owner from host %d:%d, from sandbox %d:%d", st1.Uid, st1.Gid, st2.Uid, st2.Gid)
 	}
-	entries, err := ws.List("from-host")
+	entries, _, err := ws.List("from-host")
 	if err != nil || len(entries) != 2 || entries[0].Name != "a.txt" || entries[0].Size != int64(len("hostmore\n")) {
 		t.Fatalf("list: %+v %v", entries, err)
 	}
@@ -400,7 +405,7 @@ func testWorkspaceEscapes(t *testing.T, sb sandbox.Sandbox) {
 		if _, err := ws.WriteFile(p, strings.NewReader("overwritten")); err == nil {
 			t.Errorf("wrote %q through the workspace", p)
 		}
-		if _, err := ws.List(p); err == nil && p != "up" {
+		if _, _, err := ws.List(p); err == nil && p != "up" {
 			t.Errorf("listed %q", p)
 		}
 	}
@@ -441,17 +446,30 @@ func testQuota(t *testing.T, sb sandbox.Sandbox) {
 	if _, err := ws.Stat("big"); err == nil {
 		t.Fatal("the refused file exists")
 	}
-	// Commands can still fill the disk past the quota (no kernel quota
-	// here); the overrun is noticed after the command and further writes
-	// through the workspace are refused.
-	mustRun(t, sb, "head -c 2000000 /dev/zero > filler")
+	// A command writing one file larger than the quota is stopped by the
+	// kernel where the driver sets a file size limit, or else the overrun
+	// is noticed after it.
+	r, err := run(t, sb, sandbox.ExecRequest{Command: "head -c 2000000 /dev/zero > big"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ExitCode == 0 {
+		if err := ws.OverQuota(context.Background()); !errors.Is(err, sandbox.ErrQuota) {
+			t.Fatalf("a 2 MB file under a 1 MB quota went unnoticed: %v", err)
+		}
+	}
+	mustRun(t, sb, "rm -f big")
+	// Commands can fill the disk past the quota with several files (there
+	// is no kernel quota); the overrun is noticed after the command and
+	// further writes through the workspace are refused.
+	mustRun(t, sb, "head -c 700000 /dev/zero > filler1 && head -c 700000 /dev/zero > filler2")
 	if err := ws.OverQuota(context.Background()); !errors.Is(err, sandbox.ErrQuota) {
 		t.Fatalf("over quota after a command: %v", err)
 	}
 	if _, err := ws.WriteFile("more", strings.NewReader("x")); err == nil {
 		t.Fatal("a write while over quota was accepted")
 	}
-	mustRun(t, sb, "rm filler")
+	mustRun(t, sb, "rm filler1 filler2")
 	if err := ws.OverQuota(context.Background()); err != nil {
 		t.Fatalf("after freeing space: %v", err)
 	}
@@ -584,5 +602,103 @@ func testMemoryBomb(t *testing.T, sb sandbox.Sandbox) {
 	}
 	if out := mustRun(t, sb, "echo still here"); out != "still here\n" {
 		t.Fatalf("after the bomb: %q", out)
+	}
+}
+
+// testDescriptors: a command holds only its own stdin, stdout and stderr
+// (ls adds the descriptor of the directory it reads): nothing of the
+// server's or the sandbox agent's leaks in.
+func testDescriptors(t *testing.T, sb sandbox.Sandbox) {
+	out := mustRun(t, sb, "ls /proc/self/fd")
+	if got := strings.Fields(out); strings.Join(got, " ") != "0 1 2 3" {
+		t.Fatalf("descriptors in a command: %v", got)
+	}
+	// Background commands too.
+	mustRun(t, sb, "true")
+	if _, err := sb.Exec(context.Background(), sandbox.ExecRequest{Command: "ls /proc/self/fd > fds.txt", Background: true}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := sb.Workspace().ReadFile("fds.txt", 0); err == nil && len(b) > 0 {
+			if got := strings.Fields(string(b)); strings.Join(got, " ") != "0 1 2 3" {
+				t.Fatalf("descriptors in a background command: %v", got)
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the background command did not run")
+}
+
+// testForeignABI: system calls through the 32-bit ABI (int 0x80) must not
+// get past the sandbox's seccomp filter (x86-64 with gcc only).
+func testForeignABI(t *testing.T, sb sandbox.Sandbox) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("x86-64 only")
+	}
+	gcc, err := exec.LookPath("gcc")
+	if err != nil {
+		t.Skip("no gcc to build the probe")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "abi.c")
+	prog := `#include <stdio.h>
+static long sys32(long nr, long a, long b, long c) {
+	long ret;
+	__asm__ volatile ("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+	return ret;
+}
+int main(void) {
+	long ptrace = sys32(26, 0, 0, 0);            /* ptrace(PTRACE_TRACEME) */
+	long unshare = sys32(310, 0x10000000, 0, 0); /* unshare(CLONE_NEWUSER) */
+	long keyctl = sys32(288, 0, 0, 0);           /* keyctl */
+	printf("%ld %ld %ld\n", ptrace, unshare, keyctl);
+	return ptrace < 0 && unshare < 0 && keyctl < 0 ? 0 : 1;
+}
+`
+	if err := os.WriteFile(src, []byte(prog), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "abi")
+	if out, err := exec.Command(gcc, "-static", "-O0", "-o", bin, src).CombinedOutput(); err != nil {
+		t.Skipf("cannot build a static probe: %v %s", err, out)
+	}
+	b, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Workspace().WriteFile("abi", bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := run(t, sb, sandbox.ExecRequest{Command: "chmod +x abi && ./abi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ExitCode != 0 {
+		t.Fatalf("32-bit system calls got through (ptrace, unshare, keyctl returned %q; exit %d, %s)", strings.TrimSpace(r.stdout), r.ExitCode, r.stderr)
+	}
+}
+
+// testSpecialFiles: a FIFO or a socket a command made must not hang the
+// host when it reads or lists it.
+func testSpecialFiles(t *testing.T, sb sandbox.Sandbox) {
+	mustRun(t, sb, "mkfifo fifo")
+	ws := sb.Workspace()
+	done := make(chan error, 2)
+	go func() { _, err := ws.ReadFile("fifo", 0); done <- err }()
+	go func() { _, _, err := ws.List("fifo"); done <- err }()
+	for range 2 {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Error("a FIFO was read or listed as if it were a file or directory")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("reading or listing a FIFO hangs")
+		}
+	}
+	if _, err := ws.WriteFile("fifo", strings.NewReader("replaced")); err != nil {
+		t.Fatalf("replacing a FIFO with a file: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -267,17 +268,21 @@ func newListFiles(get getFunc) Tool {
 				return tools.Result{}, err
 			}
 			if a.Pattern == "" {
-				es, err := ws.List(p)
+				es, truncated, err := ws.List(p)
 				if err != nil {
 					return fileErr(err)
 				}
 				if len(es) == 0 {
 					return tools.Result{Content: fmt.Sprintf("(%s is empty)", p)}, nil
 				}
+				total := strconv.Itoa(len(es))
+				if truncated {
+					total = "more than " + total
+				}
 				var b strings.Builder
 				for i, e := range es {
 					if i == maxListEntries {
-						fmt.Fprintf(&b, "[listing stopped at %d of %d entries]\n", maxListEntries, len(es))
+						fmt.Fprintf(&b, "[listing stopped at %d of %s entries]\n", maxListEntries, total)
 						break
 					}
 					if e.Dir {
