@@ -265,7 +265,9 @@ func populateRoot(src, r string, hostUsr bool) error {
 func setupEtc(src, r string, hostUsr bool) error {
 	etc := filepath.Join(r, "etc")
 	if !hostUsr {
-		if _, err := os.Stat(filepath.Join(src, "etc")); err == nil {
+		// Lstat: a root file system whose etc is a link (say, to /etc)
+		// must not bind the host's.
+		if fi, err := os.Lstat(filepath.Join(src, "etc")); err == nil && fi.IsDir() {
 			return bindRO(filepath.Join(src, "etc"), etc, true)
 		}
 	}

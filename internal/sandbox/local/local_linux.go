@@ -375,7 +375,9 @@ func (b *box) close(ctx context.Context) {
 
 // Listen opens a listener inside the sandbox's network namespace, served by
 // the calling (host) process: the hook for the egress proxy. addr is like
-// "127.0.0.1:3128".
+// "127.0.0.1:80": use a port below 1024, which the sandbox itself cannot
+// bind (the namespace belongs to the host's user namespace), so that a
+// command cannot take the port first.
 func (b *box) Listen(network, addr string) (net.Listener, error) {
 	b.mu.Lock()
 	fd, err := b.netnsLocked()

@@ -133,9 +133,14 @@ func TestListenInside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The sandbox cannot take a privileged port of its own namespace.
+	r, err := sb.Exec(t.Context(), sandbox.ExecRequest{Command: `python3 -c "import socket; socket.socket().bind(('127.0.0.1', 80))"`})
+	if err != nil || r.ExitCode == 0 {
+		t.Fatalf("the sandbox bound port 80: %+v %v", r, err)
+	}
 	ln, err := sb.(interface {
 		Listen(network, addr string) (net.Listener, error)
-	}).Listen("tcp", "127.0.0.1:3128")
+	}).Listen("tcp", "127.0.0.1:80")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,11 +155,11 @@ func TestListenInside(t *testing.T) {
 			c.Close()
 		}
 	}()
-	out := exec(t, sb, `python3 -c "import socket; print(socket.create_connection(('127.0.0.1', 3128), 3).recv(100).decode())"`)
+	out := exec(t, sb, `python3 -c "import socket; print(socket.create_connection(('127.0.0.1', 80), 3).recv(100).decode())"`)
 	if out != "served by the host\n" {
 		t.Fatalf("inside: %q", out)
 	}
-	if c, err := net.DialTimeout("tcp", "127.0.0.1:3128", time.Second); err == nil {
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:80", time.Second); err == nil {
 		c.Close()
 		t.Fatal("the in-sandbox listener is reachable from the host's loopback")
 	}
