@@ -88,6 +88,12 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		st.Close()
 		return nil, err
 	}
+	snaps, err := sandbox.NewSnapshots(filepath.Join(cfg.DataDir, "snapshots"), cfg.SnapshotRetention, nil)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("snapshots: %w", err)
+	}
+	sandboxes.SetSnapshots(snaps)
 	watchFilesystem(sandboxes, st, elog, logger)
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet})...)
 	reg.SetCodeExecution(sandboxes.CanExec)
@@ -107,6 +113,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		SandboxTypes:         sandboxes.Types(),
 		DefaultSandbox:       sandboxes.Default(),
 		AllowPrivateNetworks: cfg.AllowPrivateNet,
+		CheckSnapshot:        sandboxes.CheckSnapshot,
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)
@@ -205,6 +212,11 @@ func (a *app) sweep(ctx context.Context) {
 		}
 		if _, err := a.store.DeleteIdempotencyBefore(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
 			a.logger.Warn("idempotency retention", "err", err)
+		}
+		if n, err := a.sandboxes.Snapshots().Sweep(); err != nil {
+			a.logger.Warn("snapshot retention", "err", err)
+		} else if n > 0 {
+			a.logger.Info("snapshot retention removed expired snapshots", "snapshots", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -47,6 +47,8 @@ type config struct {
 	DockerHost    string `yaml:"docker_host"`
 	DockerHostUsr bool   `yaml:"docker_host_usr"`
 	GVisorRuntime string `yaml:"gvisor_runtime"`
+	// SnapshotRetention is how long workspace snapshots are kept.
+	SnapshotRetention time.Duration `yaml:"snapshot_retention"`
 	// MaxFileBytes limits one file written through the files API.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
 
@@ -72,15 +74,16 @@ type provider struct {
 
 func defaultConfig() config {
 	return config{
-		Addr:           "127.0.0.1:8640",
-		DataDir:        "./herm-data",
-		EventRetention: 30 * 24 * time.Hour,
-		RateLimit:      50,
-		MaxBodyBytes:   1 << 20,
-		MaxSteps:       100,
-		SandboxIdle:    10 * time.Minute,
-		PreviewLimit:   16 << 10,
-		MaxFileBytes:   100 << 20,
+		Addr:              "127.0.0.1:8640",
+		DataDir:           "./herm-data",
+		EventRetention:    30 * 24 * time.Hour,
+		RateLimit:         50,
+		MaxBodyBytes:      1 << 20,
+		MaxSteps:          100,
+		SandboxIdle:       10 * time.Minute,
+		PreviewLimit:      16 << 10,
+		MaxFileBytes:      100 << 20,
+		SnapshotRetention: 30 * 24 * time.Hour,
 	}
 }
 
@@ -174,6 +177,13 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	set(&c.GVisorRuntime, "", "HERM_GVISOR_RUNTIME")
 	if getenv("HERM_DOCKER_HOST_USR") == "1" {
 		c.DockerHostUsr = true
+	}
+	if v := getenv("HERM_SNAPSHOT_RETENTION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("HERM_SNAPSHOT_RETENTION must be a positive duration such as 720h")
+		}
+		c.SnapshotRetention = d
 	}
 	if v := getenv("HERM_MAX_FILE_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)

@@ -333,3 +333,53 @@ func TestDockerDeployment(t *testing.T) {
 		t.Fatalf("d.txt: %d %q", r.status, r.body)
 	}
 }
+
+// A deletion with retain_filesystem keeps a snapshot of the workspace that
+// starts a new deployment of the same customer, and no other's.
+func TestWorkspaceSnapshots(t *testing.T) {
+	s := startServer(t, nil)
+	a := s.createReady(map[string]any{"customer_id": "cus_snap"})
+	aid := a["deployment_id"].(string)
+	files := func(id string) string { return "/v1/deployments/" + id + "/files" }
+	s.must(200, "PUT", files(aid)+"?path=src/app.py", "print('kept')\n", "Content-Type", "application/octet-stream")
+	s.must(200, "PUT", files(aid)+"?path=notes.md", "# notes\n", "Content-Type", "text/markdown")
+	if localSandbox(t, s) {
+		s.sendAndWait(aid, "run: mkdir -p empty && ln -s src/app.py link && chmod +x src/app.py")
+	}
+	del := s.must(202, "DELETE", "/v1/deployments/"+aid+"?retain_filesystem=true", nil)
+	snap, _ := del["snapshot_id"].(string)
+	if !strings.HasPrefix(snap, "snap_") || del["status"] != "deleting" {
+		t.Fatalf("delete: %v", del)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.do("GET", "/v1/deployments/"+aid, nil).status != 404 {
+		if time.Now().After(deadline) {
+			t.Fatal("the deployment was not deleted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Another customer cannot use it (and cannot tell it exists).
+	r := s.do("POST", "/v1/deployments", map[string]any{"customer_id": "cus_other", "name": "n", "system_prompt": "p", "restore_snapshot_id": snap})
+	if r.status != 400 || r.errCode(t) != "validation_error" || !strings.Contains(string(r.body), "not found") {
+		t.Fatalf("another customer's restore: %d %s", r.status, r.body)
+	}
+
+	b := s.createReady(map[string]any{"customer_id": "cus_snap", "restore_snapshot_id": snap})
+	bid := b["deployment_id"].(string)
+	if got := s.do("GET", files(bid)+"/content?path=src/app.py", nil); string(got.body) != "print('kept')\n" {
+		t.Fatalf("restored app.py: %d %q", got.status, got.body)
+	}
+	if got := s.do("GET", files(bid)+"/content?path=notes.md", nil); string(got.body) != "# notes\n" {
+		t.Fatalf("restored notes.md: %q", got.body)
+	}
+	if localSandbox(t, s) {
+		run := s.sendAndWait(bid, "run: test -d empty && readlink link && test -x src/app.py && touch src/new && id -u")
+		res := s.toolResults(bid, run["run_id"].(string))
+		if len(res) != 1 || res[0]["is_error"] != false || !strings.Contains(res[0]["result"].(string), "src/app.py\n1000") {
+			t.Fatalf("restored workspace in the sandbox: %v", res)
+		}
+	}
+	// A snapshot may start several deployments.
+	s.createReady(map[string]any{"customer_id": "cus_snap", "restore_snapshot_id": snap})
+}

@@ -28,6 +28,15 @@ type Provisioner interface {
 	Destroy(ctx context.Context, d *herm.Deployment) error
 }
 
+// Snapshotter is implemented by provisioners that keep workspace
+// snapshots: a deletion with retain_filesystem reserves one (taken by
+// Destroy before the workspace goes), and a creation with
+// restore_snapshot_id starts from one (restored by Provision).
+type Snapshotter interface {
+	ReserveSnapshot(ctx context.Context, d *herm.Deployment, snapshotID string) error
+	RestoreInto(ctx context.Context, d *herm.Deployment, snapshotID string) error
+}
+
 // Workspaces is the provisioner used until sandbox drivers exist: it
 // prepares each deployment's workspace directory under Root.
 type Workspaces struct {
@@ -155,6 +164,15 @@ func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.D
 		IsDefault: true, CreatedAt: now, LastActivityAt: now,
 	}
 	d.ThreadID = t.ID
+	if d.RestoreSnapshotID != "" {
+		sn, ok := s.prov.(Snapshotter)
+		if !ok {
+			return nil, herm.Errorf(herm.EInvalid, "restore_snapshot_id is not supported by this server")
+		}
+		if err := sn.RestoreInto(ctx, d, d.RestoreSnapshotID); err != nil {
+			return nil, err
+		}
+	}
 	ev := herm.NewEvent(d.ID, "", "", herm.EventDeploymentStatus, map[string]any{"status": d.Status, "error": nil})
 	err = s.store.InTx(ctx, func(q store.Querier) error {
 		if err := q.CreateDeployment(ctx, d, t); err != nil {
@@ -255,22 +273,29 @@ func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInpu
 // active runs are cancelled, the sandbox and workspace destroyed and the
 // rows removed in the background. ENotFound; EInvalid for retain_filesystem
 // (snapshots are not supported yet).
-func (s *Service) Delete(ctx context.Context, id string, retainFilesystem bool) (*herm.Deployment, error) {
-	if retainFilesystem {
-		return nil, herm.Errorf(herm.EInvalid, "retain_filesystem=true is not supported by this server yet (workspace snapshots are not implemented)")
-	}
-	d, err := s.store.GetDeployment(ctx, id)
+func (s *Service) Delete(ctx context.Context, id string, retainFilesystem bool) (d *herm.Deployment, snapshotID string, err error) {
+	d, err = s.store.GetDeployment(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if retainFilesystem {
+		sn, ok := s.prov.(Snapshotter)
+		if !ok {
+			return nil, "", herm.Errorf(herm.EInvalid, "retain_filesystem=true is not supported by this server")
+		}
+		snapshotID = s.ids.New(herm.PrefixSnapshot)
+		if err := sn.ReserveSnapshot(ctx, d, snapshotID); err != nil {
+			return nil, "", err
+		}
 	}
 	if d.Status != herm.DeploymentDeleting {
 		if err := s.setStatus(ctx, id, "", herm.DeploymentDeleting, nil); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		d.Status = herm.DeploymentDeleting
 	}
 	s.goBackground(func(ctx context.Context) { s.destroy(ctx, d) })
-	return d, nil
+	return d, snapshotID, nil
 }
 
 func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
@@ -284,10 +309,15 @@ func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
 		log.Warn("runs did not stop in time; deleting anyway", "err", err)
 	}
 	if err := s.prov.Destroy(ctx, d); err != nil {
-		log.Error("destroy sandbox", "err", err)
-		if ctx.Err() != nil {
-			return
+		// Keep the deployment (deleting) and try again: its workspace, or
+		// the snapshot to keep of it, must not be lost.
+		log.Error("destroy sandbox; trying again in a minute", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Minute):
+			s.destroy(ctx, d)
 		}
+		return
 	}
 	if err := s.store.DeleteDeployment(ctx, d.ID); err != nil && !herm.IsCode(err, herm.ENotFound) {
 		log.Error("delete deployment rows", "err", err)

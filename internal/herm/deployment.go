@@ -37,8 +37,11 @@ type Deployment struct {
 	// ConfigVersion starts at 1 and grows by one with every accepted update.
 	ConfigVersion int
 	Error         *ErrorInfo
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// RestoreSnapshotID is the snapshot a new deployment's workspace starts
+	// from; set on create only, not stored with the configuration.
+	RestoreSnapshotID string
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // ErrorInfo is the {"code","message"} object of a failed deployment or run.

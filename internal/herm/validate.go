@@ -56,6 +56,9 @@ type Rules struct {
 	// SandboxTypes are the enabled sandbox drivers; DefaultSandbox is one.
 	SandboxTypes   []string
 	DefaultSandbox string
+	// CheckSnapshot reports whether a workspace snapshot can be restored
+	// into a new deployment of a customer (nil: snapshots not supported).
+	CheckSnapshot func(snapshotID, customerID string) error
 	// AllowOpenEgress lets deployments use sandbox.network.egress "open".
 	AllowOpenEgress bool
 	// AllowPrivateNetworks lets MCP and skill URLs use http and private hosts.
@@ -80,7 +83,7 @@ type DeploymentInput struct {
 	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per key, null removes."`
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
 	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Not supported by this server yet: sending it is an error."`
-	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Not supported by this server yet: sending it is an error."`
+	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired)."`
 }
 
 // SandboxInput is the sandbox part of a DeploymentInput.
@@ -175,7 +178,18 @@ func apply(d *Deployment, in *DeploymentInput, r Rules, create bool) error {
 		return invalid("budget_usd is not supported by this server yet")
 	}
 	if in.RestoreSnapshotID != nil {
-		return invalid("restore_snapshot_id is not supported by this server yet")
+		switch {
+		case !create:
+			return invalid("restore_snapshot_id: only when creating a deployment")
+		case r.CheckSnapshot == nil:
+			return invalid("restore_snapshot_id is not supported by this server")
+		case in.CustomerID == nil:
+			return invalid("customer_id is required")
+		}
+		if err := r.CheckSnapshot(*in.RestoreSnapshotID, *in.CustomerID); err != nil {
+			return invalid("restore_snapshot_id: %s", ErrorMessage(err))
+		}
+		d.RestoreSnapshotID = *in.RestoreSnapshotID
 	}
 	if in.CustomerID != nil {
 		if err := checkText("customer_id", *in.CustomerID, MaxCustomerID, true); err != nil {

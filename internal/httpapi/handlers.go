@@ -81,11 +81,11 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) error 
 		}
 		retain = b
 	}
-	d, err := s.deps.Delete(r.Context(), r.PathValue("deployment_id"), retain)
+	d, snap, err := s.deps.Delete(r.Context(), r.PathValue("deployment_id"), retain)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, DeleteDeploymentResponse{DeploymentID: d.ID, Status: string(herm.DeploymentDeleting)})
+	writeJSON(w, http.StatusAccepted, DeleteDeploymentResponse{DeploymentID: d.ID, Status: string(herm.DeploymentDeleting), SnapshotID: nullable(snap)})
 	return nil
 }
 

@@ -21,6 +21,8 @@ type Manager struct {
 	def     string
 	noExec  map[string]bool // drivers that cannot run code
 
+	snaps *Snapshots // nil: no snapshots
+
 	mu       sync.Mutex
 	boxes    map[string]Sandbox // deployment ID → its sandbox, once ensured
 	watching func(deploymentID string) bool
@@ -92,10 +94,67 @@ func spec(d *herm.Deployment) Spec {
 	return Spec{DeploymentID: d.ID, Resources: d.Sandbox.Resources, Network: d.Sandbox.Network}
 }
 
-// Provision prepares a deployment's sandbox (idempotent).
+// SetSnapshots enables workspace snapshots, kept in snaps.
+func (m *Manager) SetSnapshots(snaps *Snapshots) { m.snaps = snaps }
+
+// Snapshots returns the snapshot store (nil when not enabled).
+func (m *Manager) Snapshots() *Snapshots { return m.snaps }
+
+// CheckSnapshot reports whether a snapshot can start a new deployment of a
+// customer: it exists, is ready and belongs to that customer (another
+// customer's is reported as not found).
+func (m *Manager) CheckSnapshot(id, customerID string) error {
+	if m.snaps == nil {
+		return herm.Errorf(herm.EInvalid, "snapshots are not enabled on this server")
+	}
+	meta, err := m.snaps.Get(id)
+	if err != nil {
+		return err
+	}
+	if meta.CustomerID != customerID {
+		return herm.Errorf(herm.ENotFound, "snapshot %q not found", id)
+	}
+	if meta.Status != SnapshotReady {
+		return herm.Errorf(herm.EConflict, "snapshot %q is not ready yet (its deployment is still being deleted)", id)
+	}
+	return nil
+}
+
+// ReserveSnapshot records that destroying d keeps a snapshot of its
+// workspace under snapshotID.
+func (m *Manager) ReserveSnapshot(_ context.Context, d *herm.Deployment, snapshotID string) error {
+	if m.snaps == nil {
+		return herm.Errorf(herm.EInvalid, "retain_filesystem: snapshots are not enabled on this server")
+	}
+	return m.snaps.Reserve(snapshotID, d)
+}
+
+// RestoreInto records that provisioning d starts its workspace from a
+// snapshot.
+func (m *Manager) RestoreInto(_ context.Context, d *herm.Deployment, snapshotID string) error {
+	if m.snaps == nil {
+		return herm.Errorf(herm.EInvalid, "restore_snapshot_id: snapshots are not enabled on this server")
+	}
+	return m.snaps.MarkRestore(d.ID, snapshotID)
+}
+
+// Provision prepares a deployment's sandbox (idempotent), with its
+// workspace restored from a snapshot when its creation asked for one.
 func (m *Manager) Provision(ctx context.Context, d *herm.Deployment) error {
-	_, err := m.Get(ctx, d)
-	return err
+	sb, err := m.Get(ctx, d)
+	if err != nil {
+		return err
+	}
+	if m.snaps == nil {
+		return nil
+	}
+	if id := m.snaps.RestoreFor(d.ID); id != "" {
+		if err := m.snaps.Restore(ctx, id, sb.Workspace()); err != nil {
+			return fmt.Errorf("restore snapshot %s: %w", id, err)
+		}
+		return m.snaps.Restored(d.ID)
+	}
+	return nil
 }
 
 // Get returns a deployment's sandbox, ensuring it first when this process
@@ -228,8 +287,26 @@ func diff(before, after map[string]fileState) []Change {
 	return out
 }
 
-// Destroy stops a deployment's sandbox and removes its workspace.
+// Destroy stops a deployment's sandbox and removes its workspace, after
+// taking the snapshots its deletion reserved.
 func (m *Manager) Destroy(ctx context.Context, d *herm.Deployment) error {
+	if m.snaps != nil {
+		if pending := m.snaps.PendingFor(d.ID); len(pending) > 0 {
+			sb, err := m.Get(ctx, d)
+			if err != nil {
+				return err
+			}
+			if err := sb.Stop(ctx); err != nil { // nothing writes while it is taken
+				return err
+			}
+			for _, meta := range pending {
+				if err := m.snaps.Take(ctx, meta, sb.Workspace()); err != nil {
+					return err
+				}
+			}
+		}
+		_ = m.snaps.Restored(d.ID) // a restore that never ran
+	}
 	m.mu.Lock()
 	sb := m.boxes[d.ID]
 	delete(m.boxes, d.ID)
