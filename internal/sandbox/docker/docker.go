@@ -402,6 +402,16 @@ func (b *box) updateLimits(ctx context.Context, name string) error {
 	return nil
 }
 
+// died describes a command whose container died under it.
+func (b *box) died(ctx context.Context, d time.Duration) *sandbox.ExecResult {
+	why := "the sandbox stopped"
+	insp, err := b.d.cli.ContainerInspect(context.WithoutCancel(ctx), containerName(b.id), client.ContainerInspectOptions{})
+	if err == nil && insp.Container.State != nil && insp.Container.State.OOMKilled {
+		why = "out of memory"
+	}
+	return &sandbox.ExecResult{ExitCode: 137, Signal: "SIGKILL (" + why + ")", Duration: d}
+}
+
 func (b *box) waitStopped(ctx context.Context, name string) {
 	for range 100 {
 		insp, err := b.d.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
@@ -491,10 +501,17 @@ func (b *box) Exec(ctx context.Context, req sandbox.ExecRequest) (*sandbox.ExecR
 		if err != nil {
 			return nil, err
 		}
+		start := time.Now()
 		res, err := c.Exec(ctx, req, dir, sandbox.BaseEnv("/workspace", req.Env))
 		b.end(c)
 		if errors.Is(err, agent.ErrNotStarted) && attempt == 0 && ctx.Err() == nil {
 			continue // the container went away under us: start it again
+		}
+		if err != nil && !errors.Is(err, agent.ErrNotStarted) && ctx.Err() == nil && c.Broken() {
+			// The whole container died while the command ran (a memory or
+			// process limit can take it down, gVisor's included): for the
+			// caller the command was killed; the next one starts it again.
+			return b.died(ctx, time.Since(start)), nil
 		}
 		return res, err
 	}

@@ -18,9 +18,26 @@ func TestMain(m *testing.M) {
 }
 
 // TestConformance runs against the engine at HERM_TEST_DOCKER_HOST with
-// the image HERM_TEST_DOCKER_IMAGE (.ci/run starts one and imports a
-// skeleton image that uses the host's /usr); it skips without them.
+// the image HERM_TEST_DOCKER_IMAGE (.ci/docker-setup.sh starts one and
+// imports a skeleton image that uses the host's /usr); it skips without
+// them.
 func TestConformance(t *testing.T) {
+	conformance(t, "docker", "")
+}
+
+// TestConformanceGVisor runs the suite on gVisor: the engine must know the
+// runtime named by HERM_TEST_GVISOR_RUNTIME, with --host-uds=open
+// (HERM_WITH_GVISOR=1 .ci/docker-setup.sh builds runsc and registers it;
+// not part of every CI run).
+func TestConformanceGVisor(t *testing.T) {
+	rt := os.Getenv("HERM_TEST_GVISOR_RUNTIME")
+	if rt == "" {
+		t.Skip("HERM_TEST_GVISOR_RUNTIME is not set: no gVisor runtime to test against")
+	}
+	conformance(t, "gvisor", rt)
+}
+
+func conformance(t *testing.T, name, runtime string) {
 	host, image := os.Getenv("HERM_TEST_DOCKER_HOST"), os.Getenv("HERM_TEST_DOCKER_IMAGE")
 	if host == "" || image == "" {
 		t.Skip("HERM_TEST_DOCKER_HOST and HERM_TEST_DOCKER_IMAGE are not set: no Docker engine to test against")
@@ -30,11 +47,8 @@ func TestConformance(t *testing.T) {
 	if err := os.Chmod(data, 0o711); err != nil {
 		t.Fatal(err)
 	}
-	// HERM_TEST_DOCKER_RUNTIME=runsc runs the suite on gVisor (the engine
-	// must know the runtime: dockerd --add-runtime runsc=/path/to/runsc).
-	runtime := os.Getenv("HERM_TEST_DOCKER_RUNTIME")
 	d, err := docker.New(docker.Options{
-		Host: host, Image: image, HostUsr: os.Getenv("HERM_TEST_DOCKER_HOST_USR") != "0",
+		Name: name, Host: host, Image: image, HostUsr: os.Getenv("HERM_TEST_DOCKER_HOST_USR") != "0",
 		Root: filepath.Join(data, "workspaces"), Runtime: runtime,
 	})
 	if err != nil {
@@ -51,7 +65,7 @@ func BenchmarkShellRoundTrip(b *testing.B) {
 	data := b.TempDir()
 	_ = os.Chmod(data, 0o711)
 	d, err := docker.New(docker.Options{Host: host, Image: image, HostUsr: true, Root: filepath.Join(data, "workspaces"),
-		Runtime: os.Getenv("HERM_TEST_DOCKER_RUNTIME")})
+		Runtime: os.Getenv("HERM_TEST_BENCH_RUNTIME")})
 	if err != nil {
 		b.Fatal(err)
 	}

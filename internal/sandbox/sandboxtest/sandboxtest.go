@@ -504,7 +504,8 @@ func testHostFiles(t *testing.T, sb sandbox.Sandbox, opts Options) {
 		mustFail(t, sb, "server data dir", "ls "+opts.DataDir)
 	}
 	mustFail(t, sb, "workspace's host path", "ls "+sb.Workspace().Dir())
-	mustFail(t, sb, "the init's root", "ls /proc/1/root/")
+	// The init's root, where readable at all, is the sandbox's own.
+	mustRun(t, sb, `r=$(ls /proc/1/root/ 2>/dev/null) || exit 0; [ "$r" = "$(ls /)" ]`)
 	if out := mustRun(t, sb, "find / -path /proc -prune -o -name canary.txt -print 2>/dev/null || true"); out != "" {
 		t.Fatalf("the canary is reachable: %s", out)
 	}
@@ -581,7 +582,9 @@ func testForkStorm(t *testing.T, sb sandbox.Sandbox) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(r.stderr, "fork") && !strings.Contains(r.stderr, "Resource temporarily unavailable") {
+	refused := strings.Contains(r.stderr, "fork") || strings.Contains(r.stderr, "Resource temporarily unavailable")
+	killed := strings.HasPrefix(r.Signal, "SIGKILL") // some runtimes end the whole sandbox
+	if !refused && !killed {
 		t.Errorf("300 processes started under a limit of 64: %+v %q", r.ExecResult, r.stderr)
 	}
 	if out := mustRun(t, sb, "echo still here"); out != "still here\n" {
