@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/sandbox/docker"
@@ -82,9 +83,12 @@ func BenchmarkShellRoundTrip(b *testing.B) {
 			b.Fatalf("%+v %v %q", res, err, out.String())
 		}
 	}
-	run()
-	b.ResetTimer()
+	run() // start the sandbox
+	var ds []time.Duration
 	for b.Loop() {
+		t0 := time.Now()
 		run()
+		ds = append(ds, time.Since(t0))
 	}
+	sandboxtest.ReportPercentiles(b, ds)
 }

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -704,4 +705,16 @@ func testSpecialFiles(t *testing.T, sb sandbox.Sandbox) {
 	if _, err := ws.WriteFile("fifo", strings.NewReader("replaced")); err != nil {
 		t.Fatalf("replacing a FIFO with a file: %v", err)
 	}
+}
+
+// ReportPercentiles adds the p50 and p90 of a benchmark's round trips to
+// its result (ms).
+func ReportPercentiles(b *testing.B, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 { return float64(ds[int(q*float64(len(ds)-1))]) / 1e6 }
+	b.ReportMetric(at(0.5), "p50-ms")
+	b.ReportMetric(at(0.9), "p90-ms")
 }
