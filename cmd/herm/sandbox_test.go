@@ -383,3 +383,17 @@ func TestWorkspaceSnapshots(t *testing.T) {
 	// A snapshot may start several deployments.
 	s.createReady(map[string]any{"customer_id": "cus_snap", "restore_snapshot_id": snap})
 }
+
+// A PATCH of sandbox.resources applies without a restart: the disk quota
+// at once.
+func TestResourcesPatch(t *testing.T) {
+	s := startServer(t, nil)
+	d := s.createReady(map[string]any{"sandbox": map[string]any{"resources": map[string]any{"disk_mb": 1}}})
+	files := "/v1/deployments/" + d["deployment_id"].(string) + "/files?path=big"
+	big := strings.Repeat("x", 2<<20)
+	if r := s.do("PUT", files, big, "Content-Type", "application/octet-stream"); r.status != 413 {
+		t.Fatalf("2 MB under a 1 MB quota: %d %s", r.status, r.body)
+	}
+	s.must(200, "PATCH", "/v1/deployments/"+d["deployment_id"].(string), map[string]any{"sandbox": map[string]any{"resources": map[string]any{"disk_mb": 5}}})
+	s.must(200, "PUT", files, big, "Content-Type", "application/octet-stream")
+}

@@ -162,8 +162,26 @@ func (m *Manager) Provision(ctx context.Context, d *herm.Deployment) error {
 func (m *Manager) Get(ctx context.Context, d *herm.Deployment) (Sandbox, error) {
 	m.mu.Lock()
 	sb, ok := m.boxes[d.ID]
+	var last Spec
+	if w, isW := sb.(*watched); isW {
+		last = w.spec
+	}
 	m.mu.Unlock()
 	if ok {
+		if w, isW := sb.(*watched); isW && !sameSpec(last, spec(d)) {
+			// The deployment's resources or network changed: the driver
+			// takes the new settings (Ensure is idempotent).
+			drv, err := m.driver(d)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := drv.Ensure(ctx, spec(d)); err != nil {
+				return nil, err
+			}
+			m.mu.Lock()
+			w.spec = spec(d)
+			m.mu.Unlock()
+		}
 		return sb, nil
 	}
 	drv, err := m.driver(d)
@@ -188,7 +206,7 @@ func (m *Manager) Get(ctx context.Context, d *herm.Deployment) (Sandbox, error) 
 			notify(id, c)
 		}
 	})
-	w := &watched{Sandbox: sb, m: m, id: id}
+	w := &watched{Sandbox: sb, m: m, id: id, spec: spec(d)}
 	m.boxes[d.ID] = w
 	return w, nil
 }
@@ -202,8 +220,14 @@ func (m *Manager) watchers() (func(string) bool, func(string, Change)) {
 // watched reports the changes a command makes to a watched workspace.
 type watched struct {
 	Sandbox
-	m  *Manager
-	id string
+	m    *Manager
+	id   string
+	spec Spec // as last ensured (guarded by m.mu)
+}
+
+func sameSpec(a, b Spec) bool {
+	return a.DeploymentID == b.DeploymentID && a.Resources == b.Resources && a.Network.Egress == b.Network.Egress &&
+		slices.Equal(a.Network.AllowedHosts, b.Network.AllowedHosts)
 }
 
 // Unwrap returns the driver's sandbox.

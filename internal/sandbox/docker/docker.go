@@ -243,11 +243,23 @@ type box struct {
 	idle   *time.Timer
 }
 
+// setSpec takes a deployment's (new) settings; a running container's
+// limits change at once.
 func (b *box) setSpec(spec sandbox.Spec) {
 	b.mu.Lock()
+	changed := b.spec.DeploymentID != "" && b.spec.Resources != spec.Resources
 	b.spec = spec
+	running := b.conn != nil && !b.conn.Broken()
+	r := b.config().HostConfig.Resources
 	b.mu.Unlock()
 	b.ws.SetQuota(int64(spec.Resources.DiskMB) << 20)
+	if changed && running {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := b.updateLimits(ctx, containerName(b.id), r); err != nil {
+			b.d.opts.Logger.Warn("update sandbox limits", "deployment_id", b.id, "err", err)
+		}
+	}
 }
 
 func (b *box) Workspace() *sandbox.Workspace { return b.ws }
@@ -376,7 +388,7 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 		_, _ = cli.ContainerKill(ctx, name, client.ContainerKillOptions{Signal: "KILL"})
 		b.waitStopped(ctx, name)
 	}
-	if err := b.updateLimits(ctx, name); err != nil {
+	if err := b.updateLimits(ctx, name, b.config().HostConfig.Resources); err != nil {
 		return nil, err
 	}
 	if _, err := cli.ContainerStart(ctx, name, client.ContainerStartOptions{}); err != nil {
@@ -393,8 +405,7 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 
 // updateLimits applies the deployment's current resources to an existing
 // container (they may have changed since it was created).
-func (b *box) updateLimits(ctx context.Context, name string) error {
-	r := b.config().HostConfig.Resources
+func (b *box) updateLimits(ctx context.Context, name string, r container.Resources) error {
 	_, err := b.d.cli.ContainerUpdate(ctx, name, client.ContainerUpdateOptions{Resources: &r})
 	if err != nil {
 		return fmt.Errorf("update container limits: %w", err)

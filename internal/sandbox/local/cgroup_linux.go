@@ -50,6 +50,11 @@ func detectCgroups(root, parent string) *cgroups {
 	}
 	v1 := true
 	for _, ctl := range []string{"memory", "pids", "cpu"} {
+		if fi, err := os.Stat(filepath.Join(root, ctl)); err != nil || !fi.IsDir() {
+			v1 = false
+			reasons = append(reasons, "v1: no "+ctl+" hierarchy")
+			break
+		}
 		if err := os.MkdirAll(filepath.Join(root, ctl, parent), 0o755); err != nil {
 			v1 = false
 			reasons = append(reasons, "v1: "+err.Error())

@@ -75,6 +75,7 @@ type Driver struct {
 	logger  *slog.Logger
 	cg      *cgroups
 	staging string
+	quotas  bool // the workspaces' file system enforces project quotas
 
 	checkOnce sync.Once
 	checkErr  error
@@ -163,6 +164,10 @@ func (d *Driver) prepare() error {
 	d.cg.sweep()
 	if d.cg.mode == cgroupNone {
 		d.logger.Warn("LOCAL SANDBOXES RUN WITHOUT MEMORY, PIDS AND CPU LIMITS: no usable cgroup hierarchy", "reason", d.cg.why)
+	}
+	d.quotas = projectQuotas(d.opts.Root)
+	if !d.quotas {
+		d.logger.Info("workspace disk quotas are enforced by accounting: the workspaces' file system has no project quotas (ext4 with prjquota, or xfs with pquota, would make them exact)")
 	}
 	return d.scanRanges()
 }
@@ -325,11 +330,26 @@ type box struct {
 	gone   bool
 }
 
+// setSpec takes a deployment's (new) settings: the disk quota at once, the
+// cgroup limits of a running sandbox too.
 func (b *box) setSpec(spec sandbox.Spec) {
 	b.mu.Lock()
+	prev, first := b.spec, b.spec.DeploymentID == ""
 	b.spec = spec
+	inst := b.inst
+	res := b.resources()
 	b.mu.Unlock()
 	b.ws.SetQuota(int64(spec.Resources.DiskMB) << 20)
+	if b.d.quotas && (first || prev.Resources.DiskMB != spec.Resources.DiskMB) {
+		if err := applyQuota(b.d.opts.Root, b.ws.Dir(), b.base, spec.Resources.DiskMB); err != nil {
+			b.d.logger.Warn("workspace quota", "deployment_id", spec.DeploymentID, "err", err)
+		}
+	}
+	if inst != nil && inst.cg != nil && !first && prev.Resources != spec.Resources {
+		if _, err := b.d.cg.create(inst.cg.name, res); err != nil {
+			b.d.logger.Warn("update sandbox limits", "deployment_id", spec.DeploymentID, "err", err)
+		}
+	}
 }
 
 func (b *box) Workspace() *sandbox.Workspace { return b.ws }

@@ -3,12 +3,14 @@ package local_test
 import (
 	"net"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/sandboxtest"
@@ -214,4 +216,57 @@ func BenchmarkColdStart(b *testing.B) {
 		}
 		_ = sb.Stop(b.Context())
 	}
+}
+
+// With the workspaces on a file system with project quotas (an ext4 image
+// mounted with prjquota, made here), the disk quota is exact: a command
+// cannot write past it, and raising it takes effect at once. Skipped where
+// the kernel has no quota support (CONFIG_QUOTA), as on the development
+// machine of 2026-11.
+func TestProjectQuota(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a file system")
+	}
+	mkfs, err := osexec.LookPath("mkfs.ext4")
+	if err != nil {
+		t.Skip("no mkfs.ext4")
+	}
+	dir := t.TempDir()
+	img, mnt := filepath.Join(dir, "ws.img"), filepath.Join(dir, "mnt")
+	if err := os.WriteFile(img, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 128<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := osexec.Command(mkfs, "-q", "-F", "-I", "256", "-O", "project", img).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.ext4 with project quotas: %v %s", err, out)
+	}
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := osexec.Command("mount", "-o", "loop,prjquota", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("this kernel cannot mount ext4 with project quotas: %v %s", err, out)
+	}
+	t.Cleanup(func() { _ = osexec.Command("umount", "-l", mnt).Run() })
+	d := newDriver(t, filepath.Join(mnt, "workspaces"), time.Minute)
+	defer d.Close(t.Context())
+	spec := sandbox.Spec{DeploymentID: "dep_quota", Resources: herm.Resources{DiskMB: 4}}
+	sb, err := d.Ensure(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb strings.Builder
+	res, err := sb.Exec(t.Context(), sandbox.ExecRequest{Command: "for f in a b c; do head -c 2000000 /dev/zero > $f || exit 1; done", Stderr: &errb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode == 0 || !strings.Contains(errb.String(), "quota") {
+		t.Fatalf("wrote 6 MB under a 4 MB project quota: %+v %q", res, errb.String())
+	}
+	spec.Resources.DiskMB = 16
+	if _, err := d.Ensure(t.Context(), spec); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, sb, "rm -f a b c && for f in a b c; do head -c 2000000 /dev/zero > $f || exit 1; done")
 }
