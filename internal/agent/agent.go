@@ -56,6 +56,9 @@ type Options struct {
 	// (.herm/outputs/<tool_call_id>.txt) and returns its path. Without it,
 	// long results are cut at PreviewLimit.
 	Spill func(ctx context.Context, d *herm.Deployment, toolCallID, content string) (string, error)
+	// SteeringTimeout is how long a steering request waits for a human
+	// before it resolves as timeout, a deny (default 24 h).
+	SteeringTimeout time.Duration
 }
 
 // Agent runs the loop.
@@ -77,6 +80,9 @@ func New(s store.Store, log *eventlog.Log, models Models, reg *tools.Registry, i
 	}
 	if opts.PreviewLimit <= 0 {
 		opts.PreviewLimit = 16 << 10
+	}
+	if opts.SteeringTimeout <= 0 {
+		opts.SteeringTimeout = 24 * time.Hour
 	}
 	if opts.HistoryMessages <= 0 {
 		opts.HistoryMessages = 200
@@ -105,7 +111,9 @@ type exec struct {
 // (herm EConflict) or a store failure. A ctx cancelled with ErrCancelled ends
 // the run as cancelled.
 func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment, owner string) error {
-	steps, err := a.store.ListSteps(ctx, run.ID)
+	// Not cancellable: a run claimed with a cancel already requested must
+	// still get as far as ending itself cancelled.
+	steps, err := a.store.ListSteps(context.WithoutCancel(ctx), run.ID)
 	if err != nil {
 		return a.stopped(ctx, err)
 	}
@@ -115,7 +123,13 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 		x.tools[spec.Name] = t
 		x.specs = append(x.specs, spec)
 	}
+	if cfg.Features.Steering {
+		x.specs = append(x.specs, askHumanSpec)
+	}
 	err = x.loop(ctx)
+	if errors.Is(err, errWaiting) {
+		return nil // paused: the run's state is recorded; an answer resumes it
+	}
 	if errors.Is(err, errCancelled) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -341,6 +355,15 @@ func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
 	}
 	if err := x.a.log.Flush(ctx); err != nil {
 		return err
+	}
+	if kind := x.needsHuman(c, known); kind != "" {
+		res, proceed, err := x.steer(ctx, c, kind, args)
+		if err != nil {
+			return err
+		}
+		if !proceed {
+			return x.recordResult(ctx, c, origin, res)
+		}
 	}
 	var callEv *herm.Event
 	n := len(x.steps)

@@ -92,13 +92,12 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 			return herm.Errorf(herm.EConflict, "thread %s has an active run (%s); send with mode queue, steer or interrupt", threadID, active[0].ID)
 		case ModeInterrupt:
 			for _, a := range active {
-				ev, err := cancelInTx(ctx, q, a, now)
+				cevs, local, err := r.cancelInTx(ctx, q, a, now)
 				if err != nil {
 					return err
 				}
-				if ev != nil {
-					evs = append(evs, ev)
-				} else {
+				evs = append(evs, cevs...)
+				if local {
 					interrupted = append(interrupted, a.ID)
 				}
 			}
@@ -117,6 +116,15 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 			}))
 		default: // steer
 			res.Run, res.Steered = active[0], true
+			if active[0].Status == herm.RunWaitingOnHuman {
+				// The message answers the run's pending steering request.
+				aevs, err := r.answerWaiting(ctx, q, active[0], p.Content)
+				if err != nil {
+					return err
+				}
+				evs = append(evs, aevs...)
+				msg.Pending = false // given to the run as the answer, not as input
+			}
 		}
 		msg.RunID = res.Run.ID
 		if err := q.CreateMessage(ctx, msg); err != nil {
@@ -141,10 +149,27 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 	return res, nil
 }
 
-// cancelInTx cancels run inside a transaction. A queued run is cancelled at
-// once (its run_status event is returned); a running one is marked
-// cancel-requested and its runner ends it (nil event).
-func cancelInTx(ctx context.Context, q store.Querier, run *herm.Run, now time.Time) (*herm.Event, error) {
+// cancelInTx cancels run inside a transaction and returns the events to
+// append. A queued run is cancelled at once; a running one is marked
+// cancel-requested and its runner ends it (local: interrupt it if it runs
+// here); a waiting one's requests are denied and it resumes, to be ended.
+func (r *Runner) cancelInTx(ctx context.Context, q store.Querier, run *herm.Run, now time.Time) (evs []*herm.Event, local bool, err error) {
+	if run.Status == herm.RunWaitingOnHuman {
+		run.CancelRequested = true
+		if err := q.RequestCancel(ctx, run.ID); err != nil {
+			return nil, false, err
+		}
+		evs, err := r.cancelWaiting(ctx, q, run)
+		return evs, false, err
+	}
+	ev, err := cancelQueuedOrRunning(ctx, q, run, now)
+	if ev != nil {
+		evs = []*herm.Event{ev}
+	}
+	return evs, ev == nil && err == nil, err
+}
+
+func cancelQueuedOrRunning(ctx context.Context, q store.Querier, run *herm.Run, now time.Time) (*herm.Event, error) {
 	if run.Status == herm.RunQueued {
 		t := now.UTC()
 		// Its input goes into the history, so that no message is lost.
@@ -174,7 +199,8 @@ func cancelInTx(ctx context.Context, q store.Querier, run *herm.Run, now time.Ti
 // when the run already ended.
 func (r *Runner) Cancel(ctx context.Context, deploymentID, runID string) (*herm.Run, error) {
 	var run *herm.Run
-	var ev *herm.Event
+	var evs []*herm.Event
+	var local bool
 	err := r.store.InTx(ctx, func(q store.Querier) error {
 		var err error
 		if run, err = q.GetRun(ctx, deploymentID, runID); err != nil {
@@ -183,23 +209,20 @@ func (r *Runner) Cancel(ctx context.Context, deploymentID, runID string) (*herm.
 		if !run.Status.Active() {
 			return herm.Errorf(herm.EConflict, "run %s already ended (%s)", run.ID, run.Status)
 		}
-		ev, err = cancelInTx(ctx, q, run, r.now())
+		evs, local, err = r.cancelInTx(ctx, q, run, r.now())
 		if err != nil {
 			return err
 		}
-		if ev != nil {
-			return q.AppendEvents(ctx, []*herm.Event{ev})
-		}
-		return nil
+		return q.AppendEvents(ctx, evs)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if ev != nil {
-		r.log.Publish(ev)
-	} else {
+	r.log.Publish(evs...)
+	if local {
 		r.cancelLocal(run.ID)
 	}
+	r.Wake()
 	return run, nil
 }
 

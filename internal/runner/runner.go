@@ -38,6 +38,9 @@ type Options struct {
 	// owner at once. Right for a single-node server (SQLite), whose previous
 	// process is known to be gone; wrong when several nodes share a store.
 	ReleaseOnStart bool
+	// SteeringCheck is how often steering requests past their expiry are
+	// resolved as timeout (default 30 s).
+	SteeringCheck time.Duration
 }
 
 // Runner claims and executes runs.
@@ -71,6 +74,9 @@ func New(s store.Store, log *eventlog.Log, a *agent.Agent, ids *herm.IDGen, now 
 	}
 	if opts.Lease <= 0 {
 		opts.Lease = 30 * time.Second
+	}
+	if opts.SteeringCheck <= 0 {
+		opts.SteeringCheck = 30 * time.Second
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
@@ -151,7 +157,12 @@ func (r *Runner) loop(ctx context.Context) {
 	defer close(r.done)
 	t := time.NewTicker(r.opts.Poll)
 	defer t.Stop()
+	lastExpiry := time.Time{}
 	for {
+		if now := r.now(); now.Sub(lastExpiry) >= r.opts.SteeringCheck {
+			lastExpiry = now
+			r.expireSteering(ctx)
+		}
 		r.claimAll(ctx)
 		select {
 		case <-ctx.Done():

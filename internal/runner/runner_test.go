@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -55,17 +56,25 @@ type env struct {
 
 func newEnv(t testing.TB, opts runner.Options) *env {
 	t.Helper()
+	return newEnvWith(t, opts, agent.Options{MaxSteps: 10})
+}
+
+func newEnvWith(t testing.TB, opts runner.Options, aopts agent.Options) *env {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/herm.db", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("HERM_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	elog := eventlog.New(st, logger, eventlog.Options{})
 	script := llmtest.NewScript()
 	echo := &echoTool{}
 	ids := herm.NewIDGen(nil)
-	ag := agent.New(st, elog, models{llmtest.Provider{Script: script}}, tools.NewRegistry(echo), ids, nil, logger, agent.Options{MaxSteps: 10})
+	ag := agent.New(st, elog, models{llmtest.Provider{Script: script}}, tools.NewRegistry(echo), ids, nil, logger, aopts)
 	if opts.Poll == 0 {
 		opts.Poll = 20 * time.Millisecond
 	}
@@ -258,8 +267,8 @@ func TestToolCallTurn(t *testing.T) {
 	if last.Role != llm.RoleTool || last.ToolCallID != "call_1" || last.Content != "echo: ping" {
 		t.Fatalf("tool result not sent back: %+v", last)
 	}
-	if len(e.script.Requests()[0].Tools) != 1 {
-		t.Fatalf("tools offered: %+v", e.script.Requests()[0].Tools)
+	if offered := e.script.Requests()[0].Tools; len(offered) != 2 || offered[0].Name != "echo" || offered[1].Name != agent.AskHuman {
+		t.Fatalf("tools offered: %+v", offered)
 	}
 }
 

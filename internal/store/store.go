@@ -120,6 +120,29 @@ type Querier interface {
 	// read it (ENotFound if it is not pending).
 	TakeMessage(ctx context.Context, messageID string, at time.Time) error
 
+	// Steering requests.
+
+	// CreateSteeringRequest stores s (ENotFound when its run does not exist,
+	// EConflict when the run already has a request for this tool call).
+	CreateSteeringRequest(ctx context.Context, s *herm.SteeringRequest) error
+	// GetSteeringRequest returns a request of the deployment (ENotFound).
+	GetSteeringRequest(ctx context.Context, deploymentID, id string) (*herm.SteeringRequest, error)
+	// SteeringRequestFor returns the request of a run's tool call
+	// (ENotFound).
+	SteeringRequestFor(ctx context.Context, runID, toolCallID string) (*herm.SteeringRequest, error)
+	// ListSteeringRequests lists requests matching f, newest first.
+	ListSteeringRequests(ctx context.Context, f herm.SteeringFilter) ([]*herm.SteeringRequest, error)
+	// ResolveSteeringRequest records a pending request's decision and
+	// message (ENotFound; EConflict when it is not pending).
+	ResolveSteeringRequest(ctx context.Context, id, decision, message string, at time.Time) error
+	// ExpiredSteeringRequests returns up to limit pending requests whose
+	// expiry is at or before now, oldest expiry first.
+	ExpiredSteeringRequests(ctx context.Context, now time.Time, limit int) ([]*herm.SteeringRequest, error)
+	// ResumeRun moves a waiting_on_human run back to running with an
+	// expired lease, so that ClaimRun takes it and it resumes from its
+	// transcript (ENotFound; EConflict when it is not waiting).
+	ResumeRun(ctx context.Context, runID string) error
+
 	// Runs.
 
 	// CreateRun stores r, lease fields included (ENotFound when its thread

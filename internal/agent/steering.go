@@ -1,0 +1,161 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/store"
+	"github.com/hermhq/herm/internal/tools"
+)
+
+// AskHuman is the model-facing name of the tool with which the agent asks
+// the human a question (offered when features.steering is on).
+const AskHuman = "ask_human"
+
+var askHumanSpec = llm.ToolSpec{
+	Name: AskHuman,
+	Description: "Ask the human you work for a question and wait for the answer. Use it when you need a decision, " +
+		"a preference or information only they have. The run pauses until they answer.",
+	InputSchema: json.RawMessage(`{"type":"object","properties":{` +
+		`"question":{"type":"string","description":"The question, complete enough to answer without context."},` +
+		`"options":{"type":"array","items":{"type":"string"},"description":"Suggested answers, if the choice is among a few."}},` +
+		`"required":["question"]}`),
+}
+
+// errWaiting ends Execute without ending the run: it waits for a human.
+var errWaiting = errors.New("waiting on a human")
+
+// needsHuman says whether a tool call pauses for a human first: a question
+// (ask_human), an approval (an always_ask tool), or "" (run it).
+func (x *exec) needsHuman(c herm.StepToolCall, known bool) string {
+	if !x.cfg.Features.Steering {
+		return ""
+	}
+	if c.Name == AskHuman {
+		return herm.SteeringQuestion
+	}
+	if !known {
+		return ""
+	}
+	if s, ok := x.cfg.Tools[c.Name]; ok && s.Permission == herm.PermissionAlwaysAsk {
+		return herm.SteeringApproval
+	}
+	return ""
+}
+
+// steer handles a tool call that needs a human: the first time it records a
+// steering request and pauses the run (errWaiting); once the request is
+// resolved it tells whether the tool may run (proceed) or gives the result
+// to report instead.
+func (x *exec) steer(ctx context.Context, c herm.StepToolCall, kind string, args json.RawMessage) (res tools.Result, proceed bool, err error) {
+	sr, err := x.a.store.SteeringRequestFor(ctx, x.run.ID, c.ID)
+	switch {
+	case herm.IsCode(err, herm.ENotFound):
+		return res, false, x.pause(ctx, c, kind, args)
+	case err != nil:
+		return res, false, err
+	case sr.Status == herm.SteeringPending:
+		return res, false, errWaiting // resumed too early (should not happen)
+	}
+	msg := strings.TrimSpace(sr.Message)
+	if kind == herm.SteeringQuestion {
+		switch sr.Decision {
+		case herm.DecisionAnswer, herm.DecisionApprove:
+			return tools.Result{Content: "The human answered: " + msg}, false, nil
+		case herm.DecisionTimeout:
+			return tools.Result{Content: "No answer came in time: the question timed out. Go on without it, or ask again later.", IsError: true}, false, nil
+		default:
+			out := "The human declined to answer."
+			if msg != "" {
+				out += " They said: " + msg
+			}
+			return tools.Result{Content: out, IsError: true}, false, nil
+		}
+	}
+	switch sr.Decision {
+	case herm.DecisionApprove:
+		return res, true, nil
+	case herm.DecisionTimeout:
+		return tools.Result{Content: "The tool call was not run: it needed a human's approval, and none came in time.", IsError: true}, false, nil
+	case herm.DecisionAnswer:
+		return tools.Result{Content: "The tool call was not run: instead of approving it, the human said: " + msg, IsError: true}, false, nil
+	default:
+		out := "The tool call was not run: the human denied it."
+		if msg != "" {
+			out += " Their reason: " + msg
+		}
+		return tools.Result{Content: out, IsError: true}, false, nil
+	}
+}
+
+// pause records a steering request and moves the run to waiting_on_human,
+// with their events, in one transaction.
+func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args json.RawMessage) error {
+	now := x.a.now().UTC()
+	sr := &herm.SteeringRequest{
+		ID: x.a.ids.New(herm.PrefixSteering), DeploymentID: x.run.DeploymentID, ThreadID: x.run.ThreadID, RunID: x.run.ID,
+		ToolCallID: c.ID, Kind: kind, Tool: c.Name, Arguments: args, Status: herm.SteeringPending,
+		CreatedAt: now, ExpiresAt: now.Add(x.a.opts.SteeringTimeout), Options: []string{},
+	}
+	if kind == herm.SteeringQuestion {
+		var q struct {
+			Question string   `json:"question"`
+			Options  []string `json:"options"`
+		}
+		_ = json.Unmarshal(args, &q)
+		sr.Summary = strings.TrimSpace(q.Question)
+		if sr.Summary == "" {
+			sr.Summary = "The agent asks for your input."
+		}
+		if q.Options != nil {
+			sr.Options = q.Options
+		}
+	} else {
+		sr.Summary = fmt.Sprintf("The agent wants to run %s with %s", c.Name, clip(string(args), 500))
+	}
+	var evs []*herm.Event
+	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+		if err := q.CreateSteeringRequest(ctx, sr); err != nil {
+			return err
+		}
+		x.run.Status = herm.RunWaitingOnHuman
+		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
+			return err
+		}
+		evs = []*herm.Event{
+			x.event(herm.EventSteeringRequest, SteeringEventData(sr)),
+			x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil}),
+		}
+		return q.AppendEvents(ctx, evs)
+	})
+	if err != nil {
+		x.run.Status = herm.RunRunning
+		return err
+	}
+	x.a.log.Publish(evs...)
+	return errWaiting
+}
+
+// SteeringEventData is the steering_request event's payload.
+func SteeringEventData(sr *herm.SteeringRequest) map[string]any {
+	args := sr.Arguments
+	if len(args) == 0 {
+		args = json.RawMessage(`{}`)
+	}
+	return map[string]any{
+		"steering_request_id": sr.ID, "kind": sr.Kind, "summary": sr.Summary, "tool": sr.Tool,
+		"tool_call_id": sr.ToolCallID, "arguments": args, "options": sr.Options, "expires_at": sr.ExpiresAt,
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

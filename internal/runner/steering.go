@@ -1,0 +1,145 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/store"
+)
+
+// Resolve answers a pending steering request: the decision is recorded, a
+// steering_resolved event emitted, and the run resumes exactly where it
+// paused (its tool runs once after an approval, never after a deny).
+// Errors: ENotFound, EConflict (already resolved), EInvalid (a decision the
+// request's kind does not take).
+func (r *Runner) Resolve(ctx context.Context, deploymentID, id, decision, message string) (*herm.SteeringRequest, error) {
+	var sr *herm.SteeringRequest
+	var evs []*herm.Event
+	err := r.store.InTx(ctx, func(q store.Querier) error {
+		var err error
+		if sr, err = q.GetSteeringRequest(ctx, deploymentID, id); err != nil {
+			return err
+		}
+		if sr.Status != herm.SteeringPending {
+			return herm.Errorf(herm.EConflict, "steering request %s is already resolved (%s)", id, sr.Decision)
+		}
+		if err := checkDecision(sr, decision); err != nil {
+			return err
+		}
+		if evs, err = r.resolveInTx(ctx, q, sr, decision, message); err != nil {
+			return err
+		}
+		return q.AppendEvents(ctx, evs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.log.Publish(evs...)
+	r.Wake()
+	return sr, nil
+}
+
+func checkDecision(sr *herm.SteeringRequest, decision string) error {
+	switch decision {
+	case herm.DecisionApprove:
+		if sr.Kind == herm.SteeringQuestion {
+			return herm.Errorf(herm.EInvalid, "decision: a question is answered (answer) or declined (deny), not approved")
+		}
+	case herm.DecisionDeny, herm.DecisionAnswer:
+	default:
+		return herm.Errorf(herm.EInvalid, "decision must be approve, deny or answer")
+	}
+	return nil
+}
+
+// resolveInTx records a decision and resumes the run when no other request
+// of it is pending; sr is updated. It returns the events for the caller to
+// append (in the same transaction) and publish.
+func (r *Runner) resolveInTx(ctx context.Context, q store.Querier, sr *herm.SteeringRequest, decision, message string) ([]*herm.Event, error) {
+	now := r.now().UTC()
+	if err := q.ResolveSteeringRequest(ctx, sr.ID, decision, message, now); err != nil {
+		return nil, err
+	}
+	sr.Status, sr.Decision, sr.Message, sr.ResolvedAt = herm.SteeringResolved, decision, message, &now
+	evs := []*herm.Event{herm.NewEvent(sr.DeploymentID, sr.ThreadID, sr.RunID, herm.EventSteeringResolved, map[string]any{
+		"steering_request_id": sr.ID, "decision": decision, "message": message,
+	})}
+	pending, err := q.ListSteeringRequests(ctx, herm.SteeringFilter{RunID: sr.RunID, Status: herm.SteeringPending, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	if len(pending) == 0 {
+		err := q.ResumeRun(ctx, sr.RunID)
+		if err != nil && !herm.IsCode(err, herm.EConflict) { // a run no longer waiting just goes on
+			return nil, err
+		}
+	}
+	return evs, nil
+}
+
+// expireSteering resolves the steering requests nobody answered in time as
+// timeout (for the run, a deny).
+func (r *Runner) expireSteering(ctx context.Context) {
+	expired, err := r.store.ExpiredSteeringRequests(ctx, r.now(), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.logger.Warn("expired steering requests", "err", err)
+		}
+		return
+	}
+	for _, sr := range expired {
+		var evs []*herm.Event
+		err := r.store.InTx(ctx, func(q store.Querier) error {
+			var err error
+			evs, err = r.resolveInTx(ctx, q, sr, herm.DecisionTimeout, fmt.Sprintf("no answer by %s", sr.ExpiresAt.Format("2006-01-02 15:04:05 MST")))
+			if err != nil {
+				return err
+			}
+			return q.AppendEvents(ctx, evs)
+		})
+		if err != nil {
+			if !herm.IsCode(err, herm.EConflict) && ctx.Err() == nil {
+				r.logger.Warn("expire steering request", "steering_request_id", sr.ID, "err", err)
+			}
+			continue
+		}
+		r.log.Publish(evs...)
+		r.Wake()
+	}
+}
+
+// answerWaiting answers the oldest pending request of a waiting run with a
+// user message (decision answer), inside Send's transaction.
+func (r *Runner) answerWaiting(ctx context.Context, q store.Querier, run *herm.Run, content string) ([]*herm.Event, error) {
+	pending, err := q.ListSteeringRequests(ctx, herm.SteeringFilter{RunID: run.ID, Status: herm.SteeringPending, Limit: 100})
+	if err != nil || len(pending) == 0 {
+		return nil, err
+	}
+	oldest := pending[len(pending)-1] // the list is newest first
+	return r.resolveInTx(ctx, q, oldest, herm.DecisionAnswer, strings.TrimSpace(content))
+}
+
+// cancelWaiting resolves a waiting run's pending requests as denied and
+// resumes it, so that its runner ends it as cancelled.
+func (r *Runner) cancelWaiting(ctx context.Context, q store.Querier, run *herm.Run) ([]*herm.Event, error) {
+	pending, err := q.ListSteeringRequests(ctx, herm.SteeringFilter{RunID: run.ID, Status: herm.SteeringPending, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	var evs []*herm.Event
+	for _, sr := range pending {
+		e, err := r.resolveInTx(ctx, q, sr, herm.DecisionDeny, "the run was cancelled")
+		if err != nil {
+			return nil, err
+		}
+		evs = append(evs, e...)
+	}
+	if len(pending) == 0 {
+		if err := q.ResumeRun(ctx, run.ID); err != nil && !herm.IsCode(err, herm.EConflict) {
+			return nil, err
+		}
+	}
+	return evs, nil
+}
