@@ -1,0 +1,158 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitStatus polls a run until it has one of the statuses.
+func (s *server) waitStatus(dep, run string, statuses ...string) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		r := s.must(200, "GET", "/v1/deployments/"+dep+"/runs/"+run, nil)
+		for _, st := range statuses {
+			if r["status"] == st {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("run %s is %v, want %v", run, r["status"], statuses)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (s *server) pendingRequest(dep string) map[string]any {
+	s.t.Helper()
+	l := s.must(200, "GET", "/v1/deployments/"+dep+"/steering_requests?status=pending", nil)
+	data := l["data"].([]any)
+	if len(data) != 1 {
+		s.t.Fatalf("pending requests: %v", l)
+	}
+	return data[0].(map[string]any)
+}
+
+// An always_ask tool pauses the run; approve runs it once, deny never.
+func TestSteeringOverHTTP(t *testing.T) {
+	s := startServer(t, nil)
+	d := s.createReady(map[string]any{"tools": map[string]any{"write_file": map[string]any{"permission": "always_ask"}}})
+	id := d["deployment_id"].(string)
+	stream := s.openStream("/v1/deployments/" + id + "/events")
+
+	sent := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": `/tool write_file {"path": "approved.txt", "content": "yes"}`})
+	run := sent["run_id"].(string)
+	s.waitStatus(id, run, "waiting_on_human")
+	sr := s.pendingRequest(id)
+	if sr["kind"] != "approval" || sr["tool"] != "write_file" || sr["status"] != "pending" || sr["decision"] != nil ||
+		sr["arguments"].(map[string]any)["path"] != "approved.txt" || sr["run_id"] != run {
+		t.Fatalf("request %v", sr)
+	}
+	if r := s.do("GET", "/v1/deployments/"+id+"/files/content?path=approved.txt", nil); r.status != 404 {
+		t.Fatalf("the tool ran before the approval: %d", r.status)
+	}
+	srID := sr["steering_request_id"].(string)
+	if !strings.HasPrefix(srID, "str_") {
+		t.Fatalf("id %q", srID)
+	}
+	got := s.must(200, "POST", "/v1/deployments/"+id+"/steering_requests/"+srID, map[string]any{"decision": "approve"})
+	if got["status"] != "resolved" || got["decision"] != "approve" {
+		t.Fatalf("resolved %v", got)
+	}
+	s.waitStatus(id, run, "completed")
+	if r := s.do("GET", "/v1/deployments/"+id+"/files/content?path=approved.txt", nil); string(r.body) != "yes" {
+		t.Fatalf("approved.txt: %d %q", r.status, r.body)
+	}
+	if r := s.do("POST", "/v1/deployments/"+id+"/steering_requests/"+srID, map[string]any{"decision": "deny"}); r.status != 409 || r.errCode(t) != "conflict" {
+		t.Fatalf("second answer: %d %s", r.status, r.body)
+	}
+	evs := stream.until(t, runEnded(run))
+	var types []string
+	for _, ev := range evs {
+		if ev.typ == "steering_request" || ev.typ == "steering_resolved" || (ev.typ == "run_status" && ev.data["run_id"] == run) {
+			types = append(types, ev.typ+":"+str(ev.data["status"])+str(ev.data["decision"]))
+		}
+	}
+	if strings.Join(types, ",") != "run_status:queued,run_status:running,steering_request:,run_status:waiting_on_human,steering_resolved:approve,run_status:running,run_status:completed" {
+		t.Fatalf("events %v", types)
+	}
+
+	// Deny: the tool never runs and the model hears why.
+	sent = s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": `/tool write_file {"path": "denied.txt", "content": "no"}`})
+	run = sent["run_id"].(string)
+	s.waitStatus(id, run, "waiting_on_human")
+	srID = s.pendingRequest(id)["steering_request_id"].(string)
+	s.must(200, "POST", "/v1/deployments/"+id+"/steering_requests/"+srID, map[string]any{"decision": "deny", "message": "not that file"})
+	s.waitStatus(id, run, "completed")
+	if r := s.do("GET", "/v1/deployments/"+id+"/files/content?path=denied.txt", nil); r.status != 404 {
+		t.Fatalf("a denied tool ran: %d", r.status)
+	}
+	res := s.toolResults(id, run)
+	if len(res) != 1 || !strings.Contains(res[0]["result"].(string), "not that file") || res[0]["is_error"] != true {
+		t.Fatalf("denied result %v", res)
+	}
+
+	// Bad answers.
+	for _, body := range []map[string]any{{}, {"decision": "maybe"}, {"decision": "answer"}} {
+		if r := s.do("POST", "/v1/deployments/"+id+"/steering_requests/"+srID, body); r.status != 400 && r.status != 409 {
+			t.Errorf("%v: %d %s", body, r.status, r.body)
+		}
+	}
+	if r := s.do("POST", "/v1/deployments/"+id+"/steering_requests/str_missing", map[string]any{"decision": "approve"}); r.status != 404 {
+		t.Errorf("unknown request: %d", r.status)
+	}
+	if r := s.do("GET", "/v1/deployments/"+id+"/steering_requests?status=open", nil); r.status != 400 {
+		t.Errorf("bad status filter: %d", r.status)
+	}
+	all := s.must(200, "GET", "/v1/deployments/"+id+"/steering_requests", nil)
+	if n := len(all["data"].([]any)); n != 2 {
+		t.Fatalf("%d requests listed", n)
+	}
+}
+
+func str(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}
+
+// A run waiting for approval survives kill -9; after the restart the
+// approval runs the tool exactly once.
+func TestKill9WhileWaitingOnHuman(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the shell needs the local sandbox, which needs root")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	p := startProc(t, dir)
+	s := p.client(t)
+	d := s.createReady(map[string]any{"tools": map[string]any{"shell": map[string]any{"permission": "always_ask"}}})
+	id := d["deployment_id"].(string)
+	sent := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "run: echo once >> count.txt"})
+	run := sent["run_id"].(string)
+	s.waitStatus(id, run, "waiting_on_human")
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exited
+
+	p2 := startProc(t, dir)
+	s2 := p2.client(t)
+	s2.waitStatus(id, run, "waiting_on_human")
+	srID := s2.pendingRequest(id)["steering_request_id"].(string)
+	s2.must(200, "POST", "/v1/deployments/"+id+"/steering_requests/"+srID, map[string]any{"decision": "approve"})
+	s2.waitStatus(id, run, "completed")
+	b, err := os.ReadFile(filepath.Join(dir, "workspaces", id, "count.txt"))
+	if err != nil || string(b) != "once\n" {
+		t.Fatalf("count.txt %q %v", b, err)
+	}
+	checkLog(t, s2, id)
+}
