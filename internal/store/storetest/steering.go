@@ -1,0 +1,125 @@
+package storetest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+)
+
+func (f *fixture) steering(run *herm.Run, callID string, expires time.Time) *herm.SteeringRequest {
+	f.t.Helper()
+	s := &herm.SteeringRequest{
+		ID: f.id(herm.PrefixSteering), DeploymentID: run.DeploymentID, ThreadID: run.ThreadID, RunID: run.ID,
+		ToolCallID: callID, Kind: herm.SteeringApproval, Summary: "run rm", Tool: "shell",
+		Arguments: json.RawMessage(`{"command":"rm -rf build"}`), Options: []string{}, Status: herm.SteeringPending,
+		CreatedAt: at(0), ExpiresAt: expires,
+	}
+	f.must(f.s.CreateSteeringRequest(f.ctx, s))
+	return s
+}
+
+func steeringTests() []test {
+	return []test{
+		{"Steering/CreateGetList", func(t *testing.T, f *fixture) {
+			d, other := f.deployment(), f.deployment()
+			run := f.run(d.ID, d.ThreadID, herm.RunWaitingOnHuman, at(0))
+			a := f.steering(run, "call_1", at(time.Hour))
+			q := &herm.SteeringRequest{
+				ID: f.id(herm.PrefixSteering), DeploymentID: d.ID, ThreadID: d.ThreadID, RunID: run.ID, ToolCallID: "call_2",
+				Kind: herm.SteeringQuestion, Summary: "Blue or green?", Tool: "ask_human", Arguments: json.RawMessage(`{"question":"Blue or green?"}`),
+				Options: []string{"blue", "green"}, Status: herm.SteeringPending, CreatedAt: at(time.Second), ExpiresAt: at(time.Hour),
+			}
+			f.must(f.s.CreateSteeringRequest(f.ctx, q))
+			got, err := f.s.GetSteeringRequest(f.ctx, d.ID, a.ID)
+			f.must(err)
+			wantDiff(t, "request", a, got)
+			got, err = f.s.SteeringRequestFor(f.ctx, run.ID, "call_2")
+			f.must(err)
+			wantDiff(t, "request by call", q, got)
+			_, err = f.s.GetSteeringRequest(f.ctx, other.ID, a.ID)
+			wantCode(t, err, herm.ENotFound)
+			_, err = f.s.SteeringRequestFor(f.ctx, run.ID, "call_9")
+			wantCode(t, err, herm.ENotFound)
+			dup := *a
+			dup.ID = f.id(herm.PrefixSteering)
+			wantCode(t, f.s.CreateSteeringRequest(f.ctx, &dup), herm.EConflict)
+			orphan := *a
+			orphan.ID, orphan.RunID = f.id(herm.PrefixSteering), "run_nope"
+			wantCode(t, f.s.CreateSteeringRequest(f.ctx, &orphan), herm.ENotFound)
+
+			list, err := f.s.ListSteeringRequests(f.ctx, herm.SteeringFilter{DeploymentID: d.ID})
+			f.must(err)
+			wantDiff(t, "list", []*herm.SteeringRequest{q, a}, list)
+			list, err = f.s.ListSteeringRequests(f.ctx, herm.SteeringFilter{DeploymentID: d.ID, Limit: 1, Cursor: q.ID})
+			f.must(err)
+			wantDiff(t, "page", []*herm.SteeringRequest{a}, list)
+			list, err = f.s.ListSteeringRequests(f.ctx, herm.SteeringFilter{DeploymentID: other.ID})
+			f.must(err)
+			if len(list) != 0 {
+				t.Fatalf("another deployment lists %d", len(list))
+			}
+		}},
+		{"Steering/Resolve", func(t *testing.T, f *fixture) {
+			d := f.deployment()
+			run := f.run(d.ID, d.ThreadID, herm.RunWaitingOnHuman, at(0))
+			a := f.steering(run, "call_1", at(time.Hour))
+			f.must(f.s.ResolveSteeringRequest(f.ctx, a.ID, herm.DecisionDeny, "no", at(time.Minute)))
+			got, err := f.s.GetSteeringRequest(f.ctx, d.ID, a.ID)
+			f.must(err)
+			a.Status, a.Decision, a.Message, a.ResolvedAt = herm.SteeringResolved, herm.DecisionDeny, "no", ptr(at(time.Minute))
+			wantDiff(t, "resolved", a, got)
+			wantCode(t, f.s.ResolveSteeringRequest(f.ctx, a.ID, herm.DecisionApprove, "", at(time.Hour)), herm.EConflict)
+			wantCode(t, f.s.ResolveSteeringRequest(f.ctx, "str_nope", herm.DecisionApprove, "", at(time.Hour)), herm.ENotFound)
+			pending, err := f.s.ListSteeringRequests(f.ctx, herm.SteeringFilter{DeploymentID: d.ID, Status: herm.SteeringPending})
+			f.must(err)
+			if len(pending) != 0 {
+				t.Fatalf("still pending: %v", pending)
+			}
+		}},
+		{"Steering/Expired", func(t *testing.T, f *fixture) {
+			d := f.deployment()
+			run := f.run(d.ID, d.ThreadID, herm.RunWaitingOnHuman, at(0))
+			late := f.steering(run, "call_1", at(2*time.Hour))
+			early := f.steering(run, "call_2", at(time.Hour))
+			resolved := f.steering(run, "call_3", at(time.Minute))
+			f.must(f.s.ResolveSteeringRequest(f.ctx, resolved.ID, herm.DecisionApprove, "", at(time.Second)))
+			got, err := f.s.ExpiredSteeringRequests(f.ctx, at(time.Hour), 10)
+			f.must(err)
+			if len(got) != 1 || got[0].ID != early.ID {
+				t.Fatalf("expired at 1h: %v", got)
+			}
+			got, err = f.s.ExpiredSteeringRequests(f.ctx, at(3*time.Hour), 10)
+			f.must(err)
+			if len(got) != 2 || got[0].ID != early.ID || got[1].ID != late.ID {
+				t.Fatalf("expired at 3h: %v", got)
+			}
+		}},
+		{"Steering/ResumeRun", func(t *testing.T, f *fixture) {
+			d := f.deployment()
+			run := f.run(d.ID, d.ThreadID, herm.RunWaitingOnHuman, at(0))
+			// A waiting run is not claimed, even with an expired lease.
+			if ids := f.claimAll("node-a", at(time.Hour)); len(ids) != 0 {
+				t.Fatalf("claimed a waiting run: %v", ids)
+			}
+			f.must(f.s.ResumeRun(f.ctx, run.ID))
+			if got := f.getRun(run); got.Status != herm.RunRunning || got.LeaseOwner != "" {
+				t.Fatalf("resumed: %+v", got)
+			}
+			if ids := f.claimAll("node-b", at(time.Second)); len(ids) != 1 || ids[0] != run.ID {
+				t.Fatalf("claim after resume: %v", ids)
+			}
+			wantCode(t, f.s.ResumeRun(f.ctx, run.ID), herm.EConflict)
+			wantCode(t, f.s.ResumeRun(f.ctx, "run_nope"), herm.ENotFound)
+			// Deleting the run deletes its requests.
+			f.steering(run, "call_1", at(time.Hour))
+			f.must(f.s.DeleteThread(f.ctx, d.ID, d.ThreadID))
+			list, err := f.s.ListSteeringRequests(f.ctx, herm.SteeringFilter{DeploymentID: d.ID})
+			f.must(err)
+			if len(list) != 0 {
+				t.Fatalf("requests of a deleted run: %v", list)
+			}
+		}},
+	}
+}
