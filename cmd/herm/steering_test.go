@@ -156,3 +156,47 @@ func TestKill9WhileWaitingOnHuman(t *testing.T) {
 	}
 	checkLog(t, s2, id)
 }
+
+func TestToolsAPI(t *testing.T) {
+	s := startServer(t, nil)
+	d := s.createReady(nil)
+	id := d["deployment_id"].(string)
+	list := s.must(200, "GET", "/v1/deployments/"+id+"/tools", nil)
+	byName := map[string]map[string]any{}
+	for _, x := range list["data"].([]any) {
+		m := x.(map[string]any)
+		byName[m["name"].(string)] = m
+	}
+	for _, name := range []string{"read_file", "write_file", "edit_file", "list_files", "search_files", "web_fetch", "todo", "ask_human"} {
+		m := byName[name]
+		if m == nil || m["origin"] != "builtin" || m["enabled"] != true || m["permission"] != "always_allow" || m["description"] == "" {
+			t.Errorf("%s: %v", name, m)
+		}
+	}
+	if _, ok := byName["shell"]; ok != localSandbox(t, s) {
+		t.Errorf("shell listed: %v, code execution: %v", ok, localSandbox(t, s))
+	}
+	got := s.must(200, "PATCH", "/v1/deployments/"+id+"/tools/write_file", map[string]any{"permission": "always_ask"})
+	if got["permission"] != "always_ask" || got["enabled"] != true {
+		t.Fatalf("patched %v", got)
+	}
+	got = s.must(200, "PATCH", "/v1/deployments/"+id+"/tools/write_file", map[string]any{"enabled": false})
+	if got["permission"] != "always_ask" || got["enabled"] != false {
+		t.Fatalf("patched again %v", got)
+	}
+	dep := s.must(200, "GET", "/v1/deployments/"+id, nil)
+	if dep["config_version"].(float64) != 3 {
+		t.Fatalf("config_version %v", dep["config_version"])
+	}
+	if r := s.do("PATCH", "/v1/deployments/"+id+"/tools/nope", map[string]any{"enabled": false}); r.status != 404 {
+		t.Fatalf("unknown tool: %d %s", r.status, r.body)
+	}
+	if r := s.do("PATCH", "/v1/deployments/"+id+"/tools/todo", map[string]any{"permission": "sometimes"}); r.status != 400 {
+		t.Fatalf("bad permission: %d %s", r.status, r.body)
+	}
+	// The disabled tool is not offered to the model any more.
+	run := s.sendAndWait(id, `/tool write_file {"path": "x.txt", "content": "x"}`)
+	if res := s.toolResults(id, run["run_id"].(string)); len(res) != 0 {
+		t.Fatalf("a disabled tool ran: %v", res)
+	}
+}
