@@ -200,3 +200,39 @@ func TestToolsAPI(t *testing.T) {
 		t.Fatalf("a disabled tool ran: %v", res)
 	}
 }
+
+// Cancel during a shell command kills its process tree and ends the run
+// cancelled; mode interrupt does the same and starts the new run.
+func TestCancelKillsTheRunningTool(t *testing.T) {
+	s := startServer(t, nil)
+	if !localSandbox(t, s) {
+		t.Skip("the shell needs the local sandbox")
+	}
+	d := s.createReady(nil)
+	id := d["deployment_id"].(string)
+	for _, how := range []string{"cancel", "interrupt"} {
+		marker := how + ".txt"
+		sent := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "run: (sleep 2; echo late > " + marker + ") & sleep 60"})
+		run := sent["run_id"].(string)
+		deadline := time.Now().Add(15 * time.Second)
+		for len(s.events(id, "tool_call")) == 0 || !strings.Contains(str(s.events(id, "tool_call")[len(s.events(id, "tool_call"))-1]["run_id"]), run) {
+			if time.Now().After(deadline) {
+				t.Fatal("the shell did not start")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		start := time.Now()
+		if how == "cancel" {
+			s.must(202, "POST", "/v1/deployments/"+id+"/runs/"+run+"/cancel", nil)
+		} else {
+			next := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "never mind", "mode": "interrupt"})
+			defer s.waitStatus(id, next["run_id"].(string), "completed")
+		}
+		s.waitStatus(id, run, "cancelled")
+		t.Logf("%s took %v", how, time.Since(start))
+		time.Sleep(2500 * time.Millisecond)
+		if r := s.do("GET", "/v1/deployments/"+id+"/files/content?path="+marker, nil); r.status != 404 {
+			t.Fatalf("%s: the tool's processes outlived the run", how)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func newEnv(t testing.TB, opts runner.Options) *env {
 	return newEnvWith(t, opts, agent.Options{MaxSteps: 10})
 }
 
-func newEnvWith(t testing.TB, opts runner.Options, aopts agent.Options) *env {
+func newEnvWith(t testing.TB, opts runner.Options, aopts agent.Options, extra ...tools.Tool) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/herm.db", nil)
@@ -74,7 +74,7 @@ func newEnvWith(t testing.TB, opts runner.Options, aopts agent.Options) *env {
 	script := llmtest.NewScript()
 	echo := &echoTool{}
 	ids := herm.NewIDGen(nil)
-	ag := agent.New(st, elog, models{llmtest.Provider{Script: script}}, tools.NewRegistry(echo), ids, nil, logger, aopts)
+	ag := agent.New(st, elog, models{llmtest.Provider{Script: script}}, tools.NewRegistry(append([]tools.Tool{echo}, extra...)...), ids, nil, logger, aopts)
 	if opts.Poll == 0 {
 		opts.Poll = 20 * time.Millisecond
 	}
