@@ -253,7 +253,7 @@ func TestErrors(t *testing.T) {
 		{"bad retain filesystem", "DELETE", "/v1/deployments/" + id + "?retain_filesystem=maybe", nil, nil, 400, "validation_error", "retain_filesystem"},
 		{"unknown snapshot", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "restore_snapshot_id": "snap_nope"}, nil, 400, "validation_error", "restore_snapshot_id"},
 		{"restore on update", "PATCH", "/v1/deployments/" + id, map[string]any{"restore_snapshot_id": "snap_nope"}, nil, 400, "validation_error", "restore_snapshot_id"},
-		{"budget", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "budget_usd": 5}, nil, 400, "validation_error", "budget_usd"},
+		{"negative budget", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "budget_usd": -5}, nil, 400, "validation_error", "budget_usd"},
 		{"bad scope", "POST", "/v1/api_keys", map[string]any{"name": "k", "scopes": []string{"root"}}, nil, 400, "validation_error", "root"},
 		{"long idempotency key", "POST", "/v1/deployments/" + id + "/threads", map[string]any{}, []string{"Idempotency-Key", strings.Repeat("k", 256)}, 400, "validation_error", "Idempotency-Key"},
 	}

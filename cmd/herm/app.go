@@ -97,7 +97,12 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	watchFilesystem(sandboxes, st, elog, logger)
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet})...)
 	reg.SetCodeExecution(sandboxes.CanExec)
+	prices := llm.DefaultPrices()
+	for k, v := range cfg.Prices {
+		prices[k] = v
+	}
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
+		Prices:       prices,
 		MaxSteps:     cfg.MaxSteps,
 		PreviewLimit: cfg.PreviewLimit,
 		Spill:        spill(sandboxes),

@@ -34,6 +34,9 @@ type config struct {
 	MetricsPublic   *bool         `yaml:"metrics_public"`
 	AllowPrivateNet bool          `yaml:"allow_private_networks"`
 	Providers       []provider    `yaml:"providers"`
+	// Prices add to or override the default model prices (USD per million
+	// tokens), by model name or prefix.
+	Prices map[string]llm.Price `yaml:"prices"`
 	// SandboxIdle stops a local sandbox with no command for this long.
 	SandboxIdle time.Duration `yaml:"sandbox_idle_timeout"`
 	// SandboxRootFS is a root file system directory for local sandboxes

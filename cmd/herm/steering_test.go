@@ -236,3 +236,28 @@ func TestCancelKillsTheRunningTool(t *testing.T) {
 		}
 	}
 }
+
+// Usage is on every run, with the demo model's cost (free: 0), and a
+// budget of 0 refuses new runs with 402.
+func TestUsageAndBudgetOverHTTP(t *testing.T) {
+	s := startServer(t, nil)
+	d := s.createReady(nil)
+	id := d["deployment_id"].(string)
+	run := s.sendAndWait(id, "hello")
+	u := run["usage"].(map[string]any)
+	if u["model_calls"].(float64) != 1 || u["input_tokens"].(float64) <= 0 || u["cost_usd"] != 0.0 {
+		t.Fatalf("usage %v", u)
+	}
+	usage := s.events(id, "usage")
+	if len(usage) != 1 || usage[0]["cost_usd"] != 0.0 {
+		t.Fatalf("usage events %v", usage)
+	}
+	got := s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"budget_usd": 0})
+	if got["budget_usd"] != 0.0 {
+		t.Fatalf("budget %v", got["budget_usd"])
+	}
+	r := s.do("POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "more"})
+	if r.status != 402 || r.errCode(t) != "insufficient_credits" {
+		t.Fatalf("over budget: %d %s", r.status, r.body)
+	}
+}

@@ -56,6 +56,8 @@ type Options struct {
 	// (.herm/outputs/<tool_call_id>.txt) and returns its path. Without it,
 	// long results are cut at PreviewLimit.
 	Spill func(ctx context.Context, d *herm.Deployment, toolCallID, content string) (string, error)
+	// Prices gives model calls their cost (nil: every cost is unknown).
+	Prices llm.Prices
 	// SteeringTimeout is how long a steering request waits for a human
 	// before it resolves as timeout, a deny (default 24 h).
 	SteeringTimeout time.Duration
@@ -179,6 +181,12 @@ func (x *exec) loop(ctx context.Context) error {
 		}
 		if x.run.Usage.ModelCalls >= int64(x.a.opts.MaxSteps) {
 			_, err := x.finish(ctx, herm.RunCompleted, herm.StopMaxSteps, nil)
+			return err
+		}
+		if e, err := x.overBudget(ctx); err != nil {
+			return x.a.stopped(ctx, err)
+		} else if e != nil {
+			_, err := x.finish(ctx, herm.RunError, herm.StopError, e)
 			return err
 		}
 		if err := x.modelTurn(ctx); err != nil {
@@ -543,11 +551,22 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
 			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text,
 		}))
 	}
+	var cost any
+	if c, ok := x.a.opts.Prices.Cost(x.cfg.Model, resp.Usage); ok {
+		cost, data.Usage.CostUSD = c, &c
+	}
 	evs = append(evs, x.event(herm.EventUsage, map[string]any{
 		"input_tokens": data.Usage.InputTokens, "output_tokens": data.Usage.OutputTokens,
-		"cache_read_tokens": data.Usage.CacheReadTokens, "cost_usd": nil,
+		"cache_read_tokens": data.Usage.CacheReadTokens, "cost_usd": cost,
 	}))
 	prev := x.run.Usage
+	if data.Usage.CostUSD != nil {
+		total := *data.Usage.CostUSD
+		if prev.CostUSD != nil {
+			total += *prev.CostUSD
+		}
+		x.run.Usage.CostUSD = &total
+	}
 	x.run.Usage.InputTokens += data.Usage.InputTokens
 	x.run.Usage.OutputTokens += data.Usage.OutputTokens
 	x.run.Usage.CacheReadTokens += data.Usage.CacheReadTokens
@@ -700,4 +719,22 @@ func Finish(ctx context.Context, s store.Store, log *eventlog.Log, run *herm.Run
 	}
 	log.Publish(ev)
 	return true, nil
+}
+
+// overBudget reports, before a model call, whether the deployment's budget
+// (as it is now, not as the run's configuration version had it) is spent.
+func (x *exec) overBudget(ctx context.Context) (*herm.ErrorInfo, error) {
+	d, err := x.a.store.GetDeployment(ctx, x.run.DeploymentID)
+	if err != nil || d.BudgetUSD == nil {
+		return nil, err
+	}
+	spent, err := x.a.store.DeploymentSpend(ctx, x.run.DeploymentID)
+	if err != nil {
+		return nil, err
+	}
+	if spent < *d.BudgetUSD {
+		return nil, nil
+	}
+	return &herm.ErrorInfo{Code: herm.EInsufficientCredit, Message: fmt.Sprintf(
+		"the deployment's budget of $%.2f is spent ($%.4f): the run stopped before its next model call", *d.BudgetUSD, spent)}, nil
 }

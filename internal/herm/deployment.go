@@ -37,6 +37,8 @@ type Deployment struct {
 	// ConfigVersion starts at 1 and grows by one with every accepted update.
 	ConfigVersion int
 	Error         *ErrorInfo
+	// BudgetUSD caps the deployment's model spending (nil = no cap).
+	BudgetUSD *float64
 	// RestoreSnapshotID is the snapshot a new deployment's workspace starts
 	// from; set on create only, not stored with the configuration.
 	RestoreSnapshotID string

@@ -3,6 +3,7 @@ package herm
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net"
 	"net/url"
 	"regexp"
@@ -82,7 +83,7 @@ type DeploymentInput struct {
 	Features          map[string]*bool         `json:"features,omitempty" doc:"memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default."`
 	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per key, null removes."`
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
-	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Not supported by this server yet: sending it is an error."`
+	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Spending cap for model usage in USD (0 or more; a PATCH replaces it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call."`
 	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired)."`
 }
 
@@ -175,7 +176,11 @@ func (d *Deployment) Clone() *Deployment {
 
 func apply(d *Deployment, in *DeploymentInput, r Rules, create bool) error {
 	if in.BudgetUSD != nil {
-		return invalid("budget_usd is not supported by this server yet")
+		b := *in.BudgetUSD
+		if b < 0 || math.IsNaN(b) || math.IsInf(b, 0) || b > 1e9 {
+			return invalid("budget_usd must be a number from 0 to 1e9")
+		}
+		d.BudgetUSD = &b
 	}
 	if in.RestoreSnapshotID != nil {
 		switch {

@@ -45,7 +45,7 @@ type Deployment struct {
 	Features      herm.Features                `json:"features"`
 	Tools         map[string]herm.ToolSettings `json:"tools"`
 	Metadata      map[string]string            `json:"metadata"`
-	BudgetUSD     *float64                     `json:"budget_usd" doc:"Always null: budgets are not supported by this server yet."`
+	BudgetUSD     *float64                     `json:"budget_usd" doc:"The spending cap in USD, or null."`
 	ThreadID      string                       `json:"thread_id" doc:"The default thread."`
 	ConfigVersion int                          `json:"config_version"`
 	Filesystem    Filesystem                   `json:"filesystem"`
@@ -86,7 +86,7 @@ func toDeployment(d *herm.Deployment, base string) Deployment {
 		DeploymentID: d.ID, CustomerID: d.CustomerID, Name: d.Name, Runtime: d.Runtime, Model: d.Model,
 		Status: string(d.Status), SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
 		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features, Tools: d.Tools, Metadata: d.Metadata,
-		ThreadID: d.ThreadID, ConfigVersion: d.ConfigVersion,
+		ThreadID: d.ThreadID, ConfigVersion: d.ConfigVersion, BudgetUSD: d.BudgetUSD,
 		Filesystem: Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
 		Events:     EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},
 		Error:      d.Error, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,

@@ -103,6 +103,15 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 			}
 			fallthrough
 		case ModeQueue:
+			if dep.BudgetUSD != nil {
+				spent, err := q.DeploymentSpend(ctx, dep.ID)
+				if err != nil {
+					return err
+				}
+				if spent >= *dep.BudgetUSD {
+					return herm.Errorf(herm.EInsufficientCredit, "the deployment's budget of $%.2f is spent ($%.4f); raise budget_usd to start new runs", *dep.BudgetUSD, spent)
+				}
+			}
 			run := &herm.Run{
 				ID: r.ids.New(herm.PrefixRun), DeploymentID: dep.ID, ThreadID: threadID,
 				Status: herm.RunQueued, Trigger: p.Trigger, CreatedAt: now,

@@ -277,3 +277,37 @@ func (e *env) waitEnded(runID string) *herm.Run {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A budget stops spending: the run stops before the model call that would
+// pass it, and new runs get 402.
+func TestBudget(t *testing.T) {
+	t.Parallel()
+	// Each scripted call reports 10 input tokens: at $100,000 per million
+	// that is $1 a call.
+	e := newEnvWith(t, runner.Options{}, agent.Options{MaxSteps: 10, Prices: llm.Prices{"test/": {Input: 100_000}}})
+	d := e.dep.Clone()
+	budget := 2.5
+	d.BudgetUSD = &budget
+	d.ConfigVersion++
+	if err := e.store.UpdateDeploymentConfig(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	e.script.Push(echoCall("c1"), echoCall("c2"), echoCall("c3"), echoCall("c4"), llmtest.Turn{Words: []string{"done"}})
+	e.start()
+	res := e.send("spend", "", "")
+	run := e.waitEnded(res.Run.ID)
+	if run.Status != herm.RunError || run.Error == nil || run.Error.Code != herm.EInsufficientCredit {
+		t.Fatalf("run %s %+v", run.Status, run.Error)
+	}
+	if run.Usage.ModelCalls != 3 || run.Usage.CostUSD == nil || *run.Usage.CostUSD != 3 {
+		t.Fatalf("usage %+v (cost %v)", run.Usage, run.Usage.CostUSD)
+	}
+	_, err := e.runner.Send(context.Background(), runner.SendParams{DeploymentID: e.dep.ID, Content: "more"})
+	if !herm.IsCode(err, herm.EInsufficientCredit) {
+		t.Fatalf("a new run over budget: %v", err)
+	}
+	spent, err := e.store.DeploymentSpend(context.Background(), e.dep.ID)
+	if err != nil || spent != 3 {
+		t.Fatalf("spent %v %v", spent, err)
+	}
+}

@@ -120,6 +120,9 @@ type Querier interface {
 	// read it (ENotFound if it is not pending).
 	TakeMessage(ctx context.Context, messageID string, at time.Time) error
 
+	// DeploymentSpend sums the cost (USD) of a deployment's runs.
+	DeploymentSpend(ctx context.Context, deploymentID string) (float64, error)
+
 	// Steering requests.
 
 	// CreateSteeringRequest stores s (ENotFound when its run does not exist,

@@ -10,7 +10,7 @@ import (
 
 const deploymentColumns = `id, customer_id, name, runtime, model, system_prompt, status,
 	sandbox, mcp_servers, skills, secrets, features, tools, metadata,
-	thread_id, config_version, error, created_at, updated_at`
+	thread_id, config_version, error, created_at, updated_at, budget_usd`
 
 // config is the configuration of a deployment as recorded per version.
 type config struct {
@@ -24,20 +24,21 @@ type config struct {
 	Features     herm.Features                `json:"features"`
 	Tools        map[string]herm.ToolSettings `json:"tools"`
 	Metadata     map[string]string            `json:"metadata"`
+	BudgetUSD    *float64                     `json:"budget_usd,omitempty"`
 }
 
 func configOf(d *herm.Deployment) config {
 	return config{
 		Name: d.Name, Model: d.Model, SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
 		MCPServers: d.MCPServers, Skills: d.Skills, Secrets: d.Secrets, Features: d.Features,
-		Tools: d.Tools, Metadata: d.Metadata,
+		Tools: d.Tools, Metadata: d.Metadata, BudgetUSD: d.BudgetUSD,
 	}
 }
 
 func (c config) apply(d *herm.Deployment) {
 	d.Name, d.Model, d.SystemPrompt, d.Sandbox = c.Name, c.Model, c.SystemPrompt, c.Sandbox
 	d.MCPServers, d.Skills, d.Secrets, d.Features = c.MCPServers, c.Skills, c.Secrets, c.Features
-	d.Tools, d.Metadata = c.Tools, c.Metadata
+	d.Tools, d.Metadata, d.BudgetUSD = c.Tools, c.Metadata, c.BudgetUSD
 }
 
 // configJSON holds the JSON columns of a deployment's configuration, in
@@ -69,9 +70,10 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 	var c configJSON
 	var errInfo sql.NullString
 	var created, updated int64
+	var budget sql.NullFloat64
 	dest := []any{&d.ID, &d.CustomerID, &d.Name, &d.Runtime, &d.Model, &d.SystemPrompt, &d.Status,
 		&c.sandbox, &c.mcpServers, &c.skills, &c.secrets, &c.features, &c.tools, &c.metadata,
-		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated}
+		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -91,6 +93,10 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 		return nil, err
 	}
 	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if budget.Valid {
+		b := budget.Float64
+		d.BudgetUSD = &b
+	}
 	return &d, nil
 }
 
@@ -124,10 +130,10 @@ func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *h
 	}
 	return q.atomic(ctx, func(q *querier) error {
 		_, err := q.tx.ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.CustomerID, d.Name, d.Runtime, d.Model, d.SystemPrompt, d.Status,
 			c.sandbox, c.mcpServers, c.skills, c.secrets, c.features, c.tools, c.metadata,
-			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt))
+			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD)
 		if err != nil {
 			return dbErr("create deployment", err, msgs{conflict: "a deployment with this ID already exists"})
 		}
@@ -190,10 +196,10 @@ func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment
 	return q.atomic(ctx, func(q *querier) error {
 		res, err := q.tx.ExecContext(ctx, `UPDATE deployments SET
 				name = ?, model = ?, system_prompt = ?, sandbox = ?, mcp_servers = ?, skills = ?,
-				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?
+				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?, budget_usd = ?
 			WHERE id = ? AND config_version = ?`,
 			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
-			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion,
+			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion, d.BudgetUSD,
 			d.ID, d.ConfigVersion-1)
 		if err != nil {
 			return dbErr("update deployment", err, msgs{})

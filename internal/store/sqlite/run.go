@@ -285,3 +285,13 @@ func (q *querier) ListSteps(ctx context.Context, runID string) ([]*herm.RunStep,
 	}
 	return out, dbErr("list steps", rows.Err(), msgs{})
 }
+
+// DeploymentSpend sums the cost of a deployment's runs.
+func (q *querier) DeploymentSpend(ctx context.Context, deploymentID string) (float64, error) {
+	var sum sql.NullFloat64
+	err := q.r().QueryRowContext(ctx, `SELECT SUM(json_extract(usage, '$.cost_usd')) FROM runs WHERE deployment_id = ?`, deploymentID).Scan(&sum)
+	if err != nil {
+		return 0, dbErr("deployment spend", err, msgs{})
+	}
+	return sum.Float64, nil
+}

@@ -123,3 +123,51 @@ func steeringTests() []test {
 		}},
 	}
 }
+
+func budgetTests() []test {
+	return []test{
+		{"Deployment/BudgetAndSpend", func(t *testing.T, f *fixture) {
+			d, th := f.newDeployment("cus_1")
+			budget := 12.5
+			d.BudgetUSD = &budget
+			f.must(f.s.CreateDeployment(f.ctx, d, th))
+			got, err := f.s.GetDeployment(f.ctx, d.ID)
+			f.must(err)
+			if got.BudgetUSD == nil || *got.BudgetUSD != 12.5 {
+				t.Fatalf("budget %v", got.BudgetUSD)
+			}
+			got.BudgetUSD, got.ConfigVersion = nil, 2
+			f.must(f.s.UpdateDeploymentConfig(f.ctx, got))
+			again, err := f.s.GetDeployment(f.ctx, d.ID)
+			f.must(err)
+			if again.BudgetUSD != nil {
+				t.Fatalf("budget after removal %v", *again.BudgetUSD)
+			}
+			v1, err := f.s.DeploymentVersion(f.ctx, d.ID, 1)
+			f.must(err)
+			if v1.BudgetUSD == nil || *v1.BudgetUSD != 12.5 {
+				t.Fatalf("version 1's budget %v", v1.BudgetUSD)
+			}
+
+			spent, err := f.s.DeploymentSpend(f.ctx, d.ID)
+			f.must(err)
+			if spent != 0 {
+				t.Fatalf("spent with no runs %v", spent)
+			}
+			other := f.deployment()
+			for i, c := range []*float64{ptr(0.25), nil, ptr(1.5)} {
+				r := f.run(d.ID, d.ThreadID, herm.RunCompleted, at(time.Duration(i)*time.Second))
+				r.Usage.CostUSD = c
+				f.must(f.s.UpdateRun(f.ctx, r, ""))
+			}
+			r := f.run(other.ID, other.ThreadID, herm.RunCompleted, at(0))
+			r.Usage.CostUSD = ptr(100.0)
+			f.must(f.s.UpdateRun(f.ctx, r, ""))
+			spent, err = f.s.DeploymentSpend(f.ctx, d.ID)
+			f.must(err)
+			if spent != 1.75 {
+				t.Fatalf("spent %v, want 1.75", spent)
+			}
+		}},
+	}
+}
