@@ -215,7 +215,11 @@ func TestCancelKillsTheRunningTool(t *testing.T) {
 		sent := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "run: (sleep 2; echo late > " + marker + ") & sleep 60"})
 		run := sent["run_id"].(string)
 		deadline := time.Now().Add(15 * time.Second)
-		for len(s.events(id, "tool_call")) == 0 || !strings.Contains(str(s.events(id, "tool_call")[len(s.events(id, "tool_call"))-1]["run_id"]), run) {
+		for {
+			calls := s.events(id, "tool_call")
+			if n := len(calls); n > 0 && str(calls[n-1]["run_id"]) == run {
+				break
+			}
 			if time.Now().After(deadline) {
 				t.Fatal("the shell did not start")
 			}

@@ -43,7 +43,8 @@ type Options struct {
 	MaxSteps int
 	// MaxTokens is the output token limit per model call (0 = provider default).
 	MaxTokens int
-	// HistoryMessages is how many of the thread's latest messages from
+	// HistoryMessages is how many of the thread's latest messages (or run
+	// turns) from
 	// earlier runs are sent to the model (default 200).
 	HistoryMessages int
 	// OnModelCall, when set, is called after every model call (metrics).
@@ -58,6 +59,13 @@ type Options struct {
 	Spill func(ctx context.Context, d *herm.Deployment, toolCallID, content string) (string, error)
 	// Prices gives model calls their cost (nil: every cost is unknown).
 	Prices llm.Prices
+	// ContextWindows gives models' context sizes (default
+	// llm.DefaultContextWindows); CompactAt is the share of the window
+	// past which older context is summarized (default 0.75); KeepRecent is
+	// how many recent turns always stay verbatim (default 4).
+	ContextWindows llm.ContextWindows
+	CompactAt      float64
+	KeepRecent     int
 	// SteeringTimeout is how long a steering request waits for a human
 	// before it resolves as timeout, a deny (default 24 h).
 	SteeringTimeout time.Duration
@@ -86,6 +94,15 @@ func New(s store.Store, log *eventlog.Log, models Models, reg *tools.Registry, i
 	if opts.SteeringTimeout <= 0 {
 		opts.SteeringTimeout = 24 * time.Hour
 	}
+	if opts.ContextWindows == nil {
+		opts.ContextWindows = llm.DefaultContextWindows()
+	}
+	if opts.CompactAt <= 0 || opts.CompactAt > 1 {
+		opts.CompactAt = 0.75
+	}
+	if opts.KeepRecent <= 0 {
+		opts.KeepRecent = 4
+	}
 	if opts.HistoryMessages <= 0 {
 		opts.HistoryMessages = 200
 	}
@@ -104,6 +121,9 @@ type exec struct {
 	steps []*herm.RunStep
 	tools map[string]tools.Tool
 	specs []llm.ToolSpec
+
+	calib        float64     // provider tokens per estimated token, from the last call
+	pendingUsage []llm.Usage // summarizing calls not yet recorded
 }
 
 // Execute drives run (leased by owner, running, configured by cfg — the
@@ -495,11 +515,10 @@ func (x *exec) modelTurn(ctx context.Context) error {
 	}
 	req := llm.Request{
 		Model:     model,
-		System:    x.cfg.SystemPrompt,
 		Tools:     x.specs,
 		MaxTokens: x.a.opts.MaxTokens,
 	}
-	req.Messages, err = x.messages(ctx)
+	req.System, req.Messages, err = x.request(ctx, provider, model)
 	if err != nil {
 		return err
 	}
@@ -523,6 +542,18 @@ func (x *exec) modelTurn(ctx context.Context) error {
 			return ctx.Err()
 		}
 		return &modelError{err}
+	}
+	// Calibrate the estimate with the provider's own count.
+	if in := resp.Usage.InputTokens + resp.Usage.CacheReadTokens; in > 0 {
+		calib := x.calib
+		x.calib = 1
+		if est := x.estimate(req.System, req.Messages); est > 0 {
+			// Bounded: tokenizers differ by that much at most; a provider
+			// reporting nonsense must not switch compaction off.
+			x.calib = min(max(float64(in)/float64(est), 0.5), 2)
+		} else {
+			x.calib = calib
+		}
 	}
 	return x.recordModel(ctx, resp)
 }
@@ -551,26 +582,10 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
 			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text,
 		}))
 	}
-	var cost any
-	if c, ok := x.a.opts.Prices.Cost(x.cfg.Model, resp.Usage); ok {
-		cost, data.Usage.CostUSD = c, &c
-	}
-	evs = append(evs, x.event(herm.EventUsage, map[string]any{
-		"input_tokens": data.Usage.InputTokens, "output_tokens": data.Usage.OutputTokens,
-		"cache_read_tokens": data.Usage.CacheReadTokens, "cost_usd": cost,
-	}))
 	prev := x.run.Usage
-	if data.Usage.CostUSD != nil {
-		total := *data.Usage.CostUSD
-		if prev.CostUSD != nil {
-			total += *prev.CostUSD
-		}
-		x.run.Usage.CostUSD = &total
-	}
-	x.run.Usage.InputTokens += data.Usage.InputTokens
-	x.run.Usage.OutputTokens += data.Usage.OutputTokens
-	x.run.Usage.CacheReadTokens += data.Usage.CacheReadTokens
-	x.run.Usage.ModelCalls++
+	ev, cost := x.usage(resp.Usage, "")
+	data.Usage.CostUSD = cost
+	evs = append(evs, ev)
 
 	// The token deltas were emitted without waiting; they must be in the
 	// log before the message that completes them.
@@ -606,60 +621,6 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
 	}
 	x.a.log.Publish(evs...)
 	return nil
-}
-
-// messages builds the model's conversation: the thread's earlier history,
-// then this run's transcript.
-func (x *exec) messages(ctx context.Context) ([]llm.Message, error) {
-	hist, err := x.a.store.ListMessages(ctx, x.run.ThreadID, x.a.opts.HistoryMessages+64)
-	if err != nil {
-		return nil, err
-	}
-	var out []llm.Message
-	for _, m := range hist {
-		if m.RunID == x.run.ID {
-			continue // this run's own messages come from its transcript
-		}
-		role := llm.RoleUser
-		if m.Role == herm.RoleAgent {
-			role = llm.RoleAssistant
-		}
-		out = append(out, llm.Message{Role: role, Content: m.Content})
-	}
-	if len(out) > x.a.opts.HistoryMessages {
-		out = out[len(out)-x.a.opts.HistoryMessages:]
-	}
-	// Providers want the conversation to start with the user.
-	for len(out) > 0 && out[0].Role != llm.RoleUser {
-		out = out[1:]
-	}
-	for _, s := range x.steps {
-		switch s.Kind {
-		case herm.StepInput:
-			var d herm.StepInputData
-			if err := json.Unmarshal(s.Data, &d); err != nil {
-				return nil, err
-			}
-			out = append(out, llm.Message{Role: llm.RoleUser, Content: d.Content})
-		case herm.StepModel:
-			var d herm.StepModelData
-			if err := json.Unmarshal(s.Data, &d); err != nil {
-				return nil, err
-			}
-			m := llm.Message{Role: llm.RoleAssistant, Content: d.Text}
-			for _, c := range d.ToolCalls {
-				m.ToolCalls = append(m.ToolCalls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
-			}
-			out = append(out, m)
-		case herm.StepToolResult:
-			var d herm.StepToolData
-			if err := json.Unmarshal(s.Data, &d); err != nil {
-				return nil, err
-			}
-			out = append(out, llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError})
-		}
-	}
-	return out, nil
 }
 
 // errPendingInput: the run cannot complete, input arrived.
@@ -737,4 +698,33 @@ func (x *exec) overBudget(ctx context.Context) (*herm.ErrorInfo, error) {
 	}
 	return &herm.ErrorInfo{Code: herm.EInsufficientCredit, Message: fmt.Sprintf(
 		"the deployment's budget of $%.2f is spent ($%.4f): the run stopped before its next model call", *d.BudgetUSD, spent)}, nil
+}
+
+// usage adds one model call's usage to the run's totals and returns its
+// usage event and cost. purpose is "" for the agent's own turns (which
+// count toward max_steps) and names any other call ("compaction").
+func (x *exec) usage(u llm.Usage, purpose string) (*herm.Event, *float64) {
+	fields := map[string]any{
+		"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens,
+		"cache_read_tokens": u.CacheReadTokens, "cost_usd": nil,
+	}
+	var cost *float64
+	if c, ok := x.a.opts.Prices.Cost(x.cfg.Model, u); ok {
+		cost = &c
+		fields["cost_usd"] = c
+		total := c
+		if x.run.Usage.CostUSD != nil {
+			total += *x.run.Usage.CostUSD
+		}
+		x.run.Usage.CostUSD = &total
+	}
+	if purpose != "" {
+		fields["purpose"] = purpose
+	} else {
+		x.run.Usage.ModelCalls++
+	}
+	x.run.Usage.InputTokens += u.InputTokens
+	x.run.Usage.OutputTokens += u.OutputTokens
+	x.run.Usage.CacheReadTokens += u.CacheReadTokens
+	return x.event(herm.EventUsage, fields), cost
 }

@@ -23,13 +23,14 @@ const (
 	EventMemory           = "memory"
 	EventUsage            = "usage"
 	EventAutomation       = "automation"
+	EventCompaction       = "compaction"
 )
 
 // EventTypes lists every event type, for validating filters.
 func EventTypes() []string {
 	return []string{EventDeploymentStatus, EventRunStatus, EventToken, EventMessage, EventReasoning,
 		EventToolCall, EventToolResult, EventSteeringRequest, EventSteeringResolved, EventFilesystem,
-		EventMemory, EventUsage, EventAutomation}
+		EventMemory, EventUsage, EventAutomation, EventCompaction}
 }
 
 // Event is one entry of a deployment's event log. Seq is assigned when the

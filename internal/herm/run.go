@@ -100,6 +100,9 @@ const (
 	StepToolStart = "tool_start"
 	// StepToolResult: a tool call's result. Data: StepToolData.
 	StepToolResult = "tool_result"
+	// StepCompaction: older context replaced by a summary the model wrote.
+	// Data: StepCompactionData.
+	StepCompaction = "compaction"
 )
 
 // RunStep is one entry of a run's transcript. Steps are appended in order
@@ -142,4 +145,16 @@ type StepToolData struct {
 	Origin     string `json:"origin"`
 	Result     string `json:"result,omitempty"`
 	IsError    bool   `json:"is_error,omitempty"`
+}
+
+// StepCompactionData is the data of a StepCompaction: from then on the
+// model sees Summary instead of the thread's messages up to HistoryUntil
+// and this run's steps up to StepsUntil.
+type StepCompactionData struct {
+	Summary      string    `json:"summary"`
+	HistoryUntil time.Time `json:"history_until"` // created_at of the last summarized thread message (zero: none)
+	StepsUntil   int       `json:"steps_until"`   // index of the run's last summarized step (-1: none)
+	Messages     int       `json:"messages"`      // how many messages and turns it replaced, in all
+	TokensBefore int       `json:"tokens_before"` // estimated context before
+	TokensAfter  int       `json:"tokens_after"`  // estimated context after
 }

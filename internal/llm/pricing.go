@@ -72,3 +72,51 @@ func (p Prices) Cost(model string, u Usage) (float64, bool) {
 	}
 	return (float64(u.InputTokens)*pr.Input + float64(u.OutputTokens)*pr.Output + float64(u.CacheReadTokens)*pr.CacheRead) / 1e6, true
 }
+
+// ContextWindows maps model names (or their start, as Prices) to their
+// context window in tokens.
+type ContextWindows map[string]int
+
+// DefaultContextWindows are well-known models' windows; a model not listed
+// gets DefaultContextWindow.
+func DefaultContextWindows() ContextWindows {
+	return ContextWindows{
+		"claude-":      200_000,
+		"gpt-4o":       128_000,
+		"gpt-4.1":      1_047_576,
+		"o3":           200_000,
+		"o4-mini":      200_000,
+		"demo/":        32_000,
+		"gpt-4-turbo":  128_000,
+		"gpt-3.5":      16_385,
+		"llama3":       8_192,
+		"llama3.1":     128_000,
+		"qwen2.5":      32_768,
+		"mistral":      32_000,
+		"deepseek":     64_000,
+		"gemini-1.5":   1_000_000,
+		"gemini-2":     1_000_000,
+		"command-r":    128_000,
+		"claude-2":     100_000,
+		"claude-3-":    200_000,
+		"claude-opus":  200_000,
+		"claude-haiku": 200_000,
+	}
+}
+
+// DefaultContextWindow is assumed for models of unknown size.
+const DefaultContextWindow = 32_000
+
+// Lookup returns a model's window (DefaultContextWindow when unknown).
+func (w ContextWindows) Lookup(model string) int {
+	best := ""
+	for k := range w {
+		if _, ok := (Prices{k: {}}).Lookup(model); ok && len(k) > len(best) {
+			best = k
+		}
+	}
+	if best == "" {
+		return DefaultContextWindow
+	}
+	return w[best]
+}

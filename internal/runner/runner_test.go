@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,10 +23,25 @@ import (
 	"github.com/hermhq/herm/internal/tools"
 )
 
-// models resolves every model to the scripted provider.
-type models struct{ p llm.Provider }
+// models resolves every model to one provider (the scripted one unless a
+// test uses another).
+type models struct {
+	mu sync.Mutex
+	p  llm.Provider
+}
 
-func (m models) Resolve(string) (llm.Provider, string, error) { return m.p, "test", nil }
+func (m *models) Resolve(string) (llm.Provider, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.p, "test", nil
+}
+
+// useModel makes every model call go to p.
+func (e *env) useModel(p llm.Provider) {
+	e.models.mu.Lock()
+	e.models.p = p
+	e.models.mu.Unlock()
+}
 
 // echoTool returns its "text" argument and counts its calls.
 type echoTool struct{ calls atomic.Int32 }
@@ -44,6 +60,7 @@ func (t *echoTool) Call(_ context.Context, _ tools.Call, args json.RawMessage) (
 }
 
 type env struct {
+	models *models
 	t      testing.TB
 	store  store.Store
 	log    *eventlog.Log
@@ -74,12 +91,13 @@ func newEnvWith(t testing.TB, opts runner.Options, aopts agent.Options, extra ..
 	script := llmtest.NewScript()
 	echo := &echoTool{}
 	ids := herm.NewIDGen(nil)
-	ag := agent.New(st, elog, models{llmtest.Provider{Script: script}}, tools.NewRegistry(append([]tools.Tool{echo}, extra...)...), ids, nil, logger, aopts)
+	mods := &models{p: llmtest.Provider{Script: script}}
+	ag := agent.New(st, elog, mods, tools.NewRegistry(append([]tools.Tool{echo}, extra...)...), ids, nil, logger, aopts)
 	if opts.Poll == 0 {
 		opts.Poll = 20 * time.Millisecond
 	}
 	rn := runner.New(st, elog, ag, ids, nil, logger, opts)
-	e := &env{t: t, store: st, log: elog, runner: rn, script: script, echo: echo, ids: ids}
+	e := &env{models: mods, t: t, store: st, log: elog, runner: rn, script: script, echo: echo, ids: ids}
 	e.dep = e.newDeployment()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -244,7 +244,7 @@ func TestSteeringOff(t *testing.T) {
 func (e *env) restart(opts runner.Options) *env {
 	e.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ag := agent.New(e.store, e.log, models{llmtest.Provider{Script: e.script}}, tools.NewRegistry(e.echo), e.ids, nil, logger, agent.Options{MaxSteps: 10})
+	ag := agent.New(e.store, e.log, &models{p: llmtest.Provider{Script: e.script}}, tools.NewRegistry(e.echo), e.ids, nil, logger, agent.Options{MaxSteps: 10})
 	opts.Poll, opts.Owner = 20*time.Millisecond, "second"
 	rn := runner.New(e.store, e.log, ag, e.ids, nil, logger, opts)
 	if err := rn.Start(context.Background()); err != nil {

@@ -194,6 +194,9 @@ type Querier interface {
 	AppendStep(ctx context.Context, s *herm.RunStep) error
 	// ListSteps returns a run's steps in order.
 	ListSteps(ctx context.Context, runID string) ([]*herm.RunStep, error)
+	// LatestCompaction returns the newest compaction step of a thread's
+	// runs (ENotFound when there is none).
+	LatestCompaction(ctx context.Context, threadID string) (*herm.RunStep, error)
 
 	// Events.
 

@@ -295,3 +295,19 @@ func (q *querier) DeploymentSpend(ctx context.Context, deploymentID string) (flo
 	}
 	return sum.Float64, nil
 }
+
+// LatestCompaction returns the newest compaction step of a thread's runs.
+func (q *querier) LatestCompaction(ctx context.Context, threadID string) (*herm.RunStep, error) {
+	var s herm.RunStep
+	var data []byte
+	var created int64
+	err := q.r().QueryRowContext(ctx, `SELECT s.run_id, s.idx, s.kind, s.data, s.created_at
+		FROM run_steps s JOIN runs r ON r.id = s.run_id
+		WHERE r.thread_id = ? AND s.kind = 'compaction'
+		ORDER BY s.created_at DESC, s.run_id DESC, s.idx DESC LIMIT 1`, threadID).Scan(&s.RunID, &s.Index, &s.Kind, &data, &created)
+	if err != nil {
+		return nil, dbErr("latest compaction", err, msgs{notFound: "no compaction"})
+	}
+	s.Data, s.CreatedAt = fromRawJSON(data), fromMicros(created)
+	return &s, nil
+}

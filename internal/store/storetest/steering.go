@@ -171,3 +171,29 @@ func budgetTests() []test {
 		}},
 	}
 }
+
+func compactionTests() []test {
+	return []test{
+		{"Step/LatestCompaction", func(t *testing.T, f *fixture) {
+			d := f.deployment()
+			other := f.thread(d.ID)
+			_, err := f.s.LatestCompaction(f.ctx, d.ThreadID)
+			wantCode(t, err, herm.ENotFound)
+			r1 := f.run(d.ID, d.ThreadID, herm.RunCompleted, at(0))
+			r2 := f.run(d.ID, d.ThreadID, herm.RunCompleted, at(time.Minute))
+			r3 := f.run(d.ID, other.ID, herm.RunCompleted, at(time.Hour))
+			step := func(r *herm.Run, idx int, kind string, created time.Time) *herm.RunStep {
+				s := &herm.RunStep{RunID: r.ID, Index: idx, Kind: kind, Data: json.RawMessage(`{"summary":"s` + r.ID + `"}`), CreatedAt: created}
+				f.must(f.s.AppendStep(f.ctx, s))
+				return s
+			}
+			step(r1, 0, herm.StepCompaction, at(time.Second))
+			want := step(r2, 0, herm.StepCompaction, at(2*time.Minute))
+			step(r2, 1, herm.StepModel, at(3*time.Minute))
+			step(r3, 0, herm.StepCompaction, at(2*time.Hour)) // another thread
+			got, err := f.s.LatestCompaction(f.ctx, d.ThreadID)
+			f.must(err)
+			wantDiff(t, "latest", want, got)
+		}},
+	}
+}

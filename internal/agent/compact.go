@@ -1,0 +1,361 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/store"
+)
+
+// Context management: before each model call the agent estimates the
+// context's size (characters/4, calibrated by the tokens the provider
+// reported for the previous call). When it passes CompactAt of the model's
+// window, the older part of the conversation — earlier runs' messages and
+// this run's older turns, never a tool call without its result — is
+// replaced by a summary the model writes, while the latest turns stay
+// verbatim. The compaction is a run step and a compaction event; the full
+// history stays in the store.
+
+// unit is a piece of context kept or summarized whole: a thread message, a
+// user input, or a model turn with its tool results.
+type unit struct {
+	msgs      []llm.Message
+	historyAt time.Time // a thread message's created_at (zero for transcript units)
+	lastStep  int       // a transcript unit's last step index (-1 for thread messages)
+}
+
+const summaryTag = "summary of the earlier conversation"
+
+// compactSystem instructs the summarizing call.
+const compactSystem = "You compact an AI agent's conversation so that the agent can go on working with less context. " +
+	"Write a faithful, dense summary of the transcript you are given: the user's goals and requests, decisions made, " +
+	"facts learned, files and commands involved with their important results, errors met, and what remains to do. " +
+	"Keep names, paths, numbers and identifiers exact. Write it as notes for the agent itself; no preamble."
+
+// compaction returns the compaction in force for this run: its own latest
+// one, else the thread's latest (from an earlier run), else nil.
+func (x *exec) compaction(ctx context.Context) (*herm.StepCompactionData, bool, error) {
+	for i := len(x.steps) - 1; i >= 0; i-- {
+		if x.steps[i].Kind == herm.StepCompaction {
+			var d herm.StepCompactionData
+			if err := json.Unmarshal(x.steps[i].Data, &d); err != nil {
+				return nil, false, err
+			}
+			return &d, true, nil
+		}
+	}
+	s, err := x.a.store.LatestCompaction(ctx, x.run.ThreadID)
+	if herm.IsCode(err, herm.ENotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var d herm.StepCompactionData
+	if err := json.Unmarshal(s.Data, &d); err != nil {
+		return nil, false, err
+	}
+	return &d, false, nil
+}
+
+// units builds the context after the compaction in force.
+func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own bool) ([]unit, error) {
+	hist, err := x.a.store.ListMessages(ctx, x.run.ThreadID, 4*x.a.opts.HistoryMessages)
+	if err != nil {
+		return nil, err
+	}
+	var out []unit
+	for _, m := range hist {
+		if m.RunID == x.run.ID {
+			continue // this run's own messages come from its transcript
+		}
+		if comp != nil && !m.CreatedAt.After(comp.HistoryUntil) {
+			continue
+		}
+		role := llm.RoleUser
+		if m.Role == herm.RoleAgent {
+			role = llm.RoleAssistant
+		}
+		out = append(out, unit{msgs: []llm.Message{{Role: role, Content: m.Content}}, historyAt: m.CreatedAt, lastStep: -1})
+	}
+	from := 0
+	if comp != nil && own {
+		from = comp.StepsUntil + 1
+	}
+	for _, s := range x.steps {
+		if s.Index < from {
+			continue
+		}
+		switch s.Kind {
+		case herm.StepInput:
+			var d herm.StepInputData
+			if err := json.Unmarshal(s.Data, &d); err != nil {
+				return nil, err
+			}
+			out = append(out, unit{msgs: []llm.Message{{Role: llm.RoleUser, Content: d.Content}}, lastStep: s.Index})
+		case herm.StepModel:
+			var d herm.StepModelData
+			if err := json.Unmarshal(s.Data, &d); err != nil {
+				return nil, err
+			}
+			m := llm.Message{Role: llm.RoleAssistant, Content: d.Text}
+			for _, c := range d.ToolCalls {
+				m.ToolCalls = append(m.ToolCalls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
+			}
+			out = append(out, unit{msgs: []llm.Message{m}, lastStep: s.Index})
+		case herm.StepToolResult:
+			var d herm.StepToolData
+			if err := json.Unmarshal(s.Data, &d); err != nil {
+				return nil, err
+			}
+			msg := llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError}
+			if n := len(out); n > 0 && out[n-1].lastStep >= 0 && len(out[n-1].msgs) > 0 &&
+				(out[n-1].msgs[0].Role == llm.RoleAssistant) {
+				out[n-1].msgs = append(out[n-1].msgs, msg) // with its model turn
+				out[n-1].lastStep = s.Index
+			} else {
+				out = append(out, unit{msgs: []llm.Message{msg}, lastStep: s.Index})
+			}
+		}
+	}
+	return out, nil
+}
+
+// flatten turns units into messages that start with the user, as providers
+// want: after a summary, a short user note opens the conversation (the
+// turns that follow must stay whole); without one, leading agent messages
+// of the history are left out.
+func flatten(units []unit, summarized bool) []llm.Message {
+	var out []llm.Message
+	for _, u := range units {
+		out = append(out, u.msgs...)
+	}
+	if len(out) > 0 && out[0].Role != llm.RoleUser && summarized {
+		return append([]llm.Message{{Role: llm.RoleUser, Content: continueNote}}, out...)
+	}
+	for len(out) > 0 && out[0].Role != llm.RoleUser {
+		out = out[1:]
+	}
+	return out
+}
+
+// continueNote opens a compacted conversation that goes on with the agent.
+const continueNote = "(The earlier part of this conversation is summarized in the system prompt. Continue from where you are.)"
+
+func systemWith(system string, comp *herm.StepCompactionData) string {
+	if comp == nil || comp.Summary == "" {
+		return system
+	}
+	return system + "\n\n<" + summaryTag + ">\n" + comp.Summary + "\n</" + summaryTag + ">"
+}
+
+// estimate is a request's size in tokens: about 4 characters a token, plus
+// a little per message, times the calibration from the provider's counts.
+func (x *exec) estimate(system string, msgs []llm.Message) int {
+	n := len(system)
+	for _, s := range x.specs {
+		n += len(s.Name) + len(s.Description) + len(s.InputSchema)
+	}
+	for _, m := range msgs {
+		n += len(m.Content) + 16
+		for _, c := range m.ToolCalls {
+			n += len(c.Name) + len(c.Arguments) + 16
+		}
+	}
+	t := float64(n) / 4
+	if x.calib > 0 {
+		t *= x.calib
+	}
+	return int(t) + 1
+}
+
+// request builds the model's context, compacting it first when it is too
+// large for the model's window.
+func (x *exec) request(ctx context.Context, provider llm.Provider, model string) (string, []llm.Message, error) {
+	comp, own, err := x.compaction(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	units, err := x.units(ctx, comp, own)
+	if err != nil {
+		return "", nil, err
+	}
+	system, msgs := systemWith(x.cfg.SystemPrompt, comp), flatten(units, comp != nil)
+	window := x.a.opts.ContextWindows.Lookup(x.cfg.Model)
+	limit := int(float64(window) * x.a.opts.CompactAt)
+	before := x.estimate(system, msgs)
+	if before <= limit && len(units) <= x.a.opts.HistoryMessages {
+		return system, msgs, nil
+	}
+	keep := x.a.opts.KeepRecent
+	if len(units) <= keep {
+		return system, msgs, nil // nothing older to summarize: try as it is
+	}
+	// Keep as many recent units verbatim as fit in half the limit (at least
+	// KeepRecent); summarize the rest.
+	cut := len(units) - keep
+	for cut > 0 && x.estimate(system, flatten(units[cut-1:], true)) < limit/2 {
+		cut--
+	}
+	if cut == 0 {
+		return system, msgs, nil
+	}
+	// What one summarizing call can read: about three quarters of the
+	// window, less the summary so far. Older units beyond that wait for a
+	// later compaction (they stay verbatim meanwhile).
+	avail := window*3 - 400
+	if comp != nil {
+		avail -= len(comp.Summary)
+	}
+	n, size := 0, 0
+	for n < cut {
+		size += rendered(units[n])
+		if size > avail && n > 0 {
+			break
+		}
+		n++
+	}
+	cut = n
+	old := units[:cut]
+	summary, err := x.summarize(ctx, provider, model, comp, old, window)
+	if err != nil {
+		return "", nil, err
+	}
+	next := &herm.StepCompactionData{Summary: summary, StepsUntil: -1}
+	if comp != nil {
+		next.HistoryUntil = comp.HistoryUntil
+		if own {
+			next.StepsUntil = comp.StepsUntil
+		}
+	}
+	for _, u := range old {
+		next.Messages += len(u.msgs)
+		if u.lastStep >= 0 {
+			next.StepsUntil = u.lastStep
+		} else if u.historyAt.After(next.HistoryUntil) {
+			next.HistoryUntil = u.historyAt
+		}
+	}
+	system, msgs = systemWith(x.cfg.SystemPrompt, next), flatten(units[cut:], true)
+	next.TokensBefore, next.TokensAfter = before, x.estimate(system, msgs)
+	if err := x.recordCompaction(ctx, next); err != nil {
+		return "", nil, err
+	}
+	return system, msgs, nil
+}
+
+// summarize asks the model for a summary of units (and of the summary they
+// follow), fitting the transcript into its window.
+func (x *exec) summarize(ctx context.Context, provider llm.Provider, model string, prev *herm.StepCompactionData, units []unit, window int) (string, error) {
+	budget := window * 3 // characters: about three quarters of the window in tokens
+	per := budget
+	if n := countMsgs(units); n > 0 {
+		per = max(budget/n, 200)
+	}
+	var b strings.Builder
+	if prev != nil && prev.Summary != "" {
+		fmt.Fprintf(&b, "Summary so far:\n%s\n\n", prev.Summary)
+	}
+	b.WriteString("Transcript to add:\n")
+	for _, u := range units {
+		for _, m := range u.msgs {
+			switch m.Role {
+			case llm.RoleUser:
+				fmt.Fprintf(&b, "User: %s\n", clip(m.Content, per))
+			case llm.RoleAssistant:
+				if m.Content != "" {
+					fmt.Fprintf(&b, "Agent: %s\n", clip(m.Content, per))
+				}
+				for _, c := range m.ToolCalls {
+					fmt.Fprintf(&b, "Agent called %s %s\n", c.Name, clip(string(c.Arguments), per/2))
+				}
+			case llm.RoleTool:
+				status := "result"
+				if m.IsError {
+					status = "error"
+				}
+				fmt.Fprintf(&b, "Tool %s (%s): %s\n", status, m.ToolCallID, clip(m.Content, per))
+			}
+		}
+	}
+	limit := min(max(window/8, 256), 8192)
+	req := llm.Request{
+		Model: model, System: compactSystem + fmt.Sprintf(" Keep it under %d words.", limit*2/3), MaxTokens: limit,
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: b.String() + "\n\nWrite the updated summary."}},
+	}
+	resp, err := provider.Stream(ctx, req, func(llm.Delta) {})
+	if x.a.opts.OnModelCall != nil {
+		var u llm.Usage
+		if resp != nil {
+			u = resp.Usage
+		}
+		x.a.opts.OnModelCall(x.cfg.Model, u, err)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", &modelError{fmt.Errorf("compacting the conversation: %w", err)}
+	}
+	x.pendingUsage = append(x.pendingUsage, resp.Usage)
+	summary := strings.TrimSpace(resp.Text)
+	if summary == "" {
+		return "", &modelError{fmt.Errorf("compacting the conversation: the model wrote an empty summary")}
+	}
+	return summary, nil
+}
+
+func countMsgs(units []unit) int {
+	n := 0
+	for _, u := range units {
+		n += len(u.msgs)
+	}
+	return n
+}
+
+// recordCompaction stores the compaction step with its event, and the
+// summarizing call's usage.
+func (x *exec) recordCompaction(ctx context.Context, c *herm.StepCompactionData) error {
+	evs := []*herm.Event{x.event(herm.EventCompaction, map[string]any{
+		"messages": c.Messages, "tokens_before": c.TokensBefore, "tokens_after": c.TokensAfter, "summary": c.Summary,
+	})}
+	prev := x.run.Usage
+	for _, u := range x.pendingUsage {
+		ev, _ := x.usage(u, "compaction")
+		evs = append(evs, ev)
+	}
+	x.pendingUsage = nil
+	n := len(x.steps)
+	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+		if err := x.appendStep(ctx, q, herm.StepCompaction, c); err != nil {
+			return err
+		}
+		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
+			return err
+		}
+		return q.AppendEvents(ctx, evs)
+	})
+	if err != nil {
+		x.steps, x.run.Usage = x.steps[:n], prev
+		return err
+	}
+	x.a.log.Publish(evs...)
+	return nil
+}
+
+// rendered estimates a unit's size in the summarizing call's transcript.
+func rendered(u unit) int {
+	n := 0
+	for _, m := range u.msgs {
+		n += len(m.Content) + 24
+		for _, c := range m.ToolCalls {
+			n += len(c.Name) + len(c.Arguments) + 24
+		}
+	}
+	return n
+}
