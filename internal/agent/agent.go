@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -170,10 +171,8 @@ func (x *exec) loop(ctx context.Context) error {
 		}
 		// Tool calls of the last model turn that have no result yet.
 		if calls := x.unfinishedCalls(); len(calls) > 0 {
-			for _, c := range calls {
-				if err := x.callTool(ctx, c); err != nil {
-					return x.a.stopped(ctx, err)
-				}
+			if err := x.callTools(ctx, calls); err != nil {
+				return x.a.stopped(ctx, err)
 			}
 			continue
 		}
@@ -369,22 +368,57 @@ func (x *exec) takeInput(ctx context.Context) (bool, error) {
 	return true, nil
 }
 
-// callTool runs one tool call: the start is recorded before the tool runs,
-// the result after, so that a crash in between is detectable.
-func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
-	t, known := x.tools[c.Name]
+// toolFor returns a call's tool (nil when unknown), origin and arguments.
+func (x *exec) toolFor(c herm.StepToolCall) (tools.Tool, string, json.RawMessage) {
+	t := x.tools[c.Name]
 	origin := tools.OriginBuiltin
-	if known {
+	if t != nil {
 		origin = t.Origin()
 	}
 	args := c.Arguments
 	if len(args) == 0 {
 		args = json.RawMessage(`{}`)
 	}
+	return t, origin, args
+}
+
+// interactive reports a call that may pause for a human: it runs alone.
+func (x *exec) interactive(c herm.StepToolCall) bool {
+	return x.needsHuman(c, x.tools[c.Name] != nil) != ""
+}
+
+// callTools runs a model turn's unanswered calls: consecutive calls that
+// need no human run concurrently; one that may pause runs alone. Results
+// are recorded in the model's order.
+func (x *exec) callTools(ctx context.Context, calls []herm.StepToolCall) error {
+	for i := 0; i < len(calls); {
+		if x.interactive(calls[i]) {
+			if err := x.callTool(ctx, calls[i]); err != nil {
+				return err
+			}
+			i++
+			continue
+		}
+		j := i
+		for j < len(calls) && !x.interactive(calls[j]) {
+			j++
+		}
+		if err := x.callBatch(ctx, calls[i:j]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
+}
+
+// callTool runs one tool call: the start is recorded before the tool runs,
+// the result after, so that a crash in between is detectable.
+func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
+	t, origin, args := x.toolFor(c)
 	if err := x.a.log.Flush(ctx); err != nil {
 		return err
 	}
-	if kind := x.needsHuman(c, known); kind != "" {
+	if kind := x.needsHuman(c, t != nil); kind != "" {
 		res, proceed, err := x.steer(ctx, c, kind, args)
 		if err != nil {
 			return err
@@ -393,51 +427,85 @@ func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
 			return x.recordResult(ctx, c, origin, res)
 		}
 	}
-	var callEv *herm.Event
+	return x.callBatch(ctx, []herm.StepToolCall{c})
+}
+
+// callBatch records the calls' starts (one transaction, in order), runs them
+// concurrently, and records their results in order.
+func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall) error {
+	if err := x.a.log.Flush(ctx); err != nil {
+		return err
+	}
+	var evs []*herm.Event
 	n := len(x.steps)
 	err := x.a.store.InTx(ctx, func(q store.Querier) error {
-		if err := x.appendStep(ctx, q, herm.StepToolStart, herm.StepToolData{ToolCallID: c.ID, Tool: c.Name, Origin: origin}); err != nil {
-			return err
+		evs = evs[:0]
+		for _, c := range calls {
+			_, origin, args := x.toolFor(c)
+			if err := x.appendStep(ctx, q, herm.StepToolStart, herm.StepToolData{ToolCallID: c.ID, Tool: c.Name, Origin: origin}); err != nil {
+				return err
+			}
+			evs = append(evs, x.event(herm.EventToolCall, map[string]any{
+				"tool_call_id": c.ID, "tool": c.Name, "origin": origin, "arguments": args,
+			}))
 		}
-		callEv = x.event(herm.EventToolCall, map[string]any{
-			"tool_call_id": c.ID, "tool": c.Name, "origin": origin, "arguments": args,
-		})
-		return q.AppendEvents(ctx, []*herm.Event{callEv})
+		return q.AppendEvents(ctx, evs)
 	})
 	if err != nil {
 		x.steps = x.steps[:n]
 		return err
 	}
-	x.a.log.Publish(callEv)
+	x.a.log.Publish(evs...)
 
-	var res tools.Result
-	switch {
-	case !known:
-		res = tools.Result{Content: fmt.Sprintf("unknown tool %q", c.Name), IsError: true}
-	case !json.Valid(args) || args[0] != '{':
-		res = tools.Result{Content: "the tool arguments are not a JSON object", IsError: true}
-	default:
-		var err error
-		res, err = t.Call(ctx, tools.Call{ID: c.ID, Deployment: x.cfg, ThreadID: x.run.ThreadID, RunID: x.run.ID}, args)
-		if ctx.Err() != nil {
-			// Cancelled or stopping: on cancel the call is reported as
-			// cancelled; on shutdown the start stays unanswered and the
-			// resume reports it as interrupted.
-			if errors.Is(context.Cause(ctx), ErrCancelled) {
-				res = tools.Result{Content: "the tool call was cancelled", IsError: true}
+	results := make([]tools.Result, len(calls))
+	if len(calls) == 1 {
+		results[0] = x.runTool(ctx, calls[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, c := range calls {
+			wg.Go(func() { results[i] = x.runTool(ctx, c) })
+		}
+		wg.Wait()
+	}
+	if ctx.Err() != nil {
+		// Cancelled or stopping: on cancel the calls are reported as
+		// cancelled; on shutdown their starts stay unanswered and the
+		// resume reports them as interrupted.
+		if errors.Is(context.Cause(ctx), ErrCancelled) {
+			for _, c := range calls {
+				_, origin, _ := x.toolFor(c)
+				res := tools.Result{Content: "the tool call was cancelled", IsError: true}
 				if err := x.recordResult(context.WithoutCancel(ctx), c, origin, res); err != nil {
 					return err
 				}
 			}
-			return ctx.Err()
 		}
-		if err != nil {
-			x.a.logger.Warn("tool failed", "tool", c.Name, "run_id", x.run.ID, "err", err)
-			res = tools.Result{Content: "the tool failed: " + herm.ErrorMessage(err), IsError: true}
+		return ctx.Err()
+	}
+	for i, c := range calls {
+		_, origin, _ := x.toolFor(c)
+		if err := x.recordResult(ctx, c, origin, x.preview(ctx, c.ID, results[i])); err != nil {
+			return err
 		}
 	}
-	res = x.preview(ctx, c.ID, res)
-	return x.recordResult(ctx, c, origin, res)
+	return nil
+}
+
+// runTool runs one started call and returns its result (errors included).
+func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
+	t, _, args := x.toolFor(c)
+	switch {
+	case t == nil:
+		return tools.Result{Content: fmt.Sprintf("unknown tool %q", c.Name), IsError: true}
+	case !json.Valid(args) || args[0] != '{':
+		return tools.Result{Content: "the tool arguments are not a JSON object", IsError: true}
+	}
+	res, err := t.Call(ctx, tools.Call{ID: c.ID, Deployment: x.cfg, ThreadID: x.run.ThreadID, RunID: x.run.ID}, args)
+	if err != nil && ctx.Err() == nil {
+		x.a.logger.Warn("tool failed", "tool", c.Name, "run_id", x.run.ID, "err", err)
+		return tools.Result{Content: "the tool failed: " + herm.ErrorMessage(err), IsError: true}
+	}
+	return res
 }
 
 // preview cuts a result longer than the preview limit, saving the whole

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +310,81 @@ func TestBudget(t *testing.T) {
 	spent, err := e.store.DeploymentSpend(context.Background(), e.dep.ID)
 	if err != nil || spent != 3 {
 		t.Fatalf("spent %v %v", spent, err)
+	}
+}
+
+// slowTool sleeps and records how many calls ran at once.
+type slowTool struct {
+	inflight, peak atomic.Int32
+}
+
+func (t *slowTool) Spec() llm.ToolSpec {
+	return llm.ToolSpec{Name: "slow", Description: "sleeps", InputSchema: json.RawMessage(`{"type":"object"}`)}
+}
+func (t *slowTool) Origin() string { return tools.OriginBuiltin }
+func (t *slowTool) Call(ctx context.Context, c tools.Call, _ json.RawMessage) (tools.Result, error) {
+	n := t.inflight.Add(1)
+	defer t.inflight.Add(-1)
+	for {
+		p := t.peak.Load()
+		if n <= p || t.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	select {
+	case <-time.After(200 * time.Millisecond):
+	case <-ctx.Done():
+	}
+	return tools.Result{Content: "slept " + c.ID}, nil
+}
+
+func TestParallelToolCalls(t *testing.T) {
+	t.Parallel()
+	slow := &slowTool{}
+	e := newEnvWith(t, runner.Options{}, agent.Options{MaxSteps: 10}, slow)
+	call := func(id, name, args string) llm.ToolCall {
+		return llm.ToolCall{ID: id, Name: name, Arguments: json.RawMessage(args)}
+	}
+	e.script.Push(
+		llmtest.Turn{ToolCalls: []llm.ToolCall{call("a", "slow", `{}`), call("b", "slow", `{}`), call("c", "slow", `{}`)}},
+		llmtest.Turn{ToolCalls: []llm.ToolCall{call("d", "echo", `{"text":"1"}`), call("q", agent.AskHuman, `{"question":"ok?"}`), call("e", "echo", `{"text":"2"}`)}},
+		llmtest.Turn{Words: []string{"done"}},
+	)
+	e.start()
+	res := e.send("go", "", "")
+	sr := e.pending(res.Run.ID)
+	if p := slow.peak.Load(); p != 3 {
+		t.Fatalf("%d of 3 independent calls ran at once", p)
+	}
+	// The question pauses alone: the call before it ran, the one after not.
+	if n := e.echo.calls.Load(); n != 1 {
+		t.Fatalf("echo ran %d times before the question was answered", n)
+	}
+	if _, err := e.runner.Resolve(context.Background(), e.dep.ID, sr.ID, herm.DecisionAnswer, "yes"); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(res.Run.ID, herm.RunCompleted)
+	if n := e.echo.calls.Load(); n != 2 {
+		t.Fatalf("echo ran %d times", n)
+	}
+	// Results go back in the model's order.
+	reqs := e.script.Requests()
+	var order []string
+	for _, m := range reqs[1].Messages {
+		if m.Role == llm.RoleTool {
+			order = append(order, m.ToolCallID)
+		}
+	}
+	if strings.Join(order, ",") != "a,b,c" {
+		t.Fatalf("results in order %v", order)
+	}
+	order = nil
+	for _, m := range reqs[2].Messages {
+		if m.Role == llm.RoleTool {
+			order = append(order, m.ToolCallID)
+		}
+	}
+	if strings.Join(order, ",") != "a,b,c,d,q,e" {
+		t.Fatalf("results in order %v", order)
 	}
 }
