@@ -101,16 +101,26 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	for k, v := range cfg.Prices {
 		prices[k] = v
 	}
+	windows := llm.DefaultContextWindows()
+	for k, v := range cfg.ContextWindows {
+		windows[k] = v
+	}
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
-		Prices:       prices,
-		MaxSteps:     cfg.MaxSteps,
-		PreviewLimit: cfg.PreviewLimit,
-		Spill:        spill(sandboxes),
+		Prices:          prices,
+		ContextWindows:  windows,
+		CompactAt:       cfg.CompactAt,
+		SteeringTimeout: cfg.SteeringTimeout,
+		MaxSteps:        cfg.MaxSteps,
+		PreviewLimit:    cfg.PreviewLimit,
+		Spill:           spill(sandboxes),
 		OnModelCall: func(model string, u llm.Usage, err error) {
 			metrics.ModelCall(model, u.InputTokens, u.OutputTokens, err)
 		},
 	})
-	rn := runner.New(st, elog, ag, ids, now, logger, runner.Options{ReleaseOnStart: true})
+	rn := runner.New(st, elog, ag, ids, now, logger, runner.Options{
+		ReleaseOnStart: true,
+		SteeringCheck:  min(30*time.Second, max(cfg.SteeringTimeout/2, 10*time.Millisecond)),
+	})
 	rules := herm.Rules{
 		DefaultModel:         defModel,
 		KnownProvider:        models.Has,

@@ -37,6 +37,12 @@ type config struct {
 	// Prices add to or override the default model prices (USD per million
 	// tokens), by model name or prefix.
 	Prices map[string]llm.Price `yaml:"prices"`
+	// ContextWindows add to or override models' context sizes (tokens);
+	// CompactAt is the share of the window past which context is compacted.
+	ContextWindows map[string]int `yaml:"context_windows"`
+	CompactAt      float64        `yaml:"compact_at"`
+	// SteeringTimeout is how long a steering request waits for a human.
+	SteeringTimeout time.Duration `yaml:"steering_timeout"`
 	// SandboxIdle stops a local sandbox with no command for this long.
 	SandboxIdle time.Duration `yaml:"sandbox_idle_timeout"`
 	// SandboxRootFS is a root file system directory for local sandboxes
@@ -87,6 +93,7 @@ func defaultConfig() config {
 		PreviewLimit:      16 << 10,
 		MaxFileBytes:      100 << 20,
 		SnapshotRetention: 30 * 24 * time.Hour,
+		SteeringTimeout:   24 * time.Hour,
 	}
 }
 
@@ -180,6 +187,16 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	set(&c.GVisorRuntime, "", "HERM_GVISOR_RUNTIME")
 	if getenv("HERM_DOCKER_HOST_USR") == "1" {
 		c.DockerHostUsr = true
+	}
+	if v := getenv("HERM_STEERING_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("HERM_STEERING_TIMEOUT must be a positive duration such as 24h")
+		}
+		c.SteeringTimeout = d
+	}
+	if c.CompactAt < 0 || c.CompactAt > 1 {
+		return nil, fmt.Errorf("compact_at must be between 0 and 1")
 	}
 	if v := getenv("HERM_SNAPSHOT_RETENTION"); v != "" {
 		d, err := time.ParseDuration(v)

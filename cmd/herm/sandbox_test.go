@@ -21,7 +21,11 @@ func localSandbox(t *testing.T, s *server) bool {
 // events returns a deployment's events of the given types, oldest first.
 func (s *server) events(dep string, types string) []map[string]any {
 	s.t.Helper()
-	r := s.do("GET", "/v1/deployments/"+dep+"/events?after=evt_0&limit=1000&types="+types, nil, "Accept", "application/json")
+	q := "/v1/deployments/" + dep + "/events?after=evt_0&limit=1000"
+	if types != "" {
+		q += "&types=" + types
+	}
+	r := s.do("GET", q, nil, "Accept", "application/json")
 	if r.status != 200 {
 		s.t.Fatalf("events: %d %s", r.status, r.body)
 	}
