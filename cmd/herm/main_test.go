@@ -69,6 +69,11 @@ func startServer(t *testing.T, env map[string]string) *server {
 		})
 	}
 	t.Cleanup(s.stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
 	return s
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,6 +56,9 @@ type Options struct {
 // then it returns, and the caller exits, which ends the sandbox.
 func Serve(ctrl *os.File, opts Options) error {
 	fd := int(ctrl.Fd())
+	// Only fd is used below: without this, the garbage collector may
+	// finalize ctrl and close the socket under the agent.
+	defer runtime.KeepAlive(ctrl)
 	// The control socket is the agent's alone: a command holding it could
 	// read other commands' requests and forge their results.
 	unix.CloseOnExec(fd)

@@ -628,10 +628,18 @@ func (in *instance) failure() error {
 	case <-time.After(time.Second):
 	}
 	msg := bytes.TrimSpace(in.errb.Bytes())
-	if len(msg) == 0 {
-		return errors.New("the sandbox stopped")
+	state := "still running"
+	select {
+	case <-in.done:
+		if in.cmd != nil && in.cmd.ProcessState != nil {
+			state = in.cmd.ProcessState.String()
+		}
+	default:
 	}
-	return fmt.Errorf("the sandbox stopped: %s", msg)
+	if len(msg) == 0 {
+		return fmt.Errorf("the sandbox stopped (init: %s)", state)
+	}
+	return fmt.Errorf("the sandbox stopped (init: %s): %s", state, msg)
 }
 
 func (in *instance) exec(ctx context.Context, req sandbox.ExecRequest, dir string) (*sandbox.ExecResult, error) {
