@@ -110,6 +110,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		ContextWindows:  windows,
 		CompactAt:       cfg.CompactAt,
 		SteeringTimeout: cfg.SteeringTimeout,
+		Attachments:     attachments{m: sandboxes, dl: builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, MaxFetchBytes: herm.MaxAttachmentBytes})},
 		MaxSteps:        cfg.MaxSteps,
 		PreviewLimit:    cfg.PreviewLimit,
 		Spill:           spill(sandboxes),

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"mime"
+	"net/url"
+	"path"
 	"strings"
 
 	"github.com/hermhq/herm/internal/eventlog"
@@ -14,6 +18,7 @@ import (
 	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/process"
 	"github.com/hermhq/herm/internal/store"
+	"github.com/hermhq/herm/internal/tools/builtin"
 )
 
 // sandboxes picks and enables the sandbox drivers. It returns the manager
@@ -140,4 +145,80 @@ func safeName(s string) string {
 		return fmt.Sprintf("call_%x", len(s))
 	}
 	return b.String()
+}
+
+// attachments saves messages' attachments in deployments' workspaces.
+type attachments struct {
+	m  *sandbox.Manager
+	dl *builtin.Downloader
+}
+
+func (a attachments) Save(ctx context.Context, d *herm.Deployment, runID string, n int, at herm.Attachment) (herm.SavedAttachment, error) {
+	var data []byte
+	var mt, name string
+	var err error
+	if strings.HasPrefix(at.URL, "data:") {
+		mt, data, err = herm.DecodeDataURL(at.URL)
+	} else {
+		data, mt, err = a.dl.Download(ctx, d, at.URL, herm.MaxAttachmentBytes)
+		if u, perr := url.Parse(at.URL); perr == nil {
+			name = path.Base(u.Path)
+		}
+	}
+	if err != nil {
+		return herm.SavedAttachment{}, err
+	}
+	if at.Type == herm.AttachImage && !herm.IsImageType(mt) {
+		return herm.SavedAttachment{}, fmt.Errorf("an image must be png, jpeg, gif or webp (this is %s)", mt)
+	}
+	if name == "" || name == "/" || name == "." {
+		name = at.Type
+		if exts, _ := mime.ExtensionsByType(mt); len(exts) > 0 {
+			name += exts[0]
+		}
+	}
+	sb, err := a.m.Get(ctx, d)
+	if err != nil {
+		return herm.SavedAttachment{}, err
+	}
+	p := fmt.Sprintf("attachments/%s/%d-%s", safeName(runID), n, safeFileName(name))
+	e, err := sb.Workspace().WriteFile(p, bytes.NewReader(data))
+	if err != nil {
+		return herm.SavedAttachment{}, err
+	}
+	return herm.SavedAttachment{Type: at.Type, Path: e.Name, MediaType: mt, Size: e.Size}, nil
+}
+
+func (a attachments) Read(ctx context.Context, d *herm.Deployment, p string) ([]byte, error) {
+	sb, err := a.m.Get(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Workspace().ReadFile(p, herm.MaxAttachmentBytes)
+}
+
+// safeFileName keeps a file name's letters, digits, dots, dashes and
+// underscores.
+func safeFileName(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('_')
+		}
+	}
+	out := strings.TrimLeft(b.String(), ".")
+	if out == "" {
+		return "attachment"
+	}
+	return clipName(out, 100)
+}
+
+func clipName(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[len(s)-n:]
 }

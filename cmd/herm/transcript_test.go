@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -234,4 +235,61 @@ func newHangingServer(t *testing.T, gate chan struct{}) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/slow"
+}
+
+// Attachments: a data URL image reaches the model as image input (in the
+// OpenAI wire format) and the workspace; an https file is fetched under the
+// egress policy; one that cannot be fetched ends the run with an error
+// naming it; a bad data URL is a 400 at send time.
+func TestAttachments(t *testing.T) {
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89")
+	files := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/report.csv" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv")
+		w.Write([]byte("a,b\n1,2\n"))
+	}))
+	defer files.Close()
+	script := llmtest.NewScript(words("A tiny image."), words("Got the file."))
+	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	id := s.createReady(map[string]any{"sandbox": map[string]any{"network": map[string]any{"egress": "proxy", "allowed_hosts": []string{"127.0.0.1"}}}})["deployment_id"].(string)
+
+	dataURL := "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+	sent := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "what is this?", "attachments": []any{map[string]any{"type": "image", "url": dataURL}}})
+	run := sent["run_id"].(string)
+	s.waitStatus(id, run, "completed")
+	req := script.Requests()[0]
+	last := req.Messages[len(req.Messages)-1]
+	if len(last.Images) != 1 || string(last.Images[0].Data) != string(png) || last.Images[0].MediaType != "image/png" {
+		t.Fatalf("the model got images %+v in %q", last.Images, last.Content)
+	}
+	path := "attachments/" + run + "/1-image.png"
+	if !strings.Contains(last.Content, path) {
+		t.Fatalf("the agent was not told the path: %q", last.Content)
+	}
+	if r := s.do("GET", "/v1/deployments/"+id+"/files/content?path="+path, nil); string(r.body) != string(png) {
+		t.Fatalf("%s: %d", path, r.status)
+	}
+
+	sent = s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "read the report", "attachments": []any{map[string]any{"type": "file", "url": strings.Replace(files.URL, "http://", "https://", 1) + "/report.csv"}}})
+	run = sent["run_id"].(string)
+	r := s.waitStatus(id, run, "completed", "error")
+	// The fake file server speaks plain http: the https fetch fails, and
+	// the run says which attachment.
+	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["error"]), "attachment 1") {
+		t.Fatalf("run %v", r)
+	}
+
+	for _, bad := range []map[string]any{
+		{"type": "image", "url": "data:image/png;base64,@@@"},
+		{"type": "image", "url": "data:text/plain,hello"},
+		{"type": "file", "url": "http://example.com/x"},
+		{"type": "sticker", "url": dataURL},
+	} {
+		if r := s.do("POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "x", "attachments": []any{bad}}); r.status != 400 {
+			t.Errorf("%v: %d %s", bad, r.status, r.body)
+		}
+	}
 }

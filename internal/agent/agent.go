@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -67,6 +68,10 @@ type Options struct {
 	ContextWindows llm.ContextWindows
 	CompactAt      float64
 	KeepRecent     int
+	// Attachments saves messages' attachments in the workspace and reads
+	// images back for the model (nil: a message with attachments ends its
+	// run with an error).
+	Attachments AttachmentStore
 	// SteeringTimeout is how long a steering request waits for a human
 	// before it resolves as timeout, a deny (default 24 h).
 	SteeringTimeout time.Duration
@@ -177,6 +182,10 @@ func (x *exec) loop(ctx context.Context) error {
 			continue
 		}
 		taken, err := x.takeInput(ctx)
+		if ae := (*attachmentError)(nil); errors.As(err, &ae) {
+			_, err := x.finish(ctx, herm.RunError, herm.StopError, &herm.ErrorInfo{Code: "attachment_error", Message: ae.msg})
+			return err
+		}
 		if err != nil {
 			return x.a.stopped(ctx, err)
 		}
@@ -342,20 +351,59 @@ func (x *exec) event(typ string, fields any) *herm.Event {
 	return herm.NewEvent(x.run.DeploymentID, x.run.ThreadID, x.run.ID, typ, fields)
 }
 
+// AttachmentStore keeps attachments in a deployment's workspace.
+type AttachmentStore interface {
+	// Save fetches (under the deployment's egress policy) or decodes an
+	// attachment and writes it under attachments/<run_id>/.
+	Save(ctx context.Context, d *herm.Deployment, runID string, n int, a herm.Attachment) (herm.SavedAttachment, error)
+	// Read returns a saved attachment's bytes.
+	Read(ctx context.Context, d *herm.Deployment, path string) ([]byte, error)
+}
+
+// attachmentError is an attachment that could not be saved: the run ends
+// with an error naming it.
+type attachmentError struct{ msg string }
+
+func (e *attachmentError) Error() string { return e.msg }
+
 // takeInput moves the run's pending messages (its first message, steering
-// input) into the transcript. It reports whether it took any.
+// input) into the transcript, their attachments saved in the workspace.
+// It reports whether it took any.
 func (x *exec) takeInput(ctx context.Context) (bool, error) {
 	msgs, err := x.a.store.PendingMessages(ctx, x.run.ID)
 	if err != nil || len(msgs) == 0 {
 		return false, err
 	}
+	inputs := make([]herm.StepInputData, len(msgs))
+	saved := x.savedAttachments()
+	for i, m := range msgs {
+		inputs[i] = herm.StepInputData{MessageID: m.ID, Content: m.Content}
+		for j, a := range m.Attachments {
+			if x.a.opts.Attachments == nil {
+				return false, &attachmentError{"attachments are not supported by this server"}
+			}
+			sa, err := x.a.opts.Attachments.Save(ctx, x.cfg, x.run.ID, saved+1, a)
+			if err != nil {
+				if ctx.Err() != nil {
+					return false, ctx.Err()
+				}
+				what := a.URL
+				if strings.HasPrefix(what, "data:") {
+					what = "a data URL"
+				}
+				return false, &attachmentError{fmt.Sprintf("attachment %d of the message (%s, %s) could not be saved: %s", j+1, a.Type, clip(what, 200), herm.ErrorMessage(err))}
+			}
+			saved++
+			inputs[i].Attachments = append(inputs[i].Attachments, sa)
+		}
+	}
 	n := len(x.steps)
 	err = x.a.store.InTx(ctx, func(q store.Querier) error {
-		for _, m := range msgs {
+		for i, m := range msgs {
 			if err := q.TakeMessage(ctx, m.ID, x.a.now().UTC()); err != nil {
 				return err
 			}
-			if err := x.appendStep(ctx, q, herm.StepInput, herm.StepInputData{MessageID: m.ID, Content: m.Content}); err != nil {
+			if err := x.appendStep(ctx, q, herm.StepInput, inputs[i]); err != nil {
 				return err
 			}
 		}
@@ -795,4 +843,18 @@ func (x *exec) usage(u llm.Usage, purpose string) (*herm.Event, *float64) {
 	x.run.Usage.OutputTokens += u.OutputTokens
 	x.run.Usage.CacheReadTokens += u.CacheReadTokens
 	return x.event(herm.EventUsage, fields), cost
+}
+
+// savedAttachments counts the attachments this run saved so far.
+func (x *exec) savedAttachments() int {
+	n := 0
+	for _, s := range x.steps {
+		if s.Kind == herm.StepInput {
+			var d herm.StepInputData
+			if json.Unmarshal(s.Data, &d) == nil {
+				n += len(d.Attachments)
+			}
+		}
+	}
+	return n
 }

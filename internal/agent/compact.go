@@ -97,7 +97,7 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 			if err := json.Unmarshal(s.Data, &d); err != nil {
 				return nil, err
 			}
-			out = append(out, unit{msgs: []llm.Message{{Role: llm.RoleUser, Content: d.Content}}, lastStep: s.Index})
+			out = append(out, unit{msgs: []llm.Message{x.inputMessage(ctx, d)}, lastStep: s.Index})
 		case herm.StepModel:
 			var d herm.StepModelData
 			if err := json.Unmarshal(s.Data, &d); err != nil {
@@ -162,7 +162,7 @@ func (x *exec) estimate(system string, msgs []llm.Message) int {
 		n += len(s.Name) + len(s.Description) + len(s.InputSchema)
 	}
 	for _, m := range msgs {
-		n += len(m.Content) + 16
+		n += len(m.Content) + 16 + 4000*len(m.Images) // an image counts about 1,000 tokens
 		for _, c := range m.ToolCalls {
 			n += len(c.Name) + len(c.Arguments) + 16
 		}
@@ -358,4 +358,31 @@ func rendered(u unit) int {
 		}
 	}
 	return n
+}
+
+// inputMessage is a user input for the model: its text, a note of the
+// attachments saved in the workspace, and images as image input.
+func (x *exec) inputMessage(ctx context.Context, d herm.StepInputData) llm.Message {
+	m := llm.Message{Role: llm.RoleUser, Content: d.Content}
+	if len(d.Attachments) == 0 {
+		return m
+	}
+	var b strings.Builder
+	b.WriteString(d.Content)
+	b.WriteString("\n\n[Attachments, saved in the workspace:")
+	for _, a := range d.Attachments {
+		fmt.Fprintf(&b, "\n- %s (%s, %s, %d bytes)", a.Path, a.Type, a.MediaType, a.Size)
+		if a.Type == herm.AttachImage && herm.IsImageType(a.MediaType) && x.a.opts.Attachments != nil {
+			data, err := x.a.opts.Attachments.Read(ctx, x.cfg, a.Path)
+			if err != nil {
+				b.WriteString(" — could not be read back: " + herm.ErrorMessage(err))
+				continue
+			}
+			m.Images = append(m.Images, llm.Image{MediaType: a.MediaType, Data: data})
+			b.WriteString(" — also shown to you as an image")
+		}
+	}
+	b.WriteString("]")
+	m.Content = b.String()
+	return m
 }

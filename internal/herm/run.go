@@ -117,8 +117,9 @@ type RunStep struct {
 
 // StepInputData is the data of a StepInput.
 type StepInputData struct {
-	MessageID string `json:"message_id"`
-	Content   string `json:"content"`
+	MessageID   string            `json:"message_id"`
+	Content     string            `json:"content"`
+	Attachments []SavedAttachment `json:"attachments,omitempty"`
 }
 
 // StepModelData is the data of a StepModel.

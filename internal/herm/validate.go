@@ -546,12 +546,26 @@ func ValidateMessage(content string, atts []Attachment) error {
 		default:
 			return invalid("attachments[%d].type must be image, video, audio or file", i)
 		}
-		if !strings.HasPrefix(a.URL, "https://") && !strings.HasPrefix(a.URL, "data:") {
+		switch {
+		case strings.HasPrefix(a.URL, "https://"):
+			u, err := url.Parse(a.URL)
+			if err != nil || u.Hostname() == "" {
+				return invalid("attachments[%d].url is not a valid https URL", i)
+			}
+		case strings.HasPrefix(a.URL, "data:"):
+			mt, data, err := DecodeDataURL(a.URL)
+			if err != nil {
+				return invalid("attachments[%d].url: %v", i, err)
+			}
+			if len(data) > MaxAttachmentBytes {
+				return invalid("attachments[%d]: %d bytes, more than the limit of %d", i, len(data), MaxAttachmentBytes)
+			}
+			if a.Type == AttachImage && !IsImageType(mt) {
+				return invalid("attachments[%d]: an image must be png, jpeg, gif or webp (this is %s)", i, mt)
+			}
+		default:
 			return invalid("attachments[%d].url must be an https URL or a data URL", i)
 		}
-	}
-	if len(atts) > 0 {
-		return invalid("attachments are not supported by this server yet")
 	}
 	return nil
 }

@@ -209,7 +209,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := herm.ValidateMessage(*in.Content, in.Attachments); err != nil {
 		return err
 	}
-	p := runner.SendParams{DeploymentID: r.PathValue("deployment_id"), Content: *in.Content, Mode: runner.ModeSteer}
+	p := runner.SendParams{DeploymentID: r.PathValue("deployment_id"), Content: *in.Content, Attachments: in.Attachments, Mode: runner.ModeSteer}
 	if in.ThreadID != nil {
 		if *in.ThreadID == "" {
 			return herm.Errorf(herm.EInvalid, "thread_id must not be empty (omit it for the default thread)")

@@ -166,7 +166,7 @@ func toMessage(m *herm.Message) Message {
 type SendMessageRequest struct {
 	Content     *string           `json:"content" doc:"The user's text, 1–100,000 characters."`
 	ThreadID    *string           `json:"thread_id,omitempty" doc:"Omitted: the default thread; \"new\": a new thread; else an existing thread."`
-	Attachments []herm.Attachment `json:"attachments,omitempty" doc:"Not supported by this server yet: a non-empty list is an error."`
+	Attachments []herm.Attachment `json:"attachments,omitempty" doc:"At most 10: {type: image|video|audio|file, url: https URL or data URL}. Each is saved in the workspace under attachments/<run_id>/ and announced to the agent by path; images also go to the model as image input. An https URL is fetched under the deployment's egress policy when the run takes the message; one that cannot be fetched ends the run with an error naming it."`
 	Mode        *string           `json:"mode,omitempty" enum:"steer,queue,interrupt,reject" doc:"When the thread has an active run: steer (default) folds the message into it; queue starts a new run after it; interrupt cancels the thread's active and queued runs and starts a new one; reject answers 409."`
 }
 

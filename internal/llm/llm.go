@@ -32,6 +32,15 @@ type Message struct {
 	ToolCallID string
 	// IsError marks a RoleTool message whose tool failed.
 	IsError bool
+	// Images go with a RoleUser message as image input.
+	Images []Image
+}
+
+// Image is image input: its bytes and media type (image/png, image/jpeg,
+// image/gif or image/webp).
+type Image struct {
+	MediaType string
+	Data      []byte
 }
 
 // ToolCall is one tool invocation requested by the model.

@@ -5,6 +5,7 @@ package anthropic
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -139,7 +140,14 @@ type block struct {
 	ToolUseID    string          `json:"tool_use_id,omitempty"`   // tool_result
 	Content      string          `json:"content,omitempty"`       // tool_result
 	IsError      bool            `json:"is_error,omitempty"`      // tool_result
+	Source       *imageSource    `json:"source,omitempty"`        // image
 	CacheControl *cacheControl   `json:"cache_control,omitempty"` // breakpoint
+}
+
+type imageSource struct {
+	Type      string `json:"type"` // base64
+	MediaType string `json:"media_type"`
+	Data      string `json:"data"`
 }
 
 type cacheControl struct {
@@ -167,6 +175,10 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 		var blocks []block
 		switch m.Role {
 		case llm.RoleUser:
+			for _, im := range m.Images {
+				blocks = append(blocks, block{Type: "image", Source: &imageSource{
+					Type: "base64", MediaType: im.MediaType, Data: base64.StdEncoding.EncodeToString(im.Data)}})
+			}
 			if m.Content != "" {
 				blocks = append(blocks, block{Type: "text", Text: m.Content})
 			}

@@ -5,6 +5,7 @@ package llmtest
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -181,7 +182,32 @@ func (o *OpenAIServer) handle(w http.ResponseWriter, r *http.Request) {
 			req.System = fmt.Sprint(m.Content)
 			continue
 		}
-		req.Messages = append(req.Messages, llm.Message{Role: llm.Role(m.Role), Content: fmt.Sprint(m.Content)})
+		msg := llm.Message{Role: llm.Role(m.Role)}
+		switch c := m.Content.(type) {
+		case string:
+			msg.Content = c
+		case []any: // content parts: text and image_url (data URLs)
+			for _, p := range c {
+				part, _ := p.(map[string]any)
+				switch part["type"] {
+				case "text":
+					msg.Content += fmt.Sprint(part["text"])
+				case "image_url":
+					iu, _ := part["image_url"].(map[string]any)
+					u := fmt.Sprint(iu["url"])
+					if meta, data, ok := strings.Cut(strings.TrimPrefix(u, "data:"), ","); ok {
+						b, err := base64.StdEncoding.DecodeString(data)
+						if err == nil {
+							msg.Images = append(msg.Images, llm.Image{MediaType: strings.TrimSuffix(meta, ";base64"), Data: b})
+						}
+					}
+				}
+			}
+		case nil:
+		default:
+			msg.Content = fmt.Sprint(c)
+		}
+		req.Messages = append(req.Messages, msg)
 	}
 	t := o.Script.next(req)
 	ctx := r.Context()

@@ -5,6 +5,7 @@ package openai
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -117,7 +118,7 @@ type streamOptions struct {
 
 type message struct {
 	Role       string     `json:"role"`
-	Content    *string    `json:"content"` // null in an assistant message with only tool calls
+	Content    any        `json:"content"` // a string, null (assistant with only tool calls) or parts (user with images)
 	ToolCalls  []toolCall `json:"tool_calls,omitempty"`
 	ToolCallID string     `json:"tool_call_id,omitempty"`
 }
@@ -153,16 +154,26 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 		StreamOptions: streamOptions{IncludeUsage: true},
 	}
 	if req.System != "" {
-		r.Messages = append(r.Messages, message{Role: "system", Content: &req.System})
+		r.Messages = append(r.Messages, message{Role: "system", Content: req.System})
 	}
 	for _, m := range req.Messages {
 		switch m.Role {
 		case llm.RoleUser:
-			r.Messages = append(r.Messages, message{Role: "user", Content: &m.Content})
+			if len(m.Images) == 0 {
+				r.Messages = append(r.Messages, message{Role: "user", Content: m.Content})
+				continue
+			}
+			parts := []any{map[string]any{"type": "text", "text": m.Content}}
+			for _, im := range m.Images {
+				parts = append(parts, map[string]any{"type": "image_url", "image_url": map[string]string{
+					"url": "data:" + im.MediaType + ";base64," + base64.StdEncoding.EncodeToString(im.Data),
+				}})
+			}
+			r.Messages = append(r.Messages, message{Role: "user", Content: parts})
 		case llm.RoleAssistant:
 			out := message{Role: "assistant"}
 			if m.Content != "" || len(m.ToolCalls) == 0 {
-				out.Content = &m.Content
+				out.Content = m.Content
 			}
 			for _, tc := range m.ToolCalls {
 				args := string(tc.Arguments)
@@ -178,7 +189,7 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 			if m.IsError {
 				content = "Error: " + content
 			}
-			r.Messages = append(r.Messages, message{Role: "tool", Content: &content, ToolCallID: m.ToolCallID})
+			r.Messages = append(r.Messages, message{Role: "tool", Content: content, ToolCallID: m.ToolCallID})
 		default:
 			return nil, fmt.Errorf("message with unknown role %q", m.Role)
 		}

@@ -375,3 +375,66 @@ func decodeCharset(b []byte, charset string) string {
 	}
 	return string(b)
 }
+
+// Downloader fetches files (attachments) under the same rules as
+// web_fetch: the deployment's egress settings, the private-network rule,
+// checked redirects, a size limit.
+type Downloader struct{ f *webFetch }
+
+// NewDownloader returns a Downloader with opts (as New's).
+func NewDownloader(opts Options) *Downloader {
+	if opts.MaxFetchBytes <= 0 {
+		opts.MaxFetchBytes = DefaultMaxFetchBytes
+	}
+	return &Downloader{f: &webFetch{client: fetchClient(opts), allowPrivate: opts.AllowPrivateNetworks, maxBytes: opts.MaxFetchBytes}}
+}
+
+// Download GETs rawURL for deployment d, reading at most limit bytes (more
+// is an error), and returns the body and its media type.
+func (dl *Downloader) Download(ctx context.Context, d *herm.Deployment, rawURL string, limit int64) ([]byte, string, error) {
+	f := dl.f
+	u, err := url.Parse(strings.TrimSpace(rawURL))
+	if err != nil {
+		return nil, "", fmt.Errorf("not a valid URL")
+	}
+	if err := f.check(d, u); err != nil {
+		return nil, "", err
+	}
+	client := *f.client
+	client.Jar = nil
+	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return f.check(d, req.URL)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set("User-Agent", fetchUserAgent)
+	resp, err := client.Do(req)
+	if err != nil {
+		var be *blockedError
+		if errors.As(err, &be) {
+			return nil, "", be
+		}
+		return nil, "", fmt.Errorf("fetch failed: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, "", fmt.Errorf("HTTP %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch failed: %v", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, "", fmt.Errorf("larger than the limit of %d bytes", limit)
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == "" || mt == "application/octet-stream" {
+		mt, _, _ = mime.ParseMediaType(http.DetectContentType(body))
+	}
+	return body, mt, nil
+}
