@@ -242,7 +242,11 @@ func TestErrors(t *testing.T) {
 		{"empty content", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": ""}, nil, 400, "validation_error", "content"},
 		{"bad mode", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": "x", "mode": "shout"}, nil, 400, "validation_error", "mode"},
 		{"unknown thread message", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": "x", "thread_id": "thr_nope"}, nil, 404, "not_found", "thread"},
-		{"attachments", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": "x", "attachments": []any{map[string]any{"type": "image", "url": "https://x.example/a.png"}}}, nil, 400, "validation_error", "attachments"},
+		{"too many attachments", "POST", "/v1/deployments/" + id + "/messages", map[string]any{"content": "x", "attachments": []any{
+			map[string]any{"type": "file", "url": "https://x.example/1"}, map[string]any{"type": "file", "url": "https://x.example/2"}, map[string]any{"type": "file", "url": "https://x.example/3"},
+			map[string]any{"type": "file", "url": "https://x.example/4"}, map[string]any{"type": "file", "url": "https://x.example/5"}, map[string]any{"type": "file", "url": "https://x.example/6"},
+			map[string]any{"type": "file", "url": "https://x.example/7"}, map[string]any{"type": "file", "url": "https://x.example/8"}, map[string]any{"type": "file", "url": "https://x.example/9"},
+			map[string]any{"type": "file", "url": "https://x.example/10"}, map[string]any{"type": "file", "url": "https://x.example/11"}}}, nil, 400, "validation_error", "attachments"},
 		{"bad limit", "GET", "/v1/deployments?limit=0", nil, nil, 400, "validation_error", "limit"},
 		{"bad status filter", "GET", "/v1/deployments?status=sleeping", nil, nil, 400, "validation_error", "status"},
 		{"bad event type", "GET", "/v1/deployments/" + id + "/events?types=tokens", nil, []string{"Accept", "application/json"}, 400, "validation_error", "tokens"},
