@@ -154,6 +154,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	if cfg.Features.Steering {
 		x.specs = append(x.specs, askHumanSpec)
 	}
+	x.specs = append(x.specs, subagentsSpec)
 	err = x.loop(ctx)
 	if errors.Is(err, errWaiting) {
 		return nil // paused: the run's state is recorded; an answer resumes it
@@ -543,6 +544,10 @@ func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall) error {
 func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 	t, _, args := x.toolFor(c)
 	switch {
+	case c.Name == Subagents && (!json.Valid(args) || args[0] != '{'):
+		return tools.Result{Content: "the tool arguments are not a JSON object", IsError: true}
+	case c.Name == Subagents:
+		return x.subagents(ctx, c, args)
 	case t == nil:
 		return tools.Result{Content: fmt.Sprintf("unknown tool %q", c.Name), IsError: true}
 	case !json.Valid(args) || args[0] != '{':

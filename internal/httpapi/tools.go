@@ -49,6 +49,7 @@ func (s *Server) deploymentTools(d *herm.Deployment) []ToolInfo {
 	if d.Features.Steering {
 		add(agent.AskHuman, tools.OriginBuiltin, "Ask the human a question and wait for the answer.")
 	}
+	add(agent.Subagents, tools.OriginBuiltin, "Hand independent tasks to subagents that work alone with the same tools and return a summary.")
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

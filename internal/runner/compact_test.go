@@ -220,3 +220,75 @@ func TestLongRunCompacts(t *testing.T) {
 		}
 	}
 }
+
+// delegator is a fake model: the parent hands two tasks to subagents; each
+// subagent calls echo once and summarizes.
+type delegator struct {
+	mu   sync.Mutex
+	reqs []llm.Request
+}
+
+func (d *delegator) Stream(_ context.Context, req llm.Request, onDelta func(llm.Delta)) (*llm.Response, error) {
+	d.mu.Lock()
+	d.reqs = append(d.reqs, req)
+	d.mu.Unlock()
+	last := req.Messages[len(req.Messages)-1]
+	usage := llm.Usage{InputTokens: 100, OutputTokens: 10}
+	if strings.Contains(req.System, "You are a subagent") {
+		if last.Role == llm.RoleUser {
+			return &llm.Response{StopReason: llm.StopToolUse, Usage: usage, ToolCalls: []llm.ToolCall{{ID: "e1", Name: "echo",
+				Arguments: json.RawMessage(`{"text":"` + last.Content + `"}`)}}}, nil
+		}
+		onDelta(llm.Delta{Text: "summary of " + last.Content})
+		return &llm.Response{Text: "summary of " + last.Content, StopReason: llm.StopEndTurn, Usage: usage}, nil
+	}
+	if last.Role == llm.RoleUser {
+		return &llm.Response{StopReason: llm.StopToolUse, Usage: usage, ToolCalls: []llm.ToolCall{{ID: "sub", Name: agent.Subagents,
+			Arguments: json.RawMessage(`{"tasks":[{"instructions":"task A"},{"instructions":"task B"}]}`)}}}, nil
+	}
+	return &llm.Response{Text: "both done", StopReason: llm.StopEndTurn, Usage: usage}, nil
+}
+
+func TestSubagents(t *testing.T) {
+	t.Parallel()
+	fake := &delegator{}
+	e := newEnv(t, runner.Options{})
+	e.useModel(fake)
+	e.start()
+	res := e.send("split the work", "", "")
+	run := e.waitEnded(res.Run.ID)
+	if run.Status != herm.RunCompleted {
+		t.Fatalf("run %s %+v", run.Status, run.Error)
+	}
+	if n := e.echo.calls.Load(); n != 2 {
+		t.Fatalf("echo ran %d times (once per subagent)", n)
+	}
+	// 2 parent calls + 2×2 subagent calls, all in the parent's usage.
+	if run.Usage.InputTokens != 600 || run.Usage.ModelCalls != 2 {
+		t.Fatalf("usage %+v", run.Usage)
+	}
+	// Only the summaries come back to the parent.
+	fake.mu.Lock()
+	var parentResult string
+	for _, req := range fake.reqs {
+		for _, m := range req.Messages {
+			if m.Role == llm.RoleTool && m.ToolCallID == "sub" {
+				parentResult = m.Content
+			}
+		}
+	}
+	fake.mu.Unlock()
+	if parentResult != "Task 1: summary of echo: task A\n\nTask 2: summary of echo: task B" {
+		t.Fatalf("the parent got %q", parentResult)
+	}
+	// The children's events are the parent run's, tagged.
+	tagged := 0
+	for _, ev := range e.events() {
+		if ev.RunID == res.Run.ID && strings.Contains(string(ev.Data), `"parent_tool_call_id":"sub"`) {
+			tagged++
+		}
+	}
+	if tagged < 6 { // per subagent: tool_call, tool_result, token, message
+		t.Fatalf("%d tagged subagent events", tagged)
+	}
+}

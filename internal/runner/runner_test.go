@@ -285,7 +285,7 @@ func TestToolCallTurn(t *testing.T) {
 	if last.Role != llm.RoleTool || last.ToolCallID != "call_1" || last.Content != "echo: ping" {
 		t.Fatalf("tool result not sent back: %+v", last)
 	}
-	if offered := e.script.Requests()[0].Tools; len(offered) != 2 || offered[0].Name != "echo" || offered[1].Name != agent.AskHuman {
+	if offered := e.script.Requests()[0].Tools; len(offered) != 3 || offered[0].Name != "echo" || offered[1].Name != agent.AskHuman || offered[2].Name != agent.Subagents {
 		t.Fatalf("tools offered: %+v", offered)
 	}
 }

@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/tools"
+)
+
+// Subagents is the model-facing name of the tool that hands tasks to child
+// agents.
+const Subagents = "subagents"
+
+// Subagent limits.
+const (
+	maxSubagentTasks    = 8
+	subagentConcurrency = 3
+	subagentSteps       = 25
+)
+
+var subagentsSpec = llm.ToolSpec{
+	Name: Subagents,
+	Description: "Hand independent tasks to subagents: each works alone on its task, with its own context and the same " +
+		"tools and workspace (files it writes are yours too), and returns only a summary of what it did and found. " +
+		"Use it to split large work or keep your own context small. At most 8 tasks, 3 at a time.",
+	InputSchema: json.RawMessage(`{"type":"object","properties":{"tasks":{"type":"array","minItems":1,"maxItems":8,` +
+		`"items":{"type":"object","properties":{"instructions":{"type":"string","description":"Everything the subagent needs to know: it sees nothing else."}},"required":["instructions"]}}},` +
+		`"required":["tasks"]}`),
+}
+
+const subagentSystem = "\n\nYou are a subagent: you were given one task by the agent you work for. Work on it alone with your tools, " +
+	"then answer with a concise summary of what you did and found (files changed, results, problems). The summary is all the agent will see."
+
+// subagents runs each task as a child agent loop in the same sandbox. The
+// children's events (tokens, tool calls and results) go to the event log
+// with the parent run's ID, tagged with "subagent" (the task's number) and
+// "parent_tool_call_id"; their usage adds to the parent run's. Children
+// are not durable on their own: if the server stops meanwhile, the parent's
+// call is reported interrupted, like any tool call.
+func (x *exec) subagents(ctx context.Context, c herm.StepToolCall, args json.RawMessage) tools.Result {
+	var in struct {
+		Tasks []struct {
+			Instructions string `json:"instructions"`
+		} `json:"tasks"`
+	}
+	if err := json.Unmarshal(args, &in); err != nil || len(in.Tasks) == 0 {
+		return tools.Result{Content: "tasks must be a non-empty array of {instructions}", IsError: true}
+	}
+	if len(in.Tasks) > maxSubagentTasks {
+		return tools.Result{Content: fmt.Sprintf("at most %d tasks at once", maxSubagentTasks), IsError: true}
+	}
+	provider, model, err := x.a.models.Resolve(x.cfg.Model)
+	if err != nil {
+		return tools.Result{Content: "no model for subagents: " + err.Error(), IsError: true}
+	}
+	var specs []llm.ToolSpec
+	for _, s := range x.specs {
+		if s.Name != Subagents && s.Name != AskHuman {
+			specs = append(specs, s)
+		}
+	}
+	out := make([]string, len(in.Tasks))
+	usage := make([][]llm.Usage, len(in.Tasks))
+	sem := make(chan struct{}, subagentConcurrency)
+	var wg sync.WaitGroup
+	for i, task := range in.Tasks {
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			defer func() { <-sem }()
+			out[i], usage[i] = x.child(ctx, provider, model, specs, c.ID, i+1, strings.TrimSpace(task.Instructions))
+		})
+	}
+	wg.Wait()
+	for _, us := range usage {
+		for _, u := range us {
+			ev, _ := x.usage(u, "subagent")
+			x.a.log.Emit(ev)
+		}
+	}
+	var b strings.Builder
+	for i, s := range out {
+		if i > 0 {
+			b.WriteString("\n\n")
+		}
+		fmt.Fprintf(&b, "Task %d: %s", i+1, s)
+	}
+	return tools.Result{Content: b.String()}
+}
+
+// child runs one subagent and returns its summary and its model calls'
+// usage.
+func (x *exec) child(ctx context.Context, provider llm.Provider, model string, specs []llm.ToolSpec, parentCall string, n int, instructions string) (string, []llm.Usage) {
+	if instructions == "" {
+		return "(no instructions: nothing done)", nil
+	}
+	tag := func(fields map[string]any) map[string]any {
+		fields["subagent"], fields["parent_tool_call_id"] = n, parentCall
+		return fields
+	}
+	var usage []llm.Usage
+	msgs := []llm.Message{{Role: llm.RoleUser, Content: instructions}}
+	for step := 0; step < subagentSteps; step++ {
+		req := llm.Request{Model: model, System: x.cfg.SystemPrompt + subagentSystem, Tools: specs, MaxTokens: x.a.opts.MaxTokens, Messages: msgs}
+		resp, err := provider.Stream(ctx, req, func(d llm.Delta) {
+			if d.Text != "" {
+				x.a.log.Emit(x.event(herm.EventToken, tag(map[string]any{"delta": d.Text})))
+			}
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return "(stopped)", usage
+			}
+			return "(failed: the model call failed: " + herm.ErrorMessage(err) + ")", usage
+		}
+		usage = append(usage, resp.Usage)
+		if resp.Text != "" {
+			x.a.log.Emit(x.event(herm.EventMessage, tag(map[string]any{"role": herm.RoleAgent, "content": resp.Text})))
+		}
+		if len(resp.ToolCalls) == 0 {
+			if strings.TrimSpace(resp.Text) == "" {
+				return "(finished without a summary)", usage
+			}
+			return resp.Text, usage
+		}
+		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Text, ToolCalls: resp.ToolCalls})
+		for _, tc := range resp.ToolCalls {
+			call := herm.StepToolCall{ID: fmt.Sprintf("%s_sub%d_%s", parentCall, n, tc.ID), Name: tc.Name, Arguments: tc.Arguments}
+			_, origin, args := x.toolFor(call)
+			x.a.log.Emit(x.event(herm.EventToolCall, tag(map[string]any{"tool_call_id": call.ID, "tool": tc.Name, "origin": origin, "arguments": args})))
+			var res tools.Result
+			if tc.Name == Subagents || tc.Name == AskHuman || x.interactive(call) {
+				res = tools.Result{Content: "a subagent cannot use " + tc.Name + " (it needs a human or would nest); do without it", IsError: true}
+			} else {
+				res = x.runTool(ctx, call)
+			}
+			if ctx.Err() != nil {
+				return "(stopped)", usage
+			}
+			content := res.Content
+			if len(content) > x.a.opts.PreviewLimit {
+				content = clip(content, x.a.opts.PreviewLimit) + "\n[output truncated]"
+			}
+			x.a.log.Emit(x.event(herm.EventToolResult, tag(map[string]any{"tool_call_id": call.ID, "tool": tc.Name, "origin": origin,
+				"result": content, "is_error": res.IsError, "truncated": content != res.Content, "output_path": nil})))
+			msgs = append(msgs, llm.Message{Role: llm.RoleTool, ToolCallID: tc.ID, Content: content, IsError: res.IsError})
+		}
+	}
+	return fmt.Sprintf("(stopped after %d steps without finishing)", subagentSteps), usage
+}
