@@ -388,3 +388,25 @@ func TestParallelToolCalls(t *testing.T) {
 		t.Fatalf("results in order %v", order)
 	}
 }
+
+// Reasoning the provider streams becomes reasoning events, before the
+// answer's tokens.
+func TestReasoningEvents(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, runner.Options{})
+	e.script.Push(llmtest.Turn{Reasoning: []string{"Let me ", "think."}, Words: []string{"Answer."}})
+	e.start()
+	res := e.send("why?", "", "")
+	e.wait(res.Run.ID, herm.RunCompleted)
+	var got []string
+	for _, ev := range e.events() {
+		if ev.RunID == res.Run.ID && (ev.Type == herm.EventReasoning || ev.Type == herm.EventToken) {
+			var d struct{ Delta string }
+			_ = json.Unmarshal(ev.Data, &d)
+			got = append(got, ev.Type+":"+d.Delta)
+		}
+	}
+	if strings.Join(got, "|") != "reasoning:Let me |reasoning:think.|token:Answer." {
+		t.Fatalf("events %v", got)
+	}
+}

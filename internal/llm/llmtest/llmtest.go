@@ -19,6 +19,8 @@ import (
 
 // Turn is one scripted model response.
 type Turn struct {
+	// Reasoning is streamed first, as reasoning deltas.
+	Reasoning []string
 	// Words are streamed as separate text deltas.
 	Words []string
 	// ToolCalls are returned after the text.
@@ -96,6 +98,9 @@ func (p Provider) Stream(ctx context.Context, req llm.Request, onDelta func(llm.
 		if err := wait(ctx, t.Gate); err != nil {
 			return nil, err
 		}
+	}
+	for _, r := range t.Reasoning {
+		onDelta(llm.Delta{Reasoning: r})
 	}
 	for i, w := range t.Words {
 		if err := sleep(ctx, t.Delay); err != nil {
