@@ -1,0 +1,413 @@
+// Package mcpclient connects deployments to their MCP servers (the official
+// MCP Go SDK, streamable HTTP with a fallback to HTTP+SSE) and offers the
+// servers' tools to the agent as tools.Tool, named {server}__{tool}.
+//
+// Sessions are kept per deployment and server configuration and reused
+// across runs; a call on a session the server dropped reconnects once. A
+// server that cannot be reached is left out of that run with a warning.
+// Every request carries the deployment's customer id (header
+// X-Herm-Customer-Id, and _meta.customer_id on tool calls); header values
+// may use ${ENV_NAME} placeholders, filled on the host by a resolver (the
+// secrets vault).
+package mcpclient
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/tools"
+)
+
+// Separator joins a server's name and its tool's name.
+const Separator = "__"
+
+// Options configure a Pool. Zero values mean defaults.
+type Options struct {
+	// HTTPClient makes the requests (default: 30 s timeout). Its transport
+	// should refuse private addresses unless the operator allows them.
+	HTTPClient *http.Client
+	// Resolve fills a ${ENV_NAME} placeholder of a server's headers for a
+	// deployment (its secrets); nil: placeholders are an error.
+	Resolve func(ctx context.Context, d *herm.Deployment, name string) (string, error)
+	// CallTimeout bounds one tool call (default 2 minutes); ListTimeout the
+	// connection and tool listing (default 15 s).
+	CallTimeout, ListTimeout time.Duration
+	Logger                   *slog.Logger
+}
+
+// Pool holds the MCP sessions of every deployment.
+type Pool struct {
+	opts   Options
+	client *mcp.Client
+
+	mu       sync.Mutex
+	sessions map[string]*session // by deployment id + server config hash
+}
+
+// New returns a Pool.
+func New(opts Options) *Pool {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 2 * time.Minute
+	}
+	if opts.ListTimeout <= 0 {
+		opts.ListTimeout = 15 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Pool{
+		opts:     opts,
+		client:   mcp.NewClient(&mcp.Implementation{Name: "herm", Version: "1"}, nil),
+		sessions: make(map[string]*session),
+	}
+}
+
+// session is one connection to one server for one deployment.
+type session struct {
+	key    string
+	server herm.MCPServer
+	mu     sync.Mutex
+	cs     *mcp.ClientSession
+	cancel context.CancelFunc // ends the session's streams
+	tools  []*mcp.Tool
+	listed time.Time
+}
+
+var placeholder = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`)
+
+// headers returns a server's request headers with placeholders filled.
+func (p *Pool) headers(ctx context.Context, d *herm.Deployment, s herm.MCPServer) (http.Header, error) {
+	h := http.Header{}
+	h.Set("X-Herm-Customer-Id", d.CustomerID)
+	for k, v := range s.Headers {
+		var err error
+		filled := placeholder.ReplaceAllStringFunc(v, func(m string) string {
+			name := placeholder.FindStringSubmatch(m)[1]
+			if p.opts.Resolve == nil {
+				err = fmt.Errorf("header %s uses ${%s}, but this server has no secrets to fill it", k, name)
+				return ""
+			}
+			val, rerr := p.opts.Resolve(ctx, d, name)
+			if rerr != nil {
+				err = fmt.Errorf("header %s: ${%s}: %w", k, name, rerr)
+			}
+			return val
+		})
+		if err != nil {
+			return nil, err
+		}
+		h.Set(k, filled)
+	}
+	return h, nil
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport struct {
+	base http.RoundTripper
+	h    http.Header
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, vs := range t.h {
+		r.Header[k] = vs
+	}
+	return t.base.RoundTrip(r)
+}
+
+func (p *Pool) httpClient(h http.Header) *http.Client {
+	c := *p.opts.HTTPClient
+	base := c.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c.Transport = headerTransport{base: base, h: h}
+	c.Timeout = 0 // the streams are long-lived; calls have their own deadlines
+	return &c
+}
+
+// key identifies a session: the deployment and the server's whole
+// configuration (a changed URL or header opens a new session).
+func key(d *herm.Deployment, s herm.MCPServer) string {
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	return d.ID + "/" + s.Name + "/" + hex.EncodeToString(sum[:8])
+}
+
+// connect opens a session: streamable HTTP, else HTTP+SSE. The session
+// lives until closed (an SSE stream is tied to the context it was opened
+// with), while ctx bounds only the connection. ss.mu is held.
+func (p *Pool) connect(ctx context.Context, d *herm.Deployment, ss *session) error {
+	h, err := p.headers(ctx, d, ss.server)
+	if err != nil {
+		return err
+	}
+	hc := p.httpClient(h)
+	life, cancel := context.WithCancel(context.Background())
+	stop := context.AfterFunc(ctx, cancel) // a connection attempt that outlives ctx is abandoned
+	defer stop()
+	cs, err := p.client.Connect(life, &mcp.StreamableClientTransport{Endpoint: ss.server.URL, HTTPClient: hc, MaxRetries: 1, DisableStandaloneSSE: true}, nil)
+	if err != nil {
+		var sseErr error
+		cs, sseErr = p.client.Connect(life, &mcp.SSEClientTransport{Endpoint: ss.server.URL, HTTPClient: hc}, nil)
+		if sseErr != nil {
+			cancel()
+			return fmt.Errorf("streamable HTTP: %v; HTTP+SSE: %v", err, sseErr)
+		}
+	}
+	if !stop() {
+		// ctx ended while connecting: the session's context is cancelled.
+		_ = cs.Close()
+		cancel()
+		return ctx.Err()
+	}
+	ss.cs, ss.cancel = cs, cancel
+	return nil
+}
+
+// closeLocked ends the session (ss.mu held).
+func (ss *session) closeLocked() {
+	if ss.cs != nil {
+		_ = ss.cs.Close()
+	}
+	if ss.cancel != nil {
+		ss.cancel()
+	}
+	ss.cs, ss.cancel = nil, nil
+}
+
+func (p *Pool) session(d *herm.Deployment, s herm.MCPServer) *session {
+	k := key(d, s)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ss, ok := p.sessions[k]; ok {
+		return ss
+	}
+	ss := &session{key: k, server: s}
+	p.sessions[k] = ss
+	return ss
+}
+
+// list returns the server's tools, connecting (or reconnecting) as needed;
+// the list is cached for a minute.
+func (p *Pool) list(ctx context.Context, d *herm.Deployment, ss *session) ([]*mcp.Tool, error) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.cs != nil && time.Since(ss.listed) < time.Minute {
+		return ss.tools, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.opts.ListTimeout)
+	defer cancel()
+	for attempt := 0; attempt < 2; attempt++ {
+		if ss.cs == nil {
+			if err := p.connect(ctx, d, ss); err != nil {
+				return nil, err
+			}
+		}
+		var all []*mcp.Tool
+		var cursor string
+		var err error
+		for {
+			var res *mcp.ListToolsResult
+			res, err = ss.cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
+			if err != nil {
+				break
+			}
+			all = append(all, res.Tools...)
+			if res.NextCursor == "" {
+				break
+			}
+			cursor = res.NextCursor
+		}
+		if err == nil {
+			ss.tools, ss.listed = all, time.Now()
+			return all, nil
+		}
+		// The server may have restarted and dropped the session.
+		ss.closeLocked()
+		if attempt == 1 || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, errors.New("unreachable")
+}
+
+// Tools returns the tools a deployment's MCP servers offer (filtered by each
+// server's allowlist), and a warning per server that could not be used.
+func (p *Pool) Tools(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) {
+	var out []tools.Tool
+	var warnings []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, s := range d.MCPServers {
+		wg.Go(func() {
+			ss := p.session(d, s)
+			listed, err := p.list(ctx, d, ss)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				warnings = append(warnings, fmt.Sprintf("MCP server %s is left out of this run: %s", s.Name, herm.ErrorMessage(err)))
+				return
+			}
+			allowed := map[string]bool{}
+			for _, name := range s.Tools {
+				allowed[name] = true
+			}
+			for _, t := range listed {
+				if len(s.Tools) > 0 && !allowed[t.Name] {
+					continue
+				}
+				out = append(out, &tool{p: p, d: d, ss: ss, t: t})
+			}
+		})
+	}
+	wg.Wait()
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec().Name < out[j].Spec().Name })
+	sort.Strings(warnings)
+	return out, warnings
+}
+
+// Forget closes a deployment's sessions (deleted, or its servers changed).
+func (p *Pool) Forget(deploymentID string) {
+	p.mu.Lock()
+	var closing []*session
+	for k, ss := range p.sessions {
+		if strings.HasPrefix(k, deploymentID+"/") {
+			closing = append(closing, ss)
+			delete(p.sessions, k)
+		}
+	}
+	p.mu.Unlock()
+	for _, ss := range closing {
+		ss.mu.Lock()
+		ss.closeLocked()
+		ss.mu.Unlock()
+	}
+}
+
+// Close closes every session.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	all := p.sessions
+	p.sessions = make(map[string]*session)
+	p.mu.Unlock()
+	for _, ss := range all {
+		ss.mu.Lock()
+		ss.closeLocked()
+		ss.mu.Unlock()
+	}
+}
+
+// tool is one MCP tool offered to the model.
+type tool struct {
+	p  *Pool
+	d  *herm.Deployment
+	ss *session
+	t  *mcp.Tool
+}
+
+func (t *tool) Spec() llm.ToolSpec {
+	schema, _ := json.Marshal(t.t.InputSchema)
+	if len(schema) == 0 || string(schema) == "null" {
+		schema = []byte(`{"type":"object","properties":{}}`)
+	}
+	return llm.ToolSpec{Name: t.ss.server.Name + Separator + t.t.Name, Description: t.t.Description, InputSchema: schema}
+}
+
+func (t *tool) Origin() string { return t.ss.server.Name }
+
+// Permission is the server's default permission for its tools.
+func (t *tool) Permission() string { return t.ss.server.Permission }
+
+// BareName is the server's own name for the tool.
+func (t *tool) BareName() string { return t.t.Name }
+
+func (t *tool) Call(ctx context.Context, c tools.Call, args json.RawMessage) (tools.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.p.opts.CallTimeout)
+	defer cancel()
+	params := &mcp.CallToolParams{Name: t.t.Name, Arguments: args, Meta: mcp.Meta{"customer_id": t.d.CustomerID}}
+	for attempt := 0; ; attempt++ {
+		t.ss.mu.Lock()
+		if t.ss.cs == nil {
+			if err := t.p.connect(ctx, t.d, t.ss); err != nil {
+				t.ss.mu.Unlock()
+				return tools.Result{Content: fmt.Sprintf("MCP server %s is unreachable: %v", t.ss.server.Name, err), IsError: true}, nil
+			}
+		}
+		cs := t.ss.cs
+		t.ss.mu.Unlock()
+		res, err := cs.CallTool(ctx, params)
+		if err == nil {
+			return result(res), nil
+		}
+		if ctx.Err() != nil {
+			return tools.Result{Content: fmt.Sprintf("MCP tool %s on %s did not answer in time", t.t.Name, t.ss.server.Name), IsError: true}, nil
+		}
+		// The server may have restarted: reconnect once — only when the
+		// call certainly did not run (the server did not know the session);
+		// otherwise a tool with effects could run twice.
+		retry := strings.Contains(err.Error(), "session not found")
+		t.ss.mu.Lock()
+		if t.ss.cs == cs {
+			t.ss.closeLocked()
+		}
+		t.ss.mu.Unlock()
+		if attempt == 1 || !retry {
+			return tools.Result{Content: fmt.Sprintf("MCP tool %s on %s failed: %v", t.t.Name, t.ss.server.Name, err), IsError: true}, nil
+		}
+	}
+}
+
+// result turns an MCP result into text for the model: text as it is,
+// images and audio described, resources by content or link, structured
+// content as JSON.
+func result(r *mcp.CallToolResult) tools.Result {
+	var parts []string
+	for _, c := range r.Content {
+		switch v := c.(type) {
+		case *mcp.TextContent:
+			parts = append(parts, v.Text)
+		case *mcp.ImageContent:
+			parts = append(parts, fmt.Sprintf("[image: %s, %d bytes]", v.MIMEType, len(v.Data)))
+		case *mcp.AudioContent:
+			parts = append(parts, fmt.Sprintf("[audio: %s, %d bytes]", v.MIMEType, len(v.Data)))
+		case *mcp.ResourceLink:
+			parts = append(parts, fmt.Sprintf("[resource: %s %s]", v.URI, v.Name))
+		case *mcp.EmbeddedResource:
+			if v.Resource == nil {
+				continue
+			}
+			if v.Resource.Text != "" {
+				parts = append(parts, fmt.Sprintf("[resource %s]\n%s", v.Resource.URI, v.Resource.Text))
+			} else {
+				parts = append(parts, fmt.Sprintf("[resource %s: %s, %d bytes]", v.Resource.URI, v.Resource.MIMEType, len(v.Resource.Blob)))
+			}
+		default:
+			b, _ := json.Marshal(c)
+			parts = append(parts, string(b))
+		}
+	}
+	if len(parts) == 0 && r.StructuredContent != nil {
+		b, _ := json.Marshal(r.StructuredContent)
+		parts = append(parts, string(b))
+	}
+	return tools.Result{Content: strings.Join(parts, "\n"), IsError: r.IsError}
+}
