@@ -21,6 +21,7 @@ import (
 	"github.com/hermhq/herm/internal/httpapi"
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/providers"
+	"github.com/hermhq/herm/internal/mcpclient"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/store/sqlite"
@@ -39,6 +40,7 @@ type app struct {
 	keys   *auth.Keys
 
 	sandboxes *sandbox.Manager
+	mcps      *mcpclient.Pool
 	api       *httpapi.Server
 	http      *http.Server
 	ln        net.Listener
@@ -105,7 +107,10 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	for k, v := range cfg.ContextWindows {
 		windows[k] = v
 	}
+	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger})
+	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
+		ExtraTools:      extraTools,
 		Prices:          prices,
 		ContextWindows:  windows,
 		CompactAt:       cfg.CompactAt,
@@ -133,7 +138,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)
-	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes}
+	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps}
 	warnings := map[string]string{}
 	if notice != "" {
 		warnings["sandbox"] = notice
@@ -150,7 +155,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Register(sseGauge(elog))
@@ -266,6 +271,7 @@ func (a *app) shutdown() error {
 	if err := a.deps.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("deployments stop: %w", err))
 	}
+	a.mcps.Close()
 	if err := a.sandboxes.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("sandboxes stop: %w", err))
 	}

@@ -68,6 +68,10 @@ type Options struct {
 	ContextWindows llm.ContextWindows
 	CompactAt      float64
 	KeepRecent     int
+	// ExtraTools returns a deployment's tools from elsewhere (its MCP
+	// servers) and warnings about those it could not offer (a warning
+	// event each); nil: none.
+	ExtraTools func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	// Attachments saves messages' attachments in the workspace and reads
 	// images back for the model (nil: a message with attachments ends its
 	// run with an error).
@@ -150,6 +154,23 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 		spec := t.Spec()
 		x.tools[spec.Name] = t
 		x.specs = append(x.specs, spec)
+	}
+	if a.opts.ExtraTools != nil && len(cfg.MCPServers) > 0 {
+		extra, warnings := a.opts.ExtraTools(ctx, cfg)
+		for _, t := range extra {
+			spec := t.Spec()
+			if s, ok := cfg.Tools[spec.Name]; ok && s.Enabled != nil && !*s.Enabled {
+				continue
+			}
+			if _, dup := x.tools[spec.Name]; dup {
+				continue
+			}
+			x.tools[spec.Name] = t
+			x.specs = append(x.specs, spec)
+		}
+		for _, w := range warnings {
+			a.log.Emit(x.event(herm.EventWarning, map[string]any{"message": w, "source": "mcp"}))
+		}
 	}
 	if cfg.Features.Steering {
 		x.specs = append(x.specs, askHumanSpec)
@@ -495,7 +516,7 @@ func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall) error {
 				return err
 			}
 			evs = append(evs, x.event(herm.EventToolCall, map[string]any{
-				"tool_call_id": c.ID, "tool": c.Name, "origin": origin, "arguments": args,
+				"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "arguments": args,
 			}))
 		}
 		return q.AppendEvents(ctx, evs)
@@ -608,7 +629,7 @@ func (x *exec) recordResult(ctx context.Context, c herm.StepToolCall, origin str
 			outputPath = res.OutputPath
 		}
 		ev = x.event(herm.EventToolResult, map[string]any{
-			"tool_call_id": c.ID, "tool": c.Name, "origin": origin, "result": res.Content,
+			"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "result": res.Content,
 			"is_error": res.IsError, "truncated": res.Truncated, "output_path": outputPath,
 		})
 		return q.AppendEvents(ctx, []*herm.Event{ev})
@@ -862,4 +883,13 @@ func (x *exec) savedAttachments() int {
 		}
 	}
 	return n
+}
+
+// bareName is the name events carry: an MCP tool's own name (its origin is
+// the server), else the model-facing name.
+func (x *exec) bareName(name string) string {
+	if t, ok := x.tools[name].(interface{ BareName() string }); ok {
+		return t.BareName()
+	}
+	return name
 }

@@ -42,7 +42,14 @@ func (x *exec) needsHuman(c herm.StepToolCall, known bool) string {
 	if !known {
 		return ""
 	}
-	if s, ok := x.cfg.Tools[c.Name]; ok && s.Permission == herm.PermissionAlwaysAsk {
+	if s, ok := x.cfg.Tools[c.Name]; ok && s.Permission != "" {
+		if s.Permission == herm.PermissionAlwaysAsk {
+			return herm.SteeringApproval
+		}
+		return ""
+	}
+	// An MCP server's own permission applies to its tools without one.
+	if t, ok := x.tools[c.Name].(interface{ Permission() string }); ok && t.Permission() == herm.PermissionAlwaysAsk {
 		return herm.SteeringApproval
 	}
 	return ""

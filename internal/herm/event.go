@@ -24,13 +24,14 @@ const (
 	EventUsage            = "usage"
 	EventAutomation       = "automation"
 	EventCompaction       = "compaction"
+	EventWarning          = "warning"
 )
 
 // EventTypes lists every event type, for validating filters.
 func EventTypes() []string {
 	return []string{EventDeploymentStatus, EventRunStatus, EventToken, EventMessage, EventReasoning,
 		EventToolCall, EventToolResult, EventSteeringRequest, EventSteeringResolved, EventFilesystem,
-		EventMemory, EventUsage, EventAutomation, EventCompaction}
+		EventMemory, EventUsage, EventAutomation, EventCompaction, EventWarning}
 }
 
 // Event is one entry of a deployment's event log. Seq is assigned when the

@@ -62,6 +62,7 @@ type Deps struct {
 	Models      *llm.Registry
 	Sandboxes   *sandbox.Manager
 	Tools       *tools.Registry
+	ExtraTools  func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	Metrics     *Metrics
 	IDs         *herm.IDGen
 	Now         func() time.Time
@@ -79,6 +80,7 @@ type Server struct {
 	models   *llm.Registry
 	boxes    *sandbox.Manager
 	tools    *tools.Registry
+	extra    func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	metrics  *Metrics
 	ids      *herm.IDGen
 	now      func() time.Time
@@ -116,7 +118,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}

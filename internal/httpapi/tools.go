@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"sort"
 
@@ -25,16 +26,31 @@ type UpdateToolRequest struct {
 }
 
 // deploymentTools lists the tools a deployment has (whether enabled or
-// not): the built-in ones it can use, and ask_human when steering is on.
-func (s *Server) deploymentTools(d *herm.Deployment) []ToolInfo {
+// not): the built-in ones it can use, ask_human when steering is on, and
+// its MCP servers' tools (those of servers that answer).
+func (s *Server) deploymentTools(ctx context.Context, d *herm.Deployment) []ToolInfo {
 	var out []ToolInfo
-	add := func(name, origin, desc string) {
+	add := func(name, origin, desc, def string) {
 		st := d.Tools[name]
 		info := ToolInfo{Name: name, Origin: origin, Description: desc, Enabled: st.Enabled == nil || *st.Enabled, Permission: st.Permission}
+		if info.Permission == "" {
+			info.Permission = def
+		}
 		if info.Permission == "" {
 			info.Permission = herm.PermissionAlwaysAllow
 		}
 		out = append(out, info)
+	}
+	if s.extra != nil && len(d.MCPServers) > 0 {
+		extra, _ := s.extra(ctx, d)
+		for _, t := range extra {
+			def := ""
+			if p, ok := t.(interface{ Permission() string }); ok {
+				def = p.Permission()
+			}
+			spec := t.Spec()
+			add(spec.Name, t.Origin(), spec.Description, def)
+		}
 	}
 	if s.tools != nil {
 		exec := s.tools.CanExec(d)
@@ -43,13 +59,13 @@ func (s *Server) deploymentTools(d *herm.Deployment) []ToolInfo {
 				continue // no code execution for this deployment
 			}
 			spec := t.Spec()
-			add(spec.Name, t.Origin(), spec.Description)
+			add(spec.Name, t.Origin(), spec.Description, "")
 		}
 	}
 	if d.Features.Steering {
-		add(agent.AskHuman, tools.OriginBuiltin, "Ask the human a question and wait for the answer.")
+		add(agent.AskHuman, tools.OriginBuiltin, "Ask the human a question and wait for the answer.", "")
 	}
-	add(agent.Subagents, tools.OriginBuiltin, "Hand independent tasks to subagents that work alone with the same tools and return a summary.")
+	add(agent.Subagents, tools.OriginBuiltin, "Hand independent tasks to subagents that work alone with the same tools and return a summary.", "")
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -59,7 +75,7 @@ func (s *Server) listTools(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, List[ToolInfo]{Data: s.deploymentTools(d)})
+	writeJSON(w, http.StatusOK, List[ToolInfo]{Data: s.deploymentTools(r.Context(), d)})
 	return nil
 }
 
@@ -74,7 +90,7 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := r.PathValue("name")
 	found := false
-	for _, t := range s.deploymentTools(d) {
+	for _, t := range s.deploymentTools(r.Context(), d) {
 		found = found || t.Name == name
 	}
 	if !found {
@@ -91,7 +107,7 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range s.deploymentTools(d) {
+	for _, t := range s.deploymentTools(r.Context(), d) {
 		if t.Name == name {
 			writeJSON(w, http.StatusOK, t)
 			return nil

@@ -438,3 +438,10 @@ func (dl *Downloader) Download(ctx context.Context, d *herm.Deployment, rawURL s
 	}
 	return body, mt, nil
 }
+
+// SafeHTTPClient returns a client like web_fetch's: no proxy, and every
+// dialed address checked against the private-network rule (refused unless
+// allowPrivate). For other host-side clients of untrusted URLs (MCP).
+func SafeHTTPClient(allowPrivate bool) *http.Client {
+	return fetchClient(Options{AllowPrivateNetworks: allowPrivate})
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/llm/llmtest"
+)
+
+// A deployment with an MCP server (the SDK's own, in process) and an
+// allowlist: the tools API shows exactly the allowed tools, the model calls
+// one by its prefixed name, and the events carry the bare name and the
+// server as origin. A server that is down is left out with a warning event.
+func TestMCPTools(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "acme", Version: "1"}, nil)
+	type in struct{ A, B int }
+	type out struct {
+		Sum int `json:"sum"`
+	}
+	mcp.AddTool(srv, &mcp.Tool{Name: "sum", Description: "adds two numbers"}, func(_ context.Context, _ *mcp.CallToolRequest, v in) (*mcp.CallToolResult, out, error) {
+		return nil, out{Sum: v.A + v.B}, nil
+	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "delete_everything", Description: "not allowed"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		t.Error("a tool outside the allowlist was called")
+		return nil, struct{}{}, nil
+	})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	defer ts.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+
+	script := llmtest.NewScript(
+		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c1", "acme__sum", `{"A":40,"B":2}`)}},
+		words("It is 42."),
+	)
+	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	d := s.createReady(map[string]any{"mcp_servers": []any{
+		map[string]any{"name": "acme", "url": ts.URL, "tools": []string{"sum"}},
+		map[string]any{"name": "gone", "url": down.URL},
+	}})
+	id := d["deployment_id"].(string)
+
+	list := s.must(200, "GET", "/v1/deployments/"+id+"/tools", nil)
+	var mcpTools []string
+	for _, x := range list["data"].([]any) {
+		m := x.(map[string]any)
+		if m["origin"] != "builtin" {
+			mcpTools = append(mcpTools, m["name"].(string)+"@"+m["origin"].(string))
+		}
+	}
+	if strings.Join(mcpTools, ",") != "acme__sum@acme" {
+		t.Fatalf("MCP tools listed: %v", mcpTools)
+	}
+
+	run := s.sendAndWait(id, "what is 40+2?")
+	if run["status"] != "completed" {
+		t.Fatalf("run %v", run)
+	}
+	calls := s.events(id, "tool_call")
+	if len(calls) != 1 || calls[0]["tool"] != "sum" || calls[0]["origin"] != "acme" {
+		t.Fatalf("tool_call events %v", calls)
+	}
+	res := s.toolResults(id, run["run_id"].(string))
+	if len(res) != 1 || !strings.Contains(res[0]["result"].(string), `"sum":42`) || res[0]["tool"] != "sum" {
+		t.Fatalf("tool_result events %v", res)
+	}
+	offered := script.Requests()[0].Tools
+	var names []string
+	for _, tl := range offered {
+		if strings.Contains(tl.Name, "__") {
+			names = append(names, tl.Name)
+		}
+	}
+	if strings.Join(names, ",") != "acme__sum" {
+		t.Fatalf("offered to the model: %v", names)
+	}
+	warnings := s.events(id, "warning")
+	if len(warnings) == 0 || !strings.Contains(warnings[0]["message"].(string), "gone") {
+		t.Fatalf("warnings %v", warnings)
+	}
+}
