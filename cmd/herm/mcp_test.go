@@ -85,3 +85,35 @@ func TestMCPTools(t *testing.T) {
 		t.Fatalf("warnings %v", warnings)
 	}
 }
+
+func TestMCPServersAPI(t *testing.T) {
+	s := startServer(t, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	id := s.createReady(nil)["deployment_id"].(string)
+	base := "/v1/deployments/" + id + "/mcp_servers"
+	got := s.must(201, "POST", base, map[string]any{"name": "acme", "url": "http://127.0.0.1:9/mcp", "tools": []string{"a"}, "permission": "always_ask"})
+	if got["name"] != "acme" || got["permission"] != "always_ask" {
+		t.Fatalf("added %v", got)
+	}
+	if r := s.do("POST", base, map[string]any{"name": "acme", "url": "http://127.0.0.1:9/other"}); r.status != 409 {
+		t.Fatalf("duplicate: %d %s", r.status, r.body)
+	}
+	if r := s.do("POST", base, map[string]any{"name": "Bad Name", "url": "http://127.0.0.1:9/"}); r.status != 400 {
+		t.Fatalf("bad name: %d %s", r.status, r.body)
+	}
+	s.must(200, "PUT", base+"/acme", map[string]any{"url": "http://127.0.0.1:9/v2"})
+	list := s.must(200, "GET", base, nil)["data"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["url"] != "http://127.0.0.1:9/v2" {
+		t.Fatalf("list %v", list)
+	}
+	if r := s.do("PUT", base+"/nope", map[string]any{"url": "http://127.0.0.1:9/"}); r.status != 404 {
+		t.Fatalf("put unknown: %d", r.status)
+	}
+	s.must(204, "DELETE", base+"/acme", nil)
+	if r := s.do("DELETE", base+"/acme", nil); r.status != 404 {
+		t.Fatalf("delete twice: %d", r.status)
+	}
+	dep := s.must(200, "GET", "/v1/deployments/"+id, nil)
+	if dep["config_version"].(float64) != 4 {
+		t.Fatalf("config_version %v", dep["config_version"])
+	}
+}

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"slices"
+
 	"github.com/hermhq/herm/internal/herm"
 )
 
@@ -27,6 +29,10 @@ type param struct {
 	enum           []string
 }
 
+// with returns base and more, in a new slice (appending to a shared list
+// could overwrite another route's).
+func with(base []int, more ...int) []int { return append(slices.Clone(base), more...) }
+
 func pPath(doc string) param {
 	return param{"path", "string", doc + " Relative to the workspace.", nil}
 }
@@ -37,7 +43,7 @@ func (s *Server) routes() []route {
 	pCursor := param{"cursor", "string", "next_cursor of the previous page.", nil}
 	idemKey := param{"Idempotency-Key", "string", "1–255 characters. A retry with the same key and body within 24 h returns the first response unchanged; the same key with another body is 409.", nil}
 	std := []int{400, 401, 403, 404, 429}
-	write := append(std, 409)
+	write := with(std, 409)
 	runStatuses := []string{"queued", "running", "waiting_on_human", "completed", "error", "cancelled"}
 	return []route{
 		{method: "GET", path: "/healthz", handle: s.healthz, summary: "Liveness: 200 while the process serves.", tag: "operations", status: 200, response: Health{}},
@@ -50,11 +56,11 @@ func (s *Server) routes() []route {
 		{method: "GET", path: "/v1/deployments", scope: herm.ScopeRead, handle: s.listDeployments, summary: "List deployments, newest first.", tag: "deployments", status: 200, response: List[Deployment]{}, errors: []int{400, 401, 403, 429},
 			query: []param{pLimit, pCursor, {"customer_id", "string", "Only this customer's deployments.", nil}, {"status", "string", "Only deployments in this status.", []string{"provisioning", "ready", "error", "deleting"}}}},
 		{method: "GET", path: dep, scope: herm.ScopeRead, handle: s.getDeployment, summary: "Get a deployment (poll until status is ready).", tag: "deployments", status: 200, response: Deployment{}, errors: std},
-		{method: "PATCH", path: dep, scope: herm.ScopeWrite, handle: s.updateDeployment, summary: "Update a deployment. Fields not sent stay; name, model and system_prompt replace; mcp_servers and skills replace the whole list; secrets, features, tools and metadata merge per key (null removes). customer_id, runtime and sandbox.type are immutable. Every update increments config_version and applies from the next run.", tag: "deployments", request: herm.DeploymentInput{}, status: 200, response: Deployment{}, errors: append(write, 413, 422)},
+		{method: "PATCH", path: dep, scope: herm.ScopeWrite, handle: s.updateDeployment, summary: "Update a deployment. Fields not sent stay; name, model and system_prompt replace; mcp_servers and skills replace the whole list; secrets, features, tools and metadata merge per key (null removes). customer_id, runtime and sandbox.type are immutable. Every update increments config_version and applies from the next run.", tag: "deployments", request: herm.DeploymentInput{}, status: 200, response: Deployment{}, errors: with(write, 413, 422)},
 		{method: "DELETE", path: dep, scope: herm.ScopeWrite, handle: s.deleteDeployment, summary: "Delete a deployment: cancels its runs, destroys its sandbox and workspace, then removes it. With retain_filesystem=true a compressed snapshot of the workspace is kept (30 days by default); its snapshot_id can start a new deployment of the same customer (restore_snapshot_id).", tag: "deployments", status: 202, response: DeleteDeploymentResponse{}, errors: std,
 			query: []param{{"retain_filesystem", "boolean", "Keep a snapshot of the workspace (its id is in the response; it is ready once the deployment is gone).", nil}}},
 
-		{method: "POST", path: dep + "/messages", scope: herm.ScopeWrite, handle: s.sendMessage, summary: "Send a user message: starts a run, or steers, queues behind, interrupts or is rejected by the thread's active run (mode). The output arrives on the event stream.", tag: "messages", request: SendMessageRequest{}, status: 202, response: SendMessageResponse{}, headers: []param{idemKey}, errors: append(write, 413)},
+		{method: "POST", path: dep + "/messages", scope: herm.ScopeWrite, handle: s.sendMessage, summary: "Send a user message: starts a run, or steers, queues behind, interrupts or is rejected by the thread's active run (mode). The output arrives on the event stream.", tag: "messages", request: SendMessageRequest{}, status: 202, response: SendMessageResponse{}, headers: []param{idemKey}, errors: with(write, 413)},
 
 		{method: "GET", path: dep + "/runs", scope: herm.ScopeRead, handle: s.listRuns, summary: "List runs, newest first.", tag: "runs", status: 200, response: List[Run]{}, errors: std,
 			query: []param{pLimit, pCursor, {"thread_id", "string", "Only this thread's runs.", nil}, {"status", "string", "Only runs in this status.", runStatuses}, {"automation_id", "string", "Only runs of this automation.", nil}}},
@@ -65,7 +71,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: dep + "/threads", scope: herm.ScopeRead, handle: s.listThreads, summary: "List threads, newest first.", tag: "threads", status: 200, response: List[Thread]{}, query: []param{pLimit, pCursor}, errors: std},
 		{method: "GET", path: dep + "/threads/{thread_id}", scope: herm.ScopeRead, handle: s.getThread, summary: "Get a thread with its messages, oldest first. A message appears once its run has taken it in.", tag: "threads", status: 200, response: ThreadWithMessages{}, errors: std},
 		{method: "PATCH", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.updateThread, summary: "Rename a thread.", tag: "threads", request: UpdateThreadRequest{}, status: 200, response: Thread{}, errors: write},
-		{method: "DELETE", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.deleteThread, summary: "Delete a thread and its history; its active run is cancelled. The default thread cannot be deleted (409).", tag: "threads", status: 204, errors: append(write, 503)},
+		{method: "DELETE", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.deleteThread, summary: "Delete a thread and its history; its active run is cancelled. The default thread cannot be deleted (409).", tag: "threads", status: 204, errors: with(write, 503)},
 
 		{method: "GET", path: dep + "/events", scope: herm.ScopeRead, handle: s.events, summary: "The deployment's event stream (SSE), or with Accept: application/json a page of the event log, oldest first. With Last-Event-ID or after, every retained event after it is replayed first; an id older than the retained log is 410 cursor_expired.", tag: "events", status: 200, response: List[Event]{}, contentType: "text/event-stream",
 			headers: []param{{"Last-Event-ID", "string", "Replay the events after this id, then continue live.", nil}},
@@ -73,20 +79,25 @@ func (s *Server) routes() []route {
 			errors:  []int{400, 401, 403, 404, 410, 429}},
 
 		{method: "GET", path: dep + "/tools", scope: herm.ScopeRead, handle: s.listTools, summary: "List the deployment's tools with their settings (built-in tools, and ask_human when steering is on; code-running tools only where the deployment may run code).", tag: "tools", status: 200, response: List[ToolInfo]{}, errors: std},
-		{method: "PATCH", path: dep + "/tools/{name}", scope: herm.ScopeWrite, handle: s.updateTool, summary: "Enable or disable a tool, or set its permission (always_ask pauses for approval). A new configuration version, like a PATCH of the deployment's tools.", tag: "tools", request: UpdateToolRequest{}, status: 200, response: ToolInfo{}, errors: append(std, 409)},
+		{method: "PATCH", path: dep + "/tools/{name}", scope: herm.ScopeWrite, handle: s.updateTool, summary: "Enable or disable a tool, or set its permission (always_ask pauses for approval). A new configuration version, like a PATCH of the deployment's tools.", tag: "tools", request: UpdateToolRequest{}, status: 200, response: ToolInfo{}, errors: with(std, 409)},
+
+		{method: "GET", path: dep + "/mcp_servers", scope: herm.ScopeRead, handle: s.listMCPServers, summary: "List the deployment's MCP servers.", tag: "tools", status: 200, response: MCPServerList{}, errors: std},
+		{method: "POST", path: dep + "/mcp_servers", scope: herm.ScopeWrite, handle: s.addMCPServer, summary: "Add an MCP server (a new configuration version; from the next run). 409 when the name is taken.", tag: "tools", request: MCPServerInput{}, status: 201, response: herm.MCPServer{}, headers: []param{idemKey}, errors: with(write, 422)},
+		{method: "PUT", path: dep + "/mcp_servers/{name}", scope: herm.ScopeWrite, handle: s.putMCPServer, summary: "Replace an MCP server's entry.", tag: "tools", request: MCPServerInput{}, status: 200, response: herm.MCPServer{}, errors: with(write, 422)},
+		{method: "DELETE", path: dep + "/mcp_servers/{name}", scope: herm.ScopeWrite, handle: s.deleteMCPServer, summary: "Remove an MCP server.", tag: "tools", status: 204, errors: write},
 
 		{method: "GET", path: dep + "/steering_requests", scope: herm.ScopeRead, handle: s.listSteering, summary: "List steering requests (runs paused for a human: approvals of always_ask tools, questions from ask_human), newest first.", tag: "steering", status: 200, response: List[SteeringRequest]{}, errors: std,
 			query: []param{pLimit, pCursor, {"status", "string", "Only requests in this status.", []string{"pending", "resolved"}}, {"run_id", "string", "Only this run's requests.", nil}}},
 		{method: "GET", path: dep + "/steering_requests/{steering_request_id}", scope: herm.ScopeRead, handle: s.getSteering, summary: "Get a steering request.", tag: "steering", status: 200, response: SteeringRequest{}, errors: std},
 		{method: "POST", path: dep + "/steering_requests/{steering_request_id}", scope: herm.ScopeWrite, handle: s.resolveSteering, summary: "Answer a steering request; the run continues from where it paused (after approve the tool runs once; after deny it never runs and the model is told why). A message sent to the waiting thread answers it too (decision answer). Answering twice is 409.", tag: "steering", request: ResolveSteeringRequest{}, status: 200, response: SteeringRequest{}, headers: []param{idemKey}, errors: write},
 
-		{method: "GET", path: dep + "/files", scope: herm.ScopeRead, handle: s.listFiles, summary: "List a directory of the workspace (/workspace inside the sandbox), sorted by name. A path that is absolute, leaves the workspace through .., or goes through a symlink out of it is 400.", tag: "files", status: 200, response: FileList{}, errors: append(std, 409, 503),
+		{method: "GET", path: dep + "/files", scope: herm.ScopeRead, handle: s.listFiles, summary: "List a directory of the workspace (/workspace inside the sandbox), sorted by name. A path that is absolute, leaves the workspace through .., or goes through a symlink out of it is 400.", tag: "files", status: 200, response: FileList{}, errors: with(std, 409, 503),
 			query: []param{pPath("The directory (default: the workspace root).")}},
-		{method: "GET", path: dep + "/files/content", scope: herm.ScopeRead, handle: s.readFile, summary: "Read a file's bytes (Content-Type guessed from its name and content; Range requests supported).", tag: "files", status: 200, contentType: "application/octet-stream", errors: append(std, 409, 416, 503),
+		{method: "GET", path: dep + "/files/content", scope: herm.ScopeRead, handle: s.readFile, summary: "Read a file's bytes (Content-Type guessed from its name and content; Range requests supported).", tag: "files", status: 200, contentType: "application/octet-stream", errors: with(std, 409, 416, 503),
 			query: []param{pPath("The file.")}, headers: []param{{"Range", "string", "Bytes to return, e.g. bytes=0-1023.", nil}}},
-		{method: "PUT", path: dep + "/files", scope: herm.ScopeWrite, handle: s.writeFile, summary: "Write a file, replacing it atomically and creating its parent directories. The body is the file's raw bytes, or, sent as application/json, {path, content, encoding}. Files are owned by the sandbox's user. Larger than the server's file limit, or past the deployment's disk quota, is 413.", tag: "files", request: WriteFileRequest{}, status: 200, response: FileInfo{}, errors: append(std, 409, 413, 503), fileBody: true,
+		{method: "PUT", path: dep + "/files", scope: herm.ScopeWrite, handle: s.writeFile, summary: "Write a file, replacing it atomically and creating its parent directories. The body is the file's raw bytes, or, sent as application/json, {path, content, encoding}. Files are owned by the sandbox's user. Larger than the server's file limit, or past the deployment's disk quota, is 413.", tag: "files", request: WriteFileRequest{}, status: 200, response: FileInfo{}, errors: with(std, 409, 413, 503), fileBody: true,
 			query: []param{pPath("The file (or path in the JSON body).")}},
-		{method: "DELETE", path: dep + "/files", scope: herm.ScopeWrite, handle: s.deleteFile, summary: "Delete a file, or a directory with everything in it.", tag: "files", status: 204, errors: append(std, 409, 503),
+		{method: "DELETE", path: dep + "/files", scope: herm.ScopeWrite, handle: s.deleteFile, summary: "Delete a file, or a directory with everything in it.", tag: "files", status: 204, errors: with(std, 409, 503),
 			query: []param{pPath("The file or directory.")}},
 
 		{method: "POST", path: "/v1/api_keys", scope: herm.ScopeAdmin, handle: s.createAPIKey, summary: "Create an API key; the key itself is in this response only.", tag: "api_keys", request: CreateAPIKeyRequest{}, status: 201, response: APIKey{}, headers: []param{idemKey}, errors: write},

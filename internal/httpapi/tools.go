@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/hermhq/herm/internal/agent"
@@ -114,4 +115,127 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	return herm.Errorf(herm.ENotFound, "tool %q", name)
+}
+
+// MCPServerInput is an MCP server entry.
+type MCPServerInput struct {
+	Name       *string           `json:"name" doc:"^[a-z0-9][a-z0-9_-]{0,31}$; its tools are offered as {name}__{tool}."`
+	URL        *string           `json:"url" doc:"https, or http to a private address only when the operator allows private networks."`
+	Tools      []string          `json:"tools" doc:"Allowlist of the server's own tool names (empty: all)."`
+	Headers    map[string]string `json:"headers" doc:"Request headers; values may use ${ENV_NAME} placeholders filled from the deployment's secrets on the host."`
+	Permission *string           `json:"permission" enum:"always_allow,always_ask" doc:"Default permission of its tools."`
+}
+
+// MCPServerList is a deployment's MCP servers.
+type MCPServerList struct {
+	Data []herm.MCPServer `json:"data"`
+}
+
+func (in MCPServerInput) server(name string) (herm.MCPServer, error) {
+	s := herm.MCPServer{Name: name, Tools: in.Tools, Headers: in.Headers}
+	if in.Name != nil {
+		if name != "" && *in.Name != name {
+			return s, herm.Errorf(herm.EInvalid, "name: the path says %q and the body %q", name, *in.Name)
+		}
+		s.Name = *in.Name
+	}
+	if s.Name == "" {
+		return s, herm.Errorf(herm.EInvalid, "name is required")
+	}
+	if in.URL == nil {
+		return s, herm.Errorf(herm.EInvalid, "url is required")
+	}
+	s.URL = *in.URL
+	if in.Permission != nil {
+		s.Permission = *in.Permission
+	}
+	return s, nil
+}
+
+// setMCPServers stores a deployment's new server list (validated like a
+// PATCH of mcp_servers: a new configuration version).
+func (s *Server) setMCPServers(r *http.Request, list []herm.MCPServer) (*herm.Deployment, error) {
+	return s.deps.Update(r.Context(), r.PathValue("deployment_id"), &herm.DeploymentInput{MCPServers: &list})
+}
+
+func (s *Server) listMCPServers(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.deployment(r)
+	if err != nil {
+		return err
+	}
+	list := d.MCPServers
+	if list == nil {
+		list = []herm.MCPServer{}
+	}
+	writeJSON(w, http.StatusOK, MCPServerList{Data: list})
+	return nil
+}
+
+func (s *Server) addMCPServer(w http.ResponseWriter, r *http.Request) error {
+	var in MCPServerInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	srv, err := in.server("")
+	if err != nil {
+		return err
+	}
+	d, err := s.deployment(r)
+	if err != nil {
+		return err
+	}
+	for _, m := range d.MCPServers {
+		if m.Name == srv.Name {
+			return herm.Errorf(herm.EConflict, "the deployment already has an MCP server named %q (PUT replaces it)", srv.Name)
+		}
+	}
+	if _, err := s.setMCPServers(r, append(slices.Clone(d.MCPServers), srv)); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, srv)
+	return nil
+}
+
+func (s *Server) putMCPServer(w http.ResponseWriter, r *http.Request) error {
+	var in MCPServerInput
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	srv, err := in.server(name)
+	if err != nil {
+		return err
+	}
+	d, err := s.deployment(r)
+	if err != nil {
+		return err
+	}
+	list := slices.Clone(d.MCPServers)
+	i := slices.IndexFunc(list, func(m herm.MCPServer) bool { return m.Name == name })
+	if i < 0 {
+		return herm.Errorf(herm.ENotFound, "the deployment has no MCP server named %q", name)
+	}
+	list[i] = srv
+	if _, err := s.setMCPServers(r, list); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, srv)
+	return nil
+}
+
+func (s *Server) deleteMCPServer(w http.ResponseWriter, r *http.Request) error {
+	d, err := s.deployment(r)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	list := slices.DeleteFunc(slices.Clone(d.MCPServers), func(m herm.MCPServer) bool { return m.Name == name })
+	if len(list) == len(d.MCPServers) {
+		return herm.Errorf(herm.ENotFound, "the deployment has no MCP server named %q", name)
+	}
+	if _, err := s.setMCPServers(r, list); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
