@@ -24,6 +24,7 @@ import (
 	"github.com/hermhq/herm/internal/mcpclient"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
+	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store/sqlite"
 	"github.com/hermhq/herm/internal/tools"
 	"github.com/hermhq/herm/internal/tools/builtin"
@@ -107,7 +108,21 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	for k, v := range cfg.ContextWindows {
 		windows[k] = v
 	}
-	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger})
+	master, err := secrets.MasterKey(getenv("HERM_MASTER_KEY"), cfg.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	vault, err := secrets.New(st, master, ids, now)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger,
+		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, error) {
+			v, _, err := vault.Reveal(ctx, d, name)
+			return v, err
+		}})
 	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
 		ExtraTools:      extraTools,
@@ -135,6 +150,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		DefaultSandbox:       sandboxes.Default(),
 		AllowPrivateNetworks: cfg.AllowPrivateNet,
 		CheckSnapshot:        sandboxes.CheckSnapshot,
+		CheckSecretRef:       vault.CheckRef,
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)
@@ -155,7 +171,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Register(sseGauge(elog))

@@ -57,6 +57,9 @@ type Rules struct {
 	// SandboxTypes are the enabled sandbox drivers; DefaultSandbox is one.
 	SandboxTypes   []string
 	DefaultSandbox string
+	// CheckSecretRef reports whether a deployment of a customer may
+	// reference a secret (an EInvalidSecretRef error when not).
+	CheckSecretRef func(secretID, customerID string) error
 	// CheckSnapshot reports whether a workspace snapshot can be restored
 	// into a new deployment of a customer (nil: snapshots not supported).
 	CheckSnapshot func(snapshotID, customerID string) error
@@ -261,6 +264,11 @@ func apply(d *Deployment, in *DeploymentInput, r Rules, create bool) error {
 		}
 		if !strings.HasPrefix(*v, "sec_") || len(*v) > 255 {
 			return invalid("secrets.%s must be a secret reference (sec_...)", k)
+		}
+		if r.CheckSecretRef != nil {
+			if err := r.CheckSecretRef(*v, d.CustomerID); err != nil {
+				return Errorf(ErrorCode(err), "secrets.%s: %s", k, ErrorMessage(err))
+			}
 		}
 		d.Secrets[k] = *v
 	}

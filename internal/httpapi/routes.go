@@ -100,6 +100,12 @@ func (s *Server) routes() []route {
 		{method: "DELETE", path: dep + "/files", scope: herm.ScopeWrite, handle: s.deleteFile, summary: "Delete a file, or a directory with everything in it.", tag: "files", status: 204, errors: with(std, 409, 503),
 			query: []param{pPath("The file or directory.")}},
 
+		{method: "POST", path: "/v1/secrets", scope: herm.ScopeAdmin, handle: s.createSecret, summary: "Store a secret in the vault (encrypted at rest). Deployments reference it in secrets (ENV_NAME → sec_...); its value never enters a sandbox, the model's context, the event log or logs, and no endpoint returns it.", tag: "secrets", request: CreateSecretRequest{}, status: 201, response: Secret{}, headers: []param{idemKey}, errors: write},
+		{method: "GET", path: "/v1/secrets", scope: herm.ScopeAdmin, handle: s.listSecrets, summary: "List secrets (without values), newest first.", tag: "secrets", status: 200, response: List[Secret]{}, query: []param{pLimit, pCursor}, errors: std},
+		{method: "GET", path: "/v1/secrets/{secret_id}", scope: herm.ScopeAdmin, handle: s.getSecret, summary: "Get a secret (without its value).", tag: "secrets", status: 200, response: Secret{}, errors: std},
+		{method: "PUT", path: "/v1/secrets/{secret_id}", scope: herm.ScopeAdmin, handle: s.rotateSecret, summary: "Rotate a secret's value; it is used from the next request that needs it, with no restart.", tag: "secrets", request: RotateSecretRequest{}, status: 200, response: Secret{}, errors: std},
+		{method: "DELETE", path: "/v1/secrets/{secret_id}", scope: herm.ScopeAdmin, handle: s.deleteSecret, summary: "Delete a secret. Deployments that still reference it can no longer use it.", tag: "secrets", status: 204, errors: std},
+
 		{method: "POST", path: "/v1/api_keys", scope: herm.ScopeAdmin, handle: s.createAPIKey, summary: "Create an API key; the key itself is in this response only.", tag: "api_keys", request: CreateAPIKeyRequest{}, status: 201, response: APIKey{}, headers: []param{idemKey}, errors: write},
 		{method: "GET", path: "/v1/api_keys", scope: herm.ScopeAdmin, handle: s.listAPIKeys, summary: "List live API keys, newest first.", tag: "api_keys", status: 200, response: List[APIKey]{}, query: []param{pLimit, pCursor}, errors: std},
 		{method: "DELETE", path: "/v1/api_keys/{key_id}", scope: herm.ScopeAdmin, handle: s.deleteAPIKey, summary: "Revoke an API key (a key cannot revoke itself).", tag: "api_keys", status: 204, errors: write},

@@ -22,6 +22,7 @@ import (
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
+	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/tools"
 )
@@ -63,6 +64,7 @@ type Deps struct {
 	Sandboxes   *sandbox.Manager
 	Tools       *tools.Registry
 	ExtraTools  func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
+	Vault       *secrets.Vault
 	Metrics     *Metrics
 	IDs         *herm.IDGen
 	Now         func() time.Time
@@ -81,6 +83,7 @@ type Server struct {
 	boxes    *sandbox.Manager
 	tools    *tools.Registry
 	extra    func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
+	vault    *secrets.Vault
 	metrics  *Metrics
 	ids      *herm.IDGen
 	now      func() time.Time
@@ -118,7 +121,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}

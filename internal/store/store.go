@@ -123,6 +123,19 @@ type Querier interface {
 	// DeploymentSpend sums the cost (USD) of a deployment's runs.
 	DeploymentSpend(ctx context.Context, deploymentID string) (float64, error)
 
+	// Secrets.
+
+	// CreateSecret stores s (EConflict when the ID is taken).
+	CreateSecret(ctx context.Context, s *herm.Secret) error
+	// GetSecret returns a secret (ENotFound).
+	GetSecret(ctx context.Context, id string) (*herm.Secret, error)
+	// ListSecrets lists secrets newest first, after cursor, at most limit.
+	ListSecrets(ctx context.Context, p herm.Page) ([]*herm.Secret, error)
+	// RotateSecret replaces a secret's ciphertext (ENotFound).
+	RotateSecret(ctx context.Context, id string, ciphertext []byte, at time.Time) error
+	// DeleteSecret removes a secret (ENotFound).
+	DeleteSecret(ctx context.Context, id string) error
+
 	// Steering requests.
 
 	// CreateSteeringRequest stores s (ENotFound when its run does not exist,

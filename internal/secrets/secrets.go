@@ -1,0 +1,220 @@
+// Package secrets is the vault: secret values encrypted at rest with
+// AES-256-GCM under a key derived (HKDF-SHA256) from the master key, each
+// sealed with its secret's ID as additional data so that a ciphertext
+// cannot be moved to another secret. Values are revealed only to the
+// host-side code that needs them (MCP headers, the egress proxy), never to
+// the API, logs, events or the sandbox.
+package secrets
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/store"
+)
+
+// Limits.
+const (
+	MaxValueBytes   = 64 << 10
+	MaxAllowedHosts = 50
+)
+
+var reSecretName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
+
+// Vault stores and reveals secrets.
+type Vault struct {
+	store store.Store
+	aead  cipher.AEAD
+	ids   *herm.IDGen
+	now   func() time.Time
+}
+
+// MasterKey returns the master key: HERM_MASTER_KEY (base64 of 32 bytes)
+// when set, else the one in dataDir/master.key, generated (mode 0600) on
+// first use.
+func MasterKey(env, dataDir string) ([]byte, error) {
+	if env != "" {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(env))
+		if err != nil || len(k) != 32 {
+			return nil, errors.New("HERM_MASTER_KEY must be the base64 encoding of 32 bytes")
+		}
+		return k, nil
+	}
+	path := filepath.Join(dataDir, "master.key")
+	if b, err := os.ReadFile(path); err == nil {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(k) != 32 {
+			return nil, fmt.Errorf("%s does not hold a base64 32-byte key", path)
+		}
+		return k, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return k, f.Close()
+}
+
+// New returns a vault sealing with a key derived from master.
+func New(s store.Store, master []byte, ids *herm.IDGen, now func() time.Time) (*Vault, error) {
+	if len(master) != 32 {
+		return nil, errors.New("the master key must be 32 bytes")
+	}
+	key, err := hkdf.Key(sha256.New, master, nil, "herm secrets v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Vault{store: s, aead: aead, ids: ids, now: now}, nil
+}
+
+func (v *Vault) seal(id, value string) []byte {
+	nonce := make([]byte, v.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return v.aead.Seal(nonce, nonce, []byte(value), []byte(id))
+}
+
+func (v *Vault) open(s *herm.Secret) (string, error) {
+	n := v.aead.NonceSize()
+	if len(s.Ciphertext) < n {
+		return "", fmt.Errorf("secret %s: corrupt ciphertext", s.ID)
+	}
+	b, err := v.aead.Open(nil, s.Ciphertext[:n], s.Ciphertext[n:], []byte(s.ID))
+	if err != nil {
+		return "", fmt.Errorf("secret %s cannot be decrypted (another master key?)", s.ID)
+	}
+	return string(b), nil
+}
+
+// Input is a secret's definition.
+type Input struct {
+	Name         string
+	Value        string
+	CustomerID   string
+	AllowedHosts []string
+}
+
+func checkValue(value string) error {
+	if value == "" {
+		return herm.Errorf(herm.EInvalid, "value is required")
+	}
+	if len(value) > MaxValueBytes {
+		return herm.Errorf(herm.EInvalid, "value is longer than %d bytes", MaxValueBytes)
+	}
+	return nil
+}
+
+var reHost = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$`)
+
+// Create stores a new secret.
+func (v *Vault) Create(ctx context.Context, in Input) (*herm.Secret, error) {
+	if !reSecretName.MatchString(in.Name) {
+		return nil, herm.Errorf(herm.EInvalid, "name must be 1–100 letters, digits, dots, dashes or underscores")
+	}
+	if err := checkValue(in.Value); err != nil {
+		return nil, err
+	}
+	if len(in.CustomerID) > herm.MaxCustomerID {
+		return nil, herm.Errorf(herm.EInvalid, "customer_id is longer than %d characters", herm.MaxCustomerID)
+	}
+	if len(in.AllowedHosts) > MaxAllowedHosts {
+		return nil, herm.Errorf(herm.EInvalid, "allowed_hosts: at most %d", MaxAllowedHosts)
+	}
+	hosts := make([]string, 0, len(in.AllowedHosts))
+	for i, h := range in.AllowedHosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if !reHost.MatchString(h) {
+			return nil, herm.Errorf(herm.EInvalid, "allowed_hosts[%d]: %q is not a host name (a leading *. allows subdomains)", i, in.AllowedHosts[i])
+		}
+		hosts = append(hosts, h)
+	}
+	s := &herm.Secret{ID: v.ids.New(herm.PrefixSecret), Name: in.Name, CustomerID: in.CustomerID, AllowedHosts: hosts, CreatedAt: v.now().UTC()}
+	s.Ciphertext = v.seal(s.ID, in.Value)
+	if err := v.store.CreateSecret(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Rotate replaces a secret's value; deployments that reference it use the
+// new value from their next use, with no restart.
+func (v *Vault) Rotate(ctx context.Context, id, value string) (*herm.Secret, error) {
+	if err := checkValue(value); err != nil {
+		return nil, err
+	}
+	if err := v.store.RotateSecret(ctx, id, v.seal(id, value), v.now().UTC()); err != nil {
+		return nil, err
+	}
+	return v.store.GetSecret(ctx, id)
+}
+
+// CheckRef reports whether a deployment of customerID may reference the
+// secret: it exists and is the customer's (or any customer's).
+func (v *Vault) CheckRef(id, customerID string) error {
+	s, err := v.store.GetSecret(context.Background(), id)
+	if herm.IsCode(err, herm.ENotFound) {
+		return herm.Errorf(herm.EInvalidSecretRef, "secret %s does not exist", id)
+	}
+	if err != nil {
+		return err
+	}
+	if s.CustomerID != "" && s.CustomerID != customerID {
+		// Said like a missing one: another customer's secret is not to be
+		// confirmed either.
+		return herm.Errorf(herm.EInvalidSecretRef, "secret %s does not exist", id)
+	}
+	return nil
+}
+
+// Reveal returns the value behind a deployment's secret reference (for the
+// host-side code that uses it), checking the customer again.
+func (v *Vault) Reveal(ctx context.Context, d *herm.Deployment, envName string) (string, *herm.Secret, error) {
+	id, ok := d.Secrets[envName]
+	if !ok {
+		return "", nil, fmt.Errorf("the deployment has no secret %s", envName)
+	}
+	s, err := v.store.GetSecret(ctx, id)
+	if err != nil {
+		return "", nil, fmt.Errorf("secret %s (%s): %s", envName, id, herm.ErrorMessage(err))
+	}
+	if s.CustomerID != "" && s.CustomerID != d.CustomerID {
+		return "", nil, fmt.Errorf("secret %s (%s) is not this customer's", envName, id)
+	}
+	val, err := v.open(s)
+	return val, s, err
+}
