@@ -134,6 +134,7 @@ type exec struct {
 
 	calib        float64     // provider tokens per estimated token, from the last call
 	pendingUsage []llm.Usage // summarizing calls not yet recorded
+	usageMu      sync.Mutex  // guards run.Usage against subagents in a parallel batch
 }
 
 // Execute drives run (leased by owner, running, configured by cfg — the
@@ -172,10 +173,16 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 			a.log.Emit(x.event(herm.EventWarning, map[string]any{"message": w, "source": "mcp"}))
 		}
 	}
-	if cfg.Features.Steering {
+	disabled := func(name string) bool {
+		s, ok := cfg.Tools[name]
+		return ok && s.Enabled != nil && !*s.Enabled
+	}
+	if cfg.Features.Steering && !disabled(AskHuman) {
 		x.specs = append(x.specs, askHumanSpec)
 	}
-	x.specs = append(x.specs, subagentsSpec)
+	if !disabled(Subagents) {
+		x.specs = append(x.specs, subagentsSpec)
+	}
 	err = x.loop(ctx)
 	if errors.Is(err, errWaiting) {
 		return nil // paused: the run's state is recorded; an answer resumes it
@@ -552,6 +559,10 @@ func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall) error {
 		}
 		return ctx.Err()
 	}
+	// Events the tools emitted (subagents) come before their results.
+	if err := x.a.log.Flush(ctx); err != nil {
+		return err
+	}
 	for i, c := range calls {
 		_, origin, _ := x.toolFor(c)
 		if err := x.recordResult(ctx, c, origin, x.preview(ctx, c.ID, results[i])); err != nil {
@@ -709,12 +720,20 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
 			CacheReadTokens: resp.Usage.CacheReadTokens, ModelCalls: 1,
 		},
 	}
-	for _, c := range resp.ToolCalls {
+	used := x.callIDs()
+	for i, c := range resp.ToolCalls {
 		args := c.Arguments
 		if len(args) == 0 {
 			args = json.RawMessage(`{}`)
 		}
-		data.ToolCalls = append(data.ToolCalls, herm.StepToolCall{ID: c.ID, Name: c.Name, Arguments: args})
+		// Call IDs must be unique within the run (steering requests and
+		// results are keyed by them): an empty or reused one is replaced.
+		id := c.ID
+		if id == "" || used[id] {
+			id = fmt.Sprintf("call_%d_%d", len(x.steps), i)
+		}
+		used[id] = true
+		data.ToolCalls = append(data.ToolCalls, herm.StepToolCall{ID: id, Name: c.Name, Arguments: args})
 	}
 	now := x.a.now().UTC()
 	var evs []*herm.Event
@@ -846,6 +865,8 @@ func (x *exec) overBudget(ctx context.Context) (*herm.ErrorInfo, error) {
 // usage event and cost. purpose is "" for the agent's own turns (which
 // count toward max_steps) and names any other call ("compaction").
 func (x *exec) usage(u llm.Usage, purpose string) (*herm.Event, *float64) {
+	x.usageMu.Lock()
+	defer x.usageMu.Unlock()
 	fields := map[string]any{
 		"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens,
 		"cache_read_tokens": u.CacheReadTokens, "cost_usd": nil,
@@ -892,4 +913,21 @@ func (x *exec) bareName(name string) string {
 		return t.BareName()
 	}
 	return name
+}
+
+// callIDs returns the tool call IDs this run's model turns used.
+func (x *exec) callIDs() map[string]bool {
+	out := map[string]bool{}
+	for _, s := range x.steps {
+		if s.Kind != herm.StepModel {
+			continue
+		}
+		var d herm.StepModelData
+		if json.Unmarshal(s.Data, &d) == nil {
+			for _, c := range d.ToolCalls {
+				out[c.ID] = true
+			}
+		}
+	}
+	return out
 }

@@ -25,6 +25,7 @@ import (
 // user input, or a model turn with its tool results.
 type unit struct {
 	msgs      []llm.Message
+	msgIDs    []string  // the thread messages it shows (transcript units)
 	historyAt time.Time // a thread message's created_at (zero for transcript units)
 	lastStep  int       // a transcript unit's last step index (-1 for thread messages)
 }
@@ -70,11 +71,17 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 		return nil, err
 	}
 	var out []unit
+	covered := map[string]bool{}
+	if comp != nil {
+		for _, id := range comp.CoveredMessages {
+			covered[id] = true
+		}
+	}
 	for _, m := range hist {
 		if m.RunID == x.run.ID {
 			continue // this run's own messages come from its transcript
 		}
-		if comp != nil && !m.CreatedAt.After(comp.HistoryUntil) {
+		if comp != nil && (!m.CreatedAt.After(comp.HistoryUntil) || covered[m.ID]) {
 			continue
 		}
 		role := llm.RoleUser
@@ -97,7 +104,7 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 			if err := json.Unmarshal(s.Data, &d); err != nil {
 				return nil, err
 			}
-			out = append(out, unit{msgs: []llm.Message{x.inputMessage(ctx, d)}, lastStep: s.Index})
+			out = append(out, unit{msgs: []llm.Message{x.inputMessage(ctx, d)}, msgIDs: []string{d.MessageID}, lastStep: s.Index})
 		case herm.StepModel:
 			var d herm.StepModelData
 			if err := json.Unmarshal(s.Data, &d); err != nil {
@@ -107,7 +114,11 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 			for _, c := range d.ToolCalls {
 				m.ToolCalls = append(m.ToolCalls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
 			}
-			out = append(out, unit{msgs: []llm.Message{m}, lastStep: s.Index})
+			u := unit{msgs: []llm.Message{m}, lastStep: s.Index}
+			if d.MessageID != "" {
+				u.msgIDs = []string{d.MessageID}
+			}
+			out = append(out, u)
 		case herm.StepToolResult:
 			var d herm.StepToolData
 			if err := json.Unmarshal(s.Data, &d); err != nil {
@@ -232,14 +243,19 @@ func (x *exec) request(ctx context.Context, provider llm.Provider, model string)
 		if own {
 			next.StepsUntil = comp.StepsUntil
 		}
+		next.CoveredMessages = comp.CoveredMessages
 	}
 	for _, u := range old {
+		next.CoveredMessages = append(next.CoveredMessages, u.msgIDs...)
 		next.Messages += len(u.msgs)
 		if u.lastStep >= 0 {
 			next.StepsUntil = u.lastStep
 		} else if u.historyAt.After(next.HistoryUntil) {
 			next.HistoryUntil = u.historyAt
 		}
+	}
+	if n := len(next.CoveredMessages); n > 4*x.a.opts.HistoryMessages {
+		next.CoveredMessages = next.CoveredMessages[n-4*x.a.opts.HistoryMessages:] // older ones are behind HistoryUntil by then
 	}
 	system, msgs = systemWith(x.cfg.SystemPrompt, next), flatten(units[cut:], true)
 	next.TokensBefore, next.TokensAfter = before, x.estimate(system, msgs)

@@ -39,7 +39,7 @@ func (x *exec) needsHuman(c herm.StepToolCall, known bool) string {
 	if c.Name == AskHuman {
 		return herm.SteeringQuestion
 	}
-	if !known {
+	if !known && c.Name != Subagents {
 		return ""
 	}
 	if s, ok := x.cfg.Tools[c.Name]; ok && s.Permission != "" {
@@ -67,7 +67,8 @@ func (x *exec) steer(ctx context.Context, c herm.StepToolCall, kind string, args
 	case err != nil:
 		return res, false, err
 	case sr.Status == herm.SteeringPending:
-		return res, false, errWaiting // resumed too early (should not happen)
+		// Resumed while still pending (should not happen): wait again.
+		return res, false, x.waitAgain(ctx)
 	}
 	msg := strings.TrimSpace(sr.Message)
 	if kind == herm.SteeringQuestion {
@@ -127,6 +128,15 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 	}
 	var evs []*herm.Event
 	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+		// A cancel committed since the run was claimed wins: a waiting run
+		// would have no one to end it.
+		cur, err := q.GetRun(ctx, x.run.DeploymentID, x.run.ID)
+		if err != nil {
+			return err
+		}
+		if cur.CancelRequested {
+			return errCancelled
+		}
 		if err := q.CreateSteeringRequest(ctx, sr); err != nil {
 			return err
 		}
@@ -165,4 +175,22 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// waitAgain moves the run back to waiting_on_human.
+func (x *exec) waitAgain(ctx context.Context) error {
+	x.run.Status = herm.RunWaitingOnHuman
+	ev := x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil})
+	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
+			return err
+		}
+		return q.AppendEvents(ctx, []*herm.Event{ev})
+	})
+	if err != nil {
+		x.run.Status = herm.RunRunning
+		return err
+	}
+	x.a.log.Publish(ev)
+	return errWaiting
 }

@@ -158,4 +158,8 @@ type StepCompactionData struct {
 	Messages     int       `json:"messages"`      // how many messages and turns it replaced, in all
 	TokensBefore int       `json:"tokens_before"` // estimated context before
 	TokensAfter  int       `json:"tokens_after"`  // estimated context after
+	// CoveredMessages are thread messages the summary covers beyond
+	// HistoryUntil: those of runs' summarized turns (later runs must not
+	// see them again verbatim).
+	CoveredMessages []string `json:"covered_messages,omitempty"`
 }

@@ -201,6 +201,20 @@ func TestLongRunCompacts(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no compaction in a run that outgrew its window")
 	}
+	// The next run does not see the first one's summarized messages again.
+	before := func() int { fake.mu.Lock(); defer fake.mu.Unlock(); return len(fake.reqs) }()
+	fake.n = 0 // answer at once
+	res2 := e.send("and now?", "", "")
+	if r := e.waitEnded(res2.Run.ID); r.Status != herm.RunCompleted {
+		t.Fatalf("second run %s %+v", r.Status, r.Error)
+	}
+	fake.mu.Lock()
+	for _, m := range fake.reqs[before].Messages {
+		if m.Role == llm.RoleUser && m.Content == "go" {
+			t.Fatalf("a summarized message came back verbatim: %+v", fake.reqs[before].Messages)
+		}
+	}
+	fake.mu.Unlock()
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	for _, req := range fake.reqs {

@@ -247,7 +247,7 @@ func (r *Runner) CancelAll(ctx context.Context, deploymentID, threadID string) e
 			return nil
 		}
 		for _, run := range runs {
-			if !run.CancelRequested {
+			if !run.CancelRequested || run.Status == herm.RunWaitingOnHuman {
 				if _, err := r.Cancel(ctx, deploymentID, run.ID); err != nil && !herm.IsCode(err, herm.EConflict) {
 					return err
 				}

@@ -57,7 +57,7 @@ type Runner struct {
 	sem  chan struct{}
 
 	mu      sync.Mutex
-	active  map[string]context.CancelCauseFunc // run ID → cancel
+	active  map[string]*execution // run ID → the execution running it here
 	started bool
 	stop    context.CancelCauseFunc
 	done    chan struct{}
@@ -91,7 +91,7 @@ func New(s store.Store, log *eventlog.Log, a *agent.Agent, ids *herm.IDGen, now 
 		store: s, log: log, agent: a, ids: ids, now: now, logger: logger, opts: opts,
 		wake:   make(chan struct{}, 1),
 		sem:    make(chan struct{}, opts.MaxConcurrent),
-		active: make(map[string]context.CancelCauseFunc),
+		active: make(map[string]*execution),
 	}
 }
 
@@ -212,11 +212,14 @@ func (r *Runner) execute(parent context.Context, run *herm.Run) {
 	}()
 
 	r.mu.Lock()
-	r.active[run.ID] = cancel
+	me := &execution{cancel: cancel}
+	r.active[run.ID] = me
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		delete(r.active, run.ID)
+		if r.active[run.ID] == me { // a later execution of the run may have taken the slot
+			delete(r.active, run.ID)
+		}
 		r.mu.Unlock()
 	}()
 
@@ -322,9 +325,17 @@ func (r *Runner) fail(run *herm.Run, e *herm.ErrorInfo) {
 // cancelLocal interrupts a run executing on this node.
 func (r *Runner) cancelLocal(runID string) {
 	r.mu.Lock()
-	cancel := r.active[runID]
+	var cancel context.CancelCauseFunc
+	if e := r.active[runID]; e != nil {
+		cancel = e.cancel
+	}
 	r.mu.Unlock()
 	if cancel != nil {
 		cancel(agent.ErrCancelled)
 	}
+}
+
+// execution is one execution of a run on this runner.
+type execution struct {
+	cancel context.CancelCauseFunc
 }

@@ -410,3 +410,32 @@ func TestReasoningEvents(t *testing.T) {
 		t.Fatalf("events %v", got)
 	}
 }
+
+// A model that reuses a tool call ID in a later turn does not get the
+// earlier approval for free: each call is approved on its own.
+func TestReusedCallIDNeedsItsOwnApproval(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, runner.Options{})
+	e.askFirst()
+	e.script.Push(echoCall("call_1"), echoCall("call_1"), llmtest.Turn{Words: []string{"done"}})
+	e.start()
+	res := e.send("go", "", "")
+	first := e.pending(res.Run.ID)
+	if _, err := e.runner.Resolve(context.Background(), e.dep.ID, first.ID, herm.DecisionApprove, ""); err != nil {
+		t.Fatal(err)
+	}
+	second := e.pending(res.Run.ID)
+	if second.ID == first.ID || second.ToolCallID == first.ToolCallID {
+		t.Fatalf("the second call reused the first request: %+v", second)
+	}
+	if n := e.echo.calls.Load(); n != 1 {
+		t.Fatalf("echo ran %d times before the second approval", n)
+	}
+	if _, err := e.runner.Resolve(context.Background(), e.dep.ID, second.ID, herm.DecisionApprove, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.wait(res.Run.ID, herm.RunCompleted)
+	if n := e.echo.calls.Load(); n != 2 {
+		t.Fatalf("echo ran %d times", n)
+	}
+}

@@ -120,7 +120,8 @@ type Querier interface {
 	// read it (ENotFound if it is not pending).
 	TakeMessage(ctx context.Context, messageID string, at time.Time) error
 
-	// DeploymentSpend sums the cost (USD) of a deployment's runs.
+	// DeploymentSpend sums the cost (USD) of a deployment's runs, those of
+	// deleted threads included.
 	DeploymentSpend(ctx context.Context, deploymentID string) (float64, error)
 
 	// Secrets.

@@ -286,10 +286,12 @@ func (q *querier) ListSteps(ctx context.Context, runID string) ([]*herm.RunStep,
 	return out, dbErr("list steps", rows.Err(), msgs{})
 }
 
-// DeploymentSpend sums the cost of a deployment's runs.
+// DeploymentSpend sums the cost of a deployment's runs, those of deleted
+// threads included.
 func (q *querier) DeploymentSpend(ctx context.Context, deploymentID string) (float64, error) {
 	var sum sql.NullFloat64
-	err := q.r().QueryRowContext(ctx, `SELECT SUM(json_extract(usage, '$.cost_usd')) FROM runs WHERE deployment_id = ?`, deploymentID).Scan(&sum)
+	err := q.r().QueryRowContext(ctx, `SELECT COALESCE((SELECT SUM(json_extract(usage, '$.cost_usd')) FROM runs WHERE deployment_id = ?), 0)
+		+ COALESCE((SELECT spent_deleted_usd FROM deployments WHERE id = ?), 0)`, deploymentID, deploymentID).Scan(&sum)
 	if err != nil {
 		return 0, dbErr("deployment spend", err, msgs{})
 	}

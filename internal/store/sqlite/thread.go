@@ -88,8 +88,16 @@ func (q *querier) TouchThread(ctx context.Context, threadID string, at time.Time
 // DeleteThread removes a thread; its messages, runs and steps go with it
 // through ON DELETE CASCADE.
 func (q *querier) DeleteThread(ctx context.Context, deploymentID, threadID string) error {
-	res, err := q.w().ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND deployment_id = ?`, threadID, deploymentID)
-	return changed("delete thread", res, err, notFound("thread"))
+	return q.atomic(ctx, func(q *querier) error {
+		// The thread's runs go with it; what they cost stays counted.
+		if _, err := q.tx.ExecContext(ctx, `UPDATE deployments SET spent_deleted_usd = spent_deleted_usd + (
+				SELECT COALESCE(SUM(json_extract(usage, '$.cost_usd')), 0) FROM runs WHERE thread_id = ? AND deployment_id = ?)
+			WHERE id = ?`, threadID, deploymentID, deploymentID); err != nil {
+			return dbErr("delete thread", err, msgs{})
+		}
+		res, err := q.tx.ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND deployment_id = ?`, threadID, deploymentID)
+		return changed("delete thread", res, err, notFound("thread"))
+	})
 }
 
 const messageColumns = `id, deployment_id, thread_id, run_id, role, content, attachments, pending, created_at`

@@ -168,6 +168,17 @@ func budgetTests() []test {
 			if spent != 1.75 {
 				t.Fatalf("spent %v, want 1.75", spent)
 			}
+			// Deleting a thread does not give its cost back.
+			th2 := f.thread(d.ID)
+			r2 := f.run(d.ID, th2.ID, herm.RunCompleted, at(time.Hour))
+			r2.Usage.CostUSD = ptr(2.0)
+			f.must(f.s.UpdateRun(f.ctx, r2, ""))
+			f.must(f.s.DeleteThread(f.ctx, d.ID, th2.ID))
+			spent, err = f.s.DeploymentSpend(f.ctx, d.ID)
+			f.must(err)
+			if spent != 3.75 {
+				t.Fatalf("spent after deleting a thread %v, want 3.75", spent)
+			}
 		}},
 	}
 }
