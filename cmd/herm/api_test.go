@@ -299,8 +299,12 @@ func TestNotReady(t *testing.T) {
 func TestPatchMergeAndConfigVersion(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, nil)
+	secret := func() string {
+		return s.must(201, "POST", "/v1/secrets", map[string]any{"name": "t", "value": "v", "customer_id": "cus_1"})["secret_id"].(string)
+	}
+	secA, secB, secC := secret(), secret(), secret()
 	d := s.createReady(map[string]any{
-		"secrets":  map[string]any{"A_TOKEN": "sec_a", "B_TOKEN": "sec_b"},
+		"secrets":  map[string]any{"A_TOKEN": secA, "B_TOKEN": secB},
 		"metadata": map[string]any{"plan": "pro", "region": "eu"},
 		"features": map[string]any{"dreaming": true},
 		"skills":   []any{map[string]any{"name": "brand-voice", "source": "inline", "content": "---\nname: brand-voice\ndescription: x\n---\nBody"}},
@@ -309,7 +313,7 @@ func TestPatchMergeAndConfigVersion(t *testing.T) {
 	skillID := d["skills"].([]any)[0].(map[string]any)["skill_id"].(string)
 	p := s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{
 		"name":     "Renamed",
-		"secrets":  map[string]any{"A_TOKEN": nil, "C_TOKEN": "sec_c"},
+		"secrets":  map[string]any{"A_TOKEN": nil, "C_TOKEN": secC},
 		"metadata": map[string]any{"region": nil, "tier": "gold"},
 		"features": map[string]any{"memory": false},
 		"tools":    map[string]any{"shell": map[string]any{"permission": "always_ask"}},
@@ -317,7 +321,7 @@ func TestPatchMergeAndConfigVersion(t *testing.T) {
 	if p["name"] != "Renamed" || p["config_version"] != 2.0 || p["system_prompt"] != "Be helpful." {
 		t.Fatalf("patched %v", p)
 	}
-	if fmt.Sprint(p["secrets"]) != "map[B_TOKEN:sec_b C_TOKEN:sec_c]" || fmt.Sprint(p["metadata"]) != "map[plan:pro tier:gold]" {
+	if fmt.Sprint(p["secrets"]) != fmt.Sprintf("map[B_TOKEN:%s C_TOKEN:%s]", secB, secC) || fmt.Sprint(p["metadata"]) != "map[plan:pro tier:gold]" {
 		t.Fatalf("merge: secrets %v metadata %v", p["secrets"], p["metadata"])
 	}
 	f := p["features"].(map[string]any)

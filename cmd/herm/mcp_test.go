@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -115,5 +116,71 @@ func TestMCPServersAPI(t *testing.T) {
 	dep := s.must(200, "GET", "/v1/deployments/"+id, nil)
 	if dep["config_version"].(float64) != 4 {
 		t.Fatalf("config_version %v", dep["config_version"])
+	}
+}
+
+// The vault: values never come back from the API; deployments reference
+// only their customer's secrets (422 otherwise); an MCP server's header
+// placeholder is filled on the host with the value, which appears in no
+// event.
+func TestSecretsVault(t *testing.T) {
+	const canary = "canary-7f3a9c-secret-value"
+	var gotAuth string
+	var mu sync.Mutex
+	srv := mcp.NewServer(&mcp.Implementation{Name: "acme", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "whoami", Description: "echoes nothing"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, struct{}, error) {
+		mu.Lock()
+		if req.Extra != nil {
+			gotAuth = req.Extra.Header.Get("Authorization")
+		}
+		mu.Unlock()
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "you are authenticated"}}}, struct{}{}, nil
+	})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	defer ts.Close()
+
+	script := llmtest.NewScript(llmtest.Turn{ToolCalls: []llm.ToolCall{call("c1", "acme__whoami", `{}`)}}, words("OK."))
+	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	created := s.must(201, "POST", "/v1/secrets", map[string]any{"name": "acme-token", "value": canary, "customer_id": "cus_1", "allowed_hosts": []string{"127.0.0.1"}})
+	id := created["secret_id"].(string)
+	other := s.must(201, "POST", "/v1/secrets", map[string]any{"name": "other", "value": "x", "customer_id": "cus_2"})["secret_id"].(string)
+	for _, body := range []string{
+		string(s.do("POST", "/v1/secrets", map[string]any{"name": "n", "value": "v"}).body),
+		string(s.do("GET", "/v1/secrets", nil).body),
+		string(s.do("GET", "/v1/secrets/"+id, nil).body),
+		string(s.do("PUT", "/v1/secrets/"+id, map[string]any{"value": canary}).body),
+	} {
+		if strings.Contains(body, canary) || strings.Contains(body, `"value"`) {
+			t.Fatalf("a response carries the value: %s", body)
+		}
+	}
+	if got := s.must(200, "GET", "/v1/secrets/"+id, nil); got["rotated_at"] == nil || got["customer_id"] != "cus_1" {
+		t.Fatalf("after rotation %v", got)
+	}
+
+	// Another customer's secret is not a valid reference.
+	r := s.do("POST", "/v1/deployments", map[string]any{"customer_id": "cus_1", "name": "n", "system_prompt": "p", "secrets": map[string]any{"TOKEN": other}})
+	if r.status != 422 || r.errCode(t) != "invalid_secret_ref" {
+		t.Fatalf("another customer's secret: %d %s", r.status, r.body)
+	}
+	d := s.createReady(map[string]any{"secrets": map[string]any{"ACME_TOKEN": id},
+		"mcp_servers": []any{map[string]any{"name": "acme", "url": ts.URL, "headers": map[string]any{"Authorization": "Bearer ${ACME_TOKEN}"}}}})
+	dep := d["deployment_id"].(string)
+	run := s.sendAndWait(dep, "who am I?")
+	if run["status"] != "completed" {
+		t.Fatalf("run %v", run)
+	}
+	mu.Lock()
+	if gotAuth != "Bearer "+canary {
+		t.Fatalf("the MCP server got Authorization %q", gotAuth)
+	}
+	mu.Unlock()
+	all := s.do("GET", "/v1/deployments/"+dep+"/events?after=evt_0&limit=1000", nil, "Accept", "application/json")
+	if strings.Contains(string(all.body), canary) {
+		t.Fatal("the value is in the event log")
+	}
+	s.must(204, "DELETE", "/v1/secrets/"+id, nil)
+	if r := s.do("GET", "/v1/secrets/"+id, nil); r.status != 404 {
+		t.Fatalf("deleted secret: %d", r.status)
 	}
 }

@@ -208,3 +208,35 @@ func compactionTests() []test {
 		}},
 	}
 }
+
+func secretTests() []test {
+	return []test{
+		{"Secret/CRUD", func(t *testing.T, f *fixture) {
+			a := &herm.Secret{ID: f.id(herm.PrefixSecret), Name: "a", CustomerID: "cus_1", AllowedHosts: []string{"api.example.com"},
+				Ciphertext: []byte{1, 2, 3, 0, 255}, CreatedAt: at(0)}
+			b := &herm.Secret{ID: f.id(herm.PrefixSecret), Name: "b", AllowedHosts: []string{}, Ciphertext: []byte{9}, CreatedAt: at(time.Second)}
+			f.must(f.s.CreateSecret(f.ctx, a))
+			f.must(f.s.CreateSecret(f.ctx, b))
+			got, err := f.s.GetSecret(f.ctx, a.ID)
+			f.must(err)
+			wantDiff(t, "secret", a, got)
+			wantCode(t, f.s.CreateSecret(f.ctx, a), herm.EConflict)
+			list, err := f.s.ListSecrets(f.ctx, herm.Page{})
+			f.must(err)
+			wantDiff(t, "list", []*herm.Secret{b, a}, list)
+			list, err = f.s.ListSecrets(f.ctx, herm.Page{Limit: 1, Cursor: b.ID})
+			f.must(err)
+			wantDiff(t, "page", []*herm.Secret{a}, list)
+			f.must(f.s.RotateSecret(f.ctx, a.ID, []byte{7}, at(time.Hour)))
+			got, err = f.s.GetSecret(f.ctx, a.ID)
+			f.must(err)
+			a.Ciphertext, a.RotatedAt = []byte{7}, ptr(at(time.Hour))
+			wantDiff(t, "rotated", a, got)
+			wantCode(t, f.s.RotateSecret(f.ctx, "sec_nope", []byte{1}, at(0)), herm.ENotFound)
+			f.must(f.s.DeleteSecret(f.ctx, a.ID))
+			_, err = f.s.GetSecret(f.ctx, a.ID)
+			wantCode(t, err, herm.ENotFound)
+			wantCode(t, f.s.DeleteSecret(f.ctx, a.ID), herm.ENotFound)
+		}},
+	}
+}
