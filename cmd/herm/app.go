@@ -126,6 +126,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
 		ExtraTools:      extraTools,
+		Redactor:        redactor(vault),
 		Prices:          prices,
 		ContextWindows:  windows,
 		CompactAt:       cfg.CompactAt,

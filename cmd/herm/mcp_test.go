@@ -134,7 +134,8 @@ func TestSecretsVault(t *testing.T) {
 			gotAuth = req.Extra.Header.Get("Authorization")
 		}
 		mu.Unlock()
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "you are authenticated"}}}, struct{}{}, nil
+		// A careless server that echoes the credential back.
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "you are authenticated with " + gotAuth}}}, struct{}{}, nil
 	})
 	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
 	defer ts.Close()
@@ -178,6 +179,17 @@ func TestSecretsVault(t *testing.T) {
 	all := s.do("GET", "/v1/deployments/"+dep+"/events?after=evt_0&limit=1000", nil, "Accept", "application/json")
 	if strings.Contains(string(all.body), canary) {
 		t.Fatal("the value is in the event log")
+	}
+	res := s.toolResults(dep, run["run_id"].(string))
+	if len(res) != 1 || !strings.Contains(res[0]["result"].(string), "Bearer [REDACTED:ACME_TOKEN]") {
+		t.Fatalf("tool result %v", res)
+	}
+	for _, req := range script.Requests() {
+		for _, m := range req.Messages {
+			if strings.Contains(m.Content, canary) {
+				t.Fatal("the value reached the model")
+			}
+		}
 	}
 	s.must(204, "DELETE", "/v1/secrets/"+id, nil)
 	if r := s.do("GET", "/v1/secrets/"+id, nil); r.status != 404 {

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/url"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/hermhq/herm/internal/eventlog"
@@ -17,6 +18,7 @@ import (
 	"github.com/hermhq/herm/internal/sandbox/docker"
 	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/process"
+	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/tools/builtin"
 )
@@ -221,4 +223,30 @@ func clipName(s string, n int) string {
 		return s
 	}
 	return s[len(s)-n:]
+}
+
+// redactor replaces a deployment's secret values with [REDACTED:NAME].
+func redactor(v *secrets.Vault) func(ctx context.Context, d *herm.Deployment) func(string) string {
+	return func(ctx context.Context, d *herm.Deployment) func(string) string {
+		type pair struct{ value, name string }
+		var pairs []pair
+		for env := range d.Secrets {
+			val, _, err := v.Reveal(ctx, d, env)
+			if err != nil || len(val) < 4 { // too short to redact without mangling text
+				continue
+			}
+			pairs = append(pairs, pair{val, env})
+		}
+		if len(pairs) == 0 {
+			return nil
+		}
+		// Longest first: a value that contains another is replaced whole.
+		sort.Slice(pairs, func(i, j int) bool { return len(pairs[i].value) > len(pairs[j].value) })
+		var args []string
+		for _, p := range pairs {
+			args = append(args, p.value, "[REDACTED:"+p.name+"]")
+		}
+		r := strings.NewReplacer(args...)
+		return r.Replace
+	}
 }

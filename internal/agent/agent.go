@@ -68,6 +68,11 @@ type Options struct {
 	ContextWindows llm.ContextWindows
 	CompactAt      float64
 	KeepRecent     int
+	// Redactor returns a function that replaces the deployment's secret
+	// values in text with [REDACTED:NAME] (nil: no secrets). It is applied
+	// to tool results and the agent's messages before they are stored or
+	// sent anywhere.
+	Redactor func(ctx context.Context, d *herm.Deployment) func(string) string
 	// ExtraTools returns a deployment's tools from elsewhere (its MCP
 	// servers) and warnings about those it could not offer (a warning
 	// event each); nil: none.
@@ -132,9 +137,10 @@ type exec struct {
 	tools map[string]tools.Tool
 	specs []llm.ToolSpec
 
-	calib        float64     // provider tokens per estimated token, from the last call
-	pendingUsage []llm.Usage // summarizing calls not yet recorded
-	usageMu      sync.Mutex  // guards run.Usage against subagents in a parallel batch
+	redact       func(string) string // secret values out (identity when none)
+	calib        float64             // provider tokens per estimated token, from the last call
+	pendingUsage []llm.Usage         // summarizing calls not yet recorded
+	usageMu      sync.Mutex          // guards run.Usage against subagents in a parallel batch
 }
 
 // Execute drives run (leased by owner, running, configured by cfg — the
@@ -150,7 +156,12 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	if err != nil {
 		return a.stopped(ctx, err)
 	}
-	x := &exec{a: a, run: run, cfg: cfg, owner: owner, steps: steps, tools: make(map[string]tools.Tool)}
+	x := &exec{a: a, run: run, cfg: cfg, owner: owner, steps: steps, tools: make(map[string]tools.Tool), redact: func(s string) string { return s }}
+	if a.opts.Redactor != nil && len(cfg.Secrets) > 0 {
+		if r := a.opts.Redactor(ctx, cfg); r != nil {
+			x.redact = r
+		}
+	}
 	for _, t := range a.tools.For(cfg) {
 		spec := t.Spec()
 		x.tools[spec.Name] = t
@@ -623,6 +634,7 @@ func (x *exec) preview(ctx context.Context, callID string, res tools.Result) too
 }
 
 func (x *exec) recordResult(ctx context.Context, c herm.StepToolCall, origin string, res tools.Result) error {
+	res.Content = x.redact(res.Content)
 	var ev *herm.Event
 	n := len(x.steps)
 	err := x.a.store.InTx(ctx, func(q store.Querier) error {
@@ -712,6 +724,7 @@ func (x *exec) modelTurn(ctx context.Context) error {
 }
 
 func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
+	resp.Text = x.redact(resp.Text)
 	data := herm.StepModelData{
 		Text:       resp.Text,
 		StopReason: string(resp.StopReason),

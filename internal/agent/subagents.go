@@ -122,6 +122,7 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 			return "(failed: the model call failed: " + herm.ErrorMessage(err) + ")", usage
 		}
 		usage = append(usage, resp.Usage)
+		resp.Text = x.redact(resp.Text)
 		if resp.Text != "" {
 			x.a.log.Emit(x.event(herm.EventMessage, tag(map[string]any{"role": herm.RoleAgent, "content": resp.Text})))
 		}
@@ -145,12 +146,12 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 			if ctx.Err() != nil {
 				return "(stopped)", usage
 			}
-			content := res.Content
+			content := x.redact(res.Content)
 			if len(content) > x.a.opts.PreviewLimit {
 				content = clip(content, x.a.opts.PreviewLimit) + "\n[output truncated]"
 			}
 			x.a.log.Emit(x.event(herm.EventToolResult, tag(map[string]any{"tool_call_id": call.ID, "tool": tc.Name, "origin": origin,
-				"result": content, "is_error": res.IsError, "truncated": content != res.Content, "output_path": nil})))
+				"result": content, "is_error": res.IsError, "truncated": len(content) < len(res.Content), "output_path": nil})))
 			msgs = append(msgs, llm.Message{Role: llm.RoleTool, ToolCallID: tc.ID, Content: content, IsError: res.IsError})
 		}
 	}
