@@ -40,13 +40,14 @@ type app struct {
 	deps   *deployment.Service
 	keys   *auth.Keys
 
-	sandboxes *sandbox.Manager
-	mcps      *mcpclient.Pool
-	api       *httpapi.Server
-	http      *http.Server
-	ln        net.Listener
-	janitor   sync.WaitGroup
-	stopJan   context.CancelFunc
+	sandboxes  *sandbox.Manager
+	mcps       *mcpclient.Pool
+	stopEgress context.CancelFunc
+	api        *httpapi.Server
+	http       *http.Server
+	ln         net.Listener
+	janitor    sync.WaitGroup
+	stopJan    context.CancelFunc
 }
 
 // newApp opens the store and wires every service; nothing runs yet.
@@ -98,6 +99,8 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	sandboxes.SetSnapshots(snaps)
 	watchFilesystem(sandboxes, st, elog, logger)
+	egressCtx, stopEgress := context.WithCancel(context.Background())
+	eg := &egresses{ctx: egressCtx, store: st, log: elog, logger: logger, allowPrivate: cfg.AllowPrivateNet, proxies: map[string]context.CancelFunc{}}
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet})...)
 	reg.SetCodeExecution(sandboxes.CanExec)
 	prices := llm.DefaultPrices()
@@ -111,13 +114,17 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	master, err := secrets.MasterKey(getenv("HERM_MASTER_KEY"), cfg.DataDir)
 	if err != nil {
 		st.Close()
+		stopEgress()
 		return nil, err
 	}
 	vault, err := secrets.New(st, master, ids, now)
 	if err != nil {
 		st.Close()
+		stopEgress()
 		return nil, err
 	}
+	eg.vault, eg.key = vault, master
+	sandboxes.SetPrepare(eg.prepare, eg.forget)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger,
 		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, error) {
 			v, _, err := vault.Reveal(ctx, d, name)
@@ -155,7 +162,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)
-	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps}
+	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps, stopEgress: stopEgress}
 	warnings := map[string]string{}
 	if notice != "" {
 		warnings["sandbox"] = notice
@@ -289,6 +296,7 @@ func (a *app) shutdown() error {
 		errs = append(errs, fmt.Errorf("deployments stop: %w", err))
 	}
 	a.mcps.Close()
+	a.stopEgress()
 	if err := a.sandboxes.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("sandboxes stop: %w", err))
 	}

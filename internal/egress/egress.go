@@ -397,7 +397,6 @@ type connWriter struct {
 	status  int
 	body    []byte
 	closed  bool
-	written bool
 }
 
 func (c *connWriter) Header() http.Header { return c.header }

@@ -78,8 +78,7 @@ func (e *env) client() *http.Client {
 
 func TestSecretFilledOnlyForItsHostAndRedacted(t *testing.T) {
 	ph := Placeholder([]byte("k"), "dep_1", "API_TOKEN")
-	var e *env
-	e = setup(t, Config{Egress: herm.EgressProxy, Secrets: []Secret{{Env: "API_TOKEN", Value: canary, AllowedHosts: []string{"127.0.0.1"}}}})
+	e := setup(t, Config{Egress: herm.EgressProxy, Secrets: []Secret{{Env: "API_TOKEN", Value: canary, AllowedHosts: []string{"127.0.0.1"}}}})
 	req, _ := http.NewRequest("GET", e.upstream.URL+"/v1/me?key="+ph, nil)
 	req.Header.Set("Authorization", "Bearer "+ph)
 	resp, err := e.client().Do(req)

@@ -25,13 +25,14 @@ const (
 	EventAutomation       = "automation"
 	EventCompaction       = "compaction"
 	EventWarning          = "warning"
+	EventEgress           = "egress"
 )
 
 // EventTypes lists every event type, for validating filters.
 func EventTypes() []string {
 	return []string{EventDeploymentStatus, EventRunStatus, EventToken, EventMessage, EventReasoning,
 		EventToolCall, EventToolResult, EventSteeringRequest, EventSteeringResolved, EventFilesystem,
-		EventMemory, EventUsage, EventAutomation, EventCompaction, EventWarning}
+		EventMemory, EventUsage, EventAutomation, EventCompaction, EventWarning, EventEgress}
 }
 
 // Event is one entry of a deployment's event log. Seq is assigned when the

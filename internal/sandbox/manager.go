@@ -21,7 +21,9 @@ type Manager struct {
 	def     string
 	noExec  map[string]bool // drivers that cannot run code
 
-	snaps *Snapshots // nil: no snapshots
+	snaps   *Snapshots // nil: no snapshots
+	prepare func(ctx context.Context, d *herm.Deployment, sb Sandbox) (map[string]string, error)
+	forget  func(deploymentID string)
 
 	mu       sync.Mutex
 	boxes    map[string]Sandbox // deployment ID → its sandbox, once ensured
@@ -94,6 +96,13 @@ func spec(d *herm.Deployment) Spec {
 	return Spec{DeploymentID: d.ID, Resources: d.Sandbox.Resources, Network: d.Sandbox.Network}
 }
 
+// SetPrepare sets what runs each time a deployment's sandbox is handed out
+// (the egress proxy, say): the environment it returns is added to every
+// command's.
+func (m *Manager) SetPrepare(fn func(ctx context.Context, d *herm.Deployment, sb Sandbox) (map[string]string, error), forget func(deploymentID string)) {
+	m.prepare, m.forget = fn, forget
+}
+
 // SetSnapshots enables workspace snapshots, kept in snaps.
 func (m *Manager) SetSnapshots(snaps *Snapshots) { m.snaps = snaps }
 
@@ -158,8 +167,25 @@ func (m *Manager) Provision(ctx context.Context, d *herm.Deployment) error {
 }
 
 // Get returns a deployment's sandbox, ensuring it first when this process
-// has not yet (after a restart, say).
+// has not yet (after a restart, say), prepared (SetPrepare).
 func (m *Manager) Get(ctx context.Context, d *herm.Deployment) (Sandbox, error) {
+	sb, err := m.get(ctx, d)
+	if err != nil || m.prepare == nil {
+		return sb, err
+	}
+	env, err := m.prepare(ctx, d, sb)
+	if err != nil {
+		return nil, err
+	}
+	if w, ok := sb.(*watched); ok {
+		m.mu.Lock()
+		w.env = env
+		m.mu.Unlock()
+	}
+	return sb, nil
+}
+
+func (m *Manager) get(ctx context.Context, d *herm.Deployment) (Sandbox, error) {
 	m.mu.Lock()
 	sb, ok := m.boxes[d.ID]
 	var last Spec
@@ -222,7 +248,8 @@ type watched struct {
 	Sandbox
 	m    *Manager
 	id   string
-	spec Spec // as last ensured (guarded by m.mu)
+	spec Spec              // as last ensured (guarded by m.mu)
+	env  map[string]string // added to every command's (guarded by m.mu)
 }
 
 func sameSpec(a, b Spec) bool {
@@ -234,6 +261,18 @@ func sameSpec(a, b Spec) bool {
 func (w *watched) Unwrap() Sandbox { return w.Sandbox }
 
 func (w *watched) Exec(ctx context.Context, req ExecRequest) (*ExecResult, error) {
+	w.m.mu.Lock()
+	if len(w.env) > 0 {
+		merged := make(map[string]string, len(req.Env)+len(w.env))
+		for k, v := range req.Env {
+			merged[k] = v
+		}
+		for k, v := range w.env {
+			merged[k] = v
+		}
+		req.Env = merged
+	}
+	w.m.mu.Unlock()
 	watching, notify := w.m.watchers()
 	if watching == nil || !watching(w.id) || req.Background {
 		return w.Sandbox.Exec(ctx, req)
@@ -330,6 +369,9 @@ func (m *Manager) Destroy(ctx context.Context, d *herm.Deployment) error {
 			}
 		}
 		_ = m.snaps.Restored(d.ID) // a restore that never ran
+	}
+	if m.forget != nil {
+		m.forget(d.ID)
 	}
 	m.mu.Lock()
 	sb := m.boxes[d.ID]

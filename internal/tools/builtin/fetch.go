@@ -445,3 +445,14 @@ func (dl *Downloader) Download(ctx context.Context, d *herm.Deployment, rawURL s
 func SafeHTTPClient(allowPrivate bool) *http.Client {
 	return fetchClient(Options{AllowPrivateNetworks: allowPrivate})
 }
+
+// SafeDial returns a dialer that refuses private, loopback and link-local
+// addresses (checked on the address actually dialed) unless allowPrivate.
+func SafeDial(allowPrivate bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	tr, ok := SafeHTTPClient(allowPrivate).Transport.(*http.Transport)
+	if !ok || tr.DialContext == nil {
+		d := &net.Dialer{Timeout: 10 * time.Second}
+		return d.DialContext
+	}
+	return tr.DialContext
+}
