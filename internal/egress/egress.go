@@ -392,11 +392,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, secrets []Secret
 
 // connWriter is a ResponseWriter onto a raw (TLS) connection, HTTP/1.1.
 type connWriter struct {
-	conn    net.Conn
-	header  http.Header
-	status  int
-	body    []byte
-	closed  bool
+	conn   net.Conn
+	header http.Header
+	status int
+	body   []byte
+	closed bool
 }
 
 func (c *connWriter) Header() http.Header { return c.header }
