@@ -131,6 +131,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 			return v, err
 		}})
 	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
+	downloader := builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, MaxFetchBytes: herm.MaxAttachmentBytes})
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
 		ExtraTools:      extraTools,
 		Redactor:        redactor(vault),
@@ -138,7 +139,8 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		ContextWindows:  windows,
 		CompactAt:       cfg.CompactAt,
 		SteeringTimeout: cfg.SteeringTimeout,
-		Attachments:     attachments{m: sandboxes, dl: builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, MaxFetchBytes: herm.MaxAttachmentBytes})},
+		Attachments:     attachments{m: sandboxes, dl: downloader},
+		SystemExtra:     skillCatalog(sandboxes),
 		MaxSteps:        cfg.MaxSteps,
 		PreviewLimit:    cfg.PreviewLimit,
 		Spill:           spill(sandboxes),
@@ -159,6 +161,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		AllowPrivateNetworks: cfg.AllowPrivateNet,
 		CheckSnapshot:        sandboxes.CheckSnapshot,
 		CheckSecretRef:       vault.CheckRef,
+		ResolveSkill:         skillResolver(sandboxes, downloader),
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)

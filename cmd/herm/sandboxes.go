@@ -11,6 +11,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
@@ -19,6 +20,7 @@ import (
 	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/process"
 	"github.com/hermhq/herm/internal/secrets"
+	"github.com/hermhq/herm/internal/skills"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/tools/builtin"
 )
@@ -248,5 +250,69 @@ func redactor(v *secrets.Vault) func(ctx context.Context, d *herm.Deployment) fu
 		}
 		r := strings.NewReplacer(args...)
 		return r.Replace
+	}
+}
+
+// skillResolver checks configured skills' SKILL.md when they are set: an
+// inline one as it is, a url one fetched now (and stored), a file one from
+// the workspace of a deployment that has one.
+func skillResolver(m *sandbox.Manager, dl *builtin.Downloader) func(ctx context.Context, s herm.Skill, d *herm.Deployment) (herm.Skill, error) {
+	return func(ctx context.Context, s herm.Skill, d *herm.Deployment) (herm.Skill, error) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		switch s.Source {
+		case herm.SkillURL:
+			body, _, err := dl.Download(ctx, nil, s.URL, skills.MaxBytes) // the server fetches it, not the agent: no egress policy
+			if err != nil {
+				return s, herm.Errorf(herm.EInvalidSkill, "fetching %s failed: %s", s.URL, fetchError(err))
+			}
+			s.Content = string(body)
+		case herm.SkillFile:
+			if d.ID == "" || d.Status != herm.DeploymentReady {
+				return s, nil // no workspace yet: checked when it is used
+			}
+			sb, err := m.Get(ctx, d)
+			if err != nil {
+				return s, err
+			}
+			_, file := skills.FileDir(s.Path)
+			b, err := sb.Workspace().ReadFile(file, skills.MaxBytes)
+			if err != nil {
+				return s, herm.Errorf(herm.EInvalidSkill, "%s: %s", file, herm.ErrorMessage(err))
+			}
+			s.Content = "" // read from the workspace at each use
+			return s, checkSkill(string(b), s.Name)
+		}
+		return s, checkSkill(s.Content, s.Name)
+	}
+}
+
+// fetchError is a download failure as a user may read it.
+func fetchError(err error) string {
+	if herm.ErrorCode(err) != herm.EInternal {
+		return herm.ErrorMessage(err)
+	}
+	return err.Error()
+}
+
+func checkSkill(content, name string) error {
+	meta, _, err := skills.Parse(content)
+	if err != nil {
+		return err
+	}
+	if meta.Name != name {
+		return herm.Errorf(herm.EInvalidSkill, "its front matter names it %q, not %q", meta.Name, name)
+	}
+	return nil
+}
+
+// skillCatalog is the skills part of a deployment's system prompt.
+func skillCatalog(m *sandbox.Manager) func(ctx context.Context, d *herm.Deployment) string {
+	return func(ctx context.Context, d *herm.Deployment) string {
+		var ws *sandbox.Workspace
+		if sb, err := m.Get(ctx, d); err == nil {
+			ws = sb.Workspace()
+		}
+		return skills.Catalog(skills.Load(ctx, d, ws))
 	}
 }

@@ -73,6 +73,9 @@ type Options struct {
 	// to tool results and the agent's messages before they are stored or
 	// sent anywhere.
 	Redactor func(ctx context.Context, d *herm.Deployment) func(string) string
+	// SystemExtra returns text added to the deployment's system prompt for
+	// a run (the skills catalog); nil: none.
+	SystemExtra func(ctx context.Context, d *herm.Deployment) string
 	// ExtraTools returns a deployment's tools from elsewhere (its MCP
 	// servers) and warnings about those it could not offer (a warning
 	// event each); nil: none.
@@ -138,6 +141,7 @@ type exec struct {
 	specs []llm.ToolSpec
 
 	redact       func(string) string // secret values out (identity when none)
+	system       string              // the system prompt with this run's additions
 	calib        float64             // provider tokens per estimated token, from the last call
 	pendingUsage []llm.Usage         // summarizing calls not yet recorded
 	usageMu      sync.Mutex          // guards run.Usage against subagents in a parallel batch
@@ -193,6 +197,10 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	}
 	if !disabled(Subagents) {
 		x.specs = append(x.specs, subagentsSpec)
+	}
+	x.system = cfg.SystemPrompt
+	if a.opts.SystemExtra != nil {
+		x.system += a.opts.SystemExtra(ctx, cfg)
 	}
 	err = x.loop(ctx)
 	if errors.Is(err, errWaiting) {

@@ -196,7 +196,7 @@ func (x *exec) request(ctx context.Context, provider llm.Provider, model string)
 	if err != nil {
 		return "", nil, err
 	}
-	system, msgs := systemWith(x.cfg.SystemPrompt, comp), flatten(units, comp != nil)
+	system, msgs := systemWith(x.system, comp), flatten(units, comp != nil)
 	window := x.a.opts.ContextWindows.Lookup(x.cfg.Model)
 	limit := int(float64(window) * x.a.opts.CompactAt)
 	before := x.estimate(system, msgs)
@@ -257,7 +257,7 @@ func (x *exec) request(ctx context.Context, provider llm.Provider, model string)
 	if n := len(next.CoveredMessages); n > 4*x.a.opts.HistoryMessages {
 		next.CoveredMessages = next.CoveredMessages[n-4*x.a.opts.HistoryMessages:] // older ones are behind HistoryUntil by then
 	}
-	system, msgs = systemWith(x.cfg.SystemPrompt, next), flatten(units[cut:], true)
+	system, msgs = systemWith(x.system, next), flatten(units[cut:], true)
 	next.TokensBefore, next.TokensAfter = before, x.estimate(system, msgs)
 	if err := x.recordCompaction(ctx, next); err != nil {
 		return "", nil, err

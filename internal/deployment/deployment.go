@@ -150,7 +150,7 @@ func (s *Service) goBackground(fn func(ctx context.Context)) {
 // Create validates in, stores the deployment with its default thread and
 // starts provisioning. It returns at once with status provisioning.
 func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.Deployment, error) {
-	d, err := herm.NewDeployment(in, s.rules)
+	d, err := herm.NewDeployment(ctx, in, s.rules)
 	if err != nil {
 		return nil, err
 	}
@@ -245,28 +245,48 @@ func (s *Service) List(ctx context.Context, f herm.DeploymentFilter) ([]*herm.De
 // Update applies a patch and bumps the config version. ENotFound, EInvalid,
 // EConflict while the deployment is being deleted.
 func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInput) (*herm.Deployment, error) {
-	var out *herm.Deployment
-	err := s.store.InTx(ctx, func(q store.Querier) error {
-		d, err := q.GetDeployment(ctx, id)
+	// The update is validated outside the transaction (a url skill is
+	// fetched then) and stored only if nobody changed the deployment
+	// meanwhile; otherwise it is applied again to the newer version.
+	for attempt := 0; ; attempt++ {
+		d, err := s.store.GetDeployment(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if d.Status == herm.DeploymentDeleting {
-			return herm.Errorf(herm.EConflict, "deployment %s is being deleted", id)
+			return nil, herm.Errorf(herm.EConflict, "deployment %s is being deleted", id)
 		}
-		u, err := herm.ApplyUpdate(d, in, s.rules)
+		u, err := herm.ApplyUpdate(ctx, d, in, s.rules)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		u.ConfigVersion = d.ConfigVersion + 1
 		u.UpdatedAt = s.now().UTC()
-		if err := q.UpdateDeploymentConfig(ctx, u); err != nil {
-			return err
+		stale := false
+		err = s.store.InTx(ctx, func(q store.Querier) error {
+			cur, err := q.GetDeployment(ctx, id)
+			if err != nil {
+				return err
+			}
+			if cur.Status == herm.DeploymentDeleting {
+				return herm.Errorf(herm.EConflict, "deployment %s is being deleted", id)
+			}
+			if cur.ConfigVersion != d.ConfigVersion {
+				stale = true
+				return nil
+			}
+			return q.UpdateDeploymentConfig(ctx, u)
+		})
+		if err != nil {
+			return nil, err
 		}
-		out = u
-		return nil
-	})
-	return out, err
+		if !stale {
+			return u, nil
+		}
+		if attempt == 10 {
+			return nil, herm.Errorf(herm.EConflict, "deployment %s is being changed by others; try again", id)
+		}
+	}
 }
 
 // Delete starts deleting a deployment: its status becomes deleting at once;

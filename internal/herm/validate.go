@@ -1,6 +1,7 @@
 package herm
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"math"
@@ -67,6 +68,11 @@ type Rules struct {
 	AllowOpenEgress bool
 	// AllowPrivateNetworks lets MCP and skill URLs use http and private hosts.
 	AllowPrivateNetworks bool
+	// ResolveSkill checks a configured skill's SKILL.md (fetching a url
+	// skill's, reading a file skill's from the workspace of d when it has
+	// one) and returns the skill with the content to store (an
+	// EInvalidSkill error naming the problem otherwise); nil: not checked.
+	ResolveSkill func(ctx context.Context, s Skill, d *Deployment) (Skill, error)
 	// NewSkillID makes skill IDs.
 	NewSkillID func() string
 }
@@ -106,6 +112,12 @@ type SkillInput struct {
 	Path    string `json:"path,omitempty"`
 	Content string `json:"content,omitempty"`
 	URL     string `json:"url,omitempty"`
+	// SkillID keeps a skill's ID when it is replaced under another name
+	// (the skills API's PUT); not part of the wire format.
+	SkillID string `json:"-"`
+	// Keep takes the skill as stored in the deployment (with SkillID), not
+	// checked or fetched again (the skills API's changes to other skills).
+	Keep bool `json:"-"`
 }
 
 func invalid(format string, args ...any) *Error { return Errorf(EInvalid, format, args...) }
@@ -113,7 +125,7 @@ func invalid(format string, args ...any) *Error { return Errorf(EInvalid, format
 // NewDeployment validates a create request and returns the deployment it
 // describes, with every default resolved (ID, thread, times and status are
 // left to the caller).
-func NewDeployment(in *DeploymentInput, r Rules) (*Deployment, error) {
+func NewDeployment(ctx context.Context, in *DeploymentInput, r Rules) (*Deployment, error) {
 	if in.CustomerID == nil {
 		return nil, invalid("customer_id is required")
 	}
@@ -132,7 +144,7 @@ func NewDeployment(in *DeploymentInput, r Rules) (*Deployment, error) {
 		Tools:    map[string]ToolSettings{},
 		Metadata: map[string]string{},
 	}
-	if err := apply(d, in, r, true); err != nil {
+	if err := apply(ctx, d, in, r, true); err != nil {
 		return nil, err
 	}
 	return d, nil
@@ -140,7 +152,7 @@ func NewDeployment(in *DeploymentInput, r Rules) (*Deployment, error) {
 
 // ApplyUpdate validates an update request and applies it to d with the
 // contract's merge rules. d is unchanged when an error is returned.
-func ApplyUpdate(d *Deployment, in *DeploymentInput, r Rules) (*Deployment, error) {
+func ApplyUpdate(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules) (*Deployment, error) {
 	c := d.Clone()
 	if in.CustomerID != nil && *in.CustomerID != d.CustomerID {
 		return nil, invalid("customer_id is immutable")
@@ -151,7 +163,7 @@ func ApplyUpdate(d *Deployment, in *DeploymentInput, r Rules) (*Deployment, erro
 	if in.Sandbox != nil && in.Sandbox.Type != nil && *in.Sandbox.Type != d.Sandbox.Type {
 		return nil, invalid("sandbox.type is immutable (it is %q)", d.Sandbox.Type)
 	}
-	if err := apply(c, in, r, false); err != nil {
+	if err := apply(ctx, c, in, r, false); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -177,7 +189,7 @@ func (d *Deployment) Clone() *Deployment {
 	return &c
 }
 
-func apply(d *Deployment, in *DeploymentInput, r Rules, create bool) error {
+func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, create bool) error {
 	if in.BudgetUSD != nil {
 		b := *in.BudgetUSD
 		if b < 0 || math.IsNaN(b) || math.IsInf(b, 0) || b > 1e9 {
@@ -247,7 +259,7 @@ func apply(d *Deployment, in *DeploymentInput, r Rules, create bool) error {
 		}
 	}
 	if in.Skills != nil {
-		skills, err := checkSkills(*in.Skills, d.Skills, r)
+		skills, err := checkSkills(ctx, *in.Skills, d.Skills, r, d)
 		if err != nil {
 			return err
 		}
@@ -471,7 +483,7 @@ func checkURL(field, raw string, r Rules) error {
 	return nil
 }
 
-func checkSkills(list []SkillInput, old []Skill, r Rules) ([]Skill, error) {
+func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d *Deployment) ([]Skill, error) {
 	if len(list) > MaxSkills {
 		return nil, invalid("skills can hold at most %d skills", MaxSkills)
 	}
@@ -503,8 +515,19 @@ func checkSkills(list []SkillInput, old []Skill, r Rules) ([]Skill, error) {
 		default:
 			return nil, invalid("%s.source must be file, inline or url", f)
 		}
-		id := ""
+		if s.Keep {
+			i := slices.IndexFunc(old, func(o Skill) bool { return o.SkillID == s.SkillID })
+			if i < 0 {
+				return nil, Errorf(EConflict, "skill %s changed meanwhile; try again", s.SkillID)
+			}
+			out = append(out, old[i])
+			continue
+		}
+		id := s.SkillID
 		for _, o := range old {
+			if id != "" {
+				break
+			}
 			if o.Name == s.Name {
 				id = o.SkillID // keep the id of a skill that stays
 			}
@@ -512,7 +535,15 @@ func checkSkills(list []SkillInput, old []Skill, r Rules) ([]Skill, error) {
 		if id == "" && r.NewSkillID != nil {
 			id = r.NewSkillID()
 		}
-		out = append(out, Skill{SkillID: id, Name: s.Name, Source: s.Source, Path: s.Path, Content: s.Content, URL: s.URL})
+		sk := Skill{SkillID: id, Name: s.Name, Source: s.Source, Path: s.Path, Content: s.Content, URL: s.URL}
+		if r.ResolveSkill != nil {
+			resolved, err := r.ResolveSkill(ctx, sk, d)
+			if err != nil {
+				return nil, Errorf(EInvalidSkill, "%s (%s): %s", f, s.Name, ErrorMessage(err))
+			}
+			sk = resolved
+		}
+		out = append(out, sk)
 	}
 	return out, nil
 }

@@ -76,6 +76,8 @@ func New(get func(ctx context.Context, d *herm.Deployment) (sandbox.Sandbox, err
 		newSearchFiles(get),
 		newWebFetch(opts),
 		newTodo(get),
+		newSkillView(get, opts.MaxReadBytes),
+		newSkillManage(get),
 	}
 }
 

@@ -175,7 +175,7 @@ func TestToolSet(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"shell", "read_file", "write_file", "edit_file", "list_files", "search_files", "web_fetch", "todo"}
+	want := []string{"shell", "read_file", "write_file", "edit_file", "list_files", "search_files", "web_fetch", "todo", "skill_view", "skill_manage"}
 	if !slices.Equal(names, want) {
 		t.Errorf("tools = %v, want %v", names, want)
 	}
@@ -193,6 +193,8 @@ func TestSpecInputFields(t *testing.T) {
 		"search_files": {"pattern", "path", "glob"},
 		"web_fetch":    {"url"},
 		"todo":         {"items"},
+		"skill_view":   {"name", "path"},
+		"skill_manage": {"action", "name", "content"},
 	}
 	for _, tl := range New(nil, Options{}) {
 		var schema struct {
@@ -212,7 +214,7 @@ func TestSpecInputFields(t *testing.T) {
 func TestBadArguments(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{AllowPrivateNetworks: true})
-	bad := []string{`[1,2]`, `"text"`, `{`, `42`, `{"path": 3, "command": true, "url": 1, "items": "x", "pattern": []}`}
+	bad := []string{`[1,2]`, `"text"`, `{`, `42`, `{"path": 3, "command": true, "url": 1, "items": "x", "pattern": [], "name": 1, "action": 2}`}
 	for name := range e.tools {
 		for _, args := range bad {
 			r := e.call(t, name, args)
