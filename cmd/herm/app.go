@@ -100,7 +100,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	sandboxes.SetSnapshots(snaps)
 	watchFilesystem(sandboxes, st, elog, logger)
 	egressCtx, stopEgress := context.WithCancel(context.Background())
-	eg := &egresses{ctx: egressCtx, store: st, log: elog, logger: logger, allowPrivate: cfg.AllowPrivateNet, proxies: map[string]context.CancelFunc{}}
+	eg := &egresses{ctx: egressCtx, store: st, log: elog, logger: logger, allowPrivate: cfg.AllowPrivateNet, proxies: map[string]runningProxy{}}
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet})...)
 	reg.SetCodeExecution(sandboxes.CanExec)
 	prices := llm.DefaultPrices()

@@ -18,10 +18,6 @@ import (
 	"github.com/hermhq/herm/internal/tools/builtin"
 )
 
-// proxyAddr is where each sandbox reaches its egress proxy: a privileged
-// port of its own network namespace, which only the host can bind.
-const proxyAddr = "127.0.0.1:80"
-
 // egresses runs the deployments' egress proxies and gives their sandboxes
 // the environment that uses them: the proxy, the CA bundle that trusts the
 // proxy's CA, and the secrets' placeholders.
@@ -35,20 +31,27 @@ type egresses struct {
 	allowPrivate bool
 
 	mu      sync.Mutex
-	proxies map[string]context.CancelFunc
+	proxies map[string]runningProxy
 }
 
-// listener is a sandbox that can serve a host listener inside its network
-// namespace (the local driver).
-type listener interface {
-	Listen(network, addr string) (net.Listener, error)
+type runningProxy struct {
+	cancel context.CancelFunc
+	addr   string // where the sandbox's commands reach it
+}
+
+// egressHost is a sandbox the host can serve an egress proxy to: inside the
+// local driver's network namespace, or through the docker driver's relay.
+type egressHost interface {
+	// EgressListener returns the listener the proxy serves and the address
+	// the sandbox's commands connect to.
+	EgressListener() (net.Listener, string, error)
 }
 
 func (e *egresses) forget(id string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if cancel, ok := e.proxies[id]; ok {
-		cancel()
+	if p, ok := e.proxies[id]; ok {
+		p.cancel()
 		delete(e.proxies, id)
 	}
 }
@@ -64,19 +67,20 @@ func (e *egresses) prepare(ctx context.Context, d *herm.Deployment, sb sandbox.S
 	if u, ok := sb.(interface{ Unwrap() sandbox.Sandbox }); ok {
 		inner = u.Unwrap()
 	}
-	l, ok := inner.(listener)
+	l, ok := inner.(egressHost)
 	if !ok || d.Sandbox.Network.Egress == herm.EgressNone {
 		return env, nil // no network at all for this sandbox
 	}
 	e.mu.Lock()
-	_, running := e.proxies[d.ID]
+	p, running := e.proxies[d.ID]
 	e.mu.Unlock()
 	if !running {
-		if err := e.start(d, l, sb.Workspace()); err != nil {
+		var err error
+		if p, err = e.start(d, l, sb.Workspace()); err != nil {
 			return nil, err
 		}
 	}
-	proxy := "http://" + proxyAddr
+	proxy := "http://" + p.addr
 	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"} {
 		env[k] = proxy
 	}
@@ -89,7 +93,7 @@ func (e *egresses) prepare(ctx context.Context, d *herm.Deployment, sb sandbox.S
 	return env, nil
 }
 
-func (e *egresses) start(d *herm.Deployment, l listener, ws *sandbox.Workspace) error {
+func (e *egresses) start(d *herm.Deployment, l egressHost, ws *sandbox.Workspace) (runningProxy, error) {
 	id := d.ID
 	p, err := egress.New(egress.Options{
 		DeploymentID: id,
@@ -117,28 +121,29 @@ func (e *egresses) start(d *herm.Deployment, l listener, ws *sandbox.Workspace) 
 		Logger: e.logger,
 	})
 	if err != nil {
-		return err
+		return runningProxy{}, err
 	}
 	// The sandbox trusts the system's roots and its proxy's CA.
 	system, _ := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
 	if _, err := ws.WriteFile(".herm/egress-ca.pem", bytes.NewReader(p.CACert())); err != nil {
-		return err
+		return runningProxy{}, err
 	}
 	if _, err := ws.WriteFile(".herm/ca-bundle.pem", bytes.NewReader(append(append(system, '\n'), p.CACert()...))); err != nil {
-		return err
+		return runningProxy{}, err
 	}
-	ln, err := l.Listen("tcp", proxyAddr)
+	ln, addr, err := l.EgressListener()
 	if err != nil {
-		return err
+		return runningProxy{}, err
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
+	rp := runningProxy{cancel: cancel, addr: addr}
 	e.mu.Lock()
-	e.proxies[id] = cancel
+	e.proxies[id] = rp
 	e.mu.Unlock()
 	go func() {
 		if err := p.Serve(ctx, ln); err != nil {
 			e.logger.Warn("egress proxy stopped", "deployment_id", id, "err", err)
 		}
 	}()
-	return nil
+	return rp, nil
 }

@@ -24,13 +24,15 @@ type server struct {
 	key  string
 	app  *app
 	dir  string
+	logs *syncBuffer
 	stop func()
 }
 
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	vars := map[string]string{"HERM_ADDR": "127.0.0.1:0", "HERM_DATA_DIR": dir, "HERM_API_KEY": testKey, "HERM_LOG_FORMAT": "json"}
+	vars := map[string]string{"HERM_ADDR": "127.0.0.1:0", "HERM_DATA_DIR": dir, "HERM_API_KEY": testKey, "HERM_LOG_FORMAT": "json",
+		"HERM_RATE_LIMIT": "-1"} // tests poll; TestRateLimit sets its own
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -45,10 +47,14 @@ func startServer(t *testing.T, env map[string]string) *server {
 			done <- err
 			return
 		}
-		logger, _ := newLogger("json", "warn", &logs)
+		level := vars["HERM_LOG_LEVEL"]
+		if level == "" {
+			level = "warn"
+		}
+		logger, _ := newLogger("json", level, &logs)
 		done <- serveWith(ctx, cfg, getenv, logger, &logs, func(a *app) { ready <- a })
 	}()
-	s := &server{t: t, key: testKey, dir: dir}
+	s := &server{t: t, key: testKey, dir: vars["HERM_DATA_DIR"], logs: &logs}
 	select {
 	case s.app = <-ready:
 	case err := <-done:

@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -231,6 +233,50 @@ func (d *Driver) Close(ctx context.Context) error {
 	return d.cli.Close()
 }
 
+// RelayAddr is where a container's commands reach the host's egress proxy:
+// the agent listens there (before any command runs) and relays each
+// connection to the proxy's unix socket, bind-mounted from the host. The
+// container has no other network.
+const RelayAddr = local.RelayAddr
+
+// egressSocket is the host proxy's socket in the container's state dir.
+const egressSocket = "egress.sock"
+
+// EgressListener returns the unix listener the host serves the
+// deployment's egress proxy on, and where commands reach it in the
+// container.
+func (b *box) EgressListener() (net.Listener, string, error) {
+	dir, err := b.stateDir()
+	if err != nil {
+		return nil, "", err
+	}
+	path := filepath.Join(dir, egressSocket)
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.Chown(path, b.d.opts.UID, b.d.opts.UID); err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	return ln, RelayAddr, nil
+}
+
+// stateDir makes the container's control directory (bind-mounted at
+// /run/herm), owned by the container's user.
+func (b *box) stateDir() (string, error) {
+	dir := filepath.Join(b.d.opts.StateDir, b.id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, os.Chown(dir, b.d.opts.UID, b.d.opts.UID)
+}
+
 type box struct {
 	d  *Driver
 	id string
@@ -319,7 +365,7 @@ func (b *box) config() client.ContainerCreateOptions {
 			WorkingDir: "/workspace",
 			Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME=/workspace"},
 			Entrypoint: []string{"/.herm/herm"},
-			Cmd:        []string{local.ContainerAgentArg, "/run/herm/ctl.sock"},
+			Cmd:        []string{local.ContainerAgentArg, "/run/herm/ctl.sock", "/run/herm/" + egressSocket},
 			Labels:     map[string]string{"dev.herm.deployment": b.id},
 		},
 		HostConfig: &container.HostConfig{
@@ -349,11 +395,8 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 	b.conn = nil
 	cli := b.d.cli
 	name := containerName(b.id)
-	dir := filepath.Join(b.d.opts.StateDir, b.id)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if err := os.Chown(dir, b.d.opts.UID, b.d.opts.UID); err != nil {
+	dir, err := b.stateDir()
+	if err != nil {
 		return nil, err
 	}
 	sock := filepath.Join(dir, "ctl.sock")
@@ -377,6 +420,14 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 	// of the server, its agent disconnected): a running one is killed so
 	// that its agent connects again.
 	insp, err := cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if err == nil && outdated(insp.Container.Config, b.config().Config) {
+		// Made by another version of this server (or another image): the
+		// container holds nothing of value (the workspace is a bind mount).
+		if _, err := cli.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("remove outdated container: %w", err)
+		}
+		insp, err = cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	}
 	switch {
 	case errdefs.IsNotFound(err):
 		if _, err := cli.ContainerCreate(ctx, b.config()); err != nil {
@@ -401,6 +452,12 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 	}
 	b.conn = agent.NewClient(fd, func() error { return errors.New("the sandbox container stopped") })
 	return b.conn, nil
+}
+
+// outdated reports whether an existing container was made from another
+// definition than the one this server would make.
+func outdated(have, want *container.Config) bool {
+	return have == nil || have.Image != want.Image || !slices.Equal(have.Cmd, want.Cmd) || !slices.Equal(have.Entrypoint, want.Entrypoint) || have.User != want.User
 }
 
 // updateLimits applies the deployment's current resources to an existing

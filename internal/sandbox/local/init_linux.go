@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 	"unsafe"
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
@@ -40,8 +42,13 @@ type initConfig struct {
 
 // ContainerAgentArg is argv[1] of the agent in a container sandbox (the
 // docker driver bind-mounts this binary into the container); argv[2] is
-// the control socket's path.
+// the control socket's path, and the optional argv[3] the host egress
+// proxy's socket, which the agent relays RelayAddr to.
 const ContainerAgentArg = "__herm-sandbox-agent"
+
+// RelayAddr is where a container's agent listens for its commands' proxy
+// connections.
+const RelayAddr = "127.0.0.1:3128"
 
 // MaybeRunInit runs the sandbox init (or a container's agent) when this
 // process was started as one, and never returns then. Call it first thing
@@ -55,10 +62,14 @@ func MaybeRunInit() {
 	var err error
 	if os.Args[1] == initArg {
 		err = runInit()
-	} else if len(os.Args) == 3 {
-		err = runContainerAgent(os.Args[2])
+	} else if len(os.Args) == 3 || len(os.Args) == 4 {
+		relay := ""
+		if len(os.Args) == 4 {
+			relay = os.Args[3]
+		}
+		err = runContainerAgent(os.Args[2], relay)
 	} else {
-		err = errors.New("usage: " + ContainerAgentArg + " SOCKET")
+		err = errors.New("usage: " + ContainerAgentArg + " SOCKET [PROXY-SOCKET]")
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "herm sandbox init: %v\n", err)
@@ -72,9 +83,17 @@ func MaybeRunInit() {
 // the server's control socket, confines itself like the local init (no new
 // privileges, Landlock, the seccomp deny-list) and runs commands, each
 // leading its own session and process group.
-func runContainerAgent(path string) error {
+func runContainerAgent(path, relay string) error {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return fmt.Errorf("close-on-exec: %w", err)
+	}
+	if relay != "" {
+		// Bound before any command runs, so that none can take the port.
+		ln, err := net.Listen("tcp", RelayAddr)
+		if err != nil {
+			return fmt.Errorf("egress relay: %w", err)
+		}
+		go serveRelay(ln, relay)
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -434,4 +453,33 @@ func loadArchFilter() error {
 // EPERM).
 func errnoAction(errno unix.Errno) seccomp.Action {
 	return seccomp.Action(uint32(seccomp.ActionErrno)&^0xffff | uint32(errno)&0xffff)
+}
+
+// serveRelay copies each connection on ln to a new connection to the unix
+// socket at path (the host's egress proxy), both ways. When the host serves
+// no proxy there (egress "none"), connections are closed at once.
+func serveRelay(ln net.Listener, path string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go func() {
+			defer c.Close()
+			up, err := net.DialTimeout("unix", path, 5*time.Second)
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			go func() {
+				_, _ = io.Copy(up, c)
+				_ = up.(*net.UnixConn).CloseWrite()
+			}()
+			_, _ = io.Copy(c, up) // the proxy's side ends the connection
+		}()
+	}
 }

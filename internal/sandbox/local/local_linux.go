@@ -414,6 +414,18 @@ func (b *box) Listen(network, addr string) (net.Listener, error) {
 	return ln, err
 }
 
+// ProxyAddr is where a local sandbox's commands reach the host's egress
+// proxy: a privileged port of the sandbox's own network namespace, which
+// only the host can bind.
+const ProxyAddr = "127.0.0.1:80"
+
+// EgressListener returns a listener the host serves the deployment's egress
+// proxy on, inside the sandbox's network namespace, and its address there.
+func (b *box) EgressListener() (net.Listener, string, error) {
+	ln, err := b.Listen("tcp", ProxyAddr)
+	return ln, ProxyAddr, err
+}
+
 // netnsLocked returns the deployment's network namespace, made on first
 // use: only loopback, up. b.mu is held.
 func (b *box) netnsLocked() (int, error) {
