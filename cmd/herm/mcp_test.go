@@ -31,6 +31,9 @@ func TestMCPTools(t *testing.T) {
 		t.Error("a tool outside the allowlist was called")
 		return nil, struct{}{}, nil
 	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "report", Description: "a long report"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("line of the report\n", 10000) + "THE END"}}}, struct{}{}, nil
+	})
 	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
 	defer ts.Close()
 	down := httptest.NewServer(http.NotFoundHandler())
@@ -39,10 +42,12 @@ func TestMCPTools(t *testing.T) {
 	script := llmtest.NewScript(
 		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c1", "acme__sum", `{"A":40,"B":2}`)}},
 		words("It is 42."),
+		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c2", "acme__report", `{}`)}},
+		words("Read it."),
 	)
 	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
 	d := s.createReady(map[string]any{"mcp_servers": []any{
-		map[string]any{"name": "acme", "url": ts.URL, "tools": []string{"sum"}},
+		map[string]any{"name": "acme", "url": ts.URL, "tools": []string{"sum", "report"}},
 		map[string]any{"name": "gone", "url": down.URL},
 	}})
 	id := d["deployment_id"].(string)
@@ -55,7 +60,7 @@ func TestMCPTools(t *testing.T) {
 			mcpTools = append(mcpTools, m["name"].(string)+"@"+m["origin"].(string))
 		}
 	}
-	if strings.Join(mcpTools, ",") != "acme__sum@acme" {
+	if strings.Join(mcpTools, ",") != "acme__report@acme,acme__sum@acme" {
 		t.Fatalf("MCP tools listed: %v", mcpTools)
 	}
 
@@ -78,12 +83,22 @@ func TestMCPTools(t *testing.T) {
 			names = append(names, tl.Name)
 		}
 	}
-	if strings.Join(names, ",") != "acme__sum" {
+	if strings.Join(names, ",") != "acme__report,acme__sum" {
 		t.Fatalf("offered to the model: %v", names)
 	}
 	warnings := s.events(id, "warning")
-	if len(warnings) == 0 || !strings.Contains(warnings[0]["message"].(string), "gone") {
+	if len(warnings) == 0 || !strings.Contains(warnings[0]["message"].(string), "gone") || !strings.Contains(warnings[0]["message"].(string), "cannot be reached") {
 		t.Fatalf("warnings %v", warnings)
+	}
+
+	// A long result: a preview for the model, the whole in the workspace.
+	run = s.sendAndWait(id, "the report please")
+	res = s.toolResults(id, run["run_id"].(string))
+	if len(res) != 1 || res[0]["truncated"] != true || res[0]["output_path"] == nil || len(str(res[0]["result"])) > 17<<10 {
+		t.Fatalf("long MCP result: %v", res)
+	}
+	if full := s.do("GET", "/v1/deployments/"+id+"/files/content?path="+str(res[0]["output_path"]), nil); !strings.HasSuffix(string(full.body), "THE END") {
+		t.Fatalf("the whole result: %d bytes", len(full.body))
 	}
 }
 

@@ -19,12 +19,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -170,7 +172,7 @@ func (p *Pool) connect(ctx context.Context, d *herm.Deployment, ss *session) err
 		cs, sseErr = p.client.Connect(life, &mcp.SSEClientTransport{Endpoint: ss.server.URL, HTTPClient: hc}, nil)
 		if sseErr != nil {
 			cancel()
-			return fmt.Errorf("streamable HTTP: %v; HTTP+SSE: %v", err, sseErr)
+			return fmt.Errorf("streamable HTTP: %w; HTTP+SSE: %w", err, sseErr)
 		}
 	}
 	if !stop() {
@@ -264,7 +266,7 @@ func (p *Pool) Tools(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []s
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				warnings = append(warnings, fmt.Sprintf("MCP server %s is left out of this run: %s", s.Name, herm.ErrorMessage(err)))
+				warnings = append(warnings, fmt.Sprintf("MCP server %s is left out of this run: %s", s.Name, describe(err)))
 				return
 			}
 			allowed := map[string]bool{}
@@ -349,7 +351,7 @@ func (t *tool) Call(ctx context.Context, c tools.Call, args json.RawMessage) (to
 		if t.ss.cs == nil {
 			if err := t.p.connect(ctx, t.d, t.ss); err != nil {
 				t.ss.mu.Unlock()
-				return tools.Result{Content: fmt.Sprintf("MCP server %s is unreachable: %v", t.ss.server.Name, err), IsError: true}, nil
+				return tools.Result{Content: fmt.Sprintf("MCP server %s is unreachable: %s", t.ss.server.Name, describe(err)), IsError: true}, nil
 			}
 		}
 		cs := t.ss.cs
@@ -371,10 +373,40 @@ func (t *tool) Call(ctx context.Context, c tools.Call, args json.RawMessage) (to
 		}
 		t.ss.mu.Unlock()
 		if attempt == 1 || !retry {
-			return tools.Result{Content: fmt.Sprintf("MCP tool %s on %s failed: %v", t.t.Name, t.ss.server.Name, err), IsError: true}, nil
+			return tools.Result{Content: fmt.Sprintf("MCP tool %s on %s failed: %s", t.t.Name, t.ss.server.Name, describe(err)), IsError: true}, nil
 		}
 	}
 }
+
+// describe says why a server could not be used, in terms its operator can
+// act on (the transport's own text for anything else).
+func describe(err error) string {
+	if herm.ErrorCode(err) != herm.EInternal {
+		return herm.ErrorMessage(err)
+	}
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "it did not answer in time"
+	case strings.Contains(msg, http.StatusText(http.StatusUnauthorized)):
+		return "it rejected the credentials (HTTP 401 Unauthorized): check the server's headers and the secrets they use"
+	case strings.Contains(msg, http.StatusText(http.StatusForbidden)):
+		return "it refused access (HTTP 403 Forbidden): check the server's headers and the secrets they use"
+	case errors.As(err, &dnsErr):
+		return fmt.Sprintf("its host %s was not found", dnsErr.Name)
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "it cannot be reached: " + opErr.Err.Error()
+	case strings.Contains(msg, http.StatusText(http.StatusNotFound)):
+		return "its URL answers 404 Not Found: is it the server's MCP endpoint?"
+	}
+	return msg
+}
+
+// MaxResultBytes caps the text of one tool result kept from a server (the
+// agent loop then spills what is beyond its preview to the workspace).
+const MaxResultBytes = 4 << 20
 
 // result turns an MCP result into text for the model: text as it is,
 // images and audio described, resources by content or link, structured
@@ -409,5 +441,13 @@ func result(r *mcp.CallToolResult) tools.Result {
 		b, _ := json.Marshal(r.StructuredContent)
 		parts = append(parts, string(b))
 	}
-	return tools.Result{Content: strings.Join(parts, "\n"), IsError: r.IsError}
+	text := strings.Join(parts, "\n")
+	if len(text) > MaxResultBytes {
+		cut := MaxResultBytes
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		text = text[:cut] + fmt.Sprintf("\n[the server returned %d bytes; cut at %d]", len(text), cut)
+	}
+	return tools.Result{Content: text, IsError: r.IsError}
 }
