@@ -144,6 +144,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		MaxSteps:        cfg.MaxSteps,
 		PreviewLimit:    cfg.PreviewLimit,
 		Spill:           spill(sandboxes),
+		SaveFile:        saveFile(sandboxes),
 		OnModelCall: func(model string, u llm.Usage, err error) {
 			metrics.ModelCall(model, u.InputTokens, u.OutputTokens, err)
 		},

@@ -34,6 +34,10 @@ func TestMCPTools(t *testing.T) {
 	mcp.AddTool(srv, &mcp.Tool{Name: "report", Description: "a long report"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: strings.Repeat("line of the report\n", 10000) + "THE END"}}}, struct{}{}, nil
 	})
+	png := "\x89PNG\r\n\x1a\nnot really an image"
+	mcp.AddTool(srv, &mcp.Tool{Name: "chart", Description: "draws a chart"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Your chart:"}, &mcp.ImageContent{MIMEType: "image/png", Data: []byte(png)}}}, struct{}{}, nil
+	})
 	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
 	defer ts.Close()
 	down := httptest.NewServer(http.NotFoundHandler())
@@ -44,10 +48,12 @@ func TestMCPTools(t *testing.T) {
 		words("It is 42."),
 		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c2", "acme__report", `{}`)}},
 		words("Read it."),
+		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c3", "acme__chart", `{}`)}},
+		words("Here."),
 	)
 	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
 	d := s.createReady(map[string]any{"mcp_servers": []any{
-		map[string]any{"name": "acme", "url": ts.URL, "tools": []string{"sum", "report"}},
+		map[string]any{"name": "acme", "url": ts.URL, "tools": []string{"sum", "report", "chart"}},
 		map[string]any{"name": "gone", "url": down.URL},
 	}})
 	id := d["deployment_id"].(string)
@@ -60,7 +66,7 @@ func TestMCPTools(t *testing.T) {
 			mcpTools = append(mcpTools, m["name"].(string)+"@"+m["origin"].(string))
 		}
 	}
-	if strings.Join(mcpTools, ",") != "acme__report@acme,acme__sum@acme" {
+	if strings.Join(mcpTools, ",") != "acme__chart@acme,acme__report@acme,acme__sum@acme" {
 		t.Fatalf("MCP tools listed: %v", mcpTools)
 	}
 
@@ -83,7 +89,7 @@ func TestMCPTools(t *testing.T) {
 			names = append(names, tl.Name)
 		}
 	}
-	if strings.Join(names, ",") != "acme__report,acme__sum" {
+	if strings.Join(names, ",") != "acme__chart,acme__report,acme__sum" {
 		t.Fatalf("offered to the model: %v", names)
 	}
 	warnings := s.events(id, "warning")
@@ -99,6 +105,16 @@ func TestMCPTools(t *testing.T) {
 	}
 	if full := s.do("GET", "/v1/deployments/"+id+"/files/content?path="+str(res[0]["output_path"]), nil); !strings.HasSuffix(string(full.body), "THE END") {
 		t.Fatalf("the whole result: %d bytes", len(full.body))
+	}
+
+	// An image is saved in the workspace, and the model told where.
+	run = s.sendAndWait(id, "a chart please")
+	res = s.toolResults(id, run["run_id"].(string))
+	if len(res) != 1 || res[0]["is_error"] != false || str(res[0]["result"]) != "Your chart:\n[1-image.png (image/png, 27 bytes) saved as .herm/outputs/c3-1-image.png]" {
+		t.Fatalf("image result: %v", res)
+	}
+	if img := s.do("GET", "/v1/deployments/"+id+"/files/content?path=.herm/outputs/c3-1-image.png", nil); string(img.body) != png {
+		t.Fatalf("saved image: %d %q", img.status, img.body)
 	}
 }
 

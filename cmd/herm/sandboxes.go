@@ -22,6 +22,7 @@ import (
 	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/skills"
 	"github.com/hermhq/herm/internal/store"
+	"github.com/hermhq/herm/internal/tools"
 	"github.com/hermhq/herm/internal/tools/builtin"
 )
 
@@ -128,6 +129,22 @@ func spill(m *sandbox.Manager) func(ctx context.Context, d *herm.Deployment, cal
 		}
 		p := ".herm/outputs/" + safeName(callID) + ".txt"
 		if _, err := sb.Workspace().WriteFile(p, strings.NewReader(content)); err != nil {
+			return "", err
+		}
+		return p, nil
+	}
+}
+
+// saveFile keeps a binary part of a tool result in the workspace, as
+// .herm/outputs/<call id>-<name>.
+func saveFile(m *sandbox.Manager) func(ctx context.Context, d *herm.Deployment, callID string, f tools.File) (string, error) {
+	return func(ctx context.Context, d *herm.Deployment, callID string, f tools.File) (string, error) {
+		sb, err := m.Get(ctx, d)
+		if err != nil {
+			return "", err
+		}
+		p := ".herm/outputs/" + safeName(callID) + "-" + safeFileName(f.Name)
+		if _, err := sb.Workspace().WriteFile(p, bytes.NewReader(f.Data)); err != nil {
 			return "", err
 		}
 		return p, nil

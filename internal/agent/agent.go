@@ -59,6 +59,10 @@ type Options struct {
 	// (.herm/outputs/<tool_call_id>.txt) and returns its path. Without it,
 	// long results are cut at PreviewLimit.
 	Spill func(ctx context.Context, d *herm.Deployment, toolCallID, content string) (string, error)
+	// SaveFile saves a binary part of a tool call's result in the
+	// deployment's workspace and returns its path there (nil: the model is
+	// told the file could not be kept).
+	SaveFile func(ctx context.Context, d *herm.Deployment, toolCallID string, f tools.File) (string, error)
 	// Prices gives model calls their cost (nil: every cost is unknown).
 	Prices llm.Prices
 	// ContextWindows gives models' context sizes (default
@@ -609,6 +613,28 @@ func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 		x.a.logger.Warn("tool failed", "tool", c.Name, "run_id", x.run.ID, "err", err)
 		return tools.Result{Content: "the tool failed: " + herm.ErrorMessage(err), IsError: true}
 	}
+	return x.saveFiles(ctx, c.ID, res)
+}
+
+// saveFiles keeps a result's binary parts in the workspace and lists them
+// in its text.
+func (x *exec) saveFiles(ctx context.Context, callID string, res tools.Result) tools.Result {
+	for _, f := range res.Files {
+		line := fmt.Sprintf("[%s (%s, %d bytes) ", f.Name, f.MediaType, len(f.Data))
+		if x.a.opts.SaveFile == nil {
+			line += "could not be kept]"
+		} else if p, err := x.a.opts.SaveFile(ctx, x.cfg, callID, f); err != nil {
+			x.a.logger.Warn("save tool file", "run_id", x.run.ID, "err", err)
+			line += "could not be saved: " + herm.ErrorMessage(err) + "]"
+		} else {
+			line += "saved as " + p + "]"
+		}
+		if res.Content != "" {
+			res.Content += "\n"
+		}
+		res.Content += line
+	}
+	res.Files = nil
 	return res
 }
 

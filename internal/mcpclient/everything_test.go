@@ -55,7 +55,7 @@ func TestReferenceServer(t *testing.T) {
 			p := New(Options{})
 			defer p.Close()
 			d := &herm.Deployment{ID: "dep_ref", CustomerID: "cus_ref", MCPServers: []herm.MCPServer{
-				{Name: "everything", URL: fmt.Sprintf("http://127.0.0.1:%d%s", port, mode.path), Tools: []string{"echo", "get-sum"}},
+				{Name: "everything", URL: fmt.Sprintf("http://127.0.0.1:%d%s", port, mode.path), Tools: []string{"echo", "get-sum", "get-tiny-image", "get-structured-content"}},
 			}}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -67,14 +67,24 @@ func TestReferenceServer(t *testing.T) {
 			for _, tl := range got {
 				names = append(names, tl.Spec().Name)
 			}
-			if strings.Join(names, ",") != "everything__echo,everything__get-sum" {
-				t.Fatalf("tools %v (the allowlist is echo and get-sum)", names)
+			if strings.Join(names, ",") != "everything__echo,everything__get-structured-content,everything__get-sum,everything__get-tiny-image" {
+				t.Fatalf("tools %v (the allowlist is echo, get-sum, get-tiny-image and get-structured-content)", names)
 			}
 			if res := call(t, got[0], `{"message":"hello from herm"}`); res.IsError || !strings.Contains(res.Content, "hello from herm") {
 				t.Fatalf("echo: %+v", res)
 			}
-			if res := call(t, got[1], `{"a":40,"b":2}`); res.IsError || !strings.Contains(res.Content, "42") {
+			if res := call(t, got[1], `{"location":"Chicago"}`); res.IsError || !strings.Contains(res.Content, `"temperature":36`) {
+				t.Fatalf("get-structured-content: %+v", res)
+			}
+			if res := call(t, got[2], `{"a":40,"b":2}`); res.IsError || !strings.Contains(res.Content, "42") {
 				t.Fatalf("get-sum: %+v", res)
+			}
+			// An image comes back as a file (the agent saves it in the
+			// workspace), the text around it as text.
+			res := call(t, got[3], `{}`)
+			if res.IsError || !strings.Contains(res.Content, "Here's the image you requested") || len(res.Files) != 1 ||
+				res.Files[0].MediaType != "image/png" || res.Files[0].Name != "1-image.png" || !strings.HasPrefix(string(res.Files[0].Data), "\x89PNG") {
+				t.Fatalf("get-tiny-image: %q, files %d", res.Content, len(res.Files))
 			}
 		})
 	}

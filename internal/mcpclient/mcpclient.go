@@ -408,19 +408,24 @@ func describe(err error) string {
 // agent loop then spills what is beyond its preview to the workspace).
 const MaxResultBytes = 4 << 20
 
-// result turns an MCP result into text for the model: text as it is,
-// images and audio described, resources by content or link, structured
-// content as JSON.
+// result turns an MCP result into a tool result: text as it is, images,
+// audio and binary resources as files (the agent saves them in the
+// workspace), text resources inline, structured content as JSON.
 func result(r *mcp.CallToolResult) tools.Result {
 	var parts []string
+	var files []tools.File
+	file := func(kind, mediaType string, data []byte) {
+		name := fmt.Sprintf("%d-%s%s", len(files)+1, kind, extension(mediaType))
+		files = append(files, tools.File{Name: name, MediaType: mediaType, Data: data})
+	}
 	for _, c := range r.Content {
 		switch v := c.(type) {
 		case *mcp.TextContent:
 			parts = append(parts, v.Text)
 		case *mcp.ImageContent:
-			parts = append(parts, fmt.Sprintf("[image: %s, %d bytes]", v.MIMEType, len(v.Data)))
+			file("image", v.MIMEType, v.Data)
 		case *mcp.AudioContent:
-			parts = append(parts, fmt.Sprintf("[audio: %s, %d bytes]", v.MIMEType, len(v.Data)))
+			file("audio", v.MIMEType, v.Data)
 		case *mcp.ResourceLink:
 			parts = append(parts, fmt.Sprintf("[resource: %s %s]", v.URI, v.Name))
 		case *mcp.EmbeddedResource:
@@ -430,7 +435,8 @@ func result(r *mcp.CallToolResult) tools.Result {
 			if v.Resource.Text != "" {
 				parts = append(parts, fmt.Sprintf("[resource %s]\n%s", v.Resource.URI, v.Resource.Text))
 			} else {
-				parts = append(parts, fmt.Sprintf("[resource %s: %s, %d bytes]", v.Resource.URI, v.Resource.MIMEType, len(v.Resource.Blob)))
+				parts = append(parts, fmt.Sprintf("[resource %s]", v.Resource.URI))
+				file("resource", v.Resource.MIMEType, v.Resource.Blob)
 			}
 		default:
 			b, _ := json.Marshal(c)
@@ -449,5 +455,34 @@ func result(r *mcp.CallToolResult) tools.Result {
 		}
 		text = text[:cut] + fmt.Sprintf("\n[the server returned %d bytes; cut at %d]", len(text), cut)
 	}
-	return tools.Result{Content: text, IsError: r.IsError}
+	return tools.Result{Content: text, IsError: r.IsError, Files: files}
+}
+
+// extension is a file extension for a media type ("" when unknown).
+func extension(mediaType string) string {
+	switch strings.ToLower(strings.TrimSpace(strings.Split(mediaType, ";")[0])) {
+	case "image/png":
+		return ".png"
+	case "image/jpeg":
+		return ".jpg"
+	case "image/gif":
+		return ".gif"
+	case "image/webp":
+		return ".webp"
+	case "image/svg+xml":
+		return ".svg"
+	case "audio/wav", "audio/x-wav":
+		return ".wav"
+	case "audio/mpeg":
+		return ".mp3"
+	case "audio/ogg":
+		return ".ogg"
+	case "application/pdf":
+		return ".pdf"
+	case "application/json":
+		return ".json"
+	case "text/plain":
+		return ".txt"
+	}
+	return ".bin"
 }

@@ -33,6 +33,17 @@ type Result struct {
 	IsError    bool
 	Truncated  bool
 	OutputPath string // workspace path of the full output when Truncated
+	// Files are binary parts of the result (an MCP tool's images, audio,
+	// blobs): the agent saves them in the workspace and tells the model
+	// where.
+	Files []File
+}
+
+// File is a binary part of a tool result.
+type File struct {
+	Name      string // a file name, unique within the result
+	MediaType string
+	Data      []byte
 }
 
 // Tool is something the model can call.
