@@ -111,19 +111,34 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	for k, v := range cfg.ContextWindows {
 		windows[k] = v
 	}
-	master, err := secrets.MasterKey(getenv("HERM_MASTER_KEY"), cfg.DataDir)
+	masters, err := secrets.MasterKeys(getenv("HERM_MASTER_KEY"), cfg.DataDir)
 	if err != nil {
 		st.Close()
 		stopEgress()
 		return nil, err
 	}
-	vault, err := secrets.New(st, master, ids, now)
+	vault, err := secrets.New(st, masters, ids, now)
 	if err != nil {
 		st.Close()
 		stopEgress()
 		return nil, err
 	}
-	eg.vault, eg.key = vault, master
+	eg.vault, eg.key = vault, masters[0]
+	if len(masters) > 1 {
+		// A master key rotation: the secrets are resealed under the new key
+		// while the server serves (each opens with the key that sealed it).
+		go func() {
+			n, unreadable, err := vault.Reseal(egressCtx)
+			switch {
+			case err != nil:
+				logger.Error("re-encrypting secrets under the new master key failed; restart to try again", "err", err, "resealed", n)
+			case len(unreadable) > 0:
+				logger.Error("secrets that no master key opens", "secret_ids", unreadable, "resealed", n)
+			default:
+				logger.Info("secrets re-encrypted under the new master key; the old keys can be removed from HERM_MASTER_KEY", "resealed", n)
+			}
+		}()
+	}
 	sandboxes.SetPrepare(eg.prepare, eg.forget)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger,
 		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, error) {

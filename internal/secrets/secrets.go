@@ -37,21 +37,26 @@ var reSecretName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
 // Vault stores and reveals secrets.
 type Vault struct {
 	store store.Store
-	aead  cipher.AEAD
+	aeads []cipher.AEAD // the first seals; each opens (older master keys after a rotation)
 	ids   *herm.IDGen
 	now   func() time.Time
 }
 
-// MasterKey returns the master key: HERM_MASTER_KEY (base64 of 32 bytes)
-// when set, else the one in dataDir/master.key, generated (mode 0600) on
-// first use.
-func MasterKey(env, dataDir string) ([]byte, error) {
-	if env != "" {
-		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(env))
-		if err != nil || len(k) != 32 {
-			return nil, errors.New("HERM_MASTER_KEY must be the base64 encoding of 32 bytes")
+// MasterKeys returns the master keys: HERM_MASTER_KEY (base64 of 32
+// bytes; during a rotation, the new key then the old ones, separated by
+// commas) when set, else the one in dataDir/master.key, generated (mode
+// 0600) on first use. The first key seals; all of them open.
+func MasterKeys(env, dataDir string) ([][]byte, error) {
+	if strings.TrimSpace(env) != "" {
+		var keys [][]byte
+		for i, part := range strings.Split(env, ",") {
+			k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(part))
+			if err != nil || len(k) != 32 {
+				return nil, fmt.Errorf("HERM_MASTER_KEY: key %d must be the base64 encoding of 32 bytes (several keys are separated by commas, the current one first)", i+1)
+			}
+			keys = append(keys, k)
 		}
-		return k, nil
+		return keys, nil
 	}
 	path := filepath.Join(dataDir, "master.key")
 	if b, err := os.ReadFile(path); err == nil {
@@ -59,7 +64,7 @@ func MasterKey(env, dataDir string) ([]byte, error) {
 		if err != nil || len(k) != 32 {
 			return nil, fmt.Errorf("%s does not hold a base64 32-byte key", path)
 		}
-		return k, nil
+		return [][]byte{k}, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -75,50 +80,100 @@ func MasterKey(env, dataDir string) ([]byte, error) {
 		f.Close()
 		return nil, err
 	}
-	return k, f.Close()
+	return [][]byte{k}, f.Close()
 }
 
-// New returns a vault sealing with a key derived from master.
-func New(s store.Store, master []byte, ids *herm.IDGen, now func() time.Time) (*Vault, error) {
-	if len(master) != 32 {
-		return nil, errors.New("the master key must be 32 bytes")
+// New returns a vault sealing with a key derived from the first master
+// key and opening with any of them.
+func New(s store.Store, masters [][]byte, ids *herm.IDGen, now func() time.Time) (*Vault, error) {
+	if len(masters) == 0 {
+		return nil, errors.New("no master key")
 	}
-	key, err := hkdf.Key(sha256.New, master, nil, "herm secrets v1", 32)
-	if err != nil {
-		return nil, err
+	v := &Vault{store: s, ids: ids, now: now}
+	for _, master := range masters {
+		if len(master) != 32 {
+			return nil, errors.New("the master key must be 32 bytes")
+		}
+		key, err := hkdf.Key(sha256.New, master, nil, "herm secrets v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		v.aeads = append(v.aeads, aead)
 	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
+	if v.now == nil {
+		v.now = time.Now
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Vault{store: s, aead: aead, ids: ids, now: now}, nil
+	return v, nil
 }
 
 func (v *Vault) seal(id, value string) []byte {
-	nonce := make([]byte, v.aead.NonceSize())
+	aead := v.aeads[0]
+	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err) // crypto/rand does not fail
 	}
-	return v.aead.Seal(nonce, nonce, []byte(value), []byte(id))
+	return aead.Seal(nonce, nonce, []byte(value), []byte(id))
 }
 
-func (v *Vault) open(s *herm.Secret) (string, error) {
-	n := v.aead.NonceSize()
-	if len(s.Ciphertext) < n {
-		return "", fmt.Errorf("secret %s: corrupt ciphertext", s.ID)
+// open decrypts a secret's value, and says which master key sealed it.
+func (v *Vault) open(s *herm.Secret) (string, int, error) {
+	for i, aead := range v.aeads {
+		n := aead.NonceSize()
+		if len(s.Ciphertext) < n {
+			return "", 0, fmt.Errorf("secret %s: corrupt ciphertext", s.ID)
+		}
+		if b, err := aead.Open(nil, s.Ciphertext[:n], s.Ciphertext[n:], []byte(s.ID)); err == nil {
+			return string(b), i, nil
+		}
 	}
-	b, err := v.aead.Open(nil, s.Ciphertext[:n], s.Ciphertext[n:], []byte(s.ID))
-	if err != nil {
-		return "", fmt.Errorf("secret %s cannot be decrypted (another master key?)", s.ID)
+	return "", 0, fmt.Errorf("secret %s cannot be decrypted (sealed under another master key?)", s.ID)
+}
+
+// Reseal re-encrypts every secret sealed under an older master key with
+// the current one (after a rotation of HERM_MASTER_KEY), while the server
+// runs: each is opened with the key that sealed it, so nothing is ever
+// unreadable. It returns how many were resealed and the IDs of those no
+// key opens.
+func (v *Vault) Reseal(ctx context.Context) (int, []string, error) {
+	if len(v.aeads) == 1 {
+		return 0, nil, nil
 	}
-	return string(b), nil
+	n := 0
+	var unreadable []string
+	page := herm.Page{Limit: 100}
+	for {
+		list, err := v.store.ListSecrets(ctx, page)
+		if err != nil {
+			return n, unreadable, err
+		}
+		for _, s := range list {
+			val, key, err := v.open(s)
+			if err != nil {
+				unreadable = append(unreadable, s.ID)
+				continue
+			}
+			if key == 0 {
+				continue
+			}
+			// Only if nobody rotated it meanwhile.
+			if err := v.store.ResealSecret(ctx, s.ID, s.Ciphertext, v.seal(s.ID, val)); err != nil {
+				return n, unreadable, err
+			}
+			n++
+		}
+		if len(list) < page.Limit {
+			return n, unreadable, nil
+		}
+		page.Cursor = list[len(list)-1].ID
+	}
 }
 
 // Input is a secret's definition.
@@ -215,6 +270,6 @@ func (v *Vault) Reveal(ctx context.Context, d *herm.Deployment, envName string) 
 	if s.CustomerID != "" && s.CustomerID != d.CustomerID {
 		return "", nil, fmt.Errorf("secret %s (%s) is not this customer's", envName, id)
 	}
-	val, err := v.open(s)
+	val, _, err := v.open(s)
 	return val, s, err
 }

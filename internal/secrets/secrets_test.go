@@ -1,7 +1,10 @@
 package secrets
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +21,7 @@ func vault(t *testing.T, master []byte) (*Vault, *sqlite.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	v, err := New(st, master, herm.NewIDGen(nil), nil)
+	v, err := New(st, [][]byte{master}, herm.NewIDGen(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,20 +30,28 @@ func vault(t *testing.T, master []byte) (*Vault, *sqlite.Store) {
 
 func TestMasterKey(t *testing.T) {
 	dir := t.TempDir()
-	k1, err := MasterKey("", dir)
-	if err != nil || len(k1) != 32 {
-		t.Fatalf("%v %d", err, len(k1))
+	keys, err := MasterKeys("", dir)
+	if err != nil || len(keys) != 1 || len(keys[0]) != 32 {
+		t.Fatalf("%v %d", err, len(keys))
 	}
+	k1 := keys[0]
 	fi, err := os.Stat(filepath.Join(dir, "master.key"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("master.key %v %v", fi, err)
 	}
-	k2, err := MasterKey("", dir)
-	if err != nil || string(k1) != string(k2) {
+	keys, err = MasterKeys("", dir)
+	if err != nil || string(k1) != string(keys[0]) {
 		t.Fatal("the generated key is not reused")
 	}
-	if _, err := MasterKey("not base64!", dir); err == nil {
-		t.Fatal("a bad HERM_MASTER_KEY was accepted")
+	for _, bad := range []string{"not base64!", base64.StdEncoding.EncodeToString(k1[:16]), base64.StdEncoding.EncodeToString(k1) + ",x"} {
+		if _, err := MasterKeys(bad, dir); err == nil {
+			t.Fatalf("a bad HERM_MASTER_KEY %q was accepted", bad)
+		}
+	}
+	k2 := bytes.Repeat([]byte{2}, 32)
+	keys, err = MasterKeys(" "+base64.StdEncoding.EncodeToString(k2)+", "+base64.StdEncoding.EncodeToString(k1), dir)
+	if err != nil || len(keys) != 2 || string(keys[0]) != string(k2) || string(keys[1]) != string(k1) {
+		t.Fatalf("two keys: %v %d", err, len(keys))
 	}
 }
 
@@ -95,7 +106,7 @@ func TestSealRevealRotate(t *testing.T) {
 	}
 	// Another master key cannot open it.
 	wrong := make([]byte, 32)
-	v2, err := New(st, wrong, herm.NewIDGen(nil), nil)
+	v2, err := New(st, [][]byte{wrong}, herm.NewIDGen(nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +118,61 @@ func TestSealRevealRotate(t *testing.T) {
 		if _, err := v.Create(ctx, in); herm.ErrorCode(err) != herm.EInvalid {
 			t.Errorf("%+v: %v", in, err)
 		}
+	}
+}
+
+// A master key rotation: with the new key first and the old one after it,
+// every secret reads at once and Reseal moves them all to the new key,
+// after which the old key is not needed. (That a value rotated during the
+// reseal stays rotated is the store's ResealSecret, in its behaviour suite.)
+func TestMasterKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	k1, k2, k3 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+	old, st := vault(t, k1)
+	d := &herm.Deployment{CustomerID: "cus_1", Secrets: map[string]string{}}
+	for i := range 150 { // more than one page
+		s, err := old.Create(ctx, Input{Name: "s", Value: strings.Repeat("v", i+1), CustomerID: "cus_1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Secrets[fmt.Sprintf("S%d", i)] = s.ID
+	}
+	stranger, err := New(st, [][]byte{k3}, herm.NewIDGen(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost, err := stranger.Create(ctx, Input{Name: "lost", Value: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rotating, err := New(st, [][]byte{k2, k1}, herm.NewIDGen(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(v *Vault) {
+		t.Helper()
+		for i := range 150 {
+			val, _, err := v.Reveal(ctx, d, fmt.Sprintf("S%d", i))
+			if err != nil || val != strings.Repeat("v", i+1) {
+				t.Fatalf("S%d: %q %v", i, val, err)
+			}
+		}
+	}
+	check(rotating)
+	n, unreadable, err := rotating.Reseal(ctx)
+	if err != nil || n != 150 || len(unreadable) != 1 || unreadable[0] != lost.ID {
+		t.Fatalf("reseal: %d %v %v", n, unreadable, err)
+	}
+	if n, _, _ := rotating.Reseal(ctx); n != 0 {
+		t.Fatalf("a second reseal did %d", n)
+	}
+	current, err := New(st, [][]byte{k2}, herm.NewIDGen(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(current)
+	if _, _, err := old.Reveal(ctx, d, "S0"); err == nil {
+		t.Fatal("the old key still opens a resealed secret")
 	}
 }

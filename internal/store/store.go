@@ -134,6 +134,9 @@ type Querier interface {
 	ListSecrets(ctx context.Context, p herm.Page) ([]*herm.Secret, error)
 	// RotateSecret replaces a secret's ciphertext (ENotFound).
 	RotateSecret(ctx context.Context, id string, ciphertext []byte, at time.Time) error
+	// ResealSecret replaces a secret's ciphertext with the same value
+	// sealed under another key, only if it still is old (nil otherwise).
+	ResealSecret(ctx context.Context, id string, old, ciphertext []byte) error
 	// DeleteSecret removes a secret (ENotFound).
 	DeleteSecret(ctx context.Context, id string) error
 

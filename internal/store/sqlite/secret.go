@@ -73,6 +73,12 @@ func (q *querier) RotateSecret(ctx context.Context, id string, ciphertext []byte
 	return changed("rotate secret", res, err, notFound("secret"))
 }
 
+// ResealSecret replaces a secret's ciphertext if it is still old.
+func (q *querier) ResealSecret(ctx context.Context, id string, old, ciphertext []byte) error {
+	_, err := q.w().ExecContext(ctx, `UPDATE secrets SET ciphertext = ? WHERE id = ? AND ciphertext = ?`, ciphertext, id, old)
+	return dbErr("reseal secret", err, msgs{})
+}
+
 // DeleteSecret removes a secret.
 func (q *querier) DeleteSecret(ctx context.Context, id string) error {
 	res, err := q.w().ExecContext(ctx, `DELETE FROM secrets WHERE id = ?`, id)

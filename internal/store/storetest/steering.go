@@ -233,6 +233,16 @@ func secretTests() []test {
 			a.Ciphertext, a.RotatedAt = []byte{7}, ptr(at(time.Hour))
 			wantDiff(t, "rotated", a, got)
 			wantCode(t, f.s.RotateSecret(f.ctx, "sec_nope", []byte{1}, at(0)), herm.ENotFound)
+			// A reseal replaces only the ciphertext it was computed from.
+			f.must(f.s.ResealSecret(f.ctx, a.ID, []byte{6}, []byte{8}))
+			got, err = f.s.GetSecret(f.ctx, a.ID)
+			f.must(err)
+			wantDiff(t, "reseal of a changed secret", a, got)
+			f.must(f.s.ResealSecret(f.ctx, a.ID, []byte{7}, []byte{8}))
+			got, err = f.s.GetSecret(f.ctx, a.ID)
+			f.must(err)
+			a.Ciphertext = []byte{8}
+			wantDiff(t, "resealed", a, got)
 			f.must(f.s.DeleteSecret(f.ctx, a.ID))
 			_, err = f.s.GetSecret(f.ctx, a.ID)
 			wantCode(t, err, herm.ENotFound)
