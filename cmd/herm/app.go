@@ -52,6 +52,9 @@ type app struct {
 
 // newApp opens the store and wires every service; nothing runs yet.
 func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger) (*app, error) {
+	// Every secret value this process reveals is kept out of its log.
+	seen := secrets.NewSeen()
+	logger = slog.New(secrets.LogHandler(logger.Handler(), seen))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -117,7 +120,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		stopEgress()
 		return nil, err
 	}
-	vault, err := secrets.New(st, masters, ids, now)
+	vault, err := secrets.New(st, masters, ids, now, seen)
 	if err != nil {
 		st.Close()
 		stopEgress()

@@ -40,6 +40,7 @@ type Vault struct {
 	aeads []cipher.AEAD // the first seals; each opens (older master keys after a rotation)
 	ids   *herm.IDGen
 	now   func() time.Time
+	seen  *Seen // values revealed, for the log's redaction (may be nil)
 }
 
 // MasterKeys returns the master keys: HERM_MASTER_KEY (base64 of 32
@@ -84,12 +85,13 @@ func MasterKeys(env, dataDir string) ([][]byte, error) {
 }
 
 // New returns a vault sealing with a key derived from the first master
-// key and opening with any of them.
-func New(s store.Store, masters [][]byte, ids *herm.IDGen, now func() time.Time) (*Vault, error) {
+// key and opening with any of them. Values it reveals are added to seen
+// (nil: none), whose LogHandler keeps them out of the log.
+func New(s store.Store, masters [][]byte, ids *herm.IDGen, now func() time.Time, seen *Seen) (*Vault, error) {
 	if len(masters) == 0 {
 		return nil, errors.New("no master key")
 	}
-	v := &Vault{store: s, ids: ids, now: now}
+	v := &Vault{store: s, ids: ids, now: now, seen: seen}
 	for _, master := range masters {
 		if len(master) != 32 {
 			return nil, errors.New("the master key must be 32 bytes")
@@ -271,5 +273,8 @@ func (v *Vault) Reveal(ctx context.Context, d *herm.Deployment, envName string) 
 		return "", nil, fmt.Errorf("secret %s (%s) is not this customer's", envName, id)
 	}
 	val, _, err := v.open(s)
+	if err == nil {
+		v.seen.add(val, s.Name)
+	}
 	return val, s, err
 }

@@ -21,7 +21,7 @@ func vault(t *testing.T, master []byte) (*Vault, *sqlite.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	v, err := New(st, [][]byte{master}, herm.NewIDGen(nil), nil)
+	v, err := New(st, [][]byte{master}, herm.NewIDGen(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestSealRevealRotate(t *testing.T) {
 	}
 	// Another master key cannot open it.
 	wrong := make([]byte, 32)
-	v2, err := New(st, [][]byte{wrong}, herm.NewIDGen(nil), nil)
+	v2, err := New(st, [][]byte{wrong}, herm.NewIDGen(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestMasterKeyRotation(t *testing.T) {
 		}
 		d.Secrets[fmt.Sprintf("S%d", i)] = s.ID
 	}
-	stranger, err := New(st, [][]byte{k3}, herm.NewIDGen(nil), nil)
+	stranger, err := New(st, [][]byte{k3}, herm.NewIDGen(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestMasterKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rotating, err := New(st, [][]byte{k2, k1}, herm.NewIDGen(nil), nil)
+	rotating, err := New(st, [][]byte{k2, k1}, herm.NewIDGen(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestMasterKeyRotation(t *testing.T) {
 	if n, _, _ := rotating.Reseal(ctx); n != 0 {
 		t.Fatalf("a second reseal did %d", n)
 	}
-	current, err := New(st, [][]byte{k2}, herm.NewIDGen(nil), nil)
+	current, err := New(st, [][]byte{k2}, herm.NewIDGen(nil), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
