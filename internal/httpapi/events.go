@@ -151,8 +151,8 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 		if !f.Match(e) {
 			return
 		}
-		bw.WriteString("id: ")
-		bw.WriteString(e.ID())
+		bw.WriteString("id: " + herm.PrefixEvent)
+		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), e.Seq, 10)) // no string per subscriber
 		bw.WriteString("\nevent: ")
 		bw.WriteString(e.Type)
 		bw.WriteString("\ndata: ")
