@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/llmtest"
@@ -161,4 +164,74 @@ func testCanary(t *testing.T, env map[string]string, sandboxSpec map[string]any)
 		}
 		return nil
 	})
+}
+
+// The canary through MCP: a server that gets the secret in its headers and
+// echoes it back in every form it can (a long text that is spilled to the
+// workspace, a text blob saved as a file, an image, the error of a second
+// server that refuses it) leaves no trace of it in the workspace, the
+// events, the model's requests or the log.
+func TestCanaryThroughMCP(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "echo", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "whoami", Description: "echoes the caller's credentials"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, struct{}, error) {
+		auth := req.Extra.Header.Get("Authorization")
+		return &mcp.CallToolResult{Content: []mcp.Content{
+			&mcp.TextContent{Text: strings.Repeat("you are "+auth+"\n", 2000)},
+			&mcp.EmbeddedResource{Resource: &mcp.ResourceContents{URI: "mem://creds", MIMEType: "application/octet-stream", Blob: []byte("creds=" + auth)}},
+			&mcp.ImageContent{MIMEType: "image/png", Data: []byte("\x89PNG tEXt " + auth)},
+		}}, struct{}{}, nil
+	})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	defer ts.Close()
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32600,"message":"token `+r.Header.Get("Authorization")+` is not valid"}}`, http.StatusBadRequest)
+	}))
+	defer refusing.Close()
+
+	script := llmtest.NewScript(llmtest.Turn{ToolCalls: []llm.ToolCall{call("c1", "echo__whoami", `{}`)}}, words("ok"))
+	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1", "HERM_LOG_LEVEL": "debug"})
+	sec := s.must(201, "POST", "/v1/secrets", map[string]any{"name": "api", "value": canary, "customer_id": "cus_1"})["secret_id"].(string)
+	hdr := map[string]any{"Authorization": "Bearer ${API_TOKEN}"}
+	d := s.createReady(map[string]any{"secrets": map[string]any{"API_TOKEN": sec}, "mcp_servers": []any{
+		map[string]any{"name": "echo", "url": ts.URL, "headers": hdr},
+		map[string]any{"name": "refusing", "url": refusing.URL, "headers": hdr},
+	}})
+	id := d["deployment_id"].(string)
+	run := s.sendAndWait(id, "who am I?")
+	res := s.toolResults(id, run["run_id"].(string))
+	if len(res) != 1 || res[0]["truncated"] != true || !strings.Contains(str(res[0]["result"]), "you are Bearer [REDACTED:API_TOKEN]") {
+		t.Fatalf("result %v", res)
+	}
+	if w := s.events(id, "warning"); len(w) == 0 || !strings.Contains(str(w[0]["message"]), "refusing") {
+		t.Fatalf("warnings %v", w)
+	}
+	all := s.do("GET", "/v1/deployments/"+id+"/events?after=evt_0&limit=1000", nil, "Accept", "application/json")
+	if strings.Contains(string(all.body), canary) {
+		t.Errorf("the event log holds the secret: %s", all.body)
+	}
+	for i, req := range script.Requests() {
+		b, _ := json.Marshal(req)
+		if strings.Contains(string(b), canary) {
+			t.Errorf("model request %d holds the secret", i)
+		}
+	}
+	if strings.Contains(s.logs.String(), canary) {
+		t.Error("the server's log holds the secret")
+	}
+	saved := 0
+	_ = filepath.Walk(filepath.Join(s.dir, "workspaces", id), func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			b, _ := os.ReadFile(p)
+			if strings.Contains(string(b), canary) {
+				t.Errorf("%s holds the secret", p)
+			}
+			if strings.Contains(string(b), "[REDACTED:API_TOKEN]") {
+				saved++
+			}
+		}
+		return nil
+	})
+	if saved != 3 {
+		t.Errorf("%d files in the workspace show the redacted echo, want 3 (spilled text, blob, image)", saved)
+	}
 }

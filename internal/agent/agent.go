@@ -189,7 +189,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 			x.specs = append(x.specs, spec)
 		}
 		for _, w := range warnings {
-			a.log.Emit(x.event(herm.EventWarning, map[string]any{"message": w, "source": "mcp"}))
+			a.log.Emit(x.event(herm.EventWarning, map[string]any{"message": x.redact(w), "source": "mcp"}))
 		}
 	}
 	disabled := func(name string) bool {
@@ -612,6 +612,14 @@ func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 	if err != nil && ctx.Err() == nil {
 		x.a.logger.Warn("tool failed", "tool", c.Name, "run_id", x.run.ID, "err", err)
 		return tools.Result{Content: "the tool failed: " + herm.ErrorMessage(err), IsError: true}
+	}
+	// Secret values out before anything is kept: the workspace (saved files,
+	// spilled output) is the sandbox's.
+	res.Content = x.redact(res.Content)
+	for i, f := range res.Files {
+		if red := x.redact(string(f.Data)); red != string(f.Data) {
+			res.Files[i].Data = []byte(red)
+		}
 	}
 	return x.saveFiles(ctx, c.ID, res)
 }

@@ -246,25 +246,51 @@ const egressSocket = "egress.sock"
 // deployment's egress proxy on, and where commands reach it in the
 // container.
 func (b *box) EgressListener() (net.Listener, string, error) {
-	dir, err := b.stateDir()
+	var ln *net.UnixListener
+	err := b.placeSocket(egressSocket, func(path string) error {
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+		if err != nil {
+			return err
+		}
+		l.SetUnlinkOnClose(false) // its name moves; a name left behind just refuses connections
+		ln = l
+		return nil
+	})
 	if err != nil {
-		return nil, "", err
-	}
-	path := filepath.Join(dir, egressSocket)
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := os.Chown(path, b.d.opts.UID, b.d.opts.UID); err != nil {
-		ln.Close()
-		return nil, "", err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		return nil, "", err
 	}
 	return ln, RelayAddr, nil
+}
+
+// placeSocket makes a unix socket in the container's state dir, which the
+// container can write to: bound in a fresh directory only root can reach,
+// given to the container's user there, then renamed into place (a rename
+// replaces a name and never follows it, so a symlink the container put
+// there cannot redirect the chown).
+func (b *box) placeSocket(name string, bind func(path string) error) error {
+	dir, err := b.stateDir()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(b.d.opts.StateDir, ".sock-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	p := filepath.Join(tmp, name)
+	if err := bind(p); err != nil {
+		return err
+	}
+	if err := os.Chown(p, b.d.opts.UID, b.d.opts.UID); err != nil {
+		return err
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(p, filepath.Join(dir, name))
 }
 
 // stateDir makes the container's control directory (bind-mounted at
@@ -395,22 +421,13 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 	b.conn = nil
 	cli := b.d.cli
 	name := containerName(b.id)
-	dir, err := b.stateDir()
-	if err != nil {
-		return nil, err
-	}
-	sock := filepath.Join(dir, "ctl.sock")
-	_ = os.Remove(sock)
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(lfd)
-	if err := unix.Bind(lfd, &unix.SockaddrUnix{Name: sock}); err != nil {
+	if err := b.placeSocket("ctl.sock", func(path string) error { return unix.Bind(lfd, &unix.SockaddrUnix{Name: path}) }); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	if err := os.Chown(sock, b.d.opts.UID, b.d.opts.UID); err != nil {
-		return nil, err
 	}
 	if err := unix.Listen(lfd, 1); err != nil {
 		return nil, err
