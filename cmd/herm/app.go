@@ -126,7 +126,9 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		stopEgress()
 		return nil, err
 	}
-	eg.vault, eg.key = vault, masters[0]
+	// Placeholders do not depend on the master key, so that a rotation
+	// does not change those written into a workspace's files.
+	eg.vault, eg.key = vault, []byte("herm egress placeholder v1")
 	if len(masters) > 1 {
 		// A master key rotation: the secrets are resealed under the new key
 		// while the server serves (each opens with the key that sealed it).
@@ -180,7 +182,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		AllowPrivateNetworks: cfg.AllowPrivateNet,
 		CheckSnapshot:        sandboxes.CheckSnapshot,
 		CheckSecretRef:       vault.CheckRef,
-		ResolveSkill:         skillResolver(sandboxes, downloader),
+		ResolveSkill:         skillResolver(st, sandboxes, downloader),
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)

@@ -71,15 +71,16 @@ func (e *egresses) prepare(ctx context.Context, d *herm.Deployment, sb sandbox.S
 	if !ok || d.Sandbox.Network.Egress == herm.EgressNone {
 		return env, nil // no network at all for this sandbox
 	}
-	e.mu.Lock()
+	e.mu.Lock() // one start per deployment, however many callers
 	p, running := e.proxies[d.ID]
-	e.mu.Unlock()
 	if !running {
 		var err error
 		if p, err = e.start(d, l, sb.Workspace()); err != nil {
+			e.mu.Unlock()
 			return nil, err
 		}
 	}
+	e.mu.Unlock()
 	proxy := "http://" + p.addr
 	for _, k := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"} {
 		env[k] = proxy
@@ -93,6 +94,7 @@ func (e *egresses) prepare(ctx context.Context, d *herm.Deployment, sb sandbox.S
 	return env, nil
 }
 
+// start starts a deployment's proxy (e.mu held).
 func (e *egresses) start(d *herm.Deployment, l egressHost, ws *sandbox.Workspace) (runningProxy, error) {
 	id := d.ID
 	p, err := egress.New(egress.Options{
@@ -137,9 +139,7 @@ func (e *egresses) start(d *herm.Deployment, l egressHost, ws *sandbox.Workspace
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	rp := runningProxy{cancel: cancel, addr: addr}
-	e.mu.Lock()
 	e.proxies[id] = rp
-	e.mu.Unlock()
 	go func() {
 		if err := p.Serve(ctx, ln); err != nil {
 			e.logger.Warn("egress proxy stopped", "deployment_id", id, "err", err)

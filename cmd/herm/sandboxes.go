@@ -273,7 +273,7 @@ func redactor(v *secrets.Vault) func(ctx context.Context, d *herm.Deployment) fu
 // skillResolver checks configured skills' SKILL.md when they are set: an
 // inline one as it is, a url one fetched now (and stored), a file one from
 // the workspace of a deployment that has one.
-func skillResolver(m *sandbox.Manager, dl *builtin.Downloader) func(ctx context.Context, s herm.Skill, d *herm.Deployment) (herm.Skill, error) {
+func skillResolver(st store.Store, m *sandbox.Manager, dl *builtin.Downloader) func(ctx context.Context, s herm.Skill, d *herm.Deployment) (herm.Skill, error) {
 	return func(ctx context.Context, s herm.Skill, d *herm.Deployment) (herm.Skill, error) {
 		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
@@ -285,10 +285,20 @@ func skillResolver(m *sandbox.Manager, dl *builtin.Downloader) func(ctx context.
 			}
 			s.Content = string(body)
 		case herm.SkillFile:
-			if d.ID == "" || d.Status != herm.DeploymentReady {
+			if d.ID == "" {
 				return s, nil // no workspace yet: checked when it is used
 			}
-			sb, err := m.Get(ctx, d)
+			// The workspace of the deployment as stored: d is an update
+			// being validated, whose sandbox settings must not reach the
+			// running sandbox before it is stored.
+			stored, err := st.GetDeployment(ctx, d.ID)
+			if err != nil {
+				return s, err
+			}
+			if stored.Status != herm.DeploymentReady {
+				return s, nil
+			}
+			sb, err := m.Get(ctx, stored)
 			if err != nil {
 				return s, err
 			}

@@ -256,6 +256,9 @@ func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInpu
 		if d.Status == herm.DeploymentDeleting {
 			return nil, herm.Errorf(herm.EConflict, "deployment %s is being deleted", id)
 		}
+		if in.IfConfigVersion != 0 && d.ConfigVersion != in.IfConfigVersion {
+			return nil, errChangedMeanwhile(id)
+		}
 		u, err := herm.ApplyUpdate(ctx, d, in, s.rules)
 		if err != nil {
 			return nil, err
@@ -283,10 +286,14 @@ func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInpu
 		if !stale {
 			return u, nil
 		}
-		if attempt == 10 {
-			return nil, herm.Errorf(herm.EConflict, "deployment %s is being changed by others; try again", id)
+		if in.IfConfigVersion != 0 || attempt == 2 {
+			return nil, errChangedMeanwhile(id)
 		}
 	}
+}
+
+func errChangedMeanwhile(id string) error {
+	return herm.Errorf(herm.EConflict, "deployment %s was changed by another request meanwhile; read it again and retry", id)
 }
 
 // Delete starts deleting a deployment: its status becomes deleting at once;

@@ -126,7 +126,8 @@ func New(opts Options) (*Proxy, error) {
 func (p *Proxy) CACert() []byte { return p.pem }
 
 // Placeholder derives a secret's stand-in: stable for a deployment and a
-// variable, and meaningless outside this server.
+// variable. It need not be secret (only the deployment's own proxy replaces
+// it, with that deployment's values); key separates its uses.
 func Placeholder(key []byte, deploymentID, env string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(deploymentID + "\x00" + env))

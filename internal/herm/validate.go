@@ -94,6 +94,11 @@ type DeploymentInput struct {
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
 	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Spending cap for model usage in USD (0 or more; a PATCH replaces it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call."`
 	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired)."`
+	// IfConfigVersion makes an update apply only to this configuration
+	// version (EConflict otherwise): for callers that built the input from
+	// the version they read (the skills and MCP server APIs). Not part of
+	// the wire format.
+	IfConfigVersion int `json:"-"`
 }
 
 // SandboxInput is the sandbox part of a DeploymentInput.
@@ -539,6 +544,10 @@ func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d
 		if r.ResolveSkill != nil {
 			resolved, err := r.ResolveSkill(ctx, sk, d)
 			if err != nil {
+				switch ErrorCode(err) {
+				case EInternal, EUnavailable:
+					return nil, err // the server's trouble, not the skill's
+				}
 				return nil, Errorf(EInvalidSkill, "%s (%s): %s", f, s.Name, ErrorMessage(err))
 			}
 			sk = resolved

@@ -54,11 +54,13 @@ func (s *Server) skillsOf(r *http.Request) (*herm.Deployment, *sandbox.Workspace
 	}
 	var ws *sandbox.Workspace
 	if d.Status == herm.DeploymentReady && s.boxes != nil {
-		sb, err := s.boxes.Get(r.Context(), d)
-		if err != nil {
-			return nil, nil, nil, err
+		if sb, err := s.boxes.Get(r.Context(), d); err == nil {
+			ws = sb.Workspace()
+		} else {
+			// Listed without the workspace: file skills say why they
+			// cannot be read, learned ones are missing.
+			s.logger.Warn("skills: no workspace", "deployment_id", d.ID, "err", err)
 		}
-		ws = sb.Workspace()
 	}
 	return d, ws, skills.Load(r.Context(), d, ws), nil
 }
@@ -103,8 +105,8 @@ func keptSkills(d *herm.Deployment) []herm.SkillInput {
 
 // setSkills stores a deployment's new skill list (validated like a PATCH
 // of skills: a new configuration version) and returns the one with id.
-func (s *Server) setSkills(r *http.Request, list []herm.SkillInput, name string) (*herm.Deployment, herm.Skill, error) {
-	d, err := s.deps.Update(r.Context(), r.PathValue("deployment_id"), &herm.DeploymentInput{Skills: &list})
+func (s *Server) setSkills(r *http.Request, version int, list []herm.SkillInput, name string) (*herm.Deployment, herm.Skill, error) {
+	d, err := s.deps.Update(r.Context(), r.PathValue("deployment_id"), &herm.DeploymentInput{Skills: &list, IfConfigVersion: version})
 	if err != nil {
 		return nil, herm.Skill{}, err
 	}
@@ -147,7 +149,7 @@ func (s *Server) addSkill(w http.ResponseWriter, r *http.Request) error {
 	if len(d.Skills) >= herm.MaxSkills {
 		return herm.Errorf(herm.EInvalid, "the deployment has %d skills, the most it can have", herm.MaxSkills)
 	}
-	d, sk, err := s.setSkills(r, append(keptSkills(d), herm.SkillInput{Name: in.Name, Source: in.Source, Path: in.Path, Content: in.Content, URL: in.URL}), in.Name)
+	d, sk, err := s.setSkills(r, d.ConfigVersion, append(keptSkills(d), herm.SkillInput{Name: in.Name, Source: in.Source, Path: in.Path, Content: in.Content, URL: in.URL}), in.Name)
 	if err != nil {
 		return err
 	}
@@ -181,7 +183,7 @@ func (s *Server) putSkill(w http.ResponseWriter, r *http.Request) error {
 		return herm.Errorf(herm.ENotFound, "the deployment has no configured skill %s", id)
 	}
 	list[i] = herm.SkillInput{Name: in.Name, Source: in.Source, Path: in.Path, Content: in.Content, URL: in.URL, SkillID: id}
-	d, sk, err := s.setSkills(r, list, in.Name)
+	d, sk, err := s.setSkills(r, d.ConfigVersion, list, in.Name)
 	if err != nil {
 		return err
 	}
@@ -224,7 +226,7 @@ func (s *Server) deleteSkill(w http.ResponseWriter, r *http.Request) error {
 	if len(list) == n {
 		return herm.Errorf(herm.ENotFound, "the deployment has no skill %s", id)
 	}
-	if _, err := s.deps.Update(r.Context(), d.ID, &herm.DeploymentInput{Skills: &list}); err != nil {
+	if _, err := s.deps.Update(r.Context(), d.ID, &herm.DeploymentInput{Skills: &list, IfConfigVersion: d.ConfigVersion}); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -154,8 +154,8 @@ func (in MCPServerInput) server(name string) (herm.MCPServer, error) {
 
 // setMCPServers stores a deployment's new server list (validated like a
 // PATCH of mcp_servers: a new configuration version).
-func (s *Server) setMCPServers(r *http.Request, list []herm.MCPServer) (*herm.Deployment, error) {
-	return s.deps.Update(r.Context(), r.PathValue("deployment_id"), &herm.DeploymentInput{MCPServers: &list})
+func (s *Server) setMCPServers(r *http.Request, version int, list []herm.MCPServer) (*herm.Deployment, error) {
+	return s.deps.Update(r.Context(), r.PathValue("deployment_id"), &herm.DeploymentInput{MCPServers: &list, IfConfigVersion: version})
 }
 
 func (s *Server) listMCPServers(w http.ResponseWriter, r *http.Request) error {
@@ -189,7 +189,7 @@ func (s *Server) addMCPServer(w http.ResponseWriter, r *http.Request) error {
 			return herm.Errorf(herm.EConflict, "the deployment already has an MCP server named %q (PUT replaces it)", srv.Name)
 		}
 	}
-	if _, err := s.setMCPServers(r, append(slices.Clone(d.MCPServers), srv)); err != nil {
+	if _, err := s.setMCPServers(r, d.ConfigVersion, append(slices.Clone(d.MCPServers), srv)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, srv)
@@ -216,7 +216,7 @@ func (s *Server) putMCPServer(w http.ResponseWriter, r *http.Request) error {
 		return herm.Errorf(herm.ENotFound, "the deployment has no MCP server named %q", name)
 	}
 	list[i] = srv
-	if _, err := s.setMCPServers(r, list); err != nil {
+	if _, err := s.setMCPServers(r, d.ConfigVersion, list); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, srv)
@@ -233,7 +233,7 @@ func (s *Server) deleteMCPServer(w http.ResponseWriter, r *http.Request) error {
 	if len(list) == len(d.MCPServers) {
 		return herm.Errorf(herm.ENotFound, "the deployment has no MCP server named %q", name)
 	}
-	if _, err := s.setMCPServers(r, list); err != nil {
+	if _, err := s.setMCPServers(r, d.ConfigVersion, list); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

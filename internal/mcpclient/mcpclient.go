@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -121,27 +123,55 @@ func (p *Pool) headers(ctx context.Context, d *herm.Deployment, s herm.MCPServer
 	return h, nil
 }
 
-// headerTransport adds fixed headers to every request.
+// headerTransport adds fixed headers to every request, ends every request
+// when the session ends (life), and remembers the last refusal's status.
 type headerTransport struct {
-	base http.RoundTripper
-	h    http.Header
+	base   http.RoundTripper
+	h      http.Header
+	life   context.Context
+	status *atomic.Int32 // the last 4xx/5xx status answered
 }
 
 func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(t.life, cancel)
+	r = r.Clone(ctx)
 	for k, vs := range t.h {
 		r.Header[k] = vs
 	}
-	return t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(r)
+	if err != nil {
+		stop()
+		cancel()
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		t.status.Store(int32(resp.StatusCode))
+	}
+	// The body may be a long-lived stream: the request ends with it.
+	resp.Body = &endingBody{ReadCloser: resp.Body, end: func() { stop(); cancel() }}
+	return resp, nil
 }
 
-func (p *Pool) httpClient(h http.Header) *http.Client {
+type endingBody struct {
+	io.ReadCloser
+	once sync.Once
+	end  func()
+}
+
+func (b *endingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.end)
+	return err
+}
+
+func (p *Pool) httpClient(life context.Context, h http.Header, status *atomic.Int32) *http.Client {
 	c := *p.opts.HTTPClient
 	base := c.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	c.Transport = headerTransport{base: base, h: h}
+	c.Transport = headerTransport{base: base, h: h, life: life, status: status}
 	c.Timeout = 0 // the streams are long-lived; calls have their own deadlines
 	return &c
 }
@@ -162,17 +192,18 @@ func (p *Pool) connect(ctx context.Context, d *herm.Deployment, ss *session) err
 	if err != nil {
 		return err
 	}
-	hc := p.httpClient(h)
 	life, cancel := context.WithCancel(context.Background())
-	stop := context.AfterFunc(ctx, cancel) // a connection attempt that outlives ctx is abandoned
+	stop := context.AfterFunc(ctx, cancel) // a connection attempt that outlives ctx is abandoned, its requests too
 	defer stop()
+	var status atomic.Int32
+	hc := p.httpClient(life, h, &status)
 	cs, err := p.client.Connect(life, &mcp.StreamableClientTransport{Endpoint: ss.server.URL, HTTPClient: hc, MaxRetries: 1, DisableStandaloneSSE: true}, nil)
 	if err != nil {
 		var sseErr error
 		cs, sseErr = p.client.Connect(life, &mcp.SSEClientTransport{Endpoint: ss.server.URL, HTTPClient: hc}, nil)
 		if sseErr != nil {
 			cancel()
-			return fmt.Errorf("streamable HTTP: %w; HTTP+SSE: %w", err, sseErr)
+			return &connectError{status: int(status.Load()), err: fmt.Errorf("streamable HTTP: %w; HTTP+SSE: %w", err, sseErr)}
 		}
 	}
 	if !stop() {
@@ -378,30 +409,40 @@ func (t *tool) Call(ctx context.Context, c tools.Call, args json.RawMessage) (to
 	}
 }
 
+// connectError is a failed connection, with the HTTP status the server
+// refused it with (0: none).
+type connectError struct {
+	status int
+	err    error
+}
+
+func (e *connectError) Error() string { return e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
 // describe says why a server could not be used, in terms its operator can
-// act on (the transport's own text for anything else).
+// act on (with the transport's own words otherwise).
 func describe(err error) string {
 	if herm.ErrorCode(err) != herm.EInternal {
 		return herm.ErrorMessage(err)
 	}
+	var ce *connectError
 	var dnsErr *net.DNSError
 	var opErr *net.OpError
-	msg := err.Error()
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "it did not answer in time"
-	case strings.Contains(msg, http.StatusText(http.StatusUnauthorized)):
-		return "it rejected the credentials (HTTP 401 Unauthorized): check the server's headers and the secrets they use"
-	case strings.Contains(msg, http.StatusText(http.StatusForbidden)):
-		return "it refused access (HTTP 403 Forbidden): check the server's headers and the secrets they use"
+	case errors.As(err, &ce) && (ce.status == http.StatusUnauthorized || ce.status == http.StatusForbidden):
+		return fmt.Sprintf("it refused the credentials (HTTP %d %s): check the server's headers and the secrets they use", ce.status, http.StatusText(ce.status))
+	case errors.As(err, &ce) && ce.status == http.StatusNotFound:
+		return "its URL answers 404 Not Found: is it the server's MCP endpoint?"
 	case errors.As(err, &dnsErr):
 		return fmt.Sprintf("its host %s was not found", dnsErr.Name)
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return "it cannot be reached: " + opErr.Err.Error()
-	case strings.Contains(msg, http.StatusText(http.StatusNotFound)):
-		return "its URL answers 404 Not Found: is it the server's MCP endpoint?"
+	case errors.As(err, &ce) && ce.status != 0:
+		return fmt.Sprintf("it answered HTTP %d %s: %v", ce.status, http.StatusText(ce.status), err)
 	}
-	return msg
+	return err.Error()
 }
 
 // MaxResultBytes caps the text of one tool result kept from a server (the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -79,13 +80,21 @@ func (s *Seen) Replace(text string) string {
 }
 
 // LogHandler wraps h so that no revealed secret value reaches the log: in
-// the message, or in any attribute (errors and other values are formatted
-// first when they would carry one).
+// the message, or in any attribute (errors, byte slices and other values
+// are formatted first when they would carry one), including attributes
+// bound before the value was revealed.
 func LogHandler(h slog.Handler, s *Seen) slog.Handler { return &logHandler{h: h, s: s} }
 
 type logHandler struct {
-	h slog.Handler
-	s *Seen
+	h   slog.Handler // the wrapped handler, with nothing bound
+	s   *Seen
+	ops []boundOp // WithGroup and WithAttrs calls, applied at each record
+}
+
+// boundOp is a WithGroup (group != "") or a WithAttrs call.
+type boundOp struct {
+	group string
+	attrs []slog.Attr
 }
 
 func (l *logHandler) Enabled(ctx context.Context, level slog.Level) bool {
@@ -93,12 +102,24 @@ func (l *logHandler) Enabled(ctx context.Context, level slog.Level) bool {
 }
 
 func (l *logHandler) Handle(ctx context.Context, r slog.Record) error {
+	h := l.h
+	for _, op := range l.ops {
+		if op.group != "" {
+			h = h.WithGroup(op.group)
+			continue
+		}
+		attrs := make([]slog.Attr, len(op.attrs))
+		for i, a := range op.attrs {
+			attrs[i] = l.attr(a)
+		}
+		h = h.WithAttrs(attrs)
+	}
 	out := slog.NewRecord(r.Time, r.Level, l.s.Replace(r.Message), r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(l.attr(a))
 		return true
 	})
-	return l.h.Handle(ctx, out)
+	return h.Handle(ctx, out)
 }
 
 func (l *logHandler) attr(a slog.Attr) slog.Attr {
@@ -114,7 +135,12 @@ func (l *logHandler) attr(a slog.Attr) slog.Attr {
 		}
 		return slog.Attr{Key: a.Key, Value: slog.GroupValue(out...)}
 	case slog.KindAny:
-		text := fmt.Sprint(v.Any())
+		var text string
+		if b, ok := v.Any().([]byte); ok {
+			text = string(b)
+		} else {
+			text = fmt.Sprint(v.Any())
+		}
 		if red := l.s.Replace(text); red != text {
 			return slog.String(a.Key, red)
 		}
@@ -122,14 +148,20 @@ func (l *logHandler) attr(a slog.Attr) slog.Attr {
 	return slog.Attr{Key: a.Key, Value: v}
 }
 
+func (l *logHandler) with(op boundOp) *logHandler {
+	return &logHandler{h: l.h, s: l.s, ops: append(slices.Clip(l.ops), op)}
+}
+
 func (l *logHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	out := make([]slog.Attr, len(attrs))
-	for i, a := range attrs {
-		out[i] = l.attr(a)
+	if len(attrs) == 0 {
+		return l
 	}
-	return &logHandler{h: l.h.WithAttrs(out), s: l.s}
+	return l.with(boundOp{attrs: attrs})
 }
 
 func (l *logHandler) WithGroup(name string) slog.Handler {
-	return &logHandler{h: l.h.WithGroup(name), s: l.s}
+	if name == "" {
+		return l
+	}
+	return l.with(boundOp{group: name})
 }

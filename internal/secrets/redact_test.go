@@ -24,6 +24,7 @@ func TestLogRedaction(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	logger := slog.New(LogHandler(slog.NewJSONHandler(&buf, nil), seen))
+	early := logger.With("bound_early", "sk_live_canary123") // before the reveal
 	logger.Info("before any reveal: sk_live_canary123")
 	if !strings.Contains(buf.String(), "sk_live_canary123") {
 		t.Fatal("a value never revealed was changed (the test would prove nothing)")
@@ -38,13 +39,15 @@ func TestLogRedaction(t *testing.T) {
 		"header", "Bearer sk_live_canary123",
 		"err", errors.New("upstream said: bad key sk_live_canary123"),
 		slog.Group("req", "auth", "sk_live_canary123", "n", 3),
-		"word", "abc")
+		"word", "abc", "raw", []byte("x sk_live_canary123"))
+	early.Info("later")
 	out := buf.String()
 	if strings.Contains(out, "sk_live_canary123") {
 		t.Fatalf("the log holds the value: %s", out)
 	}
 	for _, want := range []string{`"msg":"calling with [REDACTED:stripe]"`, `"preset":"key [REDACTED:stripe]"`, `"header":"Bearer [REDACTED:stripe]"`,
-		`"err":"upstream said: bad key [REDACTED:stripe]"`, `"auth":"[REDACTED:stripe]"`, `"n":3`, `"word":"abc"`} {
+		`"err":"upstream said: bad key [REDACTED:stripe]"`, `"auth":"[REDACTED:stripe]"`, `"n":3`, `"word":"abc"`,
+		`"raw":"x [REDACTED:stripe]"`, `"bound_early":"[REDACTED:stripe]"`, `"g":{"header"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s: %s", want, out)
 		}
