@@ -117,9 +117,19 @@ type Features struct {
 	FilesystemWebhooks bool `json:"filesystem_webhooks"`
 }
 
-// DefaultFeatures are the contract's defaults.
+// DefaultFeatures are the features of a deployment that names none. The
+// contract's defaults for memory and automations are true; this server
+// does not have them yet, so they are false (and true is refused) rather
+// than reported on and not done.
 func DefaultFeatures() Features {
-	return Features{Memory: true, Automations: true, Steering: true}
+	return Features{Steering: true}
+}
+
+// Available returns f without the features this server does not have
+// (deployments stored by an earlier version may say true).
+func (f Features) Available() Features {
+	f.Memory, f.Dreaming, f.Automations = false, false, false
+	return f
 }
 
 // Tool permissions.

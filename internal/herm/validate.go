@@ -35,8 +35,24 @@ const RuntimeHermes = "hermes"
 // BuiltinTools are the wire names of the built-in tools.
 func BuiltinTools() []string {
 	return []string{"shell", "read_file", "write_file", "edit_file", "list_files", "search_files",
-		"web_fetch", "web_search", "ask_human", "memory", "skill_view", "skill_manage", "automations",
-		"todo", "subagents"}
+		"web_fetch", "ask_human", "skill_view", "skill_manage", "todo", "subagents"}
+}
+
+// unavailable names the contract's features and built-in tools this server
+// does not have yet: asking for them is an error that says so, never a
+// setting that silently does nothing.
+func unavailable(name string) (string, bool) {
+	switch name {
+	case "memory":
+		return "observational memory", true
+	case "dreaming":
+		return "dreaming (idle consolidation)", true
+	case "automations":
+		return "automations", true
+	case "web_search":
+		return "web search (no search backend)", true
+	}
+	return "", false
 }
 
 var (
@@ -105,7 +121,7 @@ type DeploymentInput struct {
 type SandboxInput struct {
 	Enabled              *bool      `json:"enabled,omitempty" doc:"Code execution in an isolated sandbox (default true)."`
 	Type                 *string    `json:"type,omitempty" doc:"Sandbox driver; one the server has enabled (see the error message). Immutable."`
-	PersistentFilesystem *bool      `json:"persistent_filesystem,omitempty" doc:"Keep the workspace across runs (default true)."`
+	PersistentFilesystem *bool      `json:"persistent_filesystem,omitempty" doc:"Keep the workspace across runs (default true; false is not available on this server yet and is refused)."`
 	Resources            *Resources `json:"resources,omitempty"`
 	Network              *Network   `json:"network,omitempty"`
 }
@@ -307,6 +323,9 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 			return invalid("features: unknown feature %q (known: memory, dreaming, automations, steering, filesystem_webhooks)", k)
 		}
 		if v := in.Features[k]; v != nil {
+			if what, ok := unavailable(k); ok && *v {
+				return invalid("features.%s: %s is not available on this server yet; leave it unset or false", k, what)
+			}
 			*dst = *v
 		} else {
 			*dst = *dflt
@@ -386,6 +405,9 @@ func applySandbox(s *Sandbox, in *SandboxInput, r Rules, create bool) error {
 		s.Enabled = *in.Enabled
 	}
 	if in.PersistentFilesystem != nil {
+		if !*in.PersistentFilesystem {
+			return invalid("sandbox.persistent_filesystem: false (a fresh workspace for each run) is not available on this server yet; workspaces persist")
+		}
 		s.PersistentFilesystem = *in.PersistentFilesystem
 	}
 	if in.Resources != nil {
@@ -560,6 +582,9 @@ func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d
 func checkToolName(name string) error {
 	if slices.Contains(BuiltinTools(), name) {
 		return nil
+	}
+	if what, ok := unavailable(name); ok {
+		return invalid("tools.%s: %s is not available on this server yet", name, what)
 	}
 	server, tool, ok := strings.Cut(name, "__")
 	if ok && reMCPName.MatchString(server) && tool != "" && len(tool) <= 128 {

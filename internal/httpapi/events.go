@@ -118,12 +118,16 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deplo
 func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Deployment, f store.EventFilter, cursor int64, hasCursor bool) error {
 	sub := s.log.Subscribe(d.ID)
 	defer func() { sub.Close() }()
-	last, err := s.checkCursor(r, d.ID, cursor)
+	var last int64
+	var err error
+	if hasCursor {
+		last, err = s.checkCursor(r, d.ID, cursor)
+	} else {
+		_, last, err = s.store.EventBounds(r.Context(), d.ID) // live only: retention does not matter
+		cursor = last
+	}
 	if err != nil {
 		return err
-	}
-	if !hasCursor {
-		cursor = last // live only
 	}
 
 	rc := http.NewResponseController(w)
