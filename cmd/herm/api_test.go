@@ -236,6 +236,9 @@ func TestErrors(t *testing.T) {
 		{"feature not built", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "features": map[string]any{"memory": true}}, nil, 400, "validation_error", "not available on this server"},
 		{"feature not built (patch)", "PATCH", "/v1/deployments/" + id, map[string]any{"features": map[string]any{"automations": true}}, nil, 400, "validation_error", "features.automations"},
 		{"ephemeral workspace not built", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "sandbox": map[string]any{"persistent_filesystem": false}}, nil, 400, "validation_error", "persistent_filesystem"},
+		{"null name", "PATCH", "/v1/deployments/" + id, map[string]any{"name": nil}, nil, 400, "validation_error", "name cannot be null"},
+		{"unknown field in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"nmae": "x"}, nil, 400, "validation_error", "nmae"},
+		{"wrong type in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"name": 3}, nil, 400, "validation_error", "name must be a string"},
 		{"tool not built", "PATCH", "/v1/deployments/" + id, map[string]any{"tools": map[string]any{"memory": map[string]any{"enabled": true}}}, nil, 400, "validation_error", "tools.memory"},
 		{"unknown thread", "GET", "/v1/deployments/" + id + "/threads/thr_nope", nil, nil, 404, "not_found", "thread"},
 		{"unknown run", "GET", "/v1/deployments/" + id + "/runs/run_nope", nil, nil, 404, "not_found", "run"},
@@ -353,6 +356,11 @@ func TestPatchMergeAndConfigVersion(t *testing.T) {
 	run := s.waitRun(id, sent["run_id"].(string), "completed")
 	if run["config_version"] != 3.0 {
 		t.Fatalf("run config_version %v", run["config_version"])
+	}
+	// tools merge per field: enabling keeps the approval requirement.
+	p = s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"tools": map[string]any{"shell": map[string]any{"enabled": false}}})
+	if fmt.Sprint(p["tools"]) != "map[shell:map[enabled:false permission:always_ask]]" {
+		t.Fatalf("tools after a partial setting: %v", p["tools"])
 	}
 }
 

@@ -264,4 +264,9 @@ func TestUsageAndBudgetOverHTTP(t *testing.T) {
 	if r.status != 402 || r.errCode(t) != "insufficient_credits" {
 		t.Fatalf("over budget: %d %s", r.status, r.body)
 	}
+	// null removes the cap.
+	if got := s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"budget_usd": nil}); got["budget_usd"] != nil {
+		t.Fatalf("budget after null: %v", got["budget_usd"])
+	}
+	s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "more"})
 }

@@ -1,7 +1,9 @@
 package herm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -106,15 +108,42 @@ type DeploymentInput struct {
 	Skills            *[]SkillInput            `json:"skills,omitempty" doc:"≤ 20 skills with unique names; replaces the whole list on update."`
 	Secrets           map[string]*string       `json:"secrets,omitempty" doc:"ENV_NAME → sec_... references; on update merged per key, null removes a key."`
 	Features          map[string]*bool         `json:"features,omitempty" doc:"memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default."`
-	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per key, null removes."`
+	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings."`
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
-	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Spending cap for model usage in USD (0 or more; a PATCH replaces it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call."`
+	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call."`
 	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired)."`
 	// IfConfigVersion makes an update apply only to this configuration
 	// version (EConflict otherwise): for callers that built the input from
 	// the version they read (the skills and MCP server APIs). Not part of
 	// the wire format.
 	IfConfigVersion int `json:"-"`
+	// NullFields are the top-level fields the request set to null (set by
+	// UnmarshalJSON): budget_usd null removes the cap; any other is refused.
+	NullFields []string `json:"-"`
+}
+
+// UnmarshalJSON decodes a DeploymentInput strictly (unknown fields are
+// errors) and notes which fields are null, which a pointer alone cannot
+// tell from absent ones.
+func (in *DeploymentInput) UnmarshalJSON(b []byte) error {
+	type plain DeploymentInput
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var p plain
+	if err := dec.Decode(&p); err != nil {
+		return err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, k := range sortedKeys(raw) {
+		if string(bytes.TrimSpace(raw[k])) == "null" {
+			p.NullFields = append(p.NullFields, k)
+		}
+	}
+	*in = DeploymentInput(p)
+	return nil
 }
 
 // SandboxInput is the sandbox part of a DeploymentInput.
@@ -211,6 +240,12 @@ func (d *Deployment) Clone() *Deployment {
 }
 
 func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, create bool) error {
+	for _, k := range in.NullFields {
+		if k != "budget_usd" {
+			return invalid("%s cannot be null (omit it to leave it as it is)", k)
+		}
+		d.BudgetUSD = nil // no cap
+	}
 	if in.BudgetUSD != nil {
 		b := *in.BudgetUSD
 		if b < 0 || math.IsNaN(b) || math.IsInf(b, 0) || b > 1e9 {
@@ -343,7 +378,15 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 		if v.Permission != "" && v.Permission != PermissionAlwaysAllow && v.Permission != PermissionAlwaysAsk {
 			return invalid("tools.%s.permission must be always_allow or always_ask", k)
 		}
-		d.Tools[k] = *v
+		// Merged field by field: enabling a tool keeps its permission.
+		cur := d.Tools[k]
+		if v.Enabled != nil {
+			cur.Enabled = v.Enabled
+		}
+		if v.Permission != "" {
+			cur.Permission = v.Permission
+		}
+		d.Tools[k] = cur
 	}
 	for _, k := range sortedKeys(in.Metadata) {
 		if k == "" || utf8.RuneCountInString(k) > MaxMetadataKey {
