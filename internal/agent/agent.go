@@ -503,7 +503,7 @@ func (x *exec) callTools(ctx context.Context, calls []herm.StepToolCall) error {
 		for j < len(calls) && !x.interactive(calls[j]) {
 			j++
 		}
-		if err := x.callBatch(ctx, calls[i:j]); err != nil {
+		if err := x.callBatch(ctx, calls[i:j], false); err != nil {
 			return err
 		}
 		i = j
@@ -518,6 +518,7 @@ func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
 	if err := x.a.log.Flush(ctx); err != nil {
 		return err
 	}
+	announced := false
 	if kind := x.needsHuman(c, t != nil); kind != "" {
 		res, proceed, err := x.steer(ctx, c, kind, args)
 		if err != nil {
@@ -526,13 +527,15 @@ func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
 		if !proceed {
 			return x.recordResult(ctx, c, origin, res)
 		}
+		announced = true // its tool_call event came with the steering request
 	}
-	return x.callBatch(ctx, []herm.StepToolCall{c})
+	return x.callBatch(ctx, []herm.StepToolCall{c}, announced)
 }
 
 // callBatch records the calls' starts (one transaction, in order), runs them
-// concurrently, and records their results in order.
-func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall) error {
+// concurrently, and records their results in order. announced: their
+// tool_call events were emitted already (with a steering request).
+func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall, announced bool) error {
 	if err := x.a.log.Flush(ctx); err != nil {
 		return err
 	}
@@ -545,9 +548,11 @@ func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall) error {
 			if err := x.appendStep(ctx, q, herm.StepToolStart, herm.StepToolData{ToolCallID: c.ID, Tool: c.Name, Origin: origin}); err != nil {
 				return err
 			}
-			evs = append(evs, x.event(herm.EventToolCall, map[string]any{
-				"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "arguments": args,
-			}))
+			if !announced {
+				evs = append(evs, x.event(herm.EventToolCall, map[string]any{
+					"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "arguments": args,
+				}))
+			}
 		}
 		return q.AppendEvents(ctx, evs)
 	})

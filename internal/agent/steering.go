@@ -124,7 +124,11 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 			sr.Options = q.Options
 		}
 	} else {
-		sr.Summary = fmt.Sprintf("The agent wants to run %s with %s", c.Name, clip(string(args), 500))
+		tool, origin := herm.SplitToolName(c.Name)
+		if origin != "builtin" {
+			tool += " (" + origin + ")"
+		}
+		sr.Summary = fmt.Sprintf("The agent wants to run %s with %s", tool, clip(string(args), 500))
 	}
 	var evs []*herm.Event
 	err := x.a.store.InTx(ctx, func(q store.Querier) error {
@@ -144,7 +148,11 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
 			return err
 		}
+		// The call is announced before the pause (its start is recorded
+		// only once it may run).
+		tool, origin := herm.SplitToolName(c.Name)
 		evs = []*herm.Event{
+			x.event(herm.EventToolCall, map[string]any{"tool_call_id": c.ID, "tool": tool, "origin": origin, "arguments": args}),
 			x.event(herm.EventSteeringRequest, SteeringEventData(sr)),
 			x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil}),
 		}
@@ -164,8 +172,9 @@ func SteeringEventData(sr *herm.SteeringRequest) map[string]any {
 	if len(args) == 0 {
 		args = json.RawMessage(`{}`)
 	}
+	tool, origin := herm.SplitToolName(sr.Tool)
 	return map[string]any{
-		"steering_request_id": sr.ID, "kind": sr.Kind, "summary": sr.Summary, "tool": sr.Tool,
+		"steering_request_id": sr.ID, "kind": sr.Kind, "summary": sr.Summary, "tool": tool, "origin": origin,
 		"tool_call_id": sr.ToolCallID, "arguments": args, "options": sr.Options, "expires_at": sr.ExpiresAt,
 	}
 }

@@ -622,6 +622,16 @@ func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d
 	return out, nil
 }
 
+// SplitToolName splits a model-facing tool name into the tool's own name
+// and its origin: "server__tool" is an MCP server's tool, anything else a
+// built-in one.
+func SplitToolName(name string) (tool, origin string) {
+	if server, t, ok := strings.Cut(name, "__"); ok && server != "" && t != "" {
+		return t, server
+	}
+	return name, "builtin"
+}
+
 func checkToolName(name string) error {
 	if slices.Contains(BuiltinTools(), name) {
 		return nil

@@ -17,7 +17,8 @@ type SteeringRequest struct {
 	ToolCallID        string          `json:"tool_call_id"`
 	Kind              string          `json:"kind" enum:"approval,question" doc:"approval: an always_ask tool is about to run; question: the agent asked (ask_human)."`
 	Summary           string          `json:"summary"`
-	Tool              string          `json:"tool" doc:"The paused tool (ask_human for questions)."`
+	Tool              string          `json:"tool" doc:"The paused tool's own name (ask_human for questions)."`
+	Origin            string          `json:"origin" doc:"builtin, or the MCP server the tool is from."`
 	Arguments         json.RawMessage `json:"arguments" doc:"The tool call's arguments (a JSON object)."`
 	Options           []string        `json:"options" doc:"A question's suggested answers."`
 	Status            string          `json:"status" enum:"pending,resolved"`
@@ -45,9 +46,10 @@ func toSteering(s *herm.SteeringRequest) SteeringRequest {
 	}
 	out := SteeringRequest{
 		SteeringRequestID: s.ID, DeploymentID: s.DeploymentID, ThreadID: s.ThreadID, RunID: s.RunID, ToolCallID: s.ToolCallID,
-		Kind: s.Kind, Summary: s.Summary, Tool: s.Tool, Arguments: args, Options: opts, Status: s.Status,
+		Kind: s.Kind, Summary: s.Summary, Arguments: args, Options: opts, Status: s.Status,
 		CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt, ResolvedAt: s.ResolvedAt,
 	}
+	out.Tool, out.Origin = herm.SplitToolName(s.Tool)
 	if s.Status == herm.SteeringResolved {
 		d, m := s.Decision, s.Message
 		out.Decision, out.Message = &d, &m

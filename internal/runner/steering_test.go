@@ -91,7 +91,7 @@ func TestApprovalRunsTheToolOnce(t *testing.T) {
 		t.Fatalf("second answer: %v", err)
 	}
 	equal(t, runEvents(e.events(), res.Run.ID), []string{"run_status:queued", "message:user", "run_status:running", "usage",
-		"steering_request", "run_status:waiting_on_human", "steering_resolved", "run_status:running", "tool_call", "tool_result",
+		"tool_call", "steering_request", "run_status:waiting_on_human", "steering_resolved", "run_status:running", "tool_result",
 		"token", "message:agent", "usage", "run_status:completed"})
 }
 
