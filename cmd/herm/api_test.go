@@ -236,6 +236,7 @@ func TestErrors(t *testing.T) {
 		{"feature not built", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "features": map[string]any{"memory": true}}, nil, 400, "validation_error", "not available on this server"},
 		{"feature not built (patch)", "PATCH", "/v1/deployments/" + id, map[string]any{"features": map[string]any{"automations": true}}, nil, 400, "validation_error", "features.automations"},
 		{"ephemeral workspace not built", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "sandbox": map[string]any{"persistent_filesystem": false}}, nil, 400, "validation_error", "persistent_filesystem"},
+		{"foreign cursor", "GET", "/v1/deployments?cursor=garbage", nil, nil, 400, "validation_error", "cursor"},
 		{"null name", "PATCH", "/v1/deployments/" + id, map[string]any{"name": nil}, nil, 400, "validation_error", "name cannot be null"},
 		{"unknown field in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"nmae": "x"}, nil, 400, "validation_error", "nmae"},
 		{"wrong type in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"name": 3}, nil, 400, "validation_error", "name must be a string"},
@@ -391,6 +392,14 @@ func TestListsAndCursors(t *testing.T) {
 	l := s.must(200, "GET", "/v1/deployments?customer_id=cus_1", nil)
 	if len(l["data"].([]any)) != 2 {
 		t.Fatalf("customer filter: %v", l)
+	}
+	// The event page: a page that ends the log has no next cursor, even when
+	// it is exactly full; the scheme of the key is case-insensitive.
+	all := s.do("GET", "/v1/deployments/"+ids[0]+"/events?limit=1000", nil, "Accept", "application/json", "Authorization", "bearer "+s.key)
+	n := len(all.json(t)["data"].([]any))
+	page := s.do("GET", fmt.Sprintf("/v1/deployments/%s/events?limit=%d", ids[0], n), nil, "Accept", "application/json").json(t)
+	if len(page["data"].([]any)) != n || page["next_cursor"] != nil {
+		t.Fatalf("a full last page: %d events, next_cursor %v", len(page["data"].([]any)), page["next_cursor"])
 	}
 }
 

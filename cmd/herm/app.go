@@ -85,7 +85,9 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		return nil, fmt.Errorf("default model %q: %w (configured providers: %v)", defModel, err, models.Providers())
 	}
 
-	now := time.Now
+	// Times are kept to the microsecond, so that what a create returns is
+	// what a later read of the store returns.
+	now := func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	ids := herm.NewIDGen(now)
 	metrics := httpapi.NewMetrics(st)
 	elog := eventlog.New(st, logger, eventlog.Options{OnAppend: metrics.EventsAppended})

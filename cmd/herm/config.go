@@ -91,7 +91,7 @@ func defaultConfig() config {
 		MaxSteps:          100,
 		SandboxIdle:       10 * time.Minute,
 		PreviewLimit:      16 << 10,
-		MaxFileBytes:      100 << 20,
+		MaxFileBytes:      50 << 20,
 		SnapshotRetention: 30 * 24 * time.Hour,
 		SteeringTimeout:   24 * time.Hour,
 	}

@@ -105,6 +105,10 @@ func TestFilesAPI(t *testing.T) {
 	if r.status != 206 || string(r.body) != "'hi'" || r.header.Get("Content-Range") != "bytes 6-9/12" {
 		t.Fatalf("range: %d %q %v", r.status, r.body, r.header)
 	}
+	r = s.do("GET", files+"/content?path=src/main.py", nil, "Range", "bytes=100-200")
+	if r.status != 416 || r.errCode(t) != "validation_error" || r.header.Get("Content-Range") != "bytes */12" {
+		t.Fatalf("unsatisfiable range: %d %v %s", r.status, r.header, r.body)
+	}
 
 	// Files written by the API belong to the sandbox's user.
 	if localSandbox(t, s) {

@@ -3,6 +3,7 @@ package herm
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"strings"
 	"sync"
 	"time"
 )
@@ -83,4 +84,24 @@ func encodeCrockford(b [16]byte) string {
 		hi >>= 5
 	}
 	return string(out[:])
+}
+
+// LooksLikeID reports whether s has the shape of an ID this server makes
+// (a lowercase type prefix, an underscore, 26 Crockford base32 characters).
+func LooksLikeID(s string) bool {
+	prefix, body, ok := strings.Cut(s, "_")
+	if !ok || prefix == "" || len(body) != 26 {
+		return false
+	}
+	for _, c := range prefix {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	for _, c := range body {
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

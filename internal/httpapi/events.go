@@ -87,9 +87,13 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deplo
 			return err
 		}
 	}
-	evs, err := s.store.ListEvents(r.Context(), d.ID, cursor, limit, f)
+	evs, err := s.store.ListEvents(r.Context(), d.ID, cursor, limit+1, f)
 	if err != nil {
 		return err
+	}
+	more := len(evs) > limit
+	if more {
+		evs = evs[:limit]
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
@@ -102,7 +106,7 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deplo
 		bw.Write(e.Encoded(eventJSON))
 	}
 	bw.WriteString(`],"next_cursor":`)
-	if len(evs) == limit {
+	if more {
 		bw.WriteString(strconv.Quote(evs[len(evs)-1].ID()))
 	} else {
 		bw.WriteString("null")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -123,8 +124,38 @@ func (s *Server) readFile(w http.ResponseWriter, r *http.Request) error {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "sandbox")
 	h.Set("Cache-Control", "no-store")
-	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f) // Content-Type, Content-Length, Range
+	rw := &rangeRefusal{ResponseWriter: w}
+	http.ServeContent(rw, r, fi.Name(), fi.ModTime(), f) // Content-Type, Content-Length, Range
+	if rw.refused {
+		// ServeContent's own answer is plain text: the envelope instead.
+		h.Del("Content-Range")
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", fi.Size()))
+		writeJSON(w, http.StatusRequestedRangeNotSatisfiable, ErrorBody{Error: ErrorDetail{Code: wireCode(herm.EInvalid),
+			Message: fmt.Sprintf("range %q cannot be satisfied: the file has %d bytes", r.Header.Get("Range"), fi.Size()), RequestID: requestID(r.Context())}})
+	}
 	return nil
+}
+
+// rangeRefusal holds back http.ServeContent's 416 answer (text/plain) so
+// that the error envelope can be written instead.
+type rangeRefusal struct {
+	http.ResponseWriter
+	refused bool
+}
+
+func (w *rangeRefusal) WriteHeader(code int) {
+	if code == http.StatusRequestedRangeNotSatisfiable {
+		w.refused = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *rangeRefusal) Write(b []byte) (int, error) {
+	if w.refused {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) error {

@@ -109,9 +109,10 @@ func (s *Server) outer(route string, maxBody int64, next http.Handler) http.Hand
 // limit.
 func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			secret = ""
+		// The scheme is case-insensitive (RFC 7235).
+		secret := ""
+		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+			secret = auth[7:]
 		}
 		key, err := s.keys.Authenticate(r.Context(), strings.TrimSpace(secret))
 		if err != nil {

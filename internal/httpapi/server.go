@@ -49,7 +49,7 @@ type Config struct {
 	// making the server unready, e.g. no code execution.
 	Warnings map[string]string
 	// MaxFileBytes limits a file written through the files API (default
-	// 100 MiB); larger is 413.
+	// 50 MiB); larger is 413.
 	MaxFileBytes int64
 }
 
@@ -102,7 +102,7 @@ func New(cfg Config, d Deps) *Server {
 		cfg.MaxBodyBytes = 1 << 20
 	}
 	if cfg.MaxFileBytes <= 0 {
-		cfg.MaxFileBytes = 100 << 20
+		cfg.MaxFileBytes = 50 << 20
 	}
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 50
@@ -257,6 +257,9 @@ func jsonKind(k string) string {
 // page parses limit and cursor (limit 1..max, default def).
 func page(r *http.Request, def, max int) (herm.Page, error) {
 	p := herm.Page{Limit: def, Cursor: r.URL.Query().Get("cursor")}
+	if p.Cursor != "" && !herm.LooksLikeID(p.Cursor) {
+		return p, herm.Errorf(herm.EInvalid, "cursor %q is not one this API returned (use a list's next_cursor)", p.Cursor)
+	}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > max {
