@@ -81,7 +81,7 @@ func TestSkillsLoadOnDemand(t *testing.T) {
 	s.must(200, "PUT", "/v1/deployments/"+id+"/files?path=skills/reports/SKILL.md", skillMD("reports", "How to write the weekly report.", "USE THE TEMPLATE"), "Content-Type", "text/plain")
 	s.must(200, "PUT", "/v1/deployments/"+id+"/files?path=skills/reports/templates/weekly.md", "WEEKLY TEMPLATE", "Content-Type", "text/plain")
 	added := s.must(201, "POST", "/v1/deployments/"+id+"/skills", map[string]any{"name": "reports", "source": "file", "path": "skills/reports"})
-	if added["origin"] != "configured" || added["description"] != "How to write the weekly report." || !strings.Contains(str(added["content"]), "USE THE TEMPLATE") {
+	if added["origin"] != "configured" || added["description"] != "How to write the weekly report." || !strings.Contains(str(added["content"]), "USE THE TEMPLATE") || added["created_at"] == nil {
 		t.Fatalf("added %v", added)
 	}
 	if r := s.do("POST", "/v1/deployments/"+id+"/skills", map[string]any{"name": "reports", "source": "inline", "content": skillMD("reports", "d", "b")}); r.status != 409 {
@@ -198,7 +198,7 @@ func TestLearnedSkills(t *testing.T) {
 		t.Fatalf("skills %v", list)
 	}
 	learned := list[1].(map[string]any)
-	if learned["origin"] != "learned" || learned["name"] != "csv-cleanup" || learned["skill_id"] != "skl_learned_csv-cleanup" || learned["description"] != "How to clean the customer's CSV exports." {
+	if learned["origin"] != "learned" || learned["source"] != "file" || learned["path"] != ".herm/skills/csv-cleanup" || learned["name"] != "csv-cleanup" || learned["skill_id"] != "skl_learned_csv-cleanup" || learned["description"] != "How to clean the customer's CSV exports." {
 		t.Fatalf("learned skill %v", learned)
 	}
 	if r := s.do("PUT", "/v1/deployments/"+id+"/skills/skl_learned_csv-cleanup", map[string]any{"name": "csv-cleanup", "source": "inline", "content": good}); r.status != 409 {

@@ -88,6 +88,9 @@ func New(s store.Store, log *eventlog.Log, r *runner.Runner, p Provisioner, rule
 	if rules.NewSkillID == nil {
 		rules.NewSkillID = func() string { return ids.New("skl_") }
 	}
+	if rules.Now == nil {
+		rules.Now = now
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: s, log: log, runner: r, prov: p, rules: rules, ids: ids, now: now, logger: logger, ctx: ctx, cancel: cancel}
 }

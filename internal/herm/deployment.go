@@ -106,6 +106,9 @@ type Skill struct {
 	Path    string `json:"path,omitempty"`
 	Content string `json:"content,omitempty"`
 	URL     string `json:"url,omitempty"`
+	// CreatedAt is when the skill was added (zero for skills stored before
+	// it was recorded).
+	CreatedAt time.Time `json:"created_at,omitempty"`
 }
 
 // Features are a deployment's feature flags, always fully resolved.

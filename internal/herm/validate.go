@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -93,6 +94,8 @@ type Rules struct {
 	ResolveSkill func(ctx context.Context, s Skill, d *Deployment) (Skill, error)
 	// NewSkillID makes skill IDs.
 	NewSkillID func() string
+	// Now is the time of new skills (nil: time.Now).
+	Now func() time.Time
 }
 
 // DeploymentInput is the body of a deployment create or update. Pointers and
@@ -602,10 +605,23 @@ func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d
 				id = o.SkillID // keep the id of a skill that stays
 			}
 		}
+		var created time.Time
+		for _, o := range old {
+			if id != "" && o.SkillID == id {
+				created = o.CreatedAt
+			}
+		}
 		if id == "" && r.NewSkillID != nil {
 			id = r.NewSkillID()
 		}
-		sk := Skill{SkillID: id, Name: s.Name, Source: s.Source, Path: s.Path, Content: s.Content, URL: s.URL}
+		if created.IsZero() {
+			created = time.Now()
+			if r.Now != nil {
+				created = r.Now()
+			}
+			created = created.UTC().Truncate(time.Microsecond)
+		}
+		sk := Skill{SkillID: id, Name: s.Name, Source: s.Source, Path: s.Path, Content: s.Content, URL: s.URL, CreatedAt: created}
 		if r.ResolveSkill != nil {
 			resolved, err := r.ResolveSkill(ctx, sk, d)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
@@ -13,14 +14,15 @@ import (
 // SkillInfo is a skill a deployment's agent can load: a configured one or
 // one the agent learned.
 type SkillInfo struct {
-	SkillID     string `json:"skill_id" doc:"skl_… for configured skills; skl_learned_<name> for learned ones."`
-	Name        string `json:"name"`
-	Source      string `json:"source" enum:"file,inline,url,learned"`
-	Description string `json:"description" doc:"From the SKILL.md front matter (empty when it cannot be read now; see error)."`
-	Origin      string `json:"origin" enum:"configured,learned"`
-	Path        string `json:"path,omitempty" doc:"A file skill's SKILL.md (or folder) in the workspace; a learned skill's folder."`
-	URL         string `json:"url,omitempty" doc:"A url skill's address."`
-	Error       string `json:"error,omitempty" doc:"Why a configured file skill cannot be read now (the agent does not see it until that is fixed)."`
+	SkillID     string     `json:"skill_id" doc:"skl_… for configured skills; skl_learned_<name> for learned ones."`
+	Name        string     `json:"name"`
+	Source      string     `json:"source" enum:"file,inline,url" doc:"A learned skill is a file in the workspace."`
+	Description string     `json:"description" doc:"From the SKILL.md front matter (empty when it cannot be read now; see error)."`
+	Origin      string     `json:"origin" enum:"configured,learned"`
+	Path        string     `json:"path,omitempty" doc:"A file skill's SKILL.md (or folder) in the workspace; a learned skill's folder."`
+	URL         string     `json:"url,omitempty" doc:"A url skill's address."`
+	Error       string     `json:"error,omitempty" doc:"Why a configured file skill cannot be read now (the agent does not see it until that is fixed)."`
+	CreatedAt   *time.Time `json:"created_at" doc:"When the skill was added (a learned one: when its SKILL.md was last written); null when not recorded."`
 }
 
 // SkillDetail is a skill with its SKILL.md.
@@ -41,6 +43,10 @@ func skillInfo(s skills.Skill, d *herm.Deployment) SkillInfo {
 	}
 	if s.Err != nil {
 		info.Error = herm.ErrorMessage(s.Err)
+	}
+	if !s.CreatedAt.IsZero() {
+		t := s.CreatedAt
+		info.CreatedAt = &t
 	}
 	return info
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -95,6 +96,7 @@ type Skill struct {
 	Content     string // the whole SKILL.md
 	Dir         string // its folder in the workspace ("" for inline and url skills)
 	Err         error  // a configured skill that cannot be read now
+	CreatedAt   time.Time
 }
 
 // FileDir returns a file skill's folder and SKILL.md path in the
@@ -114,7 +116,7 @@ func Load(ctx context.Context, d *herm.Deployment, ws *sandbox.Workspace) []Skil
 	var out []Skill
 	names := map[string]bool{}
 	for _, s := range d.Skills {
-		sk := Skill{ID: s.SkillID, Name: s.Name, Source: s.Source, Origin: OriginConfigured, Content: s.Content}
+		sk := Skill{ID: s.SkillID, Name: s.Name, Source: s.Source, Origin: OriginConfigured, Content: s.Content, CreatedAt: s.CreatedAt}
 		if s.Source == herm.SkillFile {
 			dir, file := FileDir(s.Path)
 			sk.Dir = dir
@@ -162,7 +164,11 @@ func Load(ctx context.Context, d *herm.Deployment, ws *sandbox.Workspace) []Skil
 			continue
 		}
 		n++
-		out = append(out, Skill{ID: LearnedIDPrefix + m.Name, Name: m.Name, Description: m.Description, Source: OriginLearned, Origin: OriginLearned, Content: string(b), Dir: dir})
+		var created time.Time
+		if e, err := ws.Stat(path.Join(dir, "SKILL.md")); err == nil {
+			created = e.ModifiedAt
+		}
+		out = append(out, Skill{ID: LearnedIDPrefix + m.Name, Name: m.Name, Description: m.Description, Source: herm.SkillFile, Origin: OriginLearned, Content: string(b), Dir: dir, CreatedAt: created})
 	}
 	return out
 }
