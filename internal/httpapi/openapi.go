@@ -32,12 +32,14 @@ Errors: every non-2xx response has the body {"error": {"code", "message", "reque
 | 400 | validation_error | malformed JSON, unknown field or enum, missing field, bad path or query; the message names the field |
 | 401 | unauthorized | key missing, unknown or revoked |
 | 403 | forbidden | the key lacks the scope |
+| 402 | insufficient_credits | the deployment's budget_usd is spent (sending a message) |
 | 404 | not_found | no such object |
 | 409 | deployment_not_ready | the deployment is provisioning, error or deleting |
 | 409 | conflict | state conflict: the default thread, a finished run, an idempotency key reused with another body, mode reject |
 | 410 | cursor_expired | Last-Event-ID/after points before the retained event log |
 | 413 | validation_error | body over its size limit (the message says the limit) |
-| 422 | invalid_skill, invalid_secret_ref | reserved for skills and secrets |
+| 416 | validation_error | a file read's Range cannot be satisfied |
+| 422 | invalid_skill, invalid_secret_ref | a skill cannot be fetched or parsed; a secret reference does not exist or is another customer's |
 | 429 | rate_limited | over the key's rate limit; Retry-After is set |
 | 500 | server_error | unexpected; logged with the request id |
 | 503 | unavailable | shutting down or a dependency is down; Retry-After is set |
@@ -53,7 +55,17 @@ sequence, type, deployment_id, thread_id, run_id, created_at and the type's own 
 deployment_status (status, error), run_status (status, stop_reason, error), token (delta),
 message (message_id, role, content), reasoning (delta), tool_call (tool_call_id, tool, origin,
 arguments), tool_result (tool_call_id, tool, origin, result, is_error, truncated, output_path),
-usage (input_tokens, output_tokens, cache_read_tokens, cost_usd).`),
+usage (input_tokens, output_tokens, cache_read_tokens, cost_usd), steering_request
+(steering_request_id, kind, summary, tool, origin, tool_call_id, arguments, options, expires_at),
+steering_resolved (steering_request_id, decision, message), compaction (messages,
+tokens_before, tokens_after, summary), warning (message, source), egress (decision, host,
+reason; a refused outbound request, thread_id and run_id null), filesystem (change, path, size;
+thread_id and run_id null: changes are seen in the workspace, not attributed to a run).
+Subagents' events carry subagent and parent_tool_call_id.
+
+A run that ends in error has error {"code", "message"}: model_error (the provider failed or
+refused), attachment_error (an attachment could not be saved), no_input (nothing to answer),
+insufficient_credits (the budget ran out mid-run), internal_error (logged with the run id).`),
 		ErrorBody: ErrorBody{},
 		ErrorDescriptions: map[int]string{
 			400: "validation_error: the request is malformed; the message names the field.",
