@@ -46,9 +46,11 @@ func TestSteeringOverHTTP(t *testing.T) {
 
 	sent := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": `/tool write_file {"path": "approved.txt", "content": "yes"}`})
 	run := sent["run_id"].(string)
-	s.waitStatus(id, run, "waiting_on_human")
+	if r := s.waitStatus(id, run, "waiting_on_human"); r["stop_reason"] != "requires_action" {
+		t.Fatalf("a waiting run's stop_reason: %v", r["stop_reason"])
+	}
 	sr := s.pendingRequest(id)
-	if sr["kind"] != "approval" || sr["tool"] != "write_file" || sr["status"] != "pending" || sr["decision"] != nil ||
+	if sr["kind"] != "approval" || sr["tool"] != "write_file" || sr["origin"] != "builtin" || sr["status"] != "pending" || sr["decision"] != nil ||
 		sr["arguments"].(map[string]any)["path"] != "approved.txt" || sr["run_id"] != run {
 		t.Fatalf("request %v", sr)
 	}

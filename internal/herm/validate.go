@@ -64,6 +64,9 @@ var (
 	reEnvName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 	reHeaderName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
 	reHost       = regexp.MustCompile(`^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	// HeaderPlaceholder is ${ENV_NAME} in an MCP server's header values,
+	// filled on the host from the deployment's secret of that name.
+	HeaderPlaceholder = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}`)
 )
 
 // Rules are the server's settings that validation depends on.
@@ -407,6 +410,17 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 	}
 	if len(d.Metadata) > MaxMetadata {
 		return invalid("metadata can hold at most %d keys", MaxMetadata)
+	}
+	// MCP headers may only use the deployment's own secrets (checked on the
+	// result, so that removing a secret a header uses is refused too).
+	for i, srv := range d.MCPServers {
+		for _, h := range sortedKeys(srv.Headers) {
+			for _, m := range HeaderPlaceholder.FindAllStringSubmatch(srv.Headers[h], -1) {
+				if _, ok := d.Secrets[m[1]]; !ok {
+					return Errorf(EInvalidSecretRef, "mcp_servers[%d].headers.%s uses ${%s}, which is not in the deployment's secrets", i, h, m[1])
+				}
+			}
+		}
 	}
 	return nil
 }

@@ -201,7 +201,7 @@ func toRun(r *herm.Run) Run {
 	out := Run{
 		RunID: r.ID, DeploymentID: r.DeploymentID, ThreadID: r.ThreadID, Status: string(r.Status),
 		Trigger: r.Trigger, Model: nullable(r.Model), Usage: r.Usage, Error: r.Error,
-		StopReason: nullable(r.StopReason), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, CompletedAt: r.CompletedAt,
+		StopReason: stopReason(r), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, CompletedAt: r.CompletedAt,
 	}
 	if r.ConfigVersion > 0 {
 		v := r.ConfigVersion
@@ -280,4 +280,14 @@ func nullable(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// stopReason is a run's stop_reason: why it ended, or requires_action
+// while it waits on a human (as its run_status event says).
+func stopReason(r *herm.Run) *string {
+	if r.Status == herm.RunWaitingOnHuman {
+		s := string(herm.StopRequiresAction)
+		return &s
+	}
+	return nullable(r.StopReason)
 }

@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -95,16 +94,14 @@ type session struct {
 	listed time.Time
 }
 
-var placeholder = regexp.MustCompile(`\$\{([A-Z_][A-Z0-9_]*)\}`)
-
 // headers returns a server's request headers with placeholders filled.
 func (p *Pool) headers(ctx context.Context, d *herm.Deployment, s herm.MCPServer) (http.Header, error) {
 	h := http.Header{}
 	h.Set("X-Herm-Customer-Id", d.CustomerID)
 	for k, v := range s.Headers {
 		var err error
-		filled := placeholder.ReplaceAllStringFunc(v, func(m string) string {
-			name := placeholder.FindStringSubmatch(m)[1]
+		filled := herm.HeaderPlaceholder.ReplaceAllStringFunc(v, func(m string) string {
+			name := herm.HeaderPlaceholder.FindStringSubmatch(m)[1]
 			if p.opts.Resolve == nil {
 				err = fmt.Errorf("header %s uses ${%s}, but this server has no secrets to fill it", k, name)
 				return ""
