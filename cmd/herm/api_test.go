@@ -450,6 +450,10 @@ func TestIdempotency(t *testing.T) {
 	if a.status != 201 || b.status != 201 || string(a.body) != string(b.body) || b.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay: %d %d\n%s\n%s", a.status, b.status, a.body, b.body)
 	}
+	// The same request serialised another way is the same request.
+	if r := s.do("POST", "/v1/deployments", "{ \"system_prompt\": \"p\",\n \"name\": \"n\", \"customer_id\": \"c\" }", "Idempotency-Key", "k1"); r.status != 201 || string(r.body) != string(a.body) {
+		t.Fatalf("reformatted retry: %d %s", r.status, r.body)
+	}
 	c := s.do("POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "other", "system_prompt": "p"}, "Idempotency-Key", "k1")
 	if c.status != 409 || c.errCode(t) != "conflict" {
 		t.Fatalf("reuse with another body: %d %s", c.status, c.body)

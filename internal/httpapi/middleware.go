@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -197,7 +198,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		h := sha256.New()
 		h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
-		h.Write(body)
+		h.Write(canonicalJSON(body))
 		hash := hex.EncodeToString(h.Sum(nil))
 		key := apiKey(r.Context())
 
@@ -302,4 +303,21 @@ func bodyError(err error) error {
 		return herm.Errorf(herm.ETooLarge, "request body is larger than the limit of %d bytes", mbe.Limit)
 	}
 	return herm.Errorf(herm.EInvalid, "could not read the request body: %v", err)
+}
+
+// canonicalJSON is a JSON body in one form (objects' keys sorted, no
+// insignificant space), so that a retry that serialises the same request
+// differently is still the same request; other bodies are kept as they are.
+func canonicalJSON(body []byte) []byte {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return body
+	}
+	out, err := json.Marshal(v) // maps are marshalled with sorted keys
+	if err != nil {
+		return body
+	}
+	return out
 }
