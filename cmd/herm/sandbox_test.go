@@ -198,6 +198,7 @@ func TestToolsInTheSandbox(t *testing.T) {
 	if run["status"] != "completed" {
 		t.Fatalf("run: %v", run)
 	}
+	first := run
 	res := s.toolResults(id, run["run_id"].(string))
 	if len(res) != 1 || res[0]["origin"] != "builtin" || res[0]["tool"] != "shell" || res[0]["is_error"] != false ||
 		!strings.Contains(res[0]["result"].(string), "1000\nhello") {
@@ -251,6 +252,11 @@ func TestToolsInTheSandbox(t *testing.T) {
 	want := "created greeting.txt,created api.txt,modified api.txt,deleted api.txt"
 	if strings.Join(changes, ",") != want {
 		t.Fatalf("filesystem events %v, want %s", changes, want)
+	}
+	// A run's changes are the run's; the files API's are nobody's.
+	fsEvents := s.events(id, "filesystem")
+	if fsEvents[0]["run_id"] != first["run_id"] || fsEvents[0]["thread_id"] != first["thread_id"] || fsEvents[1]["run_id"] != nil {
+		t.Fatalf("attribution: %v", fsEvents[:2])
 	}
 }
 

@@ -115,7 +115,7 @@ func watchFilesystem(m *sandbox.Manager, st store.Store, elog *eventlog.Log, log
 		return err == nil && d.Features.FilesystemWebhooks
 	}, func(id string, c sandbox.Change) {
 		data, _ := json.Marshal(map[string]any{"change": c.Kind, "path": c.Path, "size": c.Size})
-		elog.Emit(&herm.Event{DeploymentID: id, Type: herm.EventFilesystem, Data: data})
+		elog.Emit(&herm.Event{DeploymentID: id, ThreadID: c.ThreadID, RunID: c.RunID, Type: herm.EventFilesystem, Data: data})
 	})
 	_ = logger
 }
@@ -128,7 +128,7 @@ func spill(m *sandbox.Manager) func(ctx context.Context, d *herm.Deployment, cal
 			return "", err
 		}
 		p := ".herm/outputs/" + safeName(callID) + ".txt"
-		if _, err := sb.Workspace().WriteFile(p, strings.NewReader(content)); err != nil {
+		if _, err := sb.Workspace().For(herm.RunOf(ctx)).WriteFile(p, strings.NewReader(content)); err != nil {
 			return "", err
 		}
 		return p, nil
@@ -144,7 +144,7 @@ func saveFile(m *sandbox.Manager) func(ctx context.Context, d *herm.Deployment, 
 			return "", err
 		}
 		p := ".herm/outputs/" + safeName(callID) + "-" + safeFileName(f.Name)
-		if _, err := sb.Workspace().WriteFile(p, bytes.NewReader(f.Data)); err != nil {
+		if _, err := sb.Workspace().For(herm.RunOf(ctx)).WriteFile(p, bytes.NewReader(f.Data)); err != nil {
 			return "", err
 		}
 		return p, nil
@@ -203,7 +203,7 @@ func (a attachments) Save(ctx context.Context, d *herm.Deployment, runID string,
 		return herm.SavedAttachment{}, err
 	}
 	p := fmt.Sprintf("attachments/%s/%d-%s", safeName(runID), n, safeFileName(name))
-	e, err := sb.Workspace().WriteFile(p, bytes.NewReader(data))
+	e, err := sb.Workspace().For(herm.RunOf(ctx)).WriteFile(p, bytes.NewReader(data))
 	if err != nil {
 		return herm.SavedAttachment{}, err
 	}

@@ -158,6 +158,7 @@ type exec struct {
 // (herm EConflict) or a store failure. A ctx cancelled with ErrCancelled ends
 // the run as cancelled.
 func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment, owner string) error {
+	ctx = herm.WithRun(ctx, run.ThreadID, run.ID) // workspace changes are this run's
 	// Not cancellable: a run claimed with a cancel already requested must
 	// still get as far as ending itself cancelled.
 	steps, err := a.store.ListSteps(context.WithoutCancel(ctx), run.ID)

@@ -1,6 +1,7 @@
 package herm
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 )
@@ -162,4 +163,19 @@ type StepCompactionData struct {
 	// HistoryUntil: those of runs' summarized turns (later runs must not
 	// see them again verbatim).
 	CoveredMessages []string `json:"covered_messages,omitempty"`
+}
+
+// runKey is the context key of WithRun.
+type runKey struct{}
+
+// WithRun returns ctx carrying the thread and run that work done under it
+// is for (workspace changes are attributed to them).
+func WithRun(ctx context.Context, threadID, runID string) context.Context {
+	return context.WithValue(ctx, runKey{}, [2]string{threadID, runID})
+}
+
+// RunOf returns the thread and run of WithRun ("" when none).
+func RunOf(ctx context.Context) (threadID, runID string) {
+	v, _ := ctx.Value(runKey{}).([2]string)
+	return v[0], v[1]
 }

@@ -281,7 +281,9 @@ func (w *watched) Exec(ctx context.Context, req ExecRequest) (*ExecResult, error
 	res, err := w.Sandbox.Exec(ctx, req)
 	if before != nil {
 		if after := snapshot(w.Workspace()); after != nil {
+			thread, run := herm.RunOf(ctx)
 			for _, c := range diff(before, after) {
+				c.ThreadID, c.RunID = thread, run
 				notify(w.id, c)
 			}
 		}

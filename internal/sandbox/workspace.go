@@ -32,6 +32,9 @@ type Change struct {
 	Kind string // ChangeCreated, ChangeModified or ChangeDeleted
 	Path string // slash-separated, relative to the workspace
 	Size int64
+	// ThreadID and RunID name the run that made the change ("" when it
+	// was not a run's: the files API, a background process).
+	ThreadID, RunID string
 }
 
 // Entry describes one file or directory of the workspace.
@@ -51,6 +54,14 @@ var ErrQuota = errors.New("workspace disk quota exceeded")
 // absolute paths, no symlink that leads out). Files it creates are owned by
 // the sandbox user's host uid and gid.
 type Workspace struct {
+	*workspaceState
+	// The run whose changes this view of the workspace makes (For); they
+	// are in its Change notifications.
+	threadID, runID string
+}
+
+// workspaceState is the state every view of a workspace shares.
+type workspaceState struct {
 	dir      string
 	uid, gid int // host ids of the sandbox user; -1 = leave ownership alone
 	root     *os.Root
@@ -60,6 +71,12 @@ type Workspace struct {
 	usage    int64 // bytes, valid when usageOK
 	usageOK  bool
 	onChange func(Change)
+}
+
+// For returns a view of the workspace whose changes are attributed to a
+// thread and a run (empty: to nobody, like the files API's).
+func (w *Workspace) For(threadID, runID string) *Workspace {
+	return &Workspace{workspaceState: w.workspaceState, threadID: threadID, runID: runID}
 }
 
 // OpenWorkspace opens (creating it, mode 0700, owned by uid:gid) the
@@ -78,7 +95,7 @@ func OpenWorkspace(dir string, uid, gid int) (*Workspace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open workspace: %w", err)
 	}
-	return &Workspace{dir: dir, uid: uid, gid: gid, root: root}, nil
+	return &Workspace{workspaceState: &workspaceState{dir: dir, uid: uid, gid: gid, root: root}}, nil
 }
 
 // Dir is the workspace's host directory.
@@ -106,6 +123,9 @@ func (w *Workspace) OnChange(fn func(Change)) {
 }
 
 func (w *Workspace) notify(c Change) {
+	if c.RunID == "" {
+		c.ThreadID, c.RunID = w.threadID, w.runID
+	}
 	w.mu.Lock()
 	fn := w.onChange
 	w.mu.Unlock()

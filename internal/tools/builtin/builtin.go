@@ -198,7 +198,7 @@ func workspace(ctx context.Context, get getFunc, c tools.Call) (*sandbox.Workspa
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
-	return sb.Workspace(), nil
+	return sb.Workspace().For(c.ThreadID, c.RunID), nil
 }
 
 // resolve checks a path argument and returns the deployment's workspace
