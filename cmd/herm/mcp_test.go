@@ -110,11 +110,22 @@ func TestMCPTools(t *testing.T) {
 	// An image is saved in the workspace, and the model told where.
 	run = s.sendAndWait(id, "a chart please")
 	res = s.toolResults(id, run["run_id"].(string))
-	if len(res) != 1 || res[0]["is_error"] != false || str(res[0]["result"]) != "Your chart:\n[1-image.png (image/png, 27 bytes) saved as .herm/outputs/c3-1-image.png]" {
+	if len(res) != 1 || res[0]["is_error"] != false || str(res[0]["result"]) != "Your chart:\n[1-image.png (image/png, 27 bytes) saved as .herm/outputs/c3-1-image.png; also shown to you as an image]" {
 		t.Fatalf("image result: %v", res)
 	}
 	if img := s.do("GET", "/v1/deployments/"+id+"/files/content?path=.herm/outputs/c3-1-image.png", nil); string(img.body) != png {
 		t.Fatalf("saved image: %d %q", img.status, img.body)
+	}
+	// The model saw the image after the tool's result (Chat Completions:
+	// as a user message following the tool messages).
+	reqs := script.Requests()
+	last := reqs[len(reqs)-1].Messages
+	var images []llm.Image
+	for _, m := range last {
+		images = append(images, m.Images...)
+	}
+	if len(images) != 1 || string(images[0].Data) != png || images[0].MediaType != "image/png" {
+		t.Fatalf("images sent to the model: %d", len(images))
 	}
 }
 

@@ -630,8 +630,14 @@ func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 	return x.saveFiles(ctx, c.ID, res)
 }
 
+// Images of one tool result shown to the model.
+const (
+	maxToolImages     = 4
+	maxToolImageBytes = 5 << 20
+)
+
 // saveFiles keeps a result's binary parts in the workspace and lists them
-// in its text.
+// in its text; images among them are shown to the model with the result.
 func (x *exec) saveFiles(ctx context.Context, callID string, res tools.Result) tools.Result {
 	for _, f := range res.Files {
 		line := fmt.Sprintf("[%s (%s, %d bytes) ", f.Name, f.MediaType, len(f.Data))
@@ -641,7 +647,12 @@ func (x *exec) saveFiles(ctx context.Context, callID string, res tools.Result) t
 			x.a.logger.Warn("save tool file", "run_id", x.run.ID, "err", err)
 			line += "could not be saved: " + herm.ErrorMessage(err) + "]"
 		} else {
-			line += "saved as " + p + "]"
+			line += "saved as " + p
+			if herm.IsImageType(f.MediaType) && len(f.Data) <= maxToolImageBytes && len(res.SavedImages) < maxToolImages {
+				res.SavedImages = append(res.SavedImages, herm.SavedAttachment{Type: herm.AttachImage, Path: p, MediaType: f.MediaType, Size: int64(len(f.Data))})
+				line += "; also shown to you as an image"
+			}
+			line += "]"
 		}
 		if res.Content != "" {
 			res.Content += "\n"
@@ -687,7 +698,7 @@ func (x *exec) recordResult(ctx context.Context, c herm.StepToolCall, origin str
 	n := len(x.steps)
 	err := x.a.store.InTx(ctx, func(q store.Querier) error {
 		if err := x.appendStep(ctx, q, herm.StepToolResult, herm.StepToolData{
-			ToolCallID: c.ID, Tool: c.Name, Origin: origin, Result: res.Content, IsError: res.IsError,
+			ToolCallID: c.ID, Tool: c.Name, Origin: origin, Result: res.Content, IsError: res.IsError, Images: res.SavedImages,
 		}); err != nil {
 			return err
 		}

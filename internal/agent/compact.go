@@ -125,6 +125,14 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 				return nil, err
 			}
 			msg := llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError}
+			for _, im := range d.Images {
+				if x.a.opts.Attachments == nil {
+					break
+				}
+				if data, err := x.a.opts.Attachments.Read(ctx, x.cfg, im.Path); err == nil {
+					msg.Images = append(msg.Images, llm.Image{MediaType: im.MediaType, Data: data})
+				} // deleted since: the text still names it
+			}
 			if n := len(out); n > 0 && out[n-1].lastStep >= 0 && len(out[n-1].msgs) > 0 &&
 				(out[n-1].msgs[0].Role == llm.RoleAssistant) {
 				out[n-1].msgs = append(out[n-1].msgs, msg) // with its model turn

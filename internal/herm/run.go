@@ -147,6 +147,9 @@ type StepToolData struct {
 	Origin     string `json:"origin"`
 	Result     string `json:"result,omitempty"`
 	IsError    bool   `json:"is_error,omitempty"`
+	// Images are images the tool returned, saved in the workspace: the
+	// model sees them with the result.
+	Images []SavedAttachment `json:"images,omitempty"`
 }
 
 // StepCompactionData is the data of a StepCompaction: from then on the

@@ -32,7 +32,8 @@ type Message struct {
 	ToolCallID string
 	// IsError marks a RoleTool message whose tool failed.
 	IsError bool
-	// Images go with a RoleUser message as image input.
+	// Images go with a RoleUser message as image input, or with a RoleTool
+	// message as images the tool returned (each provider in its own way).
 	Images []Image
 }
 

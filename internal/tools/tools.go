@@ -37,6 +37,9 @@ type Result struct {
 	// blobs): the agent saves them in the workspace and tells the model
 	// where.
 	Files []File
+	// SavedImages are the image Files once the agent saved them (set by
+	// the agent, not by tools).
+	SavedImages []herm.SavedAttachment
 }
 
 // File is a binary part of a tool result.

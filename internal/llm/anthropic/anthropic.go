@@ -138,7 +138,7 @@ type block struct {
 	Name         string          `json:"name,omitempty"`          // tool_use
 	Input        json.RawMessage `json:"input,omitempty"`         // tool_use
 	ToolUseID    string          `json:"tool_use_id,omitempty"`   // tool_result
-	Content      string          `json:"content,omitempty"`       // tool_result
+	Content      any             `json:"content,omitempty"`       // tool_result: a string, or text and image blocks
 	IsError      bool            `json:"is_error,omitempty"`      // tool_result
 	Source       *imageSource    `json:"source,omitempty"`        // image
 	CacheControl *cacheControl   `json:"cache_control,omitempty"` // breakpoint
@@ -191,7 +191,21 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 				blocks = append(blocks, block{Type: "tool_use", ID: tc.ID, Name: tc.Name, Input: object(tc.Arguments)})
 			}
 		case llm.RoleTool:
-			blocks = append(blocks, block{Type: "tool_result", ToolUseID: m.ToolCallID, Content: m.Content, IsError: m.IsError})
+			b := block{Type: "tool_result", ToolUseID: m.ToolCallID, IsError: m.IsError}
+			if len(m.Images) > 0 {
+				var parts []block
+				if m.Content != "" {
+					parts = append(parts, block{Type: "text", Text: m.Content})
+				}
+				for _, im := range m.Images {
+					parts = append(parts, block{Type: "image", Source: &imageSource{
+						Type: "base64", MediaType: im.MediaType, Data: base64.StdEncoding.EncodeToString(im.Data)}})
+				}
+				b.Content = parts
+			} else if m.Content != "" {
+				b.Content = m.Content
+			}
+			blocks = append(blocks, b)
 		default:
 			return nil, fmt.Errorf("message with unknown role %q", m.Role)
 		}

@@ -173,7 +173,7 @@ func TestRequestBody(t *testing.T) {
 				{ID: "toolu_1", Name: "bash", Arguments: json.RawMessage(`{"command":"ls"}`)},
 				{ID: "toolu_2", Name: "read", Arguments: json.RawMessage(`{"path": "a.t`)}, // truncated by max_tokens
 			}},
-			{Role: llm.RoleTool, ToolCallID: "toolu_1", Content: "a.txt"},
+			{Role: llm.RoleTool, ToolCallID: "toolu_1", Content: "a.txt", Images: []llm.Image{{MediaType: "image/png", Data: []byte("PNG")}}},
 			{Role: llm.RoleTool, ToolCallID: "toolu_2", Content: "bad arguments", IsError: true},
 			{Role: llm.RoleUser, Content: "and then?"},
 		},
@@ -198,7 +198,10 @@ func TestRequestBody(t *testing.T) {
 				{"type": "tool_use", "id": "toolu_2", "name": "read", "input": {}}
 			]},
 			{"role": "user", "content": [
-				{"type": "tool_result", "tool_use_id": "toolu_1", "content": "a.txt"},
+				{"type": "tool_result", "tool_use_id": "toolu_1", "content": [
+					{"type": "text", "text": "a.txt"},
+					{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "UE5H"}}
+				]},
 				{"type": "tool_result", "tool_use_id": "toolu_2", "content": "bad arguments", "is_error": true},
 				{"type": "text", "text": "and then?", "cache_control": {"type": "ephemeral"}}
 			]}

@@ -156,7 +156,20 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 	if req.System != "" {
 		r.Messages = append(r.Messages, message{Role: "system", Content: req.System})
 	}
+	// Chat Completions' tool messages hold text only: images that tools
+	// returned follow the tool messages of their turn as a user message.
+	var toolImages []any
+	flushImages := func() {
+		if len(toolImages) > 0 {
+			parts := append([]any{map[string]any{"type": "text", "text": "[Images returned by the tool calls above.]"}}, toolImages...)
+			r.Messages = append(r.Messages, message{Role: "user", Content: parts})
+			toolImages = nil
+		}
+	}
 	for _, m := range req.Messages {
+		if m.Role != llm.RoleTool {
+			flushImages()
+		}
 		switch m.Role {
 		case llm.RoleUser:
 			if len(m.Images) == 0 {
@@ -190,10 +203,16 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 				content = "Error: " + content
 			}
 			r.Messages = append(r.Messages, message{Role: "tool", Content: content, ToolCallID: m.ToolCallID})
+			for _, im := range m.Images {
+				toolImages = append(toolImages, map[string]any{"type": "image_url", "image_url": map[string]string{
+					"url": "data:" + im.MediaType + ";base64," + base64.StdEncoding.EncodeToString(im.Data),
+				}})
+			}
 		default:
 			return nil, fmt.Errorf("message with unknown role %q", m.Role)
 		}
 	}
+	flushImages()
 	for _, t := range req.Tools {
 		schema := t.InputSchema
 		if len(schema) == 0 {

@@ -178,7 +178,7 @@ func TestRequestBody(t *testing.T) {
 				{ID: "call_1", Name: "bash", Arguments: json.RawMessage(`{"command":"ls"}`)},
 				{ID: "call_2", Name: "now"},
 			}},
-			{Role: llm.RoleTool, ToolCallID: "call_1", Content: "a.txt"},
+			{Role: llm.RoleTool, ToolCallID: "call_1", Content: "a.txt", Images: []llm.Image{{MediaType: "image/png", Data: []byte("PNG")}}},
 			{Role: llm.RoleTool, ToolCallID: "call_2", Content: "no clock", IsError: true},
 			{Role: llm.RoleAssistant, Content: "Done."},
 		},
@@ -205,6 +205,10 @@ func TestRequestBody(t *testing.T) {
 			]},
 			{"role": "tool", "tool_call_id": "call_1", "content": "a.txt"},
 			{"role": "tool", "tool_call_id": "call_2", "content": "Error: no clock"},
+			{"role": "user", "content": [
+				{"type": "text", "text": "[Images returned by the tool calls above.]"},
+				{"type": "image_url", "image_url": {"url": "data:image/png;base64,UE5H"}}
+			]},
 			{"role": "assistant", "content": "Done."}
 		],
 		"tools": [
