@@ -406,6 +406,10 @@ func (dl *Downloader) Download(ctx context.Context, d *herm.Deployment, rawURL s
 		if len(via) > maxRedirects {
 			return fmt.Errorf("stopped after %d redirects", maxRedirects)
 		}
+		if u.Scheme == "https" && req.URL.Scheme != "https" {
+			// What was asked for over TLS is not taken in the clear.
+			return fmt.Errorf("refused a redirect from https to %s", req.URL.Redacted())
+		}
 		return f.check(d, req.URL)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

@@ -362,3 +362,25 @@ func TestHTMLToText(t *testing.T) {
 		}
 	}
 }
+
+// A download asked for over https does not follow a redirect to http.
+func TestDownloadRefusesHTTPSDowngrade(t *testing.T) {
+	t.Parallel()
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tampered") }))
+	defer plain.Close()
+	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ok" {
+			io.WriteString(w, "fine")
+			return
+		}
+		http.Redirect(w, r, plain.URL+"/skill", http.StatusFound)
+	}))
+	defer tls.Close()
+	dl := NewDownloader(Options{AllowPrivateNetworks: true, HTTPClient: tls.Client()})
+	if b, _, err := dl.Download(context.Background(), nil, tls.URL+"/ok", 100); err != nil || string(b) != "fine" {
+		t.Fatalf("https download: %q %v", b, err)
+	}
+	if b, _, err := dl.Download(context.Background(), nil, tls.URL+"/skill", 100); err == nil || !strings.Contains(err.Error(), "redirect from https") {
+		t.Fatalf("downgrade followed: %q %v", b, err)
+	}
+}
