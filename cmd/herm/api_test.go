@@ -450,9 +450,16 @@ func TestIdempotency(t *testing.T) {
 	if a.status != 201 || b.status != 201 || string(a.body) != string(b.body) || b.header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay: %d %d\n%s\n%s", a.status, b.status, a.body, b.body)
 	}
-	// The same request serialised another way is the same request.
-	if r := s.do("POST", "/v1/deployments", "{ \"system_prompt\": \"p\",\n \"name\": \"n\", \"customer_id\": \"c\" }", "Idempotency-Key", "k1"); r.status != 201 || string(r.body) != string(a.body) {
-		t.Fatalf("reformatted retry: %d %s", r.status, r.body)
+	// The same request spaced another way is the same request; reordered,
+	// it is not (keys' order and case can change what it means).
+	if r := s.do("POST", "/v1/deployments", "{ \"customer_id\": \"c\",\n \"name\": \"n\", \"system_prompt\": \"p\" }", "Idempotency-Key", "k1"); r.status != 201 || string(r.body) != string(a.body) {
+		t.Fatalf("respaced retry: %d %s", r.status, r.body)
+	}
+	if r := s.do("POST", "/v1/deployments", `{"content":"x","Content":"y"}`, "Idempotency-Key", "k2"); r.status == 0 {
+		t.Fatal("no answer")
+	}
+	if r := s.do("POST", "/v1/deployments", `{"Content":"y","content":"x"}`, "Idempotency-Key", "k2"); r.header.Get("Idempotent-Replayed") == "true" {
+		t.Fatalf("a reordered body was taken for the same request: %d %s", r.status, r.body)
 	}
 	c := s.do("POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "other", "system_prompt": "p"}, "Idempotency-Key", "k1")
 	if c.status != 409 || c.errCode(t) != "conflict" {

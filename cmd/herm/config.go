@@ -79,6 +79,7 @@ type provider struct {
 	APIKeyEnv    string   `yaml:"api_key_env"`
 	DefaultModel string   `yaml:"default_model"`
 	Models       []string `yaml:"models"`
+	Vision       bool     `yaml:"vision"`
 }
 
 func defaultConfig() config {
@@ -253,7 +254,7 @@ func (c *config) llmConfig(getenv func(string) string) (llm.Config, error) {
 		if p.Name == "" || p.BaseURL == "" {
 			return lc, fmt.Errorf("config file: providers[%d] needs name and base_url", i)
 		}
-		cp := llm.CompatProvider{Name: p.Name, BaseURL: p.BaseURL, DefaultModel: p.DefaultModel, Models: p.Models}
+		cp := llm.CompatProvider{Name: p.Name, BaseURL: p.BaseURL, DefaultModel: p.DefaultModel, Models: p.Models, Vision: p.Vision}
 		if p.APIKeyEnv != "" {
 			cp.APIKey = getenv(p.APIKeyEnv)
 		}

@@ -146,6 +146,7 @@ type exec struct {
 
 	redact       func(string) string // secret values out (identity when none)
 	system       string              // the system prompt with this run's additions
+	images       bool                // the model takes image input
 	calib        float64             // provider tokens per estimated token, from the last call
 	pendingUsage []llm.Usage         // summarizing calls not yet recorded
 	usageMu      sync.Mutex          // guards run.Usage against subagents in a parallel batch
@@ -203,6 +204,9 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	if !disabled(Subagents) {
 		x.specs = append(x.specs, subagentsSpec)
 	}
+	if provider, model, err := a.models.Resolve(cfg.Model); err == nil {
+		x.images = llm.AcceptsImages(provider, model)
+	}
 	x.system = cfg.SystemPrompt
 	if a.opts.SystemExtra != nil {
 		x.system += a.opts.SystemExtra(ctx, cfg)
@@ -214,9 +218,28 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	if errors.Is(err, errCancelled) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
+		if err := x.cancelAnnounced(fctx); err != nil {
+			return err
+		}
 		_, err = x.finish(fctx, herm.RunCancelled, herm.StopCancelled, nil)
 	}
 	return err
+}
+
+// cancelAnnounced gives the last turn's calls whose tool_call event went
+// out with a steering request, and that never ran, a cancelled result: a
+// client never sees a call without its end.
+func (x *exec) cancelAnnounced(ctx context.Context) error {
+	for _, c := range x.unfinishedCalls() {
+		if _, err := x.a.store.SteeringRequestFor(ctx, x.run.ID, c.ID); err != nil {
+			continue // not announced (or not to be found): nothing to close
+		}
+		_, origin, _ := x.toolFor(c)
+		if err := x.recordResult(ctx, c, origin, tools.Result{Content: "the tool call was cancelled", IsError: true}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (x *exec) loop(ctx context.Context) error {
@@ -633,7 +656,7 @@ func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 // Images of one tool result shown to the model.
 const (
 	maxToolImages     = 4
-	maxToolImageBytes = 5 << 20
+	maxToolImageBytes = 3_750_000 // Anthropic's 5 MB limit applies to the base64 form
 )
 
 // saveFiles keeps a result's binary parts in the workspace and lists them
@@ -648,7 +671,7 @@ func (x *exec) saveFiles(ctx context.Context, callID string, res tools.Result) t
 			line += "could not be saved: " + herm.ErrorMessage(err) + "]"
 		} else {
 			line += "saved as " + p
-			if herm.IsImageType(f.MediaType) && len(f.Data) <= maxToolImageBytes && len(res.SavedImages) < maxToolImages {
+			if x.images && herm.IsImageType(f.MediaType) && len(f.Data) <= maxToolImageBytes && len(res.SavedImages) < maxToolImages {
 				res.SavedImages = append(res.SavedImages, herm.SavedAttachment{Type: herm.AttachImage, Path: p, MediaType: f.MediaType, Size: int64(len(f.Data))})
 				line += "; also shown to you as an image"
 			}

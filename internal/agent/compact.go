@@ -126,7 +126,7 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 			}
 			msg := llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError}
 			for _, im := range d.Images {
-				if x.a.opts.Attachments == nil {
+				if x.a.opts.Attachments == nil || !x.images {
 					break
 				}
 				if data, err := x.a.opts.Attachments.Read(ctx, x.cfg, im.Path); err == nil {
@@ -204,7 +204,7 @@ func (x *exec) request(ctx context.Context, provider llm.Provider, model string)
 	if err != nil {
 		return "", nil, err
 	}
-	system, msgs := systemWith(x.system, comp), flatten(units, comp != nil)
+	system, msgs := systemWith(x.system, comp), limitImages(flatten(units, comp != nil))
 	window := x.a.opts.ContextWindows.Lookup(x.cfg.Model)
 	limit := int(float64(window) * x.a.opts.CompactAt)
 	before := x.estimate(system, msgs)
@@ -265,7 +265,7 @@ func (x *exec) request(ctx context.Context, provider llm.Provider, model string)
 	if n := len(next.CoveredMessages); n > 4*x.a.opts.HistoryMessages {
 		next.CoveredMessages = next.CoveredMessages[n-4*x.a.opts.HistoryMessages:] // older ones are behind HistoryUntil by then
 	}
-	system, msgs = systemWith(x.system, next), flatten(units[cut:], true)
+	system, msgs = systemWith(x.system, next), limitImages(flatten(units[cut:], true))
 	next.TokensBefore, next.TokensAfter = before, x.estimate(system, msgs)
 	if err := x.recordCompaction(ctx, next); err != nil {
 		return "", nil, err
@@ -396,7 +396,7 @@ func (x *exec) inputMessage(ctx context.Context, d herm.StepInputData) llm.Messa
 	b.WriteString("\n\n[Attachments, saved in the workspace:")
 	for _, a := range d.Attachments {
 		fmt.Fprintf(&b, "\n- %s (%s, %s, %d bytes)", a.Path, a.Type, a.MediaType, a.Size)
-		if a.Type == herm.AttachImage && herm.IsImageType(a.MediaType) && x.a.opts.Attachments != nil {
+		if a.Type == herm.AttachImage && herm.IsImageType(a.MediaType) && x.a.opts.Attachments != nil && x.images {
 			data, err := x.a.opts.Attachments.Read(ctx, x.cfg, a.Path)
 			if err != nil {
 				b.WriteString(" — could not be read back: " + herm.ErrorMessage(err))
@@ -409,4 +409,38 @@ func (x *exec) inputMessage(ctx context.Context, d herm.StepInputData) llm.Messa
 	b.WriteString("]")
 	m.Content = b.String()
 	return m
+}
+
+// Images one model request carries at most: the newest are kept (a
+// provider refuses requests past its own limits, and old screenshots cost
+// much and tell little).
+const (
+	maxRequestImages     = 8
+	maxRequestImageBytes = 20 << 20
+)
+
+// limitImages keeps the newest images of msgs within the request limits;
+// the messages whose images are dropped say so.
+func limitImages(msgs []llm.Message) []llm.Message {
+	n, size := 0, 0
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := &msgs[i]
+		if len(m.Images) == 0 {
+			continue
+		}
+		var kept []llm.Image
+		for j := len(m.Images) - 1; j >= 0; j-- {
+			im := m.Images[j]
+			if n < maxRequestImages && size+len(im.Data) <= maxRequestImageBytes {
+				kept = append([]llm.Image{im}, kept...)
+				n++
+				size += len(im.Data)
+			}
+		}
+		if len(kept) < len(m.Images) {
+			m.Content += fmt.Sprintf("\n[%d of its images are no longer shown; the files are in the workspace]", len(m.Images)-len(kept))
+			m.Images = kept
+		}
+	}
+	return msgs
 }

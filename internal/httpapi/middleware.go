@@ -196,10 +196,14 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		h := sha256.New()
-		h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
-		h.Write(canonicalJSON(body))
-		hash := hex.EncodeToString(h.Sum(nil))
+		hashOf := func(b []byte) string {
+			h := sha256.New()
+			h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
+			h.Write(b)
+			return hex.EncodeToString(h.Sum(nil))
+		}
+		hash := hashOf(compactJSON(body))
+		rawHash := hashOf(body) // what versions before compacting stored
 		key := apiKey(r.Context())
 
 		release, ok := s.inflight.acquire(key.ID + "\x00" + ik)
@@ -212,7 +216,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		prev, err := s.store.GetIdempotency(r.Context(), key.ID, ik)
 		switch {
 		case err == nil && s.now().Sub(prev.CreatedAt) < idempotencyTTL:
-			if prev.RequestHash != hash {
+			if prev.RequestHash != hash && prev.RequestHash != rawHash {
 				s.writeError(w, r, herm.Errorf(herm.EConflict, "this Idempotency-Key was used with a different request"))
 				return
 			}
@@ -305,19 +309,15 @@ func bodyError(err error) error {
 	return herm.Errorf(herm.EInvalid, "could not read the request body: %v", err)
 }
 
-// canonicalJSON is a JSON body in one form (objects' keys sorted, no
-// insignificant space), so that a retry that serialises the same request
-// differently is still the same request; other bodies are kept as they are.
-func canonicalJSON(body []byte) []byte {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil || dec.More() {
+// compactJSON is a JSON body without insignificant space, so that a retry
+// that spaces the same request differently is still the same request. Keys
+// keep their order and case: decoding into Go structs is case-insensitive
+// and lets a later duplicate key win, so reordering could make different
+// requests look alike. Other bodies are kept as they are.
+func compactJSON(body []byte) []byte {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, body); err != nil {
 		return body
 	}
-	out, err := json.Marshal(v) // maps are marshalled with sorted keys
-	if err != nil {
-		return body
-	}
-	return out
+	return buf.Bytes()
 }

@@ -45,9 +45,8 @@ Errors: every non-2xx response has the body {"error": {"code", "message", "reque
 | 503 | unavailable | shutting down or a dependency is down; Retry-After is set |
 
 Idempotency: any POST may carry Idempotency-Key (1–255 chars); the first response is kept for
-24 h per API key; a retry with the same body (the same JSON, however it is spaced or its keys
-ordered) gets it again (with Idempotent-Replayed: true), another body with the same key is 409
-conflict.
+24 h per API key; a retry with the same body (the same JSON, however it is spaced) gets it again
+(with Idempotent-Replayed: true), another body with the same key is 409 conflict.
 
 Events: GET /v1/deployments/{deployment_id}/events is an SSE stream (id: evt_<sequence>, event:
 <type>, data: <one-line JSON>); the sequence grows by exactly one per deployment. The stream

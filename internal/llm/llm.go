@@ -37,6 +37,19 @@ type Message struct {
 	Images []Image
 }
 
+// ImageInput is implemented by providers that can say whether a model
+// takes image input.
+type ImageInput interface {
+	AcceptsImages(model string) bool
+}
+
+// AcceptsImages reports whether p's model takes image input (false when p
+// cannot say: images are then described in text only).
+func AcceptsImages(p Provider, model string) bool {
+	ii, ok := p.(ImageInput)
+	return ok && ii.AcceptsImages(model)
+}
+
 // Image is image input: its bytes and media type (image/png, image/jpeg,
 // image/gif or image/webp).
 type Image struct {

@@ -161,4 +161,5 @@ type CompatProvider struct {
 	APIKey       string // may be empty
 	DefaultModel string // the server's own model name; "" for the first of Models
 	Models       []string
+	Vision       bool // its models take image input
 }

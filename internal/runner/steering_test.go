@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -184,6 +185,20 @@ func TestCancelWhileWaiting(t *testing.T) {
 	got, _ := e.store.GetSteeringRequest(context.Background(), e.dep.ID, sr.ID)
 	if got.Status != herm.SteeringResolved || got.Decision != herm.DecisionDeny || e.echo.calls.Load() != 0 {
 		t.Fatalf("after cancel: %+v, %d calls", got, e.echo.calls.Load())
+	}
+	// The announced call ends: its tool_result says it was cancelled.
+	found := false
+	for _, ev := range e.events() {
+		if ev.Type == herm.EventToolResult && strings.Contains(string(ev.Data), `"the tool call was cancelled"`) && strings.Contains(string(ev.Data), `"call_1"`) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no tool_result for the cancelled call")
+	}
+	evs := runEvents(e.events(), res.Run.ID)
+	if i, j := slices.Index(evs, "tool_call"), slices.Index(evs, "tool_result"); i < 0 || j < i {
+		t.Fatalf("events %v", evs)
 	}
 }
 

@@ -161,6 +161,9 @@ type tool struct {
 	CacheControl *cacheControl   `json:"cache_control,omitempty"`
 }
 
+// AcceptsImages implements llm.ImageInput: Claude models take images.
+func (c *Client) AcceptsImages(string) bool { return true }
+
 // encode builds the request body.
 func (c *Client) encode(req llm.Request) ([]byte, error) {
 	r := request{Model: apiModel(req.Model), MaxTokens: req.MaxTokens, Stream: true}

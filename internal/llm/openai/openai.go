@@ -29,6 +29,7 @@ type Client struct {
 	baseURL             string
 	header              http.Header
 	maxCompletionTokens bool
+	vision              func(model string) bool
 	t                   transport.Client
 }
 
@@ -70,6 +71,14 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 // which OpenAI's reasoning models require, instead of "max_tokens", which
 // every compatible server understands (the default).
 func WithMaxCompletionTokens(on bool) Option { return func(c *Client) { c.maxCompletionTokens = on } }
+
+// WithImageInput says which models take image input (default: none).
+func WithImageInput(accepts func(model string) bool) Option {
+	return func(c *Client) { c.vision = accepts }
+}
+
+// AcceptsImages implements llm.ImageInput.
+func (c *Client) AcceptsImages(model string) bool { return c.vision != nil && c.vision(model) }
 
 // New returns a client that authenticates with apiKey as a Bearer token; an
 // empty apiKey sends no Authorization header (local servers need none).

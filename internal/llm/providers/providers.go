@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/anthropic"
@@ -48,7 +49,7 @@ func New(cfg llm.Config) (*llm.Registry, error) {
 		// OpenAI's reasoning models need max_completion_tokens; servers
 		// behind a custom base URL may know only max_tokens.
 		p := openai.New(cfg.OpenAIAPIKey, openai.WithBaseURL(cfg.OpenAIBaseURL), openai.WithHTTPClient(cfg.HTTPClient),
-			openai.WithMaxCompletionTokens(cfg.OpenAIBaseURL == ""))
+			openai.WithMaxCompletionTokens(cfg.OpenAIBaseURL == ""), openai.WithImageInput(openAIVision))
 		err := r.Register("openai", p, []llm.ModelInfo{
 			{ID: "openai/gpt-4.1", Description: "GPT-4.1: OpenAI's flagship non-reasoning model."},
 			{ID: "openai/gpt-4.1-mini", Description: "GPT-4.1 mini: smaller, faster and cheaper GPT-4.1."},
@@ -65,7 +66,7 @@ func New(cfg llm.Config) (*llm.Registry, error) {
 			base = openai.OpenRouterBaseURL
 		}
 		p := openai.New(cfg.OpenRouterAPIKey, openai.WithName("openrouter"), openai.WithBaseURL(base),
-			openai.WithHTTPClient(cfg.HTTPClient), openai.WithHeader("X-Title", "Herm"))
+			openai.WithHTTPClient(cfg.HTTPClient), openai.WithHeader("X-Title", "Herm"), openai.WithImageInput(openRouterVision))
 		err := r.Register("openrouter", p, []llm.ModelInfo{
 			{ID: "openrouter/anthropic/claude-sonnet-4.5", Description: "Claude Sonnet 4.5 through OpenRouter."},
 			{ID: "openrouter/openai/gpt-4.1", Description: "GPT-4.1 through OpenRouter."},
@@ -107,9 +108,44 @@ func registerCompat(r *llm.Registry, c llm.CompatProvider, hc *http.Client) erro
 	if def != "" {
 		def = c.Name + "/" + def
 	}
-	p := openai.New(c.APIKey, openai.WithName(c.Name), openai.WithBaseURL(c.BaseURL), openai.WithHTTPClient(hc))
+	p := openai.New(c.APIKey, openai.WithName(c.Name), openai.WithBaseURL(c.BaseURL), openai.WithHTTPClient(hc),
+		openai.WithImageInput(func(string) bool { return c.Vision }))
 	if err := r.Register(c.Name, p, models, def); err != nil {
 		return fmt.Errorf("llm: compatible provider %q: %w", c.Name, err)
 	}
 	return nil
+}
+
+// openAIVision: OpenAI's current chat models take images, except the
+// text-only ones listed.
+func openAIVision(model string) bool {
+	for _, p := range []string{"gpt-3.5", "gpt-4-0", "gpt-4-32k", "o1-mini", "o3-mini", "davinci", "babbage"} {
+		if strings.HasPrefix(model, p) {
+			return false
+		}
+	}
+	return model != "gpt-4"
+}
+
+// openRouterVision: the model families on OpenRouter known to take images
+// (OpenRouter names a model vendor/model).
+func openRouterVision(model string) bool {
+	vendor, name, _ := strings.Cut(model, "/")
+	switch vendor {
+	case "anthropic":
+		return true
+	case "openai":
+		return openAIVision(name)
+	case "google":
+		return strings.HasPrefix(name, "gemini")
+	case "x-ai":
+		return strings.Contains(name, "vision") || strings.HasPrefix(name, "grok-4")
+	case "mistralai":
+		return strings.HasPrefix(name, "pixtral") || strings.Contains(name, "mistral-medium") || strings.Contains(name, "mistral-small-3")
+	case "meta-llama":
+		return strings.Contains(name, "vision") || strings.HasPrefix(name, "llama-4")
+	case "qwen":
+		return strings.Contains(name, "-vl")
+	}
+	return false
 }

@@ -47,7 +47,7 @@ func TestAllProviders(t *testing.T) {
 		OpenAIAPIKey:     "o",
 		OpenRouterAPIKey: "r",
 		Compat: []llm.CompatProvider{
-			{Name: "vllm", BaseURL: "http://127.0.0.1:8000/v1", Models: []string{"Qwen/Qwen3-8B", "other"}},
+			{Name: "vllm", BaseURL: "http://127.0.0.1:8000/v1", Models: []string{"Qwen/Qwen3-8B", "other"}, Vision: true},
 			{Name: "ollama", BaseURL: "http://localhost:11434/v1", DefaultModel: "llama3.2", Models: []string{"qwen3"}},
 			{Name: "bare", BaseURL: "http://localhost:1/v1"},
 		},
@@ -81,6 +81,21 @@ func TestAllProviders(t *testing.T) {
 	}
 	if _, model, err := r.Resolve("bare/x/y"); err != nil || model != "x/y" {
 		t.Errorf("Resolve(bare/x/y) = %q, %v", model, err)
+	}
+	// Which models take images: the rest get text that names the files.
+	for name, want := range map[string]bool{
+		"demo/demo": false, "anthropic/claude-haiku-4-5": true, "openai/gpt-4.1": true, "openai/gpt-3.5-turbo": false,
+		"openai/o3-mini": false, "openrouter/anthropic/claude-sonnet-4.5": true, "openrouter/google/gemini-2.5-pro": true,
+		"openrouter/deepseek/deepseek-chat": false, "openrouter/qwen/qwen2.5-vl-72b-instruct": true,
+		"vllm/Qwen/Qwen3-8B": true, "ollama/llama3.2": false,
+	} {
+		p, model, err := r.Resolve(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := llm.AcceptsImages(p, model); got != want {
+			t.Errorf("AcceptsImages(%s) = %v, want %v", name, got, want)
+		}
 	}
 }
 
