@@ -241,6 +241,7 @@ func TestErrors(t *testing.T) {
 		{"null name", "PATCH", "/v1/deployments/" + id, map[string]any{"name": nil}, nil, 400, "validation_error", "name cannot be null"},
 		{"unknown field in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"nmae": "x"}, nil, 400, "validation_error", "nmae"},
 		{"wrong type in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"name": 3}, nil, 400, "validation_error", "name must be a string"},
+		{"MCP server name that cannot prefix tools", "PATCH", "/v1/deployments/" + id, map[string]any{"mcp_servers": []any{map[string]any{"name": "srv_", "url": "https://mcp.example.com"}}}, nil, 400, "validation_error", "must not contain"},
 		{"tool not built", "PATCH", "/v1/deployments/" + id, map[string]any{"tools": map[string]any{"memory": map[string]any{"enabled": true}}}, nil, 400, "validation_error", "tools.memory"},
 		{"unknown thread", "GET", "/v1/deployments/" + id + "/threads/thr_nope", nil, nil, 404, "not_found", "thread"},
 		{"unknown run", "GET", "/v1/deployments/" + id + "/runs/run_nope", nil, nil, 404, "not_found", "run"},
@@ -298,6 +299,10 @@ func TestErrors(t *testing.T) {
 	if again["config_version"] != 1.0 || again["customer_id"] != "cus_1" {
 		t.Fatalf("deployment changed by rejected requests: %v", again)
 	}
+	// Turning off a tool this server lacks is accepted (a hosted client may
+	// do it), enabling it is not.
+	s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"tools": map[string]any{"web_search": map[string]any{"enabled": false}}})
+	s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"tools": map[string]any{"web_search": nil}})
 }
 
 func TestNotReady(t *testing.T) {
@@ -396,6 +401,9 @@ func TestListsAndCursors(t *testing.T) {
 	}
 	// The event page: a page that ends the log has no next cursor, even when
 	// it is exactly full; the scheme of the key is case-insensitive.
+	for s.must(200, "GET", "/v1/deployments/"+ids[0], nil)["status"] != "ready" {
+		time.Sleep(5 * time.Millisecond) // its events are all in
+	}
 	all := s.do("GET", "/v1/deployments/"+ids[0]+"/events?limit=1000", nil, "Accept", "application/json", "Authorization", "bearer "+s.key)
 	n := len(all.json(t)["data"].([]any))
 	page := s.do("GET", fmt.Sprintf("/v1/deployments/%s/events?limit=%d", ids[0], n), nil, "Accept", "application/json").json(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -125,14 +126,7 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 				return nil, err
 			}
 			msg := llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError}
-			for _, im := range d.Images {
-				if x.a.opts.Attachments == nil || !x.images {
-					break
-				}
-				if data, err := x.a.opts.Attachments.Read(ctx, x.cfg, im.Path); err == nil {
-					msg.Images = append(msg.Images, llm.Image{MediaType: im.MediaType, Data: data})
-				} // deleted since: the text still names it
-			}
+			msg.Images = x.readImages(ctx, d.Images)
 			if n := len(out); n > 0 && out[n-1].lastStep >= 0 && len(out[n-1].msgs) > 0 &&
 				(out[n-1].msgs[0].Role == llm.RoleAssistant) {
 				out[n-1].msgs = append(out[n-1].msgs, msg) // with its model turn
@@ -443,4 +437,22 @@ func limitImages(msgs []llm.Message) []llm.Message {
 		}
 	}
 	return msgs
+}
+
+// readImages reads a tool result's saved images back for the model
+// (none when it takes no images). One deleted or replaced since by
+// something that is not that image is left out: the text still names it.
+func (x *exec) readImages(ctx context.Context, saved []herm.SavedAttachment) []llm.Image {
+	if x.a.opts.Attachments == nil || !x.images {
+		return nil
+	}
+	var out []llm.Image
+	for _, im := range saved {
+		data, err := x.a.opts.Attachments.Read(ctx, x.cfg, im.Path)
+		if err != nil || len(data) > maxToolImageBytes || http.DetectContentType(data) != im.MediaType {
+			continue
+		}
+		out = append(out, llm.Image{MediaType: im.MediaType, Data: data})
+	}
+	return out
 }

@@ -124,8 +124,9 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 			sr.Options = q.Options
 		}
 	} else {
-		tool, origin := herm.SplitToolName(c.Name)
-		if origin != "builtin" {
+		_, origin, _ := x.toolFor(c)
+		tool := x.bareName(c.Name)
+		if origin != tools.OriginBuiltin {
 			tool += " (" + origin + ")"
 		}
 		sr.Summary = fmt.Sprintf("The agent wants to run %s with %s", tool, clip(string(args), 500))
@@ -150,9 +151,9 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 		}
 		// The call is announced before the pause (its start is recorded
 		// only once it may run).
-		tool, origin := herm.SplitToolName(c.Name)
+		_, origin, _ := x.toolFor(c)
 		evs = []*herm.Event{
-			x.event(herm.EventToolCall, map[string]any{"tool_call_id": c.ID, "tool": tool, "origin": origin, "arguments": args}),
+			x.event(herm.EventToolCall, map[string]any{"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "arguments": args}),
 			x.event(herm.EventSteeringRequest, SteeringEventData(sr)),
 			x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil}),
 		}

@@ -136,7 +136,7 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 		for _, tc := range resp.ToolCalls {
 			call := herm.StepToolCall{ID: fmt.Sprintf("%s_sub%d_%s", parentCall, n, tc.ID), Name: tc.Name, Arguments: tc.Arguments}
 			_, origin, args := x.toolFor(call)
-			x.a.log.Emit(x.event(herm.EventToolCall, tag(map[string]any{"tool_call_id": call.ID, "tool": tc.Name, "origin": origin, "arguments": args})))
+			x.a.log.Emit(x.event(herm.EventToolCall, tag(map[string]any{"tool_call_id": call.ID, "tool": x.bareName(tc.Name), "origin": origin, "arguments": args})))
 			var res tools.Result
 			if tc.Name == Subagents || tc.Name == AskHuman || x.interactive(call) {
 				res = tools.Result{Content: "a subagent cannot use " + tc.Name + " (it needs a human or would nest); do without it", IsError: true}
@@ -150,9 +150,9 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 			if len(content) > x.a.opts.PreviewLimit {
 				content = clip(content, x.a.opts.PreviewLimit) + "\n[output truncated]"
 			}
-			x.a.log.Emit(x.event(herm.EventToolResult, tag(map[string]any{"tool_call_id": call.ID, "tool": tc.Name, "origin": origin,
+			x.a.log.Emit(x.event(herm.EventToolResult, tag(map[string]any{"tool_call_id": call.ID, "tool": x.bareName(tc.Name), "origin": origin,
 				"result": content, "is_error": res.IsError, "truncated": len(content) < len(res.Content), "output_path": nil})))
-			msgs = append(msgs, llm.Message{Role: llm.RoleTool, ToolCallID: tc.ID, Content: content, IsError: res.IsError})
+			msgs = append(msgs, llm.Message{Role: llm.RoleTool, ToolCallID: tc.ID, Content: content, IsError: res.IsError, Images: x.readImages(ctx, res.SavedImages)})
 		}
 	}
 	return fmt.Sprintf("(stopped after %d steps without finishing)", subagentSteps), usage

@@ -124,7 +124,8 @@ type DeploymentInput struct {
 	// the wire format.
 	IfConfigVersion int `json:"-"`
 	// NullFields are the top-level fields the request set to null (set by
-	// UnmarshalJSON): budget_usd null removes the cap; any other is refused.
+	// UnmarshalJSON): budget_usd null removes the cap; on update any other
+	// is refused (on create, null is the same as absent).
 	NullFields []string `json:"-"`
 }
 
@@ -145,7 +146,7 @@ func (in *DeploymentInput) UnmarshalJSON(b []byte) error {
 	}
 	for _, k := range sortedKeys(raw) {
 		if string(bytes.TrimSpace(raw[k])) == "null" {
-			p.NullFields = append(p.NullFields, k)
+			p.NullFields = append(p.NullFields, strings.ToLower(k)) // field names match case-insensitively
 		}
 	}
 	*in = DeploymentInput(p)
@@ -247,10 +248,12 @@ func (d *Deployment) Clone() *Deployment {
 
 func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, create bool) error {
 	for _, k := range in.NullFields {
-		if k != "budget_usd" {
+		switch {
+		case k == "budget_usd":
+			d.BudgetUSD = nil // no cap
+		case !create: // on create, null is as good as absent
 			return invalid("%s cannot be null (omit it to leave it as it is)", k)
 		}
-		d.BudgetUSD = nil // no cap
 	}
 	if in.BudgetUSD != nil {
 		b := *in.BudgetUSD
@@ -373,10 +376,20 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 		}
 	}
 	for _, k := range sortedKeys(in.Tools) {
+		v := in.Tools[k]
+		if _, missing := unavailable(k); missing && (v == nil || v.Enabled != nil && !*v.Enabled && v.Permission == "") {
+			// Removing or turning off a tool this server lacks asks
+			// nothing of it.
+			if v == nil {
+				delete(d.Tools, k)
+			} else {
+				d.Tools[k] = *v
+			}
+			continue
+		}
 		if err := checkToolName(k); err != nil {
 			return err
 		}
-		v := in.Tools[k]
 		if v == nil {
 			delete(d.Tools, k)
 			continue
@@ -523,6 +536,10 @@ func checkMCPServers(list []MCPServer, r Rules) error {
 		f := fmt.Sprintf("mcp_servers[%d]", i)
 		if !reMCPName.MatchString(m.Name) {
 			return invalid("%s.name must match ^[a-z0-9][a-z0-9_-]{0,31}$ (got %q)", f, m.Name)
+		}
+		if strings.Contains(m.Name, "__") || strings.HasSuffix(m.Name, "_") {
+			// Its tools are named name__tool: the name must end where "__" starts.
+			return invalid("%s.name must not contain \"__\" or end with \"_\" (its tools are named %s__<tool>; got %q)", f, m.Name, m.Name)
 		}
 		if seen[m.Name] {
 			return invalid("%s.name %q is used twice", f, m.Name)

@@ -213,7 +213,7 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 			}
 			r.Messages = append(r.Messages, message{Role: "tool", Content: content, ToolCallID: m.ToolCallID})
 			for _, im := range m.Images {
-				toolImages = append(toolImages, map[string]any{"type": "image_url", "image_url": map[string]string{
+				toolImages = append(toolImages, map[string]any{"type": "text", "text": "[from tool call " + m.ToolCallID + "]"}, map[string]any{"type": "image_url", "image_url": map[string]string{
 					"url": "data:" + im.MediaType + ";base64," + base64.StdEncoding.EncodeToString(im.Data),
 				}})
 			}

@@ -207,6 +207,7 @@ func TestRequestBody(t *testing.T) {
 			{"role": "tool", "tool_call_id": "call_2", "content": "Error: no clock"},
 			{"role": "user", "content": [
 				{"type": "text", "text": "[Images returned by the tool calls above.]"},
+				{"type": "text", "text": "[from tool call call_1]"},
 				{"type": "image_url", "image_url": {"url": "data:image/png;base64,UE5H"}}
 			]},
 			{"role": "assistant", "content": "Done."}
