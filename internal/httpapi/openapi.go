@@ -60,8 +60,9 @@ usage (input_tokens, output_tokens, cache_read_tokens, cost_usd), steering_reque
 steering_resolved (steering_request_id, decision, message), compaction (messages,
 tokens_before, tokens_after, summary), warning (message, source), egress (decision, host,
 reason; a refused outbound request, thread_id and run_id null), filesystem (change, path, size;
-thread_id and run_id of the run whose tool made the change, null for the files API and for
-background processes).
+thread_id and run_id of the run whose tool made the change, null for the files API; a change a
+background process or another client makes while a run's command runs may be attributed to that
+run).
 Subagents' events carry subagent and parent_tool_call_id.
 
 A run that ends in error has error {"code", "message"}: model_error (the provider failed or
