@@ -238,6 +238,7 @@ func TestErrors(t *testing.T) {
 		{"ephemeral workspace not built", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "sandbox": map[string]any{"persistent_filesystem": false}}, nil, 400, "validation_error", "persistent_filesystem"},
 		{"MCP header without its secret", "PATCH", "/v1/deployments/" + id, map[string]any{"mcp_servers": []any{map[string]any{"name": "acme", "url": "https://mcp.example.com", "headers": map[string]any{"Authorization": "Bearer ${ACME_TOKEN}"}}}}, nil, 422, "invalid_secret_ref", "ACME_TOKEN"},
 		{"foreign cursor", "GET", "/v1/deployments?cursor=garbage", nil, nil, 400, "validation_error", "cursor"},
+		{"nested null", "PATCH", "/v1/deployments/" + id, map[string]any{"sandbox": map[string]any{"network": map[string]any{"egress": nil}}}, nil, 400, "validation_error", "sandbox.network.egress cannot be null"},
 		{"null name", "PATCH", "/v1/deployments/" + id, map[string]any{"name": nil}, nil, 400, "validation_error", "name cannot be null"},
 		{"unknown field in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"nmae": "x"}, nil, 400, "validation_error", "nmae"},
 		{"wrong type in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"name": 3}, nil, 400, "validation_error", "name must be a string"},

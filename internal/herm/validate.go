@@ -123,10 +123,23 @@ type DeploymentInput struct {
 	// the version they read (the skills and MCP server APIs). Not part of
 	// the wire format.
 	IfConfigVersion int `json:"-"`
-	// NullFields are the top-level fields the request set to null (set by
-	// UnmarshalJSON): budget_usd null removes the cap; on update any other
-	// is refused (on create, null is the same as absent).
+	// NullFields are the fields the request set to null (set by
+	// UnmarshalJSON; top level, and sandbox's with its network and
+	// resources, as "sandbox.network"): budget_usd null removes the cap; on
+	// update any other is refused (on create, null is the same as absent).
 	NullFields []string `json:"-"`
+}
+
+// nullFields lists the keys of obj whose value is null, lowercased (field
+// names match case-insensitively) and prefixed.
+func nullFields(prefix string, obj map[string]json.RawMessage) []string {
+	var out []string
+	for _, k := range sortedKeys(obj) {
+		if string(bytes.TrimSpace(obj[k])) == "null" {
+			out = append(out, prefix+strings.ToLower(k))
+		}
+	}
+	return out
 }
 
 // UnmarshalJSON decodes a DeploymentInput strictly (unknown fields are
@@ -144,9 +157,21 @@ func (in *DeploymentInput) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	for _, k := range sortedKeys(raw) {
-		if string(bytes.TrimSpace(raw[k])) == "null" {
-			p.NullFields = append(p.NullFields, strings.ToLower(k)) // field names match case-insensitively
+	p.NullFields = nullFields("", raw)
+	// One level into sandbox, and into its network and resources.
+	for k, v := range raw {
+		if !strings.EqualFold(k, "sandbox") {
+			continue
+		}
+		var sb map[string]json.RawMessage
+		if json.Unmarshal(v, &sb) == nil {
+			p.NullFields = append(p.NullFields, nullFields("sandbox.", sb)...)
+			for k2, v2 := range sb {
+				var inner map[string]json.RawMessage
+				if (strings.EqualFold(k2, "network") || strings.EqualFold(k2, "resources")) && json.Unmarshal(v2, &inner) == nil {
+					p.NullFields = append(p.NullFields, nullFields("sandbox."+strings.ToLower(k2)+".", inner)...)
+				}
+			}
 		}
 	}
 	*in = DeploymentInput(p)
