@@ -51,7 +51,7 @@ func TestMCPTools(t *testing.T) {
 		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c3", "acme__chart", `{}`)}},
 		words("Here."),
 	)
-	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1", "HERM_DEFAULT_MODEL": "openai/gpt-4o"})
 	d := s.createReady(map[string]any{"mcp_servers": []any{
 		map[string]any{"name": "acme", "url": ts.URL, "tools": []string{"sum", "report", "chart"}},
 		map[string]any{"name": "gone", "url": down.URL},

@@ -252,8 +252,8 @@ func TestAttachments(t *testing.T) {
 		w.Write([]byte("a,b\n1,2\n"))
 	}))
 	defer files.Close()
-	script := llmtest.NewScript(words("A tiny image."), words("Got the file."))
-	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	script := llmtest.NewScript(words("A tiny image."), words("Got the file."), words("I cannot see images."))
+	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1", "HERM_DEFAULT_MODEL": "openai/gpt-4o"})
 	id := s.createReady(map[string]any{"sandbox": map[string]any{"network": map[string]any{"egress": "proxy", "allowed_hosts": []string{"127.0.0.1"}}}})["deployment_id"].(string)
 
 	dataURL := "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
@@ -280,6 +280,22 @@ func TestAttachments(t *testing.T) {
 	// the run says which attachment.
 	if r["status"] != "error" || !strings.Contains(fmt.Sprint(r["error"]), "attachment 1") {
 		t.Fatalf("run %v", r)
+	}
+
+	// A model that takes no images (an unknown one behind a custom base
+	// URL) is told the file's path only.
+	s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"model": "openai/text-only-test"})
+	sent = s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "and this?", "attachments": []any{map[string]any{"type": "image", "url": dataURL}}})
+	s.waitStatus(id, sent["run_id"].(string), "completed")
+	reqs := script.Requests()
+	msgs := reqs[len(reqs)-1].Messages
+	for _, m := range msgs {
+		if len(m.Images) > 0 {
+			t.Fatalf("a text-only model got images: %q", m.Content)
+		}
+	}
+	if c := msgs[len(msgs)-1].Content; !strings.Contains(c, "1-image.png") || strings.Contains(c, "shown to you") {
+		t.Fatalf("the text-only model was told %q", c)
 	}
 
 	for _, bad := range []map[string]any{

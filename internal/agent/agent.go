@@ -177,7 +177,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 		x.tools[spec.Name] = t
 		x.specs = append(x.specs, spec)
 	}
-	if a.opts.ExtraTools != nil && len(cfg.MCPServers) > 0 {
+	if a.opts.ExtraTools != nil && len(cfg.MCPServers) > 0 && !errors.Is(context.Cause(ctx), ErrCancelled) {
 		extra, warnings := a.opts.ExtraTools(ctx, cfg)
 		for _, t := range extra {
 			spec := t.Spec()
@@ -218,9 +218,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	if errors.Is(err, errCancelled) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := x.cancelAnnounced(fctx); err != nil {
-			return err
-		}
+		x.cancelAnnounced(fctx)
 		_, err = x.finish(fctx, herm.RunCancelled, herm.StopCancelled, nil)
 	}
 	return err
@@ -229,17 +227,18 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 // cancelAnnounced gives the last turn's calls whose tool_call event went
 // out with a steering request, and that never ran, a cancelled result: a
 // client never sees a call without its end.
-func (x *exec) cancelAnnounced(ctx context.Context) error {
+func (x *exec) cancelAnnounced(ctx context.Context) {
 	for _, c := range x.unfinishedCalls() {
 		if _, err := x.a.store.SteeringRequestFor(ctx, x.run.ID, c.ID); err != nil {
 			continue // not announced (or not to be found): nothing to close
 		}
 		_, origin, _ := x.toolFor(c)
 		if err := x.recordResult(ctx, c, origin, tools.Result{Content: "the tool call was cancelled", IsError: true}); err != nil {
-			return err
+			// The run still ends cancelled.
+			x.a.logger.Warn("record a cancelled call", "run_id", x.run.ID, "tool_call_id", c.ID, "err", err)
+			return
 		}
 	}
-	return nil
 }
 
 func (x *exec) loop(ctx context.Context) error {
@@ -498,6 +497,8 @@ func (x *exec) toolFor(c herm.StepToolCall) (tools.Tool, string, json.RawMessage
 	origin := tools.OriginBuiltin
 	if t != nil {
 		origin = t.Origin()
+	} else {
+		_, origin = herm.SplitToolName(c.Name) // an MCP tool of a server that is not there now
 	}
 	args := c.Arguments
 	if len(args) == 0 {
@@ -656,7 +657,7 @@ func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 // Images of one tool result shown to the model.
 const (
 	maxToolImages     = 4
-	maxToolImageBytes = 3_750_000 // Anthropic's 5 MB limit applies to the base64 form
+	maxImageBytes = 3_750_000 // Anthropic's 5 MB limit applies to the base64 form
 )
 
 // saveFiles keeps a result's binary parts in the workspace and lists them
@@ -671,7 +672,7 @@ func (x *exec) saveFiles(ctx context.Context, callID string, res tools.Result) t
 			line += "could not be saved: " + herm.ErrorMessage(err) + "]"
 		} else {
 			line += "saved as " + p
-			if x.images && herm.IsImageType(f.MediaType) && len(f.Data) <= maxToolImageBytes && len(res.SavedImages) < maxToolImages {
+			if x.images && herm.IsImageType(f.MediaType) && len(f.Data) <= maxImageBytes && len(res.SavedImages) < maxToolImages {
 				res.SavedImages = append(res.SavedImages, herm.SavedAttachment{Type: herm.AttachImage, Path: p, MediaType: f.MediaType, Size: int64(len(f.Data))})
 				line += "; also shown to you as an image"
 			}
@@ -1006,6 +1007,10 @@ func (x *exec) savedAttachments() int {
 func (x *exec) bareName(name string) string {
 	if t, ok := x.tools[name].(interface{ BareName() string }); ok {
 		return t.BareName()
+	}
+	if _, ok := x.tools[name]; !ok {
+		bare, _ := herm.SplitToolName(name) // an MCP tool of a server that is not there now
+		return bare
 	}
 	return name
 }

@@ -392,12 +392,17 @@ func (x *exec) inputMessage(ctx context.Context, d herm.StepInputData) llm.Messa
 		fmt.Fprintf(&b, "\n- %s (%s, %s, %d bytes)", a.Path, a.Type, a.MediaType, a.Size)
 		if a.Type == herm.AttachImage && herm.IsImageType(a.MediaType) && x.a.opts.Attachments != nil && x.images {
 			data, err := x.a.opts.Attachments.Read(ctx, x.cfg, a.Path)
-			if err != nil {
+			switch {
+			case err != nil:
 				b.WriteString(" — could not be read back: " + herm.ErrorMessage(err))
-				continue
+			case len(data) > maxImageBytes:
+				b.WriteString(" — too large to show you as an image")
+			case http.DetectContentType(data) != a.MediaType:
+				b.WriteString(" — not shown to you: the file is no longer that image")
+			default:
+				m.Images = append(m.Images, llm.Image{MediaType: a.MediaType, Data: data})
+				b.WriteString(" — also shown to you as an image")
 			}
-			m.Images = append(m.Images, llm.Image{MediaType: a.MediaType, Data: data})
-			b.WriteString(" — also shown to you as an image")
 		}
 	}
 	b.WriteString("]")
@@ -449,7 +454,7 @@ func (x *exec) readImages(ctx context.Context, saved []herm.SavedAttachment) []l
 	var out []llm.Image
 	for _, im := range saved {
 		data, err := x.a.opts.Attachments.Read(ctx, x.cfg, im.Path)
-		if err != nil || len(data) > maxToolImageBytes || http.DetectContentType(data) != im.MediaType {
+		if err != nil || len(data) > maxImageBytes || http.DetectContentType(data) != im.MediaType {
 			continue
 		}
 		out = append(out, llm.Image{MediaType: im.MediaType, Data: data})

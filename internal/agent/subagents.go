@@ -109,7 +109,7 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 	var usage []llm.Usage
 	msgs := []llm.Message{{Role: llm.RoleUser, Content: instructions}}
 	for step := 0; step < subagentSteps; step++ {
-		req := llm.Request{Model: model, System: x.system + subagentSystem, Tools: specs, MaxTokens: x.a.opts.MaxTokens, Messages: msgs}
+		req := llm.Request{Model: model, System: x.system + subagentSystem, Tools: specs, MaxTokens: x.a.opts.MaxTokens, Messages: limitImages(msgs)}
 		resp, err := provider.Stream(ctx, req, func(d llm.Delta) {
 			if d.Text != "" {
 				x.a.log.Emit(x.event(herm.EventToken, tag(map[string]any{"delta": d.Text})))

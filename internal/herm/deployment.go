@@ -84,7 +84,7 @@ type Network struct {
 
 // MCPServer is a remote MCP server whose tools the agent may call.
 type MCPServer struct {
-	Name       string            `json:"name"`
+	Name       string            `json:"name" doc:"^[a-z0-9][a-z0-9_-]{0,31}$, without \"__\" and not ending in \"_\"; its tools are offered as {name}__{tool}."`
 	URL        string            `json:"url"`
 	Tools      []string          `json:"tools,omitempty"`
 	Headers    map[string]string `json:"headers,omitempty"`

@@ -119,7 +119,7 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 
 // MCPServerInput is an MCP server entry.
 type MCPServerInput struct {
-	Name       *string           `json:"name" doc:"^[a-z0-9][a-z0-9_-]{0,31}$; its tools are offered as {name}__{tool}."`
+	Name       *string           `json:"name" doc:"^[a-z0-9][a-z0-9_-]{0,31}$, without \"__\" and not ending in \"_\"; its tools are offered as {name}__{tool}."`
 	URL        *string           `json:"url" doc:"https, or http to a private address only when the operator allows private networks."`
 	Tools      []string          `json:"tools" doc:"Allowlist of the server's own tool names (empty: all)."`
 	Headers    map[string]string `json:"headers" doc:"Request headers; values may use ${ENV_NAME} placeholders filled from the deployment's secrets on the host."`

@@ -49,7 +49,7 @@ func New(cfg llm.Config) (*llm.Registry, error) {
 		// OpenAI's reasoning models need max_completion_tokens; servers
 		// behind a custom base URL may know only max_tokens.
 		p := openai.New(cfg.OpenAIAPIKey, openai.WithBaseURL(cfg.OpenAIBaseURL), openai.WithHTTPClient(cfg.HTTPClient),
-			openai.WithMaxCompletionTokens(cfg.OpenAIBaseURL == ""), openai.WithImageInput(openAIVision))
+			openai.WithMaxCompletionTokens(cfg.OpenAIBaseURL == ""), openai.WithImageInput(openAIVisionAt(cfg.OpenAIBaseURL)))
 		err := r.Register("openai", p, []llm.ModelInfo{
 			{ID: "openai/gpt-4.1", Description: "GPT-4.1: OpenAI's flagship non-reasoning model."},
 			{ID: "openai/gpt-4.1-mini", Description: "GPT-4.1 mini: smaller, faster and cheaper GPT-4.1."},
@@ -116,15 +116,36 @@ func registerCompat(r *llm.Registry, c llm.CompatProvider, hc *http.Client) erro
 	return nil
 }
 
+// openAIVisionAt says which models take images at the OpenAI API, or at a
+// compatible server behind a custom base URL, where only names of OpenAI's
+// own vision models are taken to (another server's model takes text
+// unless a config-file provider says vision: true).
+func openAIVisionAt(baseURL string) func(string) bool {
+	if baseURL == "" {
+		return openAIVision
+	}
+	return openAIVisionFamily
+}
+
 // openAIVision: OpenAI's current chat models take images, except the
 // text-only ones listed.
 func openAIVision(model string) bool {
-	for _, p := range []string{"gpt-3.5", "gpt-4-0", "gpt-4-32k", "o1-mini", "o3-mini", "davinci", "babbage"} {
+	for _, p := range []string{"gpt-3.5", "gpt-4-0", "gpt-4-32k", "gpt-4-1106", "gpt-4-turbo-preview", "o1-mini", "o1-preview", "o3-mini", "davinci", "babbage"} {
 		if strings.HasPrefix(model, p) {
 			return false
 		}
 	}
 	return model != "gpt-4"
+}
+
+// openAIVisionFamily: names of OpenAI models known to take images.
+func openAIVisionFamily(model string) bool {
+	for _, p := range []string{"gpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "chatgpt-4o", "o1", "o3", "o4"} {
+		if strings.HasPrefix(model, p) {
+			return openAIVision(model)
+		}
+	}
+	return model == "gpt-4-turbo" || strings.HasPrefix(model, "gpt-4-turbo-2")
 }
 
 // openRouterVision: the model families on OpenRouter known to take images
@@ -135,7 +156,7 @@ func openRouterVision(model string) bool {
 	case "anthropic":
 		return true
 	case "openai":
-		return openAIVision(name)
+		return openAIVisionFamily(name)
 	case "google":
 		return strings.HasPrefix(name, "gemini")
 	case "x-ai":
