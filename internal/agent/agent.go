@@ -656,7 +656,7 @@ func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 
 // Images of one tool result shown to the model.
 const (
-	maxToolImages     = 4
+	maxToolImages = 4
 	maxImageBytes = 3_750_000 // Anthropic's 5 MB limit applies to the base64 form
 )
 
