@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hermhq/herm/internal/agent"
@@ -28,6 +29,7 @@ import (
 	"github.com/hermhq/herm/internal/store/sqlite"
 	"github.com/hermhq/herm/internal/tools"
 	"github.com/hermhq/herm/internal/tools/builtin"
+	"github.com/hermhq/herm/internal/webhook"
 )
 
 // app is a wired server.
@@ -43,6 +45,7 @@ type app struct {
 	sandboxes  *sandbox.Manager
 	mcps       *mcpclient.Pool
 	stopEgress context.CancelFunc
+	webhooks   *webhook.Service
 	api        *httpapi.Server
 	http       *http.Server
 	ln         net.Listener
@@ -90,7 +93,13 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	ids := herm.NewIDGen(now)
 	metrics := httpapi.NewMetrics(st)
-	elog := eventlog.New(st, logger, eventlog.Options{OnAppend: metrics.EventsAppended})
+	var hooksRef atomic.Pointer[webhook.Service] // set below; appends wake its dispatcher
+	elog := eventlog.New(st, logger, eventlog.Options{OnAppend: func(n int) {
+		metrics.EventsAppended(n)
+		if h := hooksRef.Load(); h != nil {
+			h.Wake()
+		}
+	}})
 	wsRoot := filepath.Join(cfg.DataDir, "workspaces")
 	sandboxes, notice, err := newSandboxes(ctx, cfg, wsRoot, logger)
 	if err != nil {
@@ -147,6 +156,9 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		}()
 	}
 	sandboxes.SetPrepare(eg.prepare, eg.forget)
+	hooks := webhook.New(st, vault, ids, now, webhook.Options{HTTPClient: webhookClient(cfg.AllowPrivateNet),
+		AllowPrivateNetworks: cfg.AllowPrivateNet, Encode: httpapi.EventJSON, Backoff: cfg.WebhookRetries, Logger: logger})
+	hooksRef.Store(hooks)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger,
 		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, error) {
 			v, _, err := vault.Reveal(ctx, d, name)
@@ -188,7 +200,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)
-	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps, stopEgress: stopEgress}
+	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps, stopEgress: stopEgress, webhooks: hooks}
 	warnings := map[string]string{}
 	if notice != "" {
 		warnings["sandbox"] = notice
@@ -205,7 +217,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault, Webhooks: hooks,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Register(sseGauge(elog))
@@ -259,12 +271,25 @@ func (a *app) start(ctx context.Context) error {
 	}()
 	jctx, cancel := context.WithCancel(context.Background())
 	a.stopJan = cancel
-	a.janitor.Add(1)
+	a.janitor.Add(2)
 	go func() {
 		defer a.janitor.Done()
 		a.sweep(jctx)
 	}()
+	go func() {
+		defer a.janitor.Done()
+		a.webhooks.Run(jctx)
+	}()
 	return nil
+}
+
+// webhookClient sends webhook deliveries: private addresses refused unless
+// allowed, 10 s per attempt, no redirects (a 3xx is a failed attempt).
+func webhookClient(allowPrivate bool) *http.Client {
+	c := builtin.SafeHTTPClient(allowPrivate)
+	c.Timeout = 10 * time.Second
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
 }
 
 // URL is the address the server listens on.

@@ -18,22 +18,24 @@ import (
 // config is every server setting: defaults, then the config file, then the
 // environment, then flags.
 type config struct {
-	Addr            string        `yaml:"addr"`
-	DataDir         string        `yaml:"data_dir"`
-	DatabaseURL     string        `yaml:"database_url"`
-	Sandbox         string        `yaml:"sandbox"`
-	DefaultModel    string        `yaml:"default_model"`
-	LogFormat       string        `yaml:"log_format"`
-	LogLevel        string        `yaml:"log_level"`
-	PublicURL       string        `yaml:"public_url"`
-	EventRetention  time.Duration `yaml:"event_retention"`
-	RateLimit       float64       `yaml:"rate_limit"`
-	RateBurst       int           `yaml:"rate_burst"`
-	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
-	MaxSteps        int           `yaml:"max_steps"`
-	MetricsPublic   *bool         `yaml:"metrics_public"`
-	AllowPrivateNet bool          `yaml:"allow_private_networks"`
-	Providers       []provider    `yaml:"providers"`
+	Addr           string        `yaml:"addr"`
+	DataDir        string        `yaml:"data_dir"`
+	DatabaseURL    string        `yaml:"database_url"`
+	Sandbox        string        `yaml:"sandbox"`
+	DefaultModel   string        `yaml:"default_model"`
+	LogFormat      string        `yaml:"log_format"`
+	LogLevel       string        `yaml:"log_level"`
+	PublicURL      string        `yaml:"public_url"`
+	EventRetention time.Duration `yaml:"event_retention"`
+	// WebhookRetries are the waits before each retry of a webhook delivery.
+	WebhookRetries  []time.Duration `yaml:"webhook_retry_delays"`
+	RateLimit       float64         `yaml:"rate_limit"`
+	RateBurst       int             `yaml:"rate_burst"`
+	MaxBodyBytes    int64           `yaml:"max_body_bytes"`
+	MaxSteps        int             `yaml:"max_steps"`
+	MetricsPublic   *bool           `yaml:"metrics_public"`
+	AllowPrivateNet bool            `yaml:"allow_private_networks"`
+	Providers       []provider      `yaml:"providers"`
 	// Prices add to or override the default model prices (USD per million
 	// tokens), by model name or prefix.
 	Prices map[string]llm.Price `yaml:"prices"`
@@ -152,6 +154,16 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 			return nil, fmt.Errorf("HERM_EVENT_RETENTION must be a positive duration such as 720h")
 		}
 		c.EventRetention = d
+	}
+	if v := getenv("HERM_WEBHOOK_RETRY_DELAYS"); v != "" {
+		c.WebhookRetries = nil
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("HERM_WEBHOOK_RETRY_DELAYS must be positive durations separated by commas, such as 5s,5m,30m")
+			}
+			c.WebhookRetries = append(c.WebhookRetries, d)
+		}
 	}
 	if v := getenv("HERM_RATE_LIMIT"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)

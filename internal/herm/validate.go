@@ -612,6 +612,12 @@ func checkURL(field, raw string, r Rules) error {
 	return nil
 }
 
+// CheckWebhookURL checks a webhook's URL: https (http only when private
+// networks are allowed), no credentials.
+func CheckWebhookURL(raw string, allowPrivate bool) error {
+	return checkURL("url", raw, Rules{AllowPrivateNetworks: allowPrivate})
+}
+
 func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d *Deployment) ([]Skill, error) {
 	if len(list) > MaxSkills {
 		return nil, invalid("skills can hold at most %d skills", MaxSkills)

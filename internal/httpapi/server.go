@@ -25,6 +25,7 @@ import (
 	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/tools"
+	"github.com/hermhq/herm/internal/webhook"
 )
 
 // Config holds the server's settings. Zero values mean defaults.
@@ -65,6 +66,7 @@ type Deps struct {
 	Tools       *tools.Registry
 	ExtraTools  func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	Vault       *secrets.Vault
+	Webhooks    *webhook.Service
 	Metrics     *Metrics
 	IDs         *herm.IDGen
 	Now         func() time.Time
@@ -84,6 +86,7 @@ type Server struct {
 	tools    *tools.Registry
 	extra    func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	vault    *secrets.Vault
+	webhooks *webhook.Service
 	metrics  *Metrics
 	ids      *herm.IDGen
 	now      func() time.Time
@@ -121,7 +124,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, webhooks: d.Webhooks, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}

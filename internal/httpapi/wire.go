@@ -222,6 +222,9 @@ type Event struct {
 	CreatedAt    time.Time `json:"created_at"`
 }
 
+// EventJSON renders an event as its stream and webhook payload.
+func EventJSON(e *herm.Event) []byte { return e.Encoded(eventJSON) }
+
 // eventJSON renders an event's payload as one line of JSON: the common
 // fields followed by the event's own.
 func eventJSON(e *herm.Event) []byte {

@@ -125,6 +125,16 @@ func (v *Vault) seal(id, value string) []byte {
 	return aead.Seal(nonce, nonce, []byte(value), []byte(id))
 }
 
+// Seal encrypts a value the server keeps for itself (a webhook's signing
+// secret), bound to id.
+func (v *Vault) Seal(id, value string) []byte { return v.seal(id, value) }
+
+// Open decrypts what Seal returned for id.
+func (v *Vault) Open(id string, ciphertext []byte) (string, error) {
+	val, _, err := v.open(&herm.Secret{ID: id, Ciphertext: ciphertext})
+	return val, err
+}
+
 // open decrypts a secret's value, and says which master key sealed it.
 func (v *Vault) open(s *herm.Secret) (string, int, error) {
 	for i, aead := range v.aeads {
@@ -139,7 +149,8 @@ func (v *Vault) open(s *herm.Secret) (string, int, error) {
 	return "", 0, fmt.Errorf("secret %s cannot be decrypted (sealed under another master key?)", s.ID)
 }
 
-// Reseal re-encrypts every secret sealed under an older master key with
+// Reseal re-encrypts every secret (and webhook signing secret) sealed
+// under an older master key with
 // the current one (after a rotation of HERM_MASTER_KEY), while the server
 // runs: each is opened with the key that sealed it, so nothing is ever
 // unreadable. It returns how many were resealed and the IDs of those no
@@ -167,6 +178,32 @@ func (v *Vault) Reseal(ctx context.Context) (int, []string, error) {
 			}
 			// Only if nobody rotated it meanwhile.
 			if err := v.store.ResealSecret(ctx, s.ID, s.Ciphertext, v.seal(s.ID, val)); err != nil {
+				return n, unreadable, err
+			}
+			n++
+		}
+		if len(list) < page.Limit {
+			break
+		}
+		page.Cursor = list[len(list)-1].ID
+	}
+	// Webhooks' signing secrets, sealed the same way.
+	page = herm.Page{Limit: 100}
+	for {
+		list, err := v.store.ListWebhooks(ctx, page)
+		if err != nil {
+			return n, unreadable, err
+		}
+		for _, w := range list {
+			val, key, err := v.open(&herm.Secret{ID: w.ID, Ciphertext: w.Secret})
+			if err != nil {
+				unreadable = append(unreadable, w.ID)
+				continue
+			}
+			if key == 0 {
+				continue
+			}
+			if err := v.store.ResealWebhook(ctx, w.ID, w.Secret, v.seal(w.ID, val)); err != nil {
 				return n, unreadable, err
 			}
 			n++

@@ -140,6 +140,29 @@ type Querier interface {
 	// DeleteSecret removes a secret (ENotFound).
 	DeleteSecret(ctx context.Context, id string) error
 
+	// Webhooks. AppendEvents writes a pending delivery of each appended
+	// event for every webhook that wants it, in the same transaction.
+
+	// CreateWebhook stores w (EConflict when the ID is taken).
+	CreateWebhook(ctx context.Context, w *herm.Webhook) error
+	// GetWebhook returns a webhook (ENotFound).
+	GetWebhook(ctx context.Context, id string) (*herm.Webhook, error)
+	// ListWebhooks lists webhooks newest first, after cursor, at most limit.
+	ListWebhooks(ctx context.Context, p herm.Page) ([]*herm.Webhook, error)
+	// ResealWebhook replaces a webhook's encrypted secret with the same
+	// secret sealed under another key, only if it still is old.
+	ResealWebhook(ctx context.Context, id string, old, secret []byte) error
+	// DeleteWebhook removes a webhook and its deliveries (ENotFound).
+	DeleteWebhook(ctx context.Context, id string) error
+	// ListDeliveries lists a webhook's deliveries newest first, with IDs
+	// below before (0: from the newest), at most limit.
+	ListDeliveries(ctx context.Context, webhookID string, before int64, limit int) ([]*herm.Delivery, error)
+	// ClaimDeliveries takes up to limit pending deliveries due at now,
+	// oldest first, leasing them until now+lease.
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*herm.Delivery, error)
+	// UpdateDelivery records an attempt's outcome (ENotFound).
+	UpdateDelivery(ctx context.Context, d *herm.Delivery) error
+
 	// Steering requests.
 
 	// CreateSteeringRequest stores s (ENotFound when its run does not exist,
@@ -228,7 +251,8 @@ type Querier interface {
 	// empty) and the last sequence ever assigned (0 when none) of a deployment
 	// (ENotFound when the deployment does not exist).
 	EventBounds(ctx context.Context, deploymentID string) (first, last int64, err error)
-	// DeleteEventsBefore removes events created before t (retention).
+	// DeleteEventsBefore removes events created before t (retention), and
+	// webhook deliveries made before t.
 	DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error)
 }
 

@@ -132,6 +132,11 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 				return dbErr("append events", err, msgs{conflict: "event sequence already taken"})
 			}
 		}
+		for _, b := range blocks {
+			if err := q.enqueueDeliveries(ctx, b.id, b.next-b.n, b.next-1, now); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 }
@@ -205,7 +210,25 @@ func (q *querier) DeleteEventsBefore(ctx context.Context, t time.Time) (int64, e
 		if err != nil {
 			return 0, dbErr("delete events", err, msgs{})
 		}
+		if _, err := q.tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE created_at < ?`, micros(t)); err != nil {
+			return 0, dbErr("delete deliveries", err, msgs{})
+		}
 		return affected(res)
+	}
+	// Their webhook deliveries go first (a delivery of an event that is
+	// gone would fail anyway).
+	for {
+		res, err := q.s.wdb.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE id IN (
+			SELECT id FROM webhook_deliveries WHERE created_at < ? LIMIT ?)`, micros(t), deleteChunk)
+		if err != nil {
+			return 0, dbErr("delete deliveries", err, msgs{})
+		}
+		if n, err := affected(res); err != nil || n < deleteChunk {
+			if err != nil {
+				return 0, err
+			}
+			break
+		}
 	}
 	var total int64
 	for {

@@ -44,27 +44,7 @@ func (q *querier) GetSecret(ctx context.Context, id string) (*herm.Secret, error
 
 // ListSecrets lists secrets newest first.
 func (q *querier) ListSecrets(ctx context.Context, p herm.Page) ([]*herm.Secret, error) {
-	query, args := `SELECT `+secretColumns+` FROM secrets`, []any{}
-	if p.Cursor != "" {
-		query += ` WHERE id < ?`
-		args = append(args, p.Cursor)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, pageLimit(p.Limit, defaultLimit))
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr("list secrets", err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.Secret
-	for rows.Next() {
-		s, err := scanSecret(rows)
-		if err != nil {
-			return nil, dbErr("list secrets", err, msgs{})
-		}
-		out = append(out, s)
-	}
-	return out, dbErr("list secrets", rows.Err(), msgs{})
+	return listNewest(ctx, q, "list secrets", `SELECT `+secretColumns+` FROM secrets`, scanSecret, p)
 }
 
 // RotateSecret replaces a secret's ciphertext.

@@ -37,7 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	var all []test
 	for _, group := range [][]test{
 		apiKeyTests(), idempotencyTests(), deploymentTests(), threadTests(), messageTests(),
-		runTests(), claimTests(), stepTests(), eventTests(), txTests(), pageTests(), steeringTests(), budgetTests(), compactionTests(), secretTests(),
+		runTests(), claimTests(), stepTests(), eventTests(), txTests(), pageTests(), steeringTests(), budgetTests(), compactionTests(), secretTests(), webhookTests(),
 	} {
 		all = append(all, group...)
 	}
