@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hermhq/herm/internal/store"
@@ -58,6 +59,10 @@ type Store struct {
 	bumpSeq      *sql.Stmt
 	insertEvent  *sql.Stmt
 	insertEvents *sql.Stmt
+
+	// hooks is whether webhooks exist (hooksUnknown, hooksNone, hooksSome),
+	// so that appending events costs nothing more while there are none.
+	hooks atomic.Int32
 }
 
 var _ store.Store = (*Store)(nil)

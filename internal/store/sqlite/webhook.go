@@ -10,6 +10,13 @@ import (
 
 const webhookColumns = `id, url, events, deployment_id, secret, created_at`
 
+// Store.hooks states.
+const (
+	hooksUnknown int32 = iota
+	hooksNone
+	hooksSome
+)
+
 func scanWebhook(sc scanner) (*herm.Webhook, error) {
 	var w herm.Webhook
 	var events string
@@ -32,6 +39,9 @@ func (q *querier) CreateWebhook(ctx context.Context, w *herm.Webhook) error {
 	}
 	_, err = q.w().ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		w.ID, w.URL, events, w.DeploymentID, w.Secret, micros(w.CreatedAt))
+	if err == nil {
+		q.s.hooks.Store(hooksSome) // (a rolled-back create only costs appends an empty join)
+	}
 	return dbErr("create webhook", err, msgs{conflict: "a webhook with this ID already exists"})
 }
 
@@ -86,6 +96,7 @@ func (q *querier) DeleteWebhook(ctx context.Context, id string) error {
 			return err
 		}
 		_, err = q.w().ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = ?`, id)
+		q.s.hooks.Store(hooksUnknown) // counted again at the next append
 		return dbErr("delete webhook", err, msgs{})
 	})
 }
@@ -112,12 +123,19 @@ func scanDelivery(sc scanner) (*herm.Delivery, error) {
 // events from seq first to last for every webhook that wants it (inside
 // AppendEvents' transaction).
 func (q *querier) enqueueDeliveries(ctx context.Context, deploymentID string, first, last int64, now time.Time) error {
-	var hooks int
-	if err := q.w().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks)`).Scan(&hooks); err != nil {
-		return dbErr("enqueue deliveries", err, msgs{})
-	}
-	if hooks == 0 {
+	switch q.s.hooks.Load() {
+	case hooksNone:
 		return nil
+	case hooksUnknown:
+		var some int
+		if err := q.w().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks)`).Scan(&some); err != nil {
+			return dbErr("enqueue deliveries", err, msgs{})
+		}
+		if some == 0 {
+			q.s.hooks.CompareAndSwap(hooksUnknown, hooksNone)
+			return nil
+		}
+		q.s.hooks.CompareAndSwap(hooksUnknown, hooksSome)
 	}
 	_, err := q.w().ExecContext(ctx, `INSERT INTO webhook_deliveries
 			(webhook_id, deployment_id, seq, event_type, status, attempts, next_attempt_at, created_at)
