@@ -304,6 +304,12 @@ func TestErrors(t *testing.T) {
 	// do it), enabling it is not.
 	s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"tools": map[string]any{"web_search": map[string]any{"enabled": false}}})
 	s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"tools": map[string]any{"web_search": nil}})
+	if got := s.must(200, "PATCH", "/v1/deployments/"+id+"/tools/browser", map[string]any{"enabled": false}); got["enabled"] != false {
+		t.Fatalf("disabling the browser tool: %v", got)
+	}
+	if r := s.do("PATCH", "/v1/deployments/"+id+"/tools/browser", map[string]any{"enabled": true}); r.status != 400 || !strings.Contains(string(r.body), "not available") {
+		t.Fatalf("enabling the browser tool: %d %s", r.status, r.body)
+	}
 }
 
 func TestNotReady(t *testing.T) {

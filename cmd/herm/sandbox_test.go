@@ -75,8 +75,11 @@ func TestFilesAPI(t *testing.T) {
 	s.must(200, "PUT", files+"?path=config.json", `{"a": 1}`, "Content-Type", "application/octet-stream")
 
 	list := s.must(200, "GET", files, nil)
-	if list["path"] != "." {
-		t.Fatalf("list path: %v", list["path"])
+	if list["path"] != "" {
+		t.Fatalf("list path: %q", list["path"])
+	}
+	if sub := s.must(200, "GET", files+"?path=src", nil); sub["path"] != "src/" {
+		t.Fatalf("list path of src: %q", sub["path"])
 	}
 	var names []string
 	for _, e := range list["entries"].([]any) {

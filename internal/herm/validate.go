@@ -41,10 +41,11 @@ func BuiltinTools() []string {
 		"web_fetch", "ask_human", "skill_view", "skill_manage", "todo", "subagents"}
 }
 
-// unavailable names the contract's features and built-in tools this server
-// does not have yet: asking for them is an error that says so, never a
-// setting that silently does nothing.
-func unavailable(name string) (string, bool) {
+// Unavailable names the contract's features and built-in tools (and the
+// hosted product's browser tool) this server does not have yet: asking for
+// them is an error that says so, never a setting that silently does
+// nothing.
+func Unavailable(name string) (string, bool) {
 	switch name {
 	case "memory":
 		return "observational memory", true
@@ -54,6 +55,8 @@ func unavailable(name string) (string, bool) {
 		return "automations", true
 	case "web_search":
 		return "web search (no search backend)", true
+	case "browser":
+		return "the browser tool", true
 	}
 	return "", false
 }
@@ -392,7 +395,7 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 			return invalid("features: unknown feature %q (known: memory, dreaming, automations, steering, filesystem_webhooks)", k)
 		}
 		if v := in.Features[k]; v != nil {
-			if what, ok := unavailable(k); ok && *v {
+			if what, ok := Unavailable(k); ok && *v {
 				return invalid("features.%s: %s is not available on this server yet; leave it unset or false", k, what)
 			}
 			*dst = *v
@@ -402,7 +405,7 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 	}
 	for _, k := range sortedKeys(in.Tools) {
 		v := in.Tools[k]
-		if _, missing := unavailable(k); missing && (v == nil || v.Enabled != nil && !*v.Enabled && v.Permission == "") {
+		if _, missing := Unavailable(k); missing && (v == nil || v.Enabled != nil && !*v.Enabled && v.Permission == "") {
 			// Removing or turning off a tool this server lacks asks
 			// nothing of it.
 			if v == nil {
@@ -714,7 +717,7 @@ func checkToolName(name string) error {
 	if slices.Contains(BuiltinTools(), name) {
 		return nil
 	}
-	if what, ok := unavailable(name); ok {
+	if what, ok := Unavailable(name); ok {
 		return invalid("tools.%s: %s is not available on this server yet", name, what)
 	}
 	server, tool, ok := strings.Cut(name, "__")

@@ -16,7 +16,7 @@ import (
 
 // FileList is a directory of the workspace.
 type FileList struct {
-	Path    string      `json:"path" doc:"The directory, relative to the workspace (\".\" for its root)."`
+	Path    string      `json:"path" doc:"The directory, relative to the workspace, ending in / (\"\" for its root), so that path + name is an entry's path."`
 	Entries []FileEntry `json:"entries"`
 	// Truncated is set when the directory has more entries than a listing
 	// returns (10,000); entries are then some of them, sorted.
@@ -93,7 +93,11 @@ func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := FileList{Path: clean, Entries: make([]FileEntry, len(entries)), Truncated: truncated}
+	dir := ""
+	if clean != "." {
+		dir = clean + "/"
+	}
+	out := FileList{Path: dir, Entries: make([]FileEntry, len(entries)), Truncated: truncated}
 	for i, e := range entries {
 		typ := "file"
 		if e.Dir {

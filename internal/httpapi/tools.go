@@ -95,6 +95,15 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 		found = found || t.Name == name
 	}
 	if !found {
+		if what, ok := herm.Unavailable(name); ok {
+			// A built-in tool of the contract this server lacks: turning it
+			// off is accepted (it is off), anything else says why not.
+			if in.Enabled == nil || *in.Enabled || in.Permission != nil {
+				return herm.Errorf(herm.EInvalid, "%s is not available on this server yet; it can only be disabled", what)
+			}
+			writeJSON(w, http.StatusOK, ToolInfo{Name: name, Origin: tools.OriginBuiltin, Description: what + " (not available on this server)", Enabled: false, Permission: herm.PermissionAlwaysAllow})
+			return nil
+		}
 		return herm.Errorf(herm.ENotFound, "deployment %s has no tool named %q", d.ID, name)
 	}
 	st := d.Tools[name]
