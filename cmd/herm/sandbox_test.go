@@ -178,6 +178,12 @@ func TestFilesAPI(t *testing.T) {
 	if r := s.do("GET", "/v1/deployments/dep_missing/files", nil); r.status != 404 {
 		t.Errorf("unknown deployment: %d", r.status)
 	}
+	// The path of a deletion may come in a JSON body.
+	s.must(200, "PUT", files+"?path=tmp/gone.txt", "x", "Content-Type", "text/plain")
+	s.must(204, "DELETE", files, map[string]any{"path": "tmp/gone.txt"})
+	if r := s.do("GET", files+"/content?path=tmp/gone.txt", nil); r.status != 404 {
+		t.Fatalf("deleted through a JSON body: %d", r.status)
+	}
 }
 
 // The agent's tools run in the sandbox: the shell writes a file the files
@@ -386,6 +392,11 @@ func TestWorkspaceSnapshots(t *testing.T) {
 
 	b := s.createReady(map[string]any{"customer_id": "cus_snap", "restore_snapshot_id": snap})
 	bid := b["deployment_id"].(string)
+	// retain_filesystem sent in a JSON body counts as well.
+	c := s.createReady(map[string]any{"customer_id": "cus_snap"})
+	if del := s.must(202, "DELETE", "/v1/deployments/"+str(c["deployment_id"]), map[string]any{"retain_filesystem": true}); !strings.HasPrefix(str(del["snapshot_id"]), "snap_") {
+		t.Fatalf("delete with a JSON body: %v", del)
+	}
 	if got := s.do("GET", files(bid)+"/content?path=src/app.py", nil); string(got.body) != "print('kept')\n" {
 		t.Fatalf("restored app.py: %d %q", got.status, got.body)
 	}

@@ -215,7 +215,22 @@ func (s *Server) writeFile(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// DeleteFileRequest is an optional JSON body of a file deletion (the path
+// may be given there instead of the query, as a JSON write may).
+type DeleteFileRequest struct {
+	Path string `json:"path"`
+}
+
 func (s *Server) deleteFile(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.Query().Get("path") == "" && r.ContentLength != 0 {
+		var in DeleteFileRequest
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		q := r.URL.Query()
+		q.Set("path", in.Path)
+		r.URL.RawQuery = q.Encode()
+	}
 	ws, p, err := s.fileTarget(r)
 	if err != nil {
 		return err

@@ -72,6 +72,12 @@ func (s *Server) updateDeployment(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// DeleteDeploymentRequest is an optional JSON body of a deletion, for
+// clients that send options in the body rather than the query.
+type DeleteDeploymentRequest struct {
+	RetainFilesystem *bool `json:"retain_filesystem"`
+}
+
 func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) error {
 	retain := false
 	if v := r.URL.Query().Get("retain_filesystem"); v != "" {
@@ -80,6 +86,16 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) error 
 			return herm.Errorf(herm.EInvalid, "retain_filesystem must be true or false")
 		}
 		retain = b
+	} else if r.ContentLength != 0 {
+		// Never silently drop a retain_filesystem sent in the body: the
+		// workspace would be destroyed.
+		var in DeleteDeploymentRequest
+		if err := decode(r, &in); err != nil {
+			return err
+		}
+		if in.RetainFilesystem != nil {
+			retain = *in.RetainFilesystem
+		}
 	}
 	d, snap, err := s.deps.Delete(r.Context(), r.PathValue("deployment_id"), retain)
 	if err != nil {

@@ -89,7 +89,7 @@ insufficient_credits (the budget ran out mid-run), internal_error (logged with t
 		op := openapi.Operation{
 			Method: rt.method, Path: rt.path, Summary: rt.summary, Scope: rt.scope,
 			ID: operationID(rt.method, rt.path), Tags: []string{rt.tag},
-			Request: rt.request, Errors: rt.errors,
+			Request: rt.request, RequestOptional: rt.optionalBody, Errors: rt.errors,
 		}
 		for _, p := range rt.query {
 			op.Query = append(op.Query, openapi.Param{Name: p.name, Type: p.typ, Description: p.doc, Enum: p.enum})
@@ -102,7 +102,7 @@ insufficient_credits (the budget ran out mid-run), internal_error (logged with t
 			// The stream is the default; a JSON page with Accept: application/json.
 			resp.Body = Event{}
 			op.Responses = append(op.Responses, resp)
-			op.Description = "With Accept: application/json the response is a JSON page, List of Event (oldest first, next_cursor is the last id when the page is full)."
+			op.Description = "With Accept: application/json the response is a JSON page, List of Event (oldest first; next_cursor is the last id when more events follow, null at the end of the log)."
 		} else {
 			op.Responses = append(op.Responses, resp)
 		}

@@ -21,6 +21,7 @@ type route struct {
 	contentType  string // of the success response; default application/json
 	errors       []int
 	fileBody     bool // the body is a file: MaxFileBytes applies, not MaxBodyBytes
+	optionalBody bool // request may be left out
 }
 
 // param is a documented query parameter or header.
@@ -57,7 +58,7 @@ func (s *Server) routes() []route {
 			query: []param{pLimit, pCursor, {"customer_id", "string", "Only this customer's deployments.", nil}, {"status", "string", "Only deployments in this status.", []string{"provisioning", "ready", "error", "deleting"}}}},
 		{method: "GET", path: dep, scope: herm.ScopeRead, handle: s.getDeployment, summary: "Get a deployment (poll until status is ready).", tag: "deployments", status: 200, response: Deployment{}, errors: std},
 		{method: "PATCH", path: dep, scope: herm.ScopeWrite, handle: s.updateDeployment, summary: "Update a deployment. Fields not sent stay; name, model and system_prompt replace; mcp_servers and skills replace the whole list; secrets, features, tools and metadata merge per key (null removes). customer_id, runtime and sandbox.type are immutable. Every update increments config_version and applies from the next run.", tag: "deployments", request: herm.DeploymentInput{}, status: 200, response: Deployment{}, errors: with(write, 413, 422)},
-		{method: "DELETE", path: dep, scope: herm.ScopeWrite, handle: s.deleteDeployment, summary: "Delete a deployment: cancels its runs, destroys its sandbox and workspace, then removes it. With retain_filesystem=true a compressed snapshot of the workspace is kept (30 days by default); its snapshot_id can start a new deployment of the same customer (restore_snapshot_id).", tag: "deployments", status: 202, response: DeleteDeploymentResponse{}, errors: std,
+		{method: "DELETE", path: dep, scope: herm.ScopeWrite, handle: s.deleteDeployment, summary: "Delete a deployment: cancels its runs, destroys its sandbox and workspace, then removes it. With retain_filesystem=true a compressed snapshot of the workspace is kept (30 days by default); its snapshot_id can start a new deployment of the same customer (restore_snapshot_id).", tag: "deployments", status: 202, response: DeleteDeploymentResponse{}, request: DeleteDeploymentRequest{}, optionalBody: true, errors: std,
 			query: []param{{"retain_filesystem", "boolean", "Keep a snapshot of the workspace (its id is in the response; it is ready once the deployment is gone).", nil}}},
 
 		{method: "POST", path: dep + "/messages", scope: herm.ScopeWrite, handle: s.sendMessage, summary: "Send a user message: starts a run, or steers, queues behind, interrupts or is rejected by the thread's active run (mode). The output arrives on the event stream.", tag: "messages", request: SendMessageRequest{}, status: 202, response: SendMessageResponse{}, headers: []param{idemKey}, errors: with(write, 402, 413)},
@@ -67,7 +68,7 @@ func (s *Server) routes() []route {
 		{method: "GET", path: dep + "/runs/{run_id}", scope: herm.ScopeRead, handle: s.getRun, summary: "Get a run.", tag: "runs", status: 200, response: Run{}, errors: std},
 		{method: "POST", path: dep + "/runs/{run_id}/cancel", scope: herm.ScopeWrite, handle: s.cancelRun, summary: "Cancel a run: a queued run ends at once, a running one promptly (its model call is aborted); it ends cancelled. 409 when it already ended.", tag: "runs", status: 202, response: Run{}, headers: []param{idemKey}, errors: write},
 
-		{method: "POST", path: dep + "/threads", scope: herm.ScopeWrite, handle: s.createThread, summary: "Create a thread (a conversation with its own history; the workspace is shared).", tag: "threads", request: CreateThreadRequest{}, status: 201, response: Thread{}, headers: []param{idemKey}, errors: write},
+		{method: "POST", path: dep + "/threads", scope: herm.ScopeWrite, handle: s.createThread, summary: "Create a thread (a conversation with its own history; the workspace is shared).", tag: "threads", request: CreateThreadRequest{}, optionalBody: true, status: 201, response: Thread{}, headers: []param{idemKey}, errors: write},
 		{method: "GET", path: dep + "/threads", scope: herm.ScopeRead, handle: s.listThreads, summary: "List threads, newest first.", tag: "threads", status: 200, response: List[Thread]{}, query: []param{pLimit, pCursor}, errors: std},
 		{method: "GET", path: dep + "/threads/{thread_id}", scope: herm.ScopeRead, handle: s.getThread, summary: "Get a thread with its messages, oldest first. A message appears once its run has taken it in.", tag: "threads", status: 200, response: ThreadWithMessages{}, errors: std},
 		{method: "PATCH", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.updateThread, summary: "Rename a thread.", tag: "threads", request: UpdateThreadRequest{}, status: 200, response: Thread{}, errors: write},
@@ -102,7 +103,7 @@ func (s *Server) routes() []route {
 			query: []param{pPath("The file.")}, headers: []param{{"Range", "string", "Bytes to return, e.g. bytes=0-1023.", nil}}},
 		{method: "PUT", path: dep + "/files", scope: herm.ScopeWrite, handle: s.writeFile, summary: "Write a file, replacing it atomically and creating its parent directories. The body is the file's raw bytes, or, sent as application/json, {path, content, encoding}. Files are owned by the sandbox's user. Larger than the server's file limit, or past the deployment's disk quota, is 413.", tag: "files", request: WriteFileRequest{}, status: 200, response: FileInfo{}, errors: with(std, 409, 413, 503), fileBody: true,
 			query: []param{pPath("The file (or path in the JSON body).")}},
-		{method: "DELETE", path: dep + "/files", scope: herm.ScopeWrite, handle: s.deleteFile, summary: "Delete a file, or a directory with everything in it.", tag: "files", status: 204, errors: with(std, 409, 503),
+		{method: "DELETE", path: dep + "/files", scope: herm.ScopeWrite, handle: s.deleteFile, summary: "Delete a file, or a directory with everything in it.", tag: "files", status: 204, request: DeleteFileRequest{}, optionalBody: true, errors: with(std, 409, 503),
 			query: []param{pPath("The file or directory.")}},
 
 		{method: "POST", path: "/v1/secrets", scope: herm.ScopeAdmin, handle: s.createSecret, summary: "Store a secret in the vault (encrypted at rest). Deployments reference it in secrets (ENV_NAME → sec_...); its value never enters a sandbox, the model's context, the event log or logs, and no endpoint returns it.", tag: "secrets", request: CreateSecretRequest{}, status: 201, response: Secret{}, headers: []param{idemKey}, errors: write},
