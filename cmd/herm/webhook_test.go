@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -51,13 +53,29 @@ func TestWebhooks(t *testing.T) {
 		{"url": endpoint.URL, "events": []string{}},
 		{"url": "ftp://x.example", "events": []string{"run_status"}},
 		{"url": endpoint.URL, "events": []string{"run_status"}, "deployment_id": "dep_01M8MQ2YPXA6JHR5X9HAG91RG3"},
+		{"url": endpoint.URL, "events": []string{"run_status"}, "deployment_id": ""},
+		{"url": endpoint.URL, "events": []string{"token"}},
 	} {
 		if r := s.do("POST", "/v1/webhooks", bad); r.status != 400 || r.errCode(t) != "validation_error" {
 			t.Errorf("webhook %v: %d %s", bad, r.status, r.body)
 		}
 	}
-	hook := s.must(201, "POST", "/v1/webhooks", map[string]any{"url": endpoint.URL, "events": []string{"run_status", "message"}, "deployment_id": id})
+	body := map[string]any{"url": endpoint.URL, "events": []string{"run_status", "message"}, "deployment_id": id}
+	hook := s.must(201, "POST", "/v1/webhooks", body, "Idempotency-Key", "hook-1")
 	secret := str(hook["secret"])
+	// A retry gets the same webhook and secret; the stored response is
+	// sealed, so the secret is nowhere in the data directory.
+	if again := s.must(201, "POST", "/v1/webhooks", body, "Idempotency-Key", "hook-1"); again["secret"] != secret || again["webhook_id"] != hook["webhook_id"] {
+		t.Fatalf("idempotent retry: %v", again)
+	}
+	_ = filepath.Walk(s.dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), strings.TrimPrefix(secret, "whsec_")) {
+				t.Errorf("%s holds the signing secret", p)
+			}
+		}
+		return nil
+	})
 	if !strings.HasPrefix(secret, "whsec_") || hook["deployment_id"] != id {
 		t.Fatalf("webhook %v", hook)
 	}
@@ -208,4 +226,16 @@ func TestWebhookDeliveriesSurviveRestart(t *testing.T) {
 			t.Errorf("delivery %v", d)
 		}
 	}
+}
+
+// Without HERM_ALLOW_PRIVATE_NETWORKS, a webhook cannot point at a private
+// address (names are checked again when dialled).
+func TestWebhookPrivateAddresses(t *testing.T) {
+	s := startServer(t, nil)
+	for _, u := range []string{"https://127.0.0.1/hook", "https://10.1.2.3/hook", "https://[::1]/hook", "https://localhost/hook", "https://169.254.169.254/latest", "http://hooks.example.com/x"} {
+		if r := s.do("POST", "/v1/webhooks", map[string]any{"url": u, "events": []string{"run_status"}}); r.status != 400 {
+			t.Errorf("%s: %d %s", u, r.status, r.body)
+		}
+	}
+	s.must(201, "POST", "/v1/webhooks", map[string]any{"url": "https://hooks.example.com/x", "events": []string{"run_status"}})
 }

@@ -220,10 +220,16 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 				s.writeError(w, r, herm.Errorf(herm.EConflict, "this Idempotency-Key was used with a different request"))
 				return
 			}
+			body, err := s.unsealResponse(key.ID, ik, prev.Body)
+			if err != nil {
+				s.logger.Warn("stored idempotent response", "request_id", requestID(r.Context()), "err", err)
+				s.writeError(w, r, herm.Errorf(herm.EConflict, "the response stored for this Idempotency-Key can no longer be read; use a new key"))
+				return
+			}
 			w.Header().Set("Content-Type", prev.ContentType)
 			w.Header().Set("Idempotent-Replayed", "true")
 			w.WriteHeader(prev.StatusCode)
-			_, _ = w.Write(prev.Body)
+			_, _ = w.Write(body)
 			return
 		case err == nil:
 			// Expired but not yet swept: forget it.
@@ -244,7 +250,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			}
 			return q.PutIdempotency(r.Context(), &herm.Idempotency{
 				KeyID: key.ID, Key: ik, RequestHash: hash, StatusCode: rec.status,
-				ContentType: rec.Header().Get("Content-Type"), Body: rec.body.Bytes(), CreatedAt: s.now().UTC(),
+				ContentType: rec.Header().Get("Content-Type"), Body: s.sealResponse(key.ID, ik, rec.body.Bytes()), CreatedAt: s.now().UTC(),
 			})
 		})
 		if err != nil {
@@ -254,6 +260,29 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 }
 
 const idempotencyTTL = 24 * time.Hour
+
+// sealedPrefix marks a stored response encrypted by the vault: responses
+// may hold secrets shown once (API keys, webhook signing secrets).
+const sealedPrefix = "herm-sealed-v1:"
+
+func (s *Server) sealResponse(keyID, ik string, body []byte) []byte {
+	if s.vault == nil {
+		return body
+	}
+	return append([]byte(sealedPrefix), s.vault.Seal("idempotency:"+keyID+":"+ik, string(body))...)
+}
+
+func (s *Server) unsealResponse(keyID, ik string, stored []byte) ([]byte, error) {
+	ct, ok := bytes.CutPrefix(stored, []byte(sealedPrefix))
+	if !ok {
+		return stored, nil // stored before responses were sealed
+	}
+	if s.vault == nil {
+		return nil, errors.New("a sealed response and no vault")
+	}
+	body, err := s.vault.Open("idempotency:"+keyID+":"+ik, ct)
+	return []byte(body), err
+}
 
 // recorder passes a response through and keeps a copy of it.
 type recorder struct {

@@ -13,7 +13,7 @@ import (
 // CreateWebhookRequest is the body of a webhook's creation.
 type CreateWebhookRequest struct {
 	URL          *string  `json:"url" doc:"Where deliveries are POSTed: https (http only when the operator sets HERM_ALLOW_PRIVATE_NETWORKS=1)."`
-	Events       []string `json:"events" doc:"The event types to deliver (1 to 32 of the event stream's types)."`
+	Events       []string `json:"events" doc:"The event types to deliver (1 to 32 of the event stream's types; not token or reasoning deltas)."`
 	DeploymentID *string  `json:"deployment_id" doc:"Only this deployment's events; omitted: every deployment's."`
 }
 
@@ -88,6 +88,9 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	}
 	dep := ""
 	if in.DeploymentID != nil {
+		if *in.DeploymentID == "" {
+			return herm.Errorf(herm.EInvalid, "deployment_id must name a deployment (omit it for every deployment's events)")
+		}
 		dep = *in.DeploymentID
 	}
 	hook, secret, err := svc.Create(r.Context(), webhook.Input{URL: *in.URL, Events: in.Events, DeploymentID: dep})
@@ -121,7 +124,11 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) error {
-	if err := s.store.DeleteWebhook(r.Context(), r.PathValue("webhook_id")); err != nil {
+	svc, err := s.webhooksOrErr()
+	if err != nil {
+		return err
+	}
+	if err := svc.Delete(r.Context(), r.PathValue("webhook_id")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

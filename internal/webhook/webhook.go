@@ -18,10 +18,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -74,6 +77,9 @@ type Service struct {
 	now    func() time.Time
 	opts   Options
 	wake   chan struct{}
+	// active: webhooks may exist (only then is there anything to send);
+	// known at Run's start, set by Create, checked again by Delete.
+	active atomic.Bool
 }
 
 // New returns a Service; Run sends deliveries.
@@ -112,11 +118,22 @@ func (s *Service) Create(ctx context.Context, in Input) (*herm.Webhook, string, 
 	if err := herm.CheckWebhookURL(in.URL, s.opts.AllowPrivateNetworks); err != nil {
 		return nil, "", err
 	}
+	if u, err := url.Parse(in.URL); err == nil && !s.opts.AllowPrivateNetworks {
+		// Names are checked when dialled; a literal address can be now.
+		host := u.Hostname()
+		ip, err := netip.ParseAddr(host)
+		if host == "localhost" || err == nil && (!ip.IsGlobalUnicast() || ip.IsPrivate()) {
+			return nil, "", herm.Errorf(herm.EInvalid, "url: %s is a private, loopback or link-local address, which this server does not send webhooks to", host)
+		}
+	}
 	if len(in.Events) == 0 || len(in.Events) > MaxEvents {
 		return nil, "", herm.Errorf(herm.EInvalid, "events must list 1 to %d event types (%s)", MaxEvents, strings.Join(herm.EventTypes(), ", "))
 	}
 	seen := map[string]bool{}
 	for i, t := range in.Events {
+		if t == herm.EventToken || t == herm.EventReasoning {
+			return nil, "", herm.Errorf(herm.EInvalid, "events[%d]: %s deltas are not sent to webhooks (a request each); the message event carries the whole text, and the event stream the deltas", i, t)
+		}
 		if !slices.Contains(herm.EventTypes(), t) {
 			return nil, "", herm.Errorf(herm.EInvalid, "events[%d]: unknown event type %q (known: %s)", i, t, strings.Join(herm.EventTypes(), ", "))
 		}
@@ -144,12 +161,31 @@ func (s *Service) Create(ctx context.Context, in Input) (*herm.Webhook, string, 
 	if err := s.store.CreateWebhook(ctx, w); err != nil {
 		return nil, "", err
 	}
+	s.active.Store(true)
 	return w, secret, nil
 }
 
+// Delete removes a webhook and its deliveries.
+func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := s.store.DeleteWebhook(ctx, id); err != nil {
+		return err
+	}
+	s.refresh(ctx)
+	return nil
+}
+
+// refresh finds out whether any webhook exists.
+func (s *Service) refresh(ctx context.Context) {
+	list, err := s.store.ListWebhooks(ctx, herm.Page{Limit: 1})
+	s.active.Store(err != nil || len(list) > 0) // in doubt, look for deliveries
+}
+
 // Wake tells the dispatcher that deliveries may be due (events were
-// appended).
+// appended); nothing happens while no webhook exists.
 func (s *Service) Wake() {
+	if !s.active.Load() {
+		return
+	}
 	select {
 	case s.wake <- struct{}{}:
 	default:
@@ -158,10 +194,13 @@ func (s *Service) Wake() {
 
 // Run sends due deliveries until ctx ends.
 func (s *Service) Run(ctx context.Context) {
+	s.refresh(ctx)
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
 	for {
-		s.sendDue(ctx)
+		if s.active.Load() {
+			s.sendDue(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -212,22 +251,21 @@ func (s *Service) deliver(ctx context.Context, d *herm.Delivery, hooks map[strin
 		var err error
 		w, err = s.store.GetWebhook(ctx, d.WebhookID)
 		if err != nil {
-			if !herm.IsCode(err, herm.ENotFound) && ctx.Err() == nil {
+			switch {
+			case ctx.Err() != nil:
+				s.release(ctx, d)
+			case !herm.IsCode(err, herm.ENotFound): // not found: deleted, with its deliveries
 				s.opts.Logger.Warn("webhook delivery: webhook", "webhook_id", d.WebhookID, "err", err)
 			}
-			return // deleted (its deliveries went with it), or retried after the lease
+			return
 		}
 		mu.Lock()
 		hooks[d.WebhookID] = w
 		mu.Unlock()
 	}
 	status, err := s.send(ctx, w, d)
-	if ctx.Err() != nil {
-		// Stopping: not an attempt; due again at once for the next start.
-		d.NextAttemptAt = s.now()
-		if err := s.store.UpdateDelivery(context.WithoutCancel(ctx), d); err != nil {
-			s.opts.Logger.Warn("webhook delivery: release", "webhook_id", d.WebhookID, "err", err)
-		}
+	if err != nil && ctx.Err() != nil {
+		s.release(ctx, d) // stopping: not an attempt
 		return
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
@@ -241,8 +279,17 @@ func (s *Service) deliver(ctx context.Context, d *herm.Delivery, hooks map[strin
 	default:
 		d.LastError, d.NextAttemptAt = err.Error(), now.Add(s.opts.Backoff[d.Attempts-1])
 	}
-	if err := s.store.UpdateDelivery(context.WithoutCancel(ctx), d); err != nil {
+	if err := s.store.UpdateDelivery(context.WithoutCancel(ctx), d); err != nil && !herm.IsCode(err, herm.ENotFound) {
 		s.opts.Logger.Warn("webhook delivery: record the attempt", "webhook_id", d.WebhookID, "err", err)
+	}
+}
+
+// release makes a claimed delivery due again at once (the process is
+// stopping before it could try it).
+func (s *Service) release(ctx context.Context, d *herm.Delivery) {
+	d.NextAttemptAt = s.now()
+	if err := s.store.UpdateDelivery(context.WithoutCancel(ctx), d); err != nil && !herm.IsCode(err, herm.ENotFound) {
+		s.opts.Logger.Warn("webhook delivery: release", "webhook_id", d.WebhookID, "err", err)
 	}
 }
 

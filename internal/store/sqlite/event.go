@@ -72,6 +72,7 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 		}
 	}
 	now := q.s.opts.Now().UTC().Truncate(time.Microsecond)
+	inCallersTx := q.tx != nil
 	return q.atomic(ctx, func(q *querier) error {
 		bump, one, chunk := q.s.eventStmts()
 		if bump == nil {
@@ -133,7 +134,7 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 			}
 		}
 		for _, b := range blocks {
-			if err := q.enqueueDeliveries(ctx, b.id, b.next-b.n, b.next-1, now); err != nil {
+			if err := q.enqueueDeliveries(ctx, b.id, b.next-b.n, b.next-1, now, inCallersTx); err != nil {
 				return err
 			}
 		}

@@ -121,8 +121,9 @@ func scanDelivery(sc scanner) (*herm.Delivery, error) {
 
 // enqueueDeliveries writes a pending delivery of each of a deployment's
 // events from seq first to last for every webhook that wants it (inside
-// AppendEvents' transaction).
-func (q *querier) enqueueDeliveries(ctx context.Context, deploymentID string, first, last int64, now time.Time) error {
+// AppendEvents' transaction). In a caller's transaction, which may have
+// changed webhooks and may still roll back, "none" is not remembered.
+func (q *querier) enqueueDeliveries(ctx context.Context, deploymentID string, first, last int64, now time.Time, inCallersTx bool) error {
 	switch q.s.hooks.Load() {
 	case hooksNone:
 		return nil
@@ -132,7 +133,9 @@ func (q *querier) enqueueDeliveries(ctx context.Context, deploymentID string, fi
 			return dbErr("enqueue deliveries", err, msgs{})
 		}
 		if some == 0 {
-			q.s.hooks.CompareAndSwap(hooksUnknown, hooksNone)
+			if !inCallersTx {
+				q.s.hooks.CompareAndSwap(hooksUnknown, hooksNone)
+			}
 			return nil
 		}
 		q.s.hooks.CompareAndSwap(hooksUnknown, hooksSome)
@@ -157,11 +160,11 @@ func (q *querier) ListDeliveries(ctx context.Context, webhookID string, before i
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, pageLimit(limit, defaultLimit))
-	return q.deliveries(ctx, "list deliveries", query, args...)
+	return q.deliveries(ctx, q.r(), "list deliveries", query, args...)
 }
 
-func (q *querier) deliveries(ctx context.Context, op, query string, args ...any) ([]*herm.Delivery, error) {
-	rows, err := q.w().QueryContext(ctx, query, args...)
+func (q *querier) deliveries(ctx context.Context, db dbtx, op, query string, args ...any) ([]*herm.Delivery, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, dbErr(op, err, msgs{})
 	}
@@ -181,10 +184,21 @@ func (q *querier) deliveries(ctx context.Context, op, query string, args ...any)
 // oldest first, and leases them until now+lease (their next attempt, should
 // this process stop before it finishes them).
 func (q *querier) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*herm.Delivery, error) {
+	if q.tx == nil {
+		// Most calls find nothing due: ask a reader first, not the writer.
+		var due int
+		err := q.r().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?)`, micros(now)).Scan(&due)
+		if err != nil {
+			return nil, dbErr("claim deliveries", err, msgs{})
+		}
+		if due == 0 {
+			return nil, nil
+		}
+	}
 	var out []*herm.Delivery
 	err := q.atomic(ctx, func(q *querier) error {
 		var err error
-		out, err = q.deliveries(ctx, "claim deliveries", `UPDATE webhook_deliveries SET next_attempt_at = ?
+		out, err = q.deliveries(ctx, q.w(), "claim deliveries", `UPDATE webhook_deliveries SET next_attempt_at = ?
 			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?)
 			RETURNING `+deliveryColumns, micros(now.Add(lease)), micros(now), limit)
 		return err

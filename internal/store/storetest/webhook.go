@@ -1,14 +1,18 @@
 package storetest
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/store"
 )
 
+var errRollback = errors.New("roll back")
+
 func webhookTests() []test {
-	return []test{
+	return append(webhookTxTests(), []test{
 		{"Webhook/CRUD", func(t *testing.T, f *fixture) {
 			a := &herm.Webhook{ID: f.id(herm.PrefixWebhook), URL: "https://a.example/hook", Events: []string{herm.EventRunStatus}, Secret: []byte{1, 2}, CreatedAt: at(0)}
 			b := &herm.Webhook{ID: f.id(herm.PrefixWebhook), URL: "https://b.example/hook", Events: []string{herm.EventMessage, herm.EventToolCall}, DeploymentID: "dep_x", Secret: []byte{3}, CreatedAt: at(time.Second)}
@@ -108,6 +112,29 @@ func webhookTests() []test {
 			f.must(err)
 			if len(left) != 0 {
 				t.Fatalf("deliveries after retention: %d", len(left))
+			}
+		}},
+	}...)
+}
+
+func webhookTxTests() []test {
+	return []test{
+		{"Webhook/RolledBackDelete", func(t *testing.T, f *fixture) {
+			d := f.deployment()
+			w := &herm.Webhook{ID: f.id(herm.PrefixWebhook), URL: "https://a.example", Events: []string{herm.EventToken}, Secret: []byte{1}, CreatedAt: at(0)}
+			f.must(f.s.CreateWebhook(f.ctx, w))
+			// Delete the only webhook and append in one transaction, then
+			// roll it back: the webhook stays, and so do its deliveries.
+			_ = f.s.InTx(f.ctx, func(q store.Querier) error {
+				f.must(q.DeleteWebhook(f.ctx, w.ID))
+				f.must(q.AppendEvents(f.ctx, []*herm.Event{event(d.ID, "", "", herm.EventToken, 1)}))
+				return errRollback
+			})
+			f.must(f.s.AppendEvents(f.ctx, []*herm.Event{event(d.ID, "", "", herm.EventToken, 2)}))
+			list, err := f.s.ListDeliveries(f.ctx, w.ID, 0, 10)
+			f.must(err)
+			if len(list) != 1 {
+				t.Fatalf("%d deliveries after a rolled-back delete, want 1", len(list))
 			}
 		}},
 	}
