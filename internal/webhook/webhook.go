@@ -216,29 +216,42 @@ const lease = time.Minute
 
 // sendDue sends every delivery due now, a few at a time.
 func (s *Service) sendDue(ctx context.Context) {
+	// A rolling pool: a slow endpoint holds one worker, not everyone's
+	// batch. Claims are only as many as there are free workers.
+	free := make(chan struct{}, s.opts.Workers)
+	for range s.opts.Workers {
+		free <- struct{}{}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	hooks := map[string]*herm.Webhook{}
+	var mu sync.Mutex
 	for ctx.Err() == nil {
-		due, err := s.store.ClaimDeliveries(ctx, s.now(), lease, 4*s.opts.Workers)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.opts.Logger.Warn("webhook deliveries: claim failed", "err", err)
-			}
+		select {
+		case <-free: // at least one worker is free
+		case <-ctx.Done():
 			return
+		}
+		n := 1 + len(free)
+		for range n - 1 {
+			<-free
+		}
+		due, err := s.store.ClaimDeliveries(ctx, s.now(), lease, n)
+		if err != nil && ctx.Err() == nil {
+			s.opts.Logger.Warn("webhook deliveries: claim failed", "err", err)
+		}
+		for range n - len(due) {
+			free <- struct{}{}
 		}
 		if len(due) == 0 {
-			return
+			return // nothing due now: the in-flight ones finish before we return
 		}
-		sem := make(chan struct{}, s.opts.Workers)
-		var wg sync.WaitGroup
-		hooks := map[string]*herm.Webhook{}
-		var mu sync.Mutex
 		for _, d := range due {
-			sem <- struct{}{}
 			wg.Go(func() {
-				defer func() { <-sem }()
+				defer func() { free <- struct{}{} }()
 				s.deliver(ctx, d, hooks, &mu)
 			})
 		}
-		wg.Wait()
 	}
 }
 
