@@ -157,7 +157,8 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	sandboxes.SetPrepare(eg.prepare, eg.forget)
 	hooks := webhook.New(st, vault, ids, now, webhook.Options{HTTPClient: webhookClient(cfg.AllowPrivateNet),
-		AllowPrivateNetworks: cfg.AllowPrivateNet, Encode: httpapi.EventJSON, Backoff: cfg.WebhookRetries, Logger: logger})
+		AllowPrivateNetworks: cfg.AllowPrivateNet, Encode: httpapi.EventJSON, Backoff: cfg.WebhookRetries,
+		OnAttempt: metrics.WebhookAttempt, Logger: logger})
 	hooksRef.Store(hooks)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger,
 		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, error) {

@@ -171,6 +171,10 @@ func TestWebhooks(t *testing.T) {
 		t.Fatalf("bad cursor: %d", r.status)
 	}
 
+	if m := s.do("GET", "/metrics", nil); !strings.Contains(string(m.body), `herm_webhook_attempts_total{outcome="succeeded"} 5`) ||
+		!strings.Contains(string(m.body), `herm_webhook_attempts_total{outcome="retry"} 5`) {
+		t.Errorf("webhook metrics:\n%s", grepLines(string(m.body), "herm_webhook"))
+	}
 	s.must(204, "DELETE", "/v1/webhooks/"+hookID, nil)
 	if r := s.do("GET", "/v1/webhooks/"+hookID+"/deliveries", nil); r.status != 404 {
 		t.Fatalf("deliveries of a deleted webhook: %d", r.status)
@@ -238,4 +242,14 @@ func TestWebhookPrivateAddresses(t *testing.T) {
 		}
 	}
 	s.must(201, "POST", "/v1/webhooks", map[string]any{"url": "https://hooks.example.com/x", "events": []string{"run_status"}})
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

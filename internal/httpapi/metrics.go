@@ -22,6 +22,7 @@ type Metrics struct {
 	events      prometheus.Counter
 	modelCalls  *prometheus.CounterVec
 	modelTokens *prometheus.CounterVec
+	deliveries  *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics. s, when set, is read at scrape time for
@@ -45,8 +46,11 @@ func NewMetrics(s store.Store) *Metrics {
 		modelTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herm_model_tokens_total", Help: "Model tokens by model and direction.",
 		}, []string{"model", "direction"}),
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herm_webhook_attempts_total", Help: "Webhook delivery attempts by outcome (succeeded, retry, failed).",
+		}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.events, m.modelCalls, m.modelTokens,
+	m.reg.MustRegister(m.requests, m.duration, m.events, m.modelCalls, m.modelTokens, m.deliveries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if s != nil {
 		m.reg.MustRegister(&runsCollector{store: s, desc: prometheus.NewDesc("herm_runs", "Runs by status.", []string{"status"}, nil)})
@@ -59,6 +63,9 @@ func (m *Metrics) Register(c prometheus.Collector) { m.reg.MustRegister(c) }
 
 // EventsAppended counts appended events.
 func (m *Metrics) EventsAppended(n int) { m.events.Add(float64(n)) }
+
+// WebhookAttempt counts one webhook delivery attempt by its outcome.
+func (m *Metrics) WebhookAttempt(outcome string) { m.deliveries.WithLabelValues(outcome).Inc() }
 
 // ModelCall counts one model call.
 func (m *Metrics) ModelCall(model string, in, out int64, err error) {

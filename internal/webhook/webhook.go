@@ -66,7 +66,10 @@ type Options struct {
 	// Encode renders an event as the body of its delivery (the same JSON
 	// as on the event stream); required.
 	Encode func(*herm.Event) []byte
-	Logger *slog.Logger
+	// OnAttempt is told each attempt's outcome: succeeded, retry or failed
+	// (metrics); nil: nobody.
+	OnAttempt func(outcome string)
+	Logger    *slog.Logger
 }
 
 // Service manages webhooks and sends their deliveries.
@@ -284,13 +287,19 @@ func (s *Service) deliver(ctx context.Context, d *herm.Delivery, hooks map[strin
 	now := s.now().UTC().Truncate(time.Microsecond)
 	d.Attempts++
 	d.ResponseStatus = status
+	outcome := "retry"
 	switch {
 	case err == nil:
 		d.Status, d.LastError, d.DeliveredAt = herm.DeliverySucceeded, "", &now
+		outcome = herm.DeliverySucceeded
 	case errors.Is(err, errGone) || d.Attempts > len(s.opts.Backoff):
 		d.Status, d.LastError = herm.DeliveryFailed, err.Error()
+		outcome = herm.DeliveryFailed
 	default:
 		d.LastError, d.NextAttemptAt = err.Error(), now.Add(s.opts.Backoff[d.Attempts-1])
+	}
+	if s.opts.OnAttempt != nil {
+		s.opts.OnAttempt(outcome)
 	}
 	if err := s.store.UpdateDelivery(context.WithoutCancel(ctx), d); err != nil && !herm.IsCode(err, herm.ENotFound) {
 		s.opts.Logger.Warn("webhook delivery: record the attempt", "webhook_id", d.WebhookID, "err", err)
