@@ -23,6 +23,7 @@ import (
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/providers"
 	"github.com/hermhq/herm/internal/mcpclient"
+	"github.com/hermhq/herm/internal/memory"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
@@ -115,7 +116,8 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	watchFilesystem(sandboxes, st, elog, logger)
 	egressCtx, stopEgress := context.WithCancel(context.Background())
 	eg := &egresses{ctx: egressCtx, store: st, log: elog, logger: logger, allowPrivate: cfg.AllowPrivateNet, proxies: map[string]runningProxy{}}
-	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet})...)
+	memories := memory.New(ids, now)
+	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Memory: memories})...)
 	reg.SetCodeExecution(sandboxes.CanExec)
 	prices := llm.DefaultPrices()
 	for k, v := range cfg.Prices {
@@ -175,7 +177,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		CompactAt:       cfg.CompactAt,
 		SteeringTimeout: cfg.SteeringTimeout,
 		Attachments:     attachments{m: sandboxes, dl: downloader},
-		SystemExtra:     skillCatalog(sandboxes),
+		SystemExtra:     systemExtra(sandboxes, memories, logger),
 		MaxSteps:        cfg.MaxSteps,
 		PreviewLimit:    cfg.PreviewLimit,
 		Spill:           spill(sandboxes),
@@ -218,7 +220,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault, Webhooks: hooks,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault, Webhooks: hooks, Memories: memories,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Register(sseGauge(elog))

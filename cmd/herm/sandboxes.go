@@ -15,6 +15,7 @@ import (
 
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/memory"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/sandbox/docker"
 	"github.com/hermhq/herm/internal/sandbox/local"
@@ -333,13 +334,22 @@ func checkSkill(content, name string) error {
 	return nil
 }
 
-// skillCatalog is the skills part of a deployment's system prompt.
-func skillCatalog(m *sandbox.Manager) func(ctx context.Context, d *herm.Deployment) string {
+// systemExtra is what a run's system prompt gets besides the deployment's
+// own: the skills catalog, and what the agent remembers (features.memory).
+func systemExtra(m *sandbox.Manager, memories *memory.Store, logger *slog.Logger) func(ctx context.Context, d *herm.Deployment) string {
 	return func(ctx context.Context, d *herm.Deployment) string {
 		var ws *sandbox.Workspace
 		if sb, err := m.Get(ctx, d); err == nil {
 			ws = sb.Workspace()
 		}
-		return skills.Catalog(skills.Load(ctx, d, ws))
+		out := skills.Catalog(skills.Load(ctx, d, ws))
+		if d.Features.Memory && ws != nil {
+			list, err := memories.List(ws, "")
+			if err != nil {
+				logger.Warn("memories not shown to the run", "deployment_id", d.ID, "err", err)
+			}
+			out += memory.Prompt(list)
+		}
+		return out
 	}
 }

@@ -121,17 +121,17 @@ type Features struct {
 }
 
 // DefaultFeatures are the features of a deployment that names none. The
-// contract's defaults for memory and automations are true; this server
-// does not have them yet, so they are false (and true is refused) rather
-// than reported on and not done.
+// contract's default for automations is true; this server does not have
+// automations yet, so it is false (and true is refused) rather than
+// reported on and not done.
 func DefaultFeatures() Features {
-	return Features{Steering: true}
+	return Features{Memory: true, Steering: true}
 }
 
 // Available returns f without the features this server does not have
 // (deployments stored by an earlier version may say true).
 func (f Features) Available() Features {
-	f.Memory, f.Dreaming, f.Automations = false, false, false
+	f.Dreaming, f.Automations = false, false
 	return f
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/memory"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
@@ -67,6 +68,7 @@ type Deps struct {
 	ExtraTools  func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	Vault       *secrets.Vault
 	Webhooks    *webhook.Service
+	Memories    *memory.Store
 	Metrics     *Metrics
 	IDs         *herm.IDGen
 	Now         func() time.Time
@@ -87,6 +89,7 @@ type Server struct {
 	extra    func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	vault    *secrets.Vault
 	webhooks *webhook.Service
+	memories *memory.Store
 	metrics  *Metrics
 	ids      *herm.IDGen
 	now      func() time.Time
@@ -124,7 +127,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, webhooks: d.Webhooks, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}

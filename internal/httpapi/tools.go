@@ -59,6 +59,9 @@ func (s *Server) deploymentTools(ctx context.Context, d *herm.Deployment) []Tool
 			if cr, ok := t.(tools.CodeRunner); ok && cr.RunsCode() && !exec {
 				continue // no code execution for this deployment
 			}
+			if g, ok := t.(tools.Gated); ok && !g.AvailableFor(d) {
+				continue // its feature is off
+			}
 			spec := t.Spec()
 			add(spec.Name, t.Origin(), spec.Description, "")
 		}

@@ -82,6 +82,11 @@ func (r *Registry) SetCodeExecution(can func(*herm.Deployment) bool) {
 	r.mu.Unlock()
 }
 
+// Gated is a tool only some deployments have (by a feature flag).
+type Gated interface {
+	AvailableFor(d *herm.Deployment) bool
+}
+
 // CanExec reports whether a deployment may run code.
 func (r *Registry) CanExec(d *herm.Deployment) bool {
 	r.mu.RLock()
@@ -130,6 +135,9 @@ func (r *Registry) For(d *herm.Deployment) []Tool {
 			continue
 		}
 		if cr, ok := t.(CodeRunner); ok && cr.RunsCode() && !exec {
+			continue
+		}
+		if g, ok := t.(Gated); ok && !g.AvailableFor(d) {
 			continue
 		}
 		out = append(out, t)

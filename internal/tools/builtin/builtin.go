@@ -24,6 +24,7 @@ import (
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/memory"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/tools"
 )
@@ -52,6 +53,8 @@ type Options struct {
 	// MaxReadBytes caps the size of a file read_file and edit_file read
 	// (default 10 MiB).
 	MaxReadBytes int64
+	// Memory keeps the memory tool's memories (nil: no memory tool).
+	Memory *memory.Store
 }
 
 // getFunc returns a deployment's sandbox, preparing it if need be.
@@ -67,7 +70,7 @@ func New(get func(ctx context.Context, d *herm.Deployment) (sandbox.Sandbox, err
 	if opts.MaxReadBytes <= 0 {
 		opts.MaxReadBytes = DefaultMaxReadBytes
 	}
-	return []tools.Tool{
+	out := []tools.Tool{
 		newShell(get),
 		newReadFile(get, opts.MaxReadBytes),
 		newWriteFile(get),
@@ -79,6 +82,10 @@ func New(get func(ctx context.Context, d *herm.Deployment) (sandbox.Sandbox, err
 		newSkillView(get, opts.MaxReadBytes),
 		newSkillManage(get),
 	}
+	if opts.Memory != nil {
+		out = append(out, newMemory(get, opts.Memory))
+	}
+	return out
 }
 
 // Tool is a built-in tool: a tools.Tool that also says whether it runs code
