@@ -28,6 +28,9 @@ func TestMemories(t *testing.T) {
 	if seeded["source"] != "api" || !strings.HasPrefix(str(seeded["memory_id"]), "mem_") {
 		t.Fatalf("seeded %v", seeded)
 	}
+	if again := s.must(200, "POST", base, map[string]any{"content": "their brand color is teal."}); again["memory_id"] != seeded["memory_id"] {
+		t.Fatalf("the same fact again: %v", again)
+	}
 	for _, bad := range []map[string]any{{}, {"content": "  "}, {"content": strings.Repeat("x", 2001)}} {
 		if r := s.do("POST", base, bad); r.status != 400 {
 			t.Errorf("memory %v: %d %s", bad, r.status, r.body)

@@ -209,7 +209,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	}
 	x.system = cfg.SystemPrompt
 	if a.opts.SystemExtra != nil {
-		x.system += a.opts.SystemExtra(ctx, cfg)
+		x.system += x.redact(a.opts.SystemExtra(ctx, cfg)) // memories and skills come from the workspace
 	}
 	err = x.loop(ctx)
 	if errors.Is(err, errWaiting) {

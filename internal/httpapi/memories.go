@@ -84,19 +84,25 @@ func (s *Server) getMemory(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) createMemory(w http.ResponseWriter, r *http.Request) error {
-	return s.writeMemory(w, r, http.StatusCreated, func(mem *memory.Store, ws *sandbox.Workspace, content string) (memory.Memory, error) {
-		return mem.Create(ws, content, memory.SourceAPI)
+	status := http.StatusCreated
+	return s.writeMemory(w, r, &status, func(mem *memory.Store, ws *sandbox.Workspace, content string) (memory.Memory, error) {
+		m, created, err := mem.Create(ws, content, memory.SourceAPI)
+		if !created {
+			status = http.StatusOK // the same fact was stored before: it is returned as it is
+		}
+		return m, err
 	})
 }
 
 func (s *Server) updateMemory(w http.ResponseWriter, r *http.Request) error {
-	return s.writeMemory(w, r, http.StatusOK, func(mem *memory.Store, ws *sandbox.Workspace, content string) (memory.Memory, error) {
+	status := http.StatusOK
+	return s.writeMemory(w, r, &status, func(mem *memory.Store, ws *sandbox.Workspace, content string) (memory.Memory, error) {
 		return mem.Update(ws, r.PathValue("memory_id"), content)
 	})
 }
 
 // writeMemory decodes a MemoryRequest and answers with what write made of it.
-func (s *Server) writeMemory(w http.ResponseWriter, r *http.Request, status int, write func(*memory.Store, *sandbox.Workspace, string) (memory.Memory, error)) error {
+func (s *Server) writeMemory(w http.ResponseWriter, r *http.Request, status *int, write func(*memory.Store, *sandbox.Workspace, string) (memory.Memory, error)) error {
 	var in MemoryRequest
 	if err := decode(r, &in); err != nil {
 		return err
@@ -112,7 +118,7 @@ func (s *Server) writeMemory(w http.ResponseWriter, r *http.Request, status int,
 	if err != nil {
 		return err
 	}
-	writeJSON(w, status, toMemory(m))
+	writeJSON(w, *status, toMemory(m))
 	return nil
 }
 

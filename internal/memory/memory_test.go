@@ -1,8 +1,11 @@
 package memory
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
@@ -18,14 +21,14 @@ func TestStore(t *testing.T) {
 	if list, err := s.List(ws, ""); err != nil || len(list) != 0 {
 		t.Fatalf("empty: %v %v", list, err)
 	}
-	a, err := s.Create(ws, "  Likes short answers.  ", SourceAPI)
-	if err != nil || a.Content != "Likes short answers." || a.Source != SourceAPI {
+	a, created, err := s.Create(ws, "  Likes short answers.  ", SourceAPI)
+	if err != nil || !created || a.Content != "Likes short answers." || a.Source != SourceAPI {
 		t.Fatalf("create: %+v %v", a, err)
 	}
-	if again, _ := s.Create(ws, "likes short answers.", SourceAgent); again.ID != a.ID {
+	if again, created, _ := s.Create(ws, "likes short answers.", SourceAgent); again.ID != a.ID || created {
 		t.Fatal("the same fact was stored twice")
 	}
-	b, _ := s.Create(ws, "Works in Berlin time.", SourceAgent)
+	b, _, _ := s.Create(ws, "Works in Berlin time.", SourceAgent)
 	got, err := s.Get(ws, a.ID)
 	if err != nil || got != a {
 		t.Fatalf("get: %+v %v", got, err)
@@ -40,6 +43,10 @@ func TestStore(t *testing.T) {
 	list, err := s.List(ws, "")
 	if err != nil || len(list) != 2 || list[0].ID != b.ID {
 		t.Fatalf("list: %+v %v", list, err)
+	}
+	// A broken one can be deleted all the same.
+	if err := s.Delete(ws, "mem_01JNFRR1MSBEFN4B44HKWMD5YD"); err != nil {
+		t.Fatalf("deleting a broken memory: %v", err)
 	}
 	for _, id := range []string{"../../etc/passwd", "mem_x", "notes"} {
 		if _, err := s.Get(ws, id); !herm.IsCode(err, herm.ENotFound) {
@@ -66,7 +73,74 @@ func TestStore(t *testing.T) {
 	for range 100 {
 		many = append(many, Memory{ID: "mem_x", Content: strings.Repeat("y", 100)})
 	}
-	if p := Prompt(many); len(p) > PromptBudget+200 || !strings.Contains(p, "older memories are not shown") {
+	if p := Prompt(many); len(p) > PromptBudget+400 || !strings.Contains(p, "more memories are not shown") {
 		t.Fatalf("prompt of %d bytes", len(p))
+	}
+}
+
+// Files planted by the agent's shell are read within the rules: valid
+// text cut to MaxContent, a known source, times.
+func TestPlantedFiles(t *testing.T) {
+	ws, err := sandbox.OpenWorkspace(t.TempDir(), -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	s := New(herm.NewIDGen(nil), nil)
+	id := "mem_01JNFRR1MSBEFN4B44HKWMD5YD"
+	body := "---\r\nsource: evil\r\n---\r\n" + strings.Repeat("a\xff", 3000)
+	if _, err := ws.WriteFile(Dir+"/"+id+".md", strings.NewReader(body)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Get(ws, id)
+	if err != nil || m.Source != SourceAgent || utf8.RuneCountInString(m.Content) != MaxContent || !utf8.ValidString(m.Content) || m.CreatedAt.IsZero() {
+		t.Fatalf("planted: %v, source %q, %d runes", err, m.Source, utf8.RuneCountInString(m.Content))
+	}
+	// A huge newest memory does not hide the others from the prompt.
+	small, _, _ := s.Create(ws, "Small fact.", SourceAPI)
+	huge := Memory{ID: "mem_ZZZZZZZZZZZZZZZZZZZZZZZZZZ", Content: strings.Repeat("界", MaxContent)}
+	p := Prompt([]Memory{huge, huge, huge, small})
+	if !strings.Contains(p, "Small fact.") || utf8.RuneCountInString(p) > PromptBudget+400 {
+		t.Fatalf("prompt (%d runes) lost the small fact", utf8.RuneCountInString(p))
+	}
+}
+
+// Writes are whole: the cap and duplicates hold under concurrent writers,
+// and an update racing a deletion does not bring the memory back.
+func TestConcurrentWrites(t *testing.T) {
+	ws, err := sandbox.OpenWorkspace(t.TempDir(), -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	s := New(herm.NewIDGen(nil), nil)
+	for i := range MaxMemories - 1 {
+		if _, _, err := s.Create(ws, fmt.Sprintf("fact %d", i), SourceAPI); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() { _, _, _ = s.Create(ws, fmt.Sprintf("new fact %d", i), SourceAPI) })
+		wg.Go(func() { _, _, _ = s.Create(ws, "the same fact", SourceAPI) })
+	}
+	wg.Wait()
+	if list, _ := s.List(ws, ""); len(list) != MaxMemories {
+		t.Fatalf("%d memories, the cap is %d", len(list), MaxMemories)
+	}
+	for range 20 {
+		m, _, err := s.Create(ws, "fact 0", SourceAPI) // exists
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { _ = s.Delete(ws, m.ID) })
+		wg.Go(func() { _, _ = s.Update(ws, m.ID, "fact 0") })
+		wg.Wait()
+		if _, err := s.Get(ws, m.ID); err == nil {
+			t.Fatal("an update brought a deleted memory back")
+		}
+		if _, _, err := s.Create(ws, "fact 0", SourceAPI); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -53,7 +53,10 @@ func newMemory(get getFunc, store *memory.Store) Tool {
 			}
 			switch a.Action {
 			case "add":
-				m, err := store.Create(ws, a.Content, memory.SourceAgent)
+				m, created, err := store.Create(ws, a.Content, memory.SourceAgent)
+				if err == nil && !created {
+					return tools.Result{Content: "already remembered as " + m.ID + ": " + m.Content}, nil
+				}
 				return result(m, err, "remembered")
 			case "replace":
 				if a.MemoryID == "" {
