@@ -44,8 +44,8 @@ func TestQuickstartOverHTTP(t *testing.T) {
 		t.Fatalf("events %v", ev)
 	}
 	f := d["features"].(map[string]any)
-	// automations are not built yet: false, not promised.
-	if f["memory"] != true || f["dreaming"] != false || f["automations"] != false || f["steering"] != true || f["filesystem_webhooks"] != false {
+	// The contract's defaults (dreaming is off, and not built).
+	if f["memory"] != true || f["dreaming"] != false || f["automations"] != true || f["steering"] != true || f["filesystem_webhooks"] != false {
 		t.Fatalf("features %v", f)
 	}
 	for d["status"] == "provisioning" {
@@ -234,7 +234,7 @@ func TestErrors(t *testing.T) {
 		{"admin scope", "GET", "/v1/api_keys", nil, []string{"Authorization", "Bearer " + readKey}, 403, "forbidden", "admin"},
 		{"unknown deployment", "GET", "/v1/deployments/dep_nope", nil, nil, 404, "not_found", "deployment"},
 		{"feature not built", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "features": map[string]any{"dreaming": true}}, nil, 400, "validation_error", "not available on this server"},
-		{"feature not built (patch)", "PATCH", "/v1/deployments/" + id, map[string]any{"features": map[string]any{"automations": true}}, nil, 400, "validation_error", "features.automations"},
+		{"feature not built (patch)", "PATCH", "/v1/deployments/" + id, map[string]any{"features": map[string]any{"dreaming": true}}, nil, 400, "validation_error", "features.dreaming"},
 		{"ephemeral workspace not built", "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p", "sandbox": map[string]any{"persistent_filesystem": false}}, nil, 400, "validation_error", "persistent_filesystem"},
 		{"MCP header without its secret", "PATCH", "/v1/deployments/" + id, map[string]any{"mcp_servers": []any{map[string]any{"name": "acme", "url": "https://mcp.example.com", "headers": map[string]any{"Authorization": "Bearer ${ACME_TOKEN}"}}}}, nil, 422, "invalid_secret_ref", "ACME_TOKEN"},
 		{"foreign cursor", "GET", "/v1/deployments?cursor=garbage", nil, nil, 400, "validation_error", "cursor"},
@@ -243,7 +243,7 @@ func TestErrors(t *testing.T) {
 		{"unknown field in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"nmae": "x"}, nil, 400, "validation_error", "nmae"},
 		{"wrong type in patch", "PATCH", "/v1/deployments/" + id, map[string]any{"name": 3}, nil, 400, "validation_error", "name must be a string"},
 		{"MCP server name that cannot prefix tools", "PATCH", "/v1/deployments/" + id, map[string]any{"mcp_servers": []any{map[string]any{"name": "srv_", "url": "https://mcp.example.com"}}}, nil, 400, "validation_error", "must not contain"},
-		{"tool not built", "PATCH", "/v1/deployments/" + id, map[string]any{"tools": map[string]any{"automations": map[string]any{"enabled": true}}}, nil, 400, "validation_error", "tools.automations"},
+		{"tool not built", "PATCH", "/v1/deployments/" + id, map[string]any{"tools": map[string]any{"web_search": map[string]any{"enabled": true}}}, nil, 400, "validation_error", "tools.web_search"},
 		{"unknown thread", "GET", "/v1/deployments/" + id + "/threads/thr_nope", nil, nil, 404, "not_found", "thread"},
 		{"unknown run", "GET", "/v1/deployments/" + id + "/runs/run_nope", nil, nil, 404, "not_found", "run"},
 		{"unknown path", "GET", "/v1/nope", nil, nil, 404, "not_found", "/v1/nope"},

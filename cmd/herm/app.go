@@ -16,6 +16,7 @@ import (
 
 	"github.com/hermhq/herm/internal/agent"
 	"github.com/hermhq/herm/internal/auth"
+	"github.com/hermhq/herm/internal/automation"
 	"github.com/hermhq/herm/internal/deployment"
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
@@ -43,15 +44,16 @@ type app struct {
 	deps   *deployment.Service
 	keys   *auth.Keys
 
-	sandboxes  *sandbox.Manager
-	mcps       *mcpclient.Pool
-	stopEgress context.CancelFunc
-	webhooks   *webhook.Service
-	api        *httpapi.Server
-	http       *http.Server
-	ln         net.Listener
-	janitor    sync.WaitGroup
-	stopJan    context.CancelFunc
+	sandboxes   *sandbox.Manager
+	mcps        *mcpclient.Pool
+	stopEgress  context.CancelFunc
+	webhooks    *webhook.Service
+	automations *automation.Service
+	api         *httpapi.Server
+	http        *http.Server
+	ln          net.Listener
+	janitor     sync.WaitGroup
+	stopJan     context.CancelFunc
 }
 
 // newApp opens the store and wires every service; nothing runs yet.
@@ -190,6 +192,8 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		ReleaseOnStart: true,
 		SteeringCheck:  min(30*time.Second, max(cfg.SteeringTimeout/2, 10*time.Millisecond)),
 	})
+	autos := automation.New(st, rn, ids, now, automation.Options{Poll: cfg.AutomationPoll, Logger: logger})
+	reg.Add(builtin.NewAutomations(autos))
 	rules := herm.Rules{
 		DefaultModel:         defModel,
 		KnownProvider:        models.Has,
@@ -203,7 +207,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
 	keys := auth.New(st, ids, now)
-	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps, stopEgress: stopEgress, webhooks: hooks}
+	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps, stopEgress: stopEgress, webhooks: hooks, automations: autos}
 	warnings := map[string]string{}
 	if notice != "" {
 		warnings["sandbox"] = notice
@@ -220,7 +224,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault, Webhooks: hooks, Memories: memories,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Register(sseGauge(elog))
@@ -274,7 +278,7 @@ func (a *app) start(ctx context.Context) error {
 	}()
 	jctx, cancel := context.WithCancel(context.Background())
 	a.stopJan = cancel
-	a.janitor.Add(2)
+	a.janitor.Add(3)
 	go func() {
 		defer a.janitor.Done()
 		a.sweep(jctx)
@@ -282,6 +286,10 @@ func (a *app) start(ctx context.Context) error {
 	go func() {
 		defer a.janitor.Done()
 		a.webhooks.Run(jctx)
+	}()
+	go func() {
+		defer a.janitor.Done()
+		a.automations.Run(jctx)
 	}()
 	return nil
 }

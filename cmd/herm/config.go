@@ -27,6 +27,8 @@ type config struct {
 	LogLevel       string        `yaml:"log_level"`
 	PublicURL      string        `yaml:"public_url"`
 	EventRetention time.Duration `yaml:"event_retention"`
+	// AutomationPoll is how often the scheduler looks for due automations.
+	AutomationPoll time.Duration `yaml:"automation_poll"`
 	// WebhookRetries are the waits before each retry of a webhook delivery.
 	WebhookRetries  []time.Duration `yaml:"webhook_retry_delays"`
 	RateLimit       float64         `yaml:"rate_limit"`
@@ -154,6 +156,13 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 			return nil, fmt.Errorf("HERM_EVENT_RETENTION must be a positive duration such as 720h")
 		}
 		c.EventRetention = d
+	}
+	if v := getenv("HERM_AUTOMATION_POLL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("HERM_AUTOMATION_POLL must be a positive duration such as 5s")
+		}
+		c.AutomationPoll = d
 	}
 	if v := getenv("HERM_WEBHOOK_RETRY_DELAYS"); v != "" {
 		c.WebhookRetries = nil

@@ -120,18 +120,16 @@ type Features struct {
 	FilesystemWebhooks bool `json:"filesystem_webhooks"`
 }
 
-// DefaultFeatures are the features of a deployment that names none. The
-// contract's default for automations is true; this server does not have
-// automations yet, so it is false (and true is refused) rather than
-// reported on and not done.
+// DefaultFeatures are the features of a deployment that names none (the
+// contract's defaults).
 func DefaultFeatures() Features {
-	return Features{Memory: true, Steering: true}
+	return Features{Memory: true, Automations: true, Steering: true}
 }
 
 // Available returns f without the features this server does not have
 // (deployments stored by an earlier version may say true).
 func (f Features) Available() Features {
-	f.Dreaming, f.Automations = false, false
+	f.Dreaming = false
 	return f
 }
 

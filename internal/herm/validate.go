@@ -38,7 +38,7 @@ const RuntimeHermes = "hermes"
 // BuiltinTools are the wire names of the built-in tools.
 func BuiltinTools() []string {
 	return []string{"shell", "read_file", "write_file", "edit_file", "list_files", "search_files",
-		"web_fetch", "ask_human", "memory", "skill_view", "skill_manage", "todo", "subagents"}
+		"web_fetch", "ask_human", "memory", "skill_view", "skill_manage", "automations", "todo", "subagents"}
 }
 
 // Unavailable names the contract's features and built-in tools (and the
@@ -49,8 +49,6 @@ func Unavailable(name string) (string, bool) {
 	switch name {
 	case "dreaming":
 		return "dreaming (idle consolidation)", true
-	case "automations":
-		return "automations", true
 	case "web_search":
 		return "web search (no search backend)", true
 	case "browser":

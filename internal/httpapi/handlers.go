@@ -135,6 +135,11 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
+	return listOfDeployment(s, w, r, s.store.ListThreads, toThread, func(t *herm.Thread) string { return t.ID })
+}
+
+// listOfDeployment answers a page of a deployment's objects, newest first.
+func listOfDeployment[T, U any](s *Server, w http.ResponseWriter, r *http.Request, fetch func(ctx context.Context, deploymentID string, p herm.Page) ([]T, error), conv func(T) U, id func(T) string) error {
 	p, err := page(r, 20, 100)
 	if err != nil {
 		return err
@@ -143,11 +148,11 @@ func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ts, err := s.store.ListThreads(r.Context(), d.ID, herm.Page{Limit: p.Limit + 1, Cursor: p.Cursor})
+	items, err := fetch(r.Context(), d.ID, herm.Page{Limit: p.Limit + 1, Cursor: p.Cursor})
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, listOf(ts, p.Limit, toThread, func(t *herm.Thread) string { return t.ID }))
+	writeJSON(w, http.StatusOK, listOf(items, p.Limit, conv, id))
 	return nil
 }
 

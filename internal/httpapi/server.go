@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/auth"
+	"github.com/hermhq/herm/internal/automation"
 	"github.com/hermhq/herm/internal/deployment"
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
@@ -69,6 +70,7 @@ type Deps struct {
 	Vault       *secrets.Vault
 	Webhooks    *webhook.Service
 	Memories    *memory.Store
+	Automations *automation.Service
 	Metrics     *Metrics
 	IDs         *herm.IDGen
 	Now         func() time.Time
@@ -77,26 +79,27 @@ type Deps struct {
 
 // Server is the HTTP API.
 type Server struct {
-	cfg      Config
-	store    store.Store
-	log      *eventlog.Log
-	runner   *runner.Runner
-	deps     *deployment.Service
-	keys     *auth.Keys
-	models   *llm.Registry
-	boxes    *sandbox.Manager
-	tools    *tools.Registry
-	extra    func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
-	vault    *secrets.Vault
-	webhooks *webhook.Service
-	memories *memory.Store
-	metrics  *Metrics
-	ids      *herm.IDGen
-	now      func() time.Time
-	logger   *slog.Logger
-	limiter  *limiter
-	inflight keyLocks
-	mux      *http.ServeMux
+	cfg         Config
+	store       store.Store
+	log         *eventlog.Log
+	runner      *runner.Runner
+	deps        *deployment.Service
+	keys        *auth.Keys
+	models      *llm.Registry
+	boxes       *sandbox.Manager
+	tools       *tools.Registry
+	extra       func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
+	vault       *secrets.Vault
+	webhooks    *webhook.Service
+	memories    *memory.Store
+	automations *automation.Service
+	metrics     *Metrics
+	ids         *herm.IDGen
+	now         func() time.Time
+	logger      *slog.Logger
+	limiter     *limiter
+	inflight    keyLocks
+	mux         *http.ServeMux
 
 	streams      context.Context // ends every event stream at shutdown
 	closeStreams context.CancelFunc
@@ -127,7 +130,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, automations: d.Automations, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}

@@ -140,6 +140,23 @@ type Querier interface {
 	// DeleteSecret removes a secret (ENotFound).
 	DeleteSecret(ctx context.Context, id string) error
 
+	// Automations.
+
+	// CreateAutomation stores a (EConflict when the ID is taken, ENotFound
+	// without its deployment).
+	CreateAutomation(ctx context.Context, a *herm.Automation) error
+	// GetAutomation returns one of a deployment's automations (ENotFound).
+	GetAutomation(ctx context.Context, deploymentID, id string) (*herm.Automation, error)
+	// ListAutomations lists a deployment's automations newest first.
+	ListAutomations(ctx context.Context, deploymentID string, p herm.Page) ([]*herm.Automation, error)
+	// UpdateAutomation replaces a stored automation (ENotFound).
+	UpdateAutomation(ctx context.Context, a *herm.Automation) error
+	// DeleteAutomation removes an automation (ENotFound).
+	DeleteAutomation(ctx context.Context, deploymentID, id string) error
+	// AutomationsToCheck returns the enabled automations due at now (their
+	// next firing or retry) and those whose last run has not ended.
+	AutomationsToCheck(ctx context.Context, now time.Time, limit int) ([]*herm.Automation, error)
+
 	// Webhooks. AppendEvents writes a pending delivery of each appended
 	// event for every webhook that wants it, in the same transaction.
 

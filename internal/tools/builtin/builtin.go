@@ -85,6 +85,7 @@ func New(get func(ctx context.Context, d *herm.Deployment) (sandbox.Sandbox, err
 	if opts.Memory != nil {
 		out = append(out, newMemory(get, opts.Memory))
 	}
+
 	return out
 }
 

@@ -1,0 +1,56 @@
+package herm
+
+import "time"
+
+// PrefixAutomation starts automation IDs.
+const PrefixAutomation = "auto_"
+
+// Automation policies.
+const (
+	MissedSkip    = "skip"
+	MissedRunOnce = "run_once"
+	OverlapSkip   = "skip"
+	OverlapQueue  = "queue"
+)
+
+// Automation is a deployment's scheduled run: at each firing of Schedule
+// (read in Timezone) Instructions go to ThreadID as a run's input.
+type Automation struct {
+	ID              string     `json:"id"`
+	DeploymentID    string     `json:"deployment_id"`
+	Name            string     `json:"name"`
+	Schedule        string     `json:"schedule"` // as given
+	Cron            string     `json:"cron"`     // as read
+	Timezone        string     `json:"timezone"`
+	Instructions    string     `json:"instructions"`
+	ThreadID        string     `json:"thread_id"`
+	Enabled         bool       `json:"enabled"`
+	MissedRunPolicy string     `json:"missed_run_policy"`
+	MaxRetries      int        `json:"max_retries"`
+	Overlap         string     `json:"overlap"`
+	NextRunAt       *time.Time `json:"next_run_at,omitempty"`
+	LastRunAt       *time.Time `json:"last_run_at,omitempty"`
+	LastRunID       string     `json:"last_run_id,omitempty"`
+	LastRunStatus   string     `json:"last_run_status,omitempty"`
+	Retries         int        `json:"retries,omitempty"` // retries of the last firing so far
+	RetryAt         *time.Time `json:"retry_at,omitempty"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+}
+
+// DueAt is when the scheduler should next act on a: its retry or its next
+// firing, whichever comes first (nil: neither).
+func (a *Automation) DueAt() *time.Time {
+	switch {
+	case a.RetryAt == nil:
+		return a.NextRunAt
+	case a.NextRunAt == nil || a.RetryAt.Before(*a.NextRunAt):
+		return a.RetryAt
+	}
+	return a.NextRunAt
+}
+
+// Watching reports whether a's last run may still be going.
+func (a *Automation) Watching() bool {
+	return a.LastRunID != "" && (a.LastRunStatus == "" || RunStatus(a.LastRunStatus).Active())
+}
