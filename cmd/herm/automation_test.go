@@ -36,6 +36,12 @@ func TestAutomations(t *testing.T) {
 	}
 	a := s.must(201, "POST", base, map[string]any{"name": "Weekly report", "schedule": "every Monday at 9am", "timezone": "Europe/Berlin", "instructions": "Write the weekly report."})
 	aid := str(a["automation_id"])
+	if g := s.must(200, "GET", base+"/"+aid, nil); g["recent_runs"] == nil || len(g["recent_runs"].([]any)) != 0 || g["deployment_id"] != id {
+		t.Fatalf("a new automation: %v", g)
+	}
+	if r := s.do("POST", base, map[string]any{"name": "never", "schedule": "0 0 30 2 *", "instructions": "x"}); r.status != 400 {
+		t.Fatalf("a schedule that never fires: %d %s", r.status, r.body)
+	}
 	if !strings.HasPrefix(aid, "auto_") || a["cron"] != "0 9 * * 1" || a["next_run_at"] == nil || a["enabled"] != true ||
 		a["missed_run_policy"] != "run_once" || a["overlap"] != "skip" || a["max_retries"] != 2.0 || a["last_run_status"] != nil {
 		t.Fatalf("created %v", a)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // automations' time zones also where the system has no zone files
 
 	"github.com/hermhq/herm/internal/sandbox/local"
 )

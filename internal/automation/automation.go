@@ -122,6 +122,9 @@ func (s *Service) apply(ctx context.Context, a *herm.Automation, in Input, creat
 		if err != nil {
 			return err
 		}
+		if sch.Next(s.now(), time.UTC).IsZero() {
+			return bad("schedule %q never fires", *in.Schedule)
+		}
 		a.Schedule, a.Cron = strings.TrimSpace(*in.Schedule), sch.Cron
 	} else if create {
 		return bad("schedule is required")
@@ -277,14 +280,18 @@ func (s *Service) Trigger(ctx context.Context, deploymentID, id string) (*herm.R
 
 // fire sends a's instructions to its thread as a new run.
 func (s *Service) fire(ctx context.Context, a *herm.Automation) (*herm.Run, error) {
+	now := s.nowUTC()
 	res, err := s.runs.Send(ctx, runner.SendParams{
 		DeploymentID: a.DeploymentID, ThreadID: a.ThreadID, Content: a.Instructions, Mode: runner.ModeQueue,
 		Trigger: herm.Trigger{Type: herm.TriggerAutomation, AutomationID: a.ID},
 	})
 	if err != nil {
+		if herm.IsCode(err, herm.ENotFound) {
+			// Its thread was deleted: the firing is an error the API shows.
+			a.LastRunID, a.LastRunAt, a.LastRunStatus = "", &now, string(herm.RunError)
+		}
 		return nil, err
 	}
-	now := s.nowUTC()
 	a.LastRunID, a.LastRunAt, a.LastRunStatus = res.Run.ID, &now, string(res.Run.Status)
 	return res.Run, nil
 }
@@ -360,6 +367,9 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 	}
 	on := a.Enabled && dep.Features.Automations && dep.Status == herm.DeploymentReady
 	busy := a.Watching()
+	if !on && a.RetryAt != nil && !a.RetryAt.After(now) {
+		a.RetryAt, changed = nil, true // not fired days later when it comes back on
+	}
 	if on && a.RetryAt != nil && !a.RetryAt.After(now) && !busy {
 		a.RetryAt, changed = nil, true
 		if _, err := s.fire(ctx, a); err != nil {
@@ -373,8 +383,11 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 		case !on:
 		case missed && a.MissedRunPolicy == herm.MissedSkip:
 			log.Info("automation: missed firing skipped", "was_due", a.NextRunAt)
-		case busy && a.Overlap == herm.OverlapSkip:
+		case busy && (a.Overlap == herm.OverlapSkip || a.LastRunStatus == string(herm.RunQueued)):
+			// (queue: at most one run waits behind the one going)
 			log.Info("automation: firing skipped, its last run is still going", "run_id", a.LastRunID)
+		case s.firedSince(ctx, a, *a.NextRunAt):
+			// Fired, and the process stopped before it recorded so.
 		default:
 			a.Retries, a.RetryAt = 0, nil
 			if _, err := s.fire(ctx, a); err != nil {
@@ -389,6 +402,12 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 			log.Warn("automation: record", "err", err)
 		}
 	}
+}
+
+// firedSince reports whether a run of a was started at or after t.
+func (s *Service) firedSince(ctx context.Context, a *herm.Automation, t time.Time) bool {
+	runs, err := s.store.ListRuns(ctx, herm.RunFilter{DeploymentID: a.DeploymentID, AutomationID: a.ID, Page: herm.Page{Limit: 1}})
+	return err == nil && len(runs) == 1 && !runs[0].CreatedAt.Before(t)
 }
 
 // List returns a deployment's automations, newest first.

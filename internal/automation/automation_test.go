@@ -24,13 +24,14 @@ type sender struct {
 	mu     sync.Mutex
 	sent   []runner.SendParams
 	status herm.RunStatus
+	now    func() time.Time
 }
 
 func (s *sender) Send(ctx context.Context, p runner.SendParams) (*runner.SendResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = append(s.sent, p)
-	r := &herm.Run{ID: s.ids.New(herm.PrefixRun), DeploymentID: p.DeploymentID, ThreadID: p.ThreadID, Status: s.status, Trigger: p.Trigger, CreatedAt: time.Now()}
+	r := &herm.Run{ID: s.ids.New(herm.PrefixRun), DeploymentID: p.DeploymentID, ThreadID: p.ThreadID, Status: s.status, Trigger: p.Trigger, CreatedAt: s.now()}
 	if err := s.st.CreateRun(ctx, r); err != nil {
 		s.t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { st.Close() })
 	ids := herm.NewIDGen(nil)
 	e := &env{t: t, ctx: ctx, st: st, clock: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)} // a Monday
-	e.snd = &sender{t: t, st: st, ids: ids, status: herm.RunRunning}
+	e.snd = &sender{t: t, st: st, ids: ids, status: herm.RunRunning, now: func() time.Time { return e.clock }}
 	e.svc = New(st, e.snd, ids, func() time.Time { return e.clock }, Options{RetryDelays: []time.Duration{time.Minute}, Logger: slog.New(slog.DiscardHandler)})
 	e.dep = &herm.Deployment{ID: ids.New(herm.PrefixDeployment), CustomerID: "c", Name: "n", Runtime: "hermes", Model: "demo/demo",
 		Status: herm.DeploymentReady, Features: herm.DefaultFeatures(), ConfigVersion: 1, CreatedAt: e.clock, UpdatedAt: e.clock}
@@ -193,5 +194,30 @@ func TestAutomationValidation(t *testing.T) {
 	a, err := e.svc.Create(e.ctx, e.dep.ID, Input{Name: ptr("n"), Schedule: ptr("every Monday at 9am"), Instructions: ptr("x"), Timezone: ptr("Europe/Berlin"), ThreadID: ptr(e.dep.ThreadID)})
 	if err != nil || a.ThreadID != e.dep.ThreadID || !strings.Contains(a.NextRunAt.String(), "2026-12-07 08:00:00") {
 		t.Fatalf("%+v %v", a, err)
+	}
+}
+
+// A firing whose run was started but not recorded (the process stopped in
+// between) is not fired again; a deleted thread shows as an error.
+func TestFiringAfterACrash(t *testing.T) {
+	e := newEnv(t)
+	a, err := e.svc.Create(e.ctx, e.dep.ID, Input{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.at(time.Hour)
+	if e.sends() != 1 {
+		t.Fatalf("%d sends", e.sends())
+	}
+	e.endLastRun(herm.RunCompleted)
+	stale := a.NextRunAt // as if the firing had not been recorded
+	got, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
+	got.NextRunAt, got.LastRunStatus = stale, string(herm.RunCompleted)
+	if err := e.st.UpdateAutomation(e.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	e.at(10 * time.Second)
+	if e.sends() != 1 {
+		t.Fatal("fired twice for one firing")
 	}
 }

@@ -187,7 +187,9 @@ func parseCron(expr string) (*Schedule, error) {
 	if s.dow&(1<<7) != 0 { // 7 is Sunday too
 		s.dow |= 1
 	}
-	s.domAny, s.dowAny = f[2] == "*", f[4] == "*"
+	// As in classic cron, a field starting with * (also */2) leaves the
+	// day to the other field.
+	s.domAny, s.dowAny = strings.HasPrefix(f[2], "*"), strings.HasPrefix(f[4], "*")
 	return s, nil
 }
 
@@ -246,31 +248,48 @@ func value(s string, lo, hi int, names string) (int, error) {
 
 // Next returns the first time after t (to the minute) that the schedule
 // fires, reading it in loc; the zero time when there is none within
-// five years (say, February 30th).
+// five years (say, February 30th). Time only moves forward, also across
+// daylight-saving changes: a wall-clock time that does not exist that day
+// (spring forward) is skipped, and one that happens twice (fall back)
+// fires once.
 func (s *Schedule) Next(t time.Time, loc *time.Location) time.Time {
-	t = t.In(loc).Truncate(time.Minute).Add(time.Minute)
+	after := t.In(loc)
+	t = t.Truncate(time.Minute).Add(time.Minute)
 	end := t.AddDate(5, 0, 0)
-	for t.Before(end) {
-		if s.month&(1<<uint(t.Month())) == 0 {
-			t = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, loc)
-			continue
-		}
-		if !s.dayMatches(t) {
-			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, loc)
-			continue
-		}
-		if s.hour&(1<<uint(t.Hour())) == 0 {
-			t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, loc)
-			continue
-		}
-		if s.minute&(1<<uint(t.Minute())) == 0 {
+	// forward moves to next when it is later, else a minute on (a jump
+	// computed in wall-clock time can land back across a DST change).
+	forward := func(next time.Time) {
+		if next.After(t) {
+			t = next
+		} else {
 			t = t.Add(time.Minute)
-			continue
 		}
-		return t.UTC()
+	}
+	for t.Before(end) {
+		l := t.In(loc)
+		switch {
+		case s.month&(1<<uint(l.Month())) == 0:
+			forward(time.Date(l.Year(), l.Month()+1, 1, 0, 0, 0, 0, loc))
+		case !s.dayMatches(l):
+			forward(time.Date(l.Year(), l.Month(), l.Day()+1, 0, 0, 0, 0, loc))
+		case s.hour&(1<<uint(l.Hour())) == 0:
+			forward(time.Date(l.Year(), l.Month(), l.Day(), l.Hour()+1, 0, 0, 0, loc))
+		case s.minute&(1<<uint(l.Minute())) == 0:
+			t = t.Add(time.Minute)
+		case sameDay(l, after) && wallMinutes(l) <= wallMinutes(after):
+			t = t.Add(time.Minute) // the repeated hour of a fall-back: already past on the wall clock
+		default:
+			return t.UTC()
+		}
 	}
 	return time.Time{}
 }
+
+func sameDay(a, b time.Time) bool {
+	return a.Year() == b.Year() && a.YearDay() == b.YearDay()
+}
+
+func wallMinutes(t time.Time) int { return t.Hour()*60 + t.Minute() }
 
 // dayMatches: cron's rule, day of month OR day of week when both are
 // restricted, otherwise whichever is.

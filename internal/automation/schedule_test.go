@@ -51,3 +51,50 @@ func TestSchedules(t *testing.T) {
 		t.Error("February 30th fired")
 	}
 }
+
+// Daylight saving: time moves forward, a missing wall-clock time is
+// skipped, a repeated one fires once.
+func TestSchedulesAcrossDST(t *testing.T) {
+	for _, c := range []struct {
+		zone, cron string
+		from       time.Time
+		fires      int // in the next three days
+	}{
+		{"America/New_York", "0 9 * * *", time.Date(2026, 3, 7, 14, 0, 0, 0, time.UTC), 3},    // spring forward on the 8th
+		{"America/New_York", "30 2 * * *", time.Date(2026, 3, 7, 12, 0, 0, 0, time.UTC), 2},   // 2:30 does not exist on the 8th
+		{"America/New_York", "30 1 * * *", time.Date(2026, 10, 31, 12, 0, 0, 0, time.UTC), 3}, // 1:30 twice on Nov 1st: once
+		{"America/Sao_Paulo", "0 9 * * *", time.Date(2018, 11, 3, 12, 0, 0, 0, time.UTC), 3},
+		{"America/Santiago", "0 */2 * * *", time.Date(2026, 9, 5, 12, 0, 0, 0, time.UTC), 35},
+		{"Europe/Berlin", "30 2 * * *", time.Date(2026, 3, 28, 12, 0, 0, 0, time.UTC), 2},
+	} {
+		loc, err := time.LoadLocation(c.zone)
+		if err != nil {
+			t.Skip("no time zone data")
+		}
+		s, err := ParseSchedule(c.cron)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, at := 0, c.from
+		end := c.from.Add(72 * time.Hour)
+		for {
+			next := s.Next(at, loc)
+			if next.IsZero() || !next.After(at) {
+				t.Fatalf("%s %s: Next(%v) = %v", c.zone, c.cron, at, next)
+			}
+			if next.After(end) {
+				break
+			}
+			n++
+			at = next
+		}
+		if n != c.fires && !(c.fires == 35 && n >= 34 && n <= 36) {
+			t.Errorf("%s %q from %v: %d firings in 3 days, want %d", c.zone, c.cron, c.from, n, c.fires)
+		}
+	}
+	// Classic cron: */2 in day of month leaves the day to day of week.
+	s, _ := ParseSchedule("0 0 */2 * 1")
+	if got := s.Next(time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), time.UTC); !got.Equal(time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("*/2 with Monday: %v", got)
+	}
+}

@@ -24,23 +24,24 @@ type AutomationRequest struct {
 
 // Automation is a deployment's scheduled run.
 type Automation struct {
-	AutomationID    string          `json:"automation_id"`
-	Name            string          `json:"name"`
-	Schedule        string          `json:"schedule"`
-	Cron            string          `json:"cron" doc:"The schedule as a cron expression."`
-	Instructions    string          `json:"instructions"`
-	ThreadID        string          `json:"thread_id"`
-	Enabled         bool            `json:"enabled"`
-	Timezone        string          `json:"timezone"`
-	MissedRunPolicy string          `json:"missed_run_policy" enum:"skip,run_once"`
-	MaxRetries      int             `json:"max_retries"`
-	Overlap         string          `json:"overlap" enum:"skip,queue"`
-	NextRunAt       *time.Time      `json:"next_run_at"`
-	LastRunAt       *time.Time      `json:"last_run_at"`
-	LastRunStatus   *string         `json:"last_run_status"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
-	RecentRuns      []AutomationRun `json:"recent_runs,omitempty" doc:"On GET of one automation: its latest runs, newest first."`
+	AutomationID    string           `json:"automation_id"`
+	DeploymentID    string           `json:"deployment_id"`
+	Name            string           `json:"name"`
+	Schedule        string           `json:"schedule"`
+	Cron            string           `json:"cron" doc:"The schedule as a cron expression."`
+	Instructions    string           `json:"instructions"`
+	ThreadID        string           `json:"thread_id"`
+	Enabled         bool             `json:"enabled"`
+	Timezone        string           `json:"timezone"`
+	MissedRunPolicy string           `json:"missed_run_policy" enum:"skip,run_once"`
+	MaxRetries      int              `json:"max_retries"`
+	Overlap         string           `json:"overlap" enum:"skip,queue"`
+	NextRunAt       *time.Time       `json:"next_run_at"`
+	LastRunAt       *time.Time       `json:"last_run_at"`
+	LastRunStatus   *string          `json:"last_run_status"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+	RecentRuns      *[]AutomationRun `json:"recent_runs,omitempty" doc:"On GET of one automation: its latest runs, newest first."`
 }
 
 // AutomationRun is one of an automation's runs.
@@ -57,7 +58,7 @@ type TriggerResponse struct {
 }
 
 func toAutomation(a *herm.Automation) Automation {
-	return Automation{AutomationID: a.ID, Name: a.Name, Schedule: a.Schedule, Cron: a.Cron, Instructions: a.Instructions, ThreadID: a.ThreadID,
+	return Automation{AutomationID: a.ID, DeploymentID: a.DeploymentID, Name: a.Name, Schedule: a.Schedule, Cron: a.Cron, Instructions: a.Instructions, ThreadID: a.ThreadID,
 		Enabled: a.Enabled, Timezone: a.Timezone, MissedRunPolicy: a.MissedRunPolicy, MaxRetries: a.MaxRetries, Overlap: a.Overlap,
 		NextRunAt: a.NextRunAt, LastRunAt: a.LastRunAt, LastRunStatus: nullable(a.LastRunStatus), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
@@ -109,10 +110,11 @@ func (s *Server) getAutomation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out.RecentRuns = make([]AutomationRun, 0, len(runs))
+	recent := make([]AutomationRun, 0, len(runs))
 	for _, run := range runs {
-		out.RecentRuns = append(out.RecentRuns, AutomationRun{RunID: run.ID, Status: string(run.Status), CreatedAt: run.CreatedAt, CompletedAt: run.CompletedAt})
+		recent = append(recent, AutomationRun{RunID: run.ID, Status: string(run.Status), CreatedAt: run.CreatedAt, CompletedAt: run.CompletedAt})
 	}
+	out.RecentRuns = &recent
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }

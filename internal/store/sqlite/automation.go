@@ -103,6 +103,9 @@ func (q *querier) DeleteAutomation(ctx context.Context, deploymentID, id string)
 // AutomationsToCheck returns the enabled automations due at now and those
 // whose last run has not ended, at most limit.
 func (q *querier) AutomationsToCheck(ctx context.Context, now time.Time, limit int) ([]*herm.Automation, error) {
-	return q.automations(ctx, "automations to check", `SELECT data FROM automations
-		WHERE (enabled = 1 AND due_at <= ?) OR watching = 1 ORDER BY due_at LIMIT ?`, micros(now), limit)
+	return q.automations(ctx, "automations to check", `
+		SELECT data FROM automations WHERE enabled = 1 AND due_at <= ?
+		UNION
+		SELECT data FROM automations WHERE watching = 1
+		LIMIT ?`, micros(now), limit)
 }

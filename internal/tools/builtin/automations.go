@@ -17,6 +17,7 @@ type automationsArgs struct {
 	Schedule     *string `json:"schedule"`
 	Instructions *string `json:"instructions"`
 	Enabled      *bool   `json:"enabled"`
+	Timezone     *string `json:"timezone"`
 }
 
 const automationsSchema = `{
@@ -25,9 +26,10 @@ const automationsSchema = `{
     "action": {"type": "string", "enum": ["create", "list", "update", "delete"], "description": "create a scheduled task, list them, update one (automation_id and the fields to change), or delete one."},
     "automation_id": {"type": "string", "description": "For update and delete: the automation's id (auto_…), as listed."},
     "name": {"type": "string", "description": "A short name, for create (and update)."},
-    "schedule": {"type": "string", "description": "When it runs: plain English such as \"every Monday at 9am\", \"every weekday at 8:30\", \"every 2 hours\", or a 5-field cron expression; in UTC unless the customer's time zone was set."},
+    "schedule": {"type": "string", "description": "When it runs: plain English such as \"every Monday at 9am\", \"every weekday at 8:30\", \"every 2 hours\", or a 5-field cron expression; read in timezone."},
     "instructions": {"type": "string", "description": "What to do at each run, written as a request to yourself with everything needed (the run starts with only these and the thread's history)."},
-    "enabled": {"type": "boolean", "description": "Pause (false) or resume (true) an automation."}
+    "enabled": {"type": "boolean", "description": "Pause (false) or resume (true) an automation."},
+    "timezone": {"type": "string", "description": "The customer's IANA time zone (such as Europe/Berlin) when they gave times in it; default UTC."}
   },
   "required": ["action"]
 }`
@@ -72,7 +74,7 @@ func NewAutomations(svc *automation.Service) Tool {
 				}
 				return errResult("%s", herm.ErrorMessage(err)), nil
 			}
-			in := automation.Input{Name: a.Name, Schedule: a.Schedule, Instructions: a.Instructions, Enabled: a.Enabled}
+			in := automation.Input{Name: a.Name, Schedule: a.Schedule, Instructions: a.Instructions, Enabled: a.Enabled, Timezone: a.Timezone}
 			switch a.Action {
 			case "create":
 				au, err := svc.Create(ctx, dep, in)
