@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/url"
 	"path"
-	"sort"
 	"strings"
 	"time"
 
@@ -246,28 +245,15 @@ func clipName(s string, n int) string {
 }
 
 // redactor replaces a deployment's secret values with [REDACTED:NAME].
-func redactor(v *secrets.Vault) func(ctx context.Context, d *herm.Deployment) func(string) string {
-	return func(ctx context.Context, d *herm.Deployment) func(string) string {
-		type pair struct{ value, name string }
-		var pairs []pair
+func redactor(v *secrets.Vault) func(ctx context.Context, d *herm.Deployment) *secrets.Redactor {
+	return func(ctx context.Context, d *herm.Deployment) *secrets.Redactor {
+		values := map[string]string{}
 		for env := range d.Secrets {
-			val, _, err := v.Reveal(ctx, d, env)
-			if err != nil || len(val) < 4 { // too short to redact without mangling text
-				continue
+			if val, _, err := v.Reveal(ctx, d, env); err == nil {
+				values[env] = val
 			}
-			pairs = append(pairs, pair{val, env})
 		}
-		if len(pairs) == 0 {
-			return nil
-		}
-		// Longest first: a value that contains another is replaced whole.
-		sort.Slice(pairs, func(i, j int) bool { return len(pairs[i].value) > len(pairs[j].value) })
-		var args []string
-		for _, p := range pairs {
-			args = append(args, p.value, "[REDACTED:"+p.name+"]")
-		}
-		r := strings.NewReplacer(args...)
-		return r.Replace
+		return secrets.NewRedactor(values)
 	}
 }
 

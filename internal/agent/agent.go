@@ -19,6 +19,7 @@ import (
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/tools"
 )
@@ -72,11 +73,11 @@ type Options struct {
 	ContextWindows llm.ContextWindows
 	CompactAt      float64
 	KeepRecent     int
-	// Redactor returns a function that replaces the deployment's secret
-	// values in text with [REDACTED:NAME] (nil: no secrets). It is applied
-	// to tool results and the agent's messages before they are stored or
-	// sent anywhere.
-	Redactor func(ctx context.Context, d *herm.Deployment) func(string) string
+	// Redactor returns what replaces the deployment's secret values (and
+	// their common encodings) in text with [REDACTED:NAME] (nil: no
+	// secrets). It is applied to tool results, the agent's messages and
+	// their token deltas before they are stored or sent anywhere.
+	Redactor func(ctx context.Context, d *herm.Deployment) *secrets.Redactor
 	// SystemExtra returns text added to the deployment's system prompt for
 	// a run (the skills catalog); nil: none.
 	SystemExtra func(ctx context.Context, d *herm.Deployment) string
@@ -145,6 +146,7 @@ type exec struct {
 	specs []llm.ToolSpec
 
 	redact       func(string) string // secret values out (identity when none)
+	redactor     *secrets.Redactor   // the same, for streams (nil when none)
 	system       string              // the system prompt with this run's additions
 	images       bool                // the model takes image input
 	calib        float64             // provider tokens per estimated token, from the last call
@@ -169,7 +171,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	x := &exec{a: a, run: run, cfg: cfg, owner: owner, steps: steps, tools: make(map[string]tools.Tool), redact: func(s string) string { return s }}
 	if a.opts.Redactor != nil && len(cfg.Secrets) > 0 {
 		if r := a.opts.Redactor(ctx, cfg); r != nil {
-			x.redact = r
+			x.redact, x.redactor = r.Replace, r
 		}
 	}
 	for _, t := range a.tools.For(cfg) {

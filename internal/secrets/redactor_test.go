@@ -1,0 +1,76 @@
+package secrets
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestRedactorEncodings(t *testing.T) {
+	const v = "sk-live/4f9+c2&x=1 é"
+	r := NewRedactor(map[string]string{"API_KEY": v, "SHORT": "abc"})
+	for name, text := range map[string]string{
+		"raw":             "value " + v + " end",
+		"base64":          "b64 " + base64.StdEncoding.EncodeToString([]byte(v)),
+		"base64url":       base64.RawURLEncoding.EncodeToString([]byte(v)),
+		"basic auth":      "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("user:"+v)),
+		"basic auth 2":    base64.StdEncoding.EncodeToString([]byte("us:" + v + "!")),
+		"basic auth 3":    base64.URLEncoding.EncodeToString([]byte("u:" + v + "??")),
+		"hex":             hex.EncodeToString([]byte("x" + v)),
+		"HEX":             strings.ToUpper(hex.EncodeToString([]byte(v))),
+		"query":           "?key=" + url.QueryEscape(v),
+		"path":            "/keys/" + url.PathEscape(v),
+		"json in base64":  base64.StdEncoding.EncodeToString([]byte(`{"token":"` + v + `"}`)),
+		"value twice":     v + v,
+		"inside a marker": "[" + v + "]",
+	} {
+		got := r.Replace(text)
+		if !strings.Contains(got, "[REDACTED:API_KEY]") {
+			t.Errorf("%s: %q not redacted: %q", name, text, got)
+		}
+		for _, enc := range append(Encodings(v), v) {
+			if len(enc) >= minVariantLen && strings.Contains(got, enc) {
+				t.Errorf("%s: %q still holds %q", name, got, enc)
+			}
+		}
+	}
+	if got := r.Replace("abc is short"); got != "abc is short" {
+		t.Errorf("short value redacted: %q", got)
+	}
+	if NewRedactor(map[string]string{"X": "ab"}) != nil || NewRedactor(nil).Replace("x") != "x" {
+		t.Error("a redactor with nothing to redact")
+	}
+}
+
+// A value split across chunks at any point is still caught, and what comes
+// out is the same as redacting the whole text.
+func TestRedactorStream(t *testing.T) {
+	const v = "s3cr3t-välue-0123"
+	r := NewRedactor(map[string]string{"TOKEN": v})
+	text := "before « " + v + " » middle " + base64.StdEncoding.EncodeToString([]byte(v)) + " after ünïcode"
+	want := r.Replace(text)
+	for size := 1; size <= len(text); size++ {
+		s := r.Stream()
+		var out strings.Builder
+		for i := 0; i < len(text); i += size {
+			piece := s.Write(text[i:min(i+size, len(text))])
+			if !strings.HasPrefix(want[out.Len():], piece) {
+				t.Fatalf("chunks of %d: emitted %q out of order", size, piece)
+			}
+			out.WriteString(piece)
+		}
+		out.WriteString(s.Flush())
+		if out.String() != want {
+			t.Fatalf("chunks of %d: %q, want %q", size, out.String(), want)
+		}
+		if s.Pending() != 0 {
+			t.Fatal("pending after flush")
+		}
+	}
+	var nilR *Redactor
+	if s := nilR.Stream(); s.Write("abc") != "abc" || s.Flush() != "" {
+		t.Error("nil redactor's stream")
+	}
+}
