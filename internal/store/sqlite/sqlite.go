@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,6 +93,10 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: unsupported database path %q: give a plain file name", path)
 	}
 
+	if err := private(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
 	s := &Store{path: path, opts: o}
 	s.querier.s = s
 	busy := fmt.Sprint(o.BusyTimeout.Milliseconds())
@@ -139,6 +144,33 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		}
 	}
 	return s, nil
+}
+
+// private makes the database file readable and writable by the server's
+// user only: it holds every conversation. SQLite would create it 0644 (less
+// the umask) and gives its -wal and -shm files the database file's mode, so
+// the file is created 0600 before SQLite opens it; files left readable by
+// others (by an older version) are narrowed.
+func private(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			if err := os.Chmod(p, perm&^0o077); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close releases the database. It does not wait for transactions in flight.
