@@ -772,14 +772,13 @@ func (x *exec) modelTurn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := provider.Stream(ctx, req, func(d llm.Delta) {
-		if d.Text != "" {
-			x.a.log.Emit(x.event(herm.EventToken, map[string]string{"delta": d.Text}))
-		}
-		if d.Reasoning != "" {
-			x.a.log.Emit(x.event(herm.EventReasoning, map[string]string{"delta": d.Reasoning}))
-		}
-	})
+	turn := x.turn()
+	attempt, err := x.startAttempt(ctx, turn)
+	if err != nil {
+		return err
+	}
+	ts := x.newTurnStream(turn, attempt, nil)
+	resp, err := provider.Stream(ctx, req, ts.delta)
 	if x.a.opts.OnModelCall != nil {
 		var u llm.Usage
 		if resp != nil {
@@ -789,10 +788,31 @@ func (x *exec) modelTurn(ctx context.Context) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
+			// A cancelled run ends here: its partial text is abandoned. A
+			// stopped one is resumed, and the redo abandons it then.
+			if errors.Is(context.Cause(ctx), ErrCancelled) {
+				if err := x.abandon(context.WithoutCancel(ctx), ts); err != nil {
+					x.a.logger.Warn("abandon a cancelled turn", "run_id", x.run.ID, "err", err)
+				}
+			}
 			return ctx.Err()
+		}
+		if err := x.abandon(ctx, ts); err != nil {
+			return err
 		}
 		return &modelError{err}
 	}
+	text, ok := ts.finish(resp.Text)
+	if !ok {
+		// The deltas were not the response's text: they are abandoned and
+		// the text goes out whole as the turn's next attempt.
+		if attempt, err = x.startAttempt(ctx, turn); err != nil {
+			return err
+		}
+		ts = x.newTurnStream(turn, attempt, nil)
+		text, _ = ts.finish(resp.Text)
+	}
+	resp.Text = text
 	// Calibrate the estimate with the provider's own count.
 	if in := resp.Usage.InputTokens + resp.Usage.CacheReadTokens; in > 0 {
 		calib := x.calib
@@ -805,11 +825,12 @@ func (x *exec) modelTurn(ctx context.Context) error {
 			x.calib = calib
 		}
 	}
-	return x.recordModel(ctx, resp)
+	return x.recordModel(ctx, resp, turn)
 }
 
-func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
-	resp.Text = x.redact(resp.Text)
+// recordModel records a model turn whose text is redacted already (it is
+// the text that the turn's token events carried).
+func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) error {
 	data := herm.StepModelData{
 		Text:       resp.Text,
 		StopReason: string(resp.StopReason),
@@ -837,8 +858,8 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response) error {
 	var evs []*herm.Event
 	if resp.Text != "" {
 		data.MessageID = x.a.ids.New(herm.PrefixMessage)
-		evs = append(evs, x.event(herm.EventMessage, map[string]string{
-			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text,
+		evs = append(evs, x.event(herm.EventMessage, map[string]any{
+			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text, "turn": turn,
 		}))
 	}
 	prev := x.run.Usage

@@ -39,9 +39,12 @@ const subagentSystem = "\n\nYou are a subagent: you were given one task by the a
 // subagents runs each task as a child agent loop in the same sandbox. The
 // children's events (tokens, tool calls and results) go to the event log
 // with the parent run's ID, tagged with "subagent" (the task's number) and
-// "parent_tool_call_id"; their usage adds to the parent run's. Children
-// are not durable on their own: if the server stops meanwhile, the parent's
-// call is reported interrupted, like any tool call.
+// "parent_tool_call_id"; their model turns are numbered per child (turn and
+// attempt as for the run's own, see turns.go); their usage adds to the
+// parent run's. Children are not durable on their own: if the server stops
+// meanwhile, the parent's call is reported interrupted, like any tool call
+// (a child's turn cut short by a stop or a cancel is abandoned; one cut by
+// a crash is ended only by that interrupted result).
 func (x *exec) subagents(ctx context.Context, c herm.StepToolCall, args json.RawMessage) tools.Result {
 	var in struct {
 		Tasks []struct {
@@ -110,21 +113,30 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 	msgs := []llm.Message{{Role: llm.RoleUser, Content: instructions}}
 	for step := 0; step < subagentSteps; step++ {
 		req := llm.Request{Model: model, System: x.system + subagentSystem, Tools: specs, MaxTokens: x.a.opts.MaxTokens, Messages: limitImages(msgs)}
-		resp, err := provider.Stream(ctx, req, func(d llm.Delta) {
-			if d.Text != "" {
-				x.a.log.Emit(x.event(herm.EventToken, tag(map[string]any{"delta": d.Text})))
-			}
-		})
+		// A child's turns are numbered on their own; a child never redoes
+		// one (it is not resumed), so its attempt is 1 unless its deltas
+		// are not its text.
+		ts := x.newTurnStream(step+1, 1, tag)
+		resp, err := provider.Stream(ctx, req, func(d llm.Delta) { ts.delta(llm.Delta{Text: d.Text}) })
 		if err != nil {
+			if ts.emitted {
+				x.a.log.Emit(ts.abandoned())
+			}
 			if ctx.Err() != nil {
 				return "(stopped)", usage
 			}
 			return "(failed: the model call failed: " + herm.ErrorMessage(err) + ")", usage
 		}
 		usage = append(usage, resp.Usage)
-		resp.Text = x.redact(resp.Text)
+		text, ok := ts.finish(resp.Text)
+		if !ok {
+			x.a.log.Emit(ts.abandoned())
+			ts = x.newTurnStream(step+1, 2, tag)
+			text, _ = ts.finish(resp.Text)
+		}
+		resp.Text = text
 		if resp.Text != "" {
-			x.a.log.Emit(x.event(herm.EventMessage, tag(map[string]any{"role": herm.RoleAgent, "content": resp.Text})))
+			x.a.log.Emit(x.event(herm.EventMessage, tag(map[string]any{"role": herm.RoleAgent, "content": resp.Text, "turn": step + 1})))
 		}
 		if len(resp.ToolCalls) == 0 {
 			if strings.TrimSpace(resp.Text) == "" {

@@ -15,6 +15,7 @@ const (
 	EventToken            = "token"
 	EventMessage          = "message"
 	EventReasoning        = "reasoning"
+	EventTurnAbandoned    = "turn_abandoned"
 	EventToolCall         = "tool_call"
 	EventToolResult       = "tool_result"
 	EventSteeringRequest  = "steering_request"
@@ -32,7 +33,7 @@ const (
 func EventTypes() []string {
 	return []string{EventDeploymentStatus, EventRunStatus, EventToken, EventMessage, EventReasoning,
 		EventToolCall, EventToolResult, EventSteeringRequest, EventSteeringResolved, EventFilesystem,
-		EventMemory, EventUsage, EventAutomation, EventCompaction, EventWarning, EventEgress}
+		EventMemory, EventUsage, EventAutomation, EventCompaction, EventWarning, EventEgress, EventTurnAbandoned}
 }
 
 // Event is one entry of a deployment's event log. Seq is assigned when the

@@ -97,6 +97,10 @@ const (
 	StepInput = "input"
 	// StepModel: a model turn, recorded once fully streamed. Data: StepModelData.
 	StepModel = "model"
+	// StepModelStart: an attempt at a model turn begins (written before the
+	// call streams anything), so that a redo after a crash knows which
+	// attempt it is. Data: StepModelStartData.
+	StepModelStart = "model_start"
 	// StepToolStart: a tool call is about to execute. Data: StepToolData (no result).
 	StepToolStart = "tool_start"
 	// StepToolResult: a tool call's result. Data: StepToolData.
@@ -131,6 +135,14 @@ type StepModelData struct {
 	StopReason string          `json:"stop_reason"`
 	Usage      Usage           `json:"usage"`
 	Raw        json.RawMessage `json:"raw,omitempty"`
+}
+
+// StepModelStartData is the data of a StepModelStart: Turn is the model
+// turn's ordinal in the run (1-based: the run's model steps before it, plus
+// one), Attempt counts its tries (1, then +1 for each redo).
+type StepModelStartData struct {
+	Turn    int `json:"turn"`
+	Attempt int `json:"attempt"`
 }
 
 // StepToolCall is one tool call of a model turn.
