@@ -52,8 +52,9 @@ Events: GET /v1/deployments/{deployment_id}/events is an SSE stream (id: evt_<se
 <type>, data: <one-line JSON>); the sequence grows by exactly one per deployment. The stream
 starts with retry: 2000 and sends ": ping" comments every 15 s. Each payload has event_id,
 sequence, type, deployment_id, thread_id, run_id, created_at and the type's own fields:
-deployment_status (status, error), run_status (status, stop_reason, error), token (delta),
-message (message_id, role, content), reasoning (delta), tool_call (tool_call_id, tool, origin,
+deployment_status (status, error), run_status (status, stop_reason, error), token (delta,
+turn, attempt), message (message_id, role, content; turn for the agent's), reasoning (delta,
+turn, attempt), turn_abandoned (turn, attempt), tool_call (tool_call_id, tool, origin,
 arguments), tool_result (tool_call_id, tool, origin, result, is_error, truncated, output_path),
 usage (input_tokens, output_tokens, cache_read_tokens, cost_usd), steering_request
 (steering_request_id, kind, summary, tool, origin, tool_call_id, arguments, options, expires_at),
@@ -64,6 +65,16 @@ thread_id and run_id of the run whose tool made the change, null for the files A
 background process or another client makes while a run's command runs may be attributed to that
 run).
 Subagents' events carry subagent and parent_tool_call_id.
+
+Model turns: an agent's text streams as token deltas (its reasoning as reasoning deltas) before
+the turn's message. Deltas carry turn (the model call's ordinal in the run, from 1) and attempt
+(1, then +1 each time the turn is redone: a run resumed after a crash or a restart redoes the
+turn it was streaming); the message carries turn. turn_abandoned (turn, attempt) comes before a
+redo's first delta, and after a stream that failed or was cancelled midway: drop that attempt's
+deltas. The token deltas of a turn's last attempt that is not abandoned add up exactly to its
+message's content (secret values redacted alike in both); a turn without text has neither.
+Subagents number their turns each on their own; a subagent's turn cut short by a crash has no
+turn_abandoned: the parent call's result (interrupted) ends it.
 
 A run that ends in error has error {"code", "message"}: model_error (the provider failed or
 refused), attachment_error (an attachment could not be saved), no_input (nothing to answer),
