@@ -143,6 +143,9 @@ func TestKill9DuringStreamingRun(t *testing.T) {
 		t.Fatalf("run after restart: %v\n%s", run, p2.stderr.String())
 	}
 	checkLog(t, s2, id)
+	if attempts := checkTurns(t, s2.allEvents(id), runID); attempts[1] != 2 {
+		t.Fatalf("attempts by turn %v: the redo is attempt 2", attempts)
+	}
 	th := s2.must(200, "GET", "/v1/deployments/"+id+"/threads/"+d["thread_id"].(string), nil)
 	msgs := th["messages"].([]any)
 	if last := msgs[len(msgs)-1].(map[string]any); last["content"] != "The whole answer." || last["run_id"] != runID {
@@ -208,6 +211,9 @@ func TestSIGTERMLeavesRunsToResume(t *testing.T) {
 		t.Fatalf("run after restart: %v", run)
 	}
 	checkLog(t, p2.client(t), id)
+	if attempts := checkTurns(t, p2.client(t).allEvents(id), runID); attempts[1] != 2 {
+		t.Fatalf("attempts by turn %v: the redo is attempt 2", attempts)
+	}
 }
 
 // checkLog reads the whole event log and checks its sequence is 1..N.
