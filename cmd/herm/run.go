@@ -117,6 +117,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func serveWith(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger, stderr io.Writer, ready func(*app)) error {
+	release, err := openDataDir(cfg)
+	if err != nil {
+		return err
+	}
+	defer release() // after the store is closed
 	a, err := newApp(ctx, cfg, getenv, logger)
 	if err != nil {
 		return err
@@ -145,9 +150,11 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	release, err := openDataDir(cfg)
+	if err != nil {
 		return err
 	}
+	defer release()
 	path, err := cfg.sqlitePath()
 	if err != nil {
 		return err

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// openDataDir creates the data dir (0700; the local sandbox driver adds
+// o+x, which its sandboxes need to reach their workspaces), takes away
+// group and other read and write permission from one that exists, and, when
+// the database is SQLite in it, locks it for this process: two servers on
+// one SQLite data dir would break each other's event streams. The returned
+// function releases the lock (the kernel releases it when the process dies,
+// kill -9 included).
+func openDataDir(cfg *config) (release func(), err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	fi, err := os.Stat(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o066 != 0 {
+		if err := os.Chmod(cfg.DataDir, perm&^0o066); err != nil {
+			return nil, fmt.Errorf("data dir %s is readable by other users and cannot be narrowed: %w", cfg.DataDir, err)
+		}
+	}
+	if !strings.HasPrefix(cfg.DatabaseURL, "sqlite://") {
+		return func() {}, nil
+	}
+	return lockDataDir(cfg.DataDir)
+}
+
+// lockHolder is what <data-dir>/herm.lock says about the process holding it.
+type lockHolder struct {
+	PID  int    `json:"pid"`
+	Host string `json:"host"`
+}
+
+// lockDataDir takes an exclusive flock of <dir>/herm.lock and writes this
+// process's pid and host name into it; if another process holds it, the
+// error names that process.
+func lockDataDir(dir string) (func(), error) {
+	path := filepath.Join(dir, "herm.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		b, _ := io.ReadAll(io.LimitReader(f, 4096))
+		f.Close()
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		who := "another herm server"
+		var h lockHolder
+		if json.Unmarshal(b, &h) == nil && h.PID > 0 {
+			who += fmt.Sprintf(" (pid %d on host %s)", h.PID, h.Host)
+		}
+		return nil, fmt.Errorf("%s is using data dir %s; only one server may use a SQLite data dir at a time", who, dir)
+	}
+	host, _ := os.Hostname()
+	b, _ := json.Marshal(lockHolder{PID: os.Getpid(), Host: host})
+	if err := f.Truncate(0); err == nil {
+		_, err = f.WriteAt(append(b, '\n'), 0)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
