@@ -17,6 +17,9 @@ package egress
 
 import (
 	"bufio"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -39,6 +42,7 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/secrets"
 )
 
 // Secret is one of a deployment's secrets as the proxy uses it.
@@ -134,26 +138,6 @@ func Placeholder(key []byte, deploymentID, env string) string {
 	return "herm-secret-" + hex.EncodeToString(m.Sum(nil))[:32]
 }
 
-// hostMatch reports a host against allowlist entries (exact, or "*.x" for
-// subdomains of x).
-func hostMatch(patterns []string, host string) bool {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, p := range patterns {
-		p = strings.ToLower(p)
-		if h, _, err := net.SplitHostPort(p); err == nil {
-			p = h
-		}
-		if suffix, ok := strings.CutPrefix(p, "*."); ok {
-			if strings.HasSuffix(host, "."+suffix) {
-				return true
-			}
-		} else if host == p {
-			return true
-		}
-	}
-	return false
-}
-
 // decide says whether the proxy may connect to host, and which secrets go
 // there.
 func (p *Proxy) decide(ctx context.Context, host string) (bool, []Secret, string) {
@@ -163,7 +147,7 @@ func (p *Proxy) decide(ctx context.Context, host string) (bool, []Secret, string
 	}
 	var secrets []Secret
 	for _, s := range cfg.Secrets {
-		if hostMatch(s.AllowedHosts, host) {
+		if herm.HostMatch(s.AllowedHosts, host) {
 			secrets = append(secrets, s)
 		}
 	}
@@ -173,7 +157,7 @@ func (p *Proxy) decide(ctx context.Context, host string) (bool, []Secret, string
 	case herm.EgressOpen:
 		return true, secrets, ""
 	}
-	if len(secrets) > 0 || hostMatch(cfg.AllowedHosts, host) {
+	if len(secrets) > 0 || herm.HostMatch(cfg.AllowedHosts, host) {
 		return true, secrets, ""
 	}
 	return false, nil, "not in the deployment's allowed hosts"
@@ -317,7 +301,7 @@ func (p *Proxy) leaf(host string) (*tls.Certificate, error) {
 // forward sends a request upstream with the placeholders of the secrets
 // allowed for its host replaced, and copies the response back with their
 // values redacted.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, secrets []Secret, scheme string) {
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, allowed []Secret, scheme string) {
 	out := r.Clone(r.Context())
 	out.RequestURI = ""
 	out.URL.Scheme = scheme
@@ -325,7 +309,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, secrets []Secret
 		out.Header.Del(h)
 	}
 	fill := func(s string) string {
-		for _, sec := range secrets {
+		for _, sec := range allowed {
 			s = strings.ReplaceAll(s, p.opts.Placeholder(sec.Env), sec.Value)
 		}
 		return s
@@ -336,6 +320,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, secrets []Secret
 		}
 	}
 	out.URL.RawQuery = fill(out.URL.RawQuery)
+	if len(allowed) > 0 {
+		// What comes back is redacted, which needs its bytes as they are:
+		// the transport asks for gzip itself and decodes it (and anything
+		// else an upstream sends regardless is decoded or refused below).
+		out.Header.Del("Accept-Encoding")
+	}
 	tr := &http.Transport{
 		DialContext:       p.opts.Dial,
 		TLSClientConfig:   p.opts.UpstreamTLS,
@@ -348,47 +338,88 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, secrets []Secret
 		return
 	}
 	defer resp.Body.Close()
-	redact := func(s string) string { return s }
-	if len(secrets) > 0 {
-		var pairs []string
-		for _, sec := range secrets {
-			pairs = append(pairs, sec.Value, "[REDACTED:"+sec.Env+"]")
+	if len(allowed) == 0 {
+		for k, vs := range resp.Header {
+			w.Header()[k] = vs
 		}
-		redact = strings.NewReplacer(pairs...).Replace
-	}
-	for k, vs := range resp.Header {
-		for _, v := range vs {
-			w.Header().Add(k, redact(v))
-		}
-	}
-	if len(secrets) > 0 {
-		w.Header().Del("Content-Length") // redaction may change the length
-	}
-	w.WriteHeader(resp.StatusCode)
-	if len(secrets) == 0 {
+		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
 		return
 	}
-	// Redact across chunk boundaries: keep the last len(longest)-1 bytes
-	// back until more arrive.
-	longest := 0
-	for _, sec := range secrets {
-		longest = max(longest, len(sec.Value))
+	body, err := decoded(resp)
+	if err != nil {
+		p.deny(w, r.URL.Hostname(), err.Error())
+		return
 	}
-	var pending []byte
+	defer body.Close()
+	values := make(map[string]string, len(allowed))
+	for _, sec := range allowed {
+		values[sec.Env] = sec.Value
+	}
+	red := secrets.NewRedactor(values)
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			w.Header().Add(k, red.Replace(v))
+		}
+	}
+	// Redaction may change the length, and the body goes out decoded.
+	w.Header().Del("Content-Length")
+	w.Header().Del("Content-Encoding")
+	w.WriteHeader(resp.StatusCode)
+	stream := red.Stream()
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := resp.Body.Read(buf)
-		pending = append(pending, buf[:n]...)
+		n, err := body.Read(buf)
+		_, _ = io.WriteString(w, stream.Write(string(buf[:n])))
 		if err != nil {
-			_, _ = io.WriteString(w, redact(string(pending)))
+			_, _ = io.WriteString(w, stream.Flush())
 			return
 		}
-		text := redact(string(pending))
-		keep := min(longest-1, len(text))
-		_, _ = io.WriteString(w, text[:len(text)-keep])
-		pending = []byte(text[len(text)-keep:])
 	}
+}
+
+// decoded returns resp's body with its Content-Encoding undone: the
+// proxy must see a body's bytes to redact them. gzip and deflate are
+// decoded; an encoding it cannot decode (br, zstd, ...) is refused rather
+// than passed on unread.
+func decoded(resp *http.Response) (io.ReadCloser, error) {
+	var codings []string
+	for _, v := range resp.Header.Values("Content-Encoding") {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.ToLower(strings.TrimSpace(c)); c != "" && c != "identity" {
+				codings = append(codings, c)
+			}
+		}
+	}
+	var body io.Reader = resp.Body
+	for i := len(codings) - 1; i >= 0; i-- { // applied in order, undone in reverse
+		switch codings[i] {
+		case "gzip", "x-gzip":
+			zr, err := gzip.NewReader(body)
+			if err != nil {
+				return nil, fmt.Errorf("upstream sent a gzip body that does not decode: %v", err)
+			}
+			body = zr
+		case "deflate":
+			// RFC 9110's deflate is zlib; some servers send raw deflate.
+			br := bufio.NewReader(body)
+			if h, err := br.Peek(2); err == nil && h[0]&0x0f == 8 && (uint(h[0])<<8|uint(h[1]))%31 == 0 {
+				zr, err := zlib.NewReader(br)
+				if err != nil {
+					return nil, fmt.Errorf("upstream sent a deflate body that does not decode: %v", err)
+				}
+				body = zr
+			} else {
+				body = flate.NewReader(br)
+			}
+		default:
+			return nil, fmt.Errorf("upstream answered with Content-Encoding %s, which the proxy cannot decode to redact secrets from it", codings[i])
+		}
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{body, resp.Body}, nil
 }
 
 // connWriter is a ResponseWriter onto a raw (TLS) connection, HTTP/1.1.

@@ -30,12 +30,19 @@ type env struct {
 
 func setup(t *testing.T, cfg Config) *env {
 	t.Helper()
-	e := &env{gotAuth: make(chan string, 10)}
-	e.upstream = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var e *env
+	e = setupWith(t, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.gotAuth <- r.Header.Get("Authorization") + "|" + r.URL.Query().Get("key")
 		// A careless upstream that echoes the credential.
 		io.WriteString(w, "hello, your token is "+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
 	}))
+	return e
+}
+
+func setupWith(t *testing.T, cfg Config, upstream http.Handler) *env {
+	t.Helper()
+	e := &env{gotAuth: make(chan string, 10)}
+	e.upstream = httptest.NewTLSServer(upstream)
 	t.Cleanup(e.upstream.Close)
 	u, _ := url.Parse(e.upstream.URL)
 	e.host = u.Hostname()
