@@ -15,6 +15,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/herm"
 )
@@ -160,8 +161,17 @@ func Clean(p string) (string, error) {
 	if c == ".." || strings.HasPrefix(c, "../") {
 		return "", herm.Errorf(herm.EInvalid, "path %q: leaves the workspace", p)
 	}
+	for name := range strings.SplitSeq(c, "/") {
+		if len(name) > MaxName {
+			return "", herm.Errorf(herm.EInvalid, "path: the name %q is %d bytes long, more than the %d a file name may have", truncName(name, 32)+"…", len(name), MaxName)
+		}
+	}
 	return c, nil
 }
+
+// MaxName is the longest file name the workspace takes, in bytes (the
+// file systems' limit).
+const MaxName = 255
 
 // pathErr turns a file system error into the API's vocabulary.
 func pathErr(p string, err error) error {
@@ -178,6 +188,8 @@ func pathErr(p string, err error) error {
 		return herm.Errorf(herm.EInvalid, "path %q: a parent is not a directory", p)
 	case errors.Is(err, syscall.EISDIR):
 		return herm.Errorf(herm.EInvalid, "path %q: is a directory", p)
+	case errors.Is(err, syscall.ENAMETOOLONG):
+		return herm.Errorf(herm.EInvalid, "path %q: too long for the file system", p)
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
 		return herm.Errorf(herm.ETooLarge, "path %q: no space left", p)
 	}
@@ -327,7 +339,9 @@ func (w *Workspace) WriteFile(p string, r io.Reader) (Entry, error) {
 	if err := w.mkdirAll(path.Dir(c)); err != nil {
 		return Entry{}, pathErr(p, err)
 	}
-	tmp := path.Join(path.Dir(c), ".herm-tmp-"+strconv.FormatInt(time.Now().UnixNano(), 36)+"-"+path.Base(c))
+	// The temporary name must fit the file system's limit too.
+	tmpName := ".herm-tmp-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+	tmp := path.Join(path.Dir(c), tmpName+truncName(path.Base(c), MaxName-len(tmpName)))
 	f, err := w.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return Entry{}, pathErr(p, err)
@@ -373,6 +387,17 @@ func (w *Workspace) WriteFile(p string, r io.Reader) (Entry, error) {
 	}
 	w.notify(Change{Kind: kind, Path: c, Size: fi.Size()})
 	return entry(c, fi), nil
+}
+
+// truncName cuts name to at most n bytes, on a UTF-8 character boundary.
+func truncName(name string, n int) string {
+	if len(name) <= n {
+		return name
+	}
+	for n > 0 && !utf8.RuneStart(name[n]) {
+		n--
+	}
+	return name[:n]
 }
 
 // copyQuota copies r to f, refusing to grow the workspace past its quota.
