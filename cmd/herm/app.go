@@ -220,7 +220,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	a.api = httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
-		MetricsPublic: metricsPublic, MaxFileBytes: cfg.MaxFileBytes,
+		MetricsPublic: metricsPublic, MaxFileBytes: cfg.MaxFileBytes, BodyTimeout: cfg.HTTP.Body, WriteTimeout: cfg.HTTP.Write,
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
@@ -266,13 +266,20 @@ func (a *app) start(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
 	}
 	a.ln = ln
+	// ReadTimeout and WriteTimeout are the first deadlines of a request's
+	// body and response; the API extends them while the client keeps up
+	// (httpapi's deadlines).
 	a.http = &http.Server{
-		Handler:           a.api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+		Handler:                      a.api,
+		ReadHeaderTimeout:            a.cfg.HTTP.ReadHeader,
+		ReadTimeout:                  a.cfg.HTTP.Body,
+		WriteTimeout:                 a.cfg.HTTP.Write,
+		IdleTimeout:                  a.cfg.HTTP.Idle,
+		DisableGeneralOptionsHandler: true, // OPTIONS * gets the envelope too
+		ErrorLog:                     slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
 	go func() {
-		if err := a.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := a.http.Serve(a.api.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("http server", "err", err)
 		}
 	}()

@@ -65,6 +65,10 @@ type config struct {
 	// MaxFileBytes limits one file written through the files API.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
 
+	// HTTP bounds how long a client may hold the server up (not settings;
+	// tests shorten them).
+	HTTP httpTimeouts `yaml:"-"`
+
 	// From the environment only (secrets do not belong in files or flags).
 	APIKey        string `yaml:"-"`
 	AnthropicKey  string `yaml:"-"`
@@ -74,6 +78,13 @@ type config struct {
 	OpenRouterKey string `yaml:"-"`
 	DemoWordDelay time.Duration
 	configFile    string
+}
+
+// httpTimeouts bound the time a client may take: to send its request's
+// headers, between two reads of its body, for one write of a response, and
+// idle between requests on a keep-alive connection.
+type httpTimeouts struct {
+	ReadHeader, Body, Write, Idle time.Duration
 }
 
 // provider is an extra OpenAI-compatible provider from the config file.
@@ -99,6 +110,8 @@ func defaultConfig() config {
 		MaxFileBytes:      50 << 20,
 		SnapshotRetention: 30 * 24 * time.Hour,
 		SteeringTimeout:   24 * time.Hour,
+		// A body may be slow (50 MiB on a slow link) but must keep coming.
+		HTTP: httpTimeouts{ReadHeader: 10 * time.Second, Body: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute},
 	}
 }
 

@@ -30,6 +30,13 @@ type server struct {
 
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
+	return startServerWith(t, env, nil)
+}
+
+// startServerWith is startServer with settings that are not flags or
+// environment variables changed by tune.
+func startServerWith(t *testing.T, env map[string]string, tune func(*config)) *server {
+	t.Helper()
 	dir := t.TempDir()
 	vars := map[string]string{"HERM_ADDR": "127.0.0.1:0", "HERM_DATA_DIR": dir, "HERM_API_KEY": testKey, "HERM_LOG_FORMAT": "json",
 		"HERM_RATE_LIMIT": "-1"} // tests poll; TestRateLimit sets its own
@@ -46,6 +53,9 @@ func startServer(t *testing.T, env map[string]string) *server {
 		if err != nil {
 			done <- err
 			return
+		}
+		if tune != nil {
+			tune(cfg)
 		}
 		level := vars["HERM_LOG_LEVEL"]
 		if level == "" {

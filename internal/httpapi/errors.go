@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -72,13 +73,26 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	b := encodeJSON(v)
+	if b == nil {
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"code":"server_error","message":"could not encode the response","request_id":""}}`)
+		b = []byte(`{"error":{"code":"server_error","message":"could not encode the response","request_id":""}}` + "\n")
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
+}
+
+// encodeJSON is v as one line of JSON, ending in a newline (nil if it
+// cannot be encoded). <, > and & stay as they are: the API's JSON is not
+// HTML, and "a \u003e b" in a message helps nobody.
+func encodeJSON(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil
+	}
+	return buf.Bytes()
 }

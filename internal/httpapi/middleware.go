@@ -75,6 +75,7 @@ func (s *Server) outer(route string, maxBody int64, next http.Handler) http.Hand
 		w.Header().Set("X-Request-Id", rid)
 		ctx := context.WithValue(r.Context(), ctxRequestID, rid)
 		r = r.WithContext(ctx)
+		w, r.Body = s.deadlines(w, r)
 		sw := &statusWriter{ResponseWriter: w}
 		// Limit the body before anything reads it (idempotency hashes it).
 		r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
@@ -332,6 +333,10 @@ func (k *keyLocks) acquire(key string) (func(), bool) {
 // bodyError turns a body read failure into the right error.
 func bodyError(err error) error {
 	var mbe *http.MaxBytesError
+	var he *herm.Error
+	if errors.As(err, &he) {
+		return err // the body stopped arriving
+	}
 	if errors.As(err, &mbe) {
 		return herm.Errorf(herm.ETooLarge, "request body is larger than the limit of %d bytes", mbe.Limit)
 	}

@@ -54,6 +54,10 @@ type Config struct {
 	// MaxFileBytes limits a file written through the files API (default
 	// 50 MiB); larger is 413.
 	MaxFileBytes int64
+	// BodyTimeout is the longest a request body may go without a byte
+	// arriving, WriteTimeout the longest one write of a response may take
+	// (0: no limit); see deadlines.
+	BodyTimeout, WriteTimeout time.Duration
 }
 
 // Deps are the services the API fronts.
@@ -153,6 +157,9 @@ func New(cfg Config, d Deps) *Server {
 // ServeHTTP routes a request. Unknown paths and methods get the error
 // envelope too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.uncleanPath(w, r) {
+		return
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r) // sets the path values
