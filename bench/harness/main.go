@@ -85,6 +85,12 @@ func start(env ...string) (*server, error) {
 	s := &server{cmd: cmd, dir: dir, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
+		// In JSON log mode the line is a record: {"msg":"listening on …","url":…}.
+		var rec struct{ Msg, URL string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && strings.HasPrefix(rec.Msg, "listening on ") && rec.URL != "" {
+			s.url = rec.URL
+			break
+		}
 		if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
 			s.url = u
 			break

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -233,7 +232,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 
 // bootstrapKeys makes sure someone can use the API: HERM_API_KEY, or a
 // generated admin key printed once and saved to <data-dir>/admin.key.
-func (a *app) bootstrapKeys(ctx context.Context, stderr io.Writer) (string, error) {
+func (a *app) bootstrapKeys(ctx context.Context, con *console) (string, error) {
 	if a.cfg.APIKey != "" {
 		return a.cfg.APIKey, a.keys.Ensure(ctx, "bootstrap (HERM_API_KEY)", a.cfg.APIKey)
 	}
@@ -249,7 +248,8 @@ func (a *app) bootstrapKeys(ctx context.Context, stderr io.Writer) (string, erro
 	if err := os.WriteFile(file, []byte(secret+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", file, err)
 	}
-	fmt.Fprintf(stderr, "\nCreated an admin API key (%s). It is shown only this once and saved to %s:\n\n    %s\n\n", k.ID, file, secret)
+	con.say(fmt.Sprintf("\nCreated an admin API key (%s). It is shown only this once and saved to %s:\n\n    %s\n\n", k.ID, file, secret),
+		"created an admin API key; it is shown only this once and saved to "+file, "key_id", k.ID, "file", file, "api_key", secret)
 	return secret, nil
 }
 

@@ -120,15 +120,24 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	c := defaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(new(strings.Builder))
-	addr := fs.String("addr", "", "listen address (HERM_ADDR; default 127.0.0.1:8640; :0 picks a free port)")
-	dataDir := fs.String("data-dir", "", "data directory (HERM_DATA_DIR; default ./herm-data)")
-	dbURL := fs.String("database-url", "", "sqlite://path (HERM_DATABASE_URL; default sqlite://<data-dir>/herm.db)")
-	sandbox := fs.String("sandbox", "", "default sandbox driver: local, process (unisolated, for development) or none (HERM_SANDBOX; default local where it works, else none)")
-	model := fs.String("default-model", "", "model for deployments that name none (HERM_DEFAULT_MODEL)")
-	logFormat := fs.String("log-format", "", "text or json (HERM_LOG_FORMAT; default text on a terminal, json otherwise)")
-	logLevel := fs.String("log-level", "", "debug, info, warn or error (HERM_LOG_LEVEL; default info)")
-	publicURL := fs.String("public-url", "", "base URL clients use, for links (HERM_PUBLIC_URL)")
-	cfgFile := fs.String("config", "", "YAML config file (HERM_CONFIG)")
+	// Each command takes the flags it uses: migrate only those saying
+	// where the database is.
+	serving := name != "migrate"
+	str := func(flagName, usage string, server bool) *string {
+		if server && !serving {
+			return new(string)
+		}
+		return fs.String(flagName, "", usage)
+	}
+	addr := str("addr", "listen address (HERM_ADDR; default 127.0.0.1:8640; :0 picks a free port)", true)
+	dataDir := str("data-dir", "data directory (HERM_DATA_DIR; default ./herm-data)", false)
+	dbURL := str("database-url", "sqlite://path (HERM_DATABASE_URL; default sqlite://<data-dir>/herm.db)", false)
+	sandbox := str("sandbox", "default sandbox driver: local, process (unisolated, for development) or none (HERM_SANDBOX; default local where it works, else none)", true)
+	model := str("default-model", "model for deployments that name none (HERM_DEFAULT_MODEL)", true)
+	logFormat := str("log-format", "text or json (HERM_LOG_FORMAT; default text on a terminal, json otherwise)", true)
+	logLevel := str("log-level", "debug, info, warn or error (HERM_LOG_LEVEL; default info)", true)
+	publicURL := str("public-url", "base URL clients use, for links (HERM_PUBLIC_URL)", true)
+	cfgFile := str("config", "YAML config file (HERM_CONFIG)", false)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, usageError(name, fs)

@@ -76,7 +76,7 @@ func startProc(t *testing.T, dataDir string, env ...string) *proc {
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "listening on "); ok {
+			if u, ok := listeningURL(sc.Text()); ok {
 				found <- u
 			}
 		}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -21,7 +22,9 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "herm:", err)
+		if !errors.As(err, new(reportedError)) {
+			fmt.Fprintln(os.Stderr, "herm:", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -40,7 +40,7 @@ func quickstart(ctx context.Context, args []string, getenv func(string) string, 
 			return errors.New("HERM_URL is set but HERM_API_KEY is not: the quickstart needs a key with deployments:write")
 		}
 		fmt.Fprintf(stdout, "Using the Herm server at %s\n", base)
-		return quickstartAgainst(ctx, base, key, *message, *model, stdout)
+		return quickstartAgainst(ctx, base, key, *message, *model, false, stdout)
 	}
 
 	// Embedded server on a free loopback port.
@@ -88,7 +88,7 @@ func quickstart(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("start the embedded server: %w", err)
 	}
 	fmt.Fprintf(stdout, "Started an embedded Herm server at %s (data in %s)\n", base, dir)
-	err = quickstartAgainst(ctx, base, key, *message, *model, stdout)
+	err = quickstartAgainst(ctx, base, key, *message, *model, os.Geteuid() != 0, stdout)
 	stop()
 	if serr := <-served; err == nil {
 		err = serr
@@ -154,7 +154,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-func quickstartAgainst(ctx context.Context, base, key, message, model string, out io.Writer) error {
+// quickstartAgainst runs the quickstart against the server at base;
+// notRoot says that it is the embedded server and it does not run as root.
+func quickstartAgainst(ctx context.Context, base, key, message, model string, notRoot bool, out io.Writer) error {
 	c := &client{base: base, key: key, http: &http.Client{}}
 	var models struct {
 		Data []struct {
@@ -178,12 +180,9 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, ou
 		}
 	}
 
+	sandboxStep := message == "" && demo
 	if message == "" {
 		message = "Hello! What can you do?"
-		if demo {
-			// The demo model runs a "run:" line with the shell tool.
-			message += "\nrun: echo \"hello from $(hostname)\" > hello.txt && cat hello.txt && id"
-		}
 	}
 	body := map[string]any{
 		"customer_id":   "cus_quickstart",
@@ -223,6 +222,19 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, ou
 		return fmt.Errorf("deployment ended %s%s", dep.Status, msg)
 	}
 	fmt.Fprintf(out, "  ready in %d ms (default thread %s)\n", time.Since(start).Milliseconds(), dep.ThreadID)
+	if sandboxStep {
+		// The demo model runs a "run:" line with the shell tool, which the
+		// deployment has only where the server runs code.
+		why, err := noCodeExecution(ctx, c, dep.DeploymentID, notRoot)
+		if err != nil {
+			return err
+		}
+		if why == "" {
+			message += "\nrun: echo \"hello from $(hostname)\" > hello.txt && cat hello.txt && id"
+		} else {
+			fmt.Fprintf(out, "\nSandbox step skipped: %s\n", why)
+		}
+	}
 
 	// Open the stream before sending, so that nothing is missed.
 	sctx, cancel := context.WithCancel(ctx)
@@ -252,6 +264,39 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, ou
 	}
 	fmt.Fprintf(out, "  run %s started\n\n", sent.RunID)
 	return printRun(resp.Body, sent.RunID, out)
+}
+
+// noCodeExecution says why a deployment cannot run commands ("" when it
+// can): its tools lack the shell.
+func noCodeExecution(ctx context.Context, c *client, depID string, notRoot bool) (string, error) {
+	var tools struct {
+		Data []struct {
+			Name    string `json:"name"`
+			Enabled bool   `json:"enabled"`
+		} `json:"data"`
+	}
+	if err := c.do(ctx, "GET", "/v1/deployments/"+depID+"/tools", nil, &tools); err != nil {
+		return "", err
+	}
+	for _, t := range tools.Data {
+		if t.Name == "shell" && t.Enabled {
+			return "", nil
+		}
+	}
+	if notRoot {
+		return "the server is not running as root, which the local sandbox needs, so the agent cannot run commands. " +
+			"Run the quickstart as root (sudo) to see it run one in a sandbox, or with HERM_SANDBOX=process to run commands unisolated (development only).", nil
+	}
+	why := "this server gives its deployments no code execution, so the agent cannot run commands"
+	var ready struct {
+		Checks map[string]string `json:"checks"`
+	}
+	if c.do(ctx, "GET", "/readyz", nil, &ready) == nil {
+		if reason, ok := strings.CutPrefix(ready.Checks["sandbox"], "degraded: "); ok {
+			why += " (" + reason + ")"
+		}
+	}
+	return why + ".", nil
 }
 
 // printRun prints the run's events from an SSE stream until it ends.
@@ -288,8 +333,7 @@ func printRun(r io.Reader, runID string, out io.Writer) error {
 				midLine = true
 			case "tool_call":
 				newline()
-				args, _ := json.Marshal(ev["arguments"])
-				fmt.Fprintf(out, "  [tool_call] %v %s\n", ev["tool"], args)
+				fmt.Fprintf(out, "  [tool_call] %v %s\n", ev["tool"], humanJSON(ev["arguments"]))
 			case "tool_result":
 				newline()
 				res := fmt.Sprint(ev["result"])
@@ -304,7 +348,7 @@ func printRun(r io.Reader, runID string, out io.Writer) error {
 				case "completed", "cancelled":
 					return nil
 				case "error":
-					return fmt.Errorf("the run failed: %v", ev["error"])
+					return fmt.Errorf("the run failed: %s", runError(ev["error"]))
 				}
 			case "usage":
 				newline()
@@ -316,4 +360,29 @@ func printRun(r io.Reader, runID string, out io.Writer) error {
 		return err
 	}
 	return errors.New("the event stream ended before the run did")
+}
+
+// runError is a failed run's error as a person reads it: "code: message".
+func runError(v any) string {
+	e, _ := v.(map[string]any)
+	code, _ := e["code"].(string)
+	msg, _ := e["message"].(string)
+	switch {
+	case code != "" && msg != "":
+		return code + ": " + msg
+	case code+msg != "":
+		return code + msg
+	default:
+		return "no error was given"
+	}
+}
+
+// humanJSON is v as JSON for a person to read: "a > b && c", not
+// "a \u003e b \u0026\u0026 c".
+func humanJSON(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }

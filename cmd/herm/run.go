@@ -84,18 +84,69 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 			return nil, fmt.Errorf("log level must be debug, info, warn or error")
 		}
 	}
-	if format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok && isTerminal(f) {
-			format = "text"
-		}
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "text" {
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationMS}
+	if logFormat(format, w) == "text" {
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
+
+// logFormat is the log format asked for, or by default text on a terminal
+// and JSON otherwise.
+func logFormat(format string, w io.Writer) string {
+	if format != "" {
+		return format
+	}
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		return "text"
+	}
+	return "json"
+}
+
+// durationMS logs durations as <name>_ms, a number of milliseconds (slog
+// would write nanoseconds in JSON and "1.5ms" in text).
+func durationMS(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	key := a.Key
+	if !strings.HasSuffix(key, "_ms") {
+		key += "_ms"
+	}
+	return slog.Float64(key, float64(a.Value.Duration().Microseconds())/1000)
+}
+
+// console is what someone starting the server must see whatever the log
+// level: the address it listens on, a generated admin key, why it could not
+// start. In JSON log mode these are JSON records like the log's, so that
+// stderr holds only JSON lines; in text mode, plain text.
+type console struct {
+	w    io.Writer
+	json *slog.Logger // nil in text mode
+}
+
+func newConsole(format string, w io.Writer) *console {
+	c := &console{w: w}
+	if logFormat(format, w) == "json" {
+		c.json = slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{ReplaceAttr: durationMS}))
+	}
+	return c
+}
+
+// say prints text in text mode, and in JSON mode logs msg with attrs.
+func (c *console) say(text, msg string, attrs ...any) {
+	if c.json != nil {
+		c.json.Info(msg, attrs...)
+		return
+	}
+	fmt.Fprint(c.w, text)
+}
+
+// reportedError is an error the server already wrote out as a log record;
+// main prints nothing more.
+type reportedError struct{ error }
+
+func (e reportedError) Unwrap() error { return e.error }
 
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
@@ -113,7 +164,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	return serveWith(ctx, cfg, getenv, logger, stderr, ready)
+	err = serveWith(ctx, cfg, getenv, logger, stderr, ready)
+	if con := newConsole(cfg.LogFormat, stderr); err != nil && con.json != nil {
+		con.json.Error("herm: " + err.Error())
+		return reportedError{err}
+	}
+	return err
 }
 
 func serveWith(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger, stderr io.Writer, ready func(*app)) error {
@@ -126,7 +182,8 @@ func serveWith(ctx context.Context, cfg *config, getenv func(string) string, log
 	if err != nil {
 		return err
 	}
-	if _, err := a.bootstrapKeys(ctx, stderr); err != nil {
+	con := newConsole(cfg.LogFormat, stderr)
+	if _, err := a.bootstrapKeys(ctx, con); err != nil {
 		a.shutdown()
 		return fmt.Errorf("API keys: %w", err)
 	}
@@ -134,7 +191,7 @@ func serveWith(ctx context.Context, cfg *config, getenv func(string) string, log
 		a.shutdown()
 		return err
 	}
-	fmt.Fprintf(stderr, "listening on %s\n", a.URL())
+	con.say("listening on "+a.URL()+"\n", "listening on "+a.URL(), "url", a.URL())
 	logger.Info("herm serving", "url", a.URL(), "data_dir", cfg.DataDir, "default_model", a.deps.Rules().DefaultModel, "version", version)
 	if ready != nil {
 		ready(a)
