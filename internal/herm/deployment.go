@@ -57,7 +57,7 @@ type Sandbox struct {
 	Enabled              bool      `json:"enabled"`
 	Type                 string    `json:"type"`
 	PersistentFilesystem bool      `json:"persistent_filesystem"`
-	Resources            Resources `json:"resources"`
+	Resources            Resources `json:"resources" doc:"The limits in effect: those set, and the server's defaults for the others (local, docker and gvisor sandboxes: 1 CPU, 1024 MB of memory, 512 processes; disk_mb absent: no disk quota). The unisolated process driver applies none but disk_mb."`
 	Network              Network   `json:"network"`
 }
 

@@ -23,7 +23,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toDeployment(d, s.base(r)))
+	writeJSON(w, http.StatusCreated, s.deploymentOut(d, s.base(r)))
 	return nil
 }
 
@@ -32,7 +32,7 @@ func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toDeployment(d, s.base(r)))
+	writeJSON(w, http.StatusOK, s.deploymentOut(d, s.base(r)))
 	return nil
 }
 
@@ -55,7 +55,7 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	base := s.base(r)
-	writeJSON(w, http.StatusOK, listOf(ds, p.Limit, func(d *herm.Deployment) Deployment { return toDeployment(d, base) }, func(d *herm.Deployment) string { return d.ID }))
+	writeJSON(w, http.StatusOK, listOf(ds, p.Limit, func(d *herm.Deployment) Deployment { return s.deploymentOut(d, base) }, func(d *herm.Deployment) string { return d.ID }))
 	return nil
 }
 
@@ -68,7 +68,7 @@ func (s *Server) updateDeployment(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toDeployment(d, s.base(r)))
+	writeJSON(w, http.StatusOK, s.deploymentOut(d, s.base(r)))
 	return nil
 }
 

@@ -92,6 +92,16 @@ func (m *Manager) driver(d *herm.Deployment) (Driver, error) {
 	return drv, nil
 }
 
+// Limits returns the resource limits a deployment's sandbox has: those it
+// sets, and its driver's defaults for the others. Drivers that apply no
+// limits (process, none) report them as set.
+func (m *Manager) Limits(d *herm.Deployment) herm.Resources {
+	if drv, ok := m.drivers[d.Sandbox.Type].(interface{ DefaultLimits() herm.Resources }); ok {
+		return Limits(d.Sandbox.Resources, drv.DefaultLimits())
+	}
+	return d.Sandbox.Resources
+}
+
 func spec(d *herm.Deployment) Spec {
 	return Spec{DeploymentID: d.ID, Resources: d.Sandbox.Resources, Network: d.Sandbox.Network}
 }

@@ -131,6 +131,9 @@ func New(opts Options) (*Driver, error) {
 // Name implements sandbox.Driver.
 func (d *Driver) Name() string { return d.opts.Name }
 
+// DefaultLimits are the limits of a sandbox that sets none.
+func (d *Driver) DefaultLimits() herm.Resources { return d.opts.Defaults }
+
 // Check implements sandbox.Driver: the engine answers, the image exists.
 func (d *Driver) Check(ctx context.Context) error {
 	d.checkOnce.Do(func() {

@@ -117,6 +117,9 @@ func New(opts Options) (*Driver, error) {
 // Name implements sandbox.Driver.
 func (d *Driver) Name() string { return Name }
 
+// DefaultLimits are the limits of a sandbox that sets none.
+func (d *Driver) DefaultLimits() herm.Resources { return d.opts.Defaults }
+
 // Check implements sandbox.Driver: the server must run as root on Linux
 // with user namespaces allowed. The first successful check prepares the
 // driver's directories and cgroups.
