@@ -68,7 +68,8 @@ func lockDataDir(dir string) (func(), error) {
 	}
 	host, _ := os.Hostname()
 	b, _ := json.Marshal(lockHolder{PID: os.Getpid(), Host: host})
-	if err := f.Truncate(0); err == nil {
+	err = f.Truncate(0)
+	if err == nil {
 		_, err = f.WriteAt(append(b, '\n'), 0)
 	}
 	if err != nil {
