@@ -102,6 +102,12 @@ func TestJSONLogsOnly(t *testing.T) {
 	if json.Unmarshal([]byte(strings.TrimSpace(errOut.String())), &rec) != nil || rec["level"] != "ERROR" || !strings.Contains(rec["msg"].(string), "postgres") {
 		t.Fatalf("failed start logged as %q", errOut.String())
 	}
+	// So are wrong settings.
+	errOut = syncBuffer{}
+	err = run(context.Background(), []string{"serve", "--sandbox", "vm"}, func(k string) string { return env[k] }, &errOut, &errOut)
+	if err == nil || !errors.As(err, &rep) || !strings.Contains(errOut.String(), `"level":"ERROR"`) || strings.Count(strings.TrimSpace(errOut.String()), "\n") != 0 {
+		t.Fatalf("bad settings: %v logged as %q", err, errOut.String())
+	}
 }
 
 // In text mode the listening line is plain, for people and the tools that

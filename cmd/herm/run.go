@@ -156,20 +156,26 @@ func isTerminal(f *os.File) bool {
 // serve runs the server until ctx ends. ready, when set, receives the app
 // once it listens (for quickstart and tests).
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(*app)) error {
+	// A failure to start is a log record in JSON mode (the format from the
+	// environment when the settings themselves are wrong).
+	format := getenv("HERM_LOG_FORMAT")
+	report := func(err error) error {
+		if con := newConsole(format, stderr); err != nil && con.json != nil && !errors.As(err, new(errHelp)) {
+			con.json.Error("herm: " + err.Error())
+			return reportedError{err}
+		}
+		return err
+	}
 	cfg, err := loadConfig("serve", args, getenv)
 	if err != nil {
-		return err
+		return report(err)
 	}
+	format = cfg.LogFormat
 	logger, err := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 	if err != nil {
-		return err
+		return report(err)
 	}
-	err = serveWith(ctx, cfg, getenv, logger, stderr, ready)
-	if con := newConsole(cfg.LogFormat, stderr); err != nil && con.json != nil {
-		con.json.Error("herm: " + err.Error())
-		return reportedError{err}
-	}
-	return err
+	return report(serveWith(ctx, cfg, getenv, logger, stderr, ready))
 }
 
 func serveWith(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger, stderr io.Writer, ready func(*app)) error {
