@@ -24,6 +24,7 @@ import (
 	"github.com/hermhq/herm/internal/llm/providers"
 	"github.com/hermhq/herm/internal/mcpclient"
 	"github.com/hermhq/herm/internal/memory"
+	"github.com/hermhq/herm/internal/netguard"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
@@ -116,9 +117,13 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	sandboxes.SetSnapshots(snaps)
 	watchFilesystem(sandboxes, st, elog, logger)
 	egressCtx, stopEgress := context.WithCancel(context.Background())
-	eg := &egresses{ctx: egressCtx, store: st, log: elog, logger: logger, allowPrivate: cfg.AllowPrivateNet, proxies: map[string]runningProxy{}}
+	// One guard decides where the server may connect for anyone else:
+	// web_fetch, attachments, url skills, webhooks, MCP servers, the
+	// egress proxies.
+	guard := netguard.New(netguard.Options{AllowPrivate: cfg.AllowPrivateNet})
+	eg := &egresses{ctx: egressCtx, store: st, log: elog, logger: logger, guard: guard, proxies: map[string]runningProxy{}}
 	memories := memory.New(ids, now)
-	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Memory: memories})...)
+	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, Memory: memories})...)
 	reg.SetCodeExecution(sandboxes.CanExec)
 	prices := llm.DefaultPrices()
 	for k, v := range cfg.Prices {
@@ -159,17 +164,17 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		}()
 	}
 	sandboxes.SetPrepare(eg.prepare, eg.forget)
-	hooks := webhook.New(st, vault, ids, now, webhook.Options{HTTPClient: webhookClient(cfg.AllowPrivateNet),
+	hooks := webhook.New(st, vault, ids, now, webhook.Options{HTTPClient: webhookClient(guard), Guard: guard,
 		AllowPrivateNetworks: cfg.AllowPrivateNet, Encode: httpapi.EventJSON, Backoff: cfg.WebhookRetries,
 		OnAttempt: metrics.WebhookAttempt, Logger: logger})
 	hooksRef.Store(hooks)
-	mcps := mcpclient.New(mcpclient.Options{HTTPClient: builtin.SafeHTTPClient(cfg.AllowPrivateNet), Logger: logger,
+	mcps := mcpclient.New(mcpclient.Options{HTTPClient: &http.Client{Timeout: builtin.DefaultFetchTimeout, Transport: guard.Transport()}, Logger: logger,
 		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, error) {
 			v, _, err := vault.Reveal(ctx, d, name)
 			return v, err
 		}})
 	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
-	downloader := builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, MaxFetchBytes: herm.MaxAttachmentBytes})
+	downloader := builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, MaxFetchBytes: herm.MaxAttachmentBytes})
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
 		ExtraTools:      extraTools,
 		Redactor:        redactor(vault),
@@ -200,6 +205,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		SandboxTypes:         sandboxes.Types(),
 		DefaultSandbox:       sandboxes.Default(),
 		AllowPrivateNetworks: cfg.AllowPrivateNet,
+		CheckURL:             guard.CheckURL,
 		CheckSnapshot:        sandboxes.CheckSnapshot,
 		CheckSecretRef:       vault.CheckRef,
 		ResolveSkill:         skillResolver(st, sandboxes, downloader),
@@ -301,13 +307,11 @@ func (a *app) start(ctx context.Context) error {
 	return nil
 }
 
-// webhookClient sends webhook deliveries: private addresses refused unless
-// allowed, 10 s per attempt, no redirects (a 3xx is a failed attempt).
-func webhookClient(allowPrivate bool) *http.Client {
-	c := builtin.SafeHTTPClient(allowPrivate)
-	c.Timeout = 10 * time.Second
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
+// webhookClient sends webhook deliveries: connections checked by the guard,
+// no proxy, 10 s per attempt, no redirects (a 3xx is a failed attempt).
+func webhookClient(g *netguard.Guard) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: g.Transport(),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // URL is the address the server listens on.

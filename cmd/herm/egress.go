@@ -12,23 +12,23 @@ import (
 	"github.com/hermhq/herm/internal/egress"
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/netguard"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store"
-	"github.com/hermhq/herm/internal/tools/builtin"
 )
 
 // egresses runs the deployments' egress proxies and gives their sandboxes
 // the environment that uses them: the proxy, the CA bundle that trusts the
 // proxy's CA, and the secrets' placeholders.
 type egresses struct {
-	ctx          context.Context
-	store        store.Store
-	vault        *secrets.Vault
-	log          *eventlog.Log
-	logger       *slog.Logger
-	key          []byte
-	allowPrivate bool
+	ctx    context.Context
+	store  store.Store
+	vault  *secrets.Vault
+	log    *eventlog.Log
+	logger *slog.Logger
+	key    []byte
+	guard  *netguard.Guard // where upstream connections may go
 
 	mu      sync.Mutex
 	proxies map[string]runningProxy
@@ -115,7 +115,7 @@ func (e *egresses) start(d *herm.Deployment, l egressHost, ws *sandbox.Workspace
 			return cfg, nil
 		},
 		Placeholder: func(name string) string { return egress.Placeholder(e.key, id, name) },
-		Dial:        builtin.SafeDial(e.allowPrivate),
+		Dial:        e.guard.DialContext,
 		Audit: func(host, reason string) {
 			data, _ := json.Marshal(map[string]any{"decision": "denied", "host": host, "reason": reason})
 			e.log.Emit(&herm.Event{DeploymentID: id, Type: herm.EventEgress, Data: data})

@@ -182,6 +182,11 @@ func (a attachments) Save(ctx context.Context, d *herm.Deployment, runID string,
 		mt, data, err = herm.DecodeDataURL(at.URL)
 	} else {
 		data, mt, err = a.dl.Download(ctx, d, at.URL, herm.MaxAttachmentBytes)
+		if err != nil && ctx.Err() == nil {
+			// Why it could not be fetched is the user's to know (a refused
+			// address, an HTTP status, a size), not an internal error.
+			err = herm.Errorf(herm.EInvalid, "%s", fetchError(err))
+		}
 		if u, perr := url.Parse(at.URL); perr == nil {
 			name = path.Base(u.Path)
 		}
@@ -190,7 +195,7 @@ func (a attachments) Save(ctx context.Context, d *herm.Deployment, runID string,
 		return herm.SavedAttachment{}, err
 	}
 	if at.Type == herm.AttachImage && !herm.IsImageType(mt) {
-		return herm.SavedAttachment{}, fmt.Errorf("an image must be png, jpeg, gif or webp (this is %s)", mt)
+		return herm.SavedAttachment{}, herm.Errorf(herm.EInvalid, "an image must be png, jpeg, gif or webp (this is %s)", mt)
 	}
 	if name == "" || name == "/" || name == "." {
 		name = at.Type

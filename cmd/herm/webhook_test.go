@@ -233,15 +233,41 @@ func TestWebhookDeliveriesSurviveRestart(t *testing.T) {
 }
 
 // Without HERM_ALLOW_PRIVATE_NETWORKS, a webhook cannot point at a private
-// address (names are checked again when dialled).
+// address, in any notation, or at a metadata service (names are checked
+// again when dialled).
 func TestWebhookPrivateAddresses(t *testing.T) {
 	s := startServer(t, nil)
-	for _, u := range []string{"https://127.0.0.1/hook", "https://10.1.2.3/hook", "https://[::1]/hook", "https://localhost/hook", "https://169.254.169.254/latest", "http://hooks.example.com/x"} {
-		if r := s.do("POST", "/v1/webhooks", map[string]any{"url": u, "events": []string{"run_status"}}); r.status != 400 {
-			t.Errorf("%s: %d %s", u, r.status, r.body)
+	for u, want := range map[string]string{
+		"https://127.0.0.1/hook":              "url: 127.0.0.1 is a loopback address",
+		"https://10.1.2.3/hook":               "url: 10.1.2.3 is a private address",
+		"https://[::1]/hook":                  "url: ::1 is a loopback address",
+		"https://localhost/hook":              "url: localhost is a loopback name",
+		"https://LOCALHOST/hook":              "url: localhost is a loopback name",
+		"https://127.1/hook":                  "url: 127.1 is 127.0.0.1, a loopback address",
+		"https://0x7f000001/hook":             "url: 0x7f000001 is 127.0.0.1, a loopback address",
+		"https://2130706433/hook":             "url: 2130706433 is 127.0.0.1, a loopback address",
+		"https://100.64.0.1/hook":             "url: 100.64.0.1 is a carrier-grade NAT address",
+		"https://[::ffff:10.0.0.1]/hook":      "url: ::ffff:10.0.0.1 embeds 10.0.0.1, a private address",
+		"https://169.254.169.254/latest":      "url: 169.254.169.254 is a cloud metadata address",
+		"https://metadata.google.internal/x":  "url: metadata.google.internal is a cloud metadata host",
+		"https://metadata.google.internal./x": "url: metadata.google.internal is a cloud metadata host",
+		"http://hooks.example.com/x":          "must use https",
+	} {
+		r := s.do("POST", "/v1/webhooks", map[string]any{"url": u, "events": []string{"run_status"}})
+		if r.status != 400 || r.errCode(t) != "validation_error" || !strings.Contains(string(r.body), want) {
+			t.Errorf("%s: %d %s, want %q", u, r.status, r.body, want)
 		}
 	}
 	s.must(201, "POST", "/v1/webhooks", map[string]any{"url": "https://hooks.example.com/x", "events": []string{"run_status"}})
+
+	// With private networks allowed, metadata services stay refused.
+	lax := startServer(t, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	for _, u := range []string{"http://169.254.169.254/latest", "https://metadata.google.internal/x", "http://[fd00:ec2::254]/"} {
+		if r := lax.do("POST", "/v1/webhooks", map[string]any{"url": u, "events": []string{"run_status"}}); r.status != 400 || !strings.Contains(string(r.body), "cloud metadata") {
+			t.Errorf("%s with private networks allowed: %d %s", u, r.status, r.body)
+		}
+	}
+	lax.must(201, "POST", "/v1/webhooks", map[string]any{"url": "https://0x7f000001/hook", "events": []string{"run_status"}})
 }
 
 func grepLines(text, substr string) string {

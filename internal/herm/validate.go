@@ -89,6 +89,12 @@ type Rules struct {
 	AllowOpenEgress bool
 	// AllowPrivateNetworks lets MCP and skill URLs use http and private hosts.
 	AllowPrivateNetworks bool
+	// CheckURL reports why the server may not connect to a URL's host
+	// (the network guard: a literal or resolved address that is private,
+	// the server's own host, a metadata service, ...); nil: it may. Its
+	// message follows the field's name in a validation_error. Used for MCP
+	// server, skill and attachment URLs; nil func: not checked.
+	CheckURL func(ctx context.Context, rawURL string) error
 	// ResolveSkill checks a configured skill's SKILL.md (fetching a url
 	// skill's, reading a file skill's from the workspace of d when it has
 	// one) and returns the skill with the content to store (an
@@ -339,7 +345,7 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 		}
 	}
 	if in.MCPServers != nil {
-		if err := checkMCPServers(*in.MCPServers, r); err != nil {
+		if err := checkMCPServers(ctx, *in.MCPServers, r); err != nil {
 			return err
 		}
 		d.MCPServers = slices.Clone(*in.MCPServers)
@@ -551,7 +557,7 @@ func applySandbox(s *Sandbox, in *SandboxInput, r Rules, create bool) error {
 	return nil
 }
 
-func checkMCPServers(list []MCPServer, r Rules) error {
+func checkMCPServers(ctx context.Context, list []MCPServer, r Rules) error {
 	if len(list) > MaxMCPServers {
 		return invalid("mcp_servers can hold at most %d servers", MaxMCPServers)
 	}
@@ -569,7 +575,7 @@ func checkMCPServers(list []MCPServer, r Rules) error {
 			return invalid("%s.name %q is used twice", f, m.Name)
 		}
 		seen[m.Name] = true
-		if err := checkURL(f+".url", m.URL, r); err != nil {
+		if err := checkURL(ctx, f+".url", m.URL, r); err != nil {
 			return err
 		}
 		for _, t := range m.Tools {
@@ -590,8 +596,9 @@ func checkMCPServers(list []MCPServer, r Rules) error {
 }
 
 // checkURL accepts https URLs, and http ones only when private networks are
-// allowed (that is where plain http servers live).
-func checkURL(field, raw string, r Rules) error {
+// allowed (that is where plain http servers live), whose host the server
+// may connect to (r.CheckURL).
+func checkURL(ctx context.Context, field, raw string, r Rules) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return invalid("%s must be an absolute URL (got %q)", field, raw)
@@ -608,13 +615,35 @@ func checkURL(field, raw string, r Rules) error {
 	if u.User != nil {
 		return invalid("%s must not contain credentials; use headers with secret placeholders", field)
 	}
+	if r.CheckURL != nil {
+		if err := r.CheckURL(ctx, raw); err != nil {
+			return invalid("%s: %s", field, err.Error())
+		}
+	}
+	return nil
+}
+
+// CheckAttachmentURLs checks that the server may fetch a message's https
+// attachments (r.CheckURL; ValidateMessage checks the rest).
+func CheckAttachmentURLs(ctx context.Context, atts []Attachment, r Rules) error {
+	if r.CheckURL == nil {
+		return nil
+	}
+	for i, a := range atts {
+		if !strings.HasPrefix(a.URL, "https://") {
+			continue
+		}
+		if err := r.CheckURL(ctx, a.URL); err != nil {
+			return invalid("attachments[%d].url: %s", i, err.Error())
+		}
+	}
 	return nil
 }
 
 // CheckWebhookURL checks a webhook's URL: https (http only when private
 // networks are allowed), no credentials.
 func CheckWebhookURL(raw string, allowPrivate bool) error {
-	return checkURL("url", raw, Rules{AllowPrivateNetworks: allowPrivate})
+	return checkURL(context.Background(), "url", raw, Rules{AllowPrivateNetworks: allowPrivate})
 }
 
 func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d *Deployment) ([]Skill, error) {
@@ -638,7 +667,7 @@ func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d
 				return nil, invalid("%s.content is required for an inline skill", f)
 			}
 		case SkillURL:
-			if err := checkURL(f+".url", s.URL, r); err != nil {
+			if err := checkURL(ctx, f+".url", s.URL, r); err != nil {
 				return nil, err
 			}
 		case SkillFile:

@@ -230,6 +230,12 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := herm.ValidateMessage(*in.Content, in.Attachments); err != nil {
 		return err
 	}
+	if s.deps != nil {
+		// An https attachment the server may not fetch is refused now.
+		if err := herm.CheckAttachmentURLs(r.Context(), in.Attachments, s.deps.Rules()); err != nil {
+			return err
+		}
+	}
 	p := runner.SendParams{DeploymentID: r.PathValue("deployment_id"), Content: *in.Content, Attachments: in.Attachments, Mode: runner.ModeSteer}
 	if in.ThreadID != nil {
 		if *in.ThreadID == "" {

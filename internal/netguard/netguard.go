@@ -264,6 +264,9 @@ func InterfaceAddrs() ([]netip.Addr, error) {
 // isHost reports whether ip is an address of this server's own host. When
 // the host's addresses cannot be listed, the last list known is used.
 func (g *Guard) isHost(ip netip.Addr) bool {
+	if g.opts.AllowPrivate {
+		return false // the rule is lifted: no need to list the interfaces
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.hostSet == nil || time.Since(g.hostAt) > hostAddrsTTL {

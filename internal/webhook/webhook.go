@@ -18,8 +18,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +26,7 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/netguard"
 	"github.com/hermhq/herm/internal/store"
 )
 
@@ -51,11 +50,16 @@ type Sealer interface {
 
 // Options configure a Service. Zero values mean defaults.
 type Options struct {
-	// HTTPClient sends deliveries (default: 10 s timeout). Give it a dialer
-	// that refuses private addresses unless the operator allows them.
+	// HTTPClient sends deliveries (default: 10 s timeout, no redirects,
+	// connecting through Guard). Give it a dialer that refuses what Guard
+	// refuses.
 	HTTPClient *http.Client
-	// AllowPrivateNetworks lets webhook URLs be http.
+	// AllowPrivateNetworks lets webhook URLs be http (and, when Guard is
+	// nil, private).
 	AllowPrivateNetworks bool
+	// Guard decides which hosts webhook URLs may name (default: one made
+	// with AllowPrivateNetworks).
+	Guard *netguard.Guard
 	// Backoff is the wait before each retry (default DefaultBackoff).
 	Backoff []time.Duration
 	// Poll is how often due deliveries are looked for when nothing wakes
@@ -87,8 +91,12 @@ type Service struct {
 
 // New returns a Service; Run sends deliveries.
 func New(st store.Store, sealer Sealer, ids *herm.IDGen, now func() time.Time, opts Options) *Service {
+	if opts.Guard == nil {
+		opts.Guard = netguard.New(netguard.Options{AllowPrivate: opts.AllowPrivateNetworks})
+	}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+		opts.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: opts.Guard.Transport(),
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if opts.Backoff == nil {
 		opts.Backoff = DefaultBackoff()
@@ -121,13 +129,10 @@ func (s *Service) Create(ctx context.Context, in Input) (*herm.Webhook, string, 
 	if err := herm.CheckWebhookURL(in.URL, s.opts.AllowPrivateNetworks); err != nil {
 		return nil, "", err
 	}
-	if u, err := url.Parse(in.URL); err == nil && !s.opts.AllowPrivateNetworks {
-		// Names are checked when dialled; a literal address can be now.
-		host := u.Hostname()
-		ip, err := netip.ParseAddr(host)
-		if host == "localhost" || err == nil && (!ip.IsGlobalUnicast() || ip.IsPrivate()) {
-			return nil, "", herm.Errorf(herm.EInvalid, "url: %s is a private, loopback or link-local address, which this server does not send webhooks to", host)
-		}
+	// A literal address, or a name that resolves now, is checked now; every
+	// delivery's connection is checked again when dialled.
+	if err := s.opts.Guard.CheckURL(ctx, in.URL); err != nil {
+		return nil, "", herm.Errorf(herm.EInvalid, "url: %v", err)
 	}
 	if len(in.Events) == 0 || len(in.Events) > MaxEvents {
 		return nil, "", herm.Errorf(herm.EInvalid, "events must list 1 to %d event types (%s)", MaxEvents, strings.Join(herm.EventTypes(), ", "))

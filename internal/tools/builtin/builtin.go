@@ -25,6 +25,7 @@ import (
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/memory"
+	"github.com/hermhq/herm/internal/netguard"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/tools"
 )
@@ -40,13 +41,16 @@ const (
 type Options struct {
 	// HTTPClient makes web_fetch's requests (default: a client with a 30 s
 	// timeout). Its Transport must be nil or an *http.Transport: web_fetch
-	// uses a copy whose dialer refuses private addresses (unless
-	// AllowPrivateNetworks) and that uses no proxy. Its CheckRedirect is
-	// replaced.
+	// uses a copy that connects through the Guard's dialer and uses no
+	// proxy. Its CheckRedirect is replaced.
 	HTTPClient *http.Client
-	// AllowPrivateNetworks lets web_fetch reach private, loopback and
-	// link-local addresses (HERM_ALLOW_PRIVATE_NETWORKS).
+	// AllowPrivateNetworks lets web_fetch reach private and loopback
+	// addresses and the server's own host (HERM_ALLOW_PRIVATE_NETWORKS);
+	// used when Guard is nil.
 	AllowPrivateNetworks bool
+	// Guard decides which addresses web_fetch and the Downloader may
+	// connect to (default: one made with AllowPrivateNetworks).
+	Guard *netguard.Guard
 	// MaxFetchBytes caps the bytes web_fetch reads of a response
 	// (default 5 MiB).
 	MaxFetchBytes int64

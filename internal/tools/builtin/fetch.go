@@ -6,16 +6,13 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
-	"time"
 	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/netguard"
 	"github.com/hermhq/herm/internal/tools"
 )
 
@@ -42,16 +39,26 @@ const webFetchSchema = `{
 
 // webFetch fetches URLs on the host, not in the sandbox: it applies the
 // deployment's egress settings (none, allowed_hosts) and the server's
-// private-network rule itself. (Sending it through the per-deployment
-// egress proxy is a later change.)
+// network guard itself. (Sending it through the per-deployment egress
+// proxy is a later change.)
 type webFetch struct {
-	client       *http.Client // shared transport; copied per call
-	allowPrivate bool
-	maxBytes     int64
+	client   *http.Client // shared transport; copied per call
+	guard    *netguard.Guard
+	maxBytes int64
+}
+
+// guard returns the Guard of opts, or one made with its
+// AllowPrivateNetworks.
+func (opts Options) guard() *netguard.Guard {
+	if opts.Guard != nil {
+		return opts.Guard
+	}
+	return netguard.New(netguard.Options{AllowPrivate: opts.AllowPrivateNetworks})
 }
 
 func newWebFetch(opts Options) Tool {
-	f := &webFetch{client: fetchClient(opts), allowPrivate: opts.AllowPrivateNetworks, maxBytes: opts.MaxFetchBytes}
+	opts.Guard = opts.guard()
+	f := &webFetch{client: fetchClient(opts), guard: opts.Guard, maxBytes: opts.MaxFetchBytes}
 	return newTool("web_fetch",
 		"Fetch a web page or other text resource over http(s) and return it as text. HTML is reduced to readable text with its title and links. "+
 			"Binary content is not returned.",
@@ -60,7 +67,8 @@ func newWebFetch(opts Options) Tool {
 
 // fetchClient returns the client web_fetch uses: opts.HTTPClient (or a
 // client with a 30 s timeout) whose transport connects directly, never
-// through a proxy, and checks every address it dials.
+// through a proxy, and through the Guard's dialer, which checks every
+// address it dials.
 func fetchClient(opts Options) *http.Client {
 	c := &http.Client{Timeout: DefaultFetchTimeout}
 	if opts.HTTPClient != nil {
@@ -75,28 +83,14 @@ func fetchClient(opts Options) *http.Client {
 		tr = t.Clone()
 	default:
 		// Another RoundTripper decides itself where connections go; only
-		// URLs naming private addresses literally are refused then.
+		// URLs naming refused addresses literally are refused then.
 		return c
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	if !opts.AllowPrivateNetworks {
-		// Checked at dial time, on the address actually dialled, so a name
-		// that resolves (or re-resolves) to a private address is refused.
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				host = address
-			}
-			ip, err := netip.ParseAddr(host)
-			if err != nil || privateAddr(ip) {
-				return &blockedError{addr: host}
-			}
-			return nil
-		}
-	}
-	// Every connection goes through d: no proxy, no custom dialers.
+	// Every connection goes through the Guard's dialer, which checks the
+	// address actually dialled (a name that re-resolves elsewhere gains
+	// nothing): no proxy, no custom dialers.
 	tr.Proxy = nil
-	tr.DialContext = d.DialContext
+	tr.DialContext = opts.guard().DialContext
 	tr.DialTLSContext = nil
 	//lint:ignore SA1019 cleared so that an old-style dialer cannot bypass the check
 	tr.DialTLS = nil
@@ -106,11 +100,17 @@ func fetchClient(opts Options) *http.Client {
 	return c
 }
 
-// blockedError is a dial refused by the private-network rule.
-type blockedError struct{ addr string }
-
-func (e *blockedError) Error() string {
-	return "refused to connect to " + e.addr + ": a private, loopback or link-local address"
+// withNote is err's message, followed, for a destination the network
+// guard refused, by the rule that refused it (for the model).
+func withNote(err error) string {
+	var ge *netguard.Error
+	switch {
+	case !errors.As(err, &ge):
+		return err.Error()
+	case ge.Always():
+		return err.Error() + ", and this server never connects to cloud metadata or link-local addresses"
+	}
+	return err.Error() + ", and this server does not let web_fetch reach private networks or its own host"
 }
 
 // refusedError is a URL web_fetch refuses to fetch; its message is for the
@@ -135,7 +135,7 @@ func (f *webFetch) call(ctx context.Context, c tools.Call, a webFetchArgs) (tool
 		return errResult("url %q is not a valid URL", a.URL), nil
 	}
 	if err := f.check(c.Deployment, u); err != nil {
-		return errResult("%s", err.Error()), nil
+		return errResult("%s", withNote(err)), nil
 	}
 	client := *f.client
 	client.Jar = nil
@@ -144,7 +144,7 @@ func (f *webFetch) call(ctx context.Context, c tools.Call, a webFetchArgs) (tool
 			return &refusedError{fmt.Sprintf("stopped after %d redirects (last to %s)", maxRedirects, req.URL.Redacted())}
 		}
 		if err := f.check(c.Deployment, req.URL); err != nil {
-			return &refusedError{"redirected to " + req.URL.Redacted() + ", which is refused: " + err.Error()}
+			return &refusedError{"redirected to " + req.URL.Redacted() + ", which is refused: " + withNote(err)}
 		}
 		return nil
 	}
@@ -232,10 +232,9 @@ func (f *webFetch) doErr(ctx context.Context, u *url.URL, err error) (tools.Resu
 	if errors.As(err, &re) {
 		return errResult("%s", re.msg), nil
 	}
-	var be *blockedError
-	if errors.As(err, &be) {
-		return errResult("%s refused: %s resolves to %s, a private, loopback or link-local address, and this server does not let web_fetch reach private networks",
-			u.Redacted(), u.Hostname(), be.addr), nil
+	var ge *netguard.Error
+	if errors.As(err, &ge) {
+		return errResult("%s refused: %s", u.Redacted(), withNote(ge)), nil
 	}
 	if netTimeout(err) {
 		return errResult("fetching %s timed out", u.Redacted()), nil
@@ -272,13 +271,10 @@ func (f *webFetch) check(d *herm.Deployment, u *url.URL) error {
 			}
 		}
 	}
-	if !f.allowPrivate {
-		if ip, err := netip.ParseAddr(host); err == nil && privateAddr(ip) {
-			return fmt.Errorf("url %s names a private, loopback or link-local address, and this server does not let web_fetch reach private networks", u.Redacted())
-		}
-		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-			return fmt.Errorf("url %s names the local host, and this server does not let web_fetch reach private networks", u.Redacted())
-		}
+	// Literal addresses and refused names now; names that resolve to a
+	// refused address when dialled.
+	if err := f.guard.CheckHostNoDNS(u.Hostname()); err != nil {
+		return fmt.Errorf("url %s refused: %w", u.Redacted(), err)
 	}
 	return nil
 }
@@ -309,45 +305,6 @@ func listHosts(hosts []string) string {
 	return strings.Join(hosts[:show], ", ") + fmt.Sprintf(" and %d more", len(hosts)-show)
 }
 
-// Address ranges web_fetch refuses besides loopback, private, link-local,
-// multicast and unspecified addresses.
-var blockedPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),     // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT, often internal
-	netip.MustParsePrefix("192.0.0.0/24"),  // IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),   // reserved
-	netip.MustParsePrefix("fec0::/10"),     // site-local (deprecated)
-}
-
-var (
-	nat64  = netip.MustParsePrefix("64:ff9b::/96")
-	sixTo4 = netip.MustParsePrefix("2002::/16")
-)
-
-// privateAddr reports whether ip is an address web_fetch must not reach
-// unless private networks are allowed.
-func privateAddr(ip netip.Addr) bool {
-	ip = ip.Unmap().WithZone("")
-	if !ip.IsGlobalUnicast() || ip.IsPrivate() {
-		return true
-	}
-	for _, p := range blockedPrefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	// IPv6 addresses that embed an IPv4 address reach that address.
-	b := ip.As16()
-	switch {
-	case nat64.Contains(ip):
-		return privateAddr(netip.AddrFrom4([4]byte(b[12:16])))
-	case sixTo4.Contains(ip):
-		return privateAddr(netip.AddrFrom4([4]byte(b[2:6])))
-	}
-	return false
-}
-
 // textual reports media types shown as text.
 func textual(mt string) bool {
 	switch {
@@ -376,8 +333,8 @@ func decodeCharset(b []byte, charset string) string {
 	return string(b)
 }
 
-// Downloader fetches files (attachments) under the same rules as
-// web_fetch: the deployment's egress settings, the private-network rule,
+// Downloader fetches files (attachments, url skills) under the same rules
+// as web_fetch: the deployment's egress settings, the network guard,
 // checked redirects, a size limit.
 type Downloader struct{ f *webFetch }
 
@@ -386,11 +343,14 @@ func NewDownloader(opts Options) *Downloader {
 	if opts.MaxFetchBytes <= 0 {
 		opts.MaxFetchBytes = DefaultMaxFetchBytes
 	}
-	return &Downloader{f: &webFetch{client: fetchClient(opts), allowPrivate: opts.AllowPrivateNetworks, maxBytes: opts.MaxFetchBytes}}
+	opts.Guard = opts.guard()
+	return &Downloader{f: &webFetch{client: fetchClient(opts), guard: opts.Guard, maxBytes: opts.MaxFetchBytes}}
 }
 
 // Download GETs rawURL for deployment d, reading at most limit bytes (more
-// is an error), and returns the body and its media type.
+// is an error), and returns the body and its media type. Its errors say
+// why, for the user: a refused destination is "refused: " and the network
+// guard's reason.
 func (dl *Downloader) Download(ctx context.Context, d *herm.Deployment, rawURL string, limit int64) ([]byte, string, error) {
 	f := dl.f
 	u, err := url.Parse(strings.TrimSpace(rawURL))
@@ -419,9 +379,9 @@ func (dl *Downloader) Download(ctx context.Context, d *herm.Deployment, rawURL s
 	req.Header.Set("User-Agent", fetchUserAgent)
 	resp, err := client.Do(req)
 	if err != nil {
-		var be *blockedError
-		if errors.As(err, &be) {
-			return nil, "", be
+		var ge *netguard.Error
+		if errors.As(err, &ge) {
+			return nil, "", fmt.Errorf("refused: %w", ge)
 		}
 		return nil, "", fmt.Errorf("fetch failed: %v", err)
 	}
@@ -441,22 +401,4 @@ func (dl *Downloader) Download(ctx context.Context, d *herm.Deployment, rawURL s
 		mt, _, _ = mime.ParseMediaType(http.DetectContentType(body))
 	}
 	return body, mt, nil
-}
-
-// SafeHTTPClient returns a client like web_fetch's: no proxy, and every
-// dialed address checked against the private-network rule (refused unless
-// allowPrivate). For other host-side clients of untrusted URLs (MCP).
-func SafeHTTPClient(allowPrivate bool) *http.Client {
-	return fetchClient(Options{AllowPrivateNetworks: allowPrivate})
-}
-
-// SafeDial returns a dialer that refuses private, loopback and link-local
-// addresses (checked on the address actually dialed) unless allowPrivate.
-func SafeDial(allowPrivate bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	tr, ok := SafeHTTPClient(allowPrivate).Transport.(*http.Transport)
-	if !ok || tr.DialContext == nil {
-		d := &net.Dialer{Timeout: 10 * time.Second}
-		return d.DialContext
-	}
-	return tr.DialContext
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/netguard"
 )
 
 const testPage = `<!doctype html>
@@ -189,32 +191,36 @@ func TestWebFetchPrivateNetworks(t *testing.T) {
 	ts, hits := fetchServer(t)
 	e := newEnv(t, Options{})
 	u, _ := url.Parse(ts.URL)
-	for _, target := range []string{
-		ts.URL + "/plain",
-		"http://localhost:" + u.Port() + "/plain",
-		"http://[::1]:" + u.Port() + "/plain",
-		"http://169.254.169.254/latest/meta-data/",
-		"http://10.0.0.1/",
-		"http://[::ffff:127.0.0.1]:" + u.Port() + "/",
+	const note = ", and this server does not let web_fetch reach private networks or its own host"
+	for target, want := range map[string]string{
+		ts.URL + "/plain":                                 "url " + ts.URL + "/plain refused: 127.0.0.1 is a loopback address" + note,
+		"http://localhost:" + u.Port() + "/plain":         "localhost is a loopback name" + note,
+		"http://[::1]:" + u.Port() + "/plain":             "::1 is a loopback address" + note,
+		"http://169.254.169.254/latest/meta-data/":        "169.254.169.254 is a cloud metadata address, and this server never connects to cloud metadata or link-local addresses",
+		"http://10.0.0.1/":                                "10.0.0.1 is a private address" + note,
+		"http://0x7f000001:" + u.Port() + "/":             "0x7f000001 is 127.0.0.1, a loopback address" + note,
+		"http://[::ffff:127.0.0.1]:" + u.Port() + "/":     "::ffff:127.0.0.1 embeds 127.0.0.1, a loopback address" + note,
+		"http://metadata.google.internal/computeMetadata": "metadata.google.internal is a cloud metadata host, and this server never",
 	} {
-		failed(t, e.call(t, "web_fetch", map[string]any{"url": target}), "this server does not let web_fetch reach private networks")
+		failed(t, e.call(t, "web_fetch", map[string]any{"url": target}), want)
 	}
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the server got %d requests", n)
 	}
 
-	// Names that resolve to private addresses are refused when dialled.
+	// Names that resolve to refused addresses are refused when dialled.
 	c := fetchClient(Options{})
-	_, err := c.Get(ts.URL + "/plain")
-	var be *blockedError
-	if !errors.As(err, &be) || be.addr != "127.0.0.1" {
-		t.Errorf("dial error = %v, want a blockedError for 127.0.0.1", err)
+	_, err := c.Get("http://localhost.:" + u.Port() + "/plain")
+	var ge *netguard.Error
+	if !errors.As(err, &ge) || ge.Kind != netguard.Loopback {
+		t.Errorf("dial error = %v, want the guard's refusal", err)
 	}
-	r, err := (&webFetch{client: c}).doErr(context.Background(), &url.URL{Scheme: "http", Host: "internal.example:80", Path: "/"}, err)
+	ge = &netguard.Error{Host: "internal.example", Resolved: true, Addr: netip.MustParseAddr("10.0.0.1"), Kind: netguard.Private}
+	r, err := (&webFetch{client: c}).doErr(context.Background(), &url.URL{Scheme: "http", Host: "internal.example:80", Path: "/"}, &url.Error{Op: "Get", URL: "http://internal.example:80/", Err: ge})
 	if err != nil {
 		t.Fatal(err)
 	}
-	failed(t, r, "http://internal.example:80/ refused: internal.example resolves to 127.0.0.1, a private, loopback or link-local address, and this server does not let web_fetch reach private networks")
+	failed(t, r, "http://internal.example:80/ refused: internal.example resolves to 10.0.0.1, a private address"+note)
 	if n := hits.Load(); n != 0 {
 		t.Errorf("the server got %d requests", n)
 	}
@@ -230,6 +236,54 @@ func TestWebFetchPrivateNetworks(t *testing.T) {
 	}
 	if c := fetchClient(Options{}); c.Timeout != DefaultFetchTimeout {
 		t.Errorf("default timeout = %v", c.Timeout)
+	}
+}
+
+// web_fetch does not reach the server's own host: an address of one of its
+// interfaces (which would reach the API, a database, a container engine
+// listening on all interfaces) is refused, even when it is not private.
+func TestWebFetchOwnHost(t *testing.T) {
+	t.Parallel()
+	addrs, err := netguard.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own netip.Addr
+	for _, a := range addrs {
+		if !a.IsLoopback() && !a.IsLinkLocalUnicast() && !a.IsMulticast() {
+			own = a
+			break
+		}
+	}
+	if !own.IsValid() {
+		t.Skip("this machine has no non-loopback interface address")
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(own, 0).String())
+	if err != nil {
+		t.Skipf("cannot listen on %s: %v", own, err)
+	}
+	var hits atomic.Int64
+	ts := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "the host's own service")
+	}))
+	ts.Listener.Close()
+	ts.Listener = ln
+	ts.Start()
+	defer ts.Close()
+	target := "http://" + ln.Addr().String() + "/"
+	failed(t, newEnv(t, Options{}).call(t, "web_fetch", map[string]any{"url": target}), own.String()+" is an address of this server's own host")
+	// The dialer refuses it too (a name that resolves to it gets there).
+	var ge *netguard.Error
+	if _, err := fetchClient(Options{}).Get(target); !errors.As(err, &ge) || ge.Kind != netguard.Host {
+		t.Errorf("dial: %v", err)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the host's service got %d requests", n)
+	}
+	// The operator's switch lifts the rule.
+	if got := ok(t, newEnv(t, Options{AllowPrivateNetworks: true}).call(t, "web_fetch", map[string]any{"url": target})); !strings.HasSuffix(got, "the host's own service") {
+		t.Errorf("with private networks allowed: %q", got)
 	}
 }
 
@@ -293,45 +347,6 @@ func TestHostAllowed(t *testing.T) {
 	} {
 		if got := hostAllowed(hosts, host); got != want {
 			t.Errorf("hostAllowed(%q) = %v, want %v", host, got, want)
-		}
-	}
-}
-
-func TestPrivateAddr(t *testing.T) {
-	t.Parallel()
-	for addr, want := range map[string]bool{
-		"127.0.0.1":          true,
-		"10.2.3.4":           true,
-		"172.16.0.1":         true,
-		"192.168.1.1":        true,
-		"169.254.169.254":    true,
-		"0.0.0.0":            true,
-		"0.1.2.3":            true,
-		"100.64.0.1":         true,
-		"224.0.0.1":          true,
-		"255.255.255.255":    true,
-		"::1":                true,
-		"::":                 true,
-		"fe80::1%eth0":       true,
-		"fc00::1":            true,
-		"::ffff:10.0.0.1":    true,
-		"64:ff9b::a00:1":     true, // NAT64 of 10.0.0.1
-		"2002:a00:1::1":      true, // 6to4 of 10.0.0.1
-		"8.8.8.8":            false,
-		"93.184.216.34":      false,
-		"2606:4700::1111":    false,
-		"64:ff9b::808:808":   false, // NAT64 of 8.8.8.8
-		"::ffff:93.184.216.": false,
-	} {
-		ip, err := netip.ParseAddr(addr)
-		if err != nil {
-			if want {
-				t.Errorf("bad test address %q", addr)
-			}
-			continue
-		}
-		if got := privateAddr(ip); got != want {
-			t.Errorf("privateAddr(%s) = %v, want %v", addr, got, want)
 		}
 	}
 }
