@@ -13,24 +13,14 @@ import (
 )
 
 // openDataDir creates the data dir (0700; the local sandbox driver adds
-// o+x, which its sandboxes need to reach their workspaces), takes away
-// group and other read and write permission from one that exists, and, when
-// the database is SQLite in it, locks it for this process: two servers on
-// one SQLite data dir would break each other's event streams. The returned
-// function releases the lock (the kernel releases it when the process dies,
-// kill -9 included).
+// o+x, which its sandboxes need to reach their workspaces; one that exists
+// keeps its mode: it may be the operator's) and, when the database is
+// SQLite, locks it for this process: two servers on one SQLite data dir
+// would break each other's event streams. The returned function releases
+// the lock (the kernel releases it when the process dies, kill -9 included).
 func openDataDir(cfg *config) (release func(), err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
-	}
-	fi, err := os.Stat(cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if perm := fi.Mode().Perm(); perm&0o066 != 0 {
-		if err := os.Chmod(cfg.DataDir, perm&^0o066); err != nil {
-			return nil, fmt.Errorf("data dir %s is readable by other users and cannot be narrowed: %w", cfg.DataDir, err)
-		}
 	}
 	if !strings.HasPrefix(cfg.DatabaseURL, "sqlite://") {
 		return func() {}, nil

@@ -14,20 +14,22 @@ import (
 
 // What the server creates in its data dir is readable by its user only:
 // files 0600, directories 0700, except those sandbox users traverse (the
-// data dir itself, workspaces/, the sandbox state: 0711, never readable).
+// data dir itself, workspaces/, the sandbox state: o+x, never readable).
 // Workspace contents keep their modes.
 func TestDataDirModes(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, map[string]string{"HERM_DATA_DIR": filepath.Join(t.TempDir(), "data")})
 	d := s.createReady(nil)
 	id := d["deployment_id"].(string)
 	s.must(200, "PUT", "/v1/deployments/"+id+"/files?path=notes.txt", "hello", "Content-Type", "text/plain")
-	traversed := os.FileMode(0o700)
+	// Sandbox users traverse the data dir (o+x: the local driver adds it to
+	// the data dir and the directories above it), workspaces/ and sandbox/.
+	dataDir, traversed := os.FileMode(0o700), os.FileMode(0o700)
 	if localSandbox(t, s) {
-		traversed = 0o711
+		dataDir, traversed = 0o701, 0o711
 	}
 	want := map[string]os.FileMode{
-		".":                  traversed,
+		".":                  dataDir,
 		"herm.db":            0o600,
 		"herm.db-wal":        0o600,
 		"herm.db-shm":        0o600,
