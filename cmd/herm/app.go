@@ -169,9 +169,12 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		OnAttempt: metrics.WebhookAttempt, Logger: logger})
 	hooksRef.Store(hooks)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: &http.Client{Timeout: builtin.DefaultFetchTimeout, Transport: guard.Transport()}, Logger: logger,
-		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, error) {
-			v, _, err := vault.Reveal(ctx, d, name)
-			return v, err
+		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, []string, error) {
+			v, sec, err := vault.Reveal(ctx, d, name)
+			if err != nil {
+				return "", nil, err
+			}
+			return v, sec.AllowedHosts, nil
 		}})
 	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
 	downloader := builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, MaxFetchBytes: herm.MaxAttachmentBytes})
@@ -208,6 +211,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		CheckURL:             guard.CheckURL,
 		CheckSnapshot:        sandboxes.CheckSnapshot,
 		CheckSecretRef:       vault.CheckRef,
+		SecretHosts:          vault.AllowedHosts,
 		ResolveSkill:         skillResolver(st, sandboxes, downloader),
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
@@ -229,7 +233,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, ExtraTools: extraTools, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, MCP: mcps, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Register(sseGauge(elog))
@@ -246,7 +250,7 @@ func (a *app) bootstrapKeys(ctx context.Context, con *console) (string, error) {
 	if err != nil || n > 0 {
 		return "", err
 	}
-	k, secret, err := a.keys.Create(ctx, "admin (generated at first start)", herm.Scopes())
+	k, secret, err := a.keys.Create(ctx, "admin (generated at first start)", herm.Scopes(), "")
 	if err != nil {
 		return "", err
 	}

@@ -224,7 +224,7 @@ func TestCanaryThroughMCP(t *testing.T) {
 
 	script := llmtest.NewScript(llmtest.Turn{ToolCalls: []llm.ToolCall{call("c1", "echo__whoami", `{}`)}}, words("ok"))
 	s := transcriptServer(t, script, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1", "HERM_LOG_LEVEL": "debug"})
-	sec := s.must(201, "POST", "/v1/secrets", map[string]any{"name": "api", "value": canary, "customer_id": "cus_1"})["secret_id"].(string)
+	sec := s.must(201, "POST", "/v1/secrets", map[string]any{"name": "api", "value": canary, "customer_id": "cus_1", "allowed_hosts": []string{"127.0.0.1"}})["secret_id"].(string)
 	hdr := map[string]any{"Authorization": "Bearer ${API_TOKEN}"}
 	d := s.createReady(map[string]any{"secrets": map[string]any{"API_TOKEN": sec}, "mcp_servers": []any{
 		map[string]any{"name": "echo", "url": ts.URL, "headers": hdr},

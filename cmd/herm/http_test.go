@@ -145,7 +145,7 @@ func TestLongFileNames(t *testing.T) {
 func TestHTTPTimeouts(t *testing.T) {
 	t.Parallel()
 	s := startServerWith(t, nil, func(c *config) {
-		c.HTTP = httpTimeouts{ReadHeader: time.Second, Body: 300 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 300 * time.Millisecond}
+		c.HTTP = httpTimeouts{ReadHeader: time.Second, Body: 500 * time.Millisecond, Write: 300 * time.Millisecond, Idle: 300 * time.Millisecond}
 	})
 	d := s.createReady(nil)
 	id := d["deployment_id"].(string)
@@ -171,7 +171,8 @@ func TestHTTPTimeouts(t *testing.T) {
 		br := bufio.NewReader(c)
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
-			t.Fatalf("%s %s: half a body: %v", h.method, h.path, err)
+			t.Errorf("%s %s: half a body: %v", h.method, h.path, err)
+			continue
 		}
 		b, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != 400 || !strings.Contains(string(b), "stopped arriving") {
@@ -198,11 +199,12 @@ func TestHTTPTimeouts(t *testing.T) {
 		t.Errorf("idle connection closed after %v", time.Since(start))
 	}
 
-	// A slow upload that keeps coming is not cut off by the body timeout.
+	// A slow upload that keeps coming is not cut off by the body timeout,
+	// though it takes longer.
 	pr, pw := io.Pipe()
 	go func() {
 		for range 8 {
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 			if _, err := pw.Write([]byte(strings.Repeat("s", 1000))); err != nil {
 				return
 			}
@@ -212,14 +214,14 @@ func TestHTTPTimeouts(t *testing.T) {
 	req, _ := http.NewRequest("PUT", s.url+"/v1/deployments/"+id+"/files?path=slow.txt", pr)
 	req.Header.Set("Authorization", "Bearer "+testKey)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	up, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(up.Body)
-	up.Body.Close()
-	if up.StatusCode != 200 || !strings.Contains(string(b), `"size":8000`) {
-		t.Errorf("slow upload: %d %s", up.StatusCode, b)
+	if up, err := http.DefaultClient.Do(req); err != nil {
+		t.Errorf("slow upload: %v", err)
+	} else {
+		b, _ := io.ReadAll(up.Body)
+		up.Body.Close()
+		if up.StatusCode != 200 || !strings.Contains(string(b), `"size":8000`) {
+			t.Errorf("slow upload: %d %s", up.StatusCode, b)
+		}
 	}
 
 	// An event stream outlives the write timeout.

@@ -238,3 +238,57 @@ func TestSecretsVault(t *testing.T) {
 		t.Fatalf("deleted secret: %d", r.status)
 	}
 }
+
+// The Tools API does not wait on MCP servers that hang: it answers within
+// a short bound, lists the tools of servers that answered, and says which
+// servers are unreachable (and why) or still connecting.
+func TestToolsListingDoesNotWaitOnMCP(t *testing.T) {
+	t.Parallel()
+	srv := mcp.NewServer(&mcp.Implementation{Name: "ok", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "ping", Description: "pings"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		return &mcp.CallToolResult{}, struct{}{}, nil
+	})
+	ok := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	defer ok.Close()
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // answers nothing until the test ends
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+
+	s := startServer(t, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	id := s.createReady(map[string]any{"mcp_servers": []any{
+		map[string]any{"name": "ok", "url": ok.URL},
+		map[string]any{"name": "hangs", "url": hang.URL},
+		map[string]any{"name": "down", "url": down.URL},
+	}})["deployment_id"].(string)
+	list := s.must(200, "GET", "/v1/deployments/"+id+"/tools", nil)
+	states := map[string]string{}
+	for _, x := range list["mcp_servers"].([]any) {
+		m := x.(map[string]any)
+		states[m["name"].(string)] = m["status"].(string)
+		if m["status"] == "unreachable" && (m["message"] == nil || m["message"] == "") {
+			t.Errorf("an unreachable server without a reason: %v", m)
+		}
+	}
+	// "connecting": the listing did not wait for the hanging server's
+	// listing timeout (15 s), after which it would be unreachable.
+	if states["ok"] != "connected" || states["hangs"] != "connecting" || states["down"] != "unreachable" {
+		t.Fatalf("server states %v", states)
+	}
+	found := false
+	for _, x := range list["data"].([]any) {
+		found = found || x.(map[string]any)["name"] == "ok__ping"
+	}
+	if !found {
+		t.Fatalf("the answering server's tools are not listed: %v", list["data"])
+	}
+	// PATCH of a tool answers from the same bounded listing.
+	s.must(200, "PATCH", "/v1/deployments/"+id+"/tools/ok__ping", map[string]any{"permission": "always_ask"})
+}

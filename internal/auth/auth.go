@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
@@ -44,10 +45,12 @@ func Hash(secret string) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Create issues a key with a name and scopes and returns it with its secret,
-// which is never available again. EInvalid for unknown or missing scopes.
-func (k *Keys) Create(ctx context.Context, name string, scopes []string) (*herm.APIKey, string, error) {
-	if err := validate(name, scopes); err != nil {
+// Create issues a key with a name and scopes, limited to one customer's
+// deployments when customerID is set, and returns it with its secret,
+// which is never available again. EInvalid for unknown or missing scopes,
+// and for admin on a customer's key (it could mint keys for any customer).
+func (k *Keys) Create(ctx context.Context, name string, scopes []string, customerID string) (*herm.APIKey, string, error) {
+	if err := validate(name, scopes, customerID); err != nil {
 		return nil, "", err
 	}
 	var b [32]byte
@@ -55,13 +58,13 @@ func (k *Keys) Create(ctx context.Context, name string, scopes []string) (*herm.
 		return nil, "", err
 	}
 	secret := KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	key, err := k.store1(ctx, name, scopes, secret)
+	key, err := k.store1(ctx, name, scopes, customerID, secret)
 	return key, secret, err
 }
 
-func (k *Keys) store1(ctx context.Context, name string, scopes []string, secret string) (*herm.APIKey, error) {
+func (k *Keys) store1(ctx context.Context, name string, scopes []string, customerID, secret string) (*herm.APIKey, error) {
 	key := &herm.APIKey{
-		ID: k.ids.New(herm.PrefixKey), Name: name, Scopes: slices.Clone(scopes),
+		ID: k.ids.New(herm.PrefixKey), Name: name, Scopes: slices.Clone(scopes), CustomerID: customerID,
 		Hash: Hash(secret), Prefix: secret[:min(len(secret), len(KeyPrefix)+4)], CreatedAt: k.now().UTC(),
 	}
 	if err := k.store.CreateAPIKey(ctx, key); err != nil {
@@ -70,7 +73,7 @@ func (k *Keys) store1(ctx context.Context, name string, scopes []string, secret 
 	return key, nil
 }
 
-func validate(name string, scopes []string) error {
+func validate(name string, scopes []string, customerID string) error {
 	if strings.TrimSpace(name) == "" || len(name) > 200 {
 		return herm.Errorf(herm.EInvalid, "name is required (1 to 200 characters)")
 	}
@@ -81,6 +84,12 @@ func validate(name string, scopes []string) error {
 		if !slices.Contains(herm.Scopes(), s) {
 			return herm.Errorf(herm.EInvalid, "scopes: unknown scope %q (known: %s)", s, strings.Join(herm.Scopes(), ", "))
 		}
+		if s == herm.ScopeAdmin && customerID != "" {
+			return herm.Errorf(herm.EInvalid, "scopes: a customer's key (customer_id set) may hold only %s and %s, not admin", herm.ScopeRead, herm.ScopeWrite)
+		}
+	}
+	if customerID != "" && (strings.TrimSpace(customerID) != customerID || len(customerID) > 255 || !utf8.ValidString(customerID)) {
+		return herm.Errorf(herm.EInvalid, "customer_id must be 1 to 255 characters with no surrounding spaces")
 	}
 	return nil
 }
@@ -98,7 +107,7 @@ func (k *Keys) Ensure(ctx context.Context, name, secret string) error {
 	if !herm.IsCode(err, herm.ENotFound) {
 		return err
 	}
-	_, err = k.store1(ctx, name, herm.Scopes(), secret)
+	_, err = k.store1(ctx, name, herm.Scopes(), "", secret)
 	return err
 }
 

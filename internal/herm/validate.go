@@ -80,8 +80,13 @@ type Rules struct {
 	SandboxTypes   []string
 	DefaultSandbox string
 	// CheckSecretRef reports whether a deployment of a customer may
-	// reference a secret (an EInvalidSecretRef error when not).
-	CheckSecretRef func(secretID, customerID string) error
+	// reference a secret (an EInvalidSecretRef error when not). ctx carries
+	// the caller (see WithKeyCustomer): a customer's key may reference only
+	// that customer's own secrets.
+	CheckSecretRef func(ctx context.Context, secretID, customerID string) error
+	// SecretHosts returns a secret's allowed_hosts, the only hosts an MCP
+	// header that uses it may be sent to (nil func: not checked).
+	SecretHosts func(ctx context.Context, secretID string) ([]string, error)
 	// CheckSnapshot reports whether a workspace snapshot can be restored
 	// into a new deployment of a customer (nil: snapshots not supported).
 	CheckSnapshot func(snapshotID, customerID string) error
@@ -373,7 +378,7 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 			return invalid("secrets.%s must be a secret reference (sec_...)", k)
 		}
 		if r.CheckSecretRef != nil {
-			if err := r.CheckSecretRef(*v, d.CustomerID); err != nil {
+			if err := r.CheckSecretRef(ctx, *v, d.CustomerID); err != nil {
 				return Errorf(ErrorCode(err), "secrets.%s: %s", k, ErrorMessage(err))
 			}
 		}
@@ -454,13 +459,35 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 	if len(d.Metadata) > MaxMetadata {
 		return invalid("metadata can hold at most %d keys", MaxMetadata)
 	}
-	// MCP headers may only use the deployment's own secrets (checked on the
-	// result, so that removing a secret a header uses is refused too).
+	return checkHeaderSecrets(ctx, d, r)
+}
+
+// checkHeaderSecrets: MCP headers may only use the deployment's own
+// secrets, each allowed for its server's host (checked on the result, so
+// that removing a secret a header uses, or moving a server to another
+// host, is refused too).
+func checkHeaderSecrets(ctx context.Context, d *Deployment, r Rules) error {
 	for i, srv := range d.MCPServers {
 		for _, h := range sortedKeys(srv.Headers) {
 			for _, m := range HeaderPlaceholder.FindAllStringSubmatch(srv.Headers[h], -1) {
-				if _, ok := d.Secrets[m[1]]; !ok {
+				id, ok := d.Secrets[m[1]]
+				if !ok {
 					return Errorf(EInvalidSecretRef, "mcp_servers[%d].headers.%s uses ${%s}, which is not in the deployment's secrets", i, h, m[1])
+				}
+				if r.SecretHosts == nil {
+					continue
+				}
+				hosts, err := r.SecretHosts(ctx, id)
+				if err != nil {
+					return Errorf(ErrorCode(err), "mcp_servers[%d].headers.%s: ${%s}: %s", i, h, m[1], ErrorMessage(err))
+				}
+				u, _ := url.Parse(srv.URL)
+				if host := u.Hostname(); !HostMatch(hosts, host) {
+					allowed := "none"
+					if len(hosts) > 0 {
+						allowed = strings.Join(hosts, ", ")
+					}
+					return Errorf(EInvalidSecretRef, "mcp_servers[%d].headers.%s uses ${%s}, whose secret is not allowed for the server's host %s (its allowed_hosts: %s)", i, h, m[1], host, allowed)
 				}
 			}
 		}

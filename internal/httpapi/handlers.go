@@ -19,6 +19,15 @@ func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) error 
 	if err := decode(r, &in); err != nil {
 		return err
 	}
+	if c, ok := herm.KeyCustomer(r.Context()); ok {
+		// A customer's key creates that customer's deployments only.
+		switch {
+		case in.CustomerID == nil:
+			in.CustomerID = &c
+		case *in.CustomerID != c:
+			return herm.Errorf(herm.EForbidden, "this API key is limited to customer %s and cannot create deployments of another", c)
+		}
+	}
 	d, err := s.deps.Create(r.Context(), &in)
 	if err != nil {
 		return err
@@ -42,6 +51,14 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	f := herm.DeploymentFilter{CustomerID: r.URL.Query().Get("customer_id"), Page: herm.Page{Limit: p.Limit + 1, Cursor: p.Cursor}}
+	if c, ok := herm.KeyCustomer(r.Context()); ok {
+		// A customer's key lists that customer's deployments only.
+		if f.CustomerID != "" && f.CustomerID != c {
+			writeJSON(w, http.StatusOK, List[Deployment]{Data: []Deployment{}})
+			return nil
+		}
+		f.CustomerID = c
+	}
 	if st := r.URL.Query().Get("status"); st != "" {
 		switch herm.DeploymentStatus(st) {
 		case herm.DeploymentProvisioning, herm.DeploymentReady, herm.DeploymentError, herm.DeploymentDeleting:
@@ -316,7 +333,14 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) error {
 	if in.Name != nil {
 		name = *in.Name
 	}
-	k, secret, err := s.keys.Create(r.Context(), name, in.Scopes)
+	customer := ""
+	if in.CustomerID != nil {
+		if *in.CustomerID == "" {
+			return herm.Errorf(herm.EInvalid, "customer_id must be 1 to 255 characters (leave it out for a key of every customer)")
+		}
+		customer = *in.CustomerID
+	}
+	k, secret, err := s.keys.Create(r.Context(), name, in.Scopes, customer)
 	if err != nil {
 		return err
 	}

@@ -107,9 +107,9 @@ func (s *Server) outer(route string, maxBody int64, next http.Handler) http.Hand
 	})
 }
 
-// authenticate checks the bearer key and the scope, then applies the rate
-// limit.
-func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
+// authenticate checks the bearer key, the scope and a customer's key's
+// reach (see customerReach), then applies the rate limit.
+func (s *Server) authenticate(scope, path string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The scheme is case-insensitive (RFC 7235).
 		secret := ""
@@ -130,8 +130,34 @@ func (s *Server) authenticate(scope string, next http.Handler) http.Handler {
 			s.writeError(w, r, herm.Errorf(herm.ERateLimited, "rate limit exceeded for this API key; retry after %s", wait.Round(time.Millisecond)))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxAPIKey, key)))
+		if key.CustomerID != "" {
+			if err := s.customerReach(r, path, key.CustomerID); err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+		}
+		ctx := herm.WithKeyCustomer(context.WithValue(r.Context(), ctxAPIKey, key), key.CustomerID)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// customerReach decides what a key limited to one customer may reach: the
+// routes under /v1/deployments and GET /v1/models, and below a deployment
+// only that customer's (another's is 404, as if it did not exist). Lists
+// and creates apply the limit in their handlers (herm.KeyCustomer).
+func (s *Server) customerReach(r *http.Request, path, customer string) error {
+	if path != "/v1/models" && path != "/v1/deployments" && !strings.HasPrefix(path, "/v1/deployments/") {
+		return herm.Errorf(herm.EForbidden, "this API key is limited to customer %s's deployments and cannot use %s", customer, path)
+	}
+	id := r.PathValue("deployment_id")
+	if id == "" {
+		return nil
+	}
+	d, err := s.store.GetDeployment(r.Context(), id)
+	if herm.IsCode(err, herm.ENotFound) || (err == nil && d.CustomerID != customer) {
+		return herm.Errorf(herm.ENotFound, "deployment not found")
+	}
+	return err
 }
 
 // limiter is a token bucket per API key.

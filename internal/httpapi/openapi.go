@@ -31,7 +31,7 @@ Errors: every non-2xx response has the body {"error": {"code", "message", "reque
 |---|---|---|
 | 400 | validation_error | malformed JSON, unknown field or enum, missing field, bad path or query; the message names the field |
 | 401 | unauthorized | key missing, unknown or revoked |
-| 403 | forbidden | the key lacks the scope |
+| 403 | forbidden | the key lacks the scope, or a customer's key asked for a route outside /v1/deployments or a create for another customer |
 | 402 | insufficient_credits | the deployment's budget_usd is spent (sending a message) |
 | 404 | not_found | no such object |
 | 409 | deployment_not_ready | the deployment is provisioning, error or deleting |
@@ -84,7 +84,7 @@ insufficient_credits (the budget ran out mid-run), internal_error (logged with t
 			400: "validation_error: the request is malformed; the message names the field.",
 			401: "unauthorized: the API key is missing, unknown or revoked.",
 			402: "insufficient_credits: the deployment's budget_usd is spent.",
-			403: "forbidden: the API key lacks the scope.",
+			403: "forbidden: the API key lacks the scope, or is limited to one customer and this route or object is outside it.",
 			404: "not_found: no such object.",
 			405: "validation_error: the method is not allowed on this path.",
 			409: "deployment_not_ready or conflict.",

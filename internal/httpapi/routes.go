@@ -79,7 +79,7 @@ func (s *Server) routes() []route {
 			query:   []param{{"thread_id", "string", "Only this thread's events.", nil}, {"run_id", "string", "Only this run's events.", nil}, {"types", "string", "Comma-separated event types.", nil}, {"after", "string", "Same as Last-Event-ID (the header wins).", nil}, {"limit", "integer", "JSON page size, 1–1000 (default 100).", nil}},
 			errors:  []int{400, 401, 403, 404, 410, 429}},
 
-		{method: "GET", path: dep + "/tools", scope: herm.ScopeRead, handle: s.listTools, summary: "List the deployment's tools with their settings (built-in tools, and ask_human when steering is on; code-running tools only where the deployment may run code).", tag: "tools", status: 200, response: List[ToolInfo]{}, errors: std},
+		{method: "GET", path: dep + "/tools", scope: herm.ScopeRead, handle: s.listTools, summary: "List the deployment's tools with their settings (built-in tools, and ask_human when steering is on; code-running tools only where the deployment may run code; MCP servers' tools as far as the servers answer within about 2 s — mcp_servers says which did).", tag: "tools", status: 200, response: ToolList{}, errors: std},
 		{method: "PATCH", path: dep + "/tools/{name}", scope: herm.ScopeWrite, handle: s.updateTool, summary: "Enable or disable a tool, or set its permission (always_ask pauses for approval). A new configuration version, like a PATCH of the deployment's tools.", tag: "tools", request: UpdateToolRequest{}, status: 200, response: ToolInfo{}, errors: with(std, 409)},
 
 		{method: "GET", path: dep + "/mcp_servers", scope: herm.ScopeRead, handle: s.listMCPServers, summary: "List the deployment's MCP servers.", tag: "tools", status: 200, response: MCPServerList{}, errors: std},

@@ -70,7 +70,8 @@ type Deps struct {
 	Models      *llm.Registry
 	Sandboxes   *sandbox.Manager
 	Tools       *tools.Registry
-	ExtraTools  func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
+	// MCP lists deployments' MCP tools for the Tools API (nil: none).
+	MCP         MCPCatalog
 	Vault       *secrets.Vault
 	Webhooks    *webhook.Service
 	Memories    *memory.Store
@@ -92,7 +93,7 @@ type Server struct {
 	models      *llm.Registry
 	boxes       *sandbox.Manager
 	tools       *tools.Registry
-	extra       func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
+	mcp         MCPCatalog
 	vault       *secrets.Vault
 	webhooks    *webhook.Service
 	memories    *memory.Store
@@ -134,7 +135,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, extra: d.ExtraTools, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, automations: d.Automations, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, mcp: d.MCP, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, automations: d.Automations, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}
@@ -142,7 +143,7 @@ func New(cfg Config, d Deps) *Server {
 	for _, rt := range s.routes() {
 		var h http.Handler = s.adapt(rt.handle)
 		if rt.scope != "" {
-			h = s.authenticate(rt.scope, s.idempotent(h))
+			h = s.authenticate(rt.scope, rt.path, s.idempotent(h))
 		}
 		pattern := rt.method + " " + rt.path
 		maxBody := int64(0)

@@ -5,9 +5,11 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/hermhq/herm/internal/agent"
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/mcpclient"
 	"github.com/hermhq/herm/internal/tools"
 )
 
@@ -26,11 +28,38 @@ type UpdateToolRequest struct {
 	Permission *string `json:"permission" enum:"always_allow,always_ask"`
 }
 
+// MCPCatalog answers which tools a deployment's MCP servers offer, waiting
+// at most wait for servers that are slow to answer (mcpclient.Pool).
+type MCPCatalog interface {
+	Catalog(ctx context.Context, d *herm.Deployment, wait time.Duration) ([]tools.Tool, []mcpclient.ServerState)
+}
+
+// catalogWait bounds how long the Tools API waits for MCP servers: past
+// it, a server is listed as connecting with the tools it had before.
+const catalogWait = 2 * time.Second
+
+// MCPServerStatus is what the server knows of an MCP server when it lists
+// the deployment's tools.
+type MCPServerStatus struct {
+	Name    string  `json:"name"`
+	Status  string  `json:"status" enum:"connected,unreachable,connecting" doc:"connected: its tools are listed; unreachable: the last attempt failed (message says why) and its tools are not listed; connecting: it has not answered within the listing's short wait (tools it listed before are shown; try again shortly)."`
+	Message *string `json:"message" doc:"Why the server is unreachable."`
+}
+
+// ToolList is a deployment's tools with the state of its MCP servers.
+type ToolList struct {
+	Data       []ToolInfo        `json:"data"`
+	NextCursor *string           `json:"next_cursor" doc:"Always null: the list is whole."`
+	MCPServers []MCPServerStatus `json:"mcp_servers" doc:"Each of the deployment's MCP servers and whether its tools could be listed."`
+}
+
 // deploymentTools lists the tools a deployment has (whether enabled or
 // not): the built-in ones it can use, ask_human when steering is on, and
-// its MCP servers' tools (those of servers that answer).
-func (s *Server) deploymentTools(ctx context.Context, d *herm.Deployment) []ToolInfo {
+// its MCP servers' tools (those of servers that answer), with the state of
+// each server.
+func (s *Server) deploymentTools(ctx context.Context, d *herm.Deployment) ([]ToolInfo, []MCPServerStatus) {
 	var out []ToolInfo
+	servers := []MCPServerStatus{}
 	add := func(name, origin, desc, def string) {
 		st := d.Tools[name]
 		info := ToolInfo{Name: name, Origin: origin, Description: desc, Enabled: st.Enabled == nil || *st.Enabled, Permission: st.Permission}
@@ -42,8 +71,11 @@ func (s *Server) deploymentTools(ctx context.Context, d *herm.Deployment) []Tool
 		}
 		out = append(out, info)
 	}
-	if s.extra != nil && len(d.MCPServers) > 0 {
-		extra, _ := s.extra(ctx, d)
+	if s.mcp != nil && len(d.MCPServers) > 0 {
+		extra, states := s.mcp.Catalog(ctx, d, catalogWait)
+		for _, st := range states {
+			servers = append(servers, MCPServerStatus{Name: st.Name, Status: st.State, Message: nullable(st.Message)})
+		}
 		for _, t := range extra {
 			def := ""
 			if p, ok := t.(interface{ Permission() string }); ok {
@@ -71,7 +103,7 @@ func (s *Server) deploymentTools(ctx context.Context, d *herm.Deployment) []Tool
 	}
 	add(agent.Subagents, tools.OriginBuiltin, "Hand independent tasks to subagents that work alone with the same tools and return a summary.", "")
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	return out, servers
 }
 
 func (s *Server) listTools(w http.ResponseWriter, r *http.Request) error {
@@ -79,7 +111,8 @@ func (s *Server) listTools(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, List[ToolInfo]{Data: s.deploymentTools(r.Context(), d)})
+	list, servers := s.deploymentTools(r.Context(), d)
+	writeJSON(w, http.StatusOK, ToolList{Data: list, MCPServers: servers})
 	return nil
 }
 
@@ -94,7 +127,8 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := r.PathValue("name")
 	found := false
-	for _, t := range s.deploymentTools(r.Context(), d) {
+	list, _ := s.deploymentTools(r.Context(), d)
+	for _, t := range list {
 		found = found || t.Name == name
 	}
 	if !found {
@@ -120,7 +154,8 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range s.deploymentTools(r.Context(), d) {
+	list, _ = s.deploymentTools(r.Context(), d)
+	for _, t := range list {
 		if t.Name == name {
 			writeJSON(w, http.StatusOK, t)
 			return nil

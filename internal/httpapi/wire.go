@@ -246,6 +246,8 @@ func eventJSON(e *herm.Event) []byte {
 type CreateAPIKeyRequest struct {
 	Name   *string  `json:"name"`
 	Scopes []string `json:"scopes" enum:"deployments:read,deployments:write,admin"`
+	// CustomerID limits the key to one customer.
+	CustomerID *string `json:"customer_id" doc:"Limit the key to this customer's deployments: it then reaches only /v1/deployments/** (another customer's deployment is 404, lists hold only this customer's) and GET /v1/models, creates deployments of this customer only (the default customer_id; another is 403), references only secrets of this customer, and may hold only deployments:read and deployments:write. A key to hand to a customer's frontend."`
 }
 
 // APIKey is an API key (its secret only in the create response).
@@ -253,6 +255,7 @@ type APIKey struct {
 	KeyID      string     `json:"key_id"`
 	Name       string     `json:"name"`
 	Scopes     []string   `json:"scopes"`
+	CustomerID *string    `json:"customer_id" doc:"The customer the key is limited to; null for a key of every customer."`
 	Prefix     string     `json:"prefix" doc:"The first characters of the key, to recognise it."`
 	Key        string     `json:"key,omitempty" doc:"The key itself; only in the response to its creation."`
 	CreatedAt  time.Time  `json:"created_at"`
@@ -260,7 +263,7 @@ type APIKey struct {
 }
 
 func toAPIKey(k *herm.APIKey) APIKey {
-	return APIKey{KeyID: k.ID, Name: k.Name, Scopes: k.Scopes, Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsed}
+	return APIKey{KeyID: k.ID, Name: k.Name, Scopes: k.Scopes, CustomerID: nullable(k.CustomerID), Prefix: k.Prefix, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsed}
 }
 
 // Model is an entry of GET /v1/models.

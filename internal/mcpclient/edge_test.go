@@ -155,7 +155,9 @@ func TestAuthFailure(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	p := New(Options{Resolve: func(context.Context, *herm.Deployment, string) (string, error) { return "wrong", nil }})
+	p := New(Options{Resolve: func(context.Context, *herm.Deployment, string) (string, []string, error) {
+		return "wrong", []string{"127.0.0.1"}, nil
+	}})
 	defer p.Close()
 	d := edgeDeployment(ts.URL)
 	d.MCPServers[0].Headers = map[string]string{"Authorization": "Bearer ${TOKEN}"}

@@ -44,9 +44,11 @@ type Options struct {
 	// HTTPClient makes the requests (default: 30 s timeout). Its transport
 	// should refuse private addresses unless the operator allows them.
 	HTTPClient *http.Client
-	// Resolve fills a ${ENV_NAME} placeholder of a server's headers for a
-	// deployment (its secrets); nil: placeholders are an error.
-	Resolve func(ctx context.Context, d *herm.Deployment, name string) (string, error)
+	// Resolve returns the value of the deployment's secret that a
+	// ${ENV_NAME} placeholder of a server's headers names, and the hosts
+	// it may be sent to (its allowed_hosts; none: it is never sent); nil:
+	// placeholders are an error.
+	Resolve func(ctx context.Context, d *herm.Deployment, name string) (value string, allowedHosts []string, err error)
 	// CallTimeout bounds one tool call (default 2 minutes); ListTimeout the
 	// connection and tool listing (default 15 s).
 	CallTimeout, ListTimeout time.Duration
@@ -92,39 +94,90 @@ type session struct {
 	cancel context.CancelFunc // ends the session's streams
 	tools  []*mcp.Tool
 	listed time.Time
+
+	// For Catalog: the discovery in flight (nil when none) and the last
+	// one's outcome, guarded by state.
+	state    sync.Mutex
+	running  chan struct{}
+	lastErr  error
+	lastSeen []*mcp.Tool
+	answered bool // a discovery has ended
 }
 
-// headers returns a server's request headers with placeholders filled.
-func (p *Pool) headers(ctx context.Context, d *herm.Deployment, s herm.MCPServer) (http.Header, error) {
-	h := http.Header{}
-	h.Set("X-Herm-Customer-Id", d.CustomerID)
+// secretValue is a secret a header placeholder names: its value and the
+// hosts it may be sent to.
+type secretValue struct {
+	value string
+	hosts []string
+}
+
+// headerSet is a server's request headers: fixed ones, and templates whose
+// ${NAME} placeholders are filled per request, only for a request to a
+// host every placeholder's secret is allowed for.
+type headerSet struct {
+	fixed     http.Header
+	templates map[string]string
+	secrets   map[string]secretValue
+}
+
+// headers resolves a server's headers: the values of the secrets its
+// placeholders name, with their allowed hosts.
+func (p *Pool) headers(ctx context.Context, d *herm.Deployment, s herm.MCPServer) (*headerSet, error) {
+	hs := &headerSet{fixed: http.Header{}, templates: map[string]string{}, secrets: map[string]secretValue{}}
+	hs.fixed.Set("X-Herm-Customer-Id", d.CustomerID)
 	for k, v := range s.Headers {
-		var err error
-		filled := herm.HeaderPlaceholder.ReplaceAllStringFunc(v, func(m string) string {
-			name := herm.HeaderPlaceholder.FindStringSubmatch(m)[1]
+		for _, m := range herm.HeaderPlaceholder.FindAllStringSubmatch(v, -1) {
+			name := m[1]
+			if _, ok := hs.secrets[name]; ok {
+				continue
+			}
 			if p.opts.Resolve == nil {
-				err = fmt.Errorf("header %s uses ${%s}, but this server has no secrets to fill it", k, name)
+				return nil, fmt.Errorf("header %s uses ${%s}, but this server has no secrets to fill it", k, name)
+			}
+			val, hosts, err := p.opts.Resolve(ctx, d, name)
+			if err != nil {
+				return nil, fmt.Errorf("header %s: ${%s}: %w", k, name, err)
+			}
+			hs.secrets[name] = secretValue{value: val, hosts: hosts}
+		}
+		hs.templates[http.CanonicalHeaderKey(k)] = v
+	}
+	return hs, nil
+}
+
+// apply sets the headers on r. A header whose placeholders name a secret
+// not allowed for r's host is left out (and any copy of it the HTTP
+// client carried over from an earlier request, as on a redirect, is
+// removed): a secret goes only to its allowed hosts, whatever URL the
+// server redirects to or names as its endpoint.
+func (hs *headerSet) apply(r *http.Request) {
+	host := r.URL.Hostname()
+	for k, vs := range hs.fixed {
+		r.Header[k] = vs
+	}
+	for k, tmpl := range hs.templates {
+		r.Header.Del(k)
+		ok := true
+		filled := herm.HeaderPlaceholder.ReplaceAllStringFunc(tmpl, func(m string) string {
+			sv, found := hs.secrets[herm.HeaderPlaceholder.FindStringSubmatch(m)[1]]
+			if !found || !herm.HostMatch(sv.hosts, host) {
+				ok = false
 				return ""
 			}
-			val, rerr := p.opts.Resolve(ctx, d, name)
-			if rerr != nil {
-				err = fmt.Errorf("header %s: ${%s}: %w", k, name, rerr)
-			}
-			return val
+			return sv.value
 		})
-		if err != nil {
-			return nil, err
+		if ok {
+			r.Header.Set(k, filled)
 		}
-		h.Set(k, filled)
 	}
-	return h, nil
 }
 
-// headerTransport adds fixed headers to every request, ends every request
-// when the session ends (life), and remembers the last refusal's status.
+// headerTransport adds a server's headers to every request, ends every
+// request when the session ends (life), and remembers the last refusal's
+// status.
 type headerTransport struct {
 	base   http.RoundTripper
-	h      http.Header
+	h      *headerSet
 	life   context.Context
 	status *atomic.Int32 // the last 4xx/5xx status answered
 }
@@ -133,9 +186,7 @@ func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancel(r.Context())
 	stop := context.AfterFunc(t.life, cancel)
 	r = r.Clone(ctx)
-	for k, vs := range t.h {
-		r.Header[k] = vs
-	}
+	t.h.apply(r)
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		stop()
@@ -162,7 +213,7 @@ func (b *endingBody) Close() error {
 	return err
 }
 
-func (p *Pool) httpClient(life context.Context, h http.Header, status *atomic.Int32) *http.Client {
+func (p *Pool) httpClient(life context.Context, h *headerSet, status *atomic.Int32) *http.Client {
 	c := *p.opts.HTTPClient
 	base := c.Transport
 	if base == nil {
@@ -297,22 +348,96 @@ func (p *Pool) Tools(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []s
 				warnings = append(warnings, fmt.Sprintf("MCP server %s is left out of this run: %s", s.Name, describe(err)))
 				return
 			}
-			allowed := map[string]bool{}
-			for _, name := range s.Tools {
-				allowed[name] = true
-			}
-			for _, t := range listed {
-				if len(s.Tools) > 0 && !allowed[t.Name] {
-					continue
-				}
-				out = append(out, &tool{p: p, d: d, ss: ss, t: t})
-			}
+			out = append(out, p.offered(d, ss, listed)...)
 		})
 	}
 	wg.Wait()
 	sort.Slice(out, func(i, j int) bool { return out[i].Spec().Name < out[j].Spec().Name })
 	sort.Strings(warnings)
 	return out, warnings
+}
+
+// Server states in a Catalog.
+const (
+	StateConnected   = "connected"   // its tools are listed
+	StateUnreachable = "unreachable" // the last attempt failed (Message says why)
+	StateConnecting  = "connecting"  // the first attempt has not ended yet
+)
+
+// ServerState is what is known of one of a deployment's servers.
+type ServerState struct {
+	Name    string
+	State   string
+	Message string // why it is unreachable
+}
+
+// Catalog answers "which tools do the deployment's servers offer" without
+// making an API caller wait for a slow or hanging server: it starts (or
+// joins) a discovery for each server, waits at most wait, and answers with
+// what is known then. A server still connecting lists the tools it had
+// before, if any; its discovery goes on in the background (bounded by the
+// listing timeout) so that a later call has it.
+func (p *Pool) Catalog(ctx context.Context, d *herm.Deployment, wait time.Duration) ([]tools.Tool, []ServerState) {
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var out []tools.Tool
+	var states []ServerState
+	for _, s := range d.MCPServers {
+		ss := p.session(d, s)
+		ss.state.Lock()
+		if ss.running == nil {
+			done := make(chan struct{})
+			ss.running = done
+			// Detached: it outlives this request, bounded by ListTimeout.
+			go func() {
+				listed, err := p.list(context.WithoutCancel(ctx), d, ss)
+				ss.state.Lock()
+				ss.running, ss.lastErr, ss.answered = nil, err, true
+				if err == nil {
+					ss.lastSeen = listed
+				}
+				ss.state.Unlock()
+				close(done)
+			}()
+		}
+		done := ss.running
+		ss.state.Unlock()
+		select {
+		case <-done:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		ss.state.Lock()
+		st := ServerState{Name: s.Name, State: StateConnected}
+		switch {
+		case ss.answered && ss.lastErr != nil:
+			st.State, st.Message = StateUnreachable, describe(ss.lastErr)
+		case !ss.answered:
+			st.State = StateConnecting
+		}
+		listed := ss.lastSeen
+		ss.state.Unlock()
+		states = append(states, st)
+		out = append(out, p.offered(d, ss, listed)...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Spec().Name < out[j].Spec().Name })
+	return out, states
+}
+
+// offered returns a server's listed tools that its allowlist lets through.
+func (p *Pool) offered(d *herm.Deployment, ss *session, listed []*mcp.Tool) []tools.Tool {
+	allowed := map[string]bool{}
+	for _, name := range ss.server.Tools {
+		allowed[name] = true
+	}
+	var out []tools.Tool
+	for _, t := range listed {
+		if len(ss.server.Tools) > 0 && !allowed[t.Name] {
+			continue
+		}
+		out = append(out, &tool{p: p, d: d, ss: ss, t: t})
+	}
+	return out
 }
 
 // Forget closes a deployment's sessions (deleted, or its servers changed).

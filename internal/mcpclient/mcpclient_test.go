@@ -77,11 +77,11 @@ func TestStreamableAndSSE(t *testing.T) {
 			}
 			ts := httptest.NewServer(h)
 			defer ts.Close()
-			p := New(Options{Resolve: func(_ context.Context, d *herm.Deployment, name string) (string, error) {
+			p := New(Options{Resolve: func(_ context.Context, d *herm.Deployment, name string) (string, []string, error) {
 				if name == "ACME_TOKEN" && d.ID == "dep_1" {
-					return "tok-123", nil
+					return "tok-123", []string{"127.0.0.1"}, nil
 				}
-				return "", errors.New("no such secret")
+				return "", nil, errors.New("no such secret")
 			}})
 			defer p.Close()
 			d := deployment(ts.URL, map[string]string{"Authorization": "Bearer ${ACME_TOKEN}"})

@@ -278,21 +278,37 @@ func (v *Vault) Rotate(ctx context.Context, id, value string) (*herm.Secret, err
 }
 
 // CheckRef reports whether a deployment of customerID may reference the
-// secret: it exists and is the customer's (or any customer's).
-func (v *Vault) CheckRef(id, customerID string) error {
-	s, err := v.store.GetSecret(context.Background(), id)
+// secret: it exists and is the customer's, or any customer's. A request
+// made with a customer's API key (herm.KeyCustomer) may reference only
+// that customer's own secrets, not those of every customer: those belong
+// to the product, whose backend key sets them.
+func (v *Vault) CheckRef(ctx context.Context, id, customerID string) error {
+	s, err := v.store.GetSecret(ctx, id)
 	if herm.IsCode(err, herm.ENotFound) {
 		return herm.Errorf(herm.EInvalidSecretRef, "secret %s does not exist", id)
 	}
 	if err != nil {
 		return err
 	}
-	if s.CustomerID != "" && s.CustomerID != customerID {
+	keyCustomer, limited := herm.KeyCustomer(ctx)
+	if (s.CustomerID != "" && s.CustomerID != customerID) || (limited && s.CustomerID != keyCustomer) {
 		// Said like a missing one: another customer's secret is not to be
 		// confirmed either.
 		return herm.Errorf(herm.EInvalidSecretRef, "secret %s does not exist", id)
 	}
 	return nil
+}
+
+// AllowedHosts returns the hosts a secret may be sent to.
+func (v *Vault) AllowedHosts(ctx context.Context, id string) ([]string, error) {
+	s, err := v.store.GetSecret(ctx, id)
+	if herm.IsCode(err, herm.ENotFound) {
+		return nil, herm.Errorf(herm.EInvalidSecretRef, "secret %s does not exist", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.AllowedHosts, nil
 }
 
 // Reveal returns the value behind a deployment's secret reference (for the

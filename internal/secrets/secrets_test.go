@@ -79,14 +79,33 @@ func TestSealRevealRotate(t *testing.T) {
 		t.Fatalf("after rotation %q", val)
 	}
 	// Another customer's deployment cannot reference or reveal it.
-	if err := v.CheckRef(s.ID, "cus_2"); herm.ErrorCode(err) != herm.EInvalidSecretRef {
+	if err := v.CheckRef(ctx, s.ID, "cus_2"); herm.ErrorCode(err) != herm.EInvalidSecretRef {
 		t.Fatalf("other customer's ref: %v", err)
 	}
-	if err := v.CheckRef(s.ID, "cus_1"); err != nil {
+	if err := v.CheckRef(ctx, s.ID, "cus_1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.CheckRef("sec_nope", "cus_1"); herm.ErrorCode(err) != herm.EInvalidSecretRef {
+	if err := v.CheckRef(ctx, "sec_nope", "cus_1"); herm.ErrorCode(err) != herm.EInvalidSecretRef {
 		t.Fatalf("missing ref: %v", err)
+	}
+	// A secret of every customer may be referenced by any deployment, but
+	// not through a customer's key; that customer's own secret may.
+	global, err := v.Create(ctx, Input{Name: "shared", Value: "shared-value", AllowedHosts: []string{"x.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.CheckRef(ctx, global.ID, "cus_1"); err != nil {
+		t.Fatal(err)
+	}
+	keyCtx := herm.WithKeyCustomer(ctx, "cus_1")
+	if err := v.CheckRef(keyCtx, global.ID, "cus_1"); herm.ErrorCode(err) != herm.EInvalidSecretRef {
+		t.Fatalf("a customer's key referenced a secret of every customer: %v", err)
+	}
+	if err := v.CheckRef(keyCtx, s.ID, "cus_1"); err != nil {
+		t.Fatal(err)
+	}
+	if hosts, err := v.AllowedHosts(ctx, s.ID); err != nil || strings.Join(hosts, ",") != "api.meta.com,*.graph.meta.com" {
+		t.Fatalf("allowed hosts %v %v", hosts, err)
 	}
 	other := &herm.Deployment{CustomerID: "cus_2", Secrets: map[string]string{"META_TOKEN": s.ID}}
 	if _, _, err := v.Reveal(ctx, other, "META_TOKEN"); err == nil {

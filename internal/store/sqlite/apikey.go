@@ -8,14 +8,14 @@ import (
 	"github.com/hermhq/herm/internal/herm"
 )
 
-const apiKeyColumns = `id, name, scopes, hash, prefix, created_at, last_used_at, revoked_at`
+const apiKeyColumns = `id, name, scopes, hash, prefix, created_at, last_used_at, revoked_at, customer_id`
 
 func scanAPIKey(sc scanner) (*herm.APIKey, error) {
 	var k herm.APIKey
 	var scopes string
 	var created int64
 	var used, revoked sql.NullInt64
-	if err := sc.Scan(&k.ID, &k.Name, &scopes, &k.Hash, &k.Prefix, &created, &used, &revoked); err != nil {
+	if err := sc.Scan(&k.ID, &k.Name, &scopes, &k.Hash, &k.Prefix, &created, &used, &revoked, &k.CustomerID); err != nil {
 		return nil, err
 	}
 	if err := fromJSON(scopes, &k.Scopes); err != nil {
@@ -31,8 +31,8 @@ func (q *querier) CreateAPIKey(ctx context.Context, k *herm.APIKey) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.w().ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.Name, scopes, k.Hash, k.Prefix, micros(k.CreatedAt), microsPtr(k.LastUsed), microsPtr(k.RevokedAt))
+	_, err = q.w().ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Name, scopes, k.Hash, k.Prefix, micros(k.CreatedAt), microsPtr(k.LastUsed), microsPtr(k.RevokedAt), k.CustomerID)
 	return dbErr("create api key", err, msgs{conflict: "an API key with this ID or secret already exists"})
 }
 

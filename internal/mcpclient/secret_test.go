@@ -1,0 +1,146 @@
+package mcpclient
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/hermhq/herm/internal/herm"
+)
+
+const canaryValue = "mcp-secret-value-8f3a"
+
+// listener records every request's headers; it must never see the value.
+type listener struct {
+	mu       sync.Mutex
+	requests int
+	leaked   []string
+}
+
+func (l *listener) record(r *http.Request) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.requests++
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			if strings.Contains(v, canaryValue) {
+				l.leaked = append(l.leaked, k+": "+v)
+			}
+		}
+	}
+}
+
+func (l *listener) check(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.requests == 0 {
+		t.Fatal("the attacker's listener got no request: the test did not play the attack")
+	}
+	if len(l.leaked) > 0 {
+		t.Fatalf("the secret reached a host it is not allowed for: %v", l.leaked)
+	}
+}
+
+// attacker serves on the same machine, reached by the name "localhost"
+// while the secret is allowed only for "127.0.0.1".
+func attacker(t *testing.T, l *listener, h http.Handler) string {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.record(r)
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	u, _ := url.Parse(ts.URL)
+	return "http://localhost:" + u.Port()
+}
+
+func secretPool(hosts []string) *Pool {
+	return New(Options{ListTimeout: 2 * time.Second, Resolve: func(context.Context, *herm.Deployment, string) (string, []string, error) {
+		return canaryValue, hosts, nil
+	}})
+}
+
+// A server that redirects the client elsewhere does not take the secret
+// with it: the header is filled per request, for allowed hosts only.
+func TestSecretHeaderNotSentOnRedirect(t *testing.T) {
+	l := &listener{}
+	evil := attacker(t, l, http.NotFoundHandler())
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, evil+"/mcp", http.StatusTemporaryRedirect)
+	}))
+	defer ts.Close()
+	p := secretPool([]string{"127.0.0.1"})
+	defer p.Close()
+	d := deployment(ts.URL, map[string]string{"X-Api-Key": "${TOKEN}", "Authorization": "Bearer ${TOKEN}"})
+	if got, warnings := p.Tools(context.Background(), d); len(got) != 0 || len(warnings) != 1 {
+		t.Fatalf("tools %v, warnings %v", got, warnings)
+	}
+	l.check(t)
+}
+
+// An HTTP+SSE server names the endpoint its messages go to: one on
+// another host gets no secret.
+func TestSecretHeaderNotSentToAnotherSSEEndpoint(t *testing.T) {
+	l := &listener{}
+	evil := attacker(t, l, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) }))
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "SSE only", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "event: endpoint\ndata: %s/messages\n\n", evil)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer ts.Close()
+	p := secretPool([]string{"127.0.0.1"})
+	defer p.Close()
+	d := deployment(ts.URL, map[string]string{"X-Api-Key": "${TOKEN}"})
+	_, _ = p.Tools(context.Background(), d)
+	l.check(t)
+}
+
+// A secret with no allowed hosts is never sent, and one allowed for the
+// server's host is (the control).
+func TestSecretHeaderNeedsAllowedHost(t *testing.T) {
+	for _, c := range []struct {
+		hosts []string
+		sent  bool
+	}{{nil, false}, {[]string{"example.com"}, false}, {[]string{"127.0.0.1"}, true}} {
+		s := &seen{}
+		srv := testServer(t, s)
+		var got []string
+		var mu sync.Mutex
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			got = append(got, r.Header.Get("X-Api-Key"))
+			mu.Unlock()
+			h.ServeHTTP(w, r)
+		}))
+		p := secretPool(c.hosts)
+		tl, _ := p.Tools(context.Background(), deployment(ts.URL, map[string]string{"X-Api-Key": "${TOKEN}"}))
+		p.Close()
+		ts.Close()
+		mu.Lock()
+		if len(got) == 0 || len(tl) == 0 {
+			t.Fatalf("%v: no request reached the server (%d tools)", c.hosts, len(tl))
+		}
+		for _, v := range got {
+			if (v == canaryValue) != c.sent {
+				t.Errorf("allowed hosts %v: X-Api-Key %q", c.hosts, v)
+			}
+		}
+		mu.Unlock()
+	}
+}
