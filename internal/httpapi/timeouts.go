@@ -24,7 +24,7 @@ func (s *Server) deadlines(w http.ResponseWriter, r *http.Request) (http.Respons
 	if d := s.cfg.BodyTimeout; d > 0 && body != nil && body != http.NoBody {
 		body = &deadlineBody{ReadCloser: body, rc: rc, timeout: d}
 	}
-	if d := s.cfg.WriteTimeout; d < 0 {
+	if d := s.cfg.WriteTimeout; d > 0 {
 		w = &deadlineWriter{ResponseWriter: w, rc: rc, timeout: d}
 	}
 	return w, body
