@@ -23,7 +23,8 @@ const minVariantLen = 8
 // sandbox in the first place.
 type Redactor struct {
 	rep     *strings.Replacer
-	longest int // bytes of the longest text replaced
+	needles []string // what rep replaces, longest first
+	longest int      // bytes of the longest text replaced
 }
 
 // NewRedactor returns a Redactor for values by secret name; values shorter
@@ -62,10 +63,12 @@ func NewRedactor(values map[string]string) *Redactor {
 	// Longest first: a needle that contains another is replaced whole.
 	sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i].needle) > len(pairs[j].needle) })
 	args := make([]string, 0, 2*len(pairs))
+	needles := make([]string, 0, len(pairs))
 	for _, p := range pairs {
 		args = append(args, p.needle, "[REDACTED:"+p.name+"]")
+		needles = append(needles, p.needle)
 	}
-	return &Redactor{rep: strings.NewReplacer(args...), longest: len(pairs[0].needle)}
+	return &Redactor{rep: strings.NewReplacer(args...), needles: needles, longest: len(pairs[0].needle)}
 }
 
 // Encodings returns the encoded forms of v that a Redactor also replaces.
@@ -112,12 +115,12 @@ func (r *Redactor) Longest() int {
 
 // Stream redacts text that arrives in chunks (a model's token deltas, a
 // response body): Write returns what is safe to pass on now, holding back
-// the tail that could be the start of a value, and Flush the rest. Output
-// is cut on UTF-8 character boundaries. A Stream is not safe for
-// concurrent use.
+// the tail that could be the start of a value, and Flush the rest. What
+// comes out, put together, is exactly Replace of the whole text; it is cut
+// on UTF-8 character boundaries. A Stream is not safe for concurrent use.
 type Stream struct {
 	r       *Redactor
-	pending string
+	pending string // not yet redacted
 }
 
 // Stream returns a new Stream.
@@ -128,14 +131,44 @@ func (s *Stream) Write(chunk string) string {
 	if s.r == nil {
 		return chunk
 	}
-	text := s.r.Replace(s.pending + chunk)
-	keep := min(s.r.longest-1, len(text))
-	cut := len(text) - keep
-	for cut > 0 && cut < len(text) && !utf8.RuneStart(text[cut]) {
-		cut--
-	}
+	text := s.pending + chunk
+	cut := s.r.safeCut(text)
 	s.pending = text[cut:]
-	return text[:cut]
+	return s.r.rep.Replace(text[:cut])
+}
+
+// safeCut returns how much of text can be redacted now with the result
+// Replace would give for text and whatever follows: a cut that leaves at
+// least longest-1 bytes (a value may start there and end in a later
+// chunk), moved back until no occurrence of a needle spans it (so the
+// Replacer's choice between needles that start at the same place, such as
+// a padded and an unpadded base64, is the same), on a UTF-8 boundary.
+func (r *Redactor) safeCut(text string) int {
+	cut := max(0, len(text)-(r.longest-1))
+	for moved := true; moved && cut > 0; {
+		moved = false
+		for cut > 0 && cut < len(text) && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		from := max(0, cut-r.longest+1)
+		for _, n := range r.needles {
+			for i := from; i < cut; {
+				j := strings.Index(text[i:], n)
+				if j < 0 || i+j >= cut {
+					break
+				}
+				if start := i + j; start+len(n) > cut {
+					cut, moved = start, true
+					break
+				}
+				i += j + 1
+			}
+			if moved {
+				break
+			}
+		}
+	}
+	return cut
 }
 
 // Pending reports how many bytes are held back.
