@@ -331,6 +331,11 @@ func printRun(r io.Reader, runID string, out io.Writer) error {
 				}
 				fmt.Fprint(out, ev["delta"])
 				midLine = true
+			case "turn_abandoned":
+				// The text streamed so far for this turn is void: the
+				// model's answer is being redone (or the run ends).
+				newline()
+				fmt.Fprintln(out, "  [turn_abandoned] the answer above was cut off; it is not part of the conversation")
 			case "tool_call":
 				newline()
 				fmt.Fprintf(out, "  [tool_call] %v %s\n", ev["tool"], humanJSON(ev["arguments"]))

@@ -50,3 +50,20 @@ func TestQuickstartWithoutCodeExecution(t *testing.T) {
 		t.Fatalf("the quickstart asked for a command anyway:\n%s", o)
 	}
 }
+
+// A turn abandoned midway (a crash, a stream cut) is said to be void, so
+// that the redone answer is not read as its continuation.
+func TestPrintRunAbandonedTurn(t *testing.T) {
+	t.Parallel()
+	stream := "event: token\ndata: {\"run_id\":\"run_1\",\"delta\":\"Hel\",\"turn\":1,\"attempt\":1}\n\n" +
+		"event: turn_abandoned\ndata: {\"run_id\":\"run_1\",\"turn\":1,\"attempt\":1}\n\n" +
+		"event: token\ndata: {\"run_id\":\"run_1\",\"delta\":\"Hello\",\"turn\":1,\"attempt\":2}\n\n" +
+		"event: run_status\ndata: {\"run_id\":\"run_1\",\"status\":\"completed\"}\n\n"
+	var out strings.Builder
+	if err := printRun(strings.NewReader(stream), "run_1", &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "agent: Hel\n  [turn_abandoned]") || !strings.Contains(out.String(), "agent: Hello\n") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
