@@ -169,6 +169,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		OnAttempt: metrics.WebhookAttempt, Logger: logger})
 	hooksRef.Store(hooks)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: &http.Client{Timeout: builtin.DefaultFetchTimeout, Transport: guard.Transport()}, Logger: logger,
+		Cleartext: cfg.AllowPrivateNet, // plain-http MCP servers are local development servers
 		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, []string, error) {
 			v, sec, err := vault.Reveal(ctx, d, name)
 			if err != nil {

@@ -116,6 +116,7 @@ func (e *egresses) start(d *herm.Deployment, l egressHost, ws *sandbox.Workspace
 		},
 		Placeholder: func(name string) string { return egress.Placeholder(e.key, id, name) },
 		Dial:        e.guard.DialContext,
+		Cleartext:   e.guard.AllowPrivate(), // plain-http upstreams are local development servers
 		Audit: func(host, reason string) {
 			data, _ := json.Marshal(map[string]any{"decision": "denied", "host": host, "reason": reason})
 			e.log.Emit(&herm.Event{DeploymentID: id, Type: herm.EventEgress, Data: data})

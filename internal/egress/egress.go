@@ -34,9 +34,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,6 +77,10 @@ type Options struct {
 	Logger *slog.Logger
 	// UpstreamTLS verifies upstream servers (default: the system's roots).
 	UpstreamTLS *tls.Config
+	// Cleartext lets a secret be filled into a plain-HTTP request (for
+	// development against local servers); otherwise only HTTPS carries
+	// one, and a plain-HTTP request with a placeholder is refused.
+	Cleartext bool
 }
 
 // Proxy is one deployment's egress proxy.
@@ -308,6 +314,17 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, allowed []Secret
 	for _, h := range []string{"Proxy-Authorization", "Proxy-Connection"} {
 		out.Header.Del(h)
 	}
+	if scheme != "https" && !p.opts.Cleartext && len(allowed) > 0 {
+		for _, sec := range allowed {
+			ph := p.opts.Placeholder(sec.Env)
+			if strings.Contains(out.URL.RawQuery, ph) || slices.ContainsFunc(slices.Collect(maps.Values(out.Header)), func(vs []string) bool {
+				return slices.ContainsFunc(vs, func(v string) bool { return strings.Contains(v, ph) })
+			}) {
+				p.deny(w, r.URL.Hostname(), "a secret ("+sec.Env+") is sent only over https, and this request is plain http")
+				return
+			}
+		}
+	}
 	fill := func(s string) string {
 		for _, sec := range allowed {
 			s = strings.ReplaceAll(s, p.opts.Placeholder(sec.Env), sec.Value)
@@ -320,16 +337,21 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, allowed []Secret
 		}
 	}
 	out.URL.RawQuery = fill(out.URL.RawQuery)
+	// The request goes to the host it was allowed for, whatever Host
+	// header came with it (a shared front end routing by Host would take a
+	// secret elsewhere).
+	out.Host = ""
 	if len(allowed) > 0 {
 		// What comes back is redacted, which needs its bytes as they are:
-		// the transport asks for gzip itself and decodes it (and anything
-		// else an upstream sends regardless is decoded or refused below).
-		out.Header.Del("Accept-Encoding")
+		// ask only for encodings the proxy decodes, and decode every one
+		// the answer declares (decoded refuses any other).
+		out.Header.Set("Accept-Encoding", "gzip, deflate")
 	}
 	tr := &http.Transport{
-		DialContext:       p.opts.Dial,
-		TLSClientConfig:   p.opts.UpstreamTLS,
-		ForceAttemptHTTP2: false,
+		DialContext:        p.opts.Dial,
+		TLSClientConfig:    p.opts.UpstreamTLS,
+		ForceAttemptHTTP2:  false,
+		DisableCompression: true, // the transport would undo one gzip and drop every Content-Encoding line
 	}
 	defer tr.CloseIdleConnections()
 	resp, err := tr.RoundTrip(out)

@@ -610,9 +610,14 @@ func checkMCPServers(ctx context.Context, list []MCPServer, r Rules) error {
 				return invalid("%s.tools: tool names must be 1 to 128 characters", f)
 			}
 		}
-		for k := range m.Headers {
+		for _, k := range sortedKeys(m.Headers) {
 			if !reHeaderName.MatchString(k) {
 				return invalid("%s.headers: %q is not a valid header name", f, k)
+			}
+			if strings.HasPrefix(strings.ToLower(k), "x-herm-") {
+				// The server sets these (the customer id): a deployment
+				// cannot speak for another customer.
+				return invalid("%s.headers: %s is set by the server; X-Herm-* headers cannot be configured", f, k)
 			}
 		}
 		if m.Permission != "" && m.Permission != PermissionAlwaysAllow && m.Permission != PermissionAlwaysAsk {

@@ -155,7 +155,7 @@ func TestAuthFailure(t *testing.T) {
 		h.ServeHTTP(w, r)
 	}))
 	defer ts.Close()
-	p := New(Options{Resolve: func(context.Context, *herm.Deployment, string) (string, []string, error) {
+	p := New(Options{Cleartext: true, Resolve: func(context.Context, *herm.Deployment, string) (string, []string, error) {
 		return "wrong", []string{"127.0.0.1"}, nil
 	}})
 	defer p.Close()

@@ -49,6 +49,9 @@ type Options struct {
 	// it may be sent to (its allowed_hosts; none: it is never sent); nil:
 	// placeholders are an error.
 	Resolve func(ctx context.Context, d *herm.Deployment, name string) (value string, allowedHosts []string, err error)
+	// Cleartext lets plain-http requests carry secrets (development
+	// against local servers); otherwise only HTTPS ones do.
+	Cleartext bool
 	// CallTimeout bounds one tool call (default 2 minutes); ListTimeout the
 	// connection and tool listing (default 15 s).
 	CallTimeout, ListTimeout time.Duration
@@ -104,41 +107,32 @@ type session struct {
 	answered bool // a discovery has ended
 }
 
-// secretValue is a secret a header placeholder names: its value and the
-// hosts it may be sent to.
-type secretValue struct {
-	value string
-	hosts []string
-}
-
 // headerSet is a server's request headers: fixed ones, and templates whose
-// ${NAME} placeholders are filled per request, only for a request to a
-// host every placeholder's secret is allowed for.
+// ${NAME} placeholders are filled per request from the vault (so a
+// rotation or deletion applies at once), only for a request over HTTPS to
+// a host every placeholder's secret is allowed for.
 type headerSet struct {
+	d         *herm.Deployment
 	fixed     http.Header
 	templates map[string]string
-	secrets   map[string]secretValue
+	resolve   func(ctx context.Context, d *herm.Deployment, name string) (string, []string, error)
+	cleartext bool // plain http may carry secrets (development)
 }
 
-// headers resolves a server's headers: the values of the secrets its
-// placeholders name, with their allowed hosts.
+// headers returns a server's headers; a placeholder with no resolver to
+// fill it is an error.
 func (p *Pool) headers(ctx context.Context, d *herm.Deployment, s herm.MCPServer) (*headerSet, error) {
-	hs := &headerSet{fixed: http.Header{}, templates: map[string]string{}, secrets: map[string]secretValue{}}
+	hs := &headerSet{d: d, fixed: http.Header{}, templates: map[string]string{}, resolve: p.opts.Resolve, cleartext: p.opts.Cleartext}
 	hs.fixed.Set("X-Herm-Customer-Id", d.CustomerID)
 	for k, v := range s.Headers {
 		for _, m := range herm.HeaderPlaceholder.FindAllStringSubmatch(v, -1) {
-			name := m[1]
-			if _, ok := hs.secrets[name]; ok {
-				continue
-			}
 			if p.opts.Resolve == nil {
-				return nil, fmt.Errorf("header %s uses ${%s}, but this server has no secrets to fill it", k, name)
+				return nil, fmt.Errorf("header %s uses ${%s}, but this server has no secrets to fill it", k, m[1])
 			}
-			val, hosts, err := p.opts.Resolve(ctx, d, name)
-			if err != nil {
-				return nil, fmt.Errorf("header %s: ${%s}: %w", k, name, err)
+			// Said now rather than as the server's refusal later.
+			if _, _, err := p.opts.Resolve(ctx, d, m[1]); err != nil {
+				return nil, fmt.Errorf("header %s: ${%s}: %w", k, m[1], err)
 			}
-			hs.secrets[name] = secretValue{value: val, hosts: hosts}
 		}
 		hs.templates[http.CanonicalHeaderKey(k)] = v
 	}
@@ -146,29 +140,35 @@ func (p *Pool) headers(ctx context.Context, d *herm.Deployment, s herm.MCPServer
 }
 
 // apply sets the headers on r. A header whose placeholders name a secret
-// not allowed for r's host is left out (and any copy of it the HTTP
-// client carried over from an earlier request, as on a redirect, is
-// removed): a secret goes only to its allowed hosts, whatever URL the
-// server redirects to or names as its endpoint.
+// that cannot be revealed now, or is not allowed for r's host, or a
+// request in cleartext, is left out (and any copy of it the HTTP client
+// carried over from an earlier request, as on a redirect, is removed): a
+// secret goes only to its allowed hosts, whatever URL the server redirects
+// to or names as its endpoint. The fixed headers (the customer id) come
+// last, so that no configured header replaces them.
 func (hs *headerSet) apply(r *http.Request) {
 	host := r.URL.Hostname()
-	for k, vs := range hs.fixed {
-		r.Header[k] = vs
-	}
+	secure := r.URL.Scheme == "https" || hs.cleartext
 	for k, tmpl := range hs.templates {
 		r.Header.Del(k)
 		ok := true
 		filled := herm.HeaderPlaceholder.ReplaceAllStringFunc(tmpl, func(m string) string {
-			sv, found := hs.secrets[herm.HeaderPlaceholder.FindStringSubmatch(m)[1]]
-			if !found || !herm.HostMatch(sv.hosts, host) {
+			if !ok {
+				return ""
+			}
+			val, hosts, err := hs.resolve(r.Context(), hs.d, herm.HeaderPlaceholder.FindStringSubmatch(m)[1])
+			if err != nil || !secure || !herm.HostMatch(hosts, host) {
 				ok = false
 				return ""
 			}
-			return sv.value
+			return val
 		})
 		if ok {
 			r.Header.Set(k, filled)
 		}
+	}
+	for k, vs := range hs.fixed {
+		r.Header[k] = vs
 	}
 }
 
@@ -378,12 +378,11 @@ type ServerState struct {
 // before, if any; its discovery goes on in the background (bounded by the
 // listing timeout) so that a later call has it.
 func (p *Pool) Catalog(ctx context.Context, d *herm.Deployment, wait time.Duration) ([]tools.Tool, []ServerState) {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	var out []tools.Tool
-	var states []ServerState
-	for _, s := range d.MCPServers {
+	sessions := make([]*session, len(d.MCPServers))
+	dones := make([]chan struct{}, len(d.MCPServers))
+	for i, s := range d.MCPServers {
 		ss := p.session(d, s)
+		sessions[i] = ss
 		ss.state.Lock()
 		if ss.running == nil {
 			done := make(chan struct{})
@@ -400,15 +399,23 @@ func (p *Pool) Catalog(ctx context.Context, d *herm.Deployment, wait time.Durati
 				close(done)
 			}()
 		}
-		done := ss.running
+		dones[i] = ss.running
 		ss.state.Unlock()
+	}
+	// One deadline for all of them.
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for _, done := range dones {
 		select {
 		case <-done:
-		case <-timer.C:
-		case <-ctx.Done():
+		case <-waitCtx.Done():
 		}
+	}
+	var out []tools.Tool
+	var states []ServerState
+	for i, ss := range sessions {
 		ss.state.Lock()
-		st := ServerState{Name: s.Name, State: StateConnected}
+		st := ServerState{Name: d.MCPServers[i].Name, State: StateConnected}
 		switch {
 		case ss.answered && ss.lastErr != nil:
 			st.State, st.Message = StateUnreachable, describe(ss.lastErr)

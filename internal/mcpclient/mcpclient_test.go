@@ -77,7 +77,7 @@ func TestStreamableAndSSE(t *testing.T) {
 			}
 			ts := httptest.NewServer(h)
 			defer ts.Close()
-			p := New(Options{Resolve: func(_ context.Context, d *herm.Deployment, name string) (string, []string, error) {
+			p := New(Options{Cleartext: true, Resolve: func(_ context.Context, d *herm.Deployment, name string) (string, []string, error) {
 				if name == "ACME_TOKEN" && d.ID == "dep_1" {
 					return "tok-123", []string{"127.0.0.1"}, nil
 				}

@@ -64,7 +64,7 @@ func attacker(t *testing.T, l *listener, h http.Handler) string {
 }
 
 func secretPool(hosts []string) *Pool {
-	return New(Options{ListTimeout: 2 * time.Second, Resolve: func(context.Context, *herm.Deployment, string) (string, []string, error) {
+	return New(Options{Cleartext: true, ListTimeout: 2 * time.Second, Resolve: func(context.Context, *herm.Deployment, string) (string, []string, error) {
 		return canaryValue, hosts, nil
 	}})
 }
@@ -142,5 +142,121 @@ func TestSecretHeaderNeedsAllowedHost(t *testing.T) {
 			}
 		}
 		mu.Unlock()
+	}
+}
+
+// A deployment's headers cannot replace the customer id the server is told.
+func TestCustomerIDHeaderCannotBeReplaced(t *testing.T) {
+	s := &seen{}
+	srv := testServer(t, s)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	var mu sync.Mutex
+	var got []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Values("X-Herm-Customer-Id")...)
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	p := New(Options{})
+	defer p.Close()
+	p.Tools(context.Background(), deployment(ts.URL, map[string]string{"x-herm-customer-id": "cus_victim"})) // the deployment's customer is cus_42
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) == 0 {
+		t.Fatal("no request")
+	}
+	for _, v := range got {
+		if v != "cus_42" {
+			t.Fatalf("the MCP server was told the customer is %q", v)
+		}
+	}
+}
+
+// Secrets are not sent over plain http (unless the operator allows it),
+// and each request reveals the value anew: a rotated value is used at
+// once, a deleted secret is no longer sent.
+func TestSecretHeaderCleartextAndRotation(t *testing.T) {
+	s := &seen{}
+	srv := testServer(t, s)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	var mu sync.Mutex
+	var got []string
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Get("X-Api-Key"))
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	last := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[len(got)-1]
+	}
+	value, gone := "first-value", false
+	var vmu sync.Mutex
+	resolve := func(context.Context, *herm.Deployment, string) (string, []string, error) {
+		vmu.Lock()
+		defer vmu.Unlock()
+		if gone {
+			return "", nil, fmt.Errorf("secret deleted")
+		}
+		return value, []string{"127.0.0.1"}, nil
+	}
+	d := deployment(ts.URL, map[string]string{"X-Api-Key": "${TOKEN}"})
+
+	plain := New(Options{Resolve: resolve})
+	if tl, _ := plain.Tools(context.Background(), d); len(tl) == 0 || last() != "" {
+		t.Fatalf("over plain http: %d tools, X-Api-Key %q", len(tl), last())
+	}
+	plain.Close()
+
+	p := New(Options{Resolve: resolve, Cleartext: true})
+	defer p.Close()
+	tl, _ := p.Tools(context.Background(), d)
+	if len(tl) == 0 || last() != "first-value" {
+		t.Fatalf("X-Api-Key %q", last())
+	}
+	vmu.Lock()
+	value = "rotated-value"
+	vmu.Unlock()
+	call(t, tl[1], `{"A":1,"B":2}`)
+	if last() != "rotated-value" {
+		t.Fatalf("after rotation the server got %q", last())
+	}
+	vmu.Lock()
+	gone = true
+	vmu.Unlock()
+	call(t, tl[1], `{"A":1,"B":2}`)
+	if last() != "" {
+		t.Fatalf("after deletion the server got %q", last())
+	}
+}
+
+// The Tools API's bound holds with several servers that never answer.
+func TestCatalogBoundWithSeveralHangingServers(t *testing.T) {
+	block := make(chan struct{})
+	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	})
+	a, b := httptest.NewServer(hang), httptest.NewServer(hang)
+	defer a.Close()
+	defer b.Close()
+	p := New(Options{ListTimeout: 10 * time.Second})
+	defer p.Close()
+	defer close(block)
+	d := &herm.Deployment{ID: "dep_1", CustomerID: "c", MCPServers: []herm.MCPServer{{Name: "a", URL: a.URL}, {Name: "b", URL: b.URL}}}
+	_, states := p.Catalog(context.Background(), d, 300*time.Millisecond)
+	// Waiting past the bound for the second server would have ended in its
+	// listing timeout: unreachable.
+	for _, st := range states {
+		if st.State != StateConnecting {
+			t.Fatalf("states %+v", states)
+		}
 	}
 }

@@ -23,8 +23,9 @@ const minVariantLen = 8
 // sandbox in the first place.
 type Redactor struct {
 	rep     *strings.Replacer
-	needles []string // what rep replaces, longest first
-	longest int      // bytes of the longest text replaced
+	first   map[byte][]string // what rep replaces by first byte, longest first
+	mark    map[string]string // needle → its [REDACTED:NAME]
+	longest int               // bytes of the longest text replaced
 }
 
 // NewRedactor returns a Redactor for values by secret name; values shorter
@@ -63,12 +64,14 @@ func NewRedactor(values map[string]string) *Redactor {
 	// Longest first: a needle that contains another is replaced whole.
 	sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i].needle) > len(pairs[j].needle) })
 	args := make([]string, 0, 2*len(pairs))
-	needles := make([]string, 0, len(pairs))
+	r := &Redactor{first: map[byte][]string{}, mark: map[string]string{}, longest: len(pairs[0].needle)}
 	for _, p := range pairs {
 		args = append(args, p.needle, "[REDACTED:"+p.name+"]")
-		needles = append(needles, p.needle)
+		r.first[p.needle[0]] = append(r.first[p.needle[0]], p.needle)
+		r.mark[p.needle] = "[REDACTED:" + p.name + "]"
 	}
-	return &Redactor{rep: strings.NewReplacer(args...), needles: needles, longest: len(pairs[0].needle)}
+	r.rep = strings.NewReplacer(args...)
+	return r
 }
 
 // Encodings returns the encoded forms of v that a Redactor also replaces.
@@ -132,43 +135,48 @@ func (s *Stream) Write(chunk string) string {
 		return chunk
 	}
 	text := s.pending + chunk
-	cut := s.r.safeCut(text)
+	out, cut := s.r.scan(text)
 	s.pending = text[cut:]
-	return s.r.rep.Replace(text[:cut])
+	return out
 }
 
-// safeCut returns how much of text can be redacted now with the result
-// Replace would give for text and whatever follows: a cut that leaves at
-// least longest-1 bytes (a value may start there and end in a later
-// chunk), moved back until no occurrence of a needle spans it (so the
-// Replacer's choice between needles that start at the same place, such as
-// a padded and an unpadded base64, is the same), on a UTF-8 boundary.
-func (r *Redactor) safeCut(text string) int {
-	cut := max(0, len(text)-(r.longest-1))
-	for moved := true; moved && cut > 0; {
-		moved = false
-		for cut > 0 && cut < len(text) && !utf8.RuneStart(text[cut]) {
-			cut--
+// scan redacts text from its start as strings.Replacer does — at each
+// place the longest (first) needle that starts there, else one byte on —
+// up to where a needle could start and not be whole yet (the last
+// longest-1 bytes), and returns what it redacted and where it stopped,
+// moved back (by at most 3 bytes, over bytes no needle starts at) to a
+// UTF-8 boundary. Replace of text[:cut] is then the start of Replace of
+// text and whatever follows, and the held-back tail stays short.
+func (r *Redactor) scan(text string) (string, int) {
+	var b strings.Builder
+	i, plain := 0, 0 // plain: where the bytes passed on one by one start
+	for i+r.longest-1 < len(text) {
+		n := r.at(text, i)
+		if n == "" {
+			i++
+			continue
 		}
-		from := max(0, cut-r.longest+1)
-		for _, n := range r.needles {
-			for i := from; i < cut; {
-				j := strings.Index(text[i:], n)
-				if j < 0 || i+j >= cut {
-					break
-				}
-				if start := i + j; start+len(n) > cut {
-					cut, moved = start, true
-					break
-				}
-				i += j + 1
-			}
-			if moved {
-				break
-			}
+		b.WriteString(text[plain:i])
+		b.WriteString(r.mark[n])
+		i += len(n)
+		plain = i
+	}
+	cut := i
+	for k := 0; k < 3 && cut > plain && cut < len(text) && !utf8.RuneStart(text[cut]); k++ {
+		cut--
+	}
+	b.WriteString(text[plain:cut])
+	return b.String(), cut
+}
+
+// at returns the needle the Replacer would take at text[i:] ("" when none).
+func (r *Redactor) at(text string, i int) string {
+	for _, n := range r.first[text[i]] { // longest first
+		if strings.HasPrefix(text[i:], n) {
+			return n
 		}
 	}
-	return cut
+	return ""
 }
 
 // Pending reports how many bytes are held back.

@@ -84,3 +84,27 @@ func TestNilRedactorStream(t *testing.T) {
 		t.Error("nil redactor's stream")
 	}
 }
+
+// What a Stream holds back stays short, whatever the text: bytes that are
+// not UTF-8 character starts, a value repeated back to back.
+func TestRedactorStreamHoldsBackLittle(t *testing.T) {
+	for _, c := range []struct{ value, chunk string }{
+		{"some-secret-value-123", strings.Repeat("\x80", 4096)},
+		{"aaaa", strings.Repeat("a", 4096)},
+		{"abab-abab", strings.Repeat("abab-", 1000)},
+	} {
+		r := NewRedactor(map[string]string{"K": c.value})
+		s := r.Stream()
+		var out strings.Builder
+		for i := 0; i < 50; i++ {
+			out.WriteString(s.Write(c.chunk))
+			if s.Pending() > r.Longest()+3 {
+				t.Fatalf("%q: %d bytes held back", c.value, s.Pending())
+			}
+		}
+		out.WriteString(s.Flush())
+		if want := r.Replace(strings.Repeat(c.chunk, 50)); out.String() != want {
+			t.Fatalf("%q: the stream differs from Replace", c.value)
+		}
+	}
+}
