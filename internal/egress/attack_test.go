@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hermhq/herm/internal/herm"
 )
@@ -126,5 +127,68 @@ func TestAttackSecretOverPlainHTTP(t *testing.T) {
 		}
 		cancel()
 		up.Close()
+	}
+}
+
+// A response through an intercepted host streams: the sandbox gets the
+// start of a body while the upstream is still sending it (a download is
+// not held whole in the server's memory), redacted, and a HEAD or 204
+// has no body.
+func TestInterceptedResponsesStream(t *testing.T) {
+	released := make(chan bool, 1)
+	release := make(chan struct{})
+	e := setupWith(t, Config{Egress: herm.EgressProxy, Secrets: []Secret{{Env: "API_TOKEN", Value: canary, AllowedHosts: []string{"127.0.0.1"}}}}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/empty" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		// (more than a value's length: redaction holds that much back)
+		io.WriteString(w, "first: "+r.Header.Get("Authorization")+"\n"+strings.Repeat("y", 200))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+			released <- true
+		case <-time.After(10 * time.Second):
+			released <- false
+		}
+		io.WriteString(w, strings.Repeat("x", 1<<20)+"\nlast\n")
+	}))
+	ph := Placeholder([]byte("k"), "dep_1", "API_TOKEN")
+	c := e.client()
+	req, _ := http.NewRequest("GET", e.upstream.URL+"/big", nil)
+	req.Header.Set("Authorization", ph)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	first, _ := br.ReadString('\n')
+	close(release)
+	if first != "first: [REDACTED:API_TOKEN]\n" {
+		t.Fatalf("first line %q", first)
+	}
+	rest, _ := io.ReadAll(br)
+	resp.Body.Close()
+	if !<-released {
+		t.Fatal("the sandbox got nothing until the upstream had sent everything")
+	}
+	if !strings.HasSuffix(string(rest), "\nlast\n") || len(rest) != 200+1<<20+len("\nlast\n") {
+		t.Fatalf("rest: %d bytes", len(rest))
+	}
+	for _, m := range []string{"HEAD", "GET"} {
+		path := "/big"
+		if m == "GET" {
+			path = "/empty"
+		}
+		req, _ := http.NewRequest(m, e.upstream.URL+path, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", m, path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if len(b) != 0 {
+			t.Fatalf("%s %s: body %q", m, path, b)
+		}
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"slices"
 	"strings"
 	"sync"
@@ -261,7 +262,7 @@ func (p *Proxy) connect(w http.ResponseWriter, r *http.Request) {
 			req.URL.Host = host
 		}
 		req.RequestURI = ""
-		rw := &connWriter{conn: tconn, header: http.Header{}}
+		rw := newConnWriter(tconn, req.Method == http.MethodHead)
 		p.forward(rw, req.WithContext(r.Context()), secrets, "https")
 		rw.finish()
 		if req.Close || rw.closed {
@@ -444,13 +445,22 @@ func decoded(resp *http.Response) (io.ReadCloser, error) {
 	}{body, resp.Body}, nil
 }
 
-// connWriter is a ResponseWriter onto a raw (TLS) connection, HTTP/1.1.
+// connWriter is a ResponseWriter onto a raw (TLS) connection, HTTP/1.1:
+// the body is streamed (chunked) as it comes, so a large download through
+// an intercepted host is not held in memory.
 type connWriter struct {
-	conn   net.Conn
-	header http.Header
-	status int
-	body   []byte
-	closed bool
+	w       *bufio.Writer
+	head    bool // the request was HEAD: no body
+	header  http.Header
+	status  int
+	started bool
+	body    io.WriteCloser // chunked, once the header is out; nil for a bodiless answer
+	err     error
+	closed  bool // the connection cannot carry another request
+}
+
+func newConnWriter(conn net.Conn, head bool) *connWriter {
+	return &connWriter{w: bufio.NewWriter(conn), head: head, header: http.Header{}}
 }
 
 func (c *connWriter) Header() http.Header { return c.header }
@@ -459,26 +469,56 @@ func (c *connWriter) WriteHeader(code int) {
 		c.status = code
 	}
 }
-func (c *connWriter) Write(b []byte) (int, error) {
+
+// start writes the status line and the headers.
+func (c *connWriter) start() {
+	if c.started {
+		return
+	}
+	c.started = true
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
-	c.body = append(c.body, b...)
-	return len(b), nil
+	h := c.header.Clone()
+	h.Del("Transfer-Encoding")
+	bodiless := c.head || c.status == http.StatusNoContent || c.status == http.StatusNotModified || c.status < 200
+	if !bodiless {
+		h.Del("Content-Length")
+		h.Set("Transfer-Encoding", "chunked")
+	}
+	fmt.Fprintf(c.w, "HTTP/1.1 %d %s\r\n", c.status, http.StatusText(c.status))
+	_ = h.Write(c.w)
+	_, _ = c.w.WriteString("\r\n")
+	if !bodiless {
+		c.body = httputil.NewChunkedWriter(c.w)
+	}
 }
 
-// finish writes the buffered response (bodies through an intercepted
-// connection are buffered whole: they are API responses, not downloads).
+func (c *connWriter) Write(b []byte) (int, error) {
+	c.start()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if c.body == nil {
+		return len(b), nil
+	}
+	n, err := c.body.Write(b)
+	if err == nil {
+		err = c.w.Flush()
+	}
+	c.err = err
+	return n, err
+}
+
+// finish ends the response.
 func (c *connWriter) finish() {
-	if c.status == 0 {
-		c.status = http.StatusOK
+	c.start()
+	if c.body != nil && c.err == nil {
+		if c.err = c.body.Close(); c.err == nil {
+			_, c.err = c.w.WriteString("\r\n") // the end of the (empty) trailer
+		}
 	}
-	resp := &http.Response{
-		StatusCode: c.status, ProtoMajor: 1, ProtoMinor: 1, Header: c.header,
-		ContentLength: int64(len(c.body)), Body: io.NopCloser(strings.NewReader(string(c.body))),
-	}
-	resp.Header.Del("Transfer-Encoding")
-	if err := resp.Write(c.conn); err != nil {
+	if err := c.w.Flush(); err != nil || c.err != nil {
 		c.closed = true
 	}
 }
