@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -196,6 +197,9 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 		case <-s.streams.Done():
 			return nil
 		case <-ping.C:
+			if !s.keyLive(r.Context()) {
+				return nil // its key was revoked: a reconnect gets 401
+			}
 			bw.WriteString(": ping\n\n")
 			if err := flush(); err != nil {
 				return nil
@@ -239,4 +243,19 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 			}
 		}
 	}
+}
+
+// keyLive reports whether the request's API key is still live (a stream
+// outlives the authentication it started with; a store error is not
+// taken as a revocation).
+func (s *Server) keyLive(ctx context.Context) bool {
+	k := apiKey(ctx)
+	if k == nil {
+		return true
+	}
+	cur, err := s.store.APIKeyByHash(ctx, k.Hash)
+	if herm.IsCode(err, herm.ENotFound) {
+		return false
+	}
+	return err != nil || cur.RevokedAt == nil
 }

@@ -105,3 +105,64 @@ func TestStreamSurvivesBeingDropped(t *testing.T) {
 		t.Fatalf("stream stopped at %d of %d: %v", want, n, sc.Err())
 	}
 }
+
+// A stream opened with a key that is then revoked ends (at its next ping);
+// a reconnect gets 401.
+func TestStreamEndsWhenItsKeyIsRevoked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, t.TempDir()+"/herm.db", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	elog := eventlog.New(st, logger, eventlog.Options{})
+	defer elog.Close()
+	ids := herm.NewIDGen(nil)
+	keys := auth.New(st, ids, nil)
+	k, secret, err := keys.Create(ctx, "frontend", []string{herm.ScopeRead}, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	d := &herm.Deployment{ID: "dep_x", CustomerID: "c", Name: "n", Runtime: "hermes", Model: "demo/demo", SystemPrompt: "p",
+		Status: herm.DeploymentReady, ConfigVersion: 1, ThreadID: "thr_x", CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateDeployment(ctx, d, &herm.Thread{ID: "thr_x", DeploymentID: "dep_x", IsDefault: true, CreatedAt: now, LastActivityAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	srv := New(Config{RateLimit: -1, PingInterval: 20 * time.Millisecond}, Deps{Store: st, Log: elog, Keys: keys, IDs: ids, Logger: logger})
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	defer srv.CloseStreams()
+	open := func() *http.Response {
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/deployments/dep_x/events", nil)
+		req.Header.Set("Authorization", "Bearer "+secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := open()
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if err := keys.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, resp.Body); ended <- err }()
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Fatalf("the stream broke instead of ending: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stream of a revoked key goes on")
+	}
+	if r := open(); r.StatusCode != 401 {
+		t.Fatalf("reconnect: %d", r.StatusCode)
+	}
+}
