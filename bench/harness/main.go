@@ -9,7 +9,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +26,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/hermhq/herm/client"
 )
 
 const key = "herm_sk_bench"
@@ -55,10 +56,10 @@ func main() {
 
 // server is a running herm serve.
 type server struct {
-	cmd  *exec.Cmd
-	url  string
-	dir  string
-	http *http.Client
+	cmd *exec.Cmd
+	url string
+	dir string
+	c   *client.Client
 }
 
 func start(env ...string) (*server, error) {
@@ -82,7 +83,7 @@ func start(env ...string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, dir: dir, http: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}}
+	s := &server{cmd: cmd, dir: dir}
 	sc := bufio.NewScanner(stderr)
 	for sc.Scan() {
 		// In JSON log mode the line is a record: {"msg":"listening on …","url":…}.
@@ -101,6 +102,7 @@ func start(env ...string) (*server, error) {
 		return nil, errors.New("server did not start")
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	s.c = client.New(s.url, key, &client.Options{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}})
 	return s, nil
 }
 
@@ -110,47 +112,16 @@ func (s *server) stop() {
 	os.RemoveAll(s.dir)
 }
 
-func (s *server) do(method, path string, body any, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, s.url+path, rd)
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
-type deployment struct {
-	DeploymentID string `json:"deployment_id"`
-	Status       string `json:"status"`
-}
-
-func (s *server) create(i int) (deployment, error) {
-	var d deployment
-	err := s.do("POST", "/v1/deployments", map[string]any{
-		"customer_id": fmt.Sprintf("cus_%d", i), "name": "bench", "system_prompt": "You are a benchmark.",
-	}, &d)
-	return d, err
+func (s *server) create(i int) (*client.Deployment, error) {
+	return s.c.Deployments.Create(context.Background(), client.DeploymentCreateParams{
+		CustomerID: fmt.Sprintf("cus_%d", i), Name: "bench", SystemPrompt: "You are a benchmark.",
+	})
 }
 
 func (s *server) waitReady(id string, poll time.Duration) error {
 	for {
-		var d deployment
-		if err := s.do("GET", "/v1/deployments/"+id, nil, &d); err != nil {
+		d, err := s.c.Deployments.Get(context.Background(), id)
+		if err != nil {
 			return err
 		}
 		switch d.Status {
@@ -214,26 +185,17 @@ func provision(args []string) error {
 // waitEvent reads the deployment's stream from the start until an event of
 // the type whose data contains substr.
 func waitEvent(s *server, id, typ, substr string) error {
-	req, _ := http.NewRequest("GET", s.url+"/v1/deployments/"+id+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Last-Event-ID", "evt_0")
-	resp, err := s.http.Do(req)
+	st, err := s.c.Events.Stream(context.Background(), id, client.EventStreamParams{LastEventID: "evt_0"})
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	var cur string
-	for sc.Scan() {
-		line := sc.Text()
-		if t, ok := strings.CutPrefix(line, "event: "); ok {
-			cur = t
-		}
-		if strings.HasPrefix(line, "data: ") && cur == typ && strings.Contains(line, substr) {
+	defer st.Close()
+	for st.Next() {
+		if e := st.Current(); e.Type == typ && strings.Contains(string(e.Data), substr) {
 			return nil
 		}
 	}
-	return fmt.Errorf("stream ended before %s %s", typ, substr)
+	return fmt.Errorf("stream ended before %s %s: %v", typ, substr, st.Err())
 }
 
 // sse opens many streams on one deployment, sends messages (the offline
@@ -266,15 +228,18 @@ func sse(args []string) error {
 	received := 0
 	var ready, done sync.WaitGroup
 	tr := &http.Transport{MaxIdleConnsPerHost: *subs, DialContext: (&net.Dialer{}).DialContext}
-	client := &http.Client{Transport: tr}
+	hc := &http.Client{Transport: tr}
 	for range *subs {
 		ready.Add(1)
 		done.Add(1)
 		go func() {
 			defer done.Done()
+			// The stream is read raw rather than with the client's
+			// Stream: decoding each event would be the client's work
+			// measured as delivery delay.
 			req, _ := http.NewRequestWithContext(ctx, "GET", s.url+"/v1/deployments/"+d.DeploymentID+"/events", nil)
 			req.Header.Set("Authorization", "Bearer "+key)
-			resp, err := client.Do(req)
+			resp, err := hc.Do(req)
 			if err != nil {
 				ready.Done()
 				fmt.Fprintln(os.Stderr, "subscribe:", err)
@@ -310,10 +275,8 @@ func sse(args []string) error {
 	ready.Wait()
 	t0 := time.Now()
 	for i := range *messages {
-		var sent struct {
-			RunID string `json:"run_id"`
-		}
-		if err := s.do("POST", "/v1/deployments/"+d.DeploymentID+"/messages", map[string]any{"content": fmt.Sprintf("message %d", i), "mode": "queue"}, &sent); err != nil {
+		sent, err := s.c.Messages.Send(ctx, d.DeploymentID, client.MessageSendParams{Content: fmt.Sprintf("message %d", i), Mode: "queue"})
+		if err != nil {
 			return err
 		}
 		if err := waitRun(s, d.DeploymentID, sent.RunID); err != nil {
@@ -347,8 +310,8 @@ func createdAt(line string) (time.Time, bool) {
 
 func waitRun(s *server, dep, run string) error {
 	for {
-		var r struct{ Status string }
-		if err := s.do("GET", "/v1/deployments/"+dep+"/runs/"+run, nil, &r); err != nil {
+		r, err := s.c.Runs.Get(context.Background(), dep, run)
+		if err != nil {
 			return err
 		}
 		switch r.Status {
@@ -409,10 +372,8 @@ func idle(args []string) error {
 	}
 	// Wait until none is provisioning.
 	for {
-		var l struct {
-			Data []deployment `json:"data"`
-		}
-		if err := s.do("GET", "/v1/deployments?status=provisioning&limit=1", nil, &l); err != nil {
+		l, err := s.c.Deployments.List(context.Background(), client.DeploymentListParams{Status: "provisioning", Limit: 1})
+		if err != nil {
 			return err
 		}
 		if len(l.Data) == 0 {
@@ -452,22 +413,18 @@ func (s *server) execAll(deps []string, workers int) error {
 	for range workers {
 		wg.Go(func() {
 			for id := range ch {
-				var m struct {
-					RunID string `json:"run_id"`
-				}
-				if err := s.do("POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "run: true"}, &m); err != nil {
+				m, err := s.c.Messages.Send(context.Background(), id, client.MessageSendParams{Content: "run: true"})
+				if err != nil {
 					errc <- err
 					continue
 				}
 				for {
-					var r struct {
-						Status string `json:"status"`
-					}
-					if err := s.do("GET", "/v1/deployments/"+id+"/runs/"+m.RunID, nil, &r); err != nil {
+					r, err := s.c.Runs.Get(context.Background(), id, m.RunID)
+					if err != nil {
 						errc <- err
 						break
 					}
-					if r.Status == "completed" || r.Status == "error" || r.Status == "cancelled" {
+					if r.Ended() {
 						if r.Status != "completed" {
 							errc <- fmt.Errorf("run %s: %s", m.RunID, r.Status)
 						}
