@@ -16,12 +16,14 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/llm/llmtest"
+	"github.com/hermhq/herm/internal/sandbox/agent"
 	"github.com/hermhq/herm/internal/sandbox/local"
 )
 
 // TestMain removes the binary that crash tests build.
 func TestMain(m *testing.M) {
 	local.MaybeRunInit() // in-process servers start sandboxes from this binary
+	agent.MaybeRunInContainer()
 	dir, err := os.MkdirTemp("", "herm-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

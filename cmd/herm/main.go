@@ -11,13 +11,15 @@ import (
 	"syscall"
 	_ "time/tzdata" // automations' time zones also where the system has no zone files
 
+	"github.com/hermhq/herm/internal/sandbox/agent"
 	"github.com/hermhq/herm/internal/sandbox/local"
 )
 
 func main() {
-	// A local sandbox's init is this binary re-executed: it must do nothing
-	// else first.
+	// A local sandbox's init and a container sandbox's agent are this
+	// binary re-executed: they must do nothing else first.
 	local.MaybeRunInit()
+	agent.MaybeRunInContainer()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -31,7 +31,6 @@ import (
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/sandbox/agent"
-	"github.com/hermhq/herm/internal/sandbox/local"
 )
 
 // Options configure the driver. Zero values mean defaults.
@@ -240,7 +239,7 @@ func (d *Driver) Close(ctx context.Context) error {
 // the agent listens there (before any command runs) and relays each
 // connection to the proxy's unix socket, bind-mounted from the host. The
 // container has no other network.
-const RelayAddr = local.RelayAddr
+const RelayAddr = agent.RelayAddr
 
 // egressSocket is the host proxy's socket in the container's state dir.
 const egressSocket = "egress.sock"
@@ -394,7 +393,7 @@ func (b *box) config() client.ContainerCreateOptions {
 			WorkingDir: "/workspace",
 			Env:        []string{"PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "HOME=/workspace"},
 			Entrypoint: []string{"/.herm/herm"},
-			Cmd:        []string{local.ContainerAgentArg, "/run/herm/ctl.sock", "/run/herm/" + egressSocket},
+			Cmd:        []string{agent.ContainerArg, "/run/herm/ctl.sock", "/run/herm/" + egressSocket},
 			Labels:     map[string]string{"dev.herm.deployment": b.id},
 		},
 		HostConfig: &container.HostConfig{

@@ -8,13 +8,13 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/sandbox"
+	"github.com/hermhq/herm/internal/sandbox/agent"
 	"github.com/hermhq/herm/internal/sandbox/docker"
-	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/sandboxtest"
 )
 
 func TestMain(m *testing.M) {
-	local.MaybeRunInit() // this test binary is also the containers' agent
+	agent.MaybeRunInContainer() // this test binary is also the containers' agent
 	os.Exit(m.Run())
 }
 

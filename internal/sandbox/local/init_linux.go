@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
-	"time"
-	"unsafe"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"github.com/landlock-lsm/go-landlock/landlock"
 	"golang.org/x/sys/unix"
 
@@ -40,86 +36,20 @@ type initConfig struct {
 	Landlock  bool   `json:"landlock"`
 }
 
-// ContainerAgentArg is argv[1] of the agent in a container sandbox (the
-// docker driver bind-mounts this binary into the container); argv[2] is
-// the control socket's path, and the optional argv[3] the host egress
-// proxy's socket, which the agent relays RelayAddr to.
-const ContainerAgentArg = "__herm-sandbox-agent"
-
-// RelayAddr is where a container's agent listens for its commands' proxy
-// connections.
-const RelayAddr = "127.0.0.1:3128"
-
-// MaybeRunInit runs the sandbox init (or a container's agent) when this
-// process was started as one, and never returns then. Call it first thing
-// in main (and in TestMain of tests that start sandboxes): the init must
-// not run anything else.
+// MaybeRunInit runs the sandbox init when this process was started as
+// one, and never returns then. Call it first thing in main (and in
+// TestMain of tests that start sandboxes): the init must not run anything
+// else.
 func MaybeRunInit() {
-	if len(os.Args) < 2 || (os.Args[1] != initArg && os.Args[1] != ContainerAgentArg) {
+	if len(os.Args) < 2 || os.Args[1] != initArg {
 		return
 	}
 	runtime.LockOSThread()
-	var err error
-	if os.Args[1] == initArg {
-		err = runInit()
-	} else if len(os.Args) == 3 || len(os.Args) == 4 {
-		relay := ""
-		if len(os.Args) == 4 {
-			relay = os.Args[3]
-		}
-		err = runContainerAgent(os.Args[2], relay)
-	} else {
-		err = errors.New("usage: " + ContainerAgentArg + " SOCKET [PROXY-SOCKET]")
-	}
-	if err != nil {
+	if err := runInit(); err != nil {
 		fmt.Fprintf(os.Stderr, "herm sandbox init: %v\n", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
-}
-
-// runContainerAgent serves a container sandbox: the container runtime made
-// the namespaces, the read-only root and the limits; the agent connects to
-// the server's control socket, confines itself like the local init (no new
-// privileges, Landlock, the seccomp deny-list) and runs commands, each
-// leading its own session and process group.
-func runContainerAgent(path, relay string) error {
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("close-on-exec: %w", err)
-	}
-	if relay != "" {
-		// Bound before any command runs, so that none can take the port.
-		ln, err := net.Listen("tcp", RelayAddr)
-		if err != nil {
-			return fmt.Errorf("egress relay: %w", err)
-		}
-		go serveRelay(ln, relay)
-	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	if err := unix.Connect(fd, &unix.SockaddrUnix{Name: path}); err != nil {
-		return fmt.Errorf("connect %s: %w", path, err)
-	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("no_new_privs: %w", err)
-	}
-	err = landlock.V6.BestEffort().RestrictPaths(
-		landlock.RODirs("/"),
-		landlock.RWDirs("/workspace", "/tmp", "/dev/shm").IgnoreIfMissing(),
-		landlock.RWFiles("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx").IgnoreIfMissing(),
-	)
-	if err != nil {
-		return fmt.Errorf("landlock: %w", err)
-	}
-	// No Landlock signal scope here: it refuses the agent's kill of a
-	// finished command's process group (seen on 6.18); the container's
-	// PID namespace already keeps signals inside.
-	if err := loadSeccomp(); err != nil {
-		return fmt.Errorf("seccomp: %w", err)
-	}
-	return agent.Serve(os.NewFile(uintptr(fd), "control"), agent.Options{})
 }
 
 func runInit() error {
@@ -175,7 +105,7 @@ func runInit() error {
 			return fmt.Errorf("file size limit: %w", err)
 		}
 	}
-	if err := loadSeccomp(); err != nil {
+	if err := agent.LoadSeccomp(); err != nil {
 		return fmt.Errorf("seccomp: %w", err)
 	}
 	return agent.Serve(ctrl, agent.Options{NestedPID: true, UID: sandboxUID, GID: sandboxGID})
@@ -378,108 +308,4 @@ func bindRO(from, to string, dir bool) error {
 		return fmt.Errorf("remount %s read-only: %w", from, err)
 	}
 	return nil
-}
-
-// loadSeccomp installs the deny-list on every thread of the init (and so
-// of everything it starts): no mounts, no namespaces, no tracing, no kernel
-// modules or keyrings, no bpf, no io_uring; clone3 looks absent so that
-// clone's flags can be checked (no new user namespace).
-func loadSeccomp() error {
-	deny := []string{"mount", "umount2", "pivot_root", "ptrace", "kexec_load", "kexec_file_load",
-		"init_module", "finit_module", "delete_module", "bpf", "perf_event_open", "userfaultfd",
-		"keyctl", "add_key", "request_key", "unshare", "setns", "open_by_handle_at", "name_to_handle_at",
-		"swapon", "swapoff", "reboot", "acct", "quotactl", "fsopen", "fsmount", "fsconfig", "fspick",
-		"move_mount", "open_tree", "mount_setattr", "io_uring_setup", "io_uring_enter", "io_uring_register",
-		"process_vm_readv", "process_vm_writev", "lookup_dcookie", "syslog", "settimeofday", "clock_settime",
-		"clock_adjtime", "adjtimex", "vhangup", "pidfd_getfd"}
-	filter := seccomp.Filter{
-		NoNewPrivs: true,
-		Flag:       seccomp.FilterFlagTSync,
-		Policy: seccomp.Policy{
-			DefaultAction: seccomp.ActionAllow,
-			Syscalls: []seccomp.SyscallGroup{
-				{Action: seccomp.ActionErrno, Names: deny},
-				{Action: seccomp.ActionErrno, NamesWithCondtions: []seccomp.NameWithConditions{{
-					Name:       "clone",
-					Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.BitsSet, Value: unix.CLONE_NEWUSER}},
-				}}},
-				{Action: errnoAction(unix.ENOSYS), Names: []string{"clone3"}},
-				// vsock is not confined by network namespaces.
-				{Action: errnoAction(unix.EAFNOSUPPORT), NamesWithCondtions: []seccomp.NameWithConditions{
-					{Name: "socket", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_VSOCK}}},
-					{Name: "socketpair", Conditions: seccomp.ArgumentConditions{{Argument: 0, Operation: seccomp.Equal, Value: unix.AF_VSOCK}}},
-				}},
-			},
-		},
-	}
-	if err := seccomp.LoadFilter(filter); err != nil {
-		return err
-	}
-	return loadArchFilter()
-}
-
-// loadArchFilter refuses system calls made through another ABI than the
-// native one (on x86-64: the 32-bit int 0x80 and the x32 ABI), which the
-// deny-list above would otherwise let through unchecked.
-func loadArchFilter() error {
-	var arch uint32
-	switch runtime.GOARCH {
-	case "amd64":
-		arch = unix.AUDIT_ARCH_X86_64
-	case "arm64":
-		arch = unix.AUDIT_ARCH_AARCH64
-	default:
-		return fmt.Errorf("no seccomp architecture check for %s", runtime.GOARCH)
-	}
-	deny := uint32(unix.SECCOMP_RET_ERRNO) | uint32(unix.ENOSYS)
-	prog := []unix.SockFilter{
-		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 4}, // seccomp_data.arch
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: arch},
-		{Code: unix.BPF_RET | unix.BPF_K, K: deny},
-		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
-		{Code: unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K, Jt: 0, Jf: 1, K: 0x40000000},
-		{Code: unix.BPF_RET | unix.BPF_K, K: deny}, // x32 system call numbers
-		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
-	}
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
-	if errno != 0 {
-		return fmt.Errorf("seccomp architecture filter: %w", errno)
-	}
-	return nil
-}
-
-// errnoAction is SECCOMP_RET_ERRNO with a chosen errno (ActionErrno is
-// EPERM).
-func errnoAction(errno unix.Errno) seccomp.Action {
-	return seccomp.Action(uint32(seccomp.ActionErrno)&^0xffff | uint32(errno)&0xffff)
-}
-
-// serveRelay copies each connection on ln to a new connection to the unix
-// socket at path (the host's egress proxy), both ways. When the host serves
-// no proxy there (egress "none"), connections are closed at once.
-func serveRelay(ln net.Listener, path string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		go func() {
-			defer c.Close()
-			up, err := net.DialTimeout("unix", path, 5*time.Second)
-			if err != nil {
-				return
-			}
-			defer up.Close()
-			go func() {
-				_, _ = io.Copy(up, c)
-				_ = up.(*net.UnixConn).CloseWrite()
-			}()
-			_, _ = io.Copy(c, up) // the proxy's side ends the connection
-		}()
-	}
 }
