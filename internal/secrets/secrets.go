@@ -311,6 +311,18 @@ func (v *Vault) AllowedHosts(ctx context.Context, id string) ([]string, error) {
 	return s.AllowedHosts, nil
 }
 
+// Redactor returns what replaces the deployment's secret values with
+// [REDACTED:NAME]; a secret that cannot be revealed is left out.
+func (v *Vault) Redactor(ctx context.Context, d *herm.Deployment) *Redactor {
+	values := map[string]string{}
+	for env := range d.Secrets {
+		if val, _, err := v.Reveal(ctx, d, env); err == nil {
+			values[env] = val
+		}
+	}
+	return NewRedactor(values)
+}
+
 // Reveal returns the value behind a deployment's secret reference (for the
 // host-side code that uses it), checking the customer again.
 func (v *Vault) Reveal(ctx context.Context, d *herm.Deployment, envName string) (string, *herm.Secret, error) {
