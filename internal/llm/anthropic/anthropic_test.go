@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/anthropic"
+	"github.com/hermhq/herm/internal/llm/llmtest"
 )
 
 // writeSSE writes name/data pairs as events and flushes.
@@ -290,112 +291,35 @@ func TestOverloadedBeforeOutputRetried(t *testing.T) {
 	}
 }
 
-func TestRateLimitRetryAfter(t *testing.T) {
+// TestProviderSuite runs the contract every provider shares (retries,
+// Retry-After, no retry after output, cancellation, errors) on the
+// Messages API's wire format.
+func TestProviderSuite(t *testing.T) {
 	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			w.Header().Set("Retry-After", "7")
-			w.WriteHeader(http.StatusTooManyRequests)
-			io.WriteString(w, `{"type":"error","error":{"type":"rate_limit_error","message":"Number of request tokens has exceeded your per-minute rate limit"}}`)
-			return
+	start := func(text string) []string {
+		s := []string{"message_start", messageStart,
+			"content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`}
+		if text != "" {
+			n, d := textDelta(text)
+			s = append(s, n, d)
 		}
-		writeSSE(w, toolUseStream()...)
-	}))
-	defer srv.Close()
-	var s sleeps
-	if _, _, err := collect(t, anthropic.New("k", anthropic.WithBaseURL(srv.URL), anthropic.WithSleep(s.sleep)), llm.Request{}); err != nil {
-		t.Fatal(err)
+		return s
 	}
-	if diff := cmp.Diff([]time.Duration{7 * time.Second}, s.got()); diff != "" {
-		t.Errorf("sleeps (-want +got):\n%s", diff)
-	}
-}
-
-func TestRateLimitTooLongNotRetried(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.Header().Set("Retry-After", "3600")
-		w.WriteHeader(http.StatusTooManyRequests)
-		io.WriteString(w, `{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}`)
-	}))
-	defer srv.Close()
-	var s sleeps
-	_, _, err := collect(t, anthropic.New("k", anthropic.WithBaseURL(srv.URL), anthropic.WithSleep(s.sleep)), llm.Request{})
-	var e *llm.Error
-	if !errors.As(err, &e) || e.StatusCode != 429 || e.Type != "rate_limit_error" || hits.Load() != 1 {
-		t.Fatalf("err %v after %d requests", err, hits.Load())
-	}
-}
-
-func TestBadRequestNotRetried(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, `{"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: Field required"},"request_id":"req_1"}`)
-	}))
-	defer srv.Close()
-	var s sleeps
-	_, _, err := collect(t, anthropic.New("k", anthropic.WithBaseURL(srv.URL), anthropic.WithSleep(s.sleep)), llm.Request{})
-	want := &llm.Error{Provider: "anthropic", StatusCode: 400, Type: "invalid_request_error", Message: "max_tokens: Field required"}
-	var e *llm.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("err = %v", err)
-	}
-	if diff := cmp.Diff(want, e); diff != "" {
-		t.Errorf("error (-want +got):\n%s", diff)
-	}
-	if hits.Load() != 1 || len(s.got()) != 0 {
-		t.Errorf("%d requests, sleeps %v", hits.Load(), s.got())
-	}
-}
-
-func TestStreamBroken(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		s := toolUseStream()
-		writeSSE(w, s[:len(s)-2]...) // everything but message_stop
-	}))
-	defer srv.Close()
-	var s sleeps
-	_, _, err := collect(t, anthropic.New("k", anthropic.WithBaseURL(srv.URL), anthropic.WithSleep(s.sleep)), llm.Request{})
-	var e *llm.Error
-	if !errors.As(err, &e) || e.Type != "stream_broken" || e.Provider != "anthropic" {
-		t.Fatalf("err = %v, want stream_broken", err)
-	}
-	if hits.Load() != 1 {
-		t.Errorf("%d requests; text was delivered, want no retry", hits.Load())
-	}
-}
-
-func TestCancelDuringSlowStream(t *testing.T) {
-	t.Parallel()
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, d := textDelta("slow")
-		writeSSE(w, "message_start", messageStart, n, d)
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	start := time.Now()
-	_, err := anthropic.New("k", anthropic.WithBaseURL(srv.URL)).Stream(ctx, llm.Request{}, func(llm.Delta) { cancel() })
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Errorf("returned after %v", el)
-	}
+	llmtest.RunProviderSuite(t, llmtest.ProviderSuite{
+		Name: "anthropic",
+		New: func(baseURL string, sleep func(context.Context, time.Duration) error, attempts int) llm.Provider {
+			return anthropic.New("k", anthropic.WithBaseURL(baseURL), anthropic.WithSleep(sleep), anthropic.WithMaxAttempts(attempts))
+		},
+		WriteText: func(w http.ResponseWriter, text string) {
+			writeSSE(w, append(start(text),
+				"content_block_stop", `{"type":"content_block_stop","index":0}`,
+				"message_delta", `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":3}}`,
+				"message_stop", `{"type":"message_stop"}`)...)
+		},
+		WriteStart: func(w http.ResponseWriter, text string) { writeSSE(w, start(text)...) },
+		ErrorBody: func(typ, message string) string {
+			b, _ := json.Marshal(map[string]any{"type": "error", "error": map[string]any{"type": typ, "message": message}, "request_id": "req_1"})
+			return string(b)
+		},
+	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/llm/llmtest"
 	"github.com/hermhq/herm/internal/llm/openai"
 )
 
@@ -50,12 +51,6 @@ func (s *sleeps) sleep(ctx context.Context, d time.Duration) error {
 	defer s.mu.Unlock()
 	s.d = append(s.d, d)
 	return ctx.Err()
-}
-
-func (s *sleeps) got() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.d...)
 }
 
 func collect(t *testing.T, c *openai.Client, req llm.Request) (*llm.Response, []llm.Delta, error) {
@@ -234,109 +229,6 @@ func assertJSON(t *testing.T, want string, got []byte) {
 	}
 }
 
-func TestRetryAfter429(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			w.Header().Set("Retry-After", "3")
-			w.WriteHeader(http.StatusTooManyRequests)
-			io.WriteString(w, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`)
-			return
-		}
-		writeSSE(w, textChunk("ok"), stopChunk, "[DONE]")
-	}))
-	defer srv.Close()
-
-	var s sleeps
-	resp, _, err := collect(t, openai.New("k", openai.WithBaseURL(srv.URL), openai.WithSleep(s.sleep)), llm.Request{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Text != "ok" || hits.Load() != 2 {
-		t.Errorf("text %q after %d requests", resp.Text, hits.Load())
-	}
-	if diff := cmp.Diff([]time.Duration{3 * time.Second}, s.got()); diff != "" {
-		t.Errorf("sleeps (-want +got):\n%s", diff)
-	}
-}
-
-func TestServerErrorsRetriedThenReturned(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.WriteHeader(http.StatusInternalServerError)
-		io.WriteString(w, `{"error":{"message":"The server had an error","type":"server_error","code":null}}`)
-	}))
-	defer srv.Close()
-
-	var s sleeps
-	_, _, err := collect(t, openai.New("k", openai.WithBaseURL(srv.URL), openai.WithSleep(s.sleep), openai.WithMaxAttempts(3)), llm.Request{})
-	var e *llm.Error
-	if !errors.As(err, &e) || e.StatusCode != 500 || e.Type != "server_error" || e.Message != "The server had an error" || e.Provider != "openai" {
-		t.Fatalf("err = %#v", err)
-	}
-	if hits.Load() != 3 {
-		t.Errorf("%d requests, want 3", hits.Load())
-	}
-	got := s.got()
-	if len(got) != 2 {
-		t.Fatalf("sleeps %v, want 2", got)
-	}
-	// Exponential backoff from 500ms with up to 25% jitter.
-	for i, d := range got {
-		hi := 500 * time.Millisecond << i
-		if d <= hi*3/4-1 || d > hi {
-			t.Errorf("sleep %d = %v, want in (%v, %v]", i, d, hi*3/4, hi)
-		}
-	}
-}
-
-func TestServerErrorThenSuccess(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			http.Error(w, "bad gateway", http.StatusBadGateway)
-			return
-		}
-		writeSSE(w, textChunk("ok"), stopChunk, "[DONE]")
-	}))
-	defer srv.Close()
-	var s sleeps
-	resp, _, err := collect(t, openai.New("k", openai.WithBaseURL(srv.URL), openai.WithSleep(s.sleep)), llm.Request{})
-	if err != nil || resp.Text != "ok" || hits.Load() != 2 {
-		t.Fatalf("resp %v, err %v after %d requests", resp, err, hits.Load())
-	}
-}
-
-func TestBadRequestNotRetried(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		io.WriteString(w, `{"error":{"message":"Invalid value for 'model'.","type":"invalid_request_error","param":"model","code":"model_not_found"}}`)
-	}))
-	defer srv.Close()
-
-	var s sleeps
-	_, _, err := collect(t, openai.New("k", openai.WithName("vllm"), openai.WithBaseURL(srv.URL), openai.WithSleep(s.sleep)), llm.Request{})
-	want := &llm.Error{Provider: "vllm", StatusCode: 400, Type: "invalid_request_error", Message: "Invalid value for 'model'."}
-	var e *llm.Error
-	if !errors.As(err, &e) {
-		t.Fatalf("err = %v, want *llm.Error", err)
-	}
-	if diff := cmp.Diff(want, e); diff != "" {
-		t.Errorf("error (-want +got):\n%s", diff)
-	}
-	if hits.Load() != 1 || len(s.got()) != 0 {
-		t.Errorf("%d requests, sleeps %v", hits.Load(), s.got())
-	}
-}
-
 func TestErrorMidStream(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -350,26 +242,6 @@ func TestErrorMidStream(t *testing.T) {
 	}
 	if len(deltas) != 1 {
 		t.Errorf("deltas %v", deltas)
-	}
-}
-
-func TestStreamBroken(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		writeSSE(w, firstChunk, textChunk("more")) // no finish, no [DONE]
-	}))
-	defer srv.Close()
-	var s sleeps
-	_, deltas, err := collect(t, openai.New("k", openai.WithBaseURL(srv.URL), openai.WithSleep(s.sleep)), llm.Request{})
-	var e *llm.Error
-	if !errors.As(err, &e) || e.Type != "stream_broken" {
-		t.Fatalf("err = %v, want stream_broken", err)
-	}
-	// Text was delivered, so the call must not be retried.
-	if hits.Load() != 1 || len(deltas) != 2 {
-		t.Errorf("%d requests, deltas %v", hits.Load(), deltas)
 	}
 }
 
@@ -393,72 +265,6 @@ func TestStreamBrokenBeforeOutputRetried(t *testing.T) {
 	}
 }
 
-func TestConnectionErrorRetried(t *testing.T) {
-	t.Parallel()
-	var hits atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if hits.Add(1) == 1 {
-			conn, _, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				conn.Close()
-			}
-			return
-		}
-		writeSSE(w, textChunk("ok"), stopChunk, "[DONE]")
-	}))
-	defer srv.Close()
-	var s sleeps
-	resp, _, err := collect(t, openai.New("k", openai.WithBaseURL(srv.URL), openai.WithSleep(s.sleep)), llm.Request{})
-	if err != nil || resp.Text != "ok" || hits.Load() != 2 || len(s.got()) != 1 {
-		t.Fatalf("resp %v, err %v after %d requests, sleeps %v", resp, err, hits.Load(), s.got())
-	}
-}
-
-func TestCancelDuringSlowStream(t *testing.T) {
-	t.Parallel()
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeSSE(w, firstChunk)
-		select { // a model that stalls
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	start := time.Now()
-	_, err := openai.New("k", openai.WithBaseURL(srv.URL)).Stream(ctx, llm.Request{}, func(llm.Delta) { cancel() })
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-	if el := time.Since(start); el > 5*time.Second {
-		t.Errorf("returned after %v", el)
-	}
-}
-
-func TestSleepHonoursCancel(t *testing.T) {
-	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Retry-After", "30")
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}))
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	sleep := func(ctx context.Context, d time.Duration) error {
-		cancel()
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	_, err := openai.New("k", openai.WithBaseURL(srv.URL), openai.WithSleep(sleep)).Stream(ctx, llm.Request{}, nil)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
-	}
-}
-
 func TestPlainJSONAnswer(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -470,4 +276,31 @@ func TestPlainJSONAnswer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "model 'x' not found") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// TestProviderSuite runs the contract every provider shares (retries,
+// Retry-After, no retry after output, cancellation, errors) on the Chat
+// Completions wire format, under a compatible server's name.
+func TestProviderSuite(t *testing.T) {
+	t.Parallel()
+	llmtest.RunProviderSuite(t, llmtest.ProviderSuite{
+		Name: "vllm",
+		New: func(baseURL string, sleep func(context.Context, time.Duration) error, attempts int) llm.Provider {
+			return openai.New("k", openai.WithName("vllm"), openai.WithBaseURL(baseURL), openai.WithSleep(sleep), openai.WithMaxAttempts(attempts))
+		},
+		WriteText: func(w http.ResponseWriter, text string) {
+			writeSSE(w, textChunk(text), stopChunk, usageChunk, "[DONE]")
+		},
+		WriteStart: func(w http.ResponseWriter, text string) {
+			if text == "" {
+				writeSSE(w, `{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant"},"finish_reason":null}]}`)
+				return
+			}
+			writeSSE(w, textChunk(text))
+		},
+		ErrorBody: func(typ, message string) string {
+			b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": message, "type": typ, "code": nil}})
+			return string(b)
+		},
+	})
 }
