@@ -24,6 +24,7 @@ import (
 	"github.com/hermhq/herm/internal/llm/providers"
 	"github.com/hermhq/herm/internal/mcpclient"
 	"github.com/hermhq/herm/internal/memory"
+	"github.com/hermhq/herm/internal/metrics"
 	"github.com/hermhq/herm/internal/netguard"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
@@ -95,7 +96,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	// what a later read of the store returns.
 	now := func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
 	ids := herm.NewIDGen(now)
-	metrics := httpapi.NewMetrics(st)
+	metrics := metrics.New(st)
 	var hooksRef atomic.Pointer[webhook.Service] // set below; appends wake its dispatcher
 	elog := eventlog.New(st, logger, eventlog.Options{OnAppend: func(n int) {
 		metrics.EventsAppended(n)
@@ -165,7 +166,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	sandboxes.SetPrepare(eg.prepare, eg.forget)
 	hooks := webhook.New(st, vault, ids, now, webhook.Options{HTTPClient: webhookClient(guard), Guard: guard,
-		AllowPrivateNetworks: cfg.AllowPrivateNet, Encode: httpapi.EventJSON, Backoff: cfg.WebhookRetries,
+		AllowPrivateNetworks: cfg.AllowPrivateNet, Backoff: cfg.WebhookRetries,
 		OnAttempt: metrics.WebhookAttempt, Logger: logger})
 	hooksRef.Store(hooks)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: &http.Client{Timeout: builtin.DefaultFetchTimeout, Transport: guard.Transport()}, Logger: logger,
@@ -237,7 +238,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, MCP: mcps, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
-	metrics.Register(sseGauge(elog))
+	metrics.Subscribers(elog.Broker().Subscribers)
 	return a, nil
 }
 

@@ -118,7 +118,7 @@ func (s *Server) envelopeResponse(status int, why string) []byte {
 	body := encodeJSON(ErrorBody{Error: ErrorDetail{Code: code, Message: msg, RequestID: rid}})
 	s.logger.LogAttrs(context.Background(), slog.LevelInfo, "request",
 		slog.String("route", "malformed"), slog.Int("status", status), slog.String("request_id", rid), slog.String("err", why))
-	s.metrics.observeRequest("UNKNOWN", "malformed", status, 0)
+	s.metrics.Request("UNKNOWN", "malformed", status, 0)
 	return fmt.Appendf(nil, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nX-Request-Id: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
 		status, http.StatusText(status), rid, len(body), body)
 }

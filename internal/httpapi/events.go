@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hermhq/herm/internal/eventjson"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
 )
@@ -104,7 +105,7 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deplo
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		bw.Write(e.Encoded(eventJSON))
+		bw.Write(eventjson.Marshal(e))
 	}
 	bw.WriteString(`],"next_cursor":`)
 	if more {
@@ -165,7 +166,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 		bw.WriteString("\nevent: ")
 		bw.WriteString(e.Type)
 		bw.WriteString("\ndata: ")
-		bw.Write(e.Encoded(eventJSON))
+		bw.Write(eventjson.Marshal(e))
 		bw.WriteString("\n\n")
 	}
 	// catchUp sends stored events after sent, through at least upTo.

@@ -94,7 +94,7 @@ func (s *Server) outer(route string, maxBody int64, next http.Handler) http.Hand
 				status = http.StatusOK
 			}
 			d := time.Since(start)
-			s.metrics.observeRequest(r.Method, route, status, d)
+			s.metrics.Request(r.Method, route, status, d)
 			level := slog.LevelInfo
 			if status >= 500 {
 				level = slog.LevelError

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hermhq/herm/internal/eventjson"
 	"github.com/hermhq/herm/internal/openapi"
 )
 
@@ -111,7 +112,7 @@ insufficient_credits (the budget ran out mid-run), internal_error (logged with t
 		resp := openapi.Response{Status: rt.status, Description: http.StatusText(rt.status), Body: rt.response, ContentType: rt.contentType}
 		if rt.path == "/v1/deployments/{deployment_id}/events" {
 			// The stream is the default; a JSON page with Accept: application/json.
-			resp.Body = Event{}
+			resp.Body = eventjson.Event{}
 			op.Responses = append(op.Responses, resp)
 			op.Description = "With Accept: application/json the response is a JSON page, List of Event (oldest first; next_cursor is the last id when more events follow, null at the end of the log)."
 		} else {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"slices"
 
+	"github.com/hermhq/herm/internal/eventjson"
 	"github.com/hermhq/herm/internal/herm"
 )
 
@@ -74,7 +75,7 @@ func (s *Server) routes() []route {
 		{method: "PATCH", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.updateThread, summary: "Rename a thread.", tag: "threads", request: UpdateThreadRequest{}, status: 200, response: Thread{}, errors: write},
 		{method: "DELETE", path: dep + "/threads/{thread_id}", scope: herm.ScopeWrite, handle: s.deleteThread, summary: "Delete a thread and its history; its active run is cancelled. The default thread cannot be deleted (409).", tag: "threads", status: 204, errors: with(write, 503)},
 
-		{method: "GET", path: dep + "/events", scope: herm.ScopeRead, handle: s.events, summary: "The deployment's event stream (SSE), or with Accept: application/json a page of the event log, oldest first. With Last-Event-ID or after, every retained event after it is replayed first; an id older than the retained log is 410 cursor_expired.", tag: "events", status: 200, response: List[Event]{}, contentType: "text/event-stream",
+		{method: "GET", path: dep + "/events", scope: herm.ScopeRead, handle: s.events, summary: "The deployment's event stream (SSE), or with Accept: application/json a page of the event log, oldest first. With Last-Event-ID or after, every retained event after it is replayed first; an id older than the retained log is 410 cursor_expired.", tag: "events", status: 200, response: List[eventjson.Event]{}, contentType: "text/event-stream",
 			headers: []param{{"Last-Event-ID", "string", "Replay the events after this id, then continue live.", nil}},
 			query:   []param{{"thread_id", "string", "Only this thread's events.", nil}, {"run_id", "string", "Only this run's events.", nil}, {"types", "string", "Comma-separated event types.", nil}, {"after", "string", "Same as Last-Event-ID (the header wins).", nil}, {"limit", "integer", "JSON page size, 1–1000 (default 100).", nil}},
 			errors:  []int{400, 401, 403, 404, 410, 429}},

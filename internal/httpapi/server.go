@@ -22,6 +22,7 @@ import (
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/memory"
+	"github.com/hermhq/herm/internal/metrics"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
@@ -76,7 +77,7 @@ type Deps struct {
 	Webhooks    *webhook.Service
 	Memories    *memory.Store
 	Automations *automation.Service
-	Metrics     *Metrics
+	Metrics     *metrics.Registry
 	IDs         *herm.IDGen
 	Now         func() time.Time
 	Logger      *slog.Logger
@@ -98,7 +99,7 @@ type Server struct {
 	webhooks    *webhook.Service
 	memories    *memory.Store
 	automations *automation.Service
-	metrics     *Metrics
+	metrics     *metrics.Registry
 	ids         *herm.IDGen
 	now         func() time.Time
 	logger      *slog.Logger
@@ -131,7 +132,7 @@ func New(cfg Config, d Deps) *Server {
 		d.Now = time.Now
 	}
 	if d.Metrics == nil {
-		d.Metrics = NewMetrics(nil)
+		d.Metrics = metrics.New(nil)
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,

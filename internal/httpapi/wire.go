@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -208,38 +207,6 @@ func toRun(r *herm.Run) Run {
 		out.ConfigVersion = &v
 	}
 	return out
-}
-
-// Event is the payload of an event: the common fields, then the type's own
-// fields (see the event table in the contract).
-type Event struct {
-	EventID      string    `json:"event_id"`
-	Sequence     int64     `json:"sequence"`
-	Type         string    `json:"type"`
-	DeploymentID string    `json:"deployment_id"`
-	ThreadID     *string   `json:"thread_id"`
-	RunID        *string   `json:"run_id"`
-	CreatedAt    time.Time `json:"created_at"`
-}
-
-// EventJSON renders an event as its stream and webhook payload.
-func EventJSON(e *herm.Event) []byte { return e.Encoded(eventJSON) }
-
-// eventJSON renders an event's payload as one line of JSON: the common
-// fields followed by the event's own.
-func eventJSON(e *herm.Event) []byte {
-	head, _ := json.Marshal(Event{
-		EventID: e.ID(), Sequence: e.Seq, Type: e.Type, DeploymentID: e.DeploymentID,
-		ThreadID: nullable(e.ThreadID), RunID: nullable(e.RunID), CreatedAt: e.CreatedAt,
-	})
-	data := e.Data
-	if len(data) < 2 || data[0] != '{' || string(data) == "{}" {
-		return head
-	}
-	out := make([]byte, 0, len(head)+len(data))
-	out = append(out, head[:len(head)-1]...)
-	out = append(out, ',')
-	return append(out, data[1:]...)
 }
 
 // CreateAPIKeyRequest is the body of an API key create.

@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hermhq/herm/internal/eventjson"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/netguard"
 	"github.com/hermhq/herm/internal/store"
@@ -67,9 +68,6 @@ type Options struct {
 	Poll time.Duration
 	// Workers is how many deliveries are sent at once (default 8).
 	Workers int
-	// Encode renders an event as the body of its delivery (the same JSON
-	// as on the event stream); required.
-	Encode func(*herm.Event) []byte
 	// OnAttempt is told each attempt's outcome: succeeded, retry or failed
 	// (metrics); nil: nobody.
 	OnAttempt func(outcome string)
@@ -334,7 +332,7 @@ func (s *Service) send(ctx context.Context, w *herm.Webhook, d *herm.Delivery) (
 	if len(evs) == 0 || evs[0].Seq != d.Seq {
 		return 0, errGone
 	}
-	body := s.opts.Encode(evs[0])
+	body := eventjson.Marshal(evs[0])
 	secret, err := s.sealer.Open(w.ID, w.Secret)
 	if err != nil {
 		return 0, fmt.Errorf("the webhook's secret: %w", err)

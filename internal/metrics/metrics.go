@@ -1,4 +1,7 @@
-package httpapi
+// Package metrics holds the server's Prometheus metrics: the packages that
+// count (the HTTP API, the event log, the model calls, webhook deliveries)
+// are handed the one Registry, and /metrics serves it.
+package metrics
 
 import (
 	"context"
@@ -14,8 +17,8 @@ import (
 	"github.com/hermhq/herm/internal/store"
 )
 
-// Metrics are the server's Prometheus metrics, in a registry of their own.
-type Metrics struct {
+// Registry is the server's Prometheus metrics, in a registry of their own.
+type Registry struct {
 	reg         *prometheus.Registry
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
@@ -25,10 +28,10 @@ type Metrics struct {
 	deliveries  *prometheus.CounterVec
 }
 
-// NewMetrics creates the metrics. s, when set, is read at scrape time for
-// runs by status.
-func NewMetrics(s store.Store) *Metrics {
-	m := &Metrics{
+// New creates the metrics. s, when set, is read at scrape time for runs by
+// status.
+func New(s store.Store) *Registry {
+	m := &Registry{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herm_http_requests_total", Help: "HTTP requests by method, route and status.",
@@ -58,17 +61,22 @@ func NewMetrics(s store.Store) *Metrics {
 	return m
 }
 
-// Register adds a collector (e.g. a GaugeFunc owned by another package).
-func (m *Metrics) Register(c prometheus.Collector) { m.reg.MustRegister(c) }
+// Subscribers reports n() at scrape time as the number of open event
+// stream subscriptions.
+func (m *Registry) Subscribers(n func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "herm_sse_subscribers", Help: "Open event stream subscriptions.",
+	}, func() float64 { return float64(n()) }))
+}
 
 // EventsAppended counts appended events.
-func (m *Metrics) EventsAppended(n int) { m.events.Add(float64(n)) }
+func (m *Registry) EventsAppended(n int) { m.events.Add(float64(n)) }
 
 // WebhookAttempt counts one webhook delivery attempt by its outcome.
-func (m *Metrics) WebhookAttempt(outcome string) { m.deliveries.WithLabelValues(outcome).Inc() }
+func (m *Registry) WebhookAttempt(outcome string) { m.deliveries.WithLabelValues(outcome).Inc() }
 
 // ModelCall counts one model call.
-func (m *Metrics) ModelCall(model string, in, out int64, err error) {
+func (m *Registry) ModelCall(model string, in, out int64, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
@@ -78,7 +86,9 @@ func (m *Metrics) ModelCall(model string, in, out int64, err error) {
 	m.modelTokens.WithLabelValues(model, "output").Add(float64(out))
 }
 
-func (m *Metrics) observeRequest(method, route string, status int, d time.Duration) {
+// Request counts one HTTP request by method, route and status, and its
+// latency (event streams, which last, excepted).
+func (m *Registry) Request(method, route string, status int, d time.Duration) {
 	m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	if route != "GET /v1/deployments/{deployment_id}/events" {
 		m.duration.WithLabelValues(route).Observe(d.Seconds())
@@ -86,7 +96,7 @@ func (m *Metrics) observeRequest(method, route string, status int, d time.Durati
 }
 
 // Handler serves the metrics in the Prometheus text format.
-func (m *Metrics) Handler() http.Handler {
+func (m *Registry) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
