@@ -903,63 +903,83 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) er
 	return nil
 }
 
-// errPendingInput: the run cannot complete, input arrived.
-var errPendingInput = errors.New("pending input")
-
-// finish records the run's final status with its run_status event. For a
-// completion it refuses (returns false) when steering input is pending, so
-// that a run never ends with unread input.
+// finish records the run's end with its run_status event. A normal
+// completion (end_turn) is refused (false, nil) while steering input is
+// pending, so that a run never ends with unread input: the loop takes one
+// more turn.
 func (x *exec) finish(ctx context.Context, status herm.RunStatus, stop string, e *herm.ErrorInfo) (bool, error) {
-	if err := x.a.log.Flush(ctx); err != nil {
-		return false, err
-	}
-	return Finish(ctx, x.a.store, x.a.log, x.run, x.owner, status, stop, e, x.a.now())
+	return x.a.end(ctx, x.run, x.owner, status, stop, e)
 }
 
-// Finish records a run's final status and its run_status event in one
-// transaction, then publishes the event. A normal completion (end_turn) is
-// refused (false, nil) while the run has pending input, so that the loop
-// takes one more turn. Any other end releases pending input into the
+// Fail ends a run that owner holds in error (the runner's answer to a run
+// that could not start or panicked), best effort within ctx.
+func (a *Agent) Fail(ctx context.Context, run *herm.Run, owner string, e *herm.ErrorInfo) error {
+	_, err := a.end(ctx, run, owner, herm.RunError, herm.StopError, e)
+	return err
+}
+
+// end records a run's end through the store's transition for it, with the
+// run_status event, in one transaction, then publishes the event; run
+// changes once it committed. A completion is refused (false, nil) while the
+// run has pending input. Any other end releases pending input into the
 // thread's history, so that no message is lost: the next run sees it.
-func Finish(ctx context.Context, s store.Store, log *eventlog.Log, run *herm.Run, owner string, status herm.RunStatus, stop string, e *herm.ErrorInfo, now time.Time) (bool, error) {
-	prev := *run
-	var ev *herm.Event
-	err := s.InTx(ctx, func(q store.Querier) error {
-		pending, err := q.PendingMessages(ctx, run.ID)
-		if err != nil {
-			return err
-		}
-		if len(pending) > 0 && status == herm.RunCompleted && stop == herm.StopEndTurn {
-			return errPendingInput
-		}
-		t := now.UTC()
-		for _, m := range pending {
-			if err := q.TakeMessage(ctx, m.ID, t); err != nil {
-				return err
+func (a *Agent) end(ctx context.Context, run *herm.Run, owner string, status herm.RunStatus, stop string, e *herm.ErrorInfo) (bool, error) {
+	t := a.now().UTC()
+	ev := herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
+		"status": status, "stop_reason": stop, "error": e,
+	})
+	err := a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+		// The transition takes the run first; pending input is released
+		// after it (a completion releases none: it is refused then), except
+		// for a completion that does not wait for it (max_steps).
+		var err error
+		switch status {
+		case herm.RunCompleted:
+			if stop != herm.StopEndTurn {
+				err = releaseInput(ctx, q, run.ID, t)
+			}
+			if err == nil {
+				err = q.CompleteRun(ctx, run.ID, owner, stop, t)
+			}
+		case herm.RunCancelled:
+			if err = q.EndCancelled(ctx, run.ID, owner, t); err == nil {
+				err = releaseInput(ctx, q, run.ID, t)
+			}
+		default:
+			if err = q.FailRun(ctx, run.ID, owner, e, t); err == nil {
+				err = releaseInput(ctx, q, run.ID, t)
 			}
 		}
-		run.Status, run.StopReason, run.Error, run.CompletedAt = status, stop, e, &t
-		if err := q.UpdateRun(ctx, run, owner); err != nil {
-			return err
+		if err != nil {
+			return nil, err
 		}
 		if err := q.TouchThread(ctx, run.ThreadID, t); err != nil && !herm.IsCode(err, herm.ENotFound) {
-			return err
+			return nil, err
 		}
-		ev = herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
-			"status": status, "stop_reason": stop, "error": e,
-		})
-		return q.AppendEvents(ctx, []*herm.Event{ev})
+		return []*herm.Event{ev}, nil
 	})
-	if errors.Is(err, errPendingInput) {
-		*run = prev
+	if errors.Is(err, store.ErrInputPending) {
 		return false, nil
 	}
 	if err != nil {
-		*run = prev
 		return false, err
 	}
-	log.Publish(ev)
+	run.Status, run.StopReason, run.Error, run.CompletedAt = status, stop, e, &t
 	return true, nil
+}
+
+// releaseInput moves a run's pending messages into the thread's history.
+func releaseInput(ctx context.Context, q store.Querier, runID string, at time.Time) error {
+	pending, err := q.PendingMessages(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for _, m := range pending {
+		if err := q.TakeMessage(ctx, m.ID, at); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // overBudget reports, before a model call, whether the deployment's budget

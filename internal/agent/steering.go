@@ -131,39 +131,31 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 		}
 		sr.Summary = fmt.Sprintf("The agent wants to run %s with %s", tool, clip(string(args), 500))
 	}
-	var evs []*herm.Event
-	err := x.a.store.InTx(ctx, func(q store.Querier) error {
-		// A cancel committed since the run was claimed wins: a waiting run
-		// would have no one to end it.
-		cur, err := q.GetRun(ctx, x.run.DeploymentID, x.run.ID)
-		if err != nil {
-			return err
-		}
-		if cur.CancelRequested {
-			return errCancelled
+	err := x.a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+		// The run first: a cancel committed since it was claimed wins (a
+		// waiting run would have no one to end it).
+		if err := q.WaitForHuman(ctx, x.run.ID, x.owner); err != nil {
+			return nil, err
 		}
 		if err := q.CreateSteeringRequest(ctx, sr); err != nil {
-			return err
-		}
-		x.run.Status = herm.RunWaitingOnHuman
-		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
-			return err
+			return nil, err
 		}
 		// The call is announced before the pause (its start is recorded
 		// only once it may run).
 		_, origin, _ := x.toolFor(c)
-		evs = []*herm.Event{
+		return []*herm.Event{
 			x.event(herm.EventToolCall, map[string]any{"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "arguments": args}),
 			x.event(herm.EventSteeringRequest, SteeringEventData(sr)),
 			x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil}),
-		}
-		return q.AppendEvents(ctx, evs)
+		}, nil
 	})
+	if errors.Is(err, store.ErrCancelRequested) {
+		return errCancelled
+	}
 	if err != nil {
-		x.run.Status = herm.RunRunning
 		return err
 	}
-	x.a.log.Publish(evs...)
+	x.run.Status = herm.RunWaitingOnHuman
 	return errWaiting
 }
 
@@ -189,18 +181,18 @@ func clip(s string, n int) string {
 
 // waitAgain moves the run back to waiting_on_human.
 func (x *exec) waitAgain(ctx context.Context) error {
-	x.run.Status = herm.RunWaitingOnHuman
-	ev := x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil})
-	err := x.a.store.InTx(ctx, func(q store.Querier) error {
-		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
-			return err
+	err := x.a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+		if err := q.WaitForHuman(ctx, x.run.ID, x.owner); err != nil {
+			return nil, err
 		}
-		return q.AppendEvents(ctx, []*herm.Event{ev})
+		return []*herm.Event{x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil})}, nil
 	})
+	if errors.Is(err, store.ErrCancelRequested) {
+		return errCancelled
+	}
 	if err != nil {
-		x.run.Status = herm.RunRunning
 		return err
 	}
-	x.a.log.Publish(ev)
+	x.run.Status = herm.RunWaitingOnHuman
 	return errWaiting
 }

@@ -85,9 +85,13 @@ func (e *env) endLastRun(status herm.RunStatus) {
 	if err != nil || len(runs) == 0 {
 		e.t.Fatalf("runs %v %v", runs, err)
 	}
-	r := runs[0]
-	r.Status = status
-	if err := e.st.UpdateRun(e.ctx, r, ""); err != nil {
+	r := runs[0] // running, leased to nobody (the sender made it so)
+	if status == herm.RunError {
+		err = e.st.FailRun(e.ctx, r.ID, "", &herm.ErrorInfo{Code: "model_error", Message: "failed"}, e.clock)
+	} else {
+		err = e.st.CompleteRun(e.ctx, r.ID, "", herm.StopEndTurn, e.clock)
+	}
+	if err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
@@ -29,6 +30,10 @@ type Options struct {
 	// OnAppend, when set, is called with the number of events after every
 	// committed batch (metrics).
 	OnAppend func(n int)
+	// AppendTimeout bounds each batch's write (default 30 s): appends do
+	// not end with their callers' contexts, but a store that hangs must
+	// not hold the writer, and every appender behind it, forever.
+	AppendTimeout time.Duration
 }
 
 // Log appends events to a store and fans them out to subscribers.
@@ -63,6 +68,9 @@ func New(s store.Store, logger *slog.Logger, opts Options) *Log {
 	}
 	if opts.SubscriberBuffer <= 0 {
 		opts.SubscriberBuffer = 4096
+	}
+	if opts.AppendTimeout <= 0 {
+		opts.AppendTimeout = 30 * time.Second
 	}
 	l := &Log{
 		store:   s,
@@ -119,6 +127,30 @@ func (l *Log) Publish(evs ...*herm.Event) {
 	if l.opts.OnAppend != nil && len(evs) > 0 {
 		l.opts.OnAppend(len(evs))
 	}
+}
+
+// Tx runs fn in one store transaction and appends the events fn returns in
+// that same transaction, then publishes them once it committed. Events
+// queued before (token deltas) are flushed first, so that they come before.
+// fn's error, or a failed commit, is returned and nothing is published; a
+// caller changes its in-memory state only after Tx returned nil.
+func (l *Log) Tx(ctx context.Context, fn func(q store.Querier) ([]*herm.Event, error)) error {
+	if err := l.Flush(ctx); err != nil {
+		return err
+	}
+	var evs []*herm.Event
+	err := l.store.InTx(ctx, func(q store.Querier) error {
+		var err error
+		if evs, err = fn(q); err != nil || len(evs) == 0 {
+			return err
+		}
+		return q.AppendEvents(ctx, evs)
+	})
+	if err != nil {
+		return err
+	}
+	l.Publish(evs...)
+	return nil
 }
 
 // Subscribe returns a live subscription to a deployment's events. Close it
@@ -196,7 +228,7 @@ func (l *Log) commit(batch []*pending, n int) {
 			evs = append(evs, p.evs...)
 		}
 		// Appends must not be lost because a caller's context ended.
-		err = l.store.AppendEvents(context.Background(), evs)
+		err = l.append(evs)
 		if err == nil {
 			l.Publish(evs...)
 		} else if len(batch) > 1 {
@@ -207,7 +239,7 @@ func (l *Log) commit(batch []*pending, n int) {
 					finish(p, nil)
 					continue
 				}
-				e := l.store.AppendEvents(context.Background(), p.evs)
+				e := l.append(p.evs)
 				if e == nil {
 					l.Publish(p.evs...)
 				} else if p.done == nil {
@@ -223,6 +255,13 @@ func (l *Log) commit(batch []*pending, n int) {
 	for _, p := range batch {
 		finish(p, err)
 	}
+}
+
+// append writes one batch, within AppendTimeout.
+func (l *Log) append(evs []*herm.Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.AppendTimeout)
+	defer cancel()
+	return l.store.AppendEvents(ctx, evs)
 }
 
 func finish(p *pending, err error) {

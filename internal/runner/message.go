@@ -50,8 +50,7 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 	var res *SendResult
 	var evs []*herm.Event
 	var interrupted []string
-	err := r.store.InTx(ctx, func(q store.Querier) error {
-		res, evs, interrupted = nil, nil, nil
+	send := func(q store.Querier) error {
 		dep, err := q.GetDeployment(ctx, p.DeploymentID)
 		if err != nil {
 			return err
@@ -92,7 +91,7 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 			return herm.Errorf(herm.EConflict, "thread %s has an active run (%s); send with mode queue, steer or interrupt", threadID, active[0].ID)
 		case ModeInterrupt:
 			for _, a := range active {
-				cevs, local, err := r.cancelInTx(ctx, q, a, now)
+				_, cevs, local, err := r.cancelInTx(ctx, q, a.ID, now)
 				if err != nil {
 					return err
 				}
@@ -133,6 +132,8 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 				}
 				evs = append(evs, aevs...)
 				msg.Pending = false // given to the run as the answer, not as input
+			} else if res.Run, err = q.SteerRun(ctx, active[0].ID); err != nil {
+				return err // the run ended meanwhile (a backend without serialised writes)
 			}
 		}
 		msg.RunID = res.Run.ID
@@ -145,12 +146,16 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 		evs = append(evs, herm.NewEvent(dep.ID, threadID, res.Run.ID, herm.EventMessage, map[string]string{
 			"message_id": msg.ID, "role": herm.RoleUser, "content": msg.Content,
 		}))
-		return q.AppendEvents(ctx, evs)
+		return nil
+	}
+	err := r.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+		res, evs, interrupted = nil, nil, nil
+		err := send(q)
+		return evs, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.log.Publish(evs...)
 	for _, id := range interrupted {
 		r.cancelLocal(id)
 	}
@@ -158,49 +163,36 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 	return res, nil
 }
 
-// cancelInTx cancels run inside a transaction and returns the events to
-// append. A queued run is cancelled at once; a running one is marked
+// cancelInTx cancels run inside a transaction (store.CancelRun) and returns
+// the run as it is now and the events to append. A queued run is cancelled
+// at once (its input released into the history); a running one is marked
 // cancel-requested and its runner ends it (local: interrupt it if it runs
 // here); a waiting one's requests are denied and it resumes, to be ended.
-func (r *Runner) cancelInTx(ctx context.Context, q store.Querier, run *herm.Run, now time.Time) (evs []*herm.Event, local bool, err error) {
-	if run.Status == herm.RunWaitingOnHuman {
-		run.CancelRequested = true
-		if err := q.RequestCancel(ctx, run.ID); err != nil {
-			return nil, false, err
-		}
-		evs, err := r.cancelWaiting(ctx, q, run)
-		return evs, false, err
+func (r *Runner) cancelInTx(ctx context.Context, q store.Querier, runID string, now time.Time) (run *herm.Run, evs []*herm.Event, local bool, err error) {
+	t := now.UTC()
+	if run, err = q.CancelRun(ctx, runID, t); err != nil {
+		return nil, nil, false, err
 	}
-	ev, err := cancelQueuedOrRunning(ctx, q, run, now)
-	if ev != nil {
-		evs = []*herm.Event{ev}
-	}
-	return evs, ev == nil && err == nil, err
-}
-
-func cancelQueuedOrRunning(ctx context.Context, q store.Querier, run *herm.Run, now time.Time) (*herm.Event, error) {
-	if run.Status == herm.RunQueued {
-		t := now.UTC()
+	switch run.Status {
+	case herm.RunWaitingOnHuman:
+		evs, err = r.cancelWaiting(ctx, q, run)
+		return run, evs, false, err
+	case herm.RunCancelled:
 		// Its input goes into the history, so that no message is lost.
 		pending, err := q.PendingMessages(ctx, run.ID)
 		if err != nil {
-			return nil, err
+			return nil, nil, false, err
 		}
 		for _, m := range pending {
 			if err := q.TakeMessage(ctx, m.ID, t); err != nil {
-				return nil, err
+				return nil, nil, false, err
 			}
 		}
-		run.Status, run.StopReason, run.CompletedAt, run.CancelRequested = herm.RunCancelled, herm.StopCancelled, &t, true
-		if err := q.UpdateRun(ctx, run, ""); err != nil {
-			return nil, err
-		}
-		return herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
+		return run, []*herm.Event{herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
 			"status": herm.RunCancelled, "stop_reason": herm.StopCancelled, "error": nil,
-		}), nil
+		})}, false, nil
 	}
-	run.CancelRequested = true
-	return nil, q.RequestCancel(ctx, run.ID)
+	return run, nil, true, nil
 }
 
 // Cancel cancels a run: a queued run ends at once, a running one within a
@@ -208,26 +200,19 @@ func cancelQueuedOrRunning(ctx context.Context, q store.Querier, run *herm.Run, 
 // when the run already ended.
 func (r *Runner) Cancel(ctx context.Context, deploymentID, runID string) (*herm.Run, error) {
 	var run *herm.Run
-	var evs []*herm.Event
 	var local bool
-	err := r.store.InTx(ctx, func(q store.Querier) error {
+	err := r.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+		if _, err := q.GetRun(ctx, deploymentID, runID); err != nil {
+			return nil, err // not this deployment's
+		}
+		var evs []*herm.Event
 		var err error
-		if run, err = q.GetRun(ctx, deploymentID, runID); err != nil {
-			return err
-		}
-		if !run.Status.Active() {
-			return herm.Errorf(herm.EConflict, "run %s already ended (%s)", run.ID, run.Status)
-		}
-		evs, local, err = r.cancelInTx(ctx, q, run, r.now())
-		if err != nil {
-			return err
-		}
-		return q.AppendEvents(ctx, evs)
+		run, evs, local, err = r.cancelInTx(ctx, q, runID, r.now())
+		return evs, err
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.log.Publish(evs...)
 	if local {
 		r.cancelLocal(run.ID)
 	}

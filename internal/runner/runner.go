@@ -248,6 +248,9 @@ func (r *Runner) execute(parent context.Context, run *herm.Run) {
 	case errors.Is(err, agent.ErrStopped), herm.IsCode(err, herm.EConflict):
 		// Shutdown or lease lost: the run resumes later, here or elsewhere.
 		log.Info("run interrupted; it will resume", "reason", err)
+		if parent.Err() != nil {
+			r.release(run) // shutdown: anyone may take it over at once
+		}
 	default:
 		log.Error("run failed", "err", err)
 		r.fail(run, &herm.ErrorInfo{Code: "internal_error", Message: "the run failed because of an internal error"})
@@ -268,22 +271,17 @@ func (r *Runner) prepare(ctx context.Context, run *herm.Run) (*herm.Deployment, 
 	if err != nil {
 		return nil, err
 	}
-	if err := r.log.Flush(ctx); err != nil {
-		return nil, err
-	}
-	ev := herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
-		"status": herm.RunRunning, "stop_reason": nil, "error": nil,
-	})
-	err = r.store.InTx(ctx, func(q store.Querier) error {
+	err = r.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		if err := q.UpdateRun(ctx, run, r.opts.Owner); err != nil {
-			return err
+			return nil, err
 		}
-		return q.AppendEvents(ctx, []*herm.Event{ev})
+		return []*herm.Event{herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
+			"status": herm.RunRunning, "stop_reason": nil, "error": nil,
+		})}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.log.Publish(ev)
 	return cfg, nil
 }
 
@@ -317,8 +315,18 @@ func (r *Runner) renew(ctx context.Context, run *herm.Run, cancel context.Cancel
 func (r *Runner) fail(run *herm.Run, e *herm.ErrorInfo) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := agent.Finish(ctx, r.store, r.log, run, r.opts.Owner, herm.RunError, herm.StopError, e, r.now()); err != nil {
+	if err := r.agent.Fail(ctx, run, r.opts.Owner, e); err != nil {
 		r.logger.Error("record run failure", "run_id", run.ID, "err", err)
+	}
+}
+
+// release lets go of the lease of a run interrupted by a shutdown, best
+// effort (it expires anyway).
+func (r *Runner) release(run *herm.Run) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.store.ReleaseRun(ctx, run.ID, r.opts.Owner, r.now()); err != nil && !herm.IsCode(err, herm.EConflict) {
+		r.logger.Warn("release run", "run_id", run.ID, "err", err)
 	}
 }
 

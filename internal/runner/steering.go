@@ -16,27 +16,22 @@ import (
 // request's kind does not take).
 func (r *Runner) Resolve(ctx context.Context, deploymentID, id, decision, message string) (*herm.SteeringRequest, error) {
 	var sr *herm.SteeringRequest
-	var evs []*herm.Event
-	err := r.store.InTx(ctx, func(q store.Querier) error {
+	err := r.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		var err error
 		if sr, err = q.GetSteeringRequest(ctx, deploymentID, id); err != nil {
-			return err
+			return nil, err
 		}
 		if sr.Status != herm.SteeringPending {
-			return herm.Errorf(herm.EConflict, "steering request %s is already resolved (%s)", id, sr.Decision)
+			return nil, herm.Errorf(herm.EConflict, "steering request %s is already resolved (%s)", id, sr.Decision)
 		}
 		if err := checkDecision(sr, decision); err != nil {
-			return err
+			return nil, err
 		}
-		if evs, err = r.resolveInTx(ctx, q, sr, decision, message); err != nil {
-			return err
-		}
-		return q.AppendEvents(ctx, evs)
+		return r.resolveInTx(ctx, q, sr, decision, message)
 	})
 	if err != nil {
 		return nil, err
 	}
-	r.log.Publish(evs...)
 	r.Wake()
 	return sr, nil
 }
@@ -66,15 +61,10 @@ func (r *Runner) resolveInTx(ctx context.Context, q store.Querier, sr *herm.Stee
 	evs := []*herm.Event{herm.NewEvent(sr.DeploymentID, sr.ThreadID, sr.RunID, herm.EventSteeringResolved, map[string]any{
 		"steering_request_id": sr.ID, "decision": decision, "message": message,
 	})}
-	pending, err := q.ListSteeringRequests(ctx, herm.SteeringFilter{RunID: sr.RunID, Status: herm.SteeringPending, Limit: 1})
-	if err != nil {
+	// The run resumes once none of its requests is pending (ResumeRun
+	// checks); a run no longer waiting just goes on.
+	if _, err := q.ResumeRun(ctx, sr.RunID); err != nil && !herm.IsCode(err, herm.EConflict) {
 		return nil, err
-	}
-	if len(pending) == 0 {
-		err := q.ResumeRun(ctx, sr.RunID)
-		if err != nil && !herm.IsCode(err, herm.EConflict) { // a run no longer waiting just goes on
-			return nil, err
-		}
 	}
 	return evs, nil
 }
@@ -90,14 +80,8 @@ func (r *Runner) expireSteering(ctx context.Context) {
 		return
 	}
 	for _, sr := range expired {
-		var evs []*herm.Event
-		err := r.store.InTx(ctx, func(q store.Querier) error {
-			var err error
-			evs, err = r.resolveInTx(ctx, q, sr, herm.DecisionTimeout, fmt.Sprintf("no answer by %s", sr.ExpiresAt.Format("2006-01-02 15:04:05 MST")))
-			if err != nil {
-				return err
-			}
-			return q.AppendEvents(ctx, evs)
+		err := r.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+			return r.resolveInTx(ctx, q, sr, herm.DecisionTimeout, fmt.Sprintf("no answer by %s", sr.ExpiresAt.Format("2006-01-02 15:04:05 MST")))
 		})
 		if err != nil {
 			if !herm.IsCode(err, herm.EConflict) && ctx.Err() == nil {
@@ -105,7 +89,6 @@ func (r *Runner) expireSteering(ctx context.Context) {
 			}
 			continue
 		}
-		r.log.Publish(evs...)
 		r.Wake()
 	}
 }
@@ -137,7 +120,7 @@ func (r *Runner) cancelWaiting(ctx context.Context, q store.Querier, run *herm.R
 		evs = append(evs, e...)
 	}
 	if len(pending) == 0 {
-		if err := q.ResumeRun(ctx, run.ID); err != nil && !herm.IsCode(err, herm.EConflict) {
+		if _, err := q.ResumeRun(ctx, run.ID); err != nil && !herm.IsCode(err, herm.EConflict) {
 			return nil, err
 		}
 	}

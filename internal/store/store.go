@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -198,10 +199,6 @@ type Querier interface {
 	// ExpiredSteeringRequests returns up to limit pending requests whose
 	// expiry is at or before now, oldest expiry first.
 	ExpiredSteeringRequests(ctx context.Context, now time.Time, limit int) ([]*herm.SteeringRequest, error)
-	// ResumeRun moves a waiting_on_human run back to running with an
-	// expired lease, so that ClaimRun takes it and it resumes from its
-	// transcript (ENotFound; EConflict when it is not waiting).
-	ResumeRun(ctx context.Context, runID string) error
 
 	// Runs.
 
@@ -215,32 +212,15 @@ type Querier interface {
 	// ActiveRuns returns the thread's runs whose status is queued, running or
 	// waiting_on_human, oldest first.
 	ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run, error)
-	// ClaimRun takes one run that may start or resume and leases it to owner
-	// until leaseUntil, setting status running (and started_at when unset).
-	// Candidates, in this order: running runs whose lease has expired (a
-	// lease expires at its expiry time: LeaseExpiresAt <= now), oldest first;
-	// then the oldest queued run whose thread has no running or
-	// waiting_on_human run and no older queued run. "Oldest" orders by
-	// CreatedAt, then ID. Returns (nil, nil) when there is none.
-	ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error)
-	// RenewLease extends the lease of a running run held by owner and returns
-	// the run (so the caller sees CancelRequested). EConflict when the run is
-	// no longer running under this owner, ENotFound when it does not exist.
-	RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error)
-	// ReleaseRunsOf expires the leases of every running run held by owners
-	// other than owner as of now, so that they are taken over at once (a
-	// ClaimRun with the same now takes them; used at start-up
-	// by a single-node server, whose previous process is known to be gone).
-	ReleaseRunsOf(ctx context.Context, exceptOwner string, now time.Time) (int64, error)
-	// UpdateRun stores r's status, config_version, model, usage, error,
-	// stop_reason, started_at and completed_at, provided owner still holds
-	// the lease ("" skips the check, for runs that are not leased, e.g.
-	// queued ones). EConflict when the lease is lost: another owner holds
-	// it, or the run is no longer running or waiting_on_human. ENotFound
-	// when the run does not exist.
+	// UpdateRun stores r's config_version, model and usage (never its
+	// status: that changes only through the transitions below), provided
+	// owner holds the run's lease and the run is running (an expired lease
+	// that nobody else claimed still counts as held). EConflict when the
+	// lease is lost, ENotFound when the run does not exist.
 	UpdateRun(ctx context.Context, r *herm.Run, owner string) error
-	// RequestCancel sets cancel_requested on a run (ENotFound).
-	RequestCancel(ctx context.Context, runID string) error
+
+	RunTransitions
+
 	// CountRunsByStatus counts runs per status, for metrics.
 	CountRunsByStatus(ctx context.Context) (map[herm.RunStatus]int64, error)
 
@@ -298,3 +278,95 @@ func (f EventFilter) Match(e *herm.Event) bool {
 	}
 	return true
 }
+
+// RunTransitions are the only ways a run's status changes (besides
+// CreateRun, which makes a queued run). Each is one guarded write whose
+// precondition is in its WHERE, on the run row first and only then on other
+// tables (messages, steering requests), so that of two racing transitions
+// at most one wins, also across connections and nodes: the loser gets an
+// error and changes nothing. Inside InTx the transaction must be rolled
+// back when a transition fails (return its error from fn).
+//
+//	queued ──ClaimRun──▶ running ──CompleteRun──▶ completed
+//	   │                  │  ▲ ──FailRun───────▶ error
+//	   │                  │  │ ──EndCancelled──▶ cancelled
+//	   │                  │  └─ClaimRun (lease expired: ReleaseRun, ReleaseRunsOf)
+//	   │       WaitForHuman  ResumeRun
+//	   │                  ▼  │
+//	   │            waiting_on_human
+//	   └──CancelRun──▶ cancelled       (CancelRun of a running or waiting
+//	                                   run only requests it: cancel_requested)
+type RunTransitions interface {
+	// ClaimRun takes one run that may start or resume and leases it to owner
+	// until leaseUntil, setting status running (and started_at when unset).
+	// Candidates, in this order: running runs whose lease has expired (a
+	// lease expires at its expiry time: LeaseExpiresAt <= now), oldest first;
+	// then the oldest queued run whose thread has no running or
+	// waiting_on_human run and no older queued run. "Oldest" orders by
+	// CreatedAt, then ID. Returns (nil, nil) when there is none. Two
+	// concurrent claims never take the same run, nor two runs of one thread.
+	ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error)
+	// RenewLease extends the lease of a running run held by owner and returns
+	// the run (so the caller sees CancelRequested). EConflict when the run is
+	// no longer running under this owner, ENotFound when it does not exist.
+	RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error)
+	// ReleaseRun expires, as of now, the lease owner holds on a running run
+	// (a graceful shutdown), so that any runner may claim it at once.
+	// EConflict when owner does not hold it, ENotFound when the run does not
+	// exist.
+	ReleaseRun(ctx context.Context, runID, owner string, now time.Time) error
+	// ReleaseRunsOf expires the leases of every running run held by owners
+	// other than owner as of now, so that they are taken over at once (a
+	// ClaimRun with the same now takes them; used at start-up
+	// by a single-node server, whose previous process is known to be gone).
+	ReleaseRunsOf(ctx context.Context, exceptOwner string, now time.Time) (int64, error)
+	// SteerRun checks, holding the run row until the transaction ends, that
+	// a run may take steering input (a pending message): it is queued or
+	// running. It returns the run. A CompleteRun racing with it either
+	// completes first (SteerRun then fails) or sees the input. EConflict when
+	// the run is in another status, ENotFound when it does not exist.
+	SteerRun(ctx context.Context, runID string) (*herm.Run, error)
+	// CompleteRun ends a running run held by owner as completed with
+	// stopReason at time at, only when the run has no pending input.
+	// EConflict wrapping ErrInputPending when input is pending (nothing
+	// changes), EConflict when the lease is lost, ENotFound when the run
+	// does not exist.
+	CompleteRun(ctx context.Context, runID, owner, stopReason string, at time.Time) error
+	// FailRun ends a running run held by owner in status error (stop_reason
+	// error) with e at time at. Its pending input, if any, stays for the
+	// caller to release. EConflict when the lease is lost, ENotFound when
+	// the run does not exist.
+	FailRun(ctx context.Context, runID, owner string, e *herm.ErrorInfo, at time.Time) error
+	// EndCancelled ends a running run held by owner as cancelled
+	// (stop_reason cancelled) at time at: the owner's answer to CancelRun.
+	// EConflict when the lease is lost, ENotFound when the run does not
+	// exist.
+	EndCancelled(ctx context.Context, runID, owner string, at time.Time) error
+	// CancelRun cancels a queued, running or waiting_on_human run and returns
+	// it as it is now: a queued run is cancelled at once (status cancelled,
+	// stop_reason cancelled, completed_at at); a running or waiting one gets
+	// cancel_requested, and its owner (or whoever resumes it) ends it.
+	// EConflict when the run already ended, ENotFound when it does not
+	// exist.
+	CancelRun(ctx context.Context, runID string, at time.Time) (*herm.Run, error)
+	// WaitForHuman moves a running run held by owner to waiting_on_human,
+	// unless a cancel was requested. EConflict wrapping ErrCancelRequested
+	// when it was (nothing changes), EConflict when the lease is lost,
+	// ENotFound when the run does not exist.
+	WaitForHuman(ctx context.Context, runID, owner string) error
+	// ResumeRun moves a waiting_on_human run that has no pending steering
+	// request back to running with an expired lease, so that ClaimRun takes
+	// it and it resumes from its transcript. It returns false (and changes
+	// nothing) while a request of the run is still pending. EConflict when
+	// the run is not waiting, ENotFound when it does not exist.
+	ResumeRun(ctx context.Context, runID string) (bool, error)
+}
+
+// Errors that transitions wrap in an EConflict herm.Error, so that the
+// caller learns why it lost.
+var (
+	// ErrInputPending: CompleteRun refused, the run has input to take in.
+	ErrInputPending = errors.New("the run has pending input")
+	// ErrCancelRequested: WaitForHuman refused, the run is being cancelled.
+	ErrCancelRequested = errors.New("a cancel of the run was requested")
+)

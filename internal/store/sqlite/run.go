@@ -3,8 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"time"
 
 	"github.com/hermhq/herm/internal/herm"
 )
@@ -119,105 +117,16 @@ func (q *querier) ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run,
 		ORDER BY created_at, id`, threadID)
 }
 
-// A lease is held while now < lease_expires_at: it has expired at its
-// expiry time itself, so that ReleaseRunsOf(now) makes runs claimable by a
-// ClaimRun(now) at once.
-
-// ClaimRun leases the oldest startable run to owner. Expired running runs
-// come first (ties by created_at then id), then the oldest queued run of a
-// thread that has no running or waiting run and no older queued run; both
-// the choice and the update happen in one write transaction.
-func (q *querier) ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error) {
-	var run *herm.Run
-	err := q.atomic(ctx, func(q *querier) error {
-		var id string
-		err := q.tx.QueryRowContext(ctx, `SELECT id FROM runs
-			WHERE status = 'running' AND lease_expires_at <= ?
-			ORDER BY created_at, id LIMIT 1`, micros(now)).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			err = q.tx.QueryRowContext(ctx, `SELECT r.id FROM runs r
-				WHERE r.status = 'queued' AND NOT EXISTS (
-					SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
-						o.status IN ('running', 'waiting_on_human') OR
-						(o.status = 'queued' AND (o.created_at < r.created_at OR (o.created_at = r.created_at AND o.id < r.id)))))
-				ORDER BY r.created_at, r.id LIMIT 1`).Scan(&id)
-		}
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return dbErr("claim run", err, msgs{})
-		}
-		run, err = scanRun(q.tx.QueryRowContext(ctx, `UPDATE runs SET
-				status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
-			WHERE id = ? RETURNING `+runColumns, owner, micros(leaseUntil), micros(now), id))
-		return dbErr("claim run", err, msgs{})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return run, nil
-}
-
-// leaseLost returns the error of a lease check that matched no row:
-// ENotFound when the run does not exist, EConflict otherwise.
-func (q *querier) leaseLost(ctx context.Context, runID string) error {
-	var status herm.RunStatus
-	var owner string
-	err := q.r().QueryRowContext(ctx, `SELECT status, lease_owner FROM runs WHERE id = ?`, runID).Scan(&status, &owner)
-	if err != nil {
-		return dbErr("check lease", err, msgs{notFound: "run not found"})
-	}
-	return conflict("the run's lease is lost (it is %s, held by %q)", status, owner)
-}
-
-// RenewLease extends the lease of a running run held by owner (EConflict
-// when it is not running under owner any more, ENotFound when it is gone).
-func (q *querier) RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error) {
-	r, err := scanRun(q.w().QueryRowContext(ctx, `UPDATE runs SET lease_expires_at = ?
-		WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING `+runColumns, micros(leaseUntil), runID, owner))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, q.leaseLost(ctx, runID)
-	}
-	if err != nil {
-		return nil, dbErr("renew lease", err, msgs{})
-	}
-	return r, nil
-}
-
-// ReleaseRunsOf expires, as of now, the leases of the running runs of every
-// owner but exceptOwner.
-func (q *querier) ReleaseRunsOf(ctx context.Context, exceptOwner string, now time.Time) (int64, error) {
-	res, err := q.w().ExecContext(ctx, `UPDATE runs SET lease_expires_at = ?
-		WHERE status = 'running' AND lease_owner <> ? AND lease_expires_at > ?`, micros(now), exceptOwner, micros(now))
-	if err != nil {
-		return 0, dbErr("release runs", err, msgs{})
-	}
-	return affected(res)
-}
-
-// UpdateRun stores r's mutable fields. With an owner, the run must still be
-// running or waiting under owner's lease (EConflict otherwise); an expired
-// lease that no one else claimed still counts as held. ENotFound when the
-// run does not exist.
+// UpdateRun stores r's config_version, model and usage while owner holds
+// the lease of the running run; an expired lease that no one else claimed
+// still counts as held. ENotFound when the run does not exist.
 func (q *querier) UpdateRun(ctx context.Context, r *herm.Run, owner string) error {
 	usage, err := toJSON(r.Usage)
 	if err != nil {
 		return err
 	}
-	errInfo, err := errorInfoJSON(r.Error)
-	if err != nil {
-		return err
-	}
-	query := `UPDATE runs SET status = ?, config_version = ?, model = ?, usage = ?, error = ?, stop_reason = ?,
-		started_at = ?, completed_at = ? WHERE id = ?`
-	args := []any{r.Status, r.ConfigVersion, r.Model, usage, errInfo, r.StopReason,
-		microsPtr(r.StartedAt), microsPtr(r.CompletedAt), r.ID}
-	if owner != "" {
-		query += ` AND lease_owner = ? AND status IN ('running', 'waiting_on_human')`
-		args = append(args, owner)
-	}
-	res, err := q.w().ExecContext(ctx, query, args...)
+	res, err := q.w().ExecContext(ctx, `UPDATE runs SET config_version = ?, model = ?, usage = ?
+		WHERE id = ? AND status = 'running' AND lease_owner = ?`, r.ConfigVersion, r.Model, usage, r.ID, owner)
 	if err != nil {
 		return dbErr("update run", err, msgs{})
 	}
@@ -229,12 +138,6 @@ func (q *querier) UpdateRun(ctx context.Context, r *herm.Run, owner string) erro
 		return q.leaseLost(ctx, r.ID)
 	}
 	return nil
-}
-
-// RequestCancel sets a run's cancel_requested.
-func (q *querier) RequestCancel(ctx context.Context, runID string) error {
-	res, err := q.w().ExecContext(ctx, `UPDATE runs SET cancel_requested = 1 WHERE id = ?`, runID)
-	return changed("request cancel", res, err, notFound("run"))
 }
 
 // CountRunsByStatus counts runs per status (statuses without runs are

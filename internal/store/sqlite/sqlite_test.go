@@ -31,7 +31,10 @@ func open(t testing.TB, path string, opts *sqlite.Options) *sqlite.Store {
 }
 
 func TestStore(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, "", nil) })
+	storetest.Run(t, func(t *testing.T) (store.Store, func() store.Store) {
+		path := filepath.Join(t.TempDir(), "herm.db")
+		return open(t, path, nil), func() store.Store { return open(t, path, nil) }
+	})
 }
 
 func TestMigrationsIdempotent(t *testing.T) {

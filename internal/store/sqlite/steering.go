@@ -127,24 +127,3 @@ func (q *querier) ExpiredSteeringRequests(ctx context.Context, now time.Time, li
 	return q.listSteering(ctx, "expired steering requests", `SELECT `+steeringColumns+` FROM steering_requests
 		WHERE status = 'pending' AND expires_at <= ? ORDER BY expires_at, id LIMIT ?`, micros(now), pageLimit(limit, defaultLimit))
 }
-
-// ResumeRun moves a waiting run back to running, claimable at once.
-func (q *querier) ResumeRun(ctx context.Context, runID string) error {
-	return q.atomic(ctx, func(q *querier) error {
-		res, err := q.tx.ExecContext(ctx, `UPDATE runs SET status = 'running', lease_owner = '', lease_expires_at = 0
-			WHERE id = ? AND status = 'waiting_on_human'`, runID)
-		if err != nil {
-			return dbErr("resume run", err, msgs{})
-		}
-		n, err := affected(res)
-		if err != nil || n == 1 {
-			return err
-		}
-		var status string
-		err = q.tx.QueryRowContext(ctx, `SELECT status FROM runs WHERE id = ?`, runID).Scan(&status)
-		if err != nil {
-			return dbErr("resume run", err, msgs{notFound: "run not found"})
-		}
-		return conflict("the run is %s, not waiting_on_human", status)
-	})
-}

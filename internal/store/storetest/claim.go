@@ -31,9 +31,7 @@ func (f *fixture) claimAll(owner string, now time.Time) []string {
 // finish completes a claimed run as its owner.
 func (f *fixture) finish(r *herm.Run, owner string, now time.Time) {
 	f.t.Helper()
-	got := f.getRun(r)
-	got.Status, got.StopReason, got.CompletedAt = herm.RunCompleted, herm.StopEndTurn, ptr(now)
-	f.must(f.s.UpdateRun(f.ctx, got, owner))
+	f.must(f.s.CompleteRun(f.ctx, r.ID, owner, herm.StopEndTurn, now))
 }
 
 // ids returns the runs' IDs.
@@ -122,9 +120,15 @@ func claimTests() []test {
 			f.run(d.ID, busy.ID, herm.RunQueued, at(time.Second))
 
 			wantDiff(t, "claims", []string(nil), f.claimAll("node-a", at(time.Hour)))
-			got := f.getRun(w)
-			got.Status = herm.RunCompleted
-			f.must(f.s.UpdateRun(f.ctx, got, ""))
+			// The waiting run resumes (claimed first, its lease expired) and
+			// ends.
+			resumed, err := f.s.ResumeRun(f.ctx, w.ID)
+			f.must(err)
+			if !resumed {
+				t.Fatal("ResumeRun of a run without requests = false")
+			}
+			wantDiff(t, "claims of the resumed run", ids(w), f.claimAll("node-a", at(time.Hour)))
+			f.must(f.s.EndCancelled(f.ctx, w.ID, "node-a", at(time.Hour)))
 			wantDiff(t, "claims after the waiting run ended", ids(q), f.claimAll("node-a", at(time.Hour)))
 		}},
 		{"Claim/ExpiredLease", func(t *testing.T, f *fixture) {

@@ -114,32 +114,33 @@ func runTests() []test {
 		{"Run/UpdateRun", func(t *testing.T, f *fixture) {
 			d := f.deployment()
 			r := f.run(d.ID, d.ThreadID, herm.RunQueued, at(0))
-			f.must(f.s.RequestCancel(f.ctx, r.ID))
+			claimed, err := f.s.ClaimRun(f.ctx, "node-a", at(time.Second), at(time.Minute))
+			f.must(err)
 
-			// Without an owner there is no lease check.
-			u := *r
-			u.Status, u.ConfigVersion, u.Model = herm.RunCancelled, 2, "m"
+			// UpdateRun stores config_version, model and usage, nothing else.
+			u := *claimed
+			u.ConfigVersion, u.Model = 2, "m"
 			u.Usage = herm.Usage{InputTokens: 1, CostUSD: ptr(0.5)}
-			u.Error, u.StopReason = &herm.ErrorInfo{Code: "c", Message: "m"}, herm.StopCancelled
-			u.StartedAt, u.CompletedAt = ptr(at(time.Second)), ptr(at(time.Minute))
-			// Fields UpdateRun does not store.
+			u.Status, u.Error, u.StopReason = herm.RunCancelled, &herm.ErrorInfo{Code: "c", Message: "m"}, herm.StopCancelled
+			u.StartedAt, u.CompletedAt = ptr(at(time.Hour)), ptr(at(time.Hour))
 			u.Trigger, u.CreatedAt = herm.Trigger{Type: herm.TriggerAPI}, at(time.Hour)
-			u.LeaseOwner, u.LeaseExpiresAt, u.CancelRequested = "x", at(time.Hour), false
-			f.must(f.s.UpdateRun(f.ctx, &u, ""))
-			want := u
-			want.Trigger, want.CreatedAt = r.Trigger, r.CreatedAt
-			want.LeaseOwner, want.LeaseExpiresAt, want.CancelRequested = "", time.Time{}, true
+			u.LeaseOwner, u.LeaseExpiresAt, u.CancelRequested = "x", at(time.Hour), true
+			f.must(f.s.UpdateRun(f.ctx, &u, "node-a"))
+			want := *claimed
+			want.ConfigVersion, want.Model, want.Usage = u.ConfigVersion, u.Model, u.Usage
 			wantDiff(t, "updated run", &want, f.getRun(r))
 
 			// Fields can be cleared again.
-			want.Error, want.StartedAt, want.CompletedAt, want.Usage.CostUSD = nil, nil, nil, nil
-			f.must(f.s.UpdateRun(f.ctx, &want, ""))
+			want.Usage.CostUSD = nil
+			f.must(f.s.UpdateRun(f.ctx, &want, "node-a"))
 			wantDiff(t, "cleared run", &want, f.getRun(r))
 
 			missing := *r
 			missing.ID = "run_nope"
-			wantCode(t, f.s.UpdateRun(f.ctx, &missing, ""), herm.ENotFound)
 			wantCode(t, f.s.UpdateRun(f.ctx, &missing, "node-a"), herm.ENotFound)
+			// A run that is not leased is not updated.
+			q := f.run(d.ID, f.thread(d.ID).ID, herm.RunQueued, at(0))
+			wantCode(t, f.s.UpdateRun(f.ctx, q, ""), herm.EConflict)
 		}},
 		{"Run/UpdateRunLease", func(t *testing.T, f *fixture) {
 			d := f.deployment()
@@ -156,10 +157,6 @@ func runTests() []test {
 				t.Fatalf("a refused update changed the run: %+v", got)
 			}
 			f.must(f.s.UpdateRun(f.ctx, &u, "node-a"))
-			u.Status = herm.RunWaitingOnHuman
-			f.must(f.s.UpdateRun(f.ctx, &u, "node-a"))
-			u.Status = herm.RunRunning
-			f.must(f.s.UpdateRun(f.ctx, &u, "node-a"))
 
 			// Once another node took the run over, the first owner's
 			// updates are refused.
@@ -168,13 +165,13 @@ func runTests() []test {
 			if taken == nil || taken.ID != r.ID || taken.LeaseOwner != "node-b" {
 				t.Fatalf("takeover ClaimRun = %+v", taken)
 			}
-			u.Status = herm.RunCompleted
 			wantCode(t, f.s.UpdateRun(f.ctx, &u, "node-a"), herm.EConflict)
 			f.must(f.s.UpdateRun(f.ctx, &u, "node-b"))
-			// A finished run holds no lease.
+			// A waiting or finished run holds no lease.
+			f.must(f.s.WaitForHuman(f.ctx, r.ID, "node-b"))
 			wantCode(t, f.s.UpdateRun(f.ctx, &u, "node-b"), herm.EConflict)
-			if got := f.getRun(r); got.Status != herm.RunCompleted {
-				t.Fatalf("status = %s, want completed", got.Status)
+			if got := f.getRun(r); got.Status != herm.RunWaitingOnHuman {
+				t.Fatalf("status = %s, want waiting_on_human", got.Status)
 			}
 		}},
 		{"Run/RenewLease", func(t *testing.T, f *fixture) {
@@ -198,9 +195,9 @@ func runTests() []test {
 			wantCode(t, err, herm.EConflict)
 			_, err = f.s.RenewLease(f.ctx, "run_nope", "node-a", at(3*time.Minute))
 			wantCode(t, err, herm.ENotFound)
-			wantCode(t, f.s.RequestCancel(f.ctx, "run_nope"), herm.ENotFound)
 
-			f.must(f.s.RequestCancel(f.ctx, r.ID))
+			_, err = f.s.CancelRun(f.ctx, r.ID, at(2*time.Minute))
+			f.must(err)
 			got, err = f.s.RenewLease(f.ctx, r.ID, "node-a", at(3*time.Minute))
 			f.must(err)
 			if !got.CancelRequested {
@@ -208,13 +205,14 @@ func runTests() []test {
 			}
 
 			// A run that left running has no lease to renew.
-			got.Status = herm.RunWaitingOnHuman
-			f.must(f.s.UpdateRun(f.ctx, got, "node-a"))
+			f.must(f.s.EndCancelled(f.ctx, r.ID, "node-a", at(3*time.Minute)))
 			_, err = f.s.RenewLease(f.ctx, r.ID, "node-a", at(4*time.Minute))
 			wantCode(t, err, herm.EConflict)
-			got.Status = herm.RunCompleted
-			f.must(f.s.UpdateRun(f.ctx, got, ""))
-			_, err = f.s.RenewLease(f.ctx, r.ID, "node-a", at(4*time.Minute))
+			w := f.run(d.ID, f.thread(d.ID).ID, herm.RunQueued, at(time.Hour))
+			_, err = f.s.ClaimRun(f.ctx, "node-a", at(time.Hour), at(2*time.Hour))
+			f.must(err)
+			f.must(f.s.WaitForHuman(f.ctx, w.ID, "node-a"))
+			_, err = f.s.RenewLease(f.ctx, w.ID, "node-a", at(2*time.Hour))
 			wantCode(t, err, herm.EConflict)
 		}},
 		{"Run/ReleaseRunsOf", func(t *testing.T, f *fixture) {

@@ -103,15 +103,29 @@ func steeringTests() []test {
 			if ids := f.claimAll("node-a", at(time.Hour)); len(ids) != 0 {
 				t.Fatalf("claimed a waiting run: %v", ids)
 			}
-			f.must(f.s.ResumeRun(f.ctx, run.ID))
+			// Not while a request of it is pending.
+			sr := f.steering(run, "call_0", at(time.Hour))
+			resumed, err := f.s.ResumeRun(f.ctx, run.ID)
+			f.must(err)
+			if resumed || f.getRun(run).Status != herm.RunWaitingOnHuman {
+				t.Fatalf("resumed with a pending request: %v", resumed)
+			}
+			f.must(f.s.ResolveSteeringRequest(f.ctx, sr.ID, herm.DecisionApprove, "", at(time.Minute)))
+			resumed, err = f.s.ResumeRun(f.ctx, run.ID)
+			f.must(err)
+			if !resumed {
+				t.Fatal("ResumeRun = false with no pending request")
+			}
 			if got := f.getRun(run); got.Status != herm.RunRunning || got.LeaseOwner != "" {
 				t.Fatalf("resumed: %+v", got)
 			}
 			if ids := f.claimAll("node-b", at(time.Second)); len(ids) != 1 || ids[0] != run.ID {
 				t.Fatalf("claim after resume: %v", ids)
 			}
-			wantCode(t, f.s.ResumeRun(f.ctx, run.ID), herm.EConflict)
-			wantCode(t, f.s.ResumeRun(f.ctx, "run_nope"), herm.ENotFound)
+			_, err = f.s.ResumeRun(f.ctx, run.ID)
+			wantCode(t, err, herm.EConflict)
+			_, err = f.s.ResumeRun(f.ctx, "run_nope")
+			wantCode(t, err, herm.ENotFound)
 			// Deleting the run deletes its requests.
 			f.steering(run, "call_1", at(time.Hour))
 			f.must(f.s.DeleteThread(f.ctx, d.ID, d.ThreadID))
@@ -156,13 +170,9 @@ func budgetTests() []test {
 			}
 			other := f.deployment()
 			for i, c := range []*float64{ptr(0.25), nil, ptr(1.5)} {
-				r := f.run(d.ID, d.ThreadID, herm.RunCompleted, at(time.Duration(i)*time.Second))
-				r.Usage.CostUSD = c
-				f.must(f.s.UpdateRun(f.ctx, r, ""))
+				f.costlyRun(d.ID, d.ThreadID, c, at(time.Duration(i)*time.Second))
 			}
-			r := f.run(other.ID, other.ThreadID, herm.RunCompleted, at(0))
-			r.Usage.CostUSD = ptr(100.0)
-			f.must(f.s.UpdateRun(f.ctx, r, ""))
+			f.costlyRun(other.ID, other.ThreadID, ptr(100.0), at(0))
 			spent, err = f.s.DeploymentSpend(f.ctx, d.ID)
 			f.must(err)
 			if spent != 1.75 {
@@ -170,9 +180,7 @@ func budgetTests() []test {
 			}
 			// Deleting a thread does not give its cost back.
 			th2 := f.thread(d.ID)
-			r2 := f.run(d.ID, th2.ID, herm.RunCompleted, at(time.Hour))
-			r2.Usage.CostUSD = ptr(2.0)
-			f.must(f.s.UpdateRun(f.ctx, r2, ""))
+			f.costlyRun(d.ID, th2.ID, ptr(2.0), at(time.Hour))
 			f.must(f.s.DeleteThread(f.ctx, d.ID, th2.ID))
 			spent, err = f.s.DeploymentSpend(f.ctx, d.ID)
 			f.must(err)
@@ -249,4 +257,13 @@ func secretTests() []test {
 			wantCode(t, f.s.DeleteSecret(f.ctx, a.ID), herm.ENotFound)
 		}},
 	}
+}
+
+// costlyRun stores a completed run of the thread that cost cost.
+func (f *fixture) costlyRun(deploymentID, threadID string, cost *float64, created time.Time) {
+	f.t.Helper()
+	f.must(f.s.CreateRun(f.ctx, &herm.Run{
+		ID: f.id(herm.PrefixRun), DeploymentID: deploymentID, ThreadID: threadID, Status: herm.RunCompleted,
+		Trigger: herm.Trigger{Type: herm.TriggerMessage}, Usage: herm.Usage{CostUSD: cost}, CreatedAt: created,
+	}))
 }

@@ -3,11 +3,13 @@
 //
 // A backend's test calls
 //
-//	storetest.Run(t, func(t *testing.T) store.Store { ... })
+//	storetest.Run(t, func(t *testing.T) (store.Store, func() store.Store) { ... })
 //
 // where the function returns a new, empty, migrated store, independent of
-// every other store it returned (subtests run in parallel), and closes it
-// with t.Cleanup.
+// every other store it returned (subtests run in parallel), and a function
+// that opens another handle on that same database (its own connections, as
+// a second node would have); it closes every store with t.Cleanup. The race
+// tests run the run transitions on two handles at once.
 package storetest
 
 import (
@@ -33,19 +35,22 @@ type test struct {
 }
 
 // Run runs the whole suite, each subtest on a fresh store from open.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
+func Run(t *testing.T, open func(t *testing.T) (s store.Store, another func() store.Store)) {
 	var all []test
 	for _, group := range [][]test{
 		apiKeyTests(), idempotencyTests(), deploymentTests(), threadTests(), messageTests(),
 		runTests(), claimTests(), stepTests(), eventTests(), txTests(), pageTests(), steeringTests(), budgetTests(), compactionTests(), secretTests(), webhookTests(),
+		transitionTests(), raceTests(),
 	} {
 		all = append(all, group...)
 	}
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := open(t)
-			tc.fn(t, newFixture(t, s))
+			s, another := open(t)
+			f := newFixture(t, s)
+			f.another = another
+			tc.fn(t, f)
 		})
 	}
 }
@@ -62,6 +67,8 @@ type fixture struct {
 	s   store.Store
 	ctx context.Context
 	ids *herm.IDGen
+	// another opens a second handle on s's database (race tests).
+	another func() store.Store
 }
 
 func newFixture(t *testing.T, s store.Store) *fixture {
