@@ -477,6 +477,12 @@ func TestResumeAfterCrash(t *testing.T) {
 	}
 }
 
+// TestRedoUnrecordedModelTurn builds the state a crash in the middle of a
+// run's second model turn leaves behind — the first turn recorded with its
+// tool call and result, the second started (model_start) and never
+// recorded — and checks that the resumed run redoes only the second turn:
+// one model call, which sees the first turn once, no tool run again, and
+// the run ends with two recorded model turns.
 func TestRedoUnrecordedModelTurn(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, runner.Options{ReleaseOnStart: true})
@@ -484,19 +490,62 @@ func TestRedoUnrecordedModelTurn(t *testing.T) {
 	now := time.Now().UTC()
 	run := &herm.Run{ID: e.ids.New(herm.PrefixRun), DeploymentID: e.dep.ID, ThreadID: e.dep.ThreadID, Status: herm.RunRunning,
 		Trigger: herm.Trigger{Type: herm.TriggerMessage}, ConfigVersion: 1, Model: "test/model", LeaseOwner: "dead",
-		LeaseExpiresAt: now.Add(time.Hour), CreatedAt: now, StartedAt: &now}
+		LeaseExpiresAt: now.Add(time.Hour), CreatedAt: now, StartedAt: &now, Usage: herm.Usage{ModelCalls: 1, ToolCalls: 1}}
 	if err := e.store.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	msg := &herm.Message{ID: e.ids.New(herm.PrefixMessage), DeploymentID: e.dep.ID, ThreadID: e.dep.ThreadID, RunID: run.ID, Role: "user", Content: "hello", Pending: true, CreatedAt: now}
+	msg := &herm.Message{ID: e.ids.New(herm.PrefixMessage), DeploymentID: e.dep.ID, ThreadID: e.dep.ThreadID, RunID: run.ID, Role: "user", Content: "hello", CreatedAt: now}
 	if err := e.store.CreateMessage(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
-	e.script.Push(llmtest.Turn{Words: []string{"hi"}})
+	for i, s := range []struct {
+		kind string
+		data any
+	}{
+		{herm.StepInput, herm.StepInputData{MessageID: msg.ID, Content: msg.Content}},
+		{herm.StepModelStart, herm.StepModelStartData{Turn: 1, Attempt: 1}},
+		{herm.StepModel, herm.StepModelData{ToolCalls: []herm.StepToolCall{{ID: "c1", Name: "echo", Arguments: json.RawMessage(`{"text":"one"}`)}},
+			StopReason: "tool_use", Usage: herm.Usage{ModelCalls: 1}}},
+		{herm.StepToolStart, herm.StepToolData{ToolCallID: "c1", Tool: "echo", Origin: "builtin"}},
+		{herm.StepToolResult, herm.StepToolData{ToolCallID: "c1", Tool: "echo", Origin: "builtin", Result: "echo: one"}},
+		{herm.StepModelStart, herm.StepModelStartData{Turn: 2, Attempt: 1}},
+	} {
+		b, _ := json.Marshal(s.data)
+		if err := e.store.AppendStep(ctx, &herm.RunStep{RunID: run.ID, Index: i, Kind: s.kind, Data: b, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.script.Push(llmtest.Turn{Words: []string{"done"}})
 	e.start()
 	done := e.wait(run.ID, herm.RunCompleted)
-	if done.Usage.ModelCalls != 1 {
-		t.Fatalf("usage %+v", done.Usage)
+	if done.Usage.ModelCalls != 2 || done.Usage.ToolCalls != 1 {
+		t.Fatalf("usage %+v, want 2 model calls (one before the crash) and 1 tool call", done.Usage)
+	}
+	if got := e.echo.calls.Load(); got != 0 {
+		t.Fatalf("echo ran %d times after the crash; its call had a result", got)
+	}
+	reqs := e.script.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d model calls after the crash, want 1 (the unrecorded turn)", len(reqs))
+	}
+	var roles []string
+	for _, m := range reqs[0].Messages {
+		roles = append(roles, string(m.Role))
+	}
+	equal(t, roles, []string{string(llm.RoleUser), string(llm.RoleAssistant), string(llm.RoleTool)})
+	steps, err := e.store.ListSteps(ctx, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, s := range steps[6:] {
+		kinds = append(kinds, s.Kind)
+	}
+	// The redo is the turn's second attempt, then the turn is recorded.
+	equal(t, kinds, []string{herm.StepModelStart, herm.StepModel})
+	var start herm.StepModelStartData
+	if err := json.Unmarshal(steps[6].Data, &start); err != nil || start != (herm.StepModelStartData{Turn: 2, Attempt: 2}) {
+		t.Fatalf("redo started %+v (%v), want turn 2 attempt 2", start, err)
 	}
 }
 
