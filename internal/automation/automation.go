@@ -73,23 +73,10 @@ func New(st store.Store, runs Sender, ids *herm.IDGen, now func() time.Time, opt
 	return &Service{store: st, runs: runs, ids: ids, now: now, opts: opts, wakeCh: make(chan struct{}, 1)}
 }
 
-// Input is an automation's definition, all fields optional on update.
-type Input struct {
-	Name            *string
-	Schedule        *string
-	Instructions    *string
-	ThreadID        *string
-	Enabled         *bool
-	Timezone        *string
-	MissedRunPolicy *string
-	MaxRetries      *int
-	Overlap         *string
-}
-
 func (s *Service) nowUTC() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
 
 // apply validates in and sets it on a (create: every required field).
-func (s *Service) apply(ctx context.Context, a *herm.Automation, in Input, create bool) error {
+func (s *Service) apply(ctx context.Context, a *herm.Automation, in herm.AutomationInput, create bool) error {
 	bad := func(format string, args ...any) error { return herm.Errorf(herm.EInvalid, format, args...) }
 	if in.Name != nil {
 		n := strings.TrimSpace(*in.Name)
@@ -191,7 +178,7 @@ func (s *Service) schedule(a *herm.Automation, now time.Time) {
 
 // Create adds an automation to a deployment; without a thread_id it gets a
 // thread of its own.
-func (s *Service) Create(ctx context.Context, deploymentID string, in Input) (*herm.Automation, error) {
+func (s *Service) Create(ctx context.Context, deploymentID string, in herm.AutomationInput) (*herm.Automation, error) {
 	if _, err := s.store.GetDeployment(ctx, deploymentID); err != nil {
 		return nil, err
 	}
@@ -229,7 +216,7 @@ func (s *Service) Create(ctx context.Context, deploymentID string, in Input) (*h
 
 // Update changes an automation; a new schedule, time zone or enabling
 // takes effect from now.
-func (s *Service) Update(ctx context.Context, deploymentID, id string, in Input) (*herm.Automation, error) {
+func (s *Service) Update(ctx context.Context, deploymentID, id string, in herm.AutomationInput) (*herm.Automation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a, err := s.store.GetAutomation(ctx, deploymentID, id)

@@ -100,7 +100,7 @@ func ptr[T any](v T) *T { return &v }
 
 func TestScheduler(t *testing.T) {
 	e := newEnv(t)
-	a, err := e.svc.Create(e.ctx, e.dep.ID, Input{Name: ptr("Weekly report"), Schedule: ptr("every 2 hours"), Instructions: ptr("Write the report.")})
+	a, err := e.svc.Create(e.ctx, e.dep.ID, herm.AutomationInput{Name: ptr("Weekly report"), Schedule: ptr("every 2 hours"), Instructions: ptr("Write the report.")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestScheduler(t *testing.T) {
 		t.Fatalf("%d sends after missed firings (run_once)", e.sends())
 	}
 	e.endLastRun(herm.RunCompleted)
-	if _, err := e.svc.Update(e.ctx, e.dep.ID, a.ID, Input{MissedRunPolicy: ptr(herm.MissedSkip)}); err != nil {
+	if _, err := e.svc.Update(e.ctx, e.dep.ID, a.ID, herm.AutomationInput{MissedRunPolicy: ptr(herm.MissedSkip)}); err != nil {
 		t.Fatal(err)
 	}
 	e.at(10 * time.Second)
@@ -156,7 +156,7 @@ func TestScheduler(t *testing.T) {
 		t.Fatalf("%d sends after missed firings (skip)", e.sends())
 	}
 	// Paused: nothing; the feature off: nothing.
-	if _, err := e.svc.Update(e.ctx, e.dep.ID, a.ID, Input{Enabled: ptr(false)}); err != nil {
+	if _, err := e.svc.Update(e.ctx, e.dep.ID, a.ID, herm.AutomationInput{Enabled: ptr(false)}); err != nil {
 		t.Fatal(err)
 	}
 	e.at(3 * time.Hour)
@@ -177,7 +177,7 @@ func TestScheduler(t *testing.T) {
 
 func TestAutomationValidation(t *testing.T) {
 	e := newEnv(t)
-	for _, in := range []Input{
+	for _, in := range []herm.AutomationInput{
 		{Schedule: ptr("every 2 hours"), Instructions: ptr("x")},
 		{Name: ptr("n"), Instructions: ptr("x")},
 		{Name: ptr("n"), Schedule: ptr("sometimes"), Instructions: ptr("x")},
@@ -191,11 +191,11 @@ func TestAutomationValidation(t *testing.T) {
 			t.Errorf("%+v: %v", in, err)
 		}
 	}
-	if _, err := e.svc.Create(e.ctx, "dep_01JNFRR1MSBEFN4B44HKWMD5YD", Input{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")}); !herm.IsCode(err, herm.ENotFound) {
+	if _, err := e.svc.Create(e.ctx, "dep_01JNFRR1MSBEFN4B44HKWMD5YD", herm.AutomationInput{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")}); !herm.IsCode(err, herm.ENotFound) {
 		t.Errorf("unknown deployment: %v", err)
 	}
 	// 9:00 in Berlin is 8:00 UTC: today's is now, so the next is a week on.
-	a, err := e.svc.Create(e.ctx, e.dep.ID, Input{Name: ptr("n"), Schedule: ptr("every Monday at 9am"), Instructions: ptr("x"), Timezone: ptr("Europe/Berlin"), ThreadID: ptr(e.dep.ThreadID)})
+	a, err := e.svc.Create(e.ctx, e.dep.ID, herm.AutomationInput{Name: ptr("n"), Schedule: ptr("every Monday at 9am"), Instructions: ptr("x"), Timezone: ptr("Europe/Berlin"), ThreadID: ptr(e.dep.ThreadID)})
 	if err != nil || a.ThreadID != e.dep.ThreadID || !strings.Contains(a.NextRunAt.String(), "2026-12-07 08:00:00") {
 		t.Fatalf("%+v %v", a, err)
 	}
@@ -205,7 +205,7 @@ func TestAutomationValidation(t *testing.T) {
 // between) is not fired again; a deleted thread shows as an error.
 func TestFiringAfterACrash(t *testing.T) {
 	e := newEnv(t)
-	a, err := e.svc.Create(e.ctx, e.dep.ID, Input{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")})
+	a, err := e.svc.Create(e.ctx, e.dep.ID, herm.AutomationInput{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,20 @@ type Automation struct {
 	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
+// AutomationInput is an automation's definition as the API and the
+// agent's tool give it, every field optional on update.
+type AutomationInput struct {
+	Name            *string
+	Schedule        *string
+	Instructions    *string
+	ThreadID        *string
+	Enabled         *bool
+	Timezone        *string
+	MissedRunPolicy *string
+	MaxRetries      *int
+	Overlap         *string
+}
+
 // DueAt is when the scheduler should next act on a: its retry or its next
 // firing, whichever comes first (nil: neither).
 func (a *Automation) DueAt() *time.Time {

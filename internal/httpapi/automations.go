@@ -63,8 +63,8 @@ func toAutomation(a *herm.Automation) Automation {
 		NextRunAt: a.NextRunAt, LastRunAt: a.LastRunAt, LastRunStatus: nullable(a.LastRunStatus), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
-func (in AutomationRequest) input() automation.Input {
-	return automation.Input{Name: in.Name, Schedule: in.Schedule, Instructions: in.Instructions, ThreadID: in.ThreadID, Enabled: in.Enabled,
+func (in AutomationRequest) input() herm.AutomationInput {
+	return herm.AutomationInput{Name: in.Name, Schedule: in.Schedule, Instructions: in.Instructions, ThreadID: in.ThreadID, Enabled: in.Enabled,
 		Timezone: in.Timezone, MissedRunPolicy: in.MissedRunPolicy, MaxRetries: in.MaxRetries, Overlap: in.Overlap}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hermhq/herm/internal/automation"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/tools"
 )
@@ -62,9 +61,19 @@ func clipText(s string, n int) string {
 	return s
 }
 
+// Automations is what the automations tool needs of the scheduler
+// (automation.Service). Errors with a code other than EInternal are told
+// to the model.
+type Automations interface {
+	Create(ctx context.Context, deploymentID string, in herm.AutomationInput) (*herm.Automation, error)
+	Update(ctx context.Context, deploymentID, id string, in herm.AutomationInput) (*herm.Automation, error)
+	Delete(ctx context.Context, deploymentID, id string) error
+	List(ctx context.Context, deploymentID string) ([]*herm.Automation, error)
+}
+
 // NewAutomations returns the automations tool (added to the registry once
 // the runner it starts runs through exists).
-func NewAutomations(svc *automation.Service) Tool {
+func NewAutomations(svc Automations) Tool {
 	return automationsTool{newTool("automations", "Schedule recurring work for this customer (reports, checks, reminders): each run happens on its own thread at the times given, with the instructions you write. List, change, pause or delete them when the customer asks.", automationsSchema, false,
 		func(ctx context.Context, c tools.Call, a automationsArgs) (tools.Result, error) {
 			dep := c.Deployment.ID
@@ -74,7 +83,7 @@ func NewAutomations(svc *automation.Service) Tool {
 				}
 				return errResult("%s", herm.ErrorMessage(err)), nil
 			}
-			in := automation.Input{Name: a.Name, Schedule: a.Schedule, Instructions: a.Instructions, Enabled: a.Enabled, Timezone: a.Timezone}
+			in := herm.AutomationInput{Name: a.Name, Schedule: a.Schedule, Instructions: a.Instructions, Enabled: a.Enabled, Timezone: a.Timezone}
 			switch a.Action {
 			case "create":
 				au, err := svc.Create(ctx, dep, in)
