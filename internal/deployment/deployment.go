@@ -7,16 +7,12 @@ package deployment
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
-	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/store"
 )
 
@@ -37,35 +33,17 @@ type Snapshotter interface {
 	RestoreInto(ctx context.Context, d *herm.Deployment, snapshotID string) error
 }
 
-// Workspaces is the provisioner used until sandbox drivers exist: it
-// prepares each deployment's workspace directory under Root.
-type Workspaces struct {
-	Root string
-}
-
-// Path returns a deployment's workspace directory.
-func (w Workspaces) Path(deploymentID string) string {
-	return filepath.Join(w.Root, deploymentID)
-}
-
-// Provision creates the workspace directory (mode 0700).
-func (w Workspaces) Provision(_ context.Context, d *herm.Deployment) error {
-	if err := os.MkdirAll(w.Path(d.ID), 0o700); err != nil {
-		return fmt.Errorf("create workspace: %w", err)
-	}
-	return nil
-}
-
-// Destroy removes the workspace directory.
-func (w Workspaces) Destroy(_ context.Context, d *herm.Deployment) error {
-	return os.RemoveAll(w.Path(d.ID))
+// Runner is what deletion needs of the runner: the deployment's runs
+// cancelled (threadID "": all of them) before its sandbox goes.
+type Runner interface {
+	CancelAll(ctx context.Context, deploymentID, threadID string) error
 }
 
 // Service is the deployment lifecycle.
 type Service struct {
 	store  store.Store
 	log    *eventlog.Log
-	runner *runner.Runner
+	runner Runner
 	prov   Provisioner
 	rules  herm.Rules
 	ids    *herm.IDGen
@@ -81,7 +59,7 @@ type Service struct {
 
 // New returns a Service. Call Start to resume unfinished provisioning and
 // deletions, and Stop to wait for background work.
-func New(s store.Store, log *eventlog.Log, r *runner.Runner, p Provisioner, rules herm.Rules, ids *herm.IDGen, now func() time.Time, logger *slog.Logger) *Service {
+func New(s store.Store, log *eventlog.Log, r Runner, p Provisioner, rules herm.Rules, ids *herm.IDGen, now func() time.Time, logger *slog.Logger) *Service {
 	if now == nil {
 		now = time.Now
 	}
@@ -328,6 +306,9 @@ func (s *Service) Delete(ctx context.Context, id string, retainFilesystem bool) 
 	return d, snapshotID, nil
 }
 
+// destroyRetry is the wait before a failed sandbox destroy is tried again.
+const destroyRetry = time.Minute
+
 func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
 	log := s.logger.With("deployment_id", d.ID)
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -338,16 +319,22 @@ func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
 		}
 		log.Warn("runs did not stop in time; deleting anyway", "err", err)
 	}
-	if err := s.prov.Destroy(ctx, d); err != nil {
-		// Keep the deployment (deleting) and try again: its workspace, or
-		// the snapshot to keep of it, must not be lost.
+	// Until the sandbox is destroyed the deployment stays (deleting) and
+	// the destroy is tried again: its workspace, or the snapshot to keep
+	// of it, must not be lost.
+	for {
+		err := s.prov.Destroy(ctx, d)
+		if err == nil {
+			break
+		}
 		log.Error("destroy sandbox; trying again in a minute", "err", err)
+		t := time.NewTimer(destroyRetry)
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Minute):
-			s.destroy(ctx, d)
+			t.Stop()
+			return // the deletion resumes at the next start
+		case <-t.C:
 		}
-		return
 	}
 	if err := s.store.DeleteDeployment(ctx, d.ID); err != nil && !herm.IsCode(err, herm.ENotFound) {
 		log.Error("delete deployment rows", "err", err)
