@@ -48,10 +48,12 @@ func TestQuickstartOverHTTP(t *testing.T) {
 	if f["memory"] != true || f["dreaming"] != false || f["automations"] != true || f["steering"] != true || f["filesystem_webhooks"] != false {
 		t.Fatalf("features %v", f)
 	}
-	for d["status"] == "provisioning" {
-		time.Sleep(5 * time.Millisecond)
-		d = s.must(200, "GET", "/v1/deployments/"+id, nil)
-	}
+	waitUntil(t, "the deployment to be provisioned", func() bool {
+		if d["status"] == "provisioning" {
+			d = s.must(200, "GET", "/v1/deployments/"+id, nil)
+		}
+		return d["status"] != "provisioning"
+	})
 	if d["status"] != "ready" || d["error"] != nil {
 		t.Fatalf("deployment %v", d)
 	}
@@ -408,9 +410,9 @@ func TestListsAndCursors(t *testing.T) {
 	}
 	// The event page: a page that ends the log has no next cursor, even when
 	// it is exactly full; the scheme of the key is case-insensitive.
-	for s.must(200, "GET", "/v1/deployments/"+ids[0], nil)["status"] != "ready" {
-		time.Sleep(5 * time.Millisecond) // its events are all in
-	}
+	waitUntil(t, "the deployment to be ready", func() bool { // its events are all in
+		return s.must(200, "GET", "/v1/deployments/"+ids[0], nil)["status"] == "ready"
+	})
 	all := s.do("GET", "/v1/deployments/"+ids[0]+"/events?limit=1000", nil, "Accept", "application/json", "Authorization", "bearer "+s.key)
 	n := len(all.json(t)["data"].([]any))
 	page := s.do("GET", fmt.Sprintf("/v1/deployments/%s/events?limit=%d", ids[0], n), nil, "Accept", "application/json").json(t)

@@ -60,9 +60,7 @@ func TestStreamSurvivesBeingDropped(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	// Wait until the stream is subscribed, then flood it.
-	for elog.Broker().Subscribers() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitUntil(t, "the stream to subscribe", func() bool { return elog.Broker().Subscribers() > 0 })
 	const n = 3000
 	go func() {
 		for i := 1; i <= n; i++ {

@@ -424,7 +424,7 @@ func TestBodyLimit(t *testing.T) {
 	over := `{"title":"` + strings.Repeat("x", limit) + `"}`
 	for _, c := range []struct{ method, path string }{
 		{"POST", "/v1/deployments/dep_a/threads"},
-		{"PATCH", "/v1/deployments/dep_a/threads/"+e.thread},
+		{"PATCH", "/v1/deployments/dep_a/threads/" + e.thread},
 		{"POST", "/v1/deployments/dep_a/messages"},
 		{"PATCH", "/v1/deployments/dep_a"},
 		{"POST", "/v1/deployments"},
@@ -482,5 +482,18 @@ func TestIdempotencyPerKey(t *testing.T) {
 	threads, err := e.store.ListThreads(context.Background(), "dep_a", herm.Page{Limit: 10})
 	if err != nil || len(threads) != 3 {
 		t.Fatalf("%d threads (%v), want the default and one per API key", len(threads), err)
+	}
+}
+
+// waitUntil calls cond every millisecond until it holds, and fails the
+// test, saying what it waited for, after 30 s.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after 30s waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
