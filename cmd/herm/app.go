@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"github.com/hermhq/herm/internal/auth"
 	"github.com/hermhq/herm/internal/automation"
 	"github.com/hermhq/herm/internal/deployment"
+	"github.com/hermhq/herm/internal/egress"
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/httpapi"
@@ -26,6 +29,7 @@ import (
 	"github.com/hermhq/herm/internal/memory"
 	"github.com/hermhq/herm/internal/metrics"
 	"github.com/hermhq/herm/internal/netguard"
+	"github.com/hermhq/herm/internal/retention"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
@@ -33,6 +37,7 @@ import (
 	"github.com/hermhq/herm/internal/tools"
 	"github.com/hermhq/herm/internal/tools/builtin"
 	"github.com/hermhq/herm/internal/webhook"
+	"github.com/hermhq/herm/internal/workspace"
 )
 
 // app is a wired server.
@@ -47,7 +52,9 @@ type app struct {
 
 	sandboxes   *sandbox.Manager
 	mcps        *mcpclient.Pool
-	stopEgress  context.CancelFunc
+	egress      *egress.Manager
+	vault       *secrets.Vault
+	reseal      bool // a master key rotation: the secrets are resealed
 	webhooks    *webhook.Service
 	automations *automation.Service
 	api         *httpapi.Server
@@ -57,8 +64,15 @@ type app struct {
 	stopJan     context.CancelFunc
 }
 
-// newApp opens the store and wires every service; nothing runs yet.
-func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger) (*app, error) {
+// newApp opens the store and wires every service; nothing runs yet. What
+// it opened is closed again when a later step fails.
+func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger *slog.Logger) (_ *app, err error) {
+	var undo cleanup
+	defer func() {
+		if err != nil {
+			undo.run()
+		}
+	}()
 	// Every secret value this process reveals is kept out of its log.
 	seen := secrets.NewSeen()
 	logger = slog.New(secrets.LogHandler(logger.Handler(), seen))
@@ -73,14 +87,13 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	undo.push(func() { st.Close() })
 	lc, err := cfg.llmConfig(getenv)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	models, err := providers.New(lc)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("model providers: %w", err)
 	}
 	defModel := cfg.DefaultModel
@@ -88,7 +101,6 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		defModel = models.Default()
 	}
 	if _, _, err := models.Resolve(defModel); err != nil {
-		st.Close()
 		return nil, fmt.Errorf("default model %q: %w (configured providers: %v)", defModel, err, models.Providers())
 	}
 
@@ -104,25 +116,23 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 			h.Wake()
 		}
 	}})
+	undo.push(elog.Close)
 	wsRoot := filepath.Join(cfg.DataDir, "workspaces")
 	sandboxes, notice, err := newSandboxes(ctx, cfg, wsRoot, logger)
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
+	undo.push(func() { _ = sandboxes.Close(context.WithoutCancel(ctx)) })
 	snaps, err := sandbox.NewSnapshots(filepath.Join(cfg.DataDir, "snapshots"), cfg.SnapshotRetention, nil)
 	if err != nil {
-		st.Close()
 		return nil, fmt.Errorf("snapshots: %w", err)
 	}
 	sandboxes.SetSnapshots(snaps)
 	watchFilesystem(sandboxes, st, elog, logger)
-	egressCtx, stopEgress := context.WithCancel(context.Background())
 	// One guard decides where the server may connect for anyone else:
 	// web_fetch, attachments, url skills, webhooks, MCP servers, the
 	// egress proxies.
 	guard := netguard.New(netguard.Options{AllowPrivate: cfg.AllowPrivateNet})
-	eg := &egresses{ctx: egressCtx, store: st, log: elog, logger: logger, guard: guard, proxies: map[string]runningProxy{}}
 	memories := memory.New(ids, now)
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, Memory: memories})...)
 	reg.SetCodeExecution(sandboxes.CanExec)
@@ -136,35 +146,32 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	}
 	masters, err := secrets.MasterKeys(getenv("HERM_MASTER_KEY"), cfg.DataDir)
 	if err != nil {
-		st.Close()
-		stopEgress()
 		return nil, err
 	}
 	vault, err := secrets.New(st, masters, ids, now, seen)
 	if err != nil {
-		st.Close()
-		stopEgress()
 		return nil, err
 	}
-	// Placeholders do not depend on the master key, so that a rotation
-	// does not change those written into a workspace's files.
-	eg.vault, eg.key = vault, []byte("herm egress placeholder v1")
-	if len(masters) > 1 {
-		// A master key rotation: the secrets are resealed under the new key
-		// while the server serves (each opens with the key that sealed it).
-		go func() {
-			n, unreadable, err := vault.Reseal(egressCtx)
-			switch {
-			case err != nil:
-				logger.Error("re-encrypting secrets under the new master key failed; restart to try again", "err", err, "resealed", n)
-			case len(unreadable) > 0:
-				logger.Error("secrets that no master key opens", "secret_ids", unreadable, "resealed", n)
-			default:
-				logger.Info("secrets re-encrypted under the new master key; the old keys can be removed from HERM_MASTER_KEY", "resealed", n)
+	// The deployments' egress proxies, started as their sandboxes are.
+	egresses := egress.NewManager(egress.ManagerOptions{
+		Deployment: st.GetDeployment,
+		Reveal: func(ctx context.Context, d *herm.Deployment, name string) (string, []string, error) {
+			v, sec, err := vault.Reveal(ctx, d, name)
+			if err != nil {
+				return "", nil, err
 			}
-		}()
-	}
-	sandboxes.SetPrepare(eg.prepare, eg.forget)
+			return v, sec.AllowedHosts, nil
+		},
+		Emit:      func(e *herm.Event) { elog.Emit(e) },
+		Dial:      guard.DialContext,
+		Cleartext: guard.AllowPrivate(),
+		// Placeholders do not depend on the master key, so that a rotation
+		// does not change those written into a workspace's files.
+		Key:    []byte("herm egress placeholder v1"),
+		Logger: logger,
+	})
+	undo.push(egresses.Close)
+	sandboxes.SetPrepare(workspace.Egress(egresses), egresses.Forget)
 	hooks := webhook.New(st, vault, ids, now, webhook.Options{HTTPClient: webhookClient(guard), Guard: guard,
 		AllowPrivateNetworks: cfg.AllowPrivateNet, Backoff: cfg.WebhookRetries,
 		OnAttempt: metrics.WebhookAttempt, Logger: logger})
@@ -178,21 +185,23 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 			}
 			return v, sec.AllowedHosts, nil
 		}})
+	undo.push(mcps.Close)
 	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
 	downloader := builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, MaxFetchBytes: herm.MaxAttachmentBytes})
+	host := workspace.New(workspace.Options{Sandboxes: sandboxes, Downloader: downloader, Deployment: st.GetDeployment, Memories: memories, Logger: logger})
 	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
 		ExtraTools:      extraTools,
-		Redactor:        redactor(vault),
+		Redactor:        vault.Redactor,
 		Prices:          prices,
 		ContextWindows:  windows,
 		CompactAt:       cfg.CompactAt,
 		SteeringTimeout: cfg.SteeringTimeout,
-		Attachments:     attachments{m: sandboxes, dl: downloader},
-		SystemExtra:     systemExtra(sandboxes, memories, logger),
+		Attachments:     host,
+		SystemExtra:     host.SystemExtra,
 		MaxSteps:        cfg.MaxSteps,
 		PreviewLimit:    cfg.PreviewLimit,
-		Spill:           spill(sandboxes),
-		SaveFile:        saveFile(sandboxes),
+		Spill:           host.Spill,
+		SaveFile:        host.SaveFile,
 		OnModelCall: func(model string, u llm.Usage, err error) {
 			metrics.ModelCall(model, u.InputTokens, u.OutputTokens, err)
 		},
@@ -214,11 +223,19 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		CheckSnapshot:        sandboxes.CheckSnapshot,
 		CheckSecretRef:       vault.CheckRef,
 		SecretHosts:          vault.AllowedHosts,
-		ResolveSkill:         skillResolver(st, sandboxes, downloader),
+		ResolveSkill:         host.ResolveSkill,
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
+	deps.OnChange(func(before, after *herm.Deployment) {
+		// A deleted deployment's MCP sessions end, and so do those of a
+		// changed server configuration or secrets (new ones open as needed).
+		if after == nil || !reflect.DeepEqual(before.MCPServers, after.MCPServers) || !maps.Equal(before.Secrets, after.Secrets) {
+			mcps.Forget(before.ID)
+		}
+	})
 	keys := auth.New(st, ids, now)
-	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps, stopEgress: stopEgress, webhooks: hooks, automations: autos}
+	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps,
+		egress: egresses, vault: vault, reseal: len(masters) > 1, webhooks: hooks, automations: autos}
 	warnings := map[string]string{}
 	if notice != "" {
 		warnings["sandbox"] = notice
@@ -290,27 +307,49 @@ func (a *app) start(ctx context.Context) error {
 		DisableGeneralOptionsHandler: true, // OPTIONS * gets the envelope too
 		ErrorLog:                     slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
 	}
-	go func() {
+	a.janitor.Go(func() {
 		if err := a.http.Serve(a.api.Listener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.logger.Error("http server", "err", err)
 		}
-	}()
-	jctx, cancel := context.WithCancel(context.Background())
+	})
+	// Background work ends at shutdown, not with ctx (the signal), so that
+	// it stops in order.
+	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopJan = cancel
-	a.janitor.Add(3)
-	go func() {
-		defer a.janitor.Done()
-		a.sweep(jctx)
-	}()
-	go func() {
-		defer a.janitor.Done()
-		a.webhooks.Run(jctx)
-	}()
-	go func() {
-		defer a.janitor.Done()
-		a.automations.Run(jctx)
-	}()
+	sweeper := retention.New(a.store, a.sandboxes.Snapshots(), retention.Options{Events: a.cfg.EventRetention, Logger: a.logger})
+	a.janitor.Go(func() { sweeper.Run(jctx) })
+	a.janitor.Go(func() { a.webhooks.Run(jctx) })
+	a.janitor.Go(func() { a.automations.Run(jctx) })
+	if a.reseal {
+		a.janitor.Go(func() { a.resealSecrets(jctx) })
+	}
 	return nil
+}
+
+// resealSecrets re-encrypts the secrets under the new master key while the
+// server serves (each opens with the key that sealed it).
+func (a *app) resealSecrets(ctx context.Context) {
+	n, unreadable, err := a.vault.Reseal(ctx)
+	switch {
+	case err != nil:
+		a.logger.Error("re-encrypting secrets under the new master key failed; restart to try again", "err", err, "resealed", n)
+	case len(unreadable) > 0:
+		a.logger.Error("secrets that no master key opens", "secret_ids", unreadable, "resealed", n)
+	default:
+		a.logger.Info("secrets re-encrypted under the new master key; the old keys can be removed from HERM_MASTER_KEY", "resealed", n)
+	}
+}
+
+// cleanup is a stack of closes: each step that opens something pushes its
+// close, and run closes them in reverse order.
+type cleanup []func()
+
+func (c *cleanup) push(f func()) { *c = append(*c, f) }
+
+func (c cleanup) run() {
+	for i := len(c) - 1; i >= 0; i-- {
+		c[i]()
+	}
 }
 
 // webhookClient sends webhook deliveries: connections checked by the guard,
@@ -323,38 +362,11 @@ func webhookClient(g *netguard.Guard) *http.Client {
 // URL is the address the server listens on.
 func (a *app) URL() string { return "http://" + a.ln.Addr().String() }
 
-// sweep applies retention: old events and idempotency records go.
-func (a *app) sweep(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		now := time.Now()
-		if n, err := a.store.DeleteEventsBefore(ctx, now.Add(-a.cfg.EventRetention)); err != nil && ctx.Err() == nil {
-			a.logger.Warn("event retention", "err", err)
-		} else if n > 0 {
-			a.logger.Info("event retention removed old events", "events", n)
-		}
-		if _, err := a.store.DeleteIdempotencyBefore(ctx, now.Add(-24*time.Hour)); err != nil && ctx.Err() == nil {
-			a.logger.Warn("idempotency retention", "err", err)
-		}
-		if n, err := a.sandboxes.Snapshots().Sweep(); err != nil {
-			a.logger.Warn("snapshot retention", "err", err)
-		} else if n > 0 {
-			a.logger.Info("snapshot retention removed expired snapshots", "snapshots", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // shutdown stops in order: no new requests, streams closed, runs left to
 // resume, background work, the log flushed, the store closed. It is bounded
 // by 10 s overall.
-func (a *app) shutdown() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Second)
+func (a *app) shutdown(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 9*time.Second)
 	defer cancel()
 	var errs []error
 	if a.http != nil {
@@ -375,7 +387,7 @@ func (a *app) shutdown() error {
 		errs = append(errs, fmt.Errorf("deployments stop: %w", err))
 	}
 	a.mcps.Close()
-	a.stopEgress()
+	a.egress.Close()
 	if err := a.sandboxes.Close(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("sandboxes stop: %w", err))
 	}

@@ -1,23 +1,18 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/hermhq/herm/internal/store/sqlite"
 )
 
 // openDataDir creates the data dir (0700; the local sandbox driver adds
 // o+x, which its sandboxes need to reach their workspaces; one that exists
 // keeps its mode: it may be the operator's) and, when the database is
-// SQLite, locks it for this process: two servers on one SQLite data dir
-// would break each other's event streams. The returned function releases
-// the lock (the kernel releases it when the process dies, kill -9 included).
+// SQLite, locks it for this process (sqlite.LockDir). The returned
+// function releases the lock.
 func openDataDir(cfg *config) (release func(), err error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -25,46 +20,5 @@ func openDataDir(cfg *config) (release func(), err error) {
 	if !strings.HasPrefix(cfg.DatabaseURL, "sqlite://") {
 		return func() {}, nil
 	}
-	return lockDataDir(cfg.DataDir)
-}
-
-// lockHolder is what <data-dir>/herm.lock says about the process holding it.
-type lockHolder struct {
-	PID  int    `json:"pid"`
-	Host string `json:"host"`
-}
-
-// lockDataDir takes an exclusive flock of <dir>/herm.lock and writes this
-// process's pid and host name into it; if another process holds it, the
-// error names that process.
-func lockDataDir(dir string) (func(), error) {
-	path := filepath.Join(dir, "herm.lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock data dir: %w", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		b, _ := io.ReadAll(io.LimitReader(f, 4096))
-		f.Close()
-		if !errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		who := "another herm server"
-		var h lockHolder
-		if json.Unmarshal(b, &h) == nil && h.PID > 0 {
-			who += fmt.Sprintf(" (pid %d on host %s)", h.PID, h.Host)
-		}
-		return nil, fmt.Errorf("%s is using data dir %s; only one server may use a SQLite data dir at a time", who, dir)
-	}
-	host, _ := os.Hostname()
-	b, _ := json.Marshal(lockHolder{PID: os.Getpid(), Host: host})
-	err = f.Truncate(0)
-	if err == nil {
-		_, err = f.WriteAt(append(b, '\n'), 0)
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("write %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
+	return sqlite.LockDir(cfg.DataDir)
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -12,10 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/hermhq/herm/client"
 )
 
 // quickstart shows a newcomer the whole path: a server (embedded, or the
@@ -107,69 +106,16 @@ func quickstart(ctx context.Context, args []string, getenv func(string) string, 
 	return err
 }
 
-// client is the quickstart's small HTTP client.
-type client struct {
-	base, key string
-	http      *http.Client
-}
-
-func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &e) == nil && e.Error.Code != "" {
-			return fmt.Errorf("%s %s: %d %s: %s", method, path, resp.StatusCode, e.Error.Code, e.Error.Message)
-		}
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
-}
-
 // quickstartAgainst runs the quickstart against the server at base;
 // notRoot says that it is the embedded server and it does not run as root.
 func quickstartAgainst(ctx context.Context, base, key, message, model string, notRoot bool, out io.Writer) error {
-	c := &client{base: base, key: key, http: &http.Client{}}
-	var models struct {
-		Data []struct {
-			ID      string `json:"id"`
-			Demo    bool   `json:"demo"`
-			Default bool   `json:"default"`
-		} `json:"data"`
-	}
-	if err := c.do(ctx, "GET", "/v1/models", nil, &models); err != nil {
+	c := client.New(base, key, nil)
+	models, err := c.Models.List(ctx)
+	if err != nil {
 		return err
 	}
 	demo := false
-	for _, m := range models.Data {
+	for _, m := range models {
 		if (model == "" && m.Default) || m.ID == model {
 			note := ""
 			demo = m.Demo
@@ -184,23 +130,15 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, no
 	if message == "" {
 		message = "Hello! What can you do?"
 	}
-	body := map[string]any{
-		"customer_id":   "cus_quickstart",
-		"name":          "Quickstart agent",
-		"system_prompt": "You are a friendly, concise assistant.",
-	}
-	if model != "" {
-		body["model"] = model
-	}
-	var dep struct {
-		DeploymentID string `json:"deployment_id"`
-		Status       string `json:"status"`
-		ThreadID     string `json:"thread_id"`
-		Error        *struct{ Code, Message string }
-	}
 	start := time.Now()
 	fmt.Fprintf(out, "\n$ POST /v1/deployments\n")
-	if err := c.do(ctx, "POST", "/v1/deployments", body, &dep); err != nil {
+	dep, err := c.Deployments.Create(ctx, client.DeploymentCreateParams{
+		CustomerID:   "cus_quickstart",
+		Name:         "Quickstart agent",
+		SystemPrompt: "You are a friendly, concise assistant.",
+		Model:        model,
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "  deployment %s is %s\n", dep.DeploymentID, dep.Status)
@@ -210,7 +148,7 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, no
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
-		if err := c.do(ctx, "GET", "/v1/deployments/"+dep.DeploymentID, nil, &dep); err != nil {
+		if dep, err = c.Deployments.Get(ctx, dep.DeploymentID); err != nil {
 			return err
 		}
 	}
@@ -237,48 +175,30 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, no
 	}
 
 	// Open the stream before sending, so that nothing is missed.
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	req, err := http.NewRequestWithContext(sctx, "GET", base+"/v1/deployments/"+dep.DeploymentID+"/events", nil)
+	stream, err := c.Events.Stream(ctx, dep.DeploymentID, client.EventStreamParams{})
 	if err != nil {
-		return err
+		return fmt.Errorf("open the event stream: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("open the event stream: HTTP %d", resp.StatusCode)
-	}
+	defer stream.Close()
 	fmt.Fprintf(out, "\n$ GET /v1/deployments/%s/events   (stream open)\n", dep.DeploymentID)
 
-	var sent struct {
-		RunID string `json:"run_id"`
-	}
 	fmt.Fprintf(out, "$ POST /v1/deployments/%s/messages  {\"content\": %q}\n", dep.DeploymentID, message)
-	if err := c.do(ctx, "POST", "/v1/deployments/"+dep.DeploymentID+"/messages", map[string]string{"content": message}, &sent); err != nil {
+	sent, err := c.Messages.Send(ctx, dep.DeploymentID, client.MessageSendParams{Content: message})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "  run %s started\n\n", sent.RunID)
-	return printRun(resp.Body, sent.RunID, out)
+	return printRun(stream, sent.RunID, out)
 }
 
 // noCodeExecution says why a deployment cannot run commands ("" when it
 // can): its tools lack the shell.
-func noCodeExecution(ctx context.Context, c *client, depID string, notRoot bool) (string, error) {
-	var tools struct {
-		Data []struct {
-			Name    string `json:"name"`
-			Enabled bool   `json:"enabled"`
-		} `json:"data"`
-	}
-	if err := c.do(ctx, "GET", "/v1/deployments/"+depID+"/tools", nil, &tools); err != nil {
+func noCodeExecution(ctx context.Context, c *client.Client, depID string, notRoot bool) (string, error) {
+	tools, err := c.Tools.List(ctx, depID)
+	if err != nil {
 		return "", err
 	}
-	for _, t := range tools.Data {
+	for _, t := range tools {
 		if t.Name == "shell" && t.Enabled {
 			return "", nil
 		}
@@ -288,10 +208,7 @@ func noCodeExecution(ctx context.Context, c *client, depID string, notRoot bool)
 			"Run the quickstart as root (sudo) to see it run one in a sandbox, or with HERM_SANDBOX=process to run commands unisolated (development only).", nil
 	}
 	why := "this server gives its deployments no code execution, so the agent cannot run commands"
-	var ready struct {
-		Checks map[string]string `json:"checks"`
-	}
-	if c.do(ctx, "GET", "/readyz", nil, &ready) == nil {
+	if ready, err := c.Ready(ctx); err == nil {
 		if reason, ok := strings.CutPrefix(ready.Checks["sandbox"], "degraded: "); ok {
 			why += " (" + reason + ")"
 		}
@@ -299,11 +216,8 @@ func noCodeExecution(ctx context.Context, c *client, depID string, notRoot bool)
 	return why + ".", nil
 }
 
-// printRun prints the run's events from an SSE stream until it ends.
-func printRun(r io.Reader, runID string, out io.Writer) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	var typ string
+// printRun prints the run's events from an event stream until it ends.
+func printRun(events *client.Stream[client.Event], runID string, out io.Writer) error {
 	midLine := false
 	newline := func() {
 		if midLine {
@@ -311,57 +225,52 @@ func printRun(r io.Reader, runID string, out io.Writer) error {
 			midLine = false
 		}
 	}
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			typ = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: "):
-			var ev map[string]any
-			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
-				return fmt.Errorf("bad event data: %w", err)
+	for events.Next() {
+		e := events.Current()
+		if e.RunID != runID {
+			continue
+		}
+		var ev map[string]any
+		if err := e.Decode(&ev); err != nil {
+			return fmt.Errorf("bad event data: %w", err)
+		}
+		switch e.Type {
+		case "token":
+			if !midLine {
+				fmt.Fprint(out, "  agent: ")
 			}
-			if ev["run_id"] != runID {
-				continue
+			fmt.Fprint(out, ev["delta"])
+			midLine = true
+		case "turn_abandoned":
+			// The text streamed so far for this turn is void: the model's
+			// answer is being redone (or the run ends).
+			newline()
+			fmt.Fprintln(out, "  [turn_abandoned] the answer above was cut off; it is not part of the conversation")
+		case "tool_call":
+			newline()
+			fmt.Fprintf(out, "  [tool_call] %v %s\n", ev["tool"], humanJSON(ev["arguments"]))
+		case "tool_result":
+			newline()
+			res := fmt.Sprint(ev["result"])
+			if len(res) > 300 {
+				res = res[:300] + "…"
 			}
-			switch typ {
-			case "token":
-				if !midLine {
-					fmt.Fprint(out, "  agent: ")
-				}
-				fmt.Fprint(out, ev["delta"])
-				midLine = true
-			case "turn_abandoned":
-				// The text streamed so far for this turn is void: the
-				// model's answer is being redone (or the run ends).
-				newline()
-				fmt.Fprintln(out, "  [turn_abandoned] the answer above was cut off; it is not part of the conversation")
-			case "tool_call":
-				newline()
-				fmt.Fprintf(out, "  [tool_call] %v %s\n", ev["tool"], humanJSON(ev["arguments"]))
-			case "tool_result":
-				newline()
-				res := fmt.Sprint(ev["result"])
-				if len(res) > 300 {
-					res = res[:300] + "…"
-				}
-				fmt.Fprintf(out, "  [tool_result] %v: %s\n", ev["tool"], res)
-			case "run_status":
-				newline()
-				fmt.Fprintf(out, "  [run_status] %v\n", ev["status"])
-				switch ev["status"] {
-				case "completed", "cancelled":
-					return nil
-				case "error":
-					return fmt.Errorf("the run failed: %s", runError(ev["error"]))
-				}
-			case "usage":
-				newline()
-				fmt.Fprintf(out, "  [usage] %v input tokens, %v output tokens\n", ev["input_tokens"], ev["output_tokens"])
+			fmt.Fprintf(out, "  [tool_result] %v: %s\n", ev["tool"], res)
+		case "run_status":
+			newline()
+			fmt.Fprintf(out, "  [run_status] %v\n", ev["status"])
+			switch ev["status"] {
+			case "completed", "cancelled":
+				return nil
+			case "error":
+				return fmt.Errorf("the run failed: %s", runError(ev["error"]))
 			}
+		case "usage":
+			newline()
+			fmt.Fprintf(out, "  [usage] %v input tokens, %v output tokens\n", ev["input_tokens"], ev["output_tokens"])
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := events.Err(); err != nil {
 		return err
 	}
 	return errors.New("the event stream ended before the run did")

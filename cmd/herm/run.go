@@ -190,11 +190,11 @@ func serveWith(ctx context.Context, cfg *config, getenv func(string) string, log
 	}
 	con := newConsole(cfg.LogFormat, stderr)
 	if _, err := a.bootstrapKeys(ctx, con); err != nil {
-		a.shutdown()
+		a.shutdown(ctx)
 		return fmt.Errorf("API keys: %w", err)
 	}
 	if err := a.start(ctx); err != nil {
-		a.shutdown()
+		a.shutdown(ctx)
 		return err
 	}
 	con.say("listening on "+a.URL()+"\n", "listening on "+a.URL(), "url", a.URL())
@@ -204,7 +204,7 @@ func serveWith(ctx context.Context, cfg *config, getenv func(string) string, log
 	}
 	<-ctx.Done()
 	logger.Info("shutting down")
-	return a.shutdown()
+	return a.shutdown(ctx)
 }
 
 // migrate applies the database migrations and exits.

@@ -49,6 +49,9 @@ type Service struct {
 	ids    *herm.IDGen
 	now    func() time.Time
 	logger *slog.Logger
+	// changed is told of each configuration change and deletion once it
+	// is committed (OnChange).
+	changed func(before, after *herm.Deployment)
 
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -72,6 +75,13 @@ func New(s store.Store, log *eventlog.Log, r Runner, p Provisioner, rules herm.R
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{store: s, log: log, runner: r, prov: p, rules: rules, ids: ids, now: now, logger: logger, ctx: ctx, cancel: cancel}
 }
+
+// OnChange sets what is called after a deployment's configuration change
+// commits (with the deployment before and after it) and after a deleted
+// deployment's rows are removed (after nil): what the server keeps per
+// deployment outside the store, such as MCP sessions, follows. Set it
+// before Start.
+func (s *Service) OnChange(fn func(before, after *herm.Deployment)) { s.changed = fn }
 
 // Rules returns the validation rules in force.
 func (s *Service) Rules() herm.Rules { return s.rules }
@@ -265,6 +275,9 @@ func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInpu
 			return nil, err
 		}
 		if !stale {
+			if s.changed != nil {
+				s.changed(d, u)
+			}
 			return u, nil
 		}
 		if in.IfConfigVersion != 0 || attempt == 2 {
@@ -341,5 +354,8 @@ func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
 		return
 	}
 	s.log.Broker().CloseDeployment(d.ID)
+	if s.changed != nil {
+		s.changed(d, nil)
+	}
 	log.Info("deployment deleted")
 }
