@@ -1,6 +1,8 @@
 // Package llmtest provides fakes for tests: a scripted llm.Provider and an
 // HTTP server that speaks the OpenAI Chat Completions streaming wire format,
-// so that whole servers can be tested against a model that is not there.
+// so that whole servers can be tested against a model that is not there;
+// and RunProviderSuite, the behaviour every provider client must have
+// (retries, cancellation, errors), run by each provider's tests.
 package llmtest
 
 import (
