@@ -128,7 +128,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		return nil, fmt.Errorf("snapshots: %w", err)
 	}
 	sandboxes.SetSnapshots(snaps)
-	watchFilesystem(sandboxes, st, elog, logger)
+	workspace.WatchFilesystem(ctx, sandboxes, st.GetDeployment, func(e *herm.Event) { elog.Emit(e) })
 	// One guard decides where the server may connect for anyone else:
 	// web_fetch, attachments, url skills, webhooks, MCP servers, the
 	// egress proxies.

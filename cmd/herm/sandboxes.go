@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
-	"github.com/hermhq/herm/internal/eventlog"
-	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/sandbox/docker"
 	"github.com/hermhq/herm/internal/sandbox/local"
 	"github.com/hermhq/herm/internal/sandbox/process"
-	"github.com/hermhq/herm/internal/store"
 )
 
 // sandboxes picks and enables the sandbox drivers. It returns the manager
@@ -107,17 +103,4 @@ func containerDrivers(ctx context.Context, cfg *config, root string, logger *slo
 		out = append(out, d)
 	}
 	return out, nil
-}
-
-// watchFilesystem emits filesystem events for the deployments that turned
-// features.filesystem_webhooks on.
-func watchFilesystem(m *sandbox.Manager, st store.Store, elog *eventlog.Log, logger *slog.Logger) {
-	m.OnChange(func(id string) bool {
-		d, err := st.GetDeployment(context.Background(), id)
-		return err == nil && d.Features.FilesystemWebhooks
-	}, func(id string, c sandbox.Change) {
-		data, _ := json.Marshal(map[string]any{"change": c.Kind, "path": c.Path, "size": c.Size})
-		elog.Emit(&herm.Event{DeploymentID: id, ThreadID: c.ThreadID, RunID: c.RunID, Type: herm.EventFilesystem, Data: data})
-	})
-	_ = logger
 }

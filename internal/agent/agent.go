@@ -81,10 +81,6 @@ type Options struct {
 	// SystemExtra returns text added to the deployment's system prompt for
 	// a run (the skills catalog); nil: none.
 	SystemExtra func(ctx context.Context, d *herm.Deployment) string
-	// ExtraTools returns a deployment's tools from elsewhere (its MCP
-	// servers) and warnings about those it could not offer (a warning
-	// event each); nil: none.
-	ExtraTools func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string)
 	// Attachments saves messages' attachments in the workspace and reads
 	// images back for the model (nil: a message with attachments ends its
 	// run with an error).
@@ -99,15 +95,15 @@ type Agent struct {
 	store  store.Store
 	log    *eventlog.Log
 	models Models
-	tools  *tools.Registry
+	tools  *tools.Catalog
 	ids    *herm.IDGen
 	now    func() time.Time
 	logger *slog.Logger
 	opts   Options
 }
 
-// New returns an Agent.
-func New(s store.Store, log *eventlog.Log, models Models, reg *tools.Registry, ids *herm.IDGen, now func() time.Time, logger *slog.Logger, opts Options) *Agent {
+// New returns an Agent whose runs get the tools cat offers.
+func New(s store.Store, log *eventlog.Log, models Models, cat *tools.Catalog, ids *herm.IDGen, now func() time.Time, logger *slog.Logger, opts Options) *Agent {
 	if opts.MaxSteps <= 0 {
 		opts.MaxSteps = 100
 	}
@@ -132,7 +128,7 @@ func New(s store.Store, log *eventlog.Log, models Models, reg *tools.Registry, i
 	if now == nil {
 		now = time.Now
 	}
-	return &Agent{store: s, log: log, models: models, tools: reg, ids: ids, now: now, logger: logger, opts: opts}
+	return &Agent{store: s, log: log, models: models, tools: cat, ids: ids, now: now, logger: logger, opts: opts}
 }
 
 // exec is the state of one execution of a run.
@@ -141,7 +137,7 @@ type exec struct {
 	run   *herm.Run
 	cfg   *herm.Deployment
 	owner string
-	steps []*herm.RunStep
+	tr    *transcript // the run's steps; changed only by a committed change
 	tools map[string]tools.Tool
 	specs []llm.ToolSpec
 

@@ -8,24 +8,13 @@ import (
 	"strings"
 
 	"github.com/hermhq/herm/internal/herm"
-	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/tools"
 )
 
 // AskHuman is the model-facing name of the tool with which the agent asks
 // the human a question (offered when features.steering is on).
-const AskHuman = "ask_human"
-
-var askHumanSpec = llm.ToolSpec{
-	Name: AskHuman,
-	Description: "Ask the human you work for a question and wait for the answer. Use it when you need a decision, " +
-		"a preference or information only they have. The run pauses until they answer.",
-	InputSchema: json.RawMessage(`{"type":"object","properties":{` +
-		`"question":{"type":"string","description":"The question, complete enough to answer without context."},` +
-		`"options":{"type":"array","items":{"type":"string"},"description":"Suggested answers, if the choice is among a few."}},` +
-		`"required":["question"]}`),
-}
+const AskHuman = tools.AskHuman
 
 // errWaiting ends Execute without ending the run: it waits for a human.
 var errWaiting = errors.New("waiting on a human")
@@ -111,10 +100,7 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 		CreatedAt: now, ExpiresAt: now.Add(x.a.opts.SteeringTimeout), Options: []string{},
 	}
 	if kind == herm.SteeringQuestion {
-		var q struct {
-			Question string   `json:"question"`
-			Options  []string `json:"options"`
-		}
+		var q tools.AskHumanArgs // the arguments its schema describes
 		_ = json.Unmarshal(args, &q)
 		sr.Summary = strings.TrimSpace(q.Question)
 		if sr.Summary == "" {

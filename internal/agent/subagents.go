@@ -14,24 +14,14 @@ import (
 
 // Subagents is the model-facing name of the tool that hands tasks to child
 // agents.
-const Subagents = "subagents"
+const Subagents = tools.Subagents
 
 // Subagent limits.
 const (
-	maxSubagentTasks    = 8
-	subagentConcurrency = 3
+	maxSubagentTasks    = tools.MaxSubagentTasks
+	subagentConcurrency = tools.SubagentConcurrency
 	subagentSteps       = 25
 )
-
-var subagentsSpec = llm.ToolSpec{
-	Name: Subagents,
-	Description: "Hand independent tasks to subagents: each works alone on its task, with its own context and the same " +
-		"tools and workspace (files it writes are yours too), and returns only a summary of what it did and found. " +
-		"Use it to split large work or keep your own context small. At most 8 tasks, 3 at a time.",
-	InputSchema: json.RawMessage(`{"type":"object","properties":{"tasks":{"type":"array","minItems":1,"maxItems":8,` +
-		`"items":{"type":"object","properties":{"instructions":{"type":"string","description":"Everything the subagent needs to know: it sees nothing else."}},"required":["instructions"]}}},` +
-		`"required":["tasks"]}`),
-}
 
 const subagentSystem = "\n\nYou are a subagent: you were given one task by the agent you work for. Work on it alone with your tools, " +
 	"then answer with a concise summary of what you did and found (files changed, results, problems). The summary is all the agent will see."
@@ -46,11 +36,7 @@ const subagentSystem = "\n\nYou are a subagent: you were given one task by the a
 // (a child's turn cut short by a stop or a cancel is abandoned; one cut by
 // a crash is ended only by that interrupted result).
 func (x *exec) subagents(ctx context.Context, c herm.StepToolCall, args json.RawMessage) tools.Result {
-	var in struct {
-		Tasks []struct {
-			Instructions string `json:"instructions"`
-		} `json:"tasks"`
-	}
+	var in tools.SubagentsArgs // the arguments its schema describes
 	if err := json.Unmarshal(args, &in); err != nil || len(in.Tasks) == 0 {
 		return tools.Result{Content: "tasks must be a non-empty array of {instructions}", IsError: true}
 	}
@@ -85,8 +71,11 @@ func (x *exec) subagents(ctx context.Context, c herm.StepToolCall, args json.Raw
 	wg.Wait()
 	for _, us := range usage {
 		for _, u := range us {
-			ev, _ := x.usage(u, "subagent")
+			ev, add := x.usage(u, "subagent")
 			x.a.log.Emit(ev)
+			x.usageMu.Lock()
+			addUsage(&x.unrecorded, add) // recorded with the call's result
+			x.usageMu.Unlock()
 		}
 	}
 	var b strings.Builder

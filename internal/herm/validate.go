@@ -35,30 +35,32 @@ const (
 // RuntimeHermes is the only runtime.
 const RuntimeHermes = "hermes"
 
-// BuiltinTools are the wire names of the built-in tools.
-func BuiltinTools() []string {
-	return []string{"shell", "read_file", "write_file", "edit_file", "list_files", "search_files",
-		"web_fetch", "ask_human", "memory", "skill_view", "skill_manage", "automations", "todo", "subagents"}
-}
-
-// Unavailable names the contract's features and built-in tools (and the
-// hosted product's browser tool) this server does not have yet: asking for
-// them is an error that says so, never a setting that silently does
-// nothing.
+// Unavailable names the contract's features this server does not have yet:
+// asking for them is an error that says so, never a setting that silently
+// does nothing. (The tools it lacks are the tool catalog's to say:
+// ToolNames.)
 func Unavailable(name string) (string, bool) {
 	switch name {
 	case "dreaming":
 		return "dreaming (idle consolidation)", true
-	case "web_search":
-		return "web search (no search backend)", true
-	case "browser":
-		return "the browser tool", true
 	}
 	return "", false
 }
 
+// ToolNames answers validation's questions about the names in a
+// deployment's tools settings. The server's tool catalog (tools.Catalog)
+// implements it.
+type ToolNames interface {
+	// BuiltinTools lists the names of the built-in tools.
+	BuiltinTools() []string
+	// UnavailableTool describes a built-in tool of the contract this server
+	// does not have (settings may only disable it).
+	UnavailableTool(name string) (string, bool)
+}
+
 var (
 	reMCPName    = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	reToolName   = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`) // a built-in tool's form
 	reSkillName  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 	reEnvName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 	reHeaderName = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
@@ -109,6 +111,9 @@ type Rules struct {
 	NewSkillID func() string
 	// Now is the time of new skills (nil: time.Now).
 	Now func() time.Time
+	// Tools says which built-in tools there are (nil: the tools settings'
+	// names are checked for their form only).
+	Tools ToolNames
 }
 
 // DeploymentInput is the body of a deployment create or update. Pointers and
@@ -412,7 +417,7 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 	}
 	for _, k := range sortedKeys(in.Tools) {
 		v := in.Tools[k]
-		if _, missing := Unavailable(k); missing && (v == nil || v.Enabled != nil && !*v.Enabled && v.Permission == "") {
+		if _, missing := r.unavailableTool(k); missing && (v == nil || v.Enabled != nil && !*v.Enabled && v.Permission == "") {
 			// Removing or turning off a tool this server lacks asks
 			// nothing of it.
 			if v == nil {
@@ -422,7 +427,7 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 			}
 			continue
 		}
-		if err := checkToolName(k); err != nil {
+		if err := checkToolName(k, r); err != nil {
 			return err
 		}
 		if v == nil {
@@ -770,18 +775,29 @@ func SplitToolName(name string) (tool, origin string) {
 	return name, "builtin"
 }
 
-func checkToolName(name string) error {
-	if slices.Contains(BuiltinTools(), name) {
+func checkToolName(name string, r Rules) error {
+	if r.Tools == nil && reToolName.MatchString(name) || r.Tools != nil && slices.Contains(r.Tools.BuiltinTools(), name) {
 		return nil
 	}
-	if what, ok := Unavailable(name); ok {
+	if what, ok := r.unavailableTool(name); ok {
 		return invalid("tools.%s: %s is not available on this server yet", name, what)
 	}
 	server, tool, ok := strings.Cut(name, "__")
 	if ok && reMCPName.MatchString(server) && tool != "" && len(tool) <= 128 {
 		return nil
 	}
-	return invalid("tools: %q is neither a built-in tool (%s) nor an MCP tool named server__tool", name, strings.Join(BuiltinTools(), ", "))
+	if r.Tools == nil {
+		return invalid("tools: %q is neither a built-in tool's name nor an MCP tool named server__tool", name)
+	}
+	return invalid("tools: %q is neither a built-in tool (%s) nor an MCP tool named server__tool", name, strings.Join(r.Tools.BuiltinTools(), ", "))
+}
+
+// unavailableTool asks r.Tools whether name is a tool this server lacks.
+func (r Rules) unavailableTool(name string) (string, bool) {
+	if r.Tools == nil {
+		return "", false
+	}
+	return r.Tools.UnavailableTool(name)
 }
 
 // ValidateThreadTitle checks a thread title.

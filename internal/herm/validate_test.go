@@ -41,7 +41,24 @@ func testRules() Rules {
 			return s, nil
 		},
 		NewSkillID: func() string { n++; return fmt.Sprintf("skl_%d", n) },
+		Tools:      testTools{},
 	}
+}
+
+// testTools answers as the server's tool catalog (tools.Catalog) does: a
+// few built-in tools, and web_search and browser, which it lacks.
+type testTools struct{}
+
+func (testTools) BuiltinTools() []string {
+	return []string{"ask_human", "read_file", "shell", "subagents", "todo", "write_file"}
+}
+
+func (testTools) UnavailableTool(name string) (string, bool) {
+	switch name {
+	case "web_search", "browser":
+		return name + " (not here)", true
+	}
+	return "", false
 }
 
 // input decodes a request body as the API does.

@@ -70,9 +70,9 @@ type Deps struct {
 	Keys        *auth.Keys
 	Models      *llm.Registry
 	Sandboxes   *sandbox.Manager
-	Tools       *tools.Registry
-	// MCP lists deployments' MCP tools for the Tools API (nil: none).
-	MCP         MCPCatalog
+	// Tools answers which tools a deployment has (the Tools API, PATCH
+	// .../tools/{name}).
+	Tools       *tools.Catalog
 	Vault       *secrets.Vault
 	Webhooks    *webhook.Service
 	Memories    *memory.Store
@@ -93,8 +93,7 @@ type Server struct {
 	keys        *auth.Keys
 	models      *llm.Registry
 	boxes       *sandbox.Manager
-	tools       *tools.Registry
-	mcp         MCPCatalog
+	tools       *tools.Catalog
 	vault       *secrets.Vault
 	webhooks    *webhook.Service
 	memories    *memory.Store
@@ -136,7 +135,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, mcp: d.MCP, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, automations: d.Automations, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, automations: d.Automations, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}

@@ -4,12 +4,9 @@ import (
 	"context"
 	"net/http"
 	"slices"
-	"sort"
 	"time"
 
-	"github.com/hermhq/herm/internal/agent"
 	"github.com/hermhq/herm/internal/herm"
-	"github.com/hermhq/herm/internal/mcpclient"
 	"github.com/hermhq/herm/internal/tools"
 )
 
@@ -26,12 +23,6 @@ type ToolInfo struct {
 type UpdateToolRequest struct {
 	Enabled    *bool   `json:"enabled"`
 	Permission *string `json:"permission" enum:"always_allow,always_ask"`
-}
-
-// MCPCatalog answers which tools a deployment's MCP servers offer, waiting
-// at most wait for servers that are slow to answer (mcpclient.Pool).
-type MCPCatalog interface {
-	Catalog(ctx context.Context, d *herm.Deployment, wait time.Duration) ([]tools.Tool, []mcpclient.ServerState)
 }
 
 // catalogWait bounds how long the Tools API waits for MCP servers: past
@@ -53,57 +44,33 @@ type ToolList struct {
 	MCPServers []MCPServerStatus `json:"mcp_servers" doc:"Each of the deployment's MCP servers and whether its tools could be listed."`
 }
 
-// deploymentTools lists the tools a deployment has (whether enabled or
-// not): the built-in ones it can use, ask_human when steering is on, and
-// its MCP servers' tools (those of servers that answer), with the state of
-// each server.
+// deploymentTools lists the tools a deployment has, enabled or not, as the
+// catalog answers (the same answer that decides a run's tools), with the
+// state of each MCP server.
 func (s *Server) deploymentTools(ctx context.Context, d *herm.Deployment) ([]ToolInfo, []MCPServerStatus) {
-	var out []ToolInfo
-	servers := []MCPServerStatus{}
-	add := func(name, origin, desc, def string) {
-		st := d.Tools[name]
-		info := ToolInfo{Name: name, Origin: origin, Description: desc, Enabled: st.Enabled == nil || *st.Enabled, Permission: st.Permission}
-		if info.Permission == "" {
-			info.Permission = def
-		}
-		if info.Permission == "" {
-			info.Permission = herm.PermissionAlwaysAllow
-		}
-		out = append(out, info)
+	entries, states := s.catalog().List(ctx, d, catalogWait)
+	out := make([]ToolInfo, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, toolInfo(e))
 	}
-	if s.mcp != nil && len(d.MCPServers) > 0 {
-		extra, states := s.mcp.Catalog(ctx, d, catalogWait)
-		for _, st := range states {
-			servers = append(servers, MCPServerStatus{Name: st.Name, Status: st.State, Message: nullable(st.Message)})
-		}
-		for _, t := range extra {
-			def := ""
-			if p, ok := t.(interface{ Permission() string }); ok {
-				def = p.Permission()
-			}
-			spec := t.Spec()
-			add(spec.Name, t.Origin(), spec.Description, def)
-		}
+	servers := make([]MCPServerStatus, 0, len(states))
+	for _, st := range states {
+		servers = append(servers, MCPServerStatus{Name: st.Name, Status: st.State, Message: nullable(st.Message)})
 	}
-	if s.tools != nil {
-		exec := s.tools.CanExec(d)
-		for _, t := range s.tools.All() {
-			if cr, ok := t.(tools.CodeRunner); ok && cr.RunsCode() && !exec {
-				continue // no code execution for this deployment
-			}
-			if g, ok := t.(tools.Gated); ok && !g.AvailableFor(d) {
-				continue // its feature is off
-			}
-			spec := t.Spec()
-			add(spec.Name, t.Origin(), spec.Description, "")
-		}
-	}
-	if d.Features.Steering {
-		add(agent.AskHuman, tools.OriginBuiltin, "Ask the human a question and wait for the answer.", "")
-	}
-	add(agent.Subagents, tools.OriginBuiltin, "Hand independent tasks to subagents that work alone with the same tools and return a summary.", "")
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, servers
+}
+
+// catalog is the server's tool catalog (without one: no built-in tools but
+// ask_human and subagents, no MCP tools).
+func (s *Server) catalog() *tools.Catalog {
+	if s.tools == nil {
+		return tools.NewCatalog(nil, tools.CatalogOptions{})
+	}
+	return s.tools
+}
+
+func toolInfo(e tools.Entry) ToolInfo {
+	return ToolInfo{Name: e.Name, Origin: e.Origin, Description: e.Description, Enabled: e.Enabled, Permission: e.Permission}
 }
 
 func (s *Server) listTools(w http.ResponseWriter, r *http.Request) error {
@@ -132,7 +99,7 @@ func (s *Server) updateTool(w http.ResponseWriter, r *http.Request) error {
 		found = found || t.Name == name
 	}
 	if !found {
-		if what, ok := herm.Unavailable(name); ok {
+		if what, ok := s.catalog().UnavailableTool(name); ok {
 			// A built-in tool of the contract this server lacks: turning it
 			// off is accepted (it is off), anything else says why not.
 			if in.Enabled == nil || *in.Enabled || in.Permission != nil {

@@ -58,6 +58,9 @@ type Options struct {
 	Logger                   *slog.Logger
 }
 
+// Pool is the source of the tool catalog's MCP tools.
+var _ tools.MCP = (*Pool)(nil)
+
 // Pool holds the MCP sessions of every deployment.
 type Pool struct {
 	opts   Options
@@ -364,12 +367,9 @@ const (
 	StateConnecting  = "connecting"  // the first attempt has not ended yet
 )
 
-// ServerState is what is known of one of a deployment's servers.
-type ServerState struct {
-	Name    string
-	State   string
-	Message string // why it is unreachable
-}
+// ServerState is what is known of one of a deployment's servers (the tool
+// catalog's type: Pool is its tools.MCP).
+type ServerState = tools.ServerState
 
 // Catalog answers "which tools do the deployment's servers offer" without
 // making an API caller wait for a slow or hanging server: it starts (or

@@ -260,7 +260,7 @@ func TestSteeringOff(t *testing.T) {
 func (e *env) restart(opts runner.Options) *env {
 	e.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ag := agent.New(e.store, e.log, &models{p: llmtest.Provider{Script: e.script}}, tools.NewRegistry(e.echo), e.ids, nil, logger, agent.Options{MaxSteps: 10})
+	ag := agent.New(e.store, e.log, &models{p: llmtest.Provider{Script: e.script}}, tools.NewCatalog(tools.NewRegistry(e.echo), tools.CatalogOptions{}), e.ids, nil, logger, agent.Options{MaxSteps: 10})
 	opts.Poll, opts.Owner = 20*time.Millisecond, "second"
 	rn := runner.New(e.store, e.log, ag, e.ids, nil, logger, opts)
 	if err := rn.Start(context.Background()); err != nil {
@@ -318,7 +318,7 @@ func TestBudget(t *testing.T) {
 	if run.Usage.ModelCalls != 3 || run.Usage.CostUSD == nil || *run.Usage.CostUSD != 3 {
 		t.Fatalf("usage %+v (cost %v)", run.Usage, run.Usage.CostUSD)
 	}
-	_, err := e.runner.Send(context.Background(), runner.SendParams{DeploymentID: e.dep.ID, Content: "more"})
+	_, err := e.runner.Send(context.Background(), herm.SendParams{DeploymentID: e.dep.ID, Content: "more"})
 	if !herm.IsCode(err, herm.EInsufficientCredit) {
 		t.Fatalf("a new run over budget: %v", err)
 	}

@@ -1,6 +1,6 @@
 // Package tools holds the tools an agent can call: the Tool interface, the
-// registry that decides which tools a deployment offers its model, and (from
-// the sandbox issue on) the built-in tools themselves.
+// Registry of the server's built-in tools, and the Catalog that decides which
+// tools a deployment gets (the built-in ones in tools/builtin).
 package tools
 
 import (
@@ -67,35 +67,16 @@ type CodeRunner interface {
 	RunsCode() bool
 }
 
-// Registry is the set of tools a server offers. It is safe for concurrent use.
+// Registry is the set of built-in tools a server has (the Catalog decides
+// which of them a deployment gets). It is safe for concurrent use.
 type Registry struct {
-	mu      sync.RWMutex
-	tools   map[string]Tool
-	canExec func(*herm.Deployment) bool
-}
-
-// SetCodeExecution sets the rule that decides whether a deployment may run
-// code (default: its sandbox is enabled).
-func (r *Registry) SetCodeExecution(can func(*herm.Deployment) bool) {
-	r.mu.Lock()
-	r.canExec = can
-	r.mu.Unlock()
+	mu    sync.RWMutex
+	tools map[string]Tool
 }
 
 // Gated is a tool only some deployments have (by a feature flag).
 type Gated interface {
 	AvailableFor(d *herm.Deployment) bool
-}
-
-// CanExec reports whether a deployment may run code.
-func (r *Registry) CanExec(d *herm.Deployment) bool {
-	r.mu.RLock()
-	can := r.canExec
-	r.mu.RUnlock()
-	if can == nil {
-		return d.Sandbox.Enabled
-	}
-	return can(d)
 }
 
 // NewRegistry returns a registry holding ts.
@@ -120,30 +101,6 @@ func (r *Registry) Lookup(name string) (Tool, bool) {
 	defer r.mu.RUnlock()
 	t, ok := r.tools[name]
 	return t, ok
-}
-
-// For returns the tools offered to a deployment's model, sorted by name:
-// every registered tool except those its settings disable, and those that
-// run code when the deployment may not.
-func (r *Registry) For(d *herm.Deployment) []Tool {
-	exec := r.CanExec(d)
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]Tool, 0, len(r.tools))
-	for name, t := range r.tools {
-		if s, ok := d.Tools[name]; ok && s.Enabled != nil && !*s.Enabled {
-			continue
-		}
-		if cr, ok := t.(CodeRunner); ok && cr.RunsCode() && !exec {
-			continue
-		}
-		if g, ok := t.(Gated); ok && !g.AvailableFor(d) {
-			continue
-		}
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Spec().Name < out[j].Spec().Name })
-	return out
 }
 
 // All returns every registered tool, sorted by name.

@@ -3,12 +3,14 @@
 // saves tool outputs too long for the model and tools' files, saves and
 // reads messages' attachments, checks file skills when they are set,
 // writes the system prompt's skills catalog and memories, and puts the
-// egress proxy's CA certificates where the sandbox trusts them.
+// egress proxy's CA certificates where the sandbox trusts them; and it
+// reports changes of the workspaces as filesystem events.
 package workspace
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"mime"
@@ -228,6 +230,20 @@ func Egress(m *egress.Manager) func(ctx context.Context, d *herm.Deployment, sb 
 			return err
 		})
 	}
+}
+
+// WatchFilesystem makes m emit filesystem events for the deployments that
+// turned features.filesystem_webhooks on. The deployments are read with
+// ctx's values; the watch outlives ctx (it lasts as long as m).
+func WatchFilesystem(ctx context.Context, m *sandbox.Manager, deployment func(ctx context.Context, id string) (*herm.Deployment, error), emit func(*herm.Event)) {
+	ctx = context.WithoutCancel(ctx)
+	m.OnChange(func(id string) bool {
+		d, err := deployment(ctx, id)
+		return err == nil && d.Features.FilesystemWebhooks
+	}, func(id string, c sandbox.Change) {
+		data, _ := json.Marshal(map[string]any{"change": c.Kind, "path": c.Path, "size": c.Size})
+		emit(&herm.Event{DeploymentID: id, ThreadID: c.ThreadID, RunID: c.RunID, Type: herm.EventFilesystem, Data: data})
+	})
 }
 
 // fetchError is a download failure as a user may read it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/hermhq/herm/internal/egress"
@@ -146,5 +147,42 @@ func TestEgressWithoutNetworkHook(t *testing.T) {
 	}
 	if _, err := sb.Workspace().ReadFile(".herm/ca-bundle.pem", 1<<20); err == nil {
 		t.Fatal("a CA bundle for a sandbox with no proxy")
+	}
+}
+
+// Changes of a workspace are filesystem events for a deployment with
+// features.filesystem_webhooks, and nothing for one without.
+func TestWatchFilesystem(t *testing.T) {
+	t.Parallel()
+	m, err := sandbox.NewManager(process.Name, process.New(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close(context.Background()) })
+	deps := map[string]*herm.Deployment{}
+	for _, id := range []string{"dep_on", "dep_off"} {
+		deps[id] = &herm.Deployment{ID: id, Sandbox: herm.Sandbox{Enabled: true, Type: process.Name},
+			Features: herm.Features{FilesystemWebhooks: id == "dep_on"}}
+	}
+	var mu sync.Mutex
+	var got []string
+	WatchFilesystem(context.Background(), m, func(_ context.Context, id string) (*herm.Deployment, error) { return deps[id], nil }, func(e *herm.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, e.DeploymentID+" "+e.Type+" "+string(e.Data))
+	})
+	for _, id := range []string{"dep_off", "dep_on"} {
+		sb, err := m.Get(context.Background(), deps[id])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sb.Workspace().WriteFile("notes.txt", strings.NewReader("hi")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "dep_on filesystem ") || !strings.Contains(got[0], `"path":"notes.txt"`) {
+		t.Fatalf("events %q", got)
 	}
 }

@@ -10,28 +10,14 @@ import (
 )
 
 type automationsArgs struct {
-	Action       string  `json:"action"`
-	AutomationID string  `json:"automation_id"`
-	Name         *string `json:"name"`
-	Schedule     *string `json:"schedule"`
-	Instructions *string `json:"instructions"`
-	Enabled      *bool   `json:"enabled"`
-	Timezone     *string `json:"timezone"`
+	Action       string  `json:"action" enum:"create,list,update,delete" jsonschema:"create a scheduled task, list them, update one (automation_id and the fields to change), or delete one."`
+	AutomationID string  `json:"automation_id,omitempty" jsonschema:"For update and delete: the automation's id (auto_…), as listed."`
+	Name         *string `json:"name,omitempty" jsonschema:"A short name, for create (and update)."`
+	Schedule     *string `json:"schedule,omitempty" jsonschema:"When it runs: plain English such as \"every Monday at 9am\", \"every weekday at 8:30\", \"every 2 hours\", or a 5-field cron expression; read in timezone."`
+	Instructions *string `json:"instructions,omitempty" jsonschema:"What to do at each run, written as a request to yourself with everything needed (the run starts with only these and the thread's history)."`
+	Enabled      *bool   `json:"enabled,omitempty" jsonschema:"Pause (false) or resume (true) an automation."`
+	Timezone     *string `json:"timezone,omitempty" jsonschema:"The customer's IANA time zone (such as Europe/Berlin) when they gave times in it; default UTC."`
 }
-
-const automationsSchema = `{
-  "type": "object",
-  "properties": {
-    "action": {"type": "string", "enum": ["create", "list", "update", "delete"], "description": "create a scheduled task, list them, update one (automation_id and the fields to change), or delete one."},
-    "automation_id": {"type": "string", "description": "For update and delete: the automation's id (auto_…), as listed."},
-    "name": {"type": "string", "description": "A short name, for create (and update)."},
-    "schedule": {"type": "string", "description": "When it runs: plain English such as \"every Monday at 9am\", \"every weekday at 8:30\", \"every 2 hours\", or a 5-field cron expression; read in timezone."},
-    "instructions": {"type": "string", "description": "What to do at each run, written as a request to yourself with everything needed (the run starts with only these and the thread's history)."},
-    "enabled": {"type": "boolean", "description": "Pause (false) or resume (true) an automation."},
-    "timezone": {"type": "string", "description": "The customer's IANA time zone (such as Europe/Berlin) when they gave times in it; default UTC."}
-  },
-  "required": ["action"]
-}`
 
 // automationsTool lets the agent schedule its own work: offered only to
 // deployments with features.automations on.
@@ -74,7 +60,7 @@ type Automations interface {
 // NewAutomations returns the automations tool (added to the registry once
 // the runner it starts runs through exists).
 func NewAutomations(svc Automations) Tool {
-	return automationsTool{newTool("automations", "Schedule recurring work for this customer (reports, checks, reminders): each run happens on its own thread at the times given, with the instructions you write. List, change, pause or delete them when the customer asks.", automationsSchema, false,
+	return automationsTool{newTool("automations", "Schedule recurring work for this customer (reports, checks, reminders): each run happens on its own thread at the times given, with the instructions you write. List, change, pause or delete them when the customer asks.", false,
 		func(ctx context.Context, c tools.Call, a automationsArgs) (tools.Result, error) {
 			dep := c.Deployment.ID
 			fail := func(err error) (tools.Result, error) {

@@ -109,9 +109,11 @@ type tool[A any] struct {
 	call     func(ctx context.Context, c tools.Call, args A) (tools.Result, error)
 }
 
-func newTool[A any](name, description, schema string, runsCode bool, call func(context.Context, tools.Call, A) (tools.Result, error)) *tool[A] {
+// newTool returns a tool whose input schema is derived from its arguments'
+// type A (see tools.Schema for the struct tags it reads).
+func newTool[A any](name, description string, runsCode bool, call func(context.Context, tools.Call, A) (tools.Result, error)) *tool[A] {
 	return &tool[A]{
-		spec:     llm.ToolSpec{Name: name, Description: description, InputSchema: json.RawMessage(schema)},
+		spec:     llm.ToolSpec{Name: name, Description: description, InputSchema: tools.Schema[A]()},
 		runsCode: runsCode,
 		call:     call,
 	}

@@ -24,18 +24,9 @@ const (
 )
 
 type webFetchArgs struct {
-	URL      string `json:"url"`
-	MaxBytes int64  `json:"max_bytes"`
+	URL      string `json:"url" jsonschema:"The http or https URL to fetch (GET)."`
+	MaxBytes int64  `json:"max_bytes,omitempty" minimum:"1" jsonschema:"Read at most this many bytes of the response (the server's limit applies too)."`
 }
-
-const webFetchSchema = `{
-  "type": "object",
-  "properties": {
-    "url": {"type": "string", "description": "The http or https URL to fetch (GET)."},
-    "max_bytes": {"type": "integer", "minimum": 1, "description": "Read at most this many bytes of the response (the server's limit applies too)."}
-  },
-  "required": ["url"]
-}`
 
 // webFetch fetches URLs on the host, not in the sandbox: it applies the
 // deployment's egress settings (none, allowed_hosts) and the server's
@@ -62,7 +53,7 @@ func newWebFetch(opts Options) Tool {
 	return newTool("web_fetch",
 		"Fetch a web page or other text resource over http(s) and return it as text. HTML is reduced to readable text with its title and links. "+
 			"Binary content is not returned.",
-		webFetchSchema, false, f.call)
+		false, f.call)
 }
 
 // fetchClient returns the client web_fetch uses: opts.HTTPClient (or a

@@ -26,25 +26,15 @@ const (
 // ---- read_file
 
 type readFileArgs struct {
-	Path   string `json:"path"`
-	Offset int    `json:"offset"`
-	Limit  int    `json:"limit"`
+	Path   string `json:"path" jsonschema:"The file to read, relative to /workspace (or an absolute path under /workspace)."`
+	Offset int    `json:"offset,omitempty" minimum:"1" jsonschema:"The line number to start at (1-based). Default 1."`
+	Limit  int    `json:"limit,omitempty" minimum:"1" jsonschema:"The number of lines to read. Default 2000."`
 }
-
-const readFileSchema = `{
-  "type": "object",
-  "properties": {
-    "path": {"type": "string", "description": "The file to read, relative to /workspace (or an absolute path under /workspace)."},
-    "offset": {"type": "integer", "minimum": 1, "description": "The line number to start at (1-based). Default 1."},
-    "limit": {"type": "integer", "minimum": 1, "description": "The number of lines to read. Default 2000."}
-  },
-  "required": ["path"]
-}`
 
 func newReadFile(get getFunc, maxBytes int64) Tool {
 	return newTool("read_file",
 		"Read a text file of the workspace. Lines come back numbered (number, tab, line); read long files in parts with offset and limit.",
-		readFileSchema, false,
+		false,
 		func(ctx context.Context, c tools.Call, a readFileArgs) (tools.Result, error) {
 			if a.Path == "" {
 				return errResult("path is required"), nil
@@ -130,23 +120,14 @@ func numberLines(p, text string, offset, limit int) string {
 // ---- write_file
 
 type writeFileArgs struct {
-	Path    string  `json:"path"`
-	Content *string `json:"content"`
+	Path    string  `json:"path" jsonschema:"The file to write, relative to /workspace. Parent directories are created."`
+	Content *string `json:"content" jsonschema:"The file's complete new content."`
 }
-
-const writeFileSchema = `{
-  "type": "object",
-  "properties": {
-    "path": {"type": "string", "description": "The file to write, relative to /workspace. Parent directories are created."},
-    "content": {"type": "string", "description": "The file's complete new content."}
-  },
-  "required": ["path", "content"]
-}`
 
 func newWriteFile(get getFunc) Tool {
 	return newTool("write_file",
 		"Create or replace a file of the workspace with the given content, creating parent directories. To change part of a file, use edit_file.",
-		writeFileSchema, false,
+		false,
 		func(ctx context.Context, c tools.Call, a writeFileArgs) (tools.Result, error) {
 			if a.Path == "" {
 				return errResult("path is required"), nil
@@ -173,27 +154,16 @@ func newWriteFile(get getFunc) Tool {
 // ---- edit_file
 
 type editFileArgs struct {
-	Path       string `json:"path"`
-	OldString  string `json:"old_string"`
-	NewString  string `json:"new_string"`
-	ReplaceAll bool   `json:"replace_all"`
+	Path       string `json:"path" jsonschema:"The file to edit, relative to /workspace."`
+	OldString  string `json:"old_string" jsonschema:"The exact text to replace, including whitespace and indentation. It must occur exactly once unless replace_all is set; include surrounding lines to make it unique."`
+	NewString  string `json:"new_string" jsonschema:"The text to put in its place (must differ from old_string)."`
+	ReplaceAll bool   `json:"replace_all,omitempty" jsonschema:"Replace every occurrence of old_string. Default false."`
 }
-
-const editFileSchema = `{
-  "type": "object",
-  "properties": {
-    "path": {"type": "string", "description": "The file to edit, relative to /workspace."},
-    "old_string": {"type": "string", "description": "The exact text to replace, including whitespace and indentation. It must occur exactly once unless replace_all is set; include surrounding lines to make it unique."},
-    "new_string": {"type": "string", "description": "The text to put in its place (must differ from old_string)."},
-    "replace_all": {"type": "boolean", "description": "Replace every occurrence of old_string. Default false."}
-  },
-  "required": ["path", "old_string", "new_string"]
-}`
 
 func newEditFile(get getFunc, maxBytes int64) Tool {
 	return newTool("edit_file",
 		"Replace exact text in a file of the workspace: old_string must occur exactly once (or set replace_all). Read the file first to copy the text exactly.",
-		editFileSchema, false,
+		false,
 		func(ctx context.Context, c tools.Call, a editFileArgs) (tools.Result, error) {
 			switch {
 			case a.Path == "":
@@ -242,22 +212,14 @@ func newEditFile(get getFunc, maxBytes int64) Tool {
 // ---- list_files
 
 type listFilesArgs struct {
-	Path    string `json:"path"`
-	Pattern string `json:"pattern"`
+	Path    string `json:"path,omitempty" jsonschema:"The directory to list, relative to /workspace. Default \".\" (the workspace)."`
+	Pattern string `json:"pattern,omitempty" jsonschema:"A glob matched against paths relative to path, searching subdirectories: * and ? match within one path segment, ** matches any number of segments, {a,b} either. For example \"*.md\" (in path itself), \"**/*.go\" (at any depth), \"src/**/*.{ts,tsx}\". .git and node_modules are not searched."`
 }
-
-const listFilesSchema = `{
-  "type": "object",
-  "properties": {
-    "path": {"type": "string", "description": "The directory to list, relative to /workspace. Default \".\" (the workspace)."},
-    "pattern": {"type": "string", "description": "A glob matched against paths relative to path, searching subdirectories: * and ? match within one path segment, ** matches any number of segments, {a,b} either. For example \"*.md\" (in path itself), \"**/*.go\" (at any depth), \"src/**/*.{ts,tsx}\". .git and node_modules are not searched."}
-  }
-}`
 
 func newListFiles(get getFunc) Tool {
 	return newTool("list_files",
 		"List a directory of the workspace (directories end in /, files show their size), or find files whose paths match a glob pattern such as **/*.py.",
-		listFilesSchema, false,
+		false,
 		func(ctx context.Context, c tools.Call, a listFilesArgs) (tools.Result, error) {
 			p, bad := resolve(a.Path)
 			if bad != nil {

@@ -11,20 +11,10 @@ import (
 )
 
 type memoryArgs struct {
-	Action   string `json:"action"`
-	Content  string `json:"content"`
-	MemoryID string `json:"memory_id"`
+	Action   string `json:"action" enum:"add,replace,remove,list" jsonschema:"add a new fact, replace one (memory_id and content), remove one (memory_id), or list them all."`
+	Content  string `json:"content,omitempty" jsonschema:"For add and replace: one durable fact about the customer (a preference, a correction, a convention), at most 2000 characters."`
+	MemoryID string `json:"memory_id,omitempty" jsonschema:"For replace and remove: the memory's id (mem_…), as listed."`
 }
-
-const memorySchema = `{
-  "type": "object",
-  "properties": {
-    "action": {"type": "string", "enum": ["add", "replace", "remove", "list"], "description": "add a new fact, replace one (memory_id and content), remove one (memory_id), or list them all."},
-    "content": {"type": "string", "description": "For add and replace: one durable fact about the customer (a preference, a correction, a convention), at most 2000 characters."},
-    "memory_id": {"type": "string", "description": "For replace and remove: the memory's id (mem_…), as listed."}
-  },
-  "required": ["action"]
-}`
 
 // memoryTool is the agent's memory: offered only to deployments with
 // features.memory on.
@@ -36,7 +26,7 @@ type memoryTool struct {
 func (memoryTool) AvailableFor(d *herm.Deployment) bool { return d.Features.Memory }
 
 func newMemory(get getFunc, store *memory.Store) Tool {
-	return memoryTool{newTool("memory", "Remember durable facts about this customer across conversations (preferences, corrections, conventions), or correct or forget them. What you remember is shown to you at the start of every run; do not store secrets or passing details.", memorySchema, false,
+	return memoryTool{newTool("memory", "Remember durable facts about this customer across conversations (preferences, corrections, conventions), or correct or forget them. What you remember is shown to you at the start of every run; do not store secrets or passing details.", false,
 		func(ctx context.Context, c tools.Call, a memoryArgs) (tools.Result, error) {
 			ws, err := workspace(ctx, get, c)
 			if err != nil {

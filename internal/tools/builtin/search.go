@@ -25,28 +25,17 @@ const (
 )
 
 type searchFilesArgs struct {
-	Pattern    string `json:"pattern"`
-	Path       string `json:"path"`
-	Glob       string `json:"glob"`
-	MaxResults int    `json:"max_results"`
+	Pattern    string `json:"pattern" jsonschema:"A regular expression (Go RE2 syntax) searched for in each line. Use (?i) for a case-insensitive search."`
+	Path       string `json:"path,omitempty" jsonschema:"The directory (or file) to search, relative to /workspace. Default \".\" (the workspace)."`
+	Glob       string `json:"glob,omitempty" jsonschema:"Only search files matching this glob: a pattern without / matches file names at any depth (\"*.go\"); one with / matches paths relative to path (\"src/**/*.ts\"). {a,b} alternatives are supported."`
+	MaxResults int    `json:"max_results,omitempty" minimum:"1" maximum:"2000" jsonschema:"The most matching lines to return. Default 200."`
 }
-
-const searchFilesSchema = `{
-  "type": "object",
-  "properties": {
-    "pattern": {"type": "string", "description": "A regular expression (Go RE2 syntax) searched for in each line. Use (?i) for a case-insensitive search."},
-    "path": {"type": "string", "description": "The directory (or file) to search, relative to /workspace. Default \".\" (the workspace)."},
-    "glob": {"type": "string", "description": "Only search files matching this glob: a pattern without / matches file names at any depth (\"*.go\"); one with / matches paths relative to path (\"src/**/*.ts\"). {a,b} alternatives are supported."},
-    "max_results": {"type": "integer", "minimum": 1, "maximum": 2000, "description": "The most matching lines to return. Default 200."}
-  },
-  "required": ["pattern"]
-}`
 
 func newSearchFiles(get getFunc) Tool {
 	return newTool("search_files",
 		"Search the text files of the workspace for lines matching a regular expression. Returns path:line: text for each match. "+
 			"Binary files, files over 10 MiB, .git and node_modules are skipped.",
-		searchFilesSchema, false,
+		false,
 		func(ctx context.Context, c tools.Call, a searchFilesArgs) (tools.Result, error) {
 			if a.Pattern == "" {
 				return errResult("pattern is required"), nil

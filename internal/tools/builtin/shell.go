@@ -23,26 +23,16 @@ const (
 )
 
 type shellArgs struct {
-	Command    string `json:"command"`
-	TimeoutS   *int   `json:"timeout_s"`
-	Background bool   `json:"background"`
+	Command    string `json:"command" jsonschema:"The command to run with /bin/sh -c. The working directory is /workspace."`
+	TimeoutS   *int   `json:"timeout_s,omitempty" minimum:"1" maximum:"3600" jsonschema:"Seconds after which the command and every process it started are killed. Default 120. Ignored for background commands."`
+	Background bool   `json:"background,omitempty" jsonschema:"Start the command and return at once (for servers and other long-running processes). Its output goes to .herm/bg/<tool call id>.log; read that file to follow it."`
 }
-
-const shellSchema = `{
-  "type": "object",
-  "properties": {
-    "command": {"type": "string", "description": "The command to run with /bin/sh -c. The working directory is /workspace."},
-    "timeout_s": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "Seconds after which the command and every process it started are killed. Default 120. Ignored for background commands."},
-    "background": {"type": "boolean", "description": "Start the command and return at once (for servers and other long-running processes). Its output goes to .herm/bg/<tool call id>.log; read that file to follow it."}
-  },
-  "required": ["command"]
-}`
 
 func newShell(get getFunc) Tool {
 	return newTool("shell",
 		"Run a shell command in the sandbox with /bin/sh -c, in /workspace. Returns the exit code, stdout and stderr. "+
 			"Commands that run longer than timeout_s (default 120 s) are killed; use background for servers and other long-running processes.",
-		shellSchema, true,
+		true,
 		func(ctx context.Context, c tools.Call, a shellArgs) (tools.Result, error) {
 			if strings.TrimSpace(a.Command) == "" {
 				return errResult("command is required"), nil

@@ -23,21 +23,12 @@ const (
 const maxSkillFiles = 200
 
 type skillViewArgs struct {
-	Name string `json:"name"`
-	Path string `json:"path"`
+	Name string `json:"name" jsonschema:"The skill's name, as listed in the system prompt."`
+	Path string `json:"path,omitempty" jsonschema:"A file inside the skill's folder to read instead of its SKILL.md (relative to the folder)."`
 }
 
-const skillViewSchema = `{
-  "type": "object",
-  "properties": {
-    "name": {"type": "string", "description": "The skill's name, as listed in the system prompt."},
-    "path": {"type": "string", "description": "A file inside the skill's folder to read instead of its SKILL.md (relative to the folder)."}
-  },
-  "required": ["name"]
-}`
-
 func newSkillView(get getFunc, maxRead int64) *tool[skillViewArgs] {
-	return newTool(SkillView, "Load a skill: its whole SKILL.md (instructions) and the files in its folder, or one of those files with path.", skillViewSchema, false,
+	return newTool(SkillView, "Load a skill: its whole SKILL.md (instructions) and the files in its folder, or one of those files with path.", false,
 		func(ctx context.Context, c tools.Call, a skillViewArgs) (tools.Result, error) {
 			ws, err := workspace(ctx, get, c)
 			if err != nil {
@@ -113,23 +104,13 @@ func skillFiles(ws *sandbox.Workspace, dir string) []string {
 }
 
 type skillManageArgs struct {
-	Action  string `json:"action"`
-	Name    string `json:"name"`
-	Content string `json:"content"`
+	Action  string `json:"action" enum:"create,update,delete" jsonschema:"create a new skill, update (replace) one you wrote, or delete it."`
+	Name    string `json:"name" jsonschema:"The skill's name: lowercase letters, digits and hyphens, at most 64."`
+	Content string `json:"content,omitempty" jsonschema:"For create and update: the whole SKILL.md, YAML front matter between --- lines with name (the same as above) and description (at most 1024 characters, saying when to use the skill), then the instructions in Markdown."`
 }
 
-const skillManageSchema = `{
-  "type": "object",
-  "properties": {
-    "action": {"type": "string", "enum": ["create", "update", "delete"], "description": "create a new skill, update (replace) one you wrote, or delete it."},
-    "name": {"type": "string", "description": "The skill's name: lowercase letters, digits and hyphens, at most 64."},
-    "content": {"type": "string", "description": "For create and update: the whole SKILL.md, YAML front matter between --- lines with name (the same as above) and description (at most 1024 characters, saying when to use the skill), then the instructions in Markdown."}
-  },
-  "required": ["action", "name"]
-}`
-
 func newSkillManage(get getFunc) *tool[skillManageArgs] {
-	return newTool(SkillManage, "Save what you learned as a reusable skill (a SKILL.md in /workspace/"+skills.LearnedDir+"/<name>/), improve one you wrote, or delete it. Configured skills cannot be changed.", skillManageSchema, false,
+	return newTool(SkillManage, "Save what you learned as a reusable skill (a SKILL.md in /workspace/"+skills.LearnedDir+"/<name>/), improve one you wrote, or delete it. Configured skills cannot be changed.", false,
 		func(ctx context.Context, c tools.Call, a skillManageArgs) (tools.Result, error) {
 			ws, err := workspace(ctx, get, c)
 			if err != nil {

@@ -28,8 +28,8 @@ const (
 
 // TodoItem is one task of the todo list.
 type TodoItem struct {
-	Content string `json:"content"`
-	Status  string `json:"status"`
+	Content string `json:"content" jsonschema:"What the task is, in one line."`
+	Status  string `json:"status" enum:"pending,in_progress,completed" jsonschema:"At most one task may be in_progress."`
 }
 
 // TodoList is the stored form of the todo list.
@@ -38,33 +38,14 @@ type TodoList struct {
 }
 
 type todoArgs struct {
-	Items *[]TodoItem `json:"items"`
+	Items *[]TodoItem `json:"items,omitempty" maxItems:"100" jsonschema:"The whole task list, replacing the previous one. Omit it to see the current list."`
 }
-
-const todoSchema = `{
-  "type": "object",
-  "properties": {
-    "items": {
-      "type": "array",
-      "description": "The whole task list, replacing the previous one. Omit it to see the current list.",
-      "maxItems": 100,
-      "items": {
-        "type": "object",
-        "properties": {
-          "content": {"type": "string", "description": "What the task is, in one line."},
-          "status": {"type": "string", "enum": ["pending", "in_progress", "completed"], "description": "At most one task may be in_progress."}
-        },
-        "required": ["content", "status"]
-      }
-    }
-  }
-}`
 
 func newTodo(get getFunc) Tool {
 	return newTool("todo",
 		"Keep a task list for multi-step work: send the whole list each time (each item's content and status: pending, in_progress or completed; "+
 			"at most one in_progress). The list is kept in the workspace and returned as a checklist.",
-		todoSchema, false,
+		false,
 		func(ctx context.Context, c tools.Call, a todoArgs) (tools.Result, error) {
 			ws, err := workspace(ctx, get, c)
 			if err != nil {
