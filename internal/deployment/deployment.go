@@ -164,17 +164,15 @@ func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.D
 			return nil, err
 		}
 	}
-	ev := herm.NewEvent(d.ID, "", "", herm.EventDeploymentStatus, map[string]any{"status": d.Status, "error": nil})
-	err = s.store.InTx(ctx, func(q store.Querier) error {
+	err = s.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		if err := q.CreateDeployment(ctx, d, t); err != nil {
-			return err
+			return nil, err
 		}
-		return q.AppendEvents(ctx, []*herm.Event{ev})
+		return []*herm.Event{herm.NewEvent(d.ID, "", "", herm.EventDeploymentStatus, map[string]any{"status": d.Status, "error": nil})}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.log.Publish(ev)
 	cp := d.Clone()
 	s.goBackground(func(ctx context.Context) { s.provision(ctx, cp) })
 	return d, nil
@@ -201,26 +199,19 @@ func (s *Service) provision(ctx context.Context, d *herm.Deployment) {
 
 // setStatus moves a deployment from status from to status to, with its event.
 func (s *Service) setStatus(ctx context.Context, id string, from, to herm.DeploymentStatus, info *herm.ErrorInfo) error {
-	var ev *herm.Event
-	err := s.store.InTx(ctx, func(q store.Querier) error {
+	return s.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		d, err := q.GetDeployment(ctx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if from != "" && d.Status != from {
-			return herm.Errorf(herm.EConflict, "deployment is %s", d.Status)
+			return nil, herm.Errorf(herm.EConflict, "deployment is %s", d.Status)
 		}
 		if err := q.SetDeploymentStatus(ctx, id, to, info, s.now().UTC()); err != nil {
-			return err
+			return nil, err
 		}
-		ev = herm.NewEvent(id, "", "", herm.EventDeploymentStatus, map[string]any{"status": to, "error": info})
-		return q.AppendEvents(ctx, []*herm.Event{ev})
+		return []*herm.Event{herm.NewEvent(id, "", "", herm.EventDeploymentStatus, map[string]any{"status": to, "error": info})}, nil
 	})
-	if err != nil {
-		return err
-	}
-	s.log.Publish(ev)
-	return nil
 }
 
 // Get returns a deployment. ENotFound.
