@@ -58,13 +58,14 @@ func goroutinesIn(funcs ...string) []string {
 	return out
 }
 
-// serverGoroutines are functions of the server's own background
-// goroutines: none may outlive a shutdown.
+// serverGoroutines are frames of the server's own background goroutines
+// (a function's name and its opening parenthesis: a frame, not a "created
+// by" line): none may outlive a shutdown.
 func serverGoroutines() []string {
 	return []string{
-		"internal/eventlog.(*Log).writer", "internal/egress.(*Proxy).Serve", "internal/egress.(*Manager)",
-		"internal/secrets.(*Vault).Reseal", "main.(*app).resealSecrets", "internal/retention.(*Sweeper).Run",
-		"internal/webhook.(*Service).Run", "internal/automation.(*Service).Run", "net/http.(*Server).Serve",
+		"internal/eventlog.(*Log).writer(", "internal/egress.(*Proxy).Serve(", "internal/egress.(*Manager).start.func",
+		"internal/secrets.(*Vault).Reseal(", "main.(*app).resealSecrets(", "internal/retention.(*Sweeper).Run(",
+		"internal/webhook.(*Service).Run(", "internal/automation.(*Service).Run(", "net/http.(*Server).Serve(",
 	}
 }
 
@@ -114,11 +115,11 @@ func TestShutdownJoinsBackgroundWork(t *testing.T) {
 	if localSandbox(t, s) {
 		// Its sandbox is prepared, so its egress proxy serves.
 		s.sendAndWait(d["deployment_id"].(string), "run: true")
-		if len(goroutinesIn("internal/egress.(*Proxy).Serve")) == 0 {
+		if len(goroutinesIn("internal/egress.(*Proxy).Serve(")) == 0 {
 			t.Fatal("no egress proxy runs for a deployment with a local sandbox")
 		}
 	}
-	if len(goroutinesIn("internal/eventlog.(*Log).writer")) == 0 {
+	if len(goroutinesIn("internal/eventlog.(*Log).writer(")) == 0 {
 		t.Fatal("the goroutines are not recognised")
 	}
 	s.stop()
