@@ -184,7 +184,7 @@ func (d *Driver) Ensure(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox
 		return nil, errors.New("docker sandbox driver closed")
 	}
 	if b, ok := d.boxes[spec.DeploymentID]; ok {
-		b.setSpec(spec)
+		b.setSpec(ctx, spec)
 		return b, nil
 	}
 	ws, err := sandbox.OpenWorkspace(filepath.Join(d.opts.Root, spec.DeploymentID), d.opts.UID, d.opts.UID)
@@ -192,7 +192,7 @@ func (d *Driver) Ensure(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox
 		return nil, err
 	}
 	b := &box{d: d, id: spec.DeploymentID, ws: ws}
-	b.setSpec(spec)
+	b.setSpec(ctx, spec)
 	d.boxes[spec.DeploymentID] = b
 	return b, nil
 }
@@ -319,7 +319,7 @@ type box struct {
 
 // setSpec takes a deployment's (new) settings; a running container's
 // limits change at once.
-func (b *box) setSpec(spec sandbox.Spec) {
+func (b *box) setSpec(ctx context.Context, spec sandbox.Spec) {
 	b.mu.Lock()
 	changed := b.spec.DeploymentID != "" && b.spec.Resources != spec.Resources
 	b.spec = spec
@@ -328,7 +328,7 @@ func (b *box) setSpec(spec sandbox.Spec) {
 	b.mu.Unlock()
 	b.ws.SetQuota(int64(spec.Resources.DiskMB) << 20)
 	if changed && running {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if err := b.updateLimits(ctx, containerName(b.id), r); err != nil {
 			b.d.opts.Logger.Warn("update sandbox limits", "deployment_id", b.id, "err", err)

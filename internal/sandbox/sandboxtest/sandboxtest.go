@@ -42,7 +42,7 @@ type Options struct {
 // Run runs the suite against a driver. newDriver is called once; the
 // suite closes the driver at the end.
 func Run(t *testing.T, drv sandbox.Driver, opts Options) {
-	ctx := context.Background()
+	ctx := context.Background() // also for the cleanups, which run after t.Context() ends
 	if err := drv.Check(ctx); err != nil {
 		t.Skipf("driver %s unavailable here: %v", drv.Name(), err)
 	}
@@ -135,7 +135,7 @@ func run(t *testing.T, sb sandbox.Sandbox, req sandbox.ExecRequest) (result, err
 	t.Helper()
 	var out, errb syncBuffer
 	req.Stdout, req.Stderr = &out, &errb
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	res, err := sb.Exec(ctx, req)
 	return result{ExecResult: res, stdout: out.String(), stderr: errb.String()}, err
@@ -206,7 +206,7 @@ func testOutput(t *testing.T, sb sandbox.Sandbox) {
 
 func testStdinEnvDir(t *testing.T, sb sandbox.Sandbox) {
 	var out syncBuffer
-	res, err := sb.Exec(context.Background(), sandbox.ExecRequest{Command: "tr a-z A-Z", Stdin: strings.NewReader("hello"), Stdout: &out})
+	res, err := sb.Exec(t.Context(), sandbox.ExecRequest{Command: "tr a-z A-Z", Stdin: strings.NewReader("hello"), Stdout: &out})
 	if err != nil || res.ExitCode != 0 || out.String() != "HELLO" {
 		t.Fatalf("stdin: %+v %v %q", res, err, out.String())
 	}
@@ -258,7 +258,7 @@ func testTreeEnds(t *testing.T, sb sandbox.Sandbox) {
 }
 
 func testCancel(t *testing.T, sb sandbox.Sandbox) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
 	_, err := sb.Exec(ctx, sandbox.ExecRequest{Command: "sleep 30"})
@@ -294,7 +294,7 @@ func testBackground(t *testing.T, sb sandbox.Sandbox) {
 	if changes(t, sb) == 0 {
 		t.Fatal("the background command stopped after another call")
 	}
-	if err := sb.Stop(context.Background()); err != nil {
+	if err := sb.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
@@ -318,10 +318,10 @@ func changes(t *testing.T, sb sandbox.Sandbox) int {
 
 func testStopRestart(t *testing.T, sb sandbox.Sandbox) {
 	mustRun(t, sb, "echo kept > kept.txt")
-	if err := sb.Stop(context.Background()); err != nil {
+	if err := sb.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := sb.Stop(context.Background()); err != nil {
+	if err := sb.Stop(t.Context()); err != nil {
 		t.Fatalf("stopping a stopped sandbox: %v", err)
 	}
 	if out := mustRun(t, sb, "cat kept.txt"); out != "kept\n" {
@@ -455,7 +455,7 @@ func testQuota(t *testing.T, sb sandbox.Sandbox) {
 		t.Fatal(err)
 	}
 	if r.ExitCode == 0 {
-		if err := ws.OverQuota(context.Background()); !errors.Is(err, sandbox.ErrQuota) {
+		if err := ws.OverQuota(t.Context()); !errors.Is(err, sandbox.ErrQuota) {
 			t.Fatalf("a 2 MB file under a 1 MB quota went unnoticed: %v", err)
 		}
 	}
@@ -464,14 +464,14 @@ func testQuota(t *testing.T, sb sandbox.Sandbox) {
 	// is no kernel quota); the overrun is noticed after the command and
 	// further writes through the workspace are refused.
 	mustRun(t, sb, "head -c 700000 /dev/zero > filler1 && head -c 700000 /dev/zero > filler2")
-	if err := ws.OverQuota(context.Background()); !errors.Is(err, sandbox.ErrQuota) {
+	if err := ws.OverQuota(t.Context()); !errors.Is(err, sandbox.ErrQuota) {
 		t.Fatalf("over quota after a command: %v", err)
 	}
 	if _, err := ws.WriteFile("more", strings.NewReader("x")); err == nil {
 		t.Fatal("a write while over quota was accepted")
 	}
 	mustRun(t, sb, "rm filler1 filler2")
-	if err := ws.OverQuota(context.Background()); err != nil {
+	if err := ws.OverQuota(t.Context()); err != nil {
 		t.Fatalf("after freeing space: %v", err)
 	}
 }
@@ -619,7 +619,7 @@ func testDescriptors(t *testing.T, sb sandbox.Sandbox) {
 	}
 	// Background commands too.
 	mustRun(t, sb, "true")
-	if _, err := sb.Exec(context.Background(), sandbox.ExecRequest{Command: "ls /proc/self/fd > fds.txt", Background: true}); err != nil {
+	if _, err := sb.Exec(t.Context(), sandbox.ExecRequest{Command: "ls /proc/self/fd > fds.txt", Background: true}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
