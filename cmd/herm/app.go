@@ -135,7 +135,6 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	guard := netguard.New(netguard.Options{AllowPrivate: cfg.AllowPrivateNet})
 	memories := memory.New(ids, now)
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, Memory: memories})...)
-	reg.SetCodeExecution(sandboxes.CanExec)
 	prices := llm.DefaultPrices()
 	for k, v := range cfg.Prices {
 		prices[k] = v
@@ -186,11 +185,12 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 			return v, sec.AllowedHosts, nil
 		}})
 	undo.push(mcps.Close)
-	extraTools := func(ctx context.Context, d *herm.Deployment) ([]tools.Tool, []string) { return mcps.Tools(ctx, d) }
+	// One catalog decides which tools a deployment gets: for its runs, the
+	// Tools API and the validation of its tools settings.
+	catalog := tools.NewCatalog(reg, tools.CatalogOptions{CanExec: sandboxes.CanExec, MCP: mcps})
 	downloader := builtin.NewDownloader(builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, MaxFetchBytes: herm.MaxAttachmentBytes})
 	host := workspace.New(workspace.Options{Sandboxes: sandboxes, Downloader: downloader, Deployment: st.GetDeployment, Memories: memories, Logger: logger})
-	ag := agent.New(st, elog, models, reg, ids, now, logger, agent.Options{
-		ExtraTools:      extraTools,
+	ag := agent.New(st, elog, models, catalog, ids, now, logger, agent.Options{
 		Redactor:        vault.Redactor,
 		Prices:          prices,
 		ContextWindows:  windows,
@@ -213,6 +213,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	autos := automation.New(st, rn, ids, now, automation.Options{Poll: cfg.AutomationPoll, Logger: logger})
 	reg.Add(builtin.NewAutomations(autos))
 	rules := herm.Rules{
+		Tools:                catalog,
 		DefaultModel:         defModel,
 		KnownProvider:        models.Has,
 		Providers:            models.Providers(),
@@ -252,7 +253,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
 		Warnings:  warnings,
 	}, httpapi.Deps{
-		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: reg, MCP: mcps, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
+		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: catalog, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Subscribers(elog.Broker().Subscribers)

@@ -137,7 +137,7 @@ type exec struct {
 	run   *herm.Run
 	cfg   *herm.Deployment
 	owner string
-	tr    *transcript // the run's steps; changed only by a committed change
+	steps []*herm.RunStep
 	tools map[string]tools.Tool
 	specs []llm.ToolSpec
 
@@ -170,37 +170,17 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 			x.redact, x.redactor = r.Replace, r
 		}
 	}
-	for _, t := range a.tools.For(cfg) {
-		spec := t.Spec()
-		x.tools[spec.Name] = t
-		x.specs = append(x.specs, spec)
-	}
-	if a.opts.ExtraTools != nil && len(cfg.MCPServers) > 0 && !errors.Is(context.Cause(ctx), ErrCancelled) {
-		extra, warnings := a.opts.ExtraTools(ctx, cfg)
-		for _, t := range extra {
-			spec := t.Spec()
-			if s, ok := cfg.Tools[spec.Name]; ok && s.Enabled != nil && !*s.Enabled {
-				continue
-			}
-			if _, dup := x.tools[spec.Name]; dup {
-				continue
-			}
-			x.tools[spec.Name] = t
-			x.specs = append(x.specs, spec)
+	// The catalog decides the run's tools; ask_human and subagents have no
+	// Tool (the loop runs them).
+	offered, warnings := a.tools.Run(ctx, cfg)
+	for _, e := range offered {
+		if e.Tool != nil {
+			x.tools[e.Name] = e.Tool
 		}
-		for _, w := range warnings {
-			a.log.Emit(x.event(herm.EventWarning, map[string]any{"message": x.redact(w), "source": "mcp"}))
-		}
+		x.specs = append(x.specs, e.Spec)
 	}
-	disabled := func(name string) bool {
-		s, ok := cfg.Tools[name]
-		return ok && s.Enabled != nil && !*s.Enabled
-	}
-	if cfg.Features.Steering && !disabled(AskHuman) {
-		x.specs = append(x.specs, askHumanSpec)
-	}
-	if !disabled(Subagents) {
-		x.specs = append(x.specs, subagentsSpec)
+	for _, w := range warnings {
+		a.log.Emit(x.event(herm.EventWarning, map[string]any{"message": x.redact(w), "source": "mcp"}))
 	}
 	if provider, model, err := a.models.Resolve(cfg.Model); err == nil {
 		x.images = llm.AcceptsImages(provider, model)
