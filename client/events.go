@@ -50,7 +50,8 @@ type EventService struct{ c *Client }
 // Stream opens a deployment's event stream. It returns once the server has
 // answered, so that every event appended afterwards is in the stream. The
 // stream reopens itself after a disconnect, from the last event it
-// delivered (Last-Event-ID). Close it when done.
+// delivered (Last-Event-ID; before any, from p.LastEventID, or with the
+// events to come when that is empty). Close it when done.
 func (s *EventService) Stream(ctx context.Context, deploymentID string, p EventStreamParams) (*Stream[Event], error) {
 	q := url.Values{}
 	if len(p.Types) > 0 {
