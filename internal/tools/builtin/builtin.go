@@ -94,8 +94,8 @@ func New(get func(ctx context.Context, d *herm.Deployment) (sandbox.Sandbox, err
 }
 
 // Tool is a built-in tool: a tools.Tool that also says whether it runs code
-// in the sandbox (the registry hides such tools when a deployment's sandbox
-// is disabled).
+// in the sandbox (the catalog offers such tools only to deployments that may
+// run code).
 type Tool interface {
 	tools.Tool
 	// RunsCode reports whether the tool runs commands in the sandbox.
