@@ -172,17 +172,6 @@ func (c *Catalog) List(ctx context.Context, d *herm.Deployment, wait time.Durati
 	return out, states
 }
 
-// Entry returns one tool the deployment has (enabled or not), listed as List
-// does.
-func (c *Catalog) Entry(ctx context.Context, d *herm.Deployment, name string, wait time.Duration) (Entry, bool) {
-	list, _ := c.List(ctx, d, wait)
-	i := slices.IndexFunc(list, func(e Entry) bool { return e.Name == name })
-	if i < 0 {
-		return Entry{}, false
-	}
-	return list[i], true
-}
-
 // Run returns the tools offered to the model of a run of the deployment
 // (the enabled entries, in the order the model sees them: built-in tools by
 // name, MCP tools by name, then ask_human and subagents), waiting for each
