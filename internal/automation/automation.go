@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/herm"
-	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/store"
 )
 
@@ -32,7 +31,7 @@ const (
 
 // Sender starts runs (the runner).
 type Sender interface {
-	Send(ctx context.Context, p runner.SendParams) (*runner.SendResult, error)
+	Send(ctx context.Context, p herm.SendParams) (*herm.SendResult, error)
 }
 
 // Options configure a Service.
@@ -268,8 +267,8 @@ func (s *Service) Trigger(ctx context.Context, deploymentID, id string) (*herm.R
 // fire sends a's instructions to its thread as a new run.
 func (s *Service) fire(ctx context.Context, a *herm.Automation) (*herm.Run, error) {
 	now := s.nowUTC()
-	res, err := s.runs.Send(ctx, runner.SendParams{
-		DeploymentID: a.DeploymentID, ThreadID: a.ThreadID, Content: a.Instructions, Mode: runner.ModeQueue,
+	res, err := s.runs.Send(ctx, herm.SendParams{
+		DeploymentID: a.DeploymentID, ThreadID: a.ThreadID, Content: a.Instructions, Mode: herm.SendQueue,
 		Trigger: herm.Trigger{Type: herm.TriggerAutomation, AutomationID: a.ID},
 	})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
-	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/store/sqlite"
 )
 
@@ -22,12 +21,12 @@ type sender struct {
 	st     *sqlite.Store
 	ids    *herm.IDGen
 	mu     sync.Mutex
-	sent   []runner.SendParams
+	sent   []herm.SendParams
 	status herm.RunStatus
 	now    func() time.Time
 }
 
-func (s *sender) Send(ctx context.Context, p runner.SendParams) (*runner.SendResult, error) {
+func (s *sender) Send(ctx context.Context, p herm.SendParams) (*herm.SendResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent = append(s.sent, p)
@@ -35,7 +34,7 @@ func (s *sender) Send(ctx context.Context, p runner.SendParams) (*runner.SendRes
 	if err := s.st.CreateRun(ctx, r); err != nil {
 		s.t.Fatal(err)
 	}
-	return &runner.SendResult{Run: r}, nil
+	return &herm.SendResult{Run: r}, nil
 }
 
 type env struct {
@@ -116,7 +115,7 @@ func TestScheduler(t *testing.T) {
 		t.Fatalf("%d sends at 10:00", e.sends())
 	}
 	p := e.snd.sent[0]
-	if p.Content != "Write the report." || p.ThreadID != a.ThreadID || p.Trigger.Type != herm.TriggerAutomation || p.Trigger.AutomationID != a.ID || p.Mode != runner.ModeQueue {
+	if p.Content != "Write the report." || p.ThreadID != a.ThreadID || p.Trigger.Type != herm.TriggerAutomation || p.Trigger.AutomationID != a.ID || p.Mode != herm.SendQueue {
 		t.Fatalf("sent %+v", p)
 	}
 	got, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)

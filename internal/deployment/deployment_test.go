@@ -333,8 +333,8 @@ func TestDelete(t *testing.T) {
 	e.waitStatus(t, d.ID, herm.DeploymentReady)
 	// The runner is not started: these runs stay queued.
 	var runIDs []string
-	for _, th := range []string{"", runner.NewThread} {
-		res, err := e.runner.Send(ctx, runner.SendParams{DeploymentID: d.ID, ThreadID: th, Content: "hi"})
+	for _, th := range []string{"", herm.NewThread} {
+		res, err := e.runner.Send(ctx, herm.SendParams{DeploymentID: d.ID, ThreadID: th, Content: "hi"})
 		if err != nil {
 			t.Fatal(err)
 		}

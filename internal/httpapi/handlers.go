@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
-	"github.com/hermhq/herm/internal/runner"
 )
 
 // Deployments.
@@ -253,7 +252,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	p := runner.SendParams{DeploymentID: r.PathValue("deployment_id"), Content: *in.Content, Attachments: in.Attachments, Mode: runner.ModeSteer}
+	p := herm.SendParams{DeploymentID: r.PathValue("deployment_id"), Content: *in.Content, Attachments: in.Attachments, Mode: herm.SendSteer}
 	if in.ThreadID != nil {
 		if *in.ThreadID == "" {
 			return herm.Errorf(herm.EInvalid, "thread_id must not be empty (omit it for the default thread)")
@@ -261,7 +260,7 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) error {
 		p.ThreadID = *in.ThreadID
 	}
 	if in.Mode != nil {
-		if !slices.Contains([]string{runner.ModeSteer, runner.ModeQueue, runner.ModeInterrupt, runner.ModeReject}, *in.Mode) {
+		if !slices.Contains([]string{herm.SendSteer, herm.SendQueue, herm.SendInterrupt, herm.SendReject}, *in.Mode) {
 			return herm.Errorf(herm.EInvalid, "mode must be steer, queue, interrupt or reject")
 		}
 		p.Mode = *in.Mode

@@ -8,46 +8,15 @@ import (
 	"github.com/hermhq/herm/internal/store"
 )
 
-// Modes of a message sent to a thread that has an active run.
-const (
-	ModeSteer     = "steer"
-	ModeQueue     = "queue"
-	ModeInterrupt = "interrupt"
-	ModeReject    = "reject"
-)
-
-// NewThread is the thread_id value that asks for a new thread.
-const NewThread = "new"
-
-// SendParams is a message sent to a deployment.
-type SendParams struct {
-	DeploymentID string
-	// ThreadID is "" for the default thread, NewThread for a new one, or an
-	// existing thread's ID.
-	ThreadID    string
-	Content     string
-	Attachments []herm.Attachment
-	// Mode is ModeSteer ("" too), ModeQueue, ModeInterrupt or ModeReject.
-	Mode    string
-	Trigger herm.Trigger // default {Type: message}
-}
-
-// SendResult says which run the message went to.
-type SendResult struct {
-	Run     *herm.Run
-	Message *herm.Message
-	Steered bool
-}
-
 // Send stores a user message and starts, queues or steers a run with it.
 // Errors: ENotFound (deployment or thread), ENotReady (deployment not ready),
 // EConflict (mode reject and the thread has an active run).
-func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
+func (r *Runner) Send(ctx context.Context, p herm.SendParams) (*herm.SendResult, error) {
 	if p.Trigger.Type == "" {
 		p.Trigger.Type = herm.TriggerMessage
 	}
 	now := r.now().UTC()
-	var res *SendResult
+	var res *herm.SendResult
 	var evs []*herm.Event
 	var interrupted []string
 	send := func(q store.Querier) error {
@@ -62,7 +31,7 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 		switch threadID {
 		case "":
 			threadID = dep.ThreadID
-		case NewThread:
+		case herm.NewThread:
 			t := &herm.Thread{ID: r.ids.New(herm.PrefixThread), DeploymentID: dep.ID, CreatedAt: now, LastActivityAt: now}
 			if err := q.CreateThread(ctx, t); err != nil {
 				return err
@@ -81,15 +50,15 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 			ID: r.ids.New(herm.PrefixMessage), DeploymentID: dep.ID, ThreadID: threadID,
 			Role: herm.RoleUser, Content: p.Content, Attachments: p.Attachments, Pending: true, CreatedAt: now,
 		}
-		res = &SendResult{Message: msg}
+		res = &herm.SendResult{Message: msg}
 		mode := p.Mode
 		if len(active) == 0 {
-			mode = ModeQueue // nothing to steer, interrupt or reject: just start
+			mode = herm.SendQueue // nothing to steer, interrupt or reject: just start
 		}
 		switch mode {
-		case ModeReject:
+		case herm.SendReject:
 			return herm.Errorf(herm.EConflict, "thread %s has an active run (%s); send with mode queue, steer or interrupt", threadID, active[0].ID)
-		case ModeInterrupt:
+		case herm.SendInterrupt:
 			for _, a := range active {
 				_, cevs, local, err := r.cancelInTx(ctx, q, a.ID, now)
 				if err != nil {
@@ -101,7 +70,7 @@ func (r *Runner) Send(ctx context.Context, p SendParams) (*SendResult, error) {
 				}
 			}
 			fallthrough
-		case ModeQueue:
+		case herm.SendQueue:
 			if dep.BudgetUSD != nil {
 				spent, err := q.DeploymentSpend(ctx, dep.ID)
 				if err != nil {

@@ -132,9 +132,9 @@ func (e *env) start() {
 	}
 }
 
-func (e *env) send(content, threadID, mode string) *runner.SendResult {
+func (e *env) send(content, threadID, mode string) *herm.SendResult {
 	e.t.Helper()
-	res, err := e.runner.Send(context.Background(), runner.SendParams{DeploymentID: e.dep.ID, ThreadID: threadID, Content: content, Mode: mode})
+	res, err := e.runner.Send(context.Background(), herm.SendParams{DeploymentID: e.dep.ID, ThreadID: threadID, Content: content, Mode: mode})
 	if err != nil {
 		e.t.Fatalf("send %q: %v", content, err)
 	}
@@ -314,7 +314,7 @@ func TestSteerFoldsIntoActiveRun(t *testing.T) {
 	e.start()
 	first := e.send("start", "", "")
 	<-e.script.Started()
-	steer := e.send("also this", "", runner.ModeSteer)
+	steer := e.send("also this", "", herm.SendSteer)
 	if !steer.Steered || steer.Run.ID != first.Run.ID {
 		t.Fatalf("steer result %+v", steer)
 	}
@@ -342,14 +342,14 @@ func TestQueueInterruptReject(t *testing.T) {
 	first := e.send("one", "", "")
 	<-e.script.Started()
 
-	queued := e.send("two", "", runner.ModeQueue)
+	queued := e.send("two", "", herm.SendQueue)
 	if queued.Steered || queued.Run.ID == first.Run.ID || queued.Run.Status != herm.RunQueued {
 		t.Fatalf("queue result %+v", queued)
 	}
-	if _, err := e.runner.Send(context.Background(), runner.SendParams{DeploymentID: e.dep.ID, Content: "three", Mode: runner.ModeReject}); !herm.IsCode(err, herm.EConflict) {
+	if _, err := e.runner.Send(context.Background(), herm.SendParams{DeploymentID: e.dep.ID, Content: "three", Mode: herm.SendReject}); !herm.IsCode(err, herm.EConflict) {
 		t.Fatalf("reject: %v", err)
 	}
-	inter := e.send("four", "", runner.ModeInterrupt)
+	inter := e.send("four", "", herm.SendInterrupt)
 	cancelled := e.wait(first.Run.ID, herm.RunCancelled)
 	if cancelled.StopReason != herm.StopCancelled {
 		t.Fatalf("interrupted run %+v", cancelled)
@@ -396,7 +396,7 @@ func TestThreadsRunInParallel(t *testing.T) {
 	e.script.Push(llmtest.Turn{Words: []string{"a"}, Gate: gate}, llmtest.Turn{Words: []string{"b"}, Gate: gate})
 	e.start()
 	a := e.send("one", "", "")
-	b := e.send("two", runner.NewThread, "")
+	b := e.send("two", herm.NewThread, "")
 	if a.Run.ThreadID == b.Run.ThreadID {
 		t.Fatal("thread_id new must create a thread")
 	}
@@ -589,7 +589,7 @@ func TestMaxStepsWithPendingInput(t *testing.T) {
 	e.start()
 	res := e.send("loop forever", "", "")
 	<-e.script.Started()
-	e.send("late input", "", runner.ModeSteer)
+	e.send("late input", "", herm.SendSteer)
 	close(gate)
 	run := e.wait(res.Run.ID, herm.RunCompleted)
 	if run.StopReason != herm.StopMaxSteps || run.Usage.ModelCalls != 10 {
@@ -618,7 +618,7 @@ func TestCancelledQueuedRunKeepsItsMessage(t *testing.T) {
 	e.start()
 	e.send("first", "", "")
 	<-e.script.Started()
-	q := e.send("second", "", runner.ModeQueue)
+	q := e.send("second", "", herm.SendQueue)
 	if _, err := e.runner.Cancel(context.Background(), e.dep.ID, q.Run.ID); err != nil {
 		t.Fatal(err)
 	}

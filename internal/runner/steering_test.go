@@ -318,7 +318,7 @@ func TestBudget(t *testing.T) {
 	if run.Usage.ModelCalls != 3 || run.Usage.CostUSD == nil || *run.Usage.CostUSD != 3 {
 		t.Fatalf("usage %+v (cost %v)", run.Usage, run.Usage.CostUSD)
 	}
-	_, err := e.runner.Send(context.Background(), runner.SendParams{DeploymentID: e.dep.ID, Content: "more"})
+	_, err := e.runner.Send(context.Background(), herm.SendParams{DeploymentID: e.dep.ID, Content: "more"})
 	if !herm.IsCode(err, herm.EInsufficientCredit) {
 		t.Fatalf("a new run over budget: %v", err)
 	}

@@ -1,0 +1,32 @@
+package herm
+
+// Modes of a message sent to a thread that has an active run.
+const (
+	SendSteer     = "steer"
+	SendQueue     = "queue"
+	SendInterrupt = "interrupt"
+	SendReject    = "reject"
+)
+
+// NewThread is the thread_id value that asks for a new thread.
+const NewThread = "new"
+
+// SendParams is a message sent to a deployment.
+type SendParams struct {
+	DeploymentID string
+	// ThreadID is "" for the default thread, NewThread for a new one, or an
+	// existing thread's ID.
+	ThreadID    string
+	Content     string
+	Attachments []Attachment
+	// Mode is SendSteer ("" too), SendQueue, SendInterrupt or SendReject.
+	Mode    string
+	Trigger Trigger // default {Type: message}
+}
+
+// SendResult says which run a message went to.
+type SendResult struct {
+	Run     *Run
+	Message *Message
+	Steered bool
+}
