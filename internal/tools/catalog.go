@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 	"time"
@@ -32,7 +33,8 @@ type AskHumanArgs struct {
 	Options  []string `json:"options,omitempty" jsonschema:"Suggested answers, if the choice is among a few."`
 }
 
-// SubagentsArgs are the subagents tool's arguments.
+// SubagentsArgs are the subagents tool's arguments (maxItems is
+// MaxSubagentTasks; a test holds them equal).
 type SubagentsArgs struct {
 	Tasks []SubagentTask `json:"tasks" minItems:"1" maxItems:"8"`
 }
@@ -56,9 +58,9 @@ func AskHumanSpec() llm.ToolSpec {
 func SubagentsSpec() llm.ToolSpec {
 	return llm.ToolSpec{
 		Name: Subagents,
-		Description: "Hand independent tasks to subagents: each works alone on its task, with its own context and the same " +
-			"tools and workspace (files it writes are yours too), and returns only a summary of what it did and found. " +
-			"Use it to split large work or keep your own context small. At most 8 tasks, 3 at a time.",
+		Description: fmt.Sprintf("Hand independent tasks to subagents: each works alone on its task, with its own context and the same "+
+			"tools and workspace (files it writes are yours too), and returns only a summary of what it did and found. "+
+			"Use it to split large work or keep your own context small. At most %d tasks, %d at a time.", MaxSubagentTasks, SubagentConcurrency),
 		InputSchema: Schema[SubagentsArgs](),
 	}
 }

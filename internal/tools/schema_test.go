@@ -39,4 +39,14 @@ func TestLoopToolSchemas(t *testing.T) {
 	for _, spec := range []llm.ToolSpec{tools.AskHumanSpec(), tools.SubagentsSpec()} {
 		sameSchema(t, filepath.Join("testdata", "schemas", spec.Name+".json"), spec.InputSchema)
 	}
+	var sub struct {
+		Properties struct {
+			Tasks struct {
+				MaxItems int `json:"maxItems"`
+			} `json:"tasks"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(tools.SubagentsSpec().InputSchema, &sub); err != nil || sub.Properties.Tasks.MaxItems != tools.MaxSubagentTasks {
+		t.Errorf("subagents: maxItems %d, MaxSubagentTasks %d (%v)", sub.Properties.Tasks.MaxItems, tools.MaxSubagentTasks, err)
+	}
 }
