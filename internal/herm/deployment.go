@@ -106,8 +106,7 @@ type Skill struct {
 	Path    string `json:"path,omitempty"`
 	Content string `json:"content,omitempty"`
 	URL     string `json:"url,omitempty"`
-	// CreatedAt is when the skill was added (zero for skills stored before
-	// it was recorded).
+	// CreatedAt is when the skill was added.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 }
 
@@ -124,13 +123,6 @@ type Features struct {
 // contract's defaults).
 func DefaultFeatures() Features {
 	return Features{Memory: true, Automations: true, Steering: true}
-}
-
-// Available returns f without the features this server does not have
-// (deployments stored by an earlier version may say true).
-func (f Features) Available() Features {
-	f.Dreaming = false
-	return f
 }
 
 // Tool permissions.

@@ -679,8 +679,8 @@ func CheckAttachmentURLs(ctx context.Context, atts []Attachment, r Rules) error 
 
 // CheckWebhookURL checks a webhook's URL: https (http only when private
 // networks are allowed), no credentials.
-func CheckWebhookURL(raw string, allowPrivate bool) error {
-	return checkURL(context.Background(), "url", raw, Rules{AllowPrivateNetworks: allowPrivate})
+func CheckWebhookURL(ctx context.Context, raw string, allowPrivate bool) error {
+	return checkURL(ctx, "url", raw, Rules{AllowPrivateNetworks: allowPrivate})
 }
 
 func checkSkills(ctx context.Context, list []SkillInput, old []Skill, r Rules, d *Deployment) ([]Skill, error) {

@@ -648,7 +648,7 @@ func TestCheckWebhookURL(t *testing.T) {
 		{"hooks.example.com", false, "url must be an absolute URL"},
 		{"ws://hooks.example.com", true, "url must be an https URL"},
 	} {
-		err := CheckWebhookURL(c.url, c.private)
+		err := CheckWebhookURL(t.Context(), c.url, c.private)
 		if c.mentions == "" {
 			if err != nil {
 				t.Errorf("%s: %v", c.url, err)

@@ -300,12 +300,14 @@ func (s *Server) sealResponse(keyID, ik string, body []byte) []byte {
 }
 
 func (s *Server) unsealResponse(keyID, ik string, stored []byte) ([]byte, error) {
-	ct, ok := bytes.CutPrefix(stored, []byte(sealedPrefix))
-	if !ok {
-		return stored, nil // stored before responses were sealed
-	}
-	if s.vault == nil {
+	ct, sealed := bytes.CutPrefix(stored, []byte(sealedPrefix))
+	switch {
+	case s.vault == nil && !sealed:
+		return stored, nil // without a vault, sealResponse keeps it as it is
+	case s.vault == nil:
 		return nil, errors.New("a sealed response and no vault")
+	case !sealed:
+		return nil, errors.New("a stored response that is not sealed")
 	}
 	body, err := s.vault.Open("idempotency:"+keyID+":"+ik, ct)
 	return []byte(body), err

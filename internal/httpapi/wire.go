@@ -84,7 +84,7 @@ func toDeployment(d *herm.Deployment, base string) Deployment {
 	out := Deployment{
 		DeploymentID: d.ID, CustomerID: d.CustomerID, Name: d.Name, Runtime: d.Runtime, Model: d.Model,
 		Status: string(d.Status), SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
-		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features.Available(), Tools: d.Tools, Metadata: d.Metadata,
+		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features, Tools: d.Tools, Metadata: d.Metadata,
 		ThreadID: d.ThreadID, ConfigVersion: d.ConfigVersion, BudgetUSD: d.BudgetUSD,
 		Filesystem: Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
 		Events:     EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},

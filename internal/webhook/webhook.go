@@ -124,7 +124,7 @@ type Input struct {
 // Create stores a webhook and returns it with its signing secret
 // ("whsec_" and base64), which is shown only now.
 func (s *Service) Create(ctx context.Context, in Input) (*herm.Webhook, string, error) {
-	if err := herm.CheckWebhookURL(in.URL, s.opts.AllowPrivateNetworks); err != nil {
+	if err := herm.CheckWebhookURL(ctx, in.URL, s.opts.AllowPrivateNetworks); err != nil {
 		return nil, "", err
 	}
 	// A literal address, or a name that resolves now, is checked now; every
