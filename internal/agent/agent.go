@@ -137,7 +137,7 @@ type exec struct {
 	run   *herm.Run
 	cfg   *herm.Deployment
 	owner string
-	steps []*herm.RunStep
+	tr    *transcript // the run's steps; changed only by a committed change
 	tools map[string]tools.Tool
 	specs []llm.ToolSpec
 
@@ -147,7 +147,8 @@ type exec struct {
 	images       bool                // the model takes image input
 	calib        float64             // provider tokens per estimated token, from the last call
 	pendingUsage []llm.Usage         // summarizing calls not yet recorded
-	usageMu      sync.Mutex          // guards run.Usage against subagents in a parallel batch
+	usageMu      sync.Mutex          // guards unrecorded against subagents in a parallel batch
+	unrecorded   herm.Usage          // usage of calls whose events went out (subagents'), recorded with the next change
 }
 
 // Execute drives run (leased by owner, running, configured by cfg — the
@@ -164,7 +165,11 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	if err != nil {
 		return a.stopped(ctx, err)
 	}
-	x := &exec{a: a, run: run, cfg: cfg, owner: owner, steps: steps, tools: make(map[string]tools.Tool), redact: func(s string) string { return s }}
+	tr, err := newTranscript(steps)
+	if err != nil {
+		return err
+	}
+	x := &exec{a: a, run: run, cfg: cfg, owner: owner, tr: tr, tools: make(map[string]tools.Tool), redact: func(s string) string { return s }}
 	if a.opts.Redactor != nil && len(cfg.Secrets) > 0 {
 		if r := a.opts.Redactor(ctx, cfg); r != nil {
 			x.redact, x.redactor = r.Replace, r
@@ -206,7 +211,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 // out with a steering request, and that never ran, a cancelled result: a
 // client never sees a call without its end.
 func (x *exec) cancelAnnounced(ctx context.Context) {
-	for _, c := range x.unfinishedCalls() {
+	for _, c := range x.tr.unfinishedCalls() {
 		if _, err := x.a.store.SteeringRequestFor(ctx, x.run.ID, c.ID); err != nil {
 			continue // not announced (or not to be found): nothing to close
 		}
@@ -228,7 +233,7 @@ func (x *exec) loop(ctx context.Context) error {
 			return x.a.stopped(ctx, err)
 		}
 		// Tool calls of the last model turn that have no result yet.
-		if calls := x.unfinishedCalls(); len(calls) > 0 {
+		if calls := x.tr.unfinishedCalls(); len(calls) > 0 {
 			if err := x.callTools(ctx, calls); err != nil {
 				return x.a.stopped(ctx, err)
 			}
@@ -242,7 +247,7 @@ func (x *exec) loop(ctx context.Context) error {
 		if err != nil {
 			return x.a.stopped(ctx, err)
 		}
-		last := x.lastStep()
+		last := x.tr.last()
 		if !taken && last != nil && last.Kind == herm.StepModel {
 			// The model finished its turn with no tool calls and nothing
 			// new arrived: the run is done, unless input arrives in the
@@ -297,106 +302,24 @@ func (a *Agent) stopped(ctx context.Context, err error) error {
 // cancelled; Execute handles it below.
 var errCancelled = errors.New("cancel requested")
 
-func (x *exec) lastStep() *herm.RunStep {
-	if len(x.steps) == 0 {
-		return nil
-	}
-	return x.steps[len(x.steps)-1]
-}
-
-// lastModel returns the last model step and its data, or nil.
-func (x *exec) lastModel() (*herm.RunStep, *herm.StepModelData) {
-	for i := len(x.steps) - 1; i >= 0; i-- {
-		if x.steps[i].Kind == herm.StepModel {
-			var d herm.StepModelData
-			if err := json.Unmarshal(x.steps[i].Data, &d); err != nil {
-				return nil, nil
-			}
-			return x.steps[i], &d
-		}
-	}
-	return nil, nil
-}
-
-// toolState returns, for the last model turn, which calls started and which
-// have results.
-func (x *exec) toolState() (started, finished map[string]bool) {
-	started, finished = map[string]bool{}, map[string]bool{}
-	for i := len(x.steps) - 1; i >= 0; i-- {
-		s := x.steps[i]
-		if s.Kind == herm.StepModel {
-			break
-		}
-		var d herm.StepToolData
-		if s.Kind == herm.StepToolStart || s.Kind == herm.StepToolResult {
-			if json.Unmarshal(s.Data, &d) != nil {
-				continue
-			}
-		}
-		switch s.Kind {
-		case herm.StepToolStart:
-			started[d.ToolCallID] = true
-		case herm.StepToolResult:
-			finished[d.ToolCallID] = true
-		}
-	}
-	return started, finished
-}
-
-// unfinishedCalls returns the last model turn's calls that never started.
-func (x *exec) unfinishedCalls() []herm.StepToolCall {
-	_, m := x.lastModel()
-	if m == nil || len(m.ToolCalls) == 0 {
-		return nil
-	}
-	started, finished := x.toolState()
-	var out []herm.StepToolCall
-	for _, c := range m.ToolCalls {
-		if !started[c.ID] && !finished[c.ID] {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // recoverInterrupted reports tool calls that started before a crash and never
 // finished as interrupted. They are never run again: a tool may have had
 // effects that must not happen twice.
 func (x *exec) recoverInterrupted(ctx context.Context) error {
-	_, m := x.lastModel()
-	if m == nil {
-		return nil
-	}
-	started, finished := x.toolState()
-	for _, c := range m.ToolCalls {
-		if started[c.ID] && !finished[c.ID] {
-			origin := tools.OriginBuiltin
-			if t, ok := x.tools[c.Name]; ok {
-				origin = t.Origin()
-			}
-			res := tools.Result{
-				Content: "The tool call was interrupted: the server stopped while it was running, and it was not run again. " +
-					"Check its effects before retrying it.",
-				IsError: true,
-			}
-			if err := x.recordResult(ctx, c, origin, res); err != nil {
-				return err
-			}
+	for _, c := range x.tr.interruptedCalls() {
+		origin := tools.OriginBuiltin
+		if t, ok := x.tools[c.Name]; ok {
+			origin = t.Origin()
+		}
+		res := tools.Result{
+			Content: "The tool call was interrupted: the server stopped while it was running, and it was not run again. " +
+				"Check its effects before retrying it.",
+			IsError: true,
+		}
+		if err := x.recordResult(ctx, c, origin, res); err != nil {
+			return err
 		}
 	}
-	return nil
-}
-
-func (x *exec) appendStep(ctx context.Context, q store.Querier, kind string, data any) error {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return err
-	}
-	s := &herm.RunStep{RunID: x.run.ID, Index: len(x.steps), Kind: kind, Data: raw, CreatedAt: x.a.now().UTC()}
-	if err := q.AppendStep(ctx, s); err != nil {
-		return err
-	}
-	x.steps = append(x.steps, s)
 	return nil
 }
 
@@ -428,7 +351,7 @@ func (x *exec) takeInput(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	inputs := make([]herm.StepInputData, len(msgs))
-	saved := x.savedAttachments()
+	saved := x.tr.attachments
 	for i, m := range msgs {
 		inputs[i] = herm.StepInputData{MessageID: m.ID, Content: m.Content}
 		for j, a := range m.Attachments {
@@ -450,20 +373,18 @@ func (x *exec) takeInput(ctx context.Context) (bool, error) {
 			inputs[i].Attachments = append(inputs[i].Attachments, sa)
 		}
 	}
-	n := len(x.steps)
-	err = x.a.store.InTx(ctx, func(q store.Querier) error {
+	err = x.record(ctx, func(q store.Querier, c *change) ([]*herm.Event, error) {
 		for i, m := range msgs {
 			if err := q.TakeMessage(ctx, m.ID, x.a.now().UTC()); err != nil {
-				return err
+				return nil, err
 			}
-			if err := x.appendStep(ctx, q, herm.StepInput, inputs[i]); err != nil {
-				return err
+			if err := c.step(ctx, q, herm.StepInput, inputs[i]); err != nil {
+				return nil, err
 			}
 		}
-		return nil
+		return nil, nil
 	})
 	if err != nil {
-		x.steps = x.steps[:n]
 		return false, err
 	}
 	return true, nil
@@ -518,9 +439,6 @@ func (x *exec) callTools(ctx context.Context, calls []herm.StepToolCall) error {
 // the result after, so that a crash in between is detectable.
 func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
 	t, origin, args := x.toolFor(c)
-	if err := x.a.log.Flush(ctx); err != nil {
-		return err
-	}
 	announced := false
 	if kind := x.needsHuman(c, t != nil); kind != "" {
 		res, proceed, err := x.steer(ctx, c, kind, args)
@@ -539,17 +457,12 @@ func (x *exec) callTool(ctx context.Context, c herm.StepToolCall) error {
 // concurrently, and records their results in order. announced: their
 // tool_call events were emitted already (with a steering request).
 func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall, announced bool) error {
-	if err := x.a.log.Flush(ctx); err != nil {
-		return err
-	}
-	var evs []*herm.Event
-	n := len(x.steps)
-	err := x.a.store.InTx(ctx, func(q store.Querier) error {
-		evs = evs[:0]
+	err := x.record(ctx, func(q store.Querier, ch *change) ([]*herm.Event, error) {
+		var evs []*herm.Event
 		for _, c := range calls {
 			_, origin, args := x.toolFor(c)
-			if err := x.appendStep(ctx, q, herm.StepToolStart, herm.StepToolData{ToolCallID: c.ID, Tool: c.Name, Origin: origin}); err != nil {
-				return err
+			if err := ch.step(ctx, q, herm.StepToolStart, herm.StepToolData{ToolCallID: c.ID, Tool: c.Name, Origin: origin}); err != nil {
+				return nil, err
 			}
 			if !announced {
 				evs = append(evs, x.event(herm.EventToolCall, map[string]any{
@@ -557,13 +470,11 @@ func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall, announc
 				}))
 			}
 		}
-		return q.AppendEvents(ctx, evs)
+		return evs, nil
 	})
 	if err != nil {
-		x.steps = x.steps[:n]
 		return err
 	}
-	x.a.log.Publish(evs...)
 
 	results := make([]tools.Result, len(calls))
 	if len(calls) == 1 {
@@ -590,10 +501,8 @@ func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall, announc
 		}
 		return ctx.Err()
 	}
-	// Events the tools emitted (subagents) come before their results.
-	if err := x.a.log.Flush(ctx); err != nil {
-		return err
-	}
+	// Events the tools emitted (subagents) come before their results:
+	// recordResult flushes them first.
 	for i, c := range calls {
 		_, origin, _ := x.toolFor(c)
 		if err := x.recordResult(ctx, c, origin, x.preview(ctx, c.ID, results[i])); err != nil {
@@ -696,35 +605,25 @@ func (x *exec) preview(ctx context.Context, callID string, res tools.Result) too
 
 func (x *exec) recordResult(ctx context.Context, c herm.StepToolCall, origin string, res tools.Result) error {
 	res.Content = x.redact(res.Content)
-	var ev *herm.Event
-	n := len(x.steps)
-	err := x.a.store.InTx(ctx, func(q store.Querier) error {
-		if err := x.appendStep(ctx, q, herm.StepToolResult, herm.StepToolData{
+	return x.record(ctx, func(q store.Querier, ch *change) ([]*herm.Event, error) {
+		if err := ch.step(ctx, q, herm.StepToolResult, herm.StepToolData{
 			ToolCallID: c.ID, Tool: c.Name, Origin: origin, Result: res.Content, IsError: res.IsError, Images: res.SavedImages,
 		}); err != nil {
-			return err
+			return nil, err
 		}
-		x.run.Usage.ToolCalls++
-		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
-			return err
+		ch.addUsage(herm.Usage{ToolCalls: 1})
+		if err := ch.saveRun(ctx, q); err != nil {
+			return nil, err
 		}
 		var outputPath any
 		if res.OutputPath != "" {
 			outputPath = res.OutputPath
 		}
-		ev = x.event(herm.EventToolResult, map[string]any{
+		return []*herm.Event{x.event(herm.EventToolResult, map[string]any{
 			"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "result": res.Content,
 			"is_error": res.IsError, "truncated": res.Truncated, "output_path": outputPath,
-		})
-		return q.AppendEvents(ctx, []*herm.Event{ev})
+		})}, nil
 	})
-	if err != nil {
-		x.steps = x.steps[:n]
-		x.run.Usage.ToolCalls--
-		return err
-	}
-	x.a.log.Publish(ev)
-	return nil
 }
 
 // modelError is a failed model call: the run ends with an error.
@@ -748,7 +647,7 @@ func (x *exec) modelTurn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	turn := x.turn()
+	turn := x.tr.nextTurn()
 	attempt, err := x.startAttempt(ctx, turn)
 	if err != nil {
 		return err
@@ -815,7 +714,7 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) er
 			CacheReadTokens: resp.Usage.CacheReadTokens, ModelCalls: 1,
 		},
 	}
-	used := x.callIDs()
+	used := map[string]bool{} // this turn's; x.tr.callIDs has the earlier ones
 	for i, c := range resp.ToolCalls {
 		args := c.Arguments
 		if len(args) == 0 {
@@ -824,8 +723,8 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) er
 		// Call IDs must be unique within the run (steering requests and
 		// results are keyed by them): an empty or reused one is replaced.
 		id := c.ID
-		if id == "" || used[id] {
-			id = fmt.Sprintf("call_%d_%d", len(x.steps), i)
+		if id == "" || used[id] || x.tr.callIDs[id] {
+			id = fmt.Sprintf("call_%d_%d", x.tr.len(), i)
 		}
 		used[id] = true
 		data.ToolCalls = append(data.ToolCalls, herm.StepToolCall{ID: id, Name: c.Name, Arguments: args})
@@ -838,45 +737,33 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) er
 			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text, "turn": turn,
 		}))
 	}
-	prev := x.run.Usage
-	ev, cost := x.usage(resp.Usage, "")
-	data.Usage.CostUSD = cost
+	ev, used1 := x.usage(resp.Usage, "")
+	data.Usage.CostUSD = used1.CostUSD
 	evs = append(evs, ev)
 
-	// The token deltas were emitted without waiting; they must be in the
-	// log before the message that completes them.
-	if err := x.a.log.Flush(ctx); err != nil {
-		x.run.Usage = prev
-		return err
-	}
-	n := len(x.steps)
-	err := x.a.store.InTx(ctx, func(q store.Querier) error {
+	// The token deltas were emitted without waiting; record flushes them,
+	// so that they are in the log before the message that completes them.
+	return x.record(ctx, func(q store.Querier, ch *change) ([]*herm.Event, error) {
 		if data.MessageID != "" {
 			if err := q.CreateMessage(ctx, &herm.Message{
 				ID: data.MessageID, DeploymentID: x.run.DeploymentID, ThreadID: x.run.ThreadID,
 				RunID: x.run.ID, Role: herm.RoleAgent, Content: resp.Text, CreatedAt: now,
 			}); err != nil {
-				return err
+				return nil, err
 			}
 			if err := q.TouchThread(ctx, x.run.ThreadID, now); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		if err := x.appendStep(ctx, q, herm.StepModel, data); err != nil {
-			return err
+		if err := ch.step(ctx, q, herm.StepModel, data); err != nil {
+			return nil, err
 		}
-		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
-			return err
+		ch.addUsage(used1)
+		if err := ch.saveRun(ctx, q); err != nil {
+			return nil, err
 		}
-		return q.AppendEvents(ctx, evs)
+		return evs, nil
 	})
-	if err != nil {
-		x.steps = x.steps[:n]
-		x.run.Usage = prev
-		return err
-	}
-	x.a.log.Publish(evs...)
-	return nil
 }
 
 // finish records the run's end with its run_status event. A normal
@@ -976,49 +863,26 @@ func (x *exec) overBudget(ctx context.Context) (*herm.ErrorInfo, error) {
 		"the deployment's budget of $%.2f is spent ($%.4f): the run stopped before its next model call", *d.BudgetUSD, spent)}, nil
 }
 
-// usage adds one model call's usage to the run's totals and returns its
-// usage event and cost. purpose is "" for the agent's own turns (which
-// count toward max_steps) and names any other call ("compaction").
-func (x *exec) usage(u llm.Usage, purpose string) (*herm.Event, *float64) {
-	x.usageMu.Lock()
-	defer x.usageMu.Unlock()
+// usage returns one model call's usage event and what it adds to the run's
+// totals (its cost, when known, as CostUSD). purpose is "" for the agent's
+// own turns (which count toward max_steps) and names any other call
+// ("compaction", "subagent").
+func (x *exec) usage(u llm.Usage, purpose string) (*herm.Event, herm.Usage) {
 	fields := map[string]any{
 		"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens,
 		"cache_read_tokens": u.CacheReadTokens, "cost_usd": nil,
 	}
-	var cost *float64
+	add := herm.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadTokens}
 	if c, ok := x.a.opts.Prices.Cost(x.cfg.Model, u); ok {
-		cost = &c
+		add.CostUSD = &c
 		fields["cost_usd"] = c
-		total := c
-		if x.run.Usage.CostUSD != nil {
-			total += *x.run.Usage.CostUSD
-		}
-		x.run.Usage.CostUSD = &total
 	}
 	if purpose != "" {
 		fields["purpose"] = purpose
 	} else {
-		x.run.Usage.ModelCalls++
+		add.ModelCalls = 1
 	}
-	x.run.Usage.InputTokens += u.InputTokens
-	x.run.Usage.OutputTokens += u.OutputTokens
-	x.run.Usage.CacheReadTokens += u.CacheReadTokens
-	return x.event(herm.EventUsage, fields), cost
-}
-
-// savedAttachments counts the attachments this run saved so far.
-func (x *exec) savedAttachments() int {
-	n := 0
-	for _, s := range x.steps {
-		if s.Kind == herm.StepInput {
-			var d herm.StepInputData
-			if json.Unmarshal(s.Data, &d) == nil {
-				n += len(d.Attachments)
-			}
-		}
-	}
-	return n
+	return x.event(herm.EventUsage, fields), add
 }
 
 // bareName is the name events carry: an MCP tool's own name (its origin is
@@ -1032,21 +896,4 @@ func (x *exec) bareName(name string) string {
 		return bare
 	}
 	return name
-}
-
-// callIDs returns the tool call IDs this run's model turns used.
-func (x *exec) callIDs() map[string]bool {
-	out := map[string]bool{}
-	for _, s := range x.steps {
-		if s.Kind != herm.StepModel {
-			continue
-		}
-		var d herm.StepModelData
-		if json.Unmarshal(s.Data, &d) == nil {
-			for _, c := range d.ToolCalls {
-				out[c.ID] = true
-			}
-		}
-	}
-	return out
 }

@@ -42,14 +42,8 @@ const compactSystem = "You compact an AI agent's conversation so that the agent 
 // compaction returns the compaction in force for this run: its own latest
 // one, else the thread's latest (from an earlier run), else nil.
 func (x *exec) compaction(ctx context.Context) (*herm.StepCompactionData, bool, error) {
-	for i := len(x.steps) - 1; i >= 0; i-- {
-		if x.steps[i].Kind == herm.StepCompaction {
-			var d herm.StepCompactionData
-			if err := json.Unmarshal(x.steps[i].Data, &d); err != nil {
-				return nil, false, err
-			}
-			return &d, true, nil
-		}
+	if d := x.tr.latestCompaction(); d != nil {
+		return d, true, nil
 	}
 	s, err := x.a.store.LatestCompaction(ctx, x.run.ThreadID)
 	if herm.IsCode(err, herm.ENotFound) {
@@ -95,22 +89,16 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 	if comp != nil && own {
 		from = comp.StepsUntil + 1
 	}
-	for _, s := range x.steps {
+	for _, s := range x.tr.entries {
 		if s.Index < from {
 			continue
 		}
 		switch s.Kind {
 		case herm.StepInput:
-			var d herm.StepInputData
-			if err := json.Unmarshal(s.Data, &d); err != nil {
-				return nil, err
-			}
+			d := *s.input
 			out = append(out, unit{msgs: []llm.Message{x.inputMessage(ctx, d)}, msgIDs: []string{d.MessageID}, lastStep: s.Index})
 		case herm.StepModel:
-			var d herm.StepModelData
-			if err := json.Unmarshal(s.Data, &d); err != nil {
-				return nil, err
-			}
+			d := s.model
 			m := llm.Message{Role: llm.RoleAssistant, Content: d.Text}
 			for _, c := range d.ToolCalls {
 				m.ToolCalls = append(m.ToolCalls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
@@ -121,10 +109,7 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 			}
 			out = append(out, u)
 		case herm.StepToolResult:
-			var d herm.StepToolData
-			if err := json.Unmarshal(s.Data, &d); err != nil {
-				return nil, err
-			}
+			d := s.tool
 			msg := llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError}
 			msg.Images = x.readImages(ctx, d.Images)
 			if n := len(out); n > 0 && out[n-1].lastStep >= 0 && len(out[n-1].msgs) > 0 &&
@@ -342,27 +327,28 @@ func (x *exec) recordCompaction(ctx context.Context, c *herm.StepCompactionData)
 	evs := []*herm.Event{x.event(herm.EventCompaction, map[string]any{
 		"messages": c.Messages, "tokens_before": c.TokensBefore, "tokens_after": c.TokensAfter, "summary": c.Summary,
 	})}
-	prev := x.run.Usage
+	var used []herm.Usage
 	for _, u := range x.pendingUsage {
-		ev, _ := x.usage(u, "compaction")
+		ev, add := x.usage(u, "compaction")
 		evs = append(evs, ev)
+		used = append(used, add)
 	}
-	x.pendingUsage = nil
-	n := len(x.steps)
-	err := x.a.store.InTx(ctx, func(q store.Querier) error {
-		if err := x.appendStep(ctx, q, herm.StepCompaction, c); err != nil {
-			return err
+	err := x.record(ctx, func(q store.Querier, ch *change) ([]*herm.Event, error) {
+		if err := ch.step(ctx, q, herm.StepCompaction, c); err != nil {
+			return nil, err
 		}
-		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
-			return err
+		for _, u := range used {
+			ch.addUsage(u)
 		}
-		return q.AppendEvents(ctx, evs)
+		if err := ch.saveRun(ctx, q); err != nil {
+			return nil, err
+		}
+		return evs, nil
 	})
 	if err != nil {
-		x.steps, x.run.Usage = x.steps[:n], prev
 		return err
 	}
-	x.a.log.Publish(evs...)
+	x.pendingUsage = nil
 	return nil
 }
 

@@ -71,8 +71,11 @@ func (x *exec) subagents(ctx context.Context, c herm.StepToolCall, args json.Raw
 	wg.Wait()
 	for _, us := range usage {
 		for _, u := range us {
-			ev, _ := x.usage(u, "subagent")
+			ev, add := x.usage(u, "subagent")
 			x.a.log.Emit(ev)
+			x.usageMu.Lock()
+			addUsage(&x.unrecorded, add) // recorded with the call's result
+			x.usageMu.Unlock()
 		}
 	}
 	var b strings.Builder

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -28,17 +27,6 @@ import (
 // earlier attempt reached the log before the crash (and so any client)
 // carry that attempt's number.
 
-// turn returns the ordinal of the run's next model turn.
-func (x *exec) turn() int {
-	n := 1
-	for _, s := range x.steps {
-		if s.Kind == herm.StepModel {
-			n++
-		}
-	}
-	return n
-}
-
 // startAttempt records that an attempt at turn begins and returns its
 // number. An earlier attempt of the same turn (one that a crash, a stop or
 // a diverging stream left unrecorded) is abandoned in the same transaction,
@@ -46,37 +34,29 @@ func (x *exec) turn() int {
 // attempt.
 func (x *exec) startAttempt(ctx context.Context, turn int) (int, error) {
 	prev := 0
-	for i := len(x.steps) - 1; i >= 0 && x.steps[i].Kind != herm.StepModel; i-- {
-		var d herm.StepModelStartData
-		if x.steps[i].Kind == herm.StepModelStart && json.Unmarshal(x.steps[i].Data, &d) == nil && d.Turn == turn {
-			prev = max(prev, d.Attempt)
-		}
+	if turn == x.tr.nextTurn() {
+		prev = x.tr.attempt
 	}
 	var evs []*herm.Event
 	if prev > 0 {
+		// Deltas this process emitted for the earlier attempt come first
+		// (record flushes them).
 		evs = append(evs, x.event(herm.EventTurnAbandoned, map[string]any{"turn": turn, "attempt": prev}))
-		// Deltas this process emitted for the earlier attempt come first.
-		if err := x.a.log.Flush(ctx); err != nil {
-			return 0, err
-		}
 	}
 	attempt := prev + 1
-	n := len(x.steps)
-	err := x.a.store.InTx(ctx, func(q store.Querier) error {
-		if err := x.appendStep(ctx, q, herm.StepModelStart, herm.StepModelStartData{Turn: turn, Attempt: attempt}); err != nil {
-			return err
+	err := x.record(ctx, func(q store.Querier, c *change) ([]*herm.Event, error) {
+		if err := c.step(ctx, q, herm.StepModelStart, herm.StepModelStartData{Turn: turn, Attempt: attempt}); err != nil {
+			return nil, err
 		}
 		// Checks the lease: a runner that lost the run starts no attempt.
-		if err := q.UpdateRun(ctx, x.run, x.owner); err != nil {
-			return err
+		if err := c.saveRun(ctx, q); err != nil {
+			return nil, err
 		}
-		return q.AppendEvents(ctx, evs)
+		return evs, nil
 	})
 	if err != nil {
-		x.steps = x.steps[:n]
 		return 0, err
 	}
-	x.a.log.Publish(evs...)
 	return attempt, nil
 }
 
