@@ -264,3 +264,48 @@ func check(layers map[string]layer, module string, pkgs map[string][]string) []s
 	slices.Sort(probs)
 	return probs
 }
+
+// TestCheck runs the rules on a made-up module.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	const pic = "```\n" +
+		" ┌──────▼──────┐\n" +
+		" │ cmd/x        wiring   │\n" +
+		" ├─────────────┤\n" +
+		" │ a · b        two       │\n" +
+		" │              side by side │\n" +
+		" │ gone         described │\n" +
+		" ├─────────────┤\n" +
+		" │ base · base/own        │\n" +
+		" └─────────────┘\n" +
+		"```\n"
+	rows, err := picture(strings.NewReader("# title\n\ntext\n\n" + pic + "\nmore text │ not a row\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{"base", "base/own"}, {"a", "b", "gone"}, {"cmd/x"}}; !slices.EqualFunc(rows, want, slices.Equal) {
+		t.Fatalf("rows %q, want %q", rows, want)
+	}
+	const m = "example.com/m"
+	pkgs := map[string][]string{
+		m + "/cmd/x":                  {m + "/internal/a", m + "/internal/base/sub"},
+		m + "/internal/a":             {m + "/internal/b", m + "/internal/a/inner"},
+		m + "/internal/a/inner":       {m + "/internal/a"},             // within a: free
+		m + "/internal/b":             {m + "/internal/base/own/deep"}, // down: fine
+		m + "/internal/base":          {},
+		m + "/internal/base/sub":      {m + "/internal/base"},
+		m + "/internal/base/own":      {m + "/internal/a"},
+		m + "/internal/base/own/deep": {},
+		m + "/internal/stray":         {},
+		m + "/internal/layers":        {m + "/cmd/x"}, // the test's own package is not checked
+	}
+	want := []string{
+		"docs/architecture.md names gone, which is no package of the module (or whose packages all go with a longer name)",
+		"internal/a imports internal/b, of its own layer (a and b are side by side)",
+		"internal/base/own imports internal/a, 1 layer(s) above it (a is above base/own)",
+		"internal/stray is in no layer: place it in the picture of docs/architecture.md",
+	}
+	if got := check(resolve(rows, m, pkgs), m, pkgs); !slices.Equal(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
