@@ -151,6 +151,35 @@ func raceTests() []test {
 			}
 			t.Logf("steered %d, completed %d", steered, completed)
 		}},
+		{"Race/CompleteWhileSteering", func(t *testing.T, f *fixture) {
+			// The completion arrives while the steering transaction holds
+			// the run (SteerRun done, its message not yet written): it
+			// must wait for that transaction and then see the input, not
+			// decide on what it read before (write skew).
+			other := f.another()
+			d := f.deployment()
+			r := f.leased(d, "node-a")
+			steered := make(chan struct{})
+			completed := make(chan error, 1)
+			err := f.s.InTx(f.ctx, func(q store.Querier) error {
+				if _, err := q.SteerRun(f.ctx, r.ID); err != nil {
+					return err
+				}
+				go func() {
+					close(steered)
+					completed <- other.CompleteRun(f.ctx, r.ID, "node-a", herm.StopEndTurn, at(time.Minute))
+				}()
+				<-steered
+				time.Sleep(20 * time.Millisecond) // let the completion reach the database
+				return q.CreateMessage(f.ctx, &herm.Message{
+					ID: f.id(herm.PrefixMessage), DeploymentID: d.ID, ThreadID: r.ThreadID, RunID: r.ID,
+					Role: herm.RoleUser, Content: "also this", Pending: true, CreatedAt: at(time.Minute),
+				})
+			})
+			f.must(err)
+			wantIs(t, <-completed, store.ErrInputPending)
+			f.wantStatus(r, herm.RunRunning)
+		}},
 		{"Race/CancelVsClaim", func(t *testing.T, f *fixture) {
 			// Cancelling a queued run while a node claims it: either it is
 			// cancelled and never claimed, or claimed with its cancel
