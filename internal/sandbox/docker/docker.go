@@ -235,18 +235,14 @@ func (d *Driver) Close(ctx context.Context) error {
 	return d.cli.Close()
 }
 
-// RelayAddr is where a container's commands reach the host's egress proxy:
-// the agent listens there (before any command runs) and relays each
-// connection to the proxy's unix socket, bind-mounted from the host. The
-// container has no other network.
-const RelayAddr = agent.RelayAddr
-
 // egressSocket is the host proxy's socket in the container's state dir.
 const egressSocket = "egress.sock"
 
 // EgressListener returns the unix listener the host serves the
 // deployment's egress proxy on, and where commands reach it in the
-// container.
+// container: agent.RelayAddr, where the agent listens (before any command
+// runs) and relays each connection to this socket, bind-mounted from the
+// host. The container has no other network.
 func (b *box) EgressListener() (net.Listener, string, error) {
 	var ln *net.UnixListener
 	err := b.placeSocket(egressSocket, func(path string) error {
@@ -264,7 +260,7 @@ func (b *box) EgressListener() (net.Listener, string, error) {
 		}
 		return nil, "", err
 	}
-	return ln, RelayAddr, nil
+	return ln, agent.RelayAddr, nil
 }
 
 // placeSocket makes a unix socket in the container's state dir, which the
