@@ -180,6 +180,36 @@ func raceTests() []test {
 			wantIs(t, <-completed, store.ErrInputPending)
 			f.wantStatus(r, herm.RunRunning)
 		}},
+		{"Race/RenewVsTakeover", func(t *testing.T, f *fixture) {
+			// A lease expires while its owner renews it and another node
+			// claims the run: exactly one of them holds it afterwards.
+			other := f.another()
+			d := f.deployment()
+			for i := range rounds {
+				r := f.leased(d, "node-a") // leased until at(time.Hour)
+				now := at(time.Hour + time.Duration(i)*time.Second)
+				var renewErr, claimErr error
+				var claimed *herm.Run
+				race(func() {
+					_, renewErr = f.s.RenewLease(f.ctx, r.ID, "node-a", now.Add(time.Minute))
+				}, func() {
+					claimed, claimErr = other.ClaimRun(f.ctx, "node-b", now, now.Add(time.Minute))
+				})
+				f.must(claimErr)
+				renewed, took := won(t, "renew", renewErr), claimed != nil
+				if renewed == took || took && claimed.ID != r.ID {
+					t.Fatalf("round %d: renewed %v (%v), claimed %+v: want exactly one", i, renewed, renewErr, claimed)
+				}
+				want := "node-a"
+				if took {
+					want = "node-b"
+				}
+				if got := f.getRun(r); got.LeaseOwner != want {
+					t.Fatalf("round %d: leased to %q, want %q", i, got.LeaseOwner, want)
+				}
+				f.must(f.s.FailRun(f.ctx, r.ID, want, &herm.ErrorInfo{Code: "x", Message: "x"}, now))
+			}
+		}},
 		{"Race/CancelVsClaim", func(t *testing.T, f *fixture) {
 			// Cancelling a queued run while a node claims it: either it is
 			// cancelled and never claimed, or claimed with its cancel
