@@ -96,7 +96,7 @@ func RunProviderSuite(t *testing.T, p ProviderSuite) {
 	call := func(t *testing.T, f *fake, s *sleeps, attempts int) (*llm.Response, []llm.Delta, error) {
 		t.Helper()
 		var deltas []llm.Delta
-		resp, err := p.New(f.URL, s.sleep, attempts).Stream(context.Background(), llm.Request{Model: "m"}, func(d llm.Delta) { deltas = append(deltas, d) })
+		resp, err := p.New(f.URL, s.sleep, attempts).Stream(t.Context(), llm.Request{Model: "m"}, func(d llm.Delta) { deltas = append(deltas, d) })
 		return resp, deltas, err
 	}
 	asError := func(t *testing.T, err error) *llm.Error {
@@ -275,7 +275,7 @@ func RunProviderSuite(t *testing.T, p ProviderSuite) {
 		// A server that is not there at all: connection errors to the end.
 		dead := newFake(t, text("ok"))
 		dead.Close()
-		_, err = p.New(dead.URL, (&sleeps{}).sleep, 2).Stream(context.Background(), llm.Request{Model: "m"}, nil)
+		_, err = p.New(dead.URL, (&sleeps{}).sleep, 2).Stream(t.Context(), llm.Request{Model: "m"}, nil)
 		if e := asError(t, err); e.Type != "connection_error" || e.StatusCode != 0 {
 			t.Errorf("no server: %+v", e)
 		}
@@ -292,7 +292,7 @@ func RunProviderSuite(t *testing.T, p ProviderSuite) {
 			case <-release:
 			}
 		})
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		done := make(chan error, 1)
 		go func() {
@@ -315,7 +315,7 @@ func RunProviderSuite(t *testing.T, p ProviderSuite) {
 	t.Run("CancelDuringWait", func(t *testing.T) {
 		t.Parallel()
 		f := newFake(t, status(503, "api_error", "down", "Retry-After", "30"))
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		sleep := func(ctx context.Context, d time.Duration) error {
 			cancel()
@@ -331,7 +331,7 @@ func RunProviderSuite(t *testing.T, p ProviderSuite) {
 	t.Run("CancelledBeforeTheCall", func(t *testing.T) {
 		t.Parallel()
 		f := newFake(t, text("ok"))
-		ctx, cancel := context.WithCancel(context.Background())
+		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
 		_, err := p.New(f.URL, (&sleeps{}).sleep, 0).Stream(ctx, llm.Request{Model: "m"}, nil)
 		if !errors.Is(err, context.Canceled) {
