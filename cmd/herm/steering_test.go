@@ -1,12 +1,18 @@
 package main
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // waitStatus polls a run until it has one of the statuses.
@@ -271,4 +277,38 @@ func TestUsageAndBudgetOverHTTP(t *testing.T) {
 		t.Fatalf("budget after null: %v", got["budget_usd"])
 	}
 	s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "more"})
+}
+
+// An MCP server's permission applies to its tools; the deployment's
+// setting for a tool overrides it (the catalog's effective permission,
+// which the Tools API shows, is what pauses a run).
+func TestMCPServerPermissionPauses(t *testing.T) {
+	t.Parallel()
+	srv := mcp.NewServer(&mcp.Implementation{Name: "acme", Version: "1"}, nil)
+	var calls atomic.Int32
+	mcp.AddTool(srv, &mcp.Tool{Name: "ping", Description: "pings"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		calls.Add(1)
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "pong"}}}, struct{}{}, nil
+	})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	defer ts.Close()
+	s := startServer(t, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	id := s.createReady(map[string]any{"mcp_servers": []any{map[string]any{"name": "acme", "url": ts.URL, "permission": "always_ask"}}})["deployment_id"].(string)
+	run := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "/tool acme__ping {}"})["run_id"].(string)
+	s.waitStatus(id, run, "waiting_on_human")
+	if sr := s.pendingRequest(id); sr["tool"] != "ping" || sr["origin"] != "acme" || sr["kind"] != "approval" {
+		t.Fatalf("request %v", sr)
+	}
+	s.must(202, "POST", "/v1/deployments/"+id+"/runs/"+run+"/cancel", nil)
+	s.waitStatus(id, run, "cancelled")
+	if calls.Load() != 0 {
+		t.Fatal("the tool ran without an approval")
+	}
+	if got := s.must(200, "PATCH", "/v1/deployments/"+id+"/tools/acme__ping", map[string]any{"permission": "always_allow"}); got["permission"] != "always_allow" {
+		t.Fatalf("patched %v", got)
+	}
+	run = s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "/tool acme__ping {}"})["run_id"].(string)
+	if r := s.waitStatus(id, run, "completed", "waiting_on_human"); r["status"] != "completed" || calls.Load() != 1 {
+		t.Fatalf("with always_allow set on the tool: run %v, %d calls", r["status"], calls.Load())
+	}
 }

@@ -139,6 +139,7 @@ type exec struct {
 	owner string
 	tr    *transcript // the run's steps; changed only by a committed change
 	tools map[string]tools.Tool
+	perms map[string]string // the catalog's effective permission of each offered tool
 	specs []llm.ToolSpec
 
 	redact       func(string) string // secret values out (identity when none)
@@ -178,10 +179,12 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	// The catalog decides the run's tools; ask_human and subagents have no
 	// Tool (the loop runs them).
 	offered, warnings := a.tools.Run(ctx, cfg)
+	x.perms = make(map[string]string, len(offered))
 	for _, e := range offered {
 		if e.Tool != nil {
 			x.tools[e.Name] = e.Tool
 		}
+		x.perms[e.Name] = e.Permission
 		x.specs = append(x.specs, e.Spec)
 	}
 	for _, w := range warnings {

@@ -31,14 +31,9 @@ func (x *exec) needsHuman(c herm.StepToolCall, known bool) string {
 	if !known && c.Name != Subagents {
 		return ""
 	}
-	if s, ok := x.cfg.Tools[c.Name]; ok && s.Permission != "" {
-		if s.Permission == herm.PermissionAlwaysAsk {
-			return herm.SteeringApproval
-		}
-		return ""
-	}
-	// An MCP server's own permission applies to its tools without one.
-	if t, ok := x.tools[c.Name].(interface{ Permission() string }); ok && t.Permission() == herm.PermissionAlwaysAsk {
+	// The catalog's permission: the deployment's setting, else the
+	// origin's (an MCP server's own permission).
+	if x.perms[c.Name] == herm.PermissionAlwaysAsk {
 		return herm.SteeringApproval
 	}
 	return ""
