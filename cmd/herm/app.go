@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,7 +104,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 
 	// Times are kept to the microsecond, so that what a create returns is
 	// what a later read of the store returns.
-	now := func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+	now := herm.Now
 	ids := herm.NewIDGen(now)
 	metrics := metrics.New(st)
 	var hooksRef atomic.Pointer[webhook.Service] // set below; appends wake its dispatcher
@@ -154,16 +152,10 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	// The deployments' egress proxies, started as their sandboxes are.
 	egresses := egress.NewManager(egress.ManagerOptions{
 		Deployment: st.GetDeployment,
-		Reveal: func(ctx context.Context, d *herm.Deployment, name string) (string, []string, error) {
-			v, sec, err := vault.Reveal(ctx, d, name)
-			if err != nil {
-				return "", nil, err
-			}
-			return v, sec.AllowedHosts, nil
-		},
-		Emit:      func(e *herm.Event) { elog.Emit(e) },
-		Dial:      guard.DialContext,
-		Cleartext: guard.AllowPrivate(),
+		Reveal:     vault.RevealHosts,
+		Emit:       func(e *herm.Event) { elog.Emit(e) },
+		Dial:       guard.DialContext,
+		Cleartext:  guard.AllowPrivate(),
 		// Placeholders do not depend on the master key, so that a rotation
 		// does not change those written into a workspace's files.
 		Key:    []byte("herm egress placeholder v1"),
@@ -171,19 +163,13 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	})
 	undo.push(egresses.Close)
 	sandboxes.SetPrepare(workspace.Egress(egresses), egresses.Forget)
-	hooks := webhook.New(st, vault, ids, now, webhook.Options{HTTPClient: webhookClient(guard), Guard: guard,
+	hooks := webhook.New(st, vault, ids, now, webhook.Options{Guard: guard,
 		AllowPrivateNetworks: cfg.AllowPrivateNet, Backoff: cfg.WebhookRetries,
 		OnAttempt: metrics.WebhookAttempt, Logger: logger})
 	hooksRef.Store(hooks)
 	mcps := mcpclient.New(mcpclient.Options{HTTPClient: &http.Client{Timeout: builtin.DefaultFetchTimeout, Transport: guard.Transport()}, Logger: logger,
 		Cleartext: cfg.AllowPrivateNet, // plain-http MCP servers are local development servers
-		Resolve: func(ctx context.Context, d *herm.Deployment, name string) (string, []string, error) {
-			v, sec, err := vault.Reveal(ctx, d, name)
-			if err != nil {
-				return "", nil, err
-			}
-			return v, sec.AllowedHosts, nil
-		}})
+		Resolve:   vault.RevealHosts})
 	undo.push(mcps.Close)
 	// One catalog decides which tools a deployment gets: for its runs, the
 	// Tools API and the validation of its tools settings.
@@ -230,7 +216,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	deps.OnChange(func(before, after *herm.Deployment) {
 		// A deleted deployment's MCP sessions end, and so do those of a
 		// changed server configuration or secrets (new ones open as needed).
-		if after == nil || !reflect.DeepEqual(before.MCPServers, after.MCPServers) || !maps.Equal(before.Secrets, after.Secrets) {
+		if after == nil || mcpclient.Changed(before, after) {
 			mcps.Forget(before.ID)
 		}
 	})
@@ -351,13 +337,6 @@ func (c cleanup) run() {
 	for i := len(c) - 1; i >= 0; i-- {
 		c[i]()
 	}
-}
-
-// webhookClient sends webhook deliveries: connections checked by the guard,
-// no proxy, 10 s per attempt, no redirects (a 3xx is a failed attempt).
-func webhookClient(g *netguard.Guard) *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: g.Transport(),
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // URL is the address the server listens on.

@@ -518,7 +518,10 @@ func (x *exec) callBatch(ctx context.Context, calls []herm.StepToolCall, announc
 // runTool runs one started call and returns its result (errors included).
 func (x *exec) runTool(ctx context.Context, c herm.StepToolCall) tools.Result {
 	t, _, args := x.toolFor(c)
+	_, subagents := x.perms[Subagents] // offered to this run (not disabled)
 	switch {
+	case c.Name == Subagents && !subagents:
+		return tools.Result{Content: fmt.Sprintf("unknown tool %q", c.Name), IsError: true}
 	case c.Name == Subagents && (!json.Valid(args) || args[0] != '{'):
 		return tools.Result{Content: "the tool arguments are not a JSON object", IsError: true}
 	case c.Name == Subagents:

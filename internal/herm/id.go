@@ -105,3 +105,7 @@ func LooksLikeID(s string) bool {
 	}
 	return true
 }
+
+// Now is the server's clock: UTC, to the microsecond, the precision every
+// stored time has (so a time read back equals the one written).
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

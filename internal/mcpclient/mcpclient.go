@@ -20,8 +20,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -68,6 +70,7 @@ type Pool struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by deployment id + server config hash
+	closing  sync.WaitGroup      // sessions Forget is closing
 }
 
 // New returns a Pool.
@@ -95,6 +98,7 @@ func New(opts Options) *Pool {
 type session struct {
 	key    string
 	server herm.MCPServer
+	gone   atomic.Bool // forgotten: no longer in the pool; a call opens a session for itself
 	mu     sync.Mutex
 	cs     *mcp.ClientSession
 	cancel context.CancelFunc // ends the session's streams
@@ -453,19 +457,31 @@ func (p *Pool) Forget(deploymentID string) {
 	var closing []*session
 	for k, ss := range p.sessions {
 		if strings.HasPrefix(k, deploymentID+"/") {
+			ss.gone.Store(true)
 			closing = append(closing, ss)
 			delete(p.sessions, k)
 		}
 	}
 	p.mu.Unlock()
+	// In the background: a session may be busy connecting to a server that
+	// hangs (up to the listing timeout), and the caller is an update.
 	for _, ss := range closing {
-		ss.mu.Lock()
-		ss.closeLocked()
-		ss.mu.Unlock()
+		p.closing.Go(func() {
+			ss.mu.Lock()
+			ss.closeLocked()
+			ss.mu.Unlock()
+		})
 	}
 }
 
-// Close closes every session.
+// Changed reports whether a deployment's update ends its MCP sessions: its
+// servers or its secrets changed (a run that started before keeps using
+// its own configuration).
+func Changed(before, after *herm.Deployment) bool {
+	return !reflect.DeepEqual(before.MCPServers, after.MCPServers) || !maps.Equal(before.Secrets, after.Secrets)
+}
+
+// Close closes every session, and waits for those Forget is closing.
 func (p *Pool) Close() {
 	p.mu.Lock()
 	all := p.sessions
@@ -476,6 +492,7 @@ func (p *Pool) Close() {
 		ss.closeLocked()
 		ss.mu.Unlock()
 	}
+	p.closing.Wait()
 }
 
 // tool is one MCP tool offered to the model.
@@ -506,6 +523,19 @@ func (t *tool) Call(ctx context.Context, c tools.Call, args json.RawMessage) (to
 	ctx, cancel := context.WithTimeout(ctx, t.p.opts.CallTimeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: t.t.Name, Arguments: args, Meta: mcp.Meta{"customer_id": t.d.CustomerID}}
+	if t.ss.gone.Load() {
+		// The deployment was reconfigured while this run (pinned to its
+		// configuration) goes on: a session of its own for this call,
+		// closed after it, since the pool no longer holds this one.
+		own := *t
+		own.ss = &session{key: t.ss.key, server: t.ss.server}
+		defer func() {
+			own.ss.mu.Lock()
+			own.ss.closeLocked()
+			own.ss.mu.Unlock()
+		}()
+		t = &own
+	}
 	for attempt := 0; ; attempt++ {
 		t.ss.mu.Lock()
 		if t.ss.cs == nil {

@@ -1,8 +1,10 @@
 package mcpclient
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -259,4 +261,67 @@ func TestCatalogBoundWithSeveralHangingServers(t *testing.T) {
 			t.Fatalf("states %+v", states)
 		}
 	}
+}
+
+// Forget does not wait for a server that hangs, and a run that goes on
+// with a forgotten session's tool gets a session of its own, closed after
+// the call: none is left open.
+func TestForgetDoesNotBlockOrLeak(t *testing.T) {
+	s := &seen{}
+	srv := testServer(t, s)
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	var mu sync.Mutex
+	opened, closed := 0, 0
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		mu.Lock()
+		if strings.Contains(string(body), `"method":"initialize"`) {
+			opened++
+		}
+		if r.Method == http.MethodDelete {
+			closed++
+		}
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	p := New(Options{})
+	d := deployment(ts.URL, nil)
+	tl, _ := p.Tools(context.Background(), d)
+	if len(tl) != 2 {
+		t.Fatalf("tools %v", tl)
+	}
+	p.Forget(d.ID)
+	if res := call(t, tl[1], `{"A":1,"B":2}`); res.IsError {
+		t.Fatalf("a call after Forget: %+v", res)
+	}
+	p.Close()
+	mu.Lock()
+	if opened != 2 || closed != opened {
+		t.Fatalf("%d sessions opened, %d closed", opened, closed)
+	}
+	mu.Unlock()
+
+	// A server that hangs while it is being listed.
+	block := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-block:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	p = New(Options{ListTimeout: time.Minute})
+	hd := &herm.Deployment{ID: "dep_h", CustomerID: "c", MCPServers: []herm.MCPServer{{Name: "h", URL: hang.URL}}}
+	p.Catalog(context.Background(), hd, 10*time.Millisecond) // its discovery goes on, holding the session
+	done := make(chan struct{})
+	go func() { p.Forget(hd.ID); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Forget waited for the hanging server's listing")
+	}
+	close(block)
+	p.Close()
 }

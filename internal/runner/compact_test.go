@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hermhq/herm/internal/agent"
 	"github.com/hermhq/herm/internal/herm"
@@ -304,5 +305,47 @@ func TestSubagents(t *testing.T) {
 	}
 	if tagged < 6 { // per subagent: tool_call, tool_result, token, message
 		t.Fatalf("%d tagged subagent events", tagged)
+	}
+}
+
+// A model that calls subagents while the deployment disabled it gets an
+// unknown-tool result: nothing runs.
+func TestDisabledSubagentsDoNotRun(t *testing.T) {
+	t.Parallel()
+	fake := &delegator{}
+	e := newEnv(t, runner.Options{})
+	now := time.Now().UTC()
+	off := false
+	d := &herm.Deployment{
+		ID: e.ids.New(herm.PrefixDeployment), CustomerID: "cus_1", Name: "test", Runtime: "hermes", Model: "test/model",
+		SystemPrompt: "be brief", Status: herm.DeploymentReady, Features: herm.DefaultFeatures(),
+		Sandbox: herm.Sandbox{Enabled: true, Type: "local"}, ConfigVersion: 1, CreatedAt: now, UpdatedAt: now,
+		Secrets: map[string]string{}, Tools: map[string]herm.ToolSettings{agent.Subagents: {Enabled: &off}}, Metadata: map[string]string{},
+	}
+	th := &herm.Thread{ID: e.ids.New(herm.PrefixThread), DeploymentID: d.ID, Title: "Default", IsDefault: true, CreatedAt: now, LastActivityAt: now}
+	d.ThreadID = th.ID
+	if err := e.store.CreateDeployment(context.Background(), d, th); err != nil {
+		t.Fatal(err)
+	}
+	e.dep = d
+	e.useModel(fake)
+	e.start()
+	res := e.send("split the work", "", "")
+	e.waitEnded(res.Run.ID)
+	if n := e.echo.calls.Load(); n != 0 {
+		t.Fatalf("echo ran %d times through disabled subagents", n)
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	got := ""
+	for _, req := range fake.reqs {
+		for _, m := range req.Messages {
+			if m.Role == llm.RoleTool && m.ToolCallID == "sub" {
+				got = m.Content
+			}
+		}
+	}
+	if !strings.Contains(got, "unknown tool") {
+		t.Fatalf("the model got %q for its subagents call", got)
 	}
 }

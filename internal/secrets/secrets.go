@@ -323,6 +323,16 @@ func (v *Vault) Redactor(ctx context.Context, d *herm.Deployment) *Redactor {
 	return NewRedactor(values)
 }
 
+// RevealHosts is Reveal for code that sends the value somewhere: the
+// value and the hosts it may go to (the secret's allowed_hosts).
+func (v *Vault) RevealHosts(ctx context.Context, d *herm.Deployment, envName string) (string, []string, error) {
+	val, s, err := v.Reveal(ctx, d, envName)
+	if err != nil {
+		return "", nil, err
+	}
+	return val, s.AllowedHosts, nil
+}
+
 // Reveal returns the value behind a deployment's secret reference (for the
 // host-side code that uses it), checking the customer again.
 func (v *Vault) Reveal(ctx context.Context, d *herm.Deployment, envName string) (string, *herm.Secret, error) {
