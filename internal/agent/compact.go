@@ -129,7 +129,11 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 // turns that follow must stay whole); without one, leading agent messages
 // of the history are left out.
 func flatten(units []unit, summarized bool) []llm.Message {
-	var out []llm.Message
+	n := 0
+	for _, u := range units {
+		n += len(u.msgs)
+	}
+	out := make([]llm.Message, 0, n+1)
 	for _, u := range units {
 		out = append(out, u.msgs...)
 	}

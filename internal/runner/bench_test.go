@@ -31,7 +31,9 @@ func BenchmarkRunSteps(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		e.script.Push(call, final)
-		res := e.send("go", "", "")
+		// Each run on a thread of its own: the loop's own cost, not a
+		// history that grows with b.N.
+		res := e.send("go", herm.NewThread, "")
 		for ev := range sub.C() { // wait for the run's end without polling
 			if ev.RunID == res.Run.ID && ev.Type == herm.EventRunStatus && strings.Contains(string(ev.Data), `"completed"`) {
 				break
