@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hermhq/herm/client"
 )
 
 const testKey = "herm_sk_test_admin_key"
@@ -285,29 +287,16 @@ func (s *server) openStream(path string, headers ...string) *stream {
 	}
 	st.first = strings.TrimSpace(line)
 	go func() {
+		// The client package's SSE reader, as an SDK user reads streams.
 		defer close(st.events)
-		var ev sseEvent
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
+		evs := client.ReadEvents(br)
+		for evs.Next() {
+			e := evs.Current()
+			ev := sseEvent{id: e.ID, typ: e.Type}
+			if err := e.Decode(&ev.data); err != nil {
+				ev.data = map[string]any{"_bad": string(e.Data)}
 			}
-			line = strings.TrimRight(line, "\n")
-			switch {
-			case line == "":
-				if ev.typ != "" {
-					st.events <- ev
-				}
-				ev = sseEvent{}
-			case strings.HasPrefix(line, "id: "):
-				ev.id = line[4:]
-			case strings.HasPrefix(line, "event: "):
-				ev.typ = line[7:]
-			case strings.HasPrefix(line, "data: "):
-				if err := json.Unmarshal([]byte(line[6:]), &ev.data); err != nil {
-					ev.data = map[string]any{"_bad": line}
-				}
-			}
+			st.events <- ev
 		}
 	}()
 	s.t.Cleanup(func() { resp.Body.Close() })
