@@ -130,7 +130,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	// One guard decides where the server may connect for anyone else:
 	// web_fetch, attachments, url skills, webhooks, MCP servers, the
 	// egress proxies.
-	guard := netguard.New(netguard.Options{AllowPrivate: cfg.AllowPrivateNet})
+	guard := netguard.New(netguard.Options{AllowPrivate: cfg.AllowPrivateNet, HostNames: cfg.HostAddresses})
 	memories := memory.New(ids, now)
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, Memory: memories})...)
 	prices := llm.DefaultPrices()

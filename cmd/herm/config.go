@@ -37,6 +37,7 @@ type config struct {
 	MaxSteps        int             `yaml:"max_steps"`
 	MetricsPublic   *bool           `yaml:"metrics_public"`
 	AllowPrivateNet bool            `yaml:"allow_private_networks"`
+	HostAddresses   []string        `yaml:"host_addresses"`
 	Providers       []provider      `yaml:"providers"`
 	// Prices add to or override the default model prices (USD per million
 	// tokens), by model name or prefix.
@@ -216,6 +217,9 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	}
 	if getenv("HERM_ALLOW_PRIVATE_NETWORKS") == "1" {
 		c.AllowPrivateNet = true
+	}
+	if v := getenv("HERM_HOST_ADDRESSES"); v != "" {
+		c.HostAddresses = strings.Split(v, ",")
 	}
 	c.APIKey = getenv("HERM_API_KEY")
 	c.AnthropicKey, c.AnthropicURL = getenv("ANTHROPIC_API_KEY"), getenv("ANTHROPIC_BASE_URL")

@@ -81,3 +81,23 @@ func TestConfigErrors(t *testing.T) {
 		t.Errorf("postgres URL: %v", err)
 	}
 }
+
+// The host's addresses that are on no interface, from the file or the
+// environment, reach the network guard.
+func TestHostAddressesSetting(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "herm.yaml")
+	if err := os.WriteFile(file, []byte("host_addresses: [52.1.2.3, herm.example.com]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig("serve", nil, func(k string) string { return map[string]string{"HERM_CONFIG": file}[k] })
+	if err != nil || strings.Join(c.HostAddresses, ",") != "52.1.2.3,herm.example.com" {
+		t.Fatalf("from the file: %v %v", c.HostAddresses, err)
+	}
+	c, err = loadConfig("serve", nil, func(k string) string {
+		return map[string]string{"HERM_CONFIG": file, "HERM_HOST_ADDRESSES": "52.9.9.9"}[k]
+	})
+	if err != nil || strings.Join(c.HostAddresses, ",") != "52.9.9.9" {
+		t.Fatalf("from the environment: %v %v", c.HostAddresses, err)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,6 +141,12 @@ type Options struct {
 	// the addresses of its network interfaces). It is asked again when
 	// its last answer is older than a second.
 	HostAddrs func() ([]netip.Addr, error)
+	// HostNames are more of the host's own addresses that are on no
+	// interface (a cloud's public or elastic IP behind NAT): IP addresses,
+	// or names resolved at most once a minute. They are refused like the
+	// interfaces' addresses. (Not a shared front end's address: that would
+	// refuse every site behind it.)
+	HostNames []string
 	// Resolver resolves names, at check time and when dialling (default:
 	// net.DefaultResolver).
 	Resolver *net.Resolver
@@ -163,6 +170,8 @@ type Guard struct {
 	mu      sync.Mutex
 	hostAt  time.Time
 	hostSet map[netip.Addr]bool
+	namesAt time.Time
+	named   []netip.Addr // HostNames resolved
 }
 
 type rangeKind struct {
@@ -270,9 +279,12 @@ func (g *Guard) isHost(ip netip.Addr) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.hostSet == nil || time.Since(g.hostAt) > hostAddrsTTL {
+		if len(g.opts.HostNames) > 0 && (g.named == nil || time.Since(g.namesAt) > hostNamesTTL) {
+			g.named, g.namesAt = g.resolveHostNames(), time.Now()
+		}
 		if list, err := g.opts.HostAddrs(); err == nil || g.hostSet == nil {
-			set := make(map[netip.Addr]bool, len(list))
-			for _, a := range list {
+			set := make(map[netip.Addr]bool, len(list)+len(g.named))
+			for _, a := range slices.Concat(list, g.named) {
 				set[a.Unmap().WithZone("")] = true
 			}
 			g.hostSet = set
@@ -280,6 +292,29 @@ func (g *Guard) isHost(ip netip.Addr) bool {
 		g.hostAt = time.Now()
 	}
 	return g.hostSet[ip]
+}
+
+// hostNamesTTL is how long HostNames' addresses are taken as known.
+const hostNamesTTL = time.Minute
+
+// resolveHostNames returns the addresses of HostNames (g.mu held; a name
+// that does not resolve now adds nothing until it does).
+func (g *Guard) resolveHostNames() []netip.Addr {
+	out := []netip.Addr{}
+	for _, h := range g.opts.HostNames {
+		h = strings.Trim(strings.TrimSpace(h), "[]")
+		if ip, err := netip.ParseAddr(h); err == nil {
+			out = append(out, ip)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), g.opts.LookupTimeout)
+		ips, err := g.opts.Resolver.LookupNetIP(ctx, "ip", h)
+		cancel()
+		if err == nil {
+			out = append(out, ips...)
+		}
+	}
+	return out
 }
 
 // classify returns why ip is refused (0: it is not), and the embedded IPv4

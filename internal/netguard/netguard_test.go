@@ -418,3 +418,27 @@ func TestTransport(t *testing.T) {
 		t.Error("Control allowed an address that does not parse")
 	}
 }
+
+// Addresses of the host that are on no interface (an elastic IP behind
+// NAT) are refused when the operator names them, as IPs or names; and
+// lifted with the private networks.
+func TestHostNames(t *testing.T) {
+	t.Parallel()
+	g := New(Options{HostAddrs: hostAddrs(), HostNames: []string{"52.1.2.3", " [2606:4700::6810:84e5] ", "localhost"}})
+	for _, a := range []string{"52.1.2.3", "2606:4700::6810:84e5"} {
+		if err := g.CheckAddr(netip.MustParseAddr(a)); err == nil {
+			t.Errorf("%s, an address of the host, was allowed", a)
+		}
+	}
+	if err := g.CheckAddr(netip.MustParseAddr("93.184.216.34")); err != nil {
+		t.Errorf("another address was refused: %v", err)
+	}
+	open := New(Options{AllowPrivate: true, HostAddrs: hostAddrs(), HostNames: []string{"93.184.216.34"}})
+	if err := open.CheckAddr(netip.MustParseAddr("93.184.216.34")); err != nil {
+		t.Errorf("with private networks allowed: %v", err)
+	}
+	strict := New(Options{HostAddrs: hostAddrs(), HostNames: []string{"93.184.216.34"}})
+	if err := strict.CheckAddr(netip.MustParseAddr("93.184.216.34")); err == nil || !strings.Contains(err.Error(), "host") {
+		t.Errorf("a named host address: %v", err)
+	}
+}
