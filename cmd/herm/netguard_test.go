@@ -156,3 +156,27 @@ func TestEgressRefusesOwnHost(t *testing.T) {
 		t.Errorf("egress events %v", reasons)
 	}
 }
+
+// An allowed host the network guard would refuse when dialled is refused
+// when it is set, naming the field; with private networks allowed it is
+// accepted.
+func TestAllowedHostsTheGuardRefuses(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	for _, h := range []string{"10.0.0.5", "169.254.169.254", "127.0.0.1", "::1", "localhost"} {
+		r := s.do("POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p",
+			"sandbox": map[string]any{"network": map[string]any{"allowed_hosts": []string{"api.example.com", h}}}})
+		if r.status != 400 || r.errCode(t) != "validation_error" || !strings.Contains(string(r.body), "sandbox.network.allowed_hosts") {
+			t.Errorf("%s: %d %s", h, r.status, r.body)
+		}
+	}
+	s.must(201, "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p",
+		"sandbox": map[string]any{"network": map[string]any{"allowed_hosts": []string{"93.184.216.34", "*.example.com"}}}})
+	dev := startServer(t, map[string]string{"HERM_ALLOW_PRIVATE_NETWORKS": "1"})
+	dev.must(201, "POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p",
+		"sandbox": map[string]any{"network": map[string]any{"allowed_hosts": []string{"10.0.0.5"}}}})
+	if r := dev.do("POST", "/v1/deployments", map[string]any{"customer_id": "c", "name": "n", "system_prompt": "p",
+		"sandbox": map[string]any{"network": map[string]any{"allowed_hosts": []string{"169.254.169.254"}}}}); r.status != 400 {
+		t.Errorf("a metadata address with private networks allowed: %d %s", r.status, r.body)
+	}
+}

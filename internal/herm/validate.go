@@ -350,7 +350,7 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 		d.Model = *in.Model
 	}
 	if in.Sandbox != nil {
-		if err := applySandbox(&d.Sandbox, in.Sandbox, r, create); err != nil {
+		if err := applySandbox(ctx, &d.Sandbox, in.Sandbox, r, create); err != nil {
 			return err
 		}
 	}
@@ -529,7 +529,7 @@ func checkModel(m string, r Rules) error {
 	return nil
 }
 
-func applySandbox(s *Sandbox, in *SandboxInput, r Rules, create bool) error {
+func applySandbox(ctx context.Context, s *Sandbox, in *SandboxInput, r Rules, create bool) error {
 	if in.Type != nil && create {
 		if !slices.Contains(r.SandboxTypes, *in.Type) {
 			return invalid("sandbox.type %q is not available on this server (available: %s)", *in.Type, strings.Join(r.SandboxTypes, ", "))
@@ -580,6 +580,13 @@ func applySandbox(s *Sandbox, in *SandboxInput, r Rules, create bool) error {
 			h = strings.ToLower(strings.TrimSuffix(h, "."))
 			if len(h) > 253 || (!reHost.MatchString(h) && net.ParseIP(h) == nil) {
 				return invalid("sandbox.network.allowed_hosts: %q is not a host name (use api.example.com or *.example.com)", h)
+			}
+			// An address the network guard refuses would be allowed here
+			// and refused when dialled: said now instead.
+			if ip := net.ParseIP(h); (ip != nil || h == "localhost") && r.CheckURL != nil {
+				if err := r.CheckURL(ctx, "https://"+net.JoinHostPort(h, "443")); err != nil {
+					return invalid("sandbox.network.allowed_hosts: %s", err.Error())
+				}
 			}
 			hosts = append(hosts, h)
 		}
