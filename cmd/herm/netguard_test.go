@@ -108,8 +108,8 @@ func ownAddr(t *testing.T) netip.Addr {
 }
 
 // The sandbox's egress proxy does not connect to the server's own host,
-// even when a deployment's allowed_hosts names it: only the operator's
-// switch allows that.
+// even when a secret's allowed_hosts names it: only the operator's switch
+// allows that.
 func TestEgressRefusesOwnHost(t *testing.T) {
 	own := ownAddr(t)
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(own, 0).String())
@@ -133,7 +133,11 @@ func TestEgressRefusesOwnHost(t *testing.T) {
 	if !localSandbox(t, s) {
 		t.Skip("the local driver does not run here (it needs root and user namespaces)")
 	}
-	id := s.createReady(map[string]any{"sandbox": map[string]any{"network": map[string]any{"egress": "proxy", "allowed_hosts": []string{own.String()}}}})["deployment_id"].(string)
+	// A deployment's allowed_hosts cannot name it (refused when set, see
+	// TestAllowedHostsTheGuardRefuses); a secret's allowed_hosts can, and
+	// the proxy then lets the host through to the dial, which refuses it.
+	sec := s.must(201, "POST", "/v1/secrets", map[string]any{"name": "own", "value": "own-host-value", "customer_id": "cus_1", "allowed_hosts": []string{own.String()}})["secret_id"].(string)
+	id := s.createReady(map[string]any{"secrets": map[string]any{"OWN": sec}, "sandbox": map[string]any{"network": map[string]any{"egress": "proxy"}}})["deployment_id"].(string)
 	defer s.do("DELETE", "/v1/deployments/"+id, nil)
 	run := s.sendAndWait(id, "go")
 	res := s.toolResults(id, run["run_id"].(string))
