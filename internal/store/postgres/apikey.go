@@ -1,0 +1,126 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+)
+
+const apiKeyColumns = `id, name, scopes, hash, prefix, created_at, last_used_at, revoked_at, customer_id`
+
+func scanAPIKey(sc scanner) (*herm.APIKey, error) {
+	var k herm.APIKey
+	var scopes string
+	var created int64
+	var used, revoked sql.NullInt64
+	if err := sc.Scan(&k.ID, &k.Name, &scopes, &k.Hash, &k.Prefix, &created, &used, &revoked, &k.CustomerID); err != nil {
+		return nil, err
+	}
+	if err := fromJSON(scopes, &k.Scopes); err != nil {
+		return nil, err
+	}
+	k.CreatedAt, k.LastUsed, k.RevokedAt = fromMicros(created), fromNullMicros(used), fromNullMicros(revoked)
+	return &k, nil
+}
+
+// CreateAPIKey stores k.
+func (q *querier) CreateAPIKey(ctx context.Context, k *herm.APIKey) error {
+	scopes, err := toJSON(k.Scopes)
+	if err != nil {
+		return err
+	}
+	_, err = q.w().ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Name, scopes, k.Hash, k.Prefix, micros(k.CreatedAt), microsPtr(k.LastUsed), microsPtr(k.RevokedAt), k.CustomerID)
+	return dbErr("create api key", err, msgs{conflict: "an API key with this ID or secret already exists"})
+}
+
+// APIKeyByHash returns the key with this hash.
+func (q *querier) APIKeyByHash(ctx context.Context, hash string) (*herm.APIKey, error) {
+	k, err := scanAPIKey(q.r().QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
+	if err != nil {
+		return nil, dbErr("get api key", err, msgs{notFound: "API key not found"})
+	}
+	return k, nil
+}
+
+// ListAPIKeys lists the keys that are not revoked, newest first.
+func (q *querier) ListAPIKeys(ctx context.Context, p herm.Page) ([]*herm.APIKey, error) {
+	query := `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE revoked_at IS NULL`
+	args := []any{}
+	if p.Cursor != "" {
+		query += ` AND id < ?`
+		args = append(args, p.Cursor)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, pageLimit(p.Limit, defaultLimit))
+	rows, err := q.r().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, dbErr("list api keys", err, msgs{})
+	}
+	defer rows.Close()
+	var out []*herm.APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, dbErr("list api keys", err, msgs{})
+		}
+		out = append(out, k)
+	}
+	return out, dbErr("list api keys", rows.Err(), msgs{})
+}
+
+// RevokeAPIKey marks a key revoked.
+func (q *querier) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	res, err := q.w().ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(at), id)
+	return changed("revoke api key", res, err, notFound("API key"))
+}
+
+// CountAPIKeys counts the keys that are not revoked.
+func (q *querier) CountAPIKeys(ctx context.Context) (int, error) {
+	var n int
+	err := q.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL`).Scan(&n)
+	return n, dbErr("count api keys", err, msgs{})
+}
+
+// TouchAPIKey records a key's last use.
+func (q *querier) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
+	res, err := q.w().ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, micros(at), id)
+	return changed("touch api key", res, err, notFound("API key"))
+}
+
+// GetIdempotency returns a stored response.
+func (q *querier) GetIdempotency(ctx context.Context, keyID, key string) (*herm.Idempotency, error) {
+	r := herm.Idempotency{KeyID: keyID, Key: key}
+	var created int64
+	err := q.r().QueryRowContext(ctx, `SELECT request_hash, status_code, content_type, body, created_at
+		FROM idempotency WHERE key_id = ? AND key = ?`, keyID, key).
+		Scan(&r.RequestHash, &r.StatusCode, &r.ContentType, &r.Body, &created)
+	if err != nil {
+		return nil, dbErr("get idempotency", err, msgs{notFound: "idempotency key not found"})
+	}
+	r.CreatedAt = fromMicros(created)
+	return &r, nil
+}
+
+// PutIdempotency stores a response.
+func (q *querier) PutIdempotency(ctx context.Context, r *herm.Idempotency) error {
+	body := r.Body
+	if body == nil {
+		body = []byte{}
+	}
+	_, err := q.w().ExecContext(ctx, `INSERT INTO idempotency
+		(key_id, key, request_hash, status_code, content_type, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		r.KeyID, r.Key, r.RequestHash, r.StatusCode, r.ContentType, body, micros(r.CreatedAt))
+	return dbErr("put idempotency", err, msgs{conflict: "a response is already stored for this idempotency key"})
+}
+
+// DeleteIdempotencyBefore removes responses created before t.
+func (q *querier) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error) {
+	res, err := q.w().ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(t))
+	if err != nil {
+		return 0, dbErr("delete idempotency", err, msgs{})
+	}
+	return affected(res)
+}

@@ -1,0 +1,287 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/hermhq/herm/internal/herm"
+)
+
+const deploymentColumns = `id, customer_id, name, runtime, model, system_prompt, status,
+	sandbox, mcp_servers, skills, secrets, features, tools, metadata,
+	thread_id, config_version, error, created_at, updated_at, budget_usd`
+
+// config is the configuration of a deployment as recorded per version.
+type config struct {
+	Name         string                       `json:"name"`
+	Model        string                       `json:"model"`
+	SystemPrompt string                       `json:"system_prompt"`
+	Sandbox      herm.Sandbox                 `json:"sandbox"`
+	MCPServers   []herm.MCPServer             `json:"mcp_servers"`
+	Skills       []herm.Skill                 `json:"skills"`
+	Secrets      map[string]string            `json:"secrets"`
+	Features     herm.Features                `json:"features"`
+	Tools        map[string]herm.ToolSettings `json:"tools"`
+	Metadata     map[string]string            `json:"metadata"`
+	BudgetUSD    *float64                     `json:"budget_usd,omitempty"`
+}
+
+func configOf(d *herm.Deployment) config {
+	return config{
+		Name: d.Name, Model: d.Model, SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
+		MCPServers: d.MCPServers, Skills: d.Skills, Secrets: d.Secrets, Features: d.Features,
+		Tools: d.Tools, Metadata: d.Metadata, BudgetUSD: d.BudgetUSD,
+	}
+}
+
+func (c config) apply(d *herm.Deployment) {
+	d.Name, d.Model, d.SystemPrompt, d.Sandbox = c.Name, c.Model, c.SystemPrompt, c.Sandbox
+	d.MCPServers, d.Skills, d.Secrets, d.Features = c.MCPServers, c.Skills, c.Secrets, c.Features
+	d.Tools, d.Metadata, d.BudgetUSD = c.Tools, c.Metadata, c.BudgetUSD
+}
+
+// configJSON holds the JSON columns of a deployment's configuration, in
+// column order.
+type configJSON struct {
+	sandbox, mcpServers, skills, secrets, features, tools, metadata string
+}
+
+func encodeConfig(d *herm.Deployment) (configJSON, error) {
+	var c configJSON
+	for _, f := range []struct {
+		dst *string
+		v   any
+	}{
+		{&c.sandbox, d.Sandbox}, {&c.mcpServers, d.MCPServers}, {&c.skills, d.Skills},
+		{&c.secrets, d.Secrets}, {&c.features, d.Features}, {&c.tools, d.Tools}, {&c.metadata, d.Metadata},
+	} {
+		s, err := toJSON(f.v)
+		if err != nil {
+			return c, err
+		}
+		*f.dst = s
+	}
+	return c, nil
+}
+
+func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
+	var d herm.Deployment
+	var c configJSON
+	var errInfo sql.NullString
+	var created, updated int64
+	var budget sql.NullFloat64
+	dest := []any{&d.ID, &d.CustomerID, &d.Name, &d.Runtime, &d.Model, &d.SystemPrompt, &d.Status,
+		&c.sandbox, &c.mcpServers, &c.skills, &c.secrets, &c.features, &c.tools, &c.metadata,
+		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		s string
+		v any
+	}{
+		{c.sandbox, &d.Sandbox}, {c.mcpServers, &d.MCPServers}, {c.skills, &d.Skills},
+		{c.secrets, &d.Secrets}, {c.features, &d.Features}, {c.tools, &d.Tools}, {c.metadata, &d.Metadata},
+	} {
+		if err := fromJSON(f.s, f.v); err != nil {
+			return nil, err
+		}
+	}
+	var err error
+	if d.Error, err = fromErrorInfoJSON(errInfo); err != nil {
+		return nil, err
+	}
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if budget.Valid {
+		b := budget.Float64
+		d.BudgetUSD = &b
+	}
+	return &d, nil
+}
+
+// insertVersion records d's configuration as version d.ConfigVersion.
+func (q *querier) insertVersion(ctx context.Context, d *herm.Deployment) error {
+	cfg, err := toJSON(configOf(d))
+	if err != nil {
+		return err
+	}
+	_, err = q.w().ExecContext(ctx, `INSERT INTO deployment_versions (deployment_id, version, config, created_at)
+		VALUES (?, ?, ?, ?)`, d.ID, d.ConfigVersion, cfg, micros(d.UpdatedAt))
+	return dbErr("record deployment version", err, msgs{
+		notFound: "deployment not found",
+		conflict: "this configuration version of the deployment already exists",
+	})
+}
+
+// CreateDeployment stores d (as config version 1, which is recorded) with
+// its default thread t. d.ConfigVersion and d.ThreadID are set (to 1 and
+// t.ID), and t.DeploymentID and t.IsDefault (to d.ID and true).
+func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread) error {
+	d.ConfigVersion, d.ThreadID = 1, t.ID
+	t.DeploymentID, t.IsDefault = d.ID, true
+	c, err := encodeConfig(d)
+	if err != nil {
+		return err
+	}
+	errInfo, err := errorInfoJSON(d.Error)
+	if err != nil {
+		return err
+	}
+	return q.atomic(ctx, func(q *querier) error {
+		_, err := q.w().ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.ID, d.CustomerID, d.Name, d.Runtime, d.Model, d.SystemPrompt, d.Status,
+			c.sandbox, c.mcpServers, c.skills, c.secrets, c.features, c.tools, c.metadata,
+			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD)
+		if err != nil {
+			return dbErr("create deployment", err, msgs{conflict: "a deployment with this ID already exists"})
+		}
+		if err := q.CreateThread(ctx, t); err != nil {
+			return err
+		}
+		return q.insertVersion(ctx, d)
+	})
+}
+
+// GetDeployment returns a deployment.
+func (q *querier) GetDeployment(ctx context.Context, id string) (*herm.Deployment, error) {
+	d, err := scanDeployment(q.r().QueryRowContext(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE id = ?`, id))
+	if err != nil {
+		return nil, dbErr("get deployment", err, msgs{notFound: "deployment not found"})
+	}
+	return d, nil
+}
+
+// ListDeployments lists deployments newest first.
+func (q *querier) ListDeployments(ctx context.Context, f herm.DeploymentFilter) ([]*herm.Deployment, error) {
+	query := `SELECT ` + deploymentColumns + ` FROM deployments WHERE 1 = 1`
+	var args []any
+	if f.CustomerID != "" {
+		query += ` AND customer_id = ?`
+		args = append(args, f.CustomerID)
+	}
+	if f.Status != "" {
+		query += ` AND status = ?`
+		args = append(args, f.Status)
+	}
+	if f.Cursor != "" {
+		query += ` AND id < ?`
+		args = append(args, f.Cursor)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, pageLimit(f.Limit, defaultLimit))
+	rows, err := q.r().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, dbErr("list deployments", err, msgs{})
+	}
+	defer rows.Close()
+	var out []*herm.Deployment
+	for rows.Next() {
+		d, err := scanDeployment(rows)
+		if err != nil {
+			return nil, dbErr("list deployments", err, msgs{})
+		}
+		out = append(out, d)
+	}
+	return out, dbErr("list deployments", rows.Err(), msgs{})
+}
+
+// UpdateDeploymentConfig stores d's configuration as version d.ConfigVersion.
+func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment) error {
+	c, err := encodeConfig(d)
+	if err != nil {
+		return err
+	}
+	return q.atomic(ctx, func(q *querier) error {
+		res, err := q.w().ExecContext(ctx, `UPDATE deployments SET
+				name = ?, model = ?, system_prompt = ?, sandbox = ?, mcp_servers = ?, skills = ?,
+				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?, budget_usd = ?
+			WHERE id = ? AND config_version = ?`,
+			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
+			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion, d.BudgetUSD,
+			d.ID, d.ConfigVersion-1)
+		if err != nil {
+			return dbErr("update deployment", err, msgs{})
+		}
+		n, err := affected(res)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			var cur int
+			err := q.w().QueryRowContext(ctx, `SELECT config_version FROM deployments WHERE id = ?`, d.ID).Scan(&cur)
+			if err != nil {
+				return dbErr("update deployment", err, msgs{notFound: "deployment not found"})
+			}
+			return conflict("the deployment was changed concurrently (it is at configuration version %d, not %d)", cur, d.ConfigVersion-1)
+		}
+		return q.insertVersion(ctx, d)
+	})
+}
+
+// SetDeploymentStatus sets a deployment's status and error.
+func (q *querier) SetDeploymentStatus(ctx context.Context, id string, s herm.DeploymentStatus, e *herm.ErrorInfo, at time.Time) error {
+	errInfo, err := errorInfoJSON(e)
+	if err != nil {
+		return err
+	}
+	res, err := q.w().ExecContext(ctx, `UPDATE deployments SET status = ?, error = ?, updated_at = ? WHERE id = ?`,
+		s, errInfo, micros(at), id)
+	return changed("set deployment status", res, err, notFound("deployment"))
+}
+
+// DeploymentVersion returns the deployment as configured at a version: the
+// configuration fields, ConfigVersion and UpdatedAt (when that version was
+// stored) are the version's, every other field is current.
+func (q *querier) DeploymentVersion(ctx context.Context, id string, version int) (*herm.Deployment, error) {
+	var cfgJSON string
+	var at int64
+	d, err := scanDeployment(q.r().QueryRowContext(ctx, `SELECT `+qualify("d", deploymentColumns)+`, v.config, v.created_at
+		FROM deployments d JOIN deployment_versions v ON v.deployment_id = d.id
+		WHERE d.id = ? AND v.version = ?`, id, version), &cfgJSON, &at)
+	if err != nil {
+		return nil, dbErr("get deployment version", err, msgs{notFound: "deployment version not found"})
+	}
+	var c config
+	if err := fromJSON(cfgJSON, &c); err != nil {
+		return nil, err
+	}
+	c.apply(d)
+	d.ConfigVersion, d.UpdatedAt = version, fromMicros(at)
+	return d, nil
+}
+
+// DeleteDeployment removes a deployment and everything that belongs to it:
+// its events explicitly, the rest through ON DELETE CASCADE. The deployment
+// row goes first: its delete waits for the appends that hold it, so that
+// the events delete, a later statement, sees their events, and an append
+// that comes later finds no deployment.
+func (q *querier) DeleteDeployment(ctx context.Context, id string) error {
+	return q.atomic(ctx, func(q *querier) error {
+		res, err := q.w().ExecContext(ctx, `DELETE FROM deployments WHERE id = ?`, id)
+		if err := changed("delete deployment", res, err, notFound("deployment")); err != nil {
+			return err
+		}
+		_, err = q.w().ExecContext(ctx, `DELETE FROM events WHERE deployment_id = ?`, id)
+		return dbErr("delete deployment", err, msgs{})
+	})
+}
+
+// ListDeploymentIDsByStatus returns the IDs of the deployments in a status.
+func (q *querier) ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus) ([]string, error) {
+	rows, err := q.r().QueryContext(ctx, `SELECT id FROM deployments WHERE status = ? ORDER BY id`, s)
+	if err != nil {
+		return nil, dbErr("list deployments", err, msgs{})
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, dbErr("list deployments", err, msgs{})
+		}
+		out = append(out, id)
+	}
+	return out, dbErr("list deployments", rows.Err(), msgs{})
+}

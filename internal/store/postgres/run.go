@@ -1,0 +1,218 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/hermhq/herm/internal/herm"
+)
+
+const runColumns = `id, deployment_id, thread_id, status, trigger_info, automation_id, config_version, model,
+	usage, error, stop_reason, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at`
+
+func scanRun(sc scanner) (*herm.Run, error) {
+	var r herm.Run
+	var trigger, automationID, usage string
+	var errInfo sql.NullString
+	var lease, created int64
+	var started, completed sql.NullInt64
+	err := sc.Scan(&r.ID, &r.DeploymentID, &r.ThreadID, &r.Status, &trigger, &automationID, &r.ConfigVersion, &r.Model,
+		&usage, &errInfo, &r.StopReason, &r.CancelRequested, &r.LeaseOwner, &lease, &created, &started, &completed)
+	if err != nil {
+		return nil, err
+	}
+	if err := fromJSON(trigger, &r.Trigger); err != nil {
+		return nil, err
+	}
+	if err := fromJSON(usage, &r.Usage); err != nil {
+		return nil, err
+	}
+	if r.Error, err = fromErrorInfoJSON(errInfo); err != nil {
+		return nil, err
+	}
+	r.LeaseExpiresAt, r.CreatedAt = fromLeaseMicros(lease), fromMicros(created)
+	r.StartedAt, r.CompletedAt = fromNullMicros(started), fromNullMicros(completed)
+	return &r, nil
+}
+
+func (q *querier) listRuns(ctx context.Context, op, query string, args ...any) ([]*herm.Run, error) {
+	rows, err := q.r().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, dbErr(op, err, msgs{})
+	}
+	defer rows.Close()
+	var out []*herm.Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, dbErr(op, err, msgs{})
+		}
+		out = append(out, r)
+	}
+	return out, dbErr(op, rows.Err(), msgs{})
+}
+
+// CreateRun stores r, lease fields included (ENotFound when its thread does
+// not exist, EConflict when the ID is taken).
+func (q *querier) CreateRun(ctx context.Context, r *herm.Run) error {
+	trigger, err := toJSON(r.Trigger)
+	if err != nil {
+		return err
+	}
+	usage, err := toJSON(r.Usage)
+	if err != nil {
+		return err
+	}
+	errInfo, err := errorInfoJSON(r.Error)
+	if err != nil {
+		return err
+	}
+	_, err = q.w().ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.DeploymentID, r.ThreadID, r.Status, trigger, r.Trigger.AutomationID, r.ConfigVersion, r.Model,
+		usage, errInfo, r.StopReason, boolInt(r.CancelRequested), r.LeaseOwner, leaseMicros(r.LeaseExpiresAt),
+		micros(r.CreatedAt), microsPtr(r.StartedAt), microsPtr(r.CompletedAt))
+	return dbErr("create run", err, msgs{notFound: "thread not found", conflict: "a run with this ID already exists"})
+}
+
+// GetRun returns a run of a deployment.
+func (q *querier) GetRun(ctx context.Context, deploymentID, runID string) (*herm.Run, error) {
+	r, err := scanRun(q.r().QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ? AND deployment_id = ?`, runID, deploymentID))
+	if err != nil {
+		return nil, dbErr("get run", err, msgs{notFound: "run not found"})
+	}
+	return r, nil
+}
+
+// ListRuns lists runs matching f, newest first.
+func (q *querier) ListRuns(ctx context.Context, f herm.RunFilter) ([]*herm.Run, error) {
+	query := `SELECT ` + runColumns + ` FROM runs WHERE 1 = 1`
+	var args []any
+	for _, c := range []struct{ col, v string }{
+		{"deployment_id", f.DeploymentID}, {"thread_id", f.ThreadID},
+		{"status", string(f.Status)}, {"automation_id", f.AutomationID},
+	} {
+		if c.v != "" {
+			query += ` AND ` + c.col + ` = ?`
+			args = append(args, c.v)
+		}
+	}
+	if f.AutomationID != "" {
+		query += ` AND automation_id <> ''` // lets the planner use the partial index
+	}
+	if f.Cursor != "" {
+		query += ` AND id < ?`
+		args = append(args, f.Cursor)
+	}
+	query += ` ORDER BY id DESC LIMIT ?`
+	args = append(args, pageLimit(f.Limit, defaultLimit))
+	return q.listRuns(ctx, "list runs", query, args...)
+}
+
+// ActiveRuns returns a thread's queued, running and waiting runs, oldest
+// first.
+func (q *querier) ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run, error) {
+	return q.listRuns(ctx, "active runs", `SELECT `+runColumns+` FROM runs
+		WHERE thread_id = ? AND status IN ('queued', 'running', 'waiting_on_human')
+		ORDER BY created_at, id`, threadID)
+}
+
+// UpdateRun stores r's config_version, model and usage while owner holds
+// the lease of the running run; an expired lease that no one else claimed
+// still counts as held. ENotFound when the run does not exist.
+func (q *querier) UpdateRun(ctx context.Context, r *herm.Run, owner string) error {
+	usage, err := toJSON(r.Usage)
+	if err != nil {
+		return err
+	}
+	res, err := q.w().ExecContext(ctx, `UPDATE runs SET config_version = ?, model = ?, usage = ?
+		WHERE id = ? AND status = 'running' AND lease_owner = ?`, r.ConfigVersion, r.Model, usage, r.ID, owner)
+	if err != nil {
+		return dbErr("update run", err, msgs{})
+	}
+	n, err := affected(res)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return q.leaseLost(ctx, r.ID)
+	}
+	return nil
+}
+
+// CountRunsByStatus counts runs per status (statuses without runs are
+// absent).
+func (q *querier) CountRunsByStatus(ctx context.Context) (map[herm.RunStatus]int64, error) {
+	rows, err := q.r().QueryContext(ctx, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
+	if err != nil {
+		return nil, dbErr("count runs", err, msgs{})
+	}
+	defer rows.Close()
+	out := map[herm.RunStatus]int64{}
+	for rows.Next() {
+		var s herm.RunStatus
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, dbErr("count runs", err, msgs{})
+		}
+		out[s] = n
+	}
+	return out, dbErr("count runs", rows.Err(), msgs{})
+}
+
+// AppendStep stores a transcript step (EConflict if the index is taken,
+// ENotFound when the run does not exist).
+func (q *querier) AppendStep(ctx context.Context, s *herm.RunStep) error {
+	_, err := q.w().ExecContext(ctx, `INSERT INTO run_steps (run_id, idx, kind, data, created_at) VALUES (?, ?, ?, ?, ?)`,
+		s.RunID, s.Index, s.Kind, rawJSON(s.Data), micros(s.CreatedAt))
+	return dbErr("append step", err, msgs{notFound: "run not found", conflict: "this step of the run already exists"})
+}
+
+// ListSteps returns a run's steps in index order.
+func (q *querier) ListSteps(ctx context.Context, runID string) ([]*herm.RunStep, error) {
+	rows, err := q.r().QueryContext(ctx, `SELECT run_id, idx, kind, data, created_at FROM run_steps WHERE run_id = ? ORDER BY idx`, runID)
+	if err != nil {
+		return nil, dbErr("list steps", err, msgs{})
+	}
+	defer rows.Close()
+	var out []*herm.RunStep
+	for rows.Next() {
+		var s herm.RunStep
+		var data []byte
+		var created int64
+		if err := rows.Scan(&s.RunID, &s.Index, &s.Kind, &data, &created); err != nil {
+			return nil, dbErr("list steps", err, msgs{})
+		}
+		s.Data, s.CreatedAt = fromRawJSON(data), fromMicros(created)
+		out = append(out, &s)
+	}
+	return out, dbErr("list steps", rows.Err(), msgs{})
+}
+
+// DeploymentSpend sums the cost of a deployment's runs, those of deleted
+// threads included.
+func (q *querier) DeploymentSpend(ctx context.Context, deploymentID string) (float64, error) {
+	var sum sql.NullFloat64
+	err := q.r().QueryRowContext(ctx, `SELECT COALESCE((SELECT SUM((usage::jsonb->>'cost_usd')::double precision) FROM runs WHERE deployment_id = ?), 0)
+		+ COALESCE((SELECT spent_deleted_usd FROM deployments WHERE id = ?), 0)`, deploymentID, deploymentID).Scan(&sum)
+	if err != nil {
+		return 0, dbErr("deployment spend", err, msgs{})
+	}
+	return sum.Float64, nil
+}
+
+// LatestCompaction returns the newest compaction step of a thread's runs.
+func (q *querier) LatestCompaction(ctx context.Context, threadID string) (*herm.RunStep, error) {
+	var s herm.RunStep
+	var data []byte
+	var created int64
+	err := q.r().QueryRowContext(ctx, `SELECT s.run_id, s.idx, s.kind, s.data, s.created_at
+		FROM run_steps s JOIN runs r ON r.id = s.run_id
+		WHERE r.thread_id = ? AND s.kind = 'compaction'
+		ORDER BY s.created_at DESC, s.run_id DESC, s.idx DESC LIMIT 1`, threadID).Scan(&s.RunID, &s.Index, &s.Kind, &data, &created)
+	if err != nil {
+		return nil, dbErr("latest compaction", err, msgs{notFound: "no compaction"})
+	}
+	s.Data, s.CreatedAt = fromRawJSON(data), fromMicros(created)
+	return &s, nil
+}
