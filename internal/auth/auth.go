@@ -74,8 +74,8 @@ func (k *Keys) store1(ctx context.Context, name string, scopes []string, custome
 }
 
 func validate(name string, scopes []string, customerID string) error {
-	if strings.TrimSpace(name) == "" || len(name) > 200 {
-		return herm.Errorf(herm.EInvalid, "name is required (1 to 200 characters)")
+	if strings.TrimSpace(name) == "" || len(name) > 200 || strings.ContainsRune(name, 0) || !utf8.ValidString(name) {
+		return herm.Errorf(herm.EInvalid, "name is required (1 to 200 characters of UTF-8 text without NUL)")
 	}
 	if len(scopes) == 0 {
 		return herm.Errorf(herm.EInvalid, "scopes is required: any of %s", strings.Join(herm.Scopes(), ", "))
@@ -88,7 +88,7 @@ func validate(name string, scopes []string, customerID string) error {
 			return herm.Errorf(herm.EInvalid, "scopes: a customer's key (customer_id set) may hold only %s and %s, not admin", herm.ScopeRead, herm.ScopeWrite)
 		}
 	}
-	if customerID != "" && (strings.TrimSpace(customerID) != customerID || len(customerID) > 255 || !utf8.ValidString(customerID)) {
+	if customerID != "" && (strings.TrimSpace(customerID) != customerID || len(customerID) > 255 || !utf8.ValidString(customerID) || strings.ContainsRune(customerID, 0)) {
 		return herm.Errorf(herm.EInvalid, "customer_id must be 1 to 255 characters with no surrounding spaces")
 	}
 	return nil

@@ -79,8 +79,8 @@ func (s *Service) apply(ctx context.Context, a *herm.Automation, in herm.Automat
 	bad := func(format string, args ...any) error { return herm.Errorf(herm.EInvalid, format, args...) }
 	if in.Name != nil {
 		n := strings.TrimSpace(*in.Name)
-		if n == "" || utf8.RuneCountInString(n) > MaxName {
-			return bad("name must be 1 to %d characters", MaxName)
+		if n == "" || utf8.RuneCountInString(n) > MaxName || !utf8.ValidString(n) || strings.ContainsRune(n, 0) {
+			return bad("name must be 1 to %d characters of UTF-8 text without NUL", MaxName)
 		}
 		a.Name = n
 	} else if create {
@@ -88,8 +88,8 @@ func (s *Service) apply(ctx context.Context, a *herm.Automation, in herm.Automat
 	}
 	if in.Instructions != nil {
 		t := strings.TrimSpace(*in.Instructions)
-		if t == "" || utf8.RuneCountInString(t) > MaxInstructions {
-			return bad("instructions must be 1 to %d characters", MaxInstructions)
+		if t == "" || utf8.RuneCountInString(t) > MaxInstructions || !utf8.ValidString(t) || strings.ContainsRune(t, 0) {
+			return bad("instructions must be 1 to %d characters of UTF-8 text without NUL", MaxInstructions)
 		}
 		a.Instructions = t
 	} else if create {

@@ -185,6 +185,8 @@ func TestAutomationValidation(t *testing.T) {
 		{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x"), MaxRetries: ptr(11)},
 		{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x"), Overlap: ptr("maybe")},
 		{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x"), ThreadID: ptr("thr_01JNFRR1MSBEFN4B44HKWMD5YD")},
+		{Name: ptr("n\x00"), Schedule: ptr("hourly"), Instructions: ptr("x")},
+		{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("do \x00 it")},
 	} {
 		if _, err := e.svc.Create(e.ctx, e.dep.ID, in); herm.ErrorCode(err) != herm.EInvalid {
 			t.Errorf("%+v: %v", in, err)

@@ -509,6 +509,9 @@ func checkText(field, s string, max int, required bool) error {
 	if !utf8.ValidString(s) {
 		return invalid("%s must be valid UTF-8", field)
 	}
+	if strings.ContainsRune(s, 0) {
+		return invalid("%s must not contain NUL characters", field) // no text column of PostgreSQL takes them
+	}
 	if required && strings.TrimSpace(s) == "" {
 		return invalid("%s must not be empty", field)
 	}
@@ -816,6 +819,9 @@ func ValidateThreadTitle(title string) error {
 func ValidateMessage(content string, atts []Attachment) error {
 	if !utf8.ValidString(content) {
 		return invalid("content must be valid UTF-8")
+	}
+	if strings.ContainsRune(content, 0) {
+		return invalid("content must not contain NUL characters")
 	}
 	n := utf8.RuneCountInString(content)
 	if n == 0 {
