@@ -31,7 +31,6 @@ import (
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
-	"github.com/hermhq/herm/internal/store/sqlite"
 	"github.com/hermhq/herm/internal/tools"
 	"github.com/hermhq/herm/internal/tools/builtin"
 	"github.com/hermhq/herm/internal/webhook"
@@ -42,7 +41,7 @@ import (
 type app struct {
 	cfg    *config
 	logger *slog.Logger
-	store  *sqlite.Store
+	store  *database
 	log    *eventlog.Log
 	runner *runner.Runner
 	deps   *deployment.Service
@@ -77,13 +76,9 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	path, err := cfg.sqlitePath()
+	st, err := openDatabase(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
-	}
-	st, err := sqlite.Open(ctx, path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
 	}
 	undo.push(func() { st.Close() })
 	lc, err := cfg.llmConfig(getenv)

@@ -310,14 +310,16 @@ func (c *config) llmConfig(getenv func(string) string) (llm.Config, error) {
 	return lc, nil
 }
 
+// isPostgres reports a postgres:// (or postgresql://) database URL.
+func (c *config) isPostgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
 // sqlitePath returns the file of a sqlite:// database URL.
 func (c *config) sqlitePath() (string, error) {
 	p, ok := strings.CutPrefix(c.DatabaseURL, "sqlite://")
 	if !ok {
-		if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-			return "", fmt.Errorf("the postgres backend is not available in this build yet; use sqlite://path")
-		}
-		return "", fmt.Errorf("database URL must be sqlite://path (got %q)", c.DatabaseURL)
+		return "", fmt.Errorf("database URL must be sqlite://path or postgres://... (got %q)", c.DatabaseURL)
 	}
 	if p == "" {
 		return "", fmt.Errorf("database URL sqlite:// needs a path")

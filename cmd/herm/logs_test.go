@@ -92,7 +92,7 @@ func TestJSONLogsOnly(t *testing.T) {
 
 	// A failure to start is a JSON record too, and main prints nothing more.
 	var errOut syncBuffer
-	env := map[string]string{"HERM_DATA_DIR": filepath.Join(t.TempDir(), "x"), "HERM_DATABASE_URL": "postgres://db", "HERM_LOG_FORMAT": "json"}
+	env := map[string]string{"HERM_DATA_DIR": filepath.Join(t.TempDir(), "x"), "HERM_DATABASE_URL": "mysql://db", "HERM_LOG_FORMAT": "json"}
 	err = run(context.Background(), []string{"serve"}, func(k string) string { return env[k] }, &errOut, &errOut)
 	var rep reportedError
 	if err == nil || !errors.As(err, &rep) {

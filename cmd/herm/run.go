@@ -9,8 +9,6 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
-
-	"github.com/hermhq/herm/internal/store/sqlite"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -202,7 +200,14 @@ func serveWith(ctx context.Context, cfg *config, getenv func(string) string, log
 	if ready != nil {
 		ready(a)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-a.store.lost:
+		// Another server may take the database now: stop rather than
+		// both acting as its only server.
+		logger.Error("lost the connection that holds this server's lock on its database; stopping")
+		return errors.Join(errors.New("lost the database's single-server lock"), a.shutdown(ctx))
+	}
 	logger.Info("shutting down")
 	return a.shutdown(ctx)
 }
@@ -218,19 +223,19 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer release()
-	path, err := cfg.sqlitePath()
-	if err != nil {
-		return err
-	}
-	st, err := sqlite.Open(ctx, path, nil)
+	st, err := openDatabase(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	v, err := st.SchemaVersion(ctx)
+	v, err := st.version(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "database %s is at schema version %d\n", strings.TrimPrefix(cfg.DatabaseURL, "sqlite://"), v)
+	where := strings.TrimPrefix(cfg.DatabaseURL, "sqlite://")
+	if cfg.isPostgres() {
+		where = "PostgreSQL" // the URL may hold a password
+	}
+	fmt.Fprintf(stdout, "database %s is at schema version %d\n", where, v)
 	return nil
 }

@@ -222,3 +222,40 @@ func TestPostgresLeader(t *testing.T) {
 	}
 	within(t, 15*time.Second, "the first node leads again", func() bool { return first.IsLeader() })
 }
+
+// One server per database until the cluster is built: a second is
+// refused while the first holds the lock, and gets it after.
+func TestExclusive(t *testing.T) {
+	t.Parallel()
+	tag := fmt.Sprintf("herm_test_%d", rand.Int64())
+	admin := postgresURL(t, tag+"_admin")
+	key := rand.Int64()
+	opts := func(app string) PostgresOptions {
+		return PostgresOptions{ConnString: postgresURL(t, app), Retry: 50 * time.Millisecond}
+	}
+	release, lost, err := Exclusive(context.Background(), opts(tag+"_a"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Exclusive(context.Background(), opts(tag+"_b"), key); err != ErrAnotherServer {
+		t.Fatalf("a second server: %v", err)
+	}
+	release()
+	release() // twice is fine
+	release2, lost2, err := Exclusive(context.Background(), opts(tag+"_b"), key)
+	if err != nil {
+		t.Fatalf("after the first let go: %v", err)
+	}
+	defer release2()
+	select {
+	case <-lost:
+		t.Fatal("a released lock reports a lost connection")
+	default:
+	}
+	terminate(t, admin, tag+"_b")
+	select {
+	case <-lost2:
+	case <-time.After(15 * time.Second):
+		t.Fatal("a lost connection is not reported")
+	}
+}

@@ -252,3 +252,68 @@ func (l *PostgresLeader) hold(ctx context.Context) error {
 		}
 	}
 }
+
+// SingleServerLockKey is the advisory lock a server holds while it is the
+// only one allowed on its database.
+const SingleServerLockKey int64 = 0x6865726d736f6c6f // "hermsolo"
+
+// ErrAnotherServer says that another server holds the database.
+const ErrAnotherServer = clusterError("another herm server is using this PostgreSQL database (several servers on one database are not supported yet)")
+
+// Exclusive takes the advisory lock key on a connection of its own, so
+// that no other server runs on the database while this one does (until
+// the cluster is built, several servers on one database would each think
+// they own every run). It fails at once with ErrAnotherServer when the
+// lock is taken; release gives it up. If the connection is lost the lock
+// goes with it; lost reports that (checked every Retry), and the caller
+// should stop.
+func Exclusive(ctx context.Context, opts PostgresOptions, key int64) (release func(), lost <-chan struct{}, err error) {
+	opts.defaults()
+	conn, err := pgx.Connect(ctx, opts.ConnString)
+	if err != nil {
+		return nil, nil, err
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+		_ = conn.Close(ctx)
+		return nil, nil, err
+	}
+	if !got {
+		_ = conn.Close(ctx)
+		return nil, nil, ErrAnotherServer
+	}
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	gone := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(opts.Retry)
+		defer tick.Stop()
+		for {
+			select {
+			case <-life.Done():
+				return
+			case <-tick.C:
+				if err := conn.Ping(life); err != nil && life.Err() == nil {
+					opts.Logger.Error("cluster: the connection holding this server's database lock was lost", "err", err)
+					close(gone)
+					return
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			cctx, cancelClose := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+			defer cancelClose()
+			// Unlocked now, not when the server gets round to ending the
+			// closed connection's session: a server started right after
+			// this one stopped must find it free.
+			_, _ = conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", key)
+			_ = conn.Close(cctx)
+		})
+	}, gone, nil
+}

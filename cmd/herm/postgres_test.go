@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// postgresSchema returns the URL of a fresh schema of the test database
+// (dropped after the test), or skips without HERM_TEST_POSTGRES_URL.
+func postgresSchema(t *testing.T) string {
+	t.Helper()
+	raw := os.Getenv("HERM_TEST_POSTGRES_URL")
+	if raw == "" {
+		t.Skip("HERM_TEST_POSTGRES_URL is not set: no PostgreSQL to test against")
+	}
+	schema := fmt.Sprintf("herm_e2e_%d", rand.Uint64()>>1)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), raw)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// The server on PostgreSQL: a deployment, a run, its events in sequence;
+// `herm migrate` on the same database; and a second server on it refused
+// (several servers on one database need the cluster, not built yet).
+func TestServeOnPostgres(t *testing.T) {
+	t.Parallel()
+	dbURL := postgresSchema(t)
+	s := startServer(t, map[string]string{"HERM_DATABASE_URL": dbURL})
+	id := s.createReady(nil)["deployment_id"].(string)
+	r := s.sendAndWait(id, "Hello on PostgreSQL")
+	if r["status"] != "completed" {
+		t.Fatalf("run %v", r)
+	}
+	page := s.must(200, "GET", "/v1/deployments/"+id+"/events?after=evt_0&limit=1000", nil, "Accept", "application/json")
+	var types []string
+	for i, e := range page["data"].([]any) {
+		ev := e.(map[string]any)
+		if ev["sequence"] != float64(i+1) {
+			t.Fatalf("event %d has sequence %v", i+1, ev["sequence"])
+		}
+		types = append(types, ev["type"].(string))
+	}
+	if !strings.Contains(strings.Join(types, ","), "message") || !strings.Contains(strings.Join(types, ","), "token") {
+		t.Fatalf("events %v", types)
+	}
+
+	// A second server on the same database (its own data dir) is refused.
+	env := map[string]string{"HERM_ADDR": "127.0.0.1:0", "HERM_DATA_DIR": t.TempDir(), "HERM_DATABASE_URL": dbURL, "HERM_API_KEY": testKey}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := loadConfig("serve", nil, getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = serveWith(ctx, cfg, getenv, slog.New(slog.DiscardHandler), io.Discard, func(*app) { cancel() })
+	if err == nil || !strings.Contains(err.Error(), "another herm server is using this PostgreSQL database") {
+		t.Fatalf("a second server on the database: %v", err)
+	}
+
+	// migrate answers for PostgreSQL too (the server is stopped first: it
+	// holds the database).
+	s.stop()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, getenv, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "database PostgreSQL is at schema version 10") || strings.Contains(out.String(), "postgres://") {
+		t.Fatalf("migrate said %q", out.String())
+	}
+}
