@@ -312,3 +312,14 @@ func TestMCPServerPermissionPauses(t *testing.T) {
 		t.Fatalf("with always_allow set on the tool: run %v, %d calls", r["status"], calls.Load())
 	}
 }
+
+// A steering answer with a NUL character is refused, naming the field.
+func TestSteeringMessageNUL(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	id := s.createReady(nil)["deployment_id"].(string)
+	r := s.do("POST", "/v1/deployments/"+id+"/steering_requests/str_x", map[string]any{"decision": "answer", "message": "yes\x00"})
+	if r.status != 400 || r.errCode(t) != "validation_error" || !strings.Contains(string(r.body), "message") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+}

@@ -101,6 +101,9 @@ func (s *turnStream) emit(typ, delta string) {
 	if delta == "" {
 		return
 	}
+	// A model's NUL becomes U+FFFD, in the deltas and so in the message
+	// (no text column of PostgreSQL stores NUL).
+	delta = strings.ReplaceAll(delta, "\x00", "\uFFFD")
 	s.emitted = true
 	if typ == herm.EventToken {
 		s.text.WriteString(delta)

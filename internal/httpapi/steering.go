@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -102,6 +103,9 @@ func (s *Server) resolveSteering(w http.ResponseWriter, r *http.Request) error {
 	if in.Message != nil {
 		if n := len([]rune(*in.Message)); n > herm.MaxContent {
 			return herm.Errorf(herm.EInvalid, "message must be at most %d characters (got %d)", herm.MaxContent, n)
+		}
+		if strings.ContainsRune(*in.Message, 0) {
+			return herm.Errorf(herm.EInvalid, "message must not contain NUL characters")
 		}
 		msg = *in.Message
 	}

@@ -462,3 +462,27 @@ func TestSubagentTurns(t *testing.T) {
 		t.Fatalf("the failed child turn: %+v %+v", l.text, l.abandoned)
 	}
 }
+
+// A NUL the model streams becomes U+FFFD in the deltas and the message
+// alike (PostgreSQL's text columns take no NUL), and the run completes.
+func TestModelNULIsReplaced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, runner.Options{})
+	e.script.Push(llmtest.Turn{Words: []string{"a\x00", "b"}})
+	e.start()
+	run := e.wait(e.send("go", "", "").Run.ID, herm.RunCompleted)
+	l := readTurns(t, e.events(), run.ID)
+	l.check(t)
+	if got := l.message[turnKey{turn: 1}]; got != "a\uFFFDb" {
+		t.Fatalf("message %q", got)
+	}
+	msgs, err := e.store.ListMessages(context.Background(), run.ThreadID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if strings.ContainsRune(m.Content, 0) {
+			t.Fatalf("a stored message holds a NUL: %q", m.Content)
+		}
+	}
+}
