@@ -28,19 +28,19 @@ const (
 	sqlClaimExpired = `UPDATE runs SET
 			status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
 		WHERE id = (SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ?
-				ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+				ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
 			AND status = 'running' AND lease_expires_at <= ?
 		RETURNING ` + runColumns
 	// sqlClaimQueued takes the oldest queued run of a thread that has no
-	// running or waiting run and no older queued run.
+	// running or waiting run and no older queued run ("oldest" in the order
+	// the database took the runs in, seq, not by any server's clock).
 	sqlClaimQueued = `UPDATE runs SET
 			status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
 		WHERE id = (SELECT r.id FROM runs r
 				WHERE r.status = 'queued' AND NOT EXISTS (
 					SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
-						o.status IN ('running', 'waiting_on_human') OR
-						(o.status = 'queued' AND (o.created_at < r.created_at OR (o.created_at = r.created_at AND o.id < r.id)))))
-				ORDER BY r.created_at, r.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+						o.status IN ('running', 'waiting_on_human') OR (o.status = 'queued' AND o.seq < r.seq)))
+				ORDER BY r.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
 			AND status = 'queued'
 		RETURNING ` + runColumns
 )

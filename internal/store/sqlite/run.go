@@ -67,8 +67,9 @@ func (q *querier) CreateRun(ctx context.Context, r *herm.Run) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.w().ExecContext(ctx, `INSERT INTO runs (`+runColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	// seq: the queue order, the database's (one writer: MAX+1 is safe).
+	_, err = q.w().ExecContext(ctx, `INSERT INTO runs (`+runColumns+`, seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))`,
 		r.ID, r.DeploymentID, r.ThreadID, r.Status, trigger, r.Trigger.AutomationID, r.ConfigVersion, r.Model,
 		usage, errInfo, r.StopReason, boolInt(r.CancelRequested), r.LeaseOwner, leaseMicros(r.LeaseExpiresAt),
 		micros(r.CreatedAt), microsPtr(r.StartedAt), microsPtr(r.CompletedAt))

@@ -23,20 +23,20 @@ import (
 // ClaimRun(now) at once.
 
 // ClaimRun leases the oldest startable run to owner, in one statement: its
-// candidates (expired running runs first, ties by created_at then id, then
-// the oldest queued run of a thread that has no running or waiting run and
-// no older queued run) are the UPDATE's WHERE.
+// candidates (expired running runs first, then the oldest queued run of a
+// thread that has no running or waiting run and no older queued run;
+// "oldest" in the order the database took the runs in, seq, whatever
+// clock made their created_at) are the UPDATE's WHERE.
 func (q *querier) ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error) {
 	r, err := scanRun(q.w().QueryRowContext(ctx, `UPDATE runs SET
 			status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
 		WHERE id = COALESCE(
-			(SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ? ORDER BY created_at, id LIMIT 1),
+			(SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ? ORDER BY seq LIMIT 1),
 			(SELECT r.id FROM runs r
 				WHERE r.status = 'queued' AND NOT EXISTS (
 					SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
-						o.status IN ('running', 'waiting_on_human') OR
-						(o.status = 'queued' AND (o.created_at < r.created_at OR (o.created_at = r.created_at AND o.id < r.id)))))
-				ORDER BY r.created_at, r.id LIMIT 1))
+						o.status IN ('running', 'waiting_on_human') OR (o.status = 'queued' AND o.seq < r.seq)))
+				ORDER BY r.seq LIMIT 1))
 		RETURNING `+runColumns, owner, micros(leaseUntil), micros(now), micros(now)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

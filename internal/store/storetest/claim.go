@@ -80,25 +80,35 @@ func claimTests() []test {
 		{"Claim/ThreadsInParallel", func(t *testing.T, f *fixture) {
 			d, e := f.deployment(), f.deployment()
 			b, c := f.thread(d.ID), f.thread(d.ID)
+			e1 := f.run(e.ID, e.ThreadID, herm.RunQueued, at(500*time.Millisecond))
 			a1 := f.run(d.ID, d.ThreadID, herm.RunQueued, at(1*time.Second))
-			a2 := f.run(d.ID, d.ThreadID, herm.RunQueued, at(4*time.Second))
 			b1 := f.run(d.ID, b.ID, herm.RunQueued, at(2*time.Second))
 			c1 := f.run(d.ID, c.ID, herm.RunQueued, at(3*time.Second))
-			e1 := f.run(e.ID, e.ThreadID, herm.RunQueued, at(500*time.Millisecond))
+			a2 := f.run(d.ID, d.ThreadID, herm.RunQueued, at(4*time.Second))
 			wantDiff(t, "claims", ids(e1, a1, b1, c1), f.claimAll("node-a", at(time.Minute)))
 			f.finish(a1, "node-a", at(time.Minute))
 			wantDiff(t, "claims after a1", ids(a2), f.claimAll("node-a", at(time.Minute)))
 		}},
-		{"Claim/TieBreakByID", func(t *testing.T, f *fixture) {
+		{"Claim/InsertionOrderNotClocks", func(t *testing.T, f *fixture) {
+			// Runs queue in the order the database took them in, whatever
+			// the created_at (another server's clock) or the id says.
 			d := f.deployment()
 			low, high := f.id(herm.PrefixRun), f.id(herm.PrefixRun)
-			for _, id := range []string{high, low} {
-				f.must(f.s.CreateRun(f.ctx, &herm.Run{
-					ID: id, DeploymentID: d.ID, ThreadID: f.thread(d.ID).ID, Status: herm.RunQueued,
-					Trigger: herm.Trigger{Type: herm.TriggerMessage}, CreatedAt: at(time.Second),
-				}))
+			late := &herm.Run{ID: high, DeploymentID: d.ID, ThreadID: d.ThreadID, Status: herm.RunQueued,
+				Trigger: herm.Trigger{Type: herm.TriggerMessage}, CreatedAt: at(time.Hour)} // a clock an hour ahead
+			early := &herm.Run{ID: low, DeploymentID: d.ID, ThreadID: d.ThreadID, Status: herm.RunQueued,
+				Trigger: herm.Trigger{Type: herm.TriggerMessage}, CreatedAt: at(time.Second)}
+			f.must(f.s.CreateRun(f.ctx, late))
+			f.must(f.s.CreateRun(f.ctx, early))
+			other := f.thread(d.ID)
+			f.must(f.s.CreateRun(f.ctx, &herm.Run{ID: f.id(herm.PrefixRun), DeploymentID: d.ID, ThreadID: other.ID, Status: herm.RunQueued,
+				Trigger: herm.Trigger{Type: herm.TriggerMessage}, CreatedAt: at(0)}))
+			got := f.claimAll("node-a", at(2*time.Hour))
+			if len(got) != 2 || got[0] != high {
+				t.Fatalf("claims %v: want %s (taken in first) first, and only one run of its thread", got, high)
 			}
-			wantDiff(t, "claims", []string{low, high}, f.claimAll("node-a", at(time.Minute)))
+			f.must(f.s.CompleteRun(f.ctx, high, "node-a", herm.StopEndTurn, at(2*time.Hour)))
+			wantDiff(t, "claims after the first ended", []string{low}, f.claimAll("node-a", at(2*time.Hour)))
 		}},
 		{"Claim/WaitingOnHumanNeverClaimed", func(t *testing.T, f *fixture) {
 			d := f.deployment()
@@ -166,7 +176,8 @@ func claimTests() []test {
 			ra := running(10*time.Second, 20*time.Second)
 			rb := running(5*time.Second, 30*time.Second)
 			running(2*time.Second, 2*time.Hour) // lease still held
-			wantDiff(t, "claims", ids(rb, ra, qc), f.claimAll("node-a", at(time.Minute)))
+			// Expired runs first, in the order they were taken in.
+			wantDiff(t, "claims", ids(ra, rb, qc), f.claimAll("node-a", at(time.Minute)))
 		}},
 		{"Claim/Concurrent", func(t *testing.T, f *fixture) {
 			d := f.deployment()
