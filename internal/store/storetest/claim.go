@@ -110,6 +110,22 @@ func claimTests() []test {
 			f.must(f.s.CompleteRun(f.ctx, high, "node-a", herm.StopEndTurn, at(2*time.Hour)))
 			wantDiff(t, "claims after the first ended", []string{low}, f.claimAll("node-a", at(2*time.Hour)))
 		}},
+		{"Claim/OneActiveRunPerThreadInTheSchema", func(t *testing.T, f *fixture) {
+			// Whatever writes the rows, a thread never has two running or
+			// waiting runs: the database refuses the second.
+			d := f.deployment()
+			active := func(status herm.RunStatus) error {
+				return f.s.CreateRun(f.ctx, &herm.Run{ID: f.id(herm.PrefixRun), DeploymentID: d.ID, ThreadID: d.ThreadID, Status: status,
+					Trigger: herm.Trigger{Type: herm.TriggerMessage}, LeaseOwner: "node-a", LeaseExpiresAt: at(time.Hour),
+					CreatedAt: at(0), StartedAt: ptr(at(0))})
+			}
+			f.must(active(herm.RunRunning))
+			wantCode(t, active(herm.RunRunning), herm.EConflict)
+			wantCode(t, active(herm.RunWaitingOnHuman), herm.EConflict)
+			other := f.thread(d.ID)
+			f.must(f.s.CreateRun(f.ctx, &herm.Run{ID: f.id(herm.PrefixRun), DeploymentID: d.ID, ThreadID: other.ID, Status: herm.RunRunning,
+				Trigger: herm.Trigger{Type: herm.TriggerMessage}, LeaseOwner: "node-a", LeaseExpiresAt: at(time.Hour), CreatedAt: at(0), StartedAt: ptr(at(0))}))
+		}},
 		{"Claim/WaitingOnHumanNeverClaimed", func(t *testing.T, f *fixture) {
 			d := f.deployment()
 			w := &herm.Run{
