@@ -504,6 +504,7 @@ func TestRateLimit(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
+	sqliteOnly(t)
 	t.Parallel()
 	s := startServer(t, nil)
 	k := s.must(201, "POST", "/v1/api_keys", map[string]any{"name": "ci", "scopes": []string{"deployments:read", "deployments:write"}})

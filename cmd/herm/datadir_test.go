@@ -17,6 +17,7 @@ import (
 // data dir itself, workspaces/, the sandbox state: o+x, never readable).
 // Workspace contents keep their modes.
 func TestDataDirModes(t *testing.T) {
+	sqliteOnly(t)
 	t.Parallel()
 	s := startServer(t, map[string]string{"HERM_DATA_DIR": filepath.Join(t.TempDir(), "data")})
 	d := s.createReady(nil)
@@ -79,6 +80,7 @@ func TestDataDirModes(t *testing.T) {
 // Two servers on one SQLite data dir would break each other's event
 // streams: the second refuses to start, naming the first.
 func TestDataDirLock(t *testing.T) {
+	sqliteOnly(t)
 	t.Parallel()
 	s := startServer(t, nil)
 	env := map[string]string{"HERM_ADDR": "127.0.0.1:0", "HERM_DATA_DIR": s.dir, "HERM_API_KEY": testKey, "HERM_LOG_FORMAT": "json"}

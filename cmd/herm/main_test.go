@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -44,6 +45,10 @@ func startServerWith(t *testing.T, env map[string]string, tune func(*config)) *s
 		"HERM_RATE_LIMIT": "-1"} // tests poll; TestRateLimit sets its own
 	for k, v := range env {
 		vars[k] = v
+	}
+	if os.Getenv("HERM_TEST_E2E_POSTGRES") == "1" && vars["HERM_DATABASE_URL"] == "" {
+		// The end-to-end suite on PostgreSQL: each server on a fresh schema.
+		vars["HERM_DATABASE_URL"] = postgresSchemaFor(t, vars["HERM_DATA_DIR"])
 	}
 	getenv := func(k string) string { return vars[k] }
 	ctx, cancel := context.WithCancel(context.Background())

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,24 +23,37 @@ import (
 // (dropped after the test), or skips without HERM_TEST_POSTGRES_URL.
 func postgresSchema(t *testing.T) string {
 	t.Helper()
+	return postgresSchemaNamed(t, fmt.Sprintf("herm_e2e_%d", rand.Uint64()>>1))
+}
+
+// postgresSchemaFor is the schema of a data dir: a server restarted on the
+// same data dir finds its database again.
+func postgresSchemaFor(t *testing.T, dataDir string) string {
+	t.Helper()
+	h := fnv.New64a()
+	h.Write([]byte(dataDir))
+	return postgresSchemaNamed(t, fmt.Sprintf("herm_e2e_%d", h.Sum64()>>1))
+}
+
+func postgresSchemaNamed(t *testing.T, schema string) string {
+	t.Helper()
 	raw := os.Getenv("HERM_TEST_POSTGRES_URL")
 	if raw == "" {
 		t.Skip("HERM_TEST_POSTGRES_URL is not set: no PostgreSQL to test against")
 	}
-	schema := fmt.Sprintf("herm_e2e_%d", rand.Uint64()>>1)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		c, err := pgx.Connect(context.Background(), raw)
 		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			_, _ = c.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema+" CASCADE")
 			c.Close(context.Background())
 		}
 	})
@@ -50,6 +65,15 @@ func postgresSchema(t *testing.T) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// sqliteOnly skips a test of SQLite's own files when the end-to-end suite
+// runs on PostgreSQL.
+func sqliteOnly(t *testing.T) {
+	t.Helper()
+	if os.Getenv("HERM_TEST_E2E_POSTGRES") == "1" {
+		t.Skip("a test of the SQLite data dir; the suite runs on PostgreSQL")
+	}
 }
 
 // The server on PostgreSQL: a deployment, a run, its events in sequence;
@@ -100,5 +124,28 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^database PostgreSQL is at schema version [1-9][0-9]*\n$`).MatchString(out.String()) {
 		t.Fatalf("migrate said %q", out.String())
+	}
+}
+
+// TestSuiteOnPostgres runs this package's end-to-end tests again with
+// every in-process server on PostgreSQL (a schema per data dir), so that
+// the whole API is exercised on both stores. The crash tests' servers (a
+// built binary) stay on SQLite.
+func TestSuiteOnPostgres(t *testing.T) {
+	if os.Getenv("HERM_TEST_E2E_POSTGRES") == "1" {
+		t.Skip("this is the run on PostgreSQL")
+	}
+	if os.Getenv("HERM_TEST_POSTGRES_URL") == "" {
+		t.Skip("HERM_TEST_POSTGRES_URL is not set: no PostgreSQL to test against")
+	}
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", ".", "-test.skip", "^(TestSuiteOnPostgres|TestKill9.*|TestCrash.*)$", "-test.timeout", "8m")
+	cmd.Env = append(os.Environ(), "HERM_TEST_E2E_POSTGRES=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		lines := strings.Split(string(out), "\n")
+		t.Fatalf("the end-to-end tests on PostgreSQL failed: %v\n%s", err, strings.Join(lines[max(0, len(lines)-80):], "\n"))
 	}
 }
