@@ -357,8 +357,11 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 		a.RetryAt, changed = nil, true // not fired days later when it comes back on
 	}
 	if on && a.RetryAt != nil && !a.RetryAt.After(now) && !busy {
+		retryAt := *a.RetryAt
 		a.RetryAt, changed = nil, true
-		if _, err := s.fire(ctx, a); err != nil {
+		if run := s.firedSince(ctx, a, retryAt); run != nil {
+			s.record(a, run) // retried, and the process stopped before it recorded so
+		} else if _, err := s.fire(ctx, a); err != nil {
 			log.Warn("automation: retry not started", "err", err)
 		}
 		busy = true
@@ -372,8 +375,9 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 		case busy && (a.Overlap == herm.OverlapSkip || a.LastRunStatus == string(herm.RunQueued)):
 			// (queue: at most one run waits behind the one going)
 			log.Info("automation: firing skipped, its last run is still going", "run_id", a.LastRunID)
-		case s.firedSince(ctx, a, *a.NextRunAt):
+		case s.firedSince(ctx, a, *a.NextRunAt) != nil:
 			// Fired, and the process stopped before it recorded so.
+			s.record(a, s.firedSince(ctx, a, *a.NextRunAt))
 		default:
 			a.Retries, a.RetryAt = 0, nil
 			if _, err := s.fire(ctx, a); err != nil {
@@ -390,10 +394,20 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 	}
 }
 
-// firedSince reports whether a run of a was started at or after t.
-func (s *Service) firedSince(ctx context.Context, a *herm.Automation, t time.Time) bool {
+// firedSince returns a's run started at or after t, if there is one.
+func (s *Service) firedSince(ctx context.Context, a *herm.Automation, t time.Time) *herm.Run {
 	runs, err := s.store.ListRuns(ctx, herm.RunFilter{DeploymentID: a.DeploymentID, AutomationID: a.ID, Page: herm.Page{Limit: 1}})
-	return err == nil && len(runs) == 1 && !runs[0].CreatedAt.Before(t)
+	if err != nil || len(runs) == 0 || runs[0].CreatedAt.Before(t) {
+		return nil
+	}
+	return runs[0]
+}
+
+// record makes run a's last run (one that was started but not recorded),
+// so that a follows it (and retries it if it fails).
+func (s *Service) record(a *herm.Automation, run *herm.Run) {
+	at := run.CreatedAt
+	a.LastRunID, a.LastRunAt, a.LastRunStatus = run.ID, &at, string(run.Status)
 }
 
 // List returns a deployment's automations, newest first.

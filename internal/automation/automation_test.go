@@ -226,3 +226,37 @@ func TestFiringAfterACrash(t *testing.T) {
 		t.Fatal("fired twice for one firing")
 	}
 }
+
+// A retry started but not recorded (the process stopped in between) is not
+// started again, and the automation follows the run that was.
+func TestRetryAfterACrash(t *testing.T) {
+	e := newEnv(t)
+	a, err := e.svc.Create(e.ctx, e.dep.ID, herm.AutomationInput{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.at(time.Hour)
+	e.endLastRun(herm.RunError)
+	e.at(10 * time.Second) // sees the error: a retry in a minute
+	before, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
+	if before.RetryAt == nil {
+		t.Fatalf("no retry scheduled: %+v", before)
+	}
+	e.at(time.Minute)
+	if e.sends() != 2 {
+		t.Fatalf("%d sends, want the firing and its retry", e.sends())
+	}
+	// As if the retry's run had been made but not recorded.
+	if err := e.st.UpdateAutomation(e.ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	e.at(10 * time.Second)
+	if e.sends() != 2 {
+		t.Fatal("the retry was started twice")
+	}
+	got, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
+	runs, _ := e.st.ListRuns(e.ctx, herm.RunFilter{DeploymentID: e.dep.ID, AutomationID: a.ID, Page: herm.Page{Limit: 1}})
+	if got.RetryAt != nil || len(runs) != 1 || got.LastRunID != runs[0].ID {
+		t.Fatalf("after the crash the automation follows %q (retry at %v), want the retry's run %s", got.LastRunID, got.RetryAt, runs[0].ID)
+	}
+}
