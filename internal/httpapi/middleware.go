@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
-	"github.com/hermhq/herm/internal/store"
 )
 
 type ctxKey int
@@ -233,58 +232,87 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		rawHash := hashOf(body) // what versions before compacting stored
 		key := apiKey(r.Context())
 
-		release, ok := s.inflight.acquire(key.ID + "\x00" + ik)
-		if !ok {
-			s.writeError(w, r, herm.Errorf(herm.EConflict, "a request with this Idempotency-Key is still in progress"))
-			return
-		}
-		defer release()
-
-		prev, err := s.store.GetIdempotency(r.Context(), key.ID, ik)
-		switch {
-		case err == nil && s.now().Sub(prev.CreatedAt) < idempotencyTTL:
-			if prev.RequestHash != hash && prev.RequestHash != rawHash {
-				s.writeError(w, r, herm.Errorf(herm.EConflict, "this Idempotency-Key was used with a different request"))
-				return
-			}
-			body, err := s.unsealResponse(key.ID, ik, prev.Body)
+		// Reserve the key with a row of its own (an insert that conflicts,
+		// so that two servers never both run the request), then keep the
+		// response in it.
+		ctx := r.Context()
+		mine := &herm.Idempotency{KeyID: key.ID, Key: ik, RequestHash: hash, CreatedAt: s.now().UTC()}
+		for attempt := 0; ; attempt++ {
+			prev, err := s.store.ReserveIdempotency(ctx, mine)
 			if err != nil {
-				s.logger.Warn("stored idempotent response", "request_id", requestID(r.Context()), "err", err)
-				s.writeError(w, r, herm.Errorf(herm.EConflict, "the response stored for this Idempotency-Key can no longer be read; use a new key"))
+				s.writeError(w, r, err)
 				return
 			}
-			w.Header().Set("Content-Type", prev.ContentType)
-			w.Header().Set("Idempotent-Replayed", "true")
-			w.WriteHeader(prev.StatusCode)
-			_, _ = w.Write(body)
-			return
-		case err == nil:
-			// Expired but not yet swept: forget it.
-		case !herm.IsCode(err, herm.ENotFound):
-			s.writeError(w, r, err)
-			return
+			if prev == nil {
+				break // ours
+			}
+			age := s.now().Sub(prev.CreatedAt)
+			switch {
+			case prev.StatusCode == 0 && age < idempotencyStale:
+				s.writeError(w, r, herm.Errorf(herm.EConflict, "a request with this Idempotency-Key is still in progress"))
+				return
+			case prev.StatusCode != 0 && age < idempotencyTTL:
+				s.replay(w, r, prev, hash, rawHash)
+				return
+			}
+			// An expired response, or a reservation whose request died: take
+			// it over, unless another request did first (then look again).
+			err = s.store.TakeIdempotency(ctx, mine, prev.CreatedAt)
+			if err == nil {
+				break
+			}
+			if !herm.IsCode(err, herm.EConflict) || attempt > 0 {
+				s.writeError(w, r, err)
+				return
+			}
 		}
+		// The row is released unless a result is kept (also when the
+		// handler panics), so that the client may retry.
+		kept := false
+		defer func() {
+			if !kept {
+				if err := s.store.ReleaseIdempotency(context.WithoutCancel(ctx), mine); err != nil {
+					s.logger.Warn("release idempotency key", "request_id", requestID(ctx), "err", err)
+				}
+			}
+		}()
 		rec := &recorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
 		if rec.status >= 500 || rec.status == 0 || rec.status == http.StatusTooManyRequests {
 			return // not a result: the client may retry
 		}
-		err = s.store.InTx(r.Context(), func(q store.Querier) error {
-			if prev != nil {
-				if _, err := q.DeleteIdempotencyBefore(r.Context(), s.now().Add(-idempotencyTTL)); err != nil {
-					return err
-				}
-			}
-			return q.PutIdempotency(r.Context(), &herm.Idempotency{
-				KeyID: key.ID, Key: ik, RequestHash: hash, StatusCode: rec.status,
-				ContentType: rec.Header().Get("Content-Type"), Body: s.sealResponse(key.ID, ik, rec.body.Bytes()), CreatedAt: s.now().UTC(),
-			})
-		})
-		if err != nil {
-			s.logger.Warn("store idempotent response", "request_id", requestID(r.Context()), "err", err)
+		mine.StatusCode, mine.ContentType, mine.Body = rec.status, rec.Header().Get("Content-Type"), s.sealResponse(key.ID, ik, rec.body.Bytes())
+		if err := s.store.CompleteIdempotency(context.WithoutCancel(ctx), mine); err != nil {
+			s.logger.Warn("store idempotent response", "request_id", requestID(ctx), "err", err)
+			return
 		}
+		kept = true
 	})
 }
+
+// replay answers a retried request with the stored response, or refuses a
+// key used with another request.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, prev *herm.Idempotency, hash, rawHash string) {
+	if prev.RequestHash != hash && prev.RequestHash != rawHash {
+		s.writeError(w, r, herm.Errorf(herm.EConflict, "this Idempotency-Key was used with a different request"))
+		return
+	}
+	body, err := s.unsealResponse(prev.KeyID, prev.Key, prev.Body)
+	if err != nil {
+		s.logger.Warn("stored idempotent response", "request_id", requestID(r.Context()), "err", err)
+		s.writeError(w, r, herm.Errorf(herm.EConflict, "the response stored for this Idempotency-Key can no longer be read; use a new key"))
+		return
+	}
+	w.Header().Set("Content-Type", prev.ContentType)
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.WriteHeader(prev.StatusCode)
+	_, _ = w.Write(body)
+}
+
+// idempotencyStale is how long a reservation may wait for its request's
+// response: past it, the request is taken as dead (its server stopped) and
+// a retry runs it.
+const idempotencyStale = 5 * time.Minute
 
 const idempotencyTTL = 24 * time.Hour
 
@@ -333,29 +361,6 @@ func (w *recorder) Write(b []byte) (int, error) {
 	}
 	w.body.Write(b)
 	return w.ResponseWriter.Write(b)
-}
-
-// keyLocks serialises requests that share an idempotency key.
-type keyLocks struct {
-	mu   sync.Mutex
-	held map[string]bool
-}
-
-func (k *keyLocks) acquire(key string) (func(), bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.held == nil {
-		k.held = make(map[string]bool)
-	}
-	if k.held[key] {
-		return nil, false
-	}
-	k.held[key] = true
-	return func() {
-		k.mu.Lock()
-		delete(k.held, key)
-		k.mu.Unlock()
-	}, true
 }
 
 // bodyError turns a body read failure into the right error.

@@ -103,7 +103,6 @@ type Server struct {
 	now         func() time.Time
 	logger      *slog.Logger
 	limiter     *limiter
-	inflight    keyLocks
 	mux         *http.ServeMux
 
 	streams      context.Context // ends every event stream at shutdown

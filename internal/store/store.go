@@ -60,6 +60,20 @@ type Querier interface {
 	PutIdempotency(ctx context.Context, r *herm.Idempotency) error
 	// DeleteIdempotencyBefore removes stored responses created before t.
 	DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error)
+	// ReserveIdempotency stores r as a request in progress (StatusCode 0)
+	// unless (KeyID, Key) has a row, which it returns instead; nil means the
+	// caller holds the key. One insert that conflicts: two servers never
+	// both run a request under one key.
+	ReserveIdempotency(ctx context.Context, r *herm.Idempotency) (*herm.Idempotency, error)
+	// TakeIdempotency makes the row read earlier (created at was: expired,
+	// or a reservation whose request died) the reservation r, if it is
+	// still that row; EConflict otherwise.
+	TakeIdempotency(ctx context.Context, r *herm.Idempotency, was time.Time) error
+	// CompleteIdempotency stores the response of reservation r; EConflict
+	// when the reservation was taken over.
+	CompleteIdempotency(ctx context.Context, r *herm.Idempotency) error
+	// ReleaseIdempotency removes reservation r (no result to keep).
+	ReleaseIdempotency(ctx context.Context, r *herm.Idempotency) error
 
 	// Deployments.
 

@@ -124,3 +124,68 @@ func (q *querier) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int
 	}
 	return affected(res)
 }
+
+// ReserveIdempotency stores r (StatusCode 0: a request in progress) unless
+// a row for its (KeyID, Key) exists, which it returns instead (nil when r
+// was stored: the caller holds the key).
+func (q *querier) ReserveIdempotency(ctx context.Context, r *herm.Idempotency) (*herm.Idempotency, error) {
+	res, err := q.w().ExecContext(ctx, `INSERT INTO idempotency
+		(key_id, key, request_hash, status_code, content_type, body, created_at) VALUES (?, ?, ?, 0, '', ?, ?)
+		ON CONFLICT (key_id, key) DO NOTHING`,
+		r.KeyID, r.Key, r.RequestHash, []byte{}, micros(r.CreatedAt))
+	if err != nil {
+		return nil, dbErr("reserve idempotency", err, msgs{})
+	}
+	if n, err := affected(res); err != nil || n == 1 {
+		return nil, err
+	}
+	prev, err := q.GetIdempotency(ctx, r.KeyID, r.Key)
+	if herm.IsCode(err, herm.ENotFound) {
+		return nil, herm.Errorf(herm.EConflict, "the idempotency key was released meanwhile; retry")
+	}
+	return prev, err
+}
+
+// TakeIdempotency takes over a row read earlier (an expired response, or a
+// reservation whose request died), as a new reservation r, only if it is
+// still the row read (created at was): EConflict otherwise.
+func (q *querier) TakeIdempotency(ctx context.Context, r *herm.Idempotency, was time.Time) error {
+	res, err := q.w().ExecContext(ctx, `UPDATE idempotency SET request_hash = ?, status_code = 0, content_type = '', body = ?, created_at = ?
+		WHERE key_id = ? AND key = ? AND created_at = ?`,
+		r.RequestHash, []byte{}, micros(r.CreatedAt), r.KeyID, r.Key, micros(was))
+	if err != nil {
+		return dbErr("take idempotency", err, msgs{})
+	}
+	if n, err := affected(res); err != nil || n == 1 {
+		return err
+	}
+	return herm.Errorf(herm.EConflict, "another request took this Idempotency-Key meanwhile")
+}
+
+// CompleteIdempotency stores the response of the reservation r (its
+// StatusCode, ContentType and Body); EConflict when the reservation is no
+// longer r's (taken over as dead).
+func (q *querier) CompleteIdempotency(ctx context.Context, r *herm.Idempotency) error {
+	body := r.Body
+	if body == nil {
+		body = []byte{}
+	}
+	res, err := q.w().ExecContext(ctx, `UPDATE idempotency SET status_code = ?, content_type = ?, body = ?
+		WHERE key_id = ? AND key = ? AND status_code = 0 AND created_at = ?`,
+		r.StatusCode, r.ContentType, body, r.KeyID, r.Key, micros(r.CreatedAt))
+	if err != nil {
+		return dbErr("complete idempotency", err, msgs{})
+	}
+	if n, err := affected(res); err != nil || n == 1 {
+		return err
+	}
+	return herm.Errorf(herm.EConflict, "the reservation of this Idempotency-Key was taken over")
+}
+
+// ReleaseIdempotency removes the reservation r (its request had no result
+// to keep: the client may retry).
+func (q *querier) ReleaseIdempotency(ctx context.Context, r *herm.Idempotency) error {
+	_, err := q.w().ExecContext(ctx, `DELETE FROM idempotency WHERE key_id = ? AND key = ? AND status_code = 0 AND created_at = ?`,
+		r.KeyID, r.Key, micros(r.CreatedAt))
+	return dbErr("release idempotency", err, msgs{})
+}

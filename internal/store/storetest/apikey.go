@@ -127,6 +127,59 @@ func idempotencyTests() []test {
 			_, err = f.s.GetIdempotency(f.ctx, "key_3", "idem-1")
 			wantCode(t, err, herm.ENotFound)
 		}},
+		{"Idempotency/Reservation", func(t *testing.T, f *fixture) {
+			mine := &herm.Idempotency{KeyID: "key_1", Key: "idem-r", RequestHash: "h1", CreatedAt: at(time.Second)}
+			prev, err := f.s.ReserveIdempotency(f.ctx, mine)
+			if err != nil || prev != nil {
+				t.Fatalf("first reservation: %+v, %v", prev, err)
+			}
+			// A second request finds the reservation in progress.
+			prev, err = f.s.ReserveIdempotency(f.ctx, &herm.Idempotency{KeyID: "key_1", Key: "idem-r", RequestHash: "h1", CreatedAt: at(2 * time.Second)})
+			f.must(err)
+			if prev == nil || prev.StatusCode != 0 || !prev.CreatedAt.Equal(at(time.Second)) {
+				t.Fatalf("second reservation found %+v", prev)
+			}
+			// It keeps its response.
+			mine.StatusCode, mine.ContentType, mine.Body = 201, "application/json", []byte(`{"ok":true}`)
+			f.must(f.s.CompleteIdempotency(f.ctx, mine))
+			got, err := f.s.GetIdempotency(f.ctx, "key_1", "idem-r")
+			f.must(err)
+			wantDiff(t, "kept response", mine, got)
+			wantCode(t, f.s.CompleteIdempotency(f.ctx, mine), herm.EConflict) // no longer a reservation
+
+			// Taking over an expired row is guarded by the row read.
+			next := &herm.Idempotency{KeyID: "key_1", Key: "idem-r", RequestHash: "h2", CreatedAt: at(48 * time.Hour)}
+			wantCode(t, f.s.TakeIdempotency(f.ctx, next, at(0)), herm.EConflict)
+			f.must(f.s.TakeIdempotency(f.ctx, next, at(time.Second)))
+			got, err = f.s.GetIdempotency(f.ctx, "key_1", "idem-r")
+			f.must(err)
+			if got.StatusCode != 0 || got.RequestHash != "h2" || len(got.Body) != 0 {
+				t.Fatalf("after the take-over: %+v", got)
+			}
+			// A released reservation frees the key.
+			f.must(f.s.ReleaseIdempotency(f.ctx, next))
+			_, err = f.s.GetIdempotency(f.ctx, "key_1", "idem-r")
+			wantCode(t, err, herm.ENotFound)
+		}},
+		{"Idempotency/ReservationRace", func(t *testing.T, f *fixture) {
+			// Two servers reserving one key: exactly one holds it.
+			other := f.another()
+			for i := range 20 {
+				key := fmt.Sprint("race-", i)
+				var pa, pb *herm.Idempotency
+				var ea, eb error
+				race(func() {
+					pa, ea = f.s.ReserveIdempotency(f.ctx, &herm.Idempotency{KeyID: "key_1", Key: key, RequestHash: "a", CreatedAt: at(time.Second)})
+				}, func() {
+					pb, eb = other.ReserveIdempotency(f.ctx, &herm.Idempotency{KeyID: "key_1", Key: key, RequestHash: "b", CreatedAt: at(time.Second)})
+				})
+				f.must(ea)
+				f.must(eb)
+				if (pa == nil) == (pb == nil) {
+					t.Fatalf("round %d: both or neither held the key (%+v, %+v)", i, pa, pb)
+				}
+			}
+		}},
 		{"Idempotency/Expiry", func(t *testing.T, f *fixture) {
 			for i := range 4 {
 				f.must(f.s.PutIdempotency(f.ctx, &herm.Idempotency{
