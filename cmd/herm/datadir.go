@@ -3,11 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"os"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/hermhq/herm/internal/cluster"
 	"github.com/hermhq/herm/internal/store"
@@ -47,11 +44,7 @@ type database struct {
 // takes the database's single-server lock first.
 func openDatabase(ctx context.Context, cfg *config, logger *slog.Logger) (*database, error) {
 	if cfg.isPostgres() {
-		key, err := singleServerKey(cfg.DatabaseURL)
-		if err != nil {
-			return nil, err
-		}
-		release, lost, err := cluster.Exclusive(ctx, cluster.PostgresOptions{ConnString: cfg.DatabaseURL, Logger: logger}, key)
+		release, lost, err := cluster.Exclusive(ctx, cluster.PostgresOptions{ConnString: cfg.DatabaseURL, Logger: logger}, cluster.SingleServer)
 		if err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
@@ -78,16 +71,4 @@ func (d *database) Close() error {
 	err := d.Store.Close()
 	d.release()
 	return err
-}
-
-// singleServerKey is the single-server lock of a database URL: one per
-// schema (search_path), since advisory locks are the whole database's.
-func singleServerKey(raw string) (int64, error) {
-	c, err := pgx.ParseConfig(raw)
-	if err != nil {
-		return 0, fmt.Errorf("database URL: %w", err)
-	}
-	h := fnv.New64a()
-	h.Write([]byte(c.RuntimeParams["search_path"]))
-	return cluster.SingleServerLockKey ^ int64(h.Sum64()>>1), nil
 }

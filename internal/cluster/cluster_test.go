@@ -229,7 +229,7 @@ func TestExclusive(t *testing.T) {
 	t.Parallel()
 	tag := fmt.Sprintf("herm_test_%d", rand.Int64())
 	admin := postgresURL(t, tag+"_admin")
-	key := rand.Int64()
+	key := fmt.Sprint("test-", rand.Int64()) // a lock of this test's own
 	opts := func(app string) PostgresOptions {
 		return PostgresOptions{ConnString: postgresURL(t, app), Retry: 50 * time.Millisecond}
 	}
@@ -258,4 +258,41 @@ func TestExclusive(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("a lost connection is not reported")
 	}
+}
+
+// The lock is the schema's as the database resolves it, not as a URL
+// spells it: the default path and search_path=public are one schema;
+// another schema is another lock.
+func TestExclusivePerSchema(t *testing.T) {
+	t.Parallel()
+	tag := fmt.Sprintf("herm_test_%d", rand.Int64())
+	base := postgresURL(t, tag)
+	name := fmt.Sprint("test-", rand.Int64())
+	with := func(params string) PostgresOptions {
+		return PostgresOptions{ConnString: base + params, Retry: 50 * time.Millisecond}
+	}
+	release, _, err := Exclusive(context.Background(), with(""), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for _, p := range []string{"&search_path=public", "&search_path=%22public%22"} {
+		if _, _, err := Exclusive(context.Background(), with(p), name); err != ErrAnotherServer {
+			t.Errorf("%s: %v, want the schema's lock taken", p, err)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(context.Background(), "CREATE SCHEMA "+tag); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(context.Background(), "DROP SCHEMA "+tag+" CASCADE")
+	other, _, err := Exclusive(context.Background(), with("&search_path="+tag), name)
+	if err != nil {
+		t.Fatalf("another schema: %v", err)
+	}
+	other()
 }

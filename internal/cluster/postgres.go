@@ -253,28 +253,41 @@ func (l *PostgresLeader) hold(ctx context.Context) error {
 	}
 }
 
-// SingleServerLockKey is the advisory lock a server holds while it is the
-// only one allowed on its database.
-const SingleServerLockKey int64 = 0x6865726d736f6c6f // "hermsolo"
+// SingleServer names the advisory lock a server holds while it is the only
+// one allowed on its schema.
+const SingleServer = "herm.single-server"
 
 // ErrAnotherServer says that another server holds the database.
 const ErrAnotherServer = clusterError("another herm server is using this PostgreSQL database (several servers on one database are not supported yet)")
 
-// Exclusive takes the advisory lock key on a connection of its own, so
-// that no other server runs on the database while this one does (until
+// Exclusive takes the advisory lock of name and the connection's current
+// schema on a connection of its own, so that no other server runs on that
+// schema while this one does (until
 // the cluster is built, several servers on one database would each think
 // they own every run). It fails at once with ErrAnotherServer when the
 // lock is taken; release gives it up. If the connection is lost the lock
 // goes with it; lost reports that (checked every Retry), and the caller
 // should stop.
-func Exclusive(ctx context.Context, opts PostgresOptions, key int64) (release func(), lost <-chan struct{}, err error) {
+func Exclusive(ctx context.Context, opts PostgresOptions, name string) (release func(), lost <-chan struct{}, err error) {
 	opts.defaults()
 	conn, err := pgx.Connect(ctx, opts.ConnString)
 	if err != nil {
 		return nil, nil, err
 	}
+	// The lock is the schema's the connection works in, as the database
+	// resolves it (search_path in the URL, a role's setting, the default),
+	// not as a URL spells it.
+	var key *int64
+	if err := conn.QueryRow(ctx, "SELECT hashtextextended($1 || '.' || current_schema(), 0)", name).Scan(&key); err != nil {
+		_ = conn.Close(ctx)
+		return nil, nil, err
+	}
+	if key == nil {
+		_ = conn.Close(ctx)
+		return nil, nil, errors.New("cluster: the connection has no current schema (check search_path)")
+	}
 	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", *key).Scan(&got); err != nil {
 		_ = conn.Close(ctx)
 		return nil, nil, err
 	}
@@ -312,7 +325,7 @@ func Exclusive(ctx context.Context, opts PostgresOptions, key int64) (release fu
 			// Unlocked now, not when the server gets round to ending the
 			// closed connection's session: a server started right after
 			// this one stopped must find it free.
-			_, _ = conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", key)
+			_, _ = conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", *key)
 			_ = conn.Close(cctx)
 		})
 	}, gone, nil

@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -21,20 +23,27 @@ func TestIdempotencyReservations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reserve := func(key string, at time.Time) {
-		prev, err := e.store.ReserveIdempotency(ctx, &herm.Idempotency{KeyID: k.ID, Key: key, RequestHash: "elsewhere", CreatedAt: at})
+	body := map[string]any{"title": "t"}
+	b, _ := json.Marshal(body)
+	hash := requestHash(httptest.NewRequest("POST", "/v1/deployments/dep_a/threads", nil), compactJSON(b))
+	reserve := func(key, hash string, at time.Time) {
+		prev, err := e.store.ReserveIdempotency(ctx, &herm.Idempotency{KeyID: k.ID, Key: key, RequestHash: hash, CreatedAt: at})
 		if err != nil || prev != nil {
 			t.Fatalf("reserve %s: %+v %v", key, prev, err)
 		}
 	}
 	post := func(key string) apiResponse {
-		return e.do(t, e.writer, "POST", "/v1/deployments/dep_a/threads", map[string]any{"title": "t"}, "Idempotency-Key", key)
+		return e.do(t, e.writer, "POST", "/v1/deployments/dep_a/threads", body, "Idempotency-Key", key)
 	}
-	reserve("busy", time.Now().UTC())
+	reserve("busy", hash, time.Now().UTC())
 	if r := post("busy"); envelope(t, r, 409, "conflict") == "" || !strings.Contains(string(r.body), "in progress") {
 		t.Fatalf("a key another server holds: %d %s", r.status, r.body)
 	}
-	reserve("dead", time.Now().UTC().Add(-idempotencyStale-time.Minute))
+	reserve("other", "another request", time.Now().UTC())
+	if r := post("other"); envelope(t, r, 409, "conflict") == "" || !strings.Contains(string(r.body), "different request") {
+		t.Fatalf("a key held for another request: %d %s", r.status, r.body)
+	}
+	reserve("dead", hash, time.Now().UTC().Add(-idempotencyStale-time.Minute))
 	first := post("dead")
 	if first.status != 201 {
 		t.Fatalf("a dead reservation's key: %d %s", first.status, first.body)

@@ -222,14 +222,8 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		hashOf := func(b []byte) string {
-			h := sha256.New()
-			h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
-			h.Write(b)
-			return hex.EncodeToString(h.Sum(nil))
-		}
-		hash := hashOf(compactJSON(body))
-		rawHash := hashOf(body) // what versions before compacting stored
+		hash := requestHash(r, compactJSON(body))
+		rawHash := requestHash(r, body) // what versions before compacting stored
 		key := apiKey(r.Context())
 
 		// Reserve the key with a row of its own (an insert that conflicts,
@@ -237,8 +231,14 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		// response in it.
 		ctx := r.Context()
 		mine := &herm.Idempotency{KeyID: key.ID, Key: ik, RequestHash: hash, CreatedAt: s.now().UTC()}
+		// (Not cancelled with the request: a reservation made just as the
+		// client went away must still be released below.)
+		dbCtx := context.WithoutCancel(ctx)
 		for attempt := 0; ; attempt++ {
-			prev, err := s.store.ReserveIdempotency(ctx, mine)
+			prev, err := s.store.ReserveIdempotency(dbCtx, mine)
+			if herm.IsCode(err, herm.EConflict) && attempt == 0 {
+				continue // the row was released as it was read: try again
+			}
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -248,6 +248,9 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			}
 			age := s.now().Sub(prev.CreatedAt)
 			switch {
+			case prev.RequestHash != hash && prev.RequestHash != rawHash && (prev.StatusCode != 0 || age < idempotencyStale):
+				s.writeError(w, r, herm.Errorf(herm.EConflict, "this Idempotency-Key was used with a different request"))
+				return
 			case prev.StatusCode == 0 && age < idempotencyStale:
 				s.writeError(w, r, herm.Errorf(herm.EConflict, "a request with this Idempotency-Key is still in progress"))
 				return
@@ -257,7 +260,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 			}
 			// An expired response, or a reservation whose request died: take
 			// it over, unless another request did first (then look again).
-			err = s.store.TakeIdempotency(ctx, mine, prev.CreatedAt)
+			err = s.store.TakeIdempotency(dbCtx, mine, prev.CreatedAt)
 			if err == nil {
 				break
 			}
@@ -288,6 +291,15 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 		}
 		kept = true
 	})
+}
+
+// requestHash identifies a request under an Idempotency-Key: its method,
+// path, query and body.
+func requestHash(r *http.Request, body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.RawQuery + "\n"))
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // replay answers a retried request with the stored response, or refuses a
