@@ -34,12 +34,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -315,20 +313,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, allowed []Secret
 	for _, h := range []string{"Proxy-Authorization", "Proxy-Connection"} {
 		out.Header.Del(h)
 	}
-	if scheme != "https" && !p.opts.Cleartext && len(allowed) > 0 {
-		for _, sec := range allowed {
-			ph := p.opts.Placeholder(sec.Env)
-			if strings.Contains(out.URL.RawQuery, ph) || slices.ContainsFunc(slices.Collect(maps.Values(out.Header)), func(vs []string) bool {
-				return slices.ContainsFunc(vs, func(v string) bool { return strings.Contains(v, ph) })
-			}) {
-				p.deny(w, r.URL.Hostname(), "a secret ("+sec.Env+") is sent only over https, and this request is plain http")
-				return
-			}
-		}
-	}
+	used := "" // a secret the request carries
 	fill := func(s string) string {
 		for _, sec := range allowed {
-			s = strings.ReplaceAll(s, p.opts.Placeholder(sec.Env), sec.Value)
+			if ph := p.opts.Placeholder(sec.Env); strings.Contains(s, ph) {
+				s, used = strings.ReplaceAll(s, ph, sec.Value), sec.Env
+			}
 		}
 		return s
 	}
@@ -338,6 +328,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, allowed []Secret
 		}
 	}
 	out.URL.RawQuery = fill(out.URL.RawQuery)
+	if used != "" && scheme != "https" && !p.opts.Cleartext {
+		p.deny(w, r.URL.Hostname(), "a secret ("+used+") is sent only over https, and this request is plain http")
+		return
+	}
 	// The request goes to the host it was allowed for, whatever Host
 	// header came with it (a shared front end routing by Host would take a
 	// secret elsewhere).
