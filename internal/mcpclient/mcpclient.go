@@ -160,11 +160,12 @@ func (hs *headerSet) apply(r *http.Request) {
 		r.Header.Del(k)
 		ok := true
 		filled := herm.HeaderPlaceholder.ReplaceAllStringFunc(tmpl, func(m string) string {
-			if !ok {
+			if !ok || !secure { // nothing to reveal for a header that is left out
+				ok = false
 				return ""
 			}
 			val, hosts, err := hs.resolve(r.Context(), hs.d, herm.HeaderPlaceholder.FindStringSubmatch(m)[1])
-			if err != nil || !secure || !herm.HostMatch(hosts, host) {
+			if err != nil || !herm.HostMatch(hosts, host) {
 				ok = false
 				return ""
 			}

@@ -153,13 +153,7 @@ func (q *querier) TakeIdempotency(ctx context.Context, r *herm.Idempotency, was 
 	res, err := q.w().ExecContext(ctx, `UPDATE idempotency SET request_hash = ?, status_code = 0, content_type = '', body = ?, created_at = ?
 		WHERE key_id = ? AND key = ? AND created_at = ?`,
 		r.RequestHash, []byte{}, micros(r.CreatedAt), r.KeyID, r.Key, micros(was))
-	if err != nil {
-		return dbErr("take idempotency", err, msgs{})
-	}
-	if n, err := affected(res); err != nil || n == 1 {
-		return err
-	}
-	return herm.Errorf(herm.EConflict, "another request took this Idempotency-Key meanwhile")
+	return changed("take idempotency", res, err, herm.Errorf(herm.EConflict, "another request took this Idempotency-Key meanwhile"))
 }
 
 // CompleteIdempotency stores the response of the reservation r (its
@@ -173,13 +167,7 @@ func (q *querier) CompleteIdempotency(ctx context.Context, r *herm.Idempotency) 
 	res, err := q.w().ExecContext(ctx, `UPDATE idempotency SET status_code = ?, content_type = ?, body = ?
 		WHERE key_id = ? AND key = ? AND status_code = 0 AND created_at = ?`,
 		r.StatusCode, r.ContentType, body, r.KeyID, r.Key, micros(r.CreatedAt))
-	if err != nil {
-		return dbErr("complete idempotency", err, msgs{})
-	}
-	if n, err := affected(res); err != nil || n == 1 {
-		return err
-	}
-	return herm.Errorf(herm.EConflict, "the reservation of this Idempotency-Key was taken over")
+	return changed("complete idempotency", res, err, herm.Errorf(herm.EConflict, "the reservation of this Idempotency-Key was taken over"))
 }
 
 // ReleaseIdempotency removes the reservation r (its request had no result
