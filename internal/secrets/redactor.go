@@ -22,9 +22,8 @@ const minVariantLen = 8
 // split or transformed by a program), which is why values never enter the
 // sandbox in the first place.
 type Redactor struct {
-	rep     *strings.Replacer
-	first   map[byte][]string // what rep replaces by first byte, longest first
-	mark    map[string]string // needle → its [REDACTED:NAME]
+	first   [256][]string     // the texts replaced, by first byte, longest first
+	mark    map[string]string // text → its [REDACTED:NAME]
 	longest int               // bytes of the longest text replaced
 }
 
@@ -63,14 +62,11 @@ func NewRedactor(values map[string]string) *Redactor {
 	}
 	// Longest first: a needle that contains another is replaced whole.
 	sort.SliceStable(pairs, func(i, j int) bool { return len(pairs[i].needle) > len(pairs[j].needle) })
-	args := make([]string, 0, 2*len(pairs))
-	r := &Redactor{first: map[byte][]string{}, mark: map[string]string{}, longest: len(pairs[0].needle)}
+	r := &Redactor{mark: map[string]string{}, longest: len(pairs[0].needle)}
 	for _, p := range pairs {
-		args = append(args, p.needle, "[REDACTED:"+p.name+"]")
 		r.first[p.needle[0]] = append(r.first[p.needle[0]], p.needle)
 		r.mark[p.needle] = "[REDACTED:" + p.name + "]"
 	}
-	r.rep = strings.NewReplacer(args...)
 	return r
 }
 
@@ -103,7 +99,8 @@ func (r *Redactor) Replace(s string) string {
 	if r == nil {
 		return s
 	}
-	return r.rep.Replace(s)
+	out, _ := r.scan(s, true)
+	return out
 }
 
 // Longest is the length in bytes of the longest text replaced: a stream cut
@@ -135,26 +132,29 @@ func (s *Stream) Write(chunk string) string {
 		return chunk
 	}
 	text := s.pending + chunk
-	out, cut := s.r.scan(text)
+	out, cut := s.r.scan(text, false)
 	s.pending = text[cut:]
 	return out
 }
 
-// scan redacts text from its start as strings.Replacer does — at each
-// place the longest (first) needle that starts there, else one byte on —
-// up to where a needle could start and not be whole yet (the last
-// longest-1 bytes), and returns what it redacted and where it stopped,
-// moved back (by at most 3 bytes, over bytes no needle starts at) to a
-// UTF-8 boundary. Replace of text[:cut] is then the start of Replace of
-// text and whatever follows, and the held-back tail stays short.
-func (r *Redactor) scan(text string) (string, int) {
+// scan redacts text from its start — at each place the longest needle
+// that starts there, else one byte on — to its end when final; otherwise up
+// to where a needle could start and not be whole yet (the last longest-1
+// bytes), and returns what it redacted and where it stopped, moved back (by
+// at most 3 bytes, over bytes no needle starts at) to a UTF-8 boundary. The
+// scan of text[:cut] is then the start of the scan of text and whatever
+// follows, and the held-back tail stays short.
+func (r *Redactor) scan(text string, final bool) (string, int) {
 	var b strings.Builder
 	i, plain := 0, 0 // plain: where the bytes passed on one by one start
-	for i+r.longest-1 < len(text) {
+	for i < len(text) && (final || i+r.longest-1 < len(text)) {
 		n := r.at(text, i)
 		if n == "" {
 			i++
 			continue
+		}
+		if b.Len() == 0 {
+			b.Grow(len(text))
 		}
 		b.WriteString(text[plain:i])
 		b.WriteString(r.mark[n])
@@ -165,11 +165,14 @@ func (r *Redactor) scan(text string) (string, int) {
 	for k := 0; k < 3 && cut > plain && cut < len(text) && !utf8.RuneStart(text[cut]); k++ {
 		cut--
 	}
+	if plain == 0 {
+		return text[:cut], cut // nothing replaced: no copy
+	}
 	b.WriteString(text[plain:cut])
 	return b.String(), cut
 }
 
-// at returns the needle the Replacer would take at text[i:] ("" when none).
+// at returns the needle replaced at text[i:] ("" when none).
 func (r *Redactor) at(text string, i int) string {
 	for _, n := range r.first[text[i]] { // longest first
 		if strings.HasPrefix(text[i:], n) {
