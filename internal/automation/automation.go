@@ -375,10 +375,11 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 		case busy && (a.Overlap == herm.OverlapSkip || a.LastRunStatus == string(herm.RunQueued)):
 			// (queue: at most one run waits behind the one going)
 			log.Info("automation: firing skipped, its last run is still going", "run_id", a.LastRunID)
-		case s.firedSince(ctx, a, *a.NextRunAt) != nil:
-			// Fired, and the process stopped before it recorded so.
-			s.record(a, s.firedSince(ctx, a, *a.NextRunAt))
 		default:
+			if run := s.firedSince(ctx, a, *a.NextRunAt); run != nil {
+				s.record(a, run) // fired, and the process stopped before it recorded so
+				break
+			}
 			a.Retries, a.RetryAt = 0, nil
 			if _, err := s.fire(ctx, a); err != nil {
 				log.Warn("automation: run not started", "err", err)
