@@ -1,15 +1,18 @@
 // Package postgres is the PostgreSQL backend of store.Store, on
 // github.com/jackc/pgx/v5 through its database/sql driver (pgx/v5/stdlib).
 //
-// It mirrors store/sqlite file by file: the queries are the same, written
-// with '?' placeholders that rebind turns into $1, $2, …, and the schema is
-// the same, translated (migrations/*.sql, applied by Migrate and recorded in
-// schema_migrations). Times are BIGINT unix microseconds, as in SQLite.
+// The store's methods are store/sqlstore's, as are store/sqlite's: the
+// queries are the same, written with '?' placeholders that are rebound to
+// $1, $2, …, and the schema is the same, translated (migrations/*.sql,
+// applied by Migrate and recorded in schema_migrations). Times are BIGINT
+// unix microseconds, as in SQLite. This package opens the database,
+// migrates it and says what is PostgreSQL's own (dialect).
 //
 // Unlike SQLite, PostgreSQL runs writes concurrently: every run transition is
-// one guarded statement that takes the run row first (see transition.go),
-// ClaimRun and ClaimDeliveries skip rows other claims hold (FOR UPDATE SKIP
-// LOCKED), and AppendEvents locks deployment rows in ID order. InTx keeps the
+// one guarded statement that takes the run row first, ClaimRun and
+// ClaimDeliveries skip rows other claims hold (FOR UPDATE SKIP LOCKED), and
+// AppendEvents appends a batch of one deployment in one statement and locks
+// the deployment rows of a batch of several in ID order. InTx keeps the
 // store contract that write transactions are serialised with a transaction-
 // scoped advisory lock (per schema), taken first.
 package postgres
@@ -17,16 +20,16 @@ package postgres
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hermhq/herm/internal/store"
+	"github.com/hermhq/herm/internal/store/sqlstore"
 )
 
 // Options tune a Store. The zero value (and nil) means defaults.
@@ -42,11 +45,14 @@ type Options struct {
 
 // Store is a PostgreSQL database. It implements store.Store.
 type Store struct {
-	querier // the Querier methods outside a transaction
+	*base // the store's methods
 
 	opts Options
 	db   *sql.DB
 }
+
+// base is sqlstore.Store, embedded under a name that is not exported.
+type base = sqlstore.Store
 
 var _ store.Store = (*Store)(nil)
 
@@ -81,8 +87,7 @@ func OpenConfig(ctx context.Context, cfg *pgx.ConnConfig, opts *Options) (*Store
 		_ = db.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{opts: o, db: db}
-	s.querier.s = s
+	s := &Store{base: sqlstore.New(dialect(), db, db, o.Now), opts: o, db: db}
 	if !o.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
 			_ = s.Close()
@@ -92,155 +97,56 @@ func OpenConfig(ctx context.Context, cfg *pgx.ConnConfig, opts *Options) (*Store
 	return s, nil
 }
 
-// Close releases the database. It does not wait for transactions in flight.
-func (s *Store) Close() error {
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("postgres: close: %w", err)
+// dialect is what PostgreSQL does differently from SQLite.
+func dialect() sqlstore.Dialect {
+	const cost = `(usage::jsonb->>'cost_usd')::double precision`
+	return sqlstore.Dialect{
+		Name:       "postgres",
+		Numbered:   true,
+		Violation:  violation,
+		SkipLocked: ` FOR UPDATE SKIP LOCKED`,
+		TxLock:     sqlTxLock,
+		RunSeq:     `DEFAULT`, // nextval('runs_seq_seq')
+		UsageCost:  cost,
+		// The thread's runs are deleted first, adding what they cost in the
+		// same statement: a delete waits for a concurrent UpdateRun of the
+		// run and returns the usage that one wrote, so that no cost is lost.
+		SpendThreadRuns: `WITH gone AS (
+				DELETE FROM runs WHERE thread_id = ? AND deployment_id = ? RETURNING usage)
+			UPDATE deployments SET spent_deleted_usd = spent_deleted_usd + (
+				SELECT COALESCE(SUM(` + cost + `), 0) FROM gone)
+			WHERE id = ?`,
+		JSONHas: func(array, value string) string {
+			return array + `::jsonb @> jsonb_build_array(` + value + `)`
+		},
+		// CacheWebhooks: no, another node may create a webhook at any time.
+		InsertEvents: insertEvents,
+		AppendOne:    appendOne,
 	}
-	return nil
 }
 
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.db.PingContext(ctx); err != nil {
-		return fmt.Errorf("postgres: ping: %w", err)
+// SQLSTATE codes of constraint violations.
+const (
+	codeUnique     = "23505"
+	codeForeignKey = "23503"
+)
+
+// violation tells which constraint a driver error reports violated, from
+// its SQLSTATE.
+func violation(err error) sqlstore.Violation {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return sqlstore.NoViolation
 	}
-	return nil
+	switch e.Code {
+	case codeUnique:
+		return sqlstore.Unique
+	case codeForeignKey:
+		return sqlstore.ForeignKey
+	}
+	return sqlstore.NoViolation
 }
 
 // sqlTxLock serialises the store's write transactions (InTx): a transaction-
 // scoped advisory lock, one per schema, released at commit or rollback.
 const sqlTxLock = `SELECT pg_advisory_xact_lock(hashtext('herm.tx.' || current_schema()))`
-
-// InTx runs fn in one transaction, committed when fn returns nil and rolled
-// back otherwise or when fn panics (the panic goes on). fn's error is
-// returned unchanged.
-//
-// The transaction first takes an advisory lock that every InTx of this
-// database schema takes, so that, as the store contract says, a read
-// followed by a write inside fn sees no interleaving change made by another
-// InTx (on any handle or node). Single-statement writes and the store's own
-// multi-statement operations do not take it: they are guarded statements.
-// Every query of q, reads included, runs in the transaction.
-func (s *Store) InTx(ctx context.Context, fn func(q store.Querier) error) error {
-	return s.inTx(ctx, true, func(q *querier) error { return fn(q) })
-}
-
-func (s *Store) inTx(ctx context.Context, serialise bool, fn func(q *querier) error) (err error) {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return dbErr("begin", err, msgs{})
-	}
-	done := false
-	defer func() {
-		if !done {
-			// fn panicked (or Commit was never reached): undo, and let the
-			// panic go on.
-			_ = tx.Rollback()
-		}
-	}()
-	if serialise {
-		if _, err := tx.ExecContext(ctx, sqlTxLock); err != nil {
-			done = true
-			_ = tx.Rollback()
-			return dbErr("begin", err, msgs{})
-		}
-	}
-	if err := fn(&querier{s: s, tx: tx}); err != nil {
-		done = true
-		_ = tx.Rollback()
-		return err
-	}
-	done = true
-	if err := tx.Commit(); err != nil {
-		return dbErr("commit", err, msgs{})
-	}
-	return nil
-}
-
-// dbtx is what *sql.DB and *sql.Tx have in common.
-type dbtx interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// conn runs queries written with '?' placeholders (see rebind).
-type conn struct{ d dbtx }
-
-func (c conn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.d.ExecContext(ctx, rebind(query), args...)
-}
-
-func (c conn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.d.QueryContext(ctx, rebind(query), args...)
-}
-
-func (c conn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.d.QueryRowContext(ctx, rebind(query), args...)
-}
-
-// rebound caches rebind's results: queries are few and built from constants.
-var rebound sync.Map
-
-// rebind replaces the '?' placeholders of query (outside quoted strings and
-// identifiers) by $1, $2, … in order.
-func rebind(query string) string {
-	if v, ok := rebound.Load(query); ok {
-		return v.(string)
-	}
-	var b strings.Builder
-	b.Grow(len(query) + 16)
-	n := 0
-	var quote byte
-	for i := 0; i < len(query); i++ {
-		c := query[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '?':
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(c)
-	}
-	out := b.String()
-	rebound.Store(query, out)
-	return out
-}
-
-// querier implements store.Querier, inside a transaction (tx set) or outside
-// one (tx nil: single statements run on the pool, and multi-statement
-// operations get their own transaction).
-type querier struct {
-	s  *Store
-	tx *sql.Tx
-}
-
-var _ store.Querier = (*querier)(nil)
-
-// r returns where reads go.
-func (q *querier) r() conn { return q.w() }
-
-// w returns where writes go.
-func (q *querier) w() conn {
-	if q.tx != nil {
-		return conn{q.tx}
-	}
-	return conn{q.s.db}
-}
-
-// atomic runs fn in the current transaction, or in a new one (which does
-// not take InTx's lock: the store's own operations are guarded statements).
-func (q *querier) atomic(ctx context.Context, fn func(q *querier) error) error {
-	if q.tx != nil {
-		return fn(q)
-	}
-	return q.s.inTx(ctx, false, fn)
-}

@@ -8,8 +8,14 @@
 // statement; reads outside transactions use a separate pool of read-only
 // connections, which WAL lets run alongside the writer.
 //
-// The schema is a list of embedded, numbered migrations (migrations/*.sql),
-// applied in order by Migrate and recorded in schema_migrations.
+// InTx holds the writer connection until it ends: fn must call the methods
+// of its Querier, not write methods of the Store itself, which would wait
+// for that connection until ctx ends.
+//
+// The store's methods are store/sqlstore's; this package opens the
+// database, migrates it and says what is SQLite's own (dialect). The schema
+// is a list of embedded, numbered migrations (migrations/*.sql), applied in
+// order by Migrate and recorded in schema_migrations.
 package sqlite
 
 import (
@@ -20,13 +26,13 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hermhq/herm/internal/store"
+	"github.com/hermhq/herm/internal/store/sqlstore"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Options tune a Store. The zero value (and nil) means defaults.
@@ -45,7 +51,7 @@ type Options struct {
 
 // Store is a SQLite database. It implements store.Store.
 type Store struct {
-	querier // the Querier methods outside a transaction
+	*base // the store's methods
 
 	path string
 	opts Options
@@ -53,18 +59,10 @@ type Store struct {
 	wdb *sql.DB
 	// rdb is a pool of read-only connections for reads outside transactions.
 	rdb *sql.DB
-
-	// mu guards the statements of the AppendEvents hot path, prepared on
-	// wdb once the schema exists (see prepare).
-	mu           sync.Mutex
-	bumpSeq      *sql.Stmt
-	insertEvent  *sql.Stmt
-	insertEvents *sql.Stmt
-
-	// hooks is whether webhooks exist (hooksUnknown, hooksNone, hooksSome),
-	// so that appending events costs nothing more while there are none.
-	hooks atomic.Int32
 }
+
+// base is sqlstore.Store, embedded under a name that is not exported.
+type base = sqlstore.Store
 
 var _ store.Store = (*Store)(nil)
 
@@ -97,8 +95,6 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
-	s := &Store{path: path, opts: o}
-	s.querier.s = s
 	busy := fmt.Sprint(o.BusyTimeout.Milliseconds())
 
 	wq := url.Values{}
@@ -115,7 +111,6 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	s.wdb = wdb
 	// The first connection creates the file and switches it to WAL before
 	// any reader opens it.
 	if err := wdb.PingContext(ctx); err != nil {
@@ -135,7 +130,8 @@ func Open(ctx context.Context, path string, opts *Options) (*Store, error) {
 	rdb.SetMaxOpenConns(o.Readers)
 	rdb.SetMaxIdleConns(o.Readers)
 	rdb.SetConnMaxIdleTime(5 * time.Minute)
-	s.rdb = rdb
+
+	s := &Store{base: sqlstore.New(dialect(), wdb, rdb, o.Now), path: path, opts: o, wdb: wdb, rdb: rdb}
 
 	if !o.SkipMigrate {
 		if err := s.Migrate(ctx); err != nil {
@@ -173,114 +169,44 @@ func private(path string) error {
 	return nil
 }
 
-// Close releases the database. It does not wait for transactions in flight.
-func (s *Store) Close() error {
-	var errs []error
-	bump, one, chunk := s.eventStmts()
-	for _, st := range []*sql.Stmt{bump, one, chunk} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
+// dialect is what SQLite does differently from PostgreSQL.
+func dialect() sqlstore.Dialect {
+	const cost = `json_extract(usage, '$.cost_usd')`
+	return sqlstore.Dialect{
+		Name:      "sqlite",
+		Violation: violation,
+		// SkipLocked and TxLock: none, all writers are serialised (BEGIN
+		// IMMEDIATE on the one writer connection).
+
+		// One writer: MAX+1 is safe.
+		RunSeq:    `(SELECT COALESCE(MAX(seq), 0) + 1 FROM runs)`,
+		UsageCost: cost,
+		// The thread's runs go with it; what they cost stays counted.
+		SpendThreadRuns: `UPDATE deployments SET spent_deleted_usd = spent_deleted_usd + (
+				SELECT COALESCE(SUM(` + cost + `), 0) FROM runs WHERE thread_id = ? AND deployment_id = ?)
+			WHERE id = ?`,
+		JSONHas: func(array, value string) string {
+			return `EXISTS (SELECT 1 FROM json_each(` + array + `) WHERE json_each.value = ` + value + `)`
+		},
+		// One process writes the database (LockDir).
+		CacheWebhooks: true,
+		// InsertEvents and AppendOne: the store's multi-row INSERTs,
+		// prepared once migrated (Migrate).
 	}
-	errs = append(errs, s.rdb.Close(), s.wdb.Close())
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sqlite: close: %w", err)
-	}
-	return nil
 }
 
-// Ping checks that both the writer and the read pool answer.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.wdb.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+// violation tells which constraint a driver error reports violated, from
+// its extended result code.
+func violation(err error) sqlstore.Violation {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return sqlstore.NoViolation
 	}
-	if err := s.rdb.PingContext(ctx); err != nil {
-		return fmt.Errorf("sqlite: ping: %w", err)
+	switch e.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return sqlstore.Unique
+	case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+		return sqlstore.ForeignKey
 	}
-	return nil
-}
-
-// InTx runs fn in one write transaction (BEGIN IMMEDIATE on the single writer
-// connection), committed when fn returns nil and rolled back otherwise or
-// when fn panics (the panic goes on). fn's error is returned unchanged.
-//
-// Every query of q, reads included, runs in the transaction. fn must not call
-// write methods of the Store itself (rather than q): they would wait for the
-// writer connection that the transaction holds until ctx ends.
-func (s *Store) InTx(ctx context.Context, fn func(q store.Querier) error) error {
-	return s.inTx(ctx, func(q *querier) error { return fn(q) })
-}
-
-func (s *Store) inTx(ctx context.Context, fn func(q *querier) error) (err error) {
-	tx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	done := false
-	defer func() {
-		if !done {
-			// fn panicked (or Commit was never reached): undo, and let the
-			// panic go on.
-			_ = tx.Rollback()
-		}
-	}()
-	if err := fn(&querier{s: s, tx: tx}); err != nil {
-		done = true
-		_ = tx.Rollback()
-		return err
-	}
-	done = true
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	return nil
-}
-
-// dbtx is what *sql.DB and *sql.Tx have in common.
-type dbtx interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// querier implements store.Querier, inside a transaction (tx set) or outside
-// one (tx nil: reads go to the read pool, single-statement writes to the
-// writer, and multi-statement operations get their own transaction).
-type querier struct {
-	s  *Store
-	tx *sql.Tx
-}
-
-var _ store.Querier = (*querier)(nil)
-
-// r returns where reads go.
-func (q *querier) r() dbtx {
-	if q.tx != nil {
-		return q.tx
-	}
-	return q.s.rdb
-}
-
-// w returns where single-statement writes go.
-func (q *querier) w() dbtx {
-	if q.tx != nil {
-		return q.tx
-	}
-	return q.s.wdb
-}
-
-// atomic runs fn in the current transaction, or in a new one.
-func (q *querier) atomic(ctx context.Context, fn func(q *querier) error) error {
-	if q.tx != nil {
-		return fn(q)
-	}
-	return q.s.inTx(ctx, fn)
-}
-
-// stmt returns a prepared statement of the store usable in q's transaction.
-func (q *querier) stmt(ctx context.Context, st *sql.Stmt) *sql.Stmt {
-	if q.tx != nil {
-		return q.tx.StmtContext(ctx, st)
-	}
-	return st
+	return sqlstore.NoViolation
 }

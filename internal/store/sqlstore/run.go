@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -36,21 +36,13 @@ func scanRun(sc scanner) (*herm.Run, error) {
 }
 
 func (q *querier) listRuns(ctx context.Context, op, query string, args ...any) ([]*herm.Run, error) {
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr(op, err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, dbErr(op, err, msgs{})
-		}
-		out = append(out, r)
-	}
-	return out, dbErr(op, rows.Err(), msgs{})
+	return list(ctx, q, q.r(), op, query, scanRun, args...)
 }
+
+// createRun is CreateRun's statement; %s is the Dialect's RunSeq: seq,
+// the queue order, is the database's.
+const createRun = `INSERT INTO runs (` + runColumns + `, seq)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s)`
 
 // CreateRun stores r, lease fields included (ENotFound when its thread does
 // not exist, EConflict when the ID is taken).
@@ -67,20 +59,18 @@ func (q *querier) CreateRun(ctx context.Context, r *herm.Run) error {
 	if err != nil {
 		return err
 	}
-	// seq: the queue order, the database's (one writer: MAX+1 is safe).
-	_, err = q.w().ExecContext(ctx, `INSERT INTO runs (`+runColumns+`, seq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM runs))`,
+	_, err = q.w().ExecContext(ctx, q.s.sql.createRun,
 		r.ID, r.DeploymentID, r.ThreadID, r.Status, trigger, r.Trigger.AutomationID, r.ConfigVersion, r.Model,
 		usage, errInfo, r.StopReason, boolInt(r.CancelRequested), r.LeaseOwner, leaseMicros(r.LeaseExpiresAt),
 		micros(r.CreatedAt), microsPtr(r.StartedAt), microsPtr(r.CompletedAt))
-	return dbErr("create run", err, msgs{notFound: "thread not found", conflict: "a run with this ID already exists"})
+	return q.dbErr("create run", err, msgs{notFound: "thread not found", conflict: "a run with this ID already exists"})
 }
 
 // GetRun returns a run of a deployment.
 func (q *querier) GetRun(ctx context.Context, deploymentID, runID string) (*herm.Run, error) {
 	r, err := scanRun(q.r().QueryRowContext(ctx, `SELECT `+runColumns+` FROM runs WHERE id = ? AND deployment_id = ?`, runID, deploymentID))
 	if err != nil {
-		return nil, dbErr("get run", err, msgs{notFound: "run not found"})
+		return nil, q.dbErr("get run", err, msgs{notFound: "run not found"})
 	}
 	return r, nil
 }
@@ -99,14 +89,9 @@ func (q *querier) ListRuns(ctx context.Context, f herm.RunFilter) ([]*herm.Run, 
 		}
 	}
 	if f.AutomationID != "" {
-		query += ` AND automation_id <> ''` // lets SQLite use the partial index
+		query += ` AND automation_id <> ''` // lets the planner use the partial index
 	}
-	if f.Cursor != "" {
-		query += ` AND id < ?`
-		args = append(args, f.Cursor)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, pageLimit(f.Limit, defaultLimit))
+	query, args = newestFirst(query, args, f.Cursor, f.Limit)
 	return q.listRuns(ctx, "list runs", query, args...)
 }
 
@@ -126,19 +111,8 @@ func (q *querier) UpdateRun(ctx context.Context, r *herm.Run, owner string) erro
 	if err != nil {
 		return err
 	}
-	res, err := q.w().ExecContext(ctx, `UPDATE runs SET config_version = ?, model = ?, usage = ?
-		WHERE id = ? AND status = 'running' AND lease_owner = ?`, r.ConfigVersion, r.Model, usage, r.ID, owner)
-	if err != nil {
-		return dbErr("update run", err, msgs{})
-	}
-	n, err := affected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return q.leaseLost(ctx, r.ID)
-	}
-	return nil
+	return q.leased(ctx, "update run", `UPDATE runs SET config_version = ?, model = ?, usage = ?
+		WHERE id = ? AND status = 'running' AND lease_owner = ?`, r.ID, owner, r.ConfigVersion, r.Model, usage)
 }
 
 // CountRunsByStatus counts runs per status (statuses without runs are
@@ -146,7 +120,7 @@ func (q *querier) UpdateRun(ctx context.Context, r *herm.Run, owner string) erro
 func (q *querier) CountRunsByStatus(ctx context.Context) (map[herm.RunStatus]int64, error) {
 	rows, err := q.r().QueryContext(ctx, `SELECT status, COUNT(*) FROM runs GROUP BY status`)
 	if err != nil {
-		return nil, dbErr("count runs", err, msgs{})
+		return nil, q.dbErr("count runs", err, msgs{})
 	}
 	defer rows.Close()
 	out := map[herm.RunStatus]int64{}
@@ -154,11 +128,11 @@ func (q *querier) CountRunsByStatus(ctx context.Context) (map[herm.RunStatus]int
 		var s herm.RunStatus
 		var n int64
 		if err := rows.Scan(&s, &n); err != nil {
-			return nil, dbErr("count runs", err, msgs{})
+			return nil, q.dbErr("count runs", err, msgs{})
 		}
 		out[s] = n
 	}
-	return out, dbErr("count runs", rows.Err(), msgs{})
+	return out, q.dbErr("count runs", rows.Err(), msgs{})
 }
 
 // AppendStep stores a transcript step (EConflict if the index is taken,
@@ -166,54 +140,49 @@ func (q *querier) CountRunsByStatus(ctx context.Context) (map[herm.RunStatus]int
 func (q *querier) AppendStep(ctx context.Context, s *herm.RunStep) error {
 	_, err := q.w().ExecContext(ctx, `INSERT INTO run_steps (run_id, idx, kind, data, created_at) VALUES (?, ?, ?, ?, ?)`,
 		s.RunID, s.Index, s.Kind, rawJSON(s.Data), micros(s.CreatedAt))
-	return dbErr("append step", err, msgs{notFound: "run not found", conflict: "this step of the run already exists"})
+	return q.dbErr("append step", err, msgs{notFound: "run not found", conflict: "this step of the run already exists"})
+}
+
+func scanStep(sc scanner) (*herm.RunStep, error) {
+	var s herm.RunStep
+	var data []byte
+	var created int64
+	if err := sc.Scan(&s.RunID, &s.Index, &s.Kind, &data, &created); err != nil {
+		return nil, err
+	}
+	s.Data, s.CreatedAt = fromRawJSON(data), fromMicros(created)
+	return &s, nil
 }
 
 // ListSteps returns a run's steps in index order.
 func (q *querier) ListSteps(ctx context.Context, runID string) ([]*herm.RunStep, error) {
-	rows, err := q.r().QueryContext(ctx, `SELECT run_id, idx, kind, data, created_at FROM run_steps WHERE run_id = ? ORDER BY idx`, runID)
-	if err != nil {
-		return nil, dbErr("list steps", err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.RunStep
-	for rows.Next() {
-		var s herm.RunStep
-		var data []byte
-		var created int64
-		if err := rows.Scan(&s.RunID, &s.Index, &s.Kind, &data, &created); err != nil {
-			return nil, dbErr("list steps", err, msgs{})
-		}
-		s.Data, s.CreatedAt = fromRawJSON(data), fromMicros(created)
-		out = append(out, &s)
-	}
-	return out, dbErr("list steps", rows.Err(), msgs{})
+	return list(ctx, q, q.r(), "list steps", `SELECT run_id, idx, kind, data, created_at FROM run_steps WHERE run_id = ? ORDER BY idx`, scanStep, runID)
 }
+
+// deploymentSpend is DeploymentSpend's statement; %s is the Dialect's
+// UsageCost.
+const deploymentSpend = `SELECT COALESCE((SELECT SUM(%s) FROM runs WHERE deployment_id = ?), 0)
+	+ COALESCE((SELECT spent_deleted_usd FROM deployments WHERE id = ?), 0)`
 
 // DeploymentSpend sums the cost of a deployment's runs, those of deleted
 // threads included.
 func (q *querier) DeploymentSpend(ctx context.Context, deploymentID string) (float64, error) {
 	var sum sql.NullFloat64
-	err := q.r().QueryRowContext(ctx, `SELECT COALESCE((SELECT SUM(json_extract(usage, '$.cost_usd')) FROM runs WHERE deployment_id = ?), 0)
-		+ COALESCE((SELECT spent_deleted_usd FROM deployments WHERE id = ?), 0)`, deploymentID, deploymentID).Scan(&sum)
+	err := q.r().QueryRowContext(ctx, q.s.sql.deploymentSpend, deploymentID, deploymentID).Scan(&sum)
 	if err != nil {
-		return 0, dbErr("deployment spend", err, msgs{})
+		return 0, q.dbErr("deployment spend", err, msgs{})
 	}
 	return sum.Float64, nil
 }
 
 // LatestCompaction returns the newest compaction step of a thread's runs.
 func (q *querier) LatestCompaction(ctx context.Context, threadID string) (*herm.RunStep, error) {
-	var s herm.RunStep
-	var data []byte
-	var created int64
-	err := q.r().QueryRowContext(ctx, `SELECT s.run_id, s.idx, s.kind, s.data, s.created_at
+	s, err := scanStep(q.r().QueryRowContext(ctx, `SELECT s.run_id, s.idx, s.kind, s.data, s.created_at
 		FROM run_steps s JOIN runs r ON r.id = s.run_id
 		WHERE r.thread_id = ? AND s.kind = 'compaction'
-		ORDER BY s.created_at DESC, s.run_id DESC, s.idx DESC LIMIT 1`, threadID).Scan(&s.RunID, &s.Index, &s.Kind, &data, &created)
+		ORDER BY s.created_at DESC, s.run_id DESC, s.idx DESC LIMIT 1`, threadID))
 	if err != nil {
-		return nil, dbErr("latest compaction", err, msgs{notFound: "no compaction"})
+		return nil, q.dbErr("latest compaction", err, msgs{notFound: "no compaction"})
 	}
-	s.Data, s.CreatedAt = fromRawJSON(data), fromMicros(created)
-	return &s, nil
+	return s, nil
 }

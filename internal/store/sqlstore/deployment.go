@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func (q *querier) insertVersion(ctx context.Context, d *herm.Deployment) error {
 	}
 	_, err = q.w().ExecContext(ctx, `INSERT INTO deployment_versions (deployment_id, version, config, created_at)
 		VALUES (?, ?, ?, ?)`, d.ID, d.ConfigVersion, cfg, micros(d.UpdatedAt))
-	return dbErr("record deployment version", err, msgs{
+	return q.dbErr("record deployment version", err, msgs{
 		notFound: "deployment not found",
 		conflict: "this configuration version of the deployment already exists",
 	})
@@ -135,7 +135,7 @@ func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *h
 			c.sandbox, c.mcpServers, c.skills, c.secrets, c.features, c.tools, c.metadata,
 			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD)
 		if err != nil {
-			return dbErr("create deployment", err, msgs{conflict: "a deployment with this ID already exists"})
+			return q.dbErr("create deployment", err, msgs{conflict: "a deployment with this ID already exists"})
 		}
 		if err := q.CreateThread(ctx, t); err != nil {
 			return err
@@ -148,7 +148,7 @@ func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *h
 func (q *querier) GetDeployment(ctx context.Context, id string) (*herm.Deployment, error) {
 	d, err := scanDeployment(q.r().QueryRowContext(ctx, `SELECT `+deploymentColumns+` FROM deployments WHERE id = ?`, id))
 	if err != nil {
-		return nil, dbErr("get deployment", err, msgs{notFound: "deployment not found"})
+		return nil, q.dbErr("get deployment", err, msgs{notFound: "deployment not found"})
 	}
 	return d, nil
 }
@@ -165,26 +165,8 @@ func (q *querier) ListDeployments(ctx context.Context, f herm.DeploymentFilter) 
 		query += ` AND status = ?`
 		args = append(args, f.Status)
 	}
-	if f.Cursor != "" {
-		query += ` AND id < ?`
-		args = append(args, f.Cursor)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, pageLimit(f.Limit, defaultLimit))
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr("list deployments", err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.Deployment
-	for rows.Next() {
-		d, err := scanDeployment(rows)
-		if err != nil {
-			return nil, dbErr("list deployments", err, msgs{})
-		}
-		out = append(out, d)
-	}
-	return out, dbErr("list deployments", rows.Err(), msgs{})
+	query, args = newestFirst(query, args, f.Cursor, f.Limit)
+	return list(ctx, q, q.r(), "list deployments", query, func(sc scanner) (*herm.Deployment, error) { return scanDeployment(sc) }, args...)
 }
 
 // UpdateDeploymentConfig stores d's configuration as version d.ConfigVersion.
@@ -201,10 +183,7 @@ func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment
 			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
 			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion, d.BudgetUSD,
 			d.ID, d.ConfigVersion-1)
-		if err != nil {
-			return dbErr("update deployment", err, msgs{})
-		}
-		n, err := affected(res)
+		n, err := q.count("update deployment", res, err)
 		if err != nil {
 			return err
 		}
@@ -212,7 +191,7 @@ func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment
 			var cur int
 			err := q.w().QueryRowContext(ctx, `SELECT config_version FROM deployments WHERE id = ?`, d.ID).Scan(&cur)
 			if err != nil {
-				return dbErr("update deployment", err, msgs{notFound: "deployment not found"})
+				return q.dbErr("update deployment", err, msgs{notFound: "deployment not found"})
 			}
 			return conflict("the deployment was changed concurrently (it is at configuration version %d, not %d)", cur, d.ConfigVersion-1)
 		}
@@ -228,7 +207,7 @@ func (q *querier) SetDeploymentStatus(ctx context.Context, id string, s herm.Dep
 	}
 	res, err := q.w().ExecContext(ctx, `UPDATE deployments SET status = ?, error = ?, updated_at = ? WHERE id = ?`,
 		s, errInfo, micros(at), id)
-	return changed("set deployment status", res, err, notFound("deployment"))
+	return q.changed("set deployment status", res, err, notFound("deployment"))
 }
 
 // DeploymentVersion returns the deployment as configured at a version: the
@@ -241,7 +220,7 @@ func (q *querier) DeploymentVersion(ctx context.Context, id string, version int)
 		FROM deployments d JOIN deployment_versions v ON v.deployment_id = d.id
 		WHERE d.id = ? AND v.version = ?`, id, version), &cfgJSON, &at)
 	if err != nil {
-		return nil, dbErr("get deployment version", err, msgs{notFound: "deployment version not found"})
+		return nil, q.dbErr("get deployment version", err, msgs{notFound: "deployment version not found"})
 	}
 	var c config
 	if err := fromJSON(cfgJSON, &c); err != nil {
@@ -254,34 +233,25 @@ func (q *querier) DeploymentVersion(ctx context.Context, id string, version int)
 
 // DeleteDeployment removes a deployment and everything that belongs to it:
 // its events explicitly, the rest through ON DELETE CASCADE. The deployment
-// row goes first: its delete waits for the appends that hold it, so that
-// the events delete, a later statement, sees their events, and an append
-// that comes later finds no deployment.
+// row goes first: where writers run concurrently, its delete waits for the
+// appends that hold it, so that the events delete, a later statement, sees
+// their events, and an append that comes later finds no deployment.
 func (q *querier) DeleteDeployment(ctx context.Context, id string) error {
 	return q.atomic(ctx, func(q *querier) error {
 		res, err := q.w().ExecContext(ctx, `DELETE FROM deployments WHERE id = ?`, id)
-		if err := changed("delete deployment", res, err, notFound("deployment")); err != nil {
+		if err := q.changed("delete deployment", res, err, notFound("deployment")); err != nil {
 			return err
 		}
 		_, err = q.w().ExecContext(ctx, `DELETE FROM events WHERE deployment_id = ?`, id)
-		return dbErr("delete deployment", err, msgs{})
+		return q.dbErr("delete deployment", err, msgs{})
 	})
 }
 
 // ListDeploymentIDsByStatus returns the IDs of the deployments in a status.
 func (q *querier) ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus) ([]string, error) {
-	rows, err := q.r().QueryContext(ctx, `SELECT id FROM deployments WHERE status = ? ORDER BY id`, s)
-	if err != nil {
-		return nil, dbErr("list deployments", err, msgs{})
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return list(ctx, q, q.r(), "list deployments", `SELECT id FROM deployments WHERE status = ? ORDER BY id`, func(sc scanner) (string, error) {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, dbErr("list deployments", err, msgs{})
-		}
-		out = append(out, id)
-	}
-	return out, dbErr("list deployments", rows.Err(), msgs{})
+		err := sc.Scan(&id)
+		return id, err
+	}, s)
 }

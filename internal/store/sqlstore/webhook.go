@@ -1,8 +1,10 @@
-package sqlite
+package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"slices"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -39,16 +41,16 @@ func (q *querier) CreateWebhook(ctx context.Context, w *herm.Webhook) error {
 	}
 	_, err = q.w().ExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		w.ID, w.URL, events, w.DeploymentID, w.Secret, micros(w.CreatedAt))
-	if err == nil {
+	if err == nil && q.s.d.CacheWebhooks {
 		q.s.hooks.Store(hooksSome) // (a rolled-back create only costs appends an empty join)
 	}
-	return dbErr("create webhook", err, msgs{conflict: "a webhook with this ID already exists"})
+	return q.dbErr("create webhook", err, msgs{conflict: "a webhook with this ID already exists"})
 }
 
 // GetWebhook returns a webhook.
 func (q *querier) GetWebhook(ctx context.Context, id string) (*herm.Webhook, error) {
 	w, err := scanWebhook(q.r().QueryRowContext(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, id))
-	return w, dbErr("get webhook", err, msgs{notFound: "webhook not found"})
+	return w, q.dbErr("get webhook", err, msgs{notFound: "webhook not found"})
 }
 
 // ListWebhooks lists webhooks newest first.
@@ -59,45 +61,28 @@ func (q *querier) ListWebhooks(ctx context.Context, p herm.Page) ([]*herm.Webhoo
 // listNewest runs query (a SELECT of one table with no WHERE) for a page of
 // its rows by descending id, after p's cursor.
 func listNewest[T any](ctx context.Context, q *querier, op, query string, scan func(scanner) (T, error), p herm.Page) ([]T, error) {
-	args := []any{}
-	if p.Cursor != "" {
-		query += ` WHERE id < ?`
-		args = append(args, p.Cursor)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, pageLimit(p.Limit, defaultLimit))
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr(op, err, msgs{})
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, dbErr(op, err, msgs{})
-		}
-		out = append(out, v)
-	}
-	return out, dbErr(op, rows.Err(), msgs{})
+	query, args := newestFirst(query+` WHERE 1 = 1`, nil, p.Cursor, p.Limit)
+	return list(ctx, q, q.r(), op, query, scan, args...)
 }
 
 // ResealWebhook replaces a webhook's encrypted secret if it is still old.
 func (q *querier) ResealWebhook(ctx context.Context, id string, old, secret []byte) error {
 	_, err := q.w().ExecContext(ctx, `UPDATE webhooks SET secret = ? WHERE id = ? AND secret = ?`, secret, id, old)
-	return dbErr("reseal webhook", err, msgs{})
+	return q.dbErr("reseal webhook", err, msgs{})
 }
 
 // DeleteWebhook removes a webhook and its deliveries.
 func (q *querier) DeleteWebhook(ctx context.Context, id string) error {
 	return q.atomic(ctx, func(q *querier) error {
 		res, err := q.w().ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
-		if err := changed("delete webhook", res, err, notFound("webhook")); err != nil {
+		if err := q.changed("delete webhook", res, err, notFound("webhook")); err != nil {
 			return err
 		}
 		_, err = q.w().ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = ?`, id)
-		q.s.hooks.Store(hooksUnknown) // counted again at the next append
-		return dbErr("delete webhook", err, msgs{})
+		if q.s.d.CacheWebhooks {
+			q.s.hooks.Store(hooksUnknown) // counted again at the next append
+		}
+		return q.dbErr("delete webhook", err, msgs{})
 	})
 }
 
@@ -119,35 +104,45 @@ func scanDelivery(sc scanner) (*herm.Delivery, error) {
 	return &d, nil
 }
 
+// enqueueDeliveries is the statement of enqueueDeliveries; %s is the
+// condition that webhook w wants event e's type.
+const enqueueDeliveries = `INSERT INTO webhook_deliveries
+		(webhook_id, deployment_id, seq, event_type, status, attempts, next_attempt_at, created_at)
+	SELECT w.id, e.deployment_id, e.seq, e.type, 'pending', 0, ?, ?
+	FROM events e JOIN webhooks w ON w.deployment_id = '' OR w.deployment_id = e.deployment_id
+	WHERE e.deployment_id = ? AND e.seq BETWEEN ? AND ?
+		AND %s
+	ORDER BY e.seq, w.id`
+
 // enqueueDeliveries writes a pending delivery of each of a deployment's
 // events from seq first to last for every webhook that wants it (inside
-// AppendEvents' transaction). In a caller's transaction, which may have
-// changed webhooks and may still roll back, "none" is not remembered.
+// AppendEvents' transaction). With Dialect.CacheWebhooks it remembers
+// whether webhooks exist, so that appends cost nothing more while there
+// are none; in a caller's transaction, which may have changed webhooks and
+// may still roll back, "none" is not remembered. Without it, another
+// process may create a webhook at any time (and the join costs little
+// while there are none).
 func (q *querier) enqueueDeliveries(ctx context.Context, deploymentID string, first, last int64, now time.Time, inCallersTx bool) error {
-	switch q.s.hooks.Load() {
-	case hooksNone:
-		return nil
-	case hooksUnknown:
-		var some int
-		if err := q.w().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks)`).Scan(&some); err != nil {
-			return dbErr("enqueue deliveries", err, msgs{})
-		}
-		if some == 0 {
-			if !inCallersTx {
-				q.s.hooks.CompareAndSwap(hooksUnknown, hooksNone)
-			}
+	if q.s.d.CacheWebhooks {
+		switch q.s.hooks.Load() {
+		case hooksNone:
 			return nil
+		case hooksUnknown:
+			var some bool
+			if err := q.w().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks)`).Scan(&some); err != nil {
+				return q.dbErr("enqueue deliveries", err, msgs{})
+			}
+			if !some {
+				if !inCallersTx {
+					q.s.hooks.CompareAndSwap(hooksUnknown, hooksNone)
+				}
+				return nil
+			}
+			q.s.hooks.CompareAndSwap(hooksUnknown, hooksSome)
 		}
-		q.s.hooks.CompareAndSwap(hooksUnknown, hooksSome)
 	}
-	_, err := q.w().ExecContext(ctx, `INSERT INTO webhook_deliveries
-			(webhook_id, deployment_id, seq, event_type, status, attempts, next_attempt_at, created_at)
-		SELECT w.id, e.deployment_id, e.seq, e.type, 'pending', 0, ?, ?
-		FROM events e JOIN webhooks w ON w.deployment_id = '' OR w.deployment_id = e.deployment_id
-		WHERE e.deployment_id = ? AND e.seq BETWEEN ? AND ?
-			AND EXISTS (SELECT 1 FROM json_each(w.events) WHERE json_each.value = e.type)
-		ORDER BY e.seq, w.id`, micros(now), micros(now), deploymentID, first, last)
-	return dbErr("enqueue deliveries", err, msgs{})
+	_, err := q.w().ExecContext(ctx, q.s.sql.enqueueDeliveries, micros(now), micros(now), deploymentID, first, last)
+	return q.dbErr("enqueue deliveries", err, msgs{})
 }
 
 // ListDeliveries lists a webhook's deliveries newest first, those with an
@@ -163,46 +158,44 @@ func (q *querier) ListDeliveries(ctx context.Context, webhookID string, before i
 	return q.deliveries(ctx, q.r(), "list deliveries", query, args...)
 }
 
-func (q *querier) deliveries(ctx context.Context, db dbtx, op, query string, args ...any) ([]*herm.Delivery, error) {
-	rows, err := db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr(op, err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, dbErr(op, err, msgs{})
-		}
-		out = append(out, d)
-	}
-	return out, dbErr(op, rows.Err(), msgs{})
+func (q *querier) deliveries(ctx context.Context, db conn, op, query string, args ...any) ([]*herm.Delivery, error) {
+	return list(ctx, q, db, op, query, scanDelivery, args...)
 }
+
+// claimDeliveries is ClaimDeliveries' statement; %s is the Dialect's
+// SkipLocked: deliveries that another claim holds are skipped, not waited
+// for.
+const claimDeliveries = `WITH c AS (
+		SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
+		ORDER BY id LIMIT ?%s)
+	UPDATE webhook_deliveries SET next_attempt_at = ? WHERE id IN (SELECT id FROM c)
+	RETURNING ` + deliveryColumns
 
 // ClaimDeliveries takes up to limit pending deliveries that are due at now,
 // oldest first, and leases them until now+lease (their next attempt, should
 // this process stop before it finishes them).
 func (q *querier) ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*herm.Delivery, error) {
 	if q.tx == nil {
-		// Most calls find nothing due: ask a reader first, not the writer.
-		var due int
+		// Most calls find nothing due: ask a reader first, not the writer,
+		// and without locking.
+		var due bool
 		err := q.r().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?)`, micros(now)).Scan(&due)
 		if err != nil {
-			return nil, dbErr("claim deliveries", err, msgs{})
+			return nil, q.dbErr("claim deliveries", err, msgs{})
 		}
-		if due == 0 {
+		if !due {
 			return nil, nil
 		}
 	}
 	var out []*herm.Delivery
 	err := q.atomic(ctx, func(q *querier) error {
 		var err error
-		out, err = q.deliveries(ctx, q.w(), "claim deliveries", `UPDATE webhook_deliveries SET next_attempt_at = ?
-			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?)
-			RETURNING `+deliveryColumns, micros(now.Add(lease)), micros(now), limit)
+		out, err = q.deliveries(ctx, q.w(), "claim deliveries", q.s.sql.claimDeliveries,
+			micros(now), noLimit(limit), micros(now.Add(lease)))
 		return err
 	})
+	// RETURNING has no order.
+	slices.SortFunc(out, func(a, b *herm.Delivery) int { return cmp.Compare(a.ID, b.ID) })
 	return out, err
 }
 
@@ -220,5 +213,5 @@ func (q *querier) UpdateDelivery(ctx context.Context, d *herm.Delivery) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?,
 			response_status = ?, last_error = ?, delivered_at = ? WHERE id = ?`,
 		d.Status, d.Attempts, micros(d.NextAttemptAt), status, lastErr, microsPtr(d.DeliveredAt), d.ID)
-	return changed("update delivery", res, err, notFound("delivery"))
+	return q.changed("update delivery", res, err, notFound("delivery"))
 }

@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -35,14 +35,14 @@ func (q *querier) CreateThread(ctx context.Context, t *herm.Thread) error {
 	_, err := q.w().ExecContext(ctx, `INSERT INTO threads (id, deployment_id, title, is_default, created_at, last_activity_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,
 		t.ID, t.DeploymentID, t.Title, boolInt(t.IsDefault), micros(t.CreatedAt), micros(t.LastActivityAt))
-	return dbErr("create thread", err, msgs{notFound: "deployment not found", conflict: "a thread with this ID already exists"})
+	return q.dbErr("create thread", err, msgs{notFound: "deployment not found", conflict: "a thread with this ID already exists"})
 }
 
 // GetThread returns a thread of a deployment.
 func (q *querier) GetThread(ctx context.Context, deploymentID, threadID string) (*herm.Thread, error) {
 	t, err := scanThread(q.r().QueryRowContext(ctx, threadSelect+` WHERE t.id = ? AND t.deployment_id = ?`, threadID, deploymentID))
 	if err != nil {
-		return nil, dbErr("get thread", err, msgs{notFound: "thread not found"})
+		return nil, q.dbErr("get thread", err, msgs{notFound: "thread not found"})
 	}
 	return t, nil
 }
@@ -57,50 +57,32 @@ func (q *querier) ListThreads(ctx context.Context, deploymentID string, p herm.P
 	}
 	query += ` ORDER BY t.id DESC LIMIT ?`
 	args = append(args, pageLimit(p.Limit, defaultLimit))
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr("list threads", err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.Thread
-	for rows.Next() {
-		t, err := scanThread(rows)
-		if err != nil {
-			return nil, dbErr("list threads", err, msgs{})
-		}
-		out = append(out, t)
-	}
-	return out, dbErr("list threads", rows.Err(), msgs{})
+	return list(ctx, q, q.r(), "list threads", query, scanThread, args...)
 }
 
 // UpdateThreadTitle renames a thread.
 func (q *querier) UpdateThreadTitle(ctx context.Context, deploymentID, threadID, title string) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE threads SET title = ? WHERE id = ? AND deployment_id = ?`, title, threadID, deploymentID)
-	return changed("update thread", res, err, notFound("thread"))
+	return q.changed("update thread", res, err, notFound("thread"))
 }
 
 // TouchThread sets a thread's last activity (ENotFound).
 func (q *querier) TouchThread(ctx context.Context, threadID string, at time.Time) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE threads SET last_activity_at = ? WHERE id = ?`, micros(at), threadID)
-	return changed("touch thread", res, err, notFound("thread"))
+	return q.changed("touch thread", res, err, notFound("thread"))
 }
 
 // DeleteThread removes a thread; its messages go with it through ON DELETE
-// CASCADE. Its runs (and with them their steps and steering requests) are
-// deleted first, adding what they cost to the deployment's spent_deleted_usd
-// in the same statement: a delete waits for a concurrent UpdateRun of the
-// run and returns the usage that one wrote, so that no cost is lost.
+// CASCADE, and its runs (and with them their steps and steering requests)
+// with it or before it, once their cost is added to the deployment's
+// spent_deleted_usd (Dialect.SpendThreadRuns).
 func (q *querier) DeleteThread(ctx context.Context, deploymentID, threadID string) error {
 	return q.atomic(ctx, func(q *querier) error {
-		if _, err := q.w().ExecContext(ctx, `WITH gone AS (
-				DELETE FROM runs WHERE thread_id = ? AND deployment_id = ? RETURNING usage)
-			UPDATE deployments SET spent_deleted_usd = spent_deleted_usd + (
-				SELECT COALESCE(SUM((usage::jsonb->>'cost_usd')::double precision), 0) FROM gone)
-			WHERE id = ?`, threadID, deploymentID, deploymentID); err != nil {
-			return dbErr("delete thread", err, msgs{})
+		if _, err := q.w().ExecContext(ctx, q.s.d.SpendThreadRuns, threadID, deploymentID, deploymentID); err != nil {
+			return q.dbErr("delete thread", err, msgs{})
 		}
 		res, err := q.w().ExecContext(ctx, `DELETE FROM threads WHERE id = ? AND deployment_id = ?`, threadID, deploymentID)
-		return changed("delete thread", res, err, notFound("thread"))
+		return q.changed("delete thread", res, err, notFound("thread"))
 	})
 }
 
@@ -121,20 +103,7 @@ func scanMessage(sc scanner) (*herm.Message, error) {
 }
 
 func (q *querier) listMessages(ctx context.Context, op, query string, args ...any) ([]*herm.Message, error) {
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr(op, err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.Message
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, dbErr(op, err, msgs{})
-		}
-		out = append(out, m)
-	}
-	return out, dbErr(op, rows.Err(), msgs{})
+	return list(ctx, q, q.r(), op, query, scanMessage, args...)
 }
 
 // CreateMessage stores m (ENotFound when its thread does not exist,
@@ -146,7 +115,7 @@ func (q *querier) CreateMessage(ctx context.Context, m *herm.Message) error {
 	}
 	_, err = q.w().ExecContext(ctx, `INSERT INTO messages (`+messageColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.ID, m.DeploymentID, m.ThreadID, m.RunID, m.Role, m.Content, atts, boolInt(m.Pending), micros(m.CreatedAt))
-	return dbErr("create message", err, msgs{notFound: "thread not found", conflict: "a message with this ID already exists"})
+	return q.dbErr("create message", err, msgs{notFound: "thread not found", conflict: "a message with this ID already exists"})
 }
 
 // ListMessages returns a thread's history, oldest first; with limit > 0,
@@ -172,5 +141,5 @@ func (q *querier) PendingMessages(ctx context.Context, runID string) ([]*herm.Me
 func (q *querier) TakeMessage(ctx context.Context, messageID string, at time.Time) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE messages SET pending = 0, created_at = ? WHERE id = ? AND pending = 1`,
 		micros(at), messageID)
-	return changed("take message", res, err, notFound("pending message"))
+	return q.changed("take message", res, err, notFound("pending message"))
 }

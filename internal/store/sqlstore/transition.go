@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -12,57 +12,52 @@ import (
 
 // Run transitions (store.RunTransitions). Each changes the run row with one
 // UPDATE whose WHERE holds the precondition; one that also depends on other
-// tables first takes the run row with a guarded no-op UPDATE (its row lock
-// is held until the transaction ends), then checks them, then writes, so
-// that it is serialised with every other transition of the run: under READ
-// COMMITTED, an UPDATE that waited for a concurrent one re-checks its WHERE
-// on the row as that one left it. A transition that matches no row asks why
-// (runState) to return the right error.
+// tables first takes the run row with a guarded no-op UPDATE (where writers
+// run concurrently, its row lock is held until the transaction ends), then
+// checks them, then writes, so that it is serialised with every other
+// transition of the run: under READ COMMITTED, an UPDATE that waited for a
+// concurrent one re-checks its WHERE on the row as that one left it. SQLite
+// serialises all writers anyway (BEGIN IMMEDIATE), across connections and
+// processes. A transition that matches no row asks why (runState) to return
+// the right error.
 
 // A lease is held while now < lease_expires_at: it has expired at its
 // expiry time itself, so that ReleaseRunsOf(now) makes runs claimable by a
 // ClaimRun(now) at once.
 
-const (
-	// sqlClaimExpired takes the oldest running run whose lease expired.
-	sqlClaimExpired = `UPDATE runs SET
-			status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
-		WHERE id = (SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ?
-				ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-			AND status = 'running' AND lease_expires_at <= ?
-		RETURNING ` + runColumns
-	// sqlClaimQueued takes the oldest queued run of a thread that has no
-	// running or waiting run and no older queued run ("oldest" in the order
-	// the database took the runs in, seq, not by any server's clock).
-	sqlClaimQueued = `UPDATE runs SET
-			status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
-		WHERE id = (SELECT r.id FROM runs r
-				WHERE r.status = 'queued' AND NOT EXISTS (
-					SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
-						o.status IN ('running', 'waiting_on_human') OR (o.status = 'queued' AND o.seq < r.seq)))
-				ORDER BY r.seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-			AND status = 'queued'
-		RETURNING ` + runColumns
-)
+// claimRun is ClaimRun's statement; each %[1]s is the Dialect's SkipLocked.
+// Its candidates are the WHERE: the oldest running run whose lease expired,
+// else the oldest queued run of a thread that has no running or waiting run
+// and no older queued run ("oldest" in the order the database took the runs
+// in, seq, not by any server's clock). COALESCE evaluates the second only
+// when the first finds none. The last line checks the candidate again as
+// the UPDATE finds it (where a concurrent claim may have changed it).
+const claimRun = `UPDATE runs SET
+		status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
+	WHERE id = COALESCE(
+		(SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ? ORDER BY seq LIMIT 1%[1]s),
+		(SELECT r.id FROM runs r
+			WHERE r.status = 'queued' AND NOT EXISTS (
+				SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
+					o.status IN ('running', 'waiting_on_human') OR (o.status = 'queued' AND o.seq < r.seq)))
+			ORDER BY r.seq LIMIT 1%[1]s))
+		AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= ?))
+	RETURNING ` + runColumns
 
-// ClaimRun leases the oldest startable run to owner: first an expired
-// running run (oldest first), else the oldest queued run of a thread that
-// has no running or waiting run and no older queued run. Each candidate is
-// taken FOR UPDATE SKIP LOCKED, so that concurrent claims take different
-// runs without waiting for each other. A queued run another claim holds is
-// skipped, and so are the younger runs of its thread (it is still queued in
-// this statement's snapshot): two claims never take two runs of one thread.
+// ClaimRun leases the oldest startable run to owner, in one statement
+// (claimRun). Where writers run concurrently, each candidate is taken FOR
+// UPDATE SKIP LOCKED, so that concurrent claims take different runs without
+// waiting for each other. A queued run another claim holds is skipped, and
+// so are the younger runs of its thread (it is still queued in this
+// statement's snapshot): two claims never take two runs of one thread.
 func (q *querier) ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error) {
-	r, err := scanRun(q.w().QueryRowContext(ctx, sqlClaimExpired,
-		owner, micros(leaseUntil), micros(now), micros(now), micros(now)))
-	if errors.Is(err, sql.ErrNoRows) {
-		r, err = scanRun(q.w().QueryRowContext(ctx, sqlClaimQueued, owner, micros(leaseUntil), micros(now)))
-	}
+	at := any(micros(now)) // (boxed once for its three uses)
+	r, err := scanRun(q.w().QueryRowContext(ctx, q.s.sql.claimRun, owner, micros(leaseUntil), at, at, at))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, dbErr("claim run", err, msgs{})
+		return nil, q.dbErr("claim run", err, msgs{})
 	}
 	return r, nil
 }
@@ -73,7 +68,7 @@ func (q *querier) ClaimRun(ctx context.Context, owner string, now, leaseUntil ti
 func (q *querier) runState(ctx context.Context, op, runID string) (status herm.RunStatus, owner string, cancel bool, err error) {
 	err = q.r().QueryRowContext(ctx, `SELECT status, lease_owner, cancel_requested FROM runs WHERE id = ?`, runID).
 		Scan(&status, &owner, &cancel)
-	return status, owner, cancel, dbErr(op, err, msgs{notFound: "run not found"})
+	return status, owner, cancel, q.dbErr(op, err, msgs{notFound: "run not found"})
 }
 
 // leaseLost returns the error of a lease check that matched no row:
@@ -91,17 +86,11 @@ func (q *querier) leaseLost(ctx context.Context, runID string) error {
 // before those two): EConflict when it matched nothing.
 func (q *querier) leased(ctx context.Context, op, query, runID, owner string, args ...any) error {
 	res, err := q.w().ExecContext(ctx, query, append(args, runID, owner)...)
-	if err != nil {
-		return dbErr(op, err, msgs{})
-	}
-	n, err := affected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
+	n, err := q.count(op, res, err)
+	if err == nil && n == 0 {
 		return q.leaseLost(ctx, runID)
 	}
-	return nil
+	return err
 }
 
 // RenewLease extends the lease of a running run held by owner (EConflict
@@ -113,15 +102,16 @@ func (q *querier) RenewLease(ctx context.Context, runID, owner string, leaseUnti
 		return nil, q.leaseLost(ctx, runID)
 	}
 	if err != nil {
-		return nil, dbErr("renew lease", err, msgs{})
+		return nil, q.dbErr("renew lease", err, msgs{})
 	}
 	return r, nil
 }
 
 // ReleaseRun expires owner's lease on a running run as of now.
 func (q *querier) ReleaseRun(ctx context.Context, runID, owner string, now time.Time) error {
-	return q.leased(ctx, "release run", `UPDATE runs SET lease_expires_at = LEAST(lease_expires_at, ?)
-		WHERE id = ? AND status = 'running' AND lease_owner = ?`, runID, owner, micros(now))
+	return q.leased(ctx, "release run", `UPDATE runs SET
+			lease_expires_at = CASE WHEN lease_expires_at < ? THEN lease_expires_at ELSE ? END
+		WHERE id = ? AND status = 'running' AND lease_owner = ?`, runID, owner, micros(now), micros(now))
 }
 
 // ReleaseRunsOf expires, as of now, the leases of the running runs of every
@@ -129,10 +119,7 @@ func (q *querier) ReleaseRun(ctx context.Context, runID, owner string, now time.
 func (q *querier) ReleaseRunsOf(ctx context.Context, exceptOwner string, now time.Time) (int64, error) {
 	res, err := q.w().ExecContext(ctx, `UPDATE runs SET lease_expires_at = ?
 		WHERE status = 'running' AND lease_owner <> ? AND lease_expires_at > ?`, micros(now), exceptOwner, micros(now))
-	if err != nil {
-		return 0, dbErr("release runs", err, msgs{})
-	}
-	return affected(res)
+	return q.count("release runs", res, err)
 }
 
 // SteerRun takes the row of a queued or running run (a no-op write) and
@@ -148,7 +135,7 @@ func (q *querier) SteerRun(ctx context.Context, runID string) (*herm.Run, error)
 		return nil, conflict("the run is %s: it takes no more input", status)
 	}
 	if err != nil {
-		return nil, dbErr("steer run", err, msgs{})
+		return nil, q.dbErr("steer run", err, msgs{})
 	}
 	return r, nil
 }
@@ -164,14 +151,14 @@ func (q *querier) CompleteRun(ctx context.Context, runID, owner, stopReason stri
 		var pending bool
 		err := q.w().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE run_id = ? AND pending = 1)`, runID).Scan(&pending)
 		if err != nil {
-			return dbErr("complete run", err, msgs{})
+			return q.dbErr("complete run", err, msgs{})
 		}
 		if pending {
 			return &herm.Error{Code: herm.EConflict, Message: "the run has pending input", Err: store.ErrInputPending}
 		}
 		_, err = q.w().ExecContext(ctx, `UPDATE runs SET status = 'completed', stop_reason = ?, error = NULL, completed_at = ?
 			WHERE id = ?`, stopReason, micros(at), runID)
-		return dbErr("complete run", err, msgs{})
+		return q.dbErr("complete run", err, msgs{})
 	})
 }
 
@@ -208,7 +195,7 @@ func (q *querier) CancelRun(ctx context.Context, runID string, at time.Time) (*h
 		return nil, conflict("run %s already ended (%s)", runID, status)
 	}
 	if err != nil {
-		return nil, dbErr("cancel run", err, msgs{})
+		return nil, q.dbErr("cancel run", err, msgs{})
 	}
 	return r, nil
 }
@@ -218,10 +205,7 @@ func (q *querier) CancelRun(ctx context.Context, runID string, at time.Time) (*h
 func (q *querier) WaitForHuman(ctx context.Context, runID, owner string) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE runs SET status = 'waiting_on_human'
 		WHERE id = ? AND status = 'running' AND lease_owner = ? AND cancel_requested = 0`, runID, owner)
-	if err != nil {
-		return dbErr("wait for human", err, msgs{})
-	}
-	if n, err := affected(res); err != nil || n == 1 {
+	if n, err := q.count("wait for human", res, err); err != nil || n == 1 {
 		return err
 	}
 	status, holder, cancel, err := q.runState(ctx, "wait for human", runID)
@@ -240,10 +224,7 @@ func (q *querier) ResumeRun(ctx context.Context, runID string) (bool, error) {
 	resumed := false
 	err := q.atomic(ctx, func(q *querier) error {
 		res, err := q.w().ExecContext(ctx, `UPDATE runs SET status = status WHERE id = ? AND status = 'waiting_on_human'`, runID)
-		if err != nil {
-			return dbErr("resume run", err, msgs{})
-		}
-		if n, err := affected(res); err != nil {
+		if n, err := q.count("resume run", res, err); err != nil {
 			return err
 		} else if n == 0 {
 			status, _, _, err := q.runState(ctx, "resume run", runID)
@@ -255,11 +236,11 @@ func (q *querier) ResumeRun(ctx context.Context, runID string) (bool, error) {
 		var pending bool
 		err = q.w().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM steering_requests WHERE run_id = ? AND status = 'pending')`, runID).Scan(&pending)
 		if err != nil || pending {
-			return dbErr("resume run", err, msgs{})
+			return q.dbErr("resume run", err, msgs{})
 		}
 		_, err = q.w().ExecContext(ctx, `UPDATE runs SET status = 'running', lease_owner = '', lease_expires_at = 0 WHERE id = ?`, runID)
 		resumed = err == nil
-		return dbErr("resume run", err, msgs{})
+		return q.dbErr("resume run", err, msgs{})
 	})
 	return resumed && err == nil, err
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -30,20 +30,7 @@ func scanSteering(sc scanner) (*herm.SteeringRequest, error) {
 }
 
 func (q *querier) listSteering(ctx context.Context, op, query string, args ...any) ([]*herm.SteeringRequest, error) {
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr(op, err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.SteeringRequest
-	for rows.Next() {
-		s, err := scanSteering(rows)
-		if err != nil {
-			return nil, dbErr(op, err, msgs{})
-		}
-		out = append(out, s)
-	}
-	return out, dbErr(op, rows.Err(), msgs{})
+	return list(ctx, q, q.r(), op, query, scanSteering, args...)
 }
 
 // CreateSteeringRequest stores s.
@@ -60,7 +47,7 @@ func (q *querier) CreateSteeringRequest(ctx context.Context, s *herm.SteeringReq
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.DeploymentID, s.ThreadID, s.RunID, s.ToolCallID, s.Kind, s.Summary, s.Tool, args, options,
 		s.Status, s.Decision, s.Message, micros(s.CreatedAt), micros(s.ExpiresAt), microsPtr(s.ResolvedAt))
-	return dbErr("create steering request", err, msgs{
+	return q.dbErr("create steering request", err, msgs{
 		notFound: "run not found",
 		conflict: "the run already has a steering request for this tool call",
 	})
@@ -70,14 +57,14 @@ func (q *querier) CreateSteeringRequest(ctx context.Context, s *herm.SteeringReq
 func (q *querier) GetSteeringRequest(ctx context.Context, deploymentID, id string) (*herm.SteeringRequest, error) {
 	s, err := scanSteering(q.r().QueryRowContext(ctx, `SELECT `+steeringColumns+` FROM steering_requests
 		WHERE id = ? AND deployment_id = ?`, id, deploymentID))
-	return s, dbErr("get steering request", err, msgs{notFound: "steering request not found"})
+	return s, q.dbErr("get steering request", err, msgs{notFound: "steering request not found"})
 }
 
 // SteeringRequestFor returns the request of a run's tool call.
 func (q *querier) SteeringRequestFor(ctx context.Context, runID, toolCallID string) (*herm.SteeringRequest, error) {
 	s, err := scanSteering(q.r().QueryRowContext(ctx, `SELECT `+steeringColumns+` FROM steering_requests
 		WHERE run_id = ? AND tool_call_id = ?`, runID, toolCallID))
-	return s, dbErr("get steering request", err, msgs{notFound: "steering request not found"})
+	return s, q.dbErr("get steering request", err, msgs{notFound: "steering request not found"})
 }
 
 // ListSteeringRequests lists requests matching f, newest first.
@@ -92,31 +79,23 @@ func (q *querier) ListSteeringRequests(ctx context.Context, f herm.SteeringFilte
 			args = append(args, c.v)
 		}
 	}
-	if f.Cursor != "" {
-		query += ` AND id < ?`
-		args = append(args, f.Cursor)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, pageLimit(f.Limit, defaultLimit))
+	query, args = newestFirst(query, args, f.Cursor, f.Limit)
 	return q.listSteering(ctx, "list steering requests", query, args...)
 }
 
 // ResolveSteeringRequest records a pending request's decision.
 func (q *querier) ResolveSteeringRequest(ctx context.Context, id, decision, message string, at time.Time) error {
 	return q.atomic(ctx, func(q *querier) error {
-		res, err := q.tx.ExecContext(ctx, `UPDATE steering_requests SET status = 'resolved', decision = ?, message = ?, resolved_at = ?
+		res, err := q.w().ExecContext(ctx, `UPDATE steering_requests SET status = 'resolved', decision = ?, message = ?, resolved_at = ?
 			WHERE id = ? AND status = 'pending'`, decision, message, micros(at), id)
-		if err != nil {
-			return dbErr("resolve steering request", err, msgs{})
-		}
-		n, err := affected(res)
+		n, err := q.count("resolve steering request", res, err)
 		if err != nil || n == 1 {
 			return err
 		}
 		var status string
-		err = q.tx.QueryRowContext(ctx, `SELECT status FROM steering_requests WHERE id = ?`, id).Scan(&status)
+		err = q.w().QueryRowContext(ctx, `SELECT status FROM steering_requests WHERE id = ?`, id).Scan(&status)
 		if err != nil {
-			return dbErr("resolve steering request", err, msgs{notFound: "steering request not found"})
+			return q.dbErr("resolve steering request", err, msgs{notFound: "steering request not found"})
 		}
 		return conflict("the steering request is already %s", status)
 	})

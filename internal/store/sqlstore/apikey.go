@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -33,61 +33,41 @@ func (q *querier) CreateAPIKey(ctx context.Context, k *herm.APIKey) error {
 	}
 	_, err = q.w().ExecContext(ctx, `INSERT INTO api_keys (`+apiKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Name, scopes, k.Hash, k.Prefix, micros(k.CreatedAt), microsPtr(k.LastUsed), microsPtr(k.RevokedAt), k.CustomerID)
-	return dbErr("create api key", err, msgs{conflict: "an API key with this ID or secret already exists"})
+	return q.dbErr("create api key", err, msgs{conflict: "an API key with this ID or secret already exists"})
 }
 
 // APIKeyByHash returns the key with this hash.
 func (q *querier) APIKeyByHash(ctx context.Context, hash string) (*herm.APIKey, error) {
 	k, err := scanAPIKey(q.r().QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE hash = ?`, hash))
 	if err != nil {
-		return nil, dbErr("get api key", err, msgs{notFound: "API key not found"})
+		return nil, q.dbErr("get api key", err, msgs{notFound: "API key not found"})
 	}
 	return k, nil
 }
 
 // ListAPIKeys lists the keys that are not revoked, newest first.
 func (q *querier) ListAPIKeys(ctx context.Context, p herm.Page) ([]*herm.APIKey, error) {
-	query := `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE revoked_at IS NULL`
-	args := []any{}
-	if p.Cursor != "" {
-		query += ` AND id < ?`
-		args = append(args, p.Cursor)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, pageLimit(p.Limit, defaultLimit))
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr("list api keys", err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, dbErr("list api keys", err, msgs{})
-		}
-		out = append(out, k)
-	}
-	return out, dbErr("list api keys", rows.Err(), msgs{})
+	query, args := newestFirst(`SELECT `+apiKeyColumns+` FROM api_keys WHERE revoked_at IS NULL`, nil, p.Cursor, p.Limit)
+	return list(ctx, q, q.r(), "list api keys", query, scanAPIKey, args...)
 }
 
 // RevokeAPIKey marks a key revoked.
 func (q *querier) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(at), id)
-	return changed("revoke api key", res, err, notFound("API key"))
+	return q.changed("revoke api key", res, err, notFound("API key"))
 }
 
 // CountAPIKeys counts the keys that are not revoked.
 func (q *querier) CountAPIKeys(ctx context.Context) (int, error) {
 	var n int
 	err := q.r().QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL`).Scan(&n)
-	return n, dbErr("count api keys", err, msgs{})
+	return n, q.dbErr("count api keys", err, msgs{})
 }
 
 // TouchAPIKey records a key's last use.
 func (q *querier) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE api_keys SET last_used_at = ? WHERE id = ?`, micros(at), id)
-	return changed("touch api key", res, err, notFound("API key"))
+	return q.changed("touch api key", res, err, notFound("API key"))
 }
 
 // GetIdempotency returns a stored response.
@@ -98,7 +78,7 @@ func (q *querier) GetIdempotency(ctx context.Context, keyID, key string) (*herm.
 		FROM idempotency WHERE key_id = ? AND key = ?`, keyID, key).
 		Scan(&r.RequestHash, &r.StatusCode, &r.ContentType, &r.Body, &created)
 	if err != nil {
-		return nil, dbErr("get idempotency", err, msgs{notFound: "idempotency key not found"})
+		return nil, q.dbErr("get idempotency", err, msgs{notFound: "idempotency key not found"})
 	}
 	r.CreatedAt = fromMicros(created)
 	return &r, nil
@@ -113,16 +93,13 @@ func (q *querier) PutIdempotency(ctx context.Context, r *herm.Idempotency) error
 	_, err := q.w().ExecContext(ctx, `INSERT INTO idempotency
 		(key_id, key, request_hash, status_code, content_type, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		r.KeyID, r.Key, r.RequestHash, r.StatusCode, r.ContentType, body, micros(r.CreatedAt))
-	return dbErr("put idempotency", err, msgs{conflict: "a response is already stored for this idempotency key"})
+	return q.dbErr("put idempotency", err, msgs{conflict: "a response is already stored for this idempotency key"})
 }
 
 // DeleteIdempotencyBefore removes responses created before t.
 func (q *querier) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error) {
 	res, err := q.w().ExecContext(ctx, `DELETE FROM idempotency WHERE created_at < ?`, micros(t))
-	if err != nil {
-		return 0, dbErr("delete idempotency", err, msgs{})
-	}
-	return affected(res)
+	return q.count("delete idempotency", res, err)
 }
 
 // ReserveIdempotency stores r (StatusCode 0: a request in progress) unless
@@ -133,10 +110,7 @@ func (q *querier) ReserveIdempotency(ctx context.Context, r *herm.Idempotency) (
 		(key_id, key, request_hash, status_code, content_type, body, created_at) VALUES (?, ?, ?, 0, '', ?, ?)
 		ON CONFLICT (key_id, key) DO NOTHING`,
 		r.KeyID, r.Key, r.RequestHash, []byte{}, micros(r.CreatedAt))
-	if err != nil {
-		return nil, dbErr("reserve idempotency", err, msgs{})
-	}
-	if n, err := affected(res); err != nil || n == 1 {
+	if n, err := q.count("reserve idempotency", res, err); err != nil || n == 1 {
 		return nil, err
 	}
 	prev, err := q.GetIdempotency(ctx, r.KeyID, r.Key)
@@ -153,7 +127,7 @@ func (q *querier) TakeIdempotency(ctx context.Context, r *herm.Idempotency, was 
 	res, err := q.w().ExecContext(ctx, `UPDATE idempotency SET request_hash = ?, status_code = 0, content_type = '', body = ?, created_at = ?
 		WHERE key_id = ? AND key = ? AND created_at = ?`,
 		r.RequestHash, []byte{}, micros(r.CreatedAt), r.KeyID, r.Key, micros(was))
-	return changed("take idempotency", res, err, herm.Errorf(herm.EConflict, "another request took this Idempotency-Key meanwhile"))
+	return q.changed("take idempotency", res, err, herm.Errorf(herm.EConflict, "another request took this Idempotency-Key meanwhile"))
 }
 
 // CompleteIdempotency stores the response of the reservation r (its
@@ -167,7 +141,7 @@ func (q *querier) CompleteIdempotency(ctx context.Context, r *herm.Idempotency) 
 	res, err := q.w().ExecContext(ctx, `UPDATE idempotency SET status_code = ?, content_type = ?, body = ?
 		WHERE key_id = ? AND key = ? AND status_code = 0 AND created_at = ?`,
 		r.StatusCode, r.ContentType, body, r.KeyID, r.Key, micros(r.CreatedAt))
-	return changed("complete idempotency", res, err, herm.Errorf(herm.EConflict, "the reservation of this Idempotency-Key was taken over"))
+	return q.changed("complete idempotency", res, err, herm.Errorf(herm.EConflict, "the reservation of this Idempotency-Key was taken over"))
 }
 
 // ReleaseIdempotency removes the reservation r (its request had no result
@@ -175,5 +149,5 @@ func (q *querier) CompleteIdempotency(ctx context.Context, r *herm.Idempotency) 
 func (q *querier) ReleaseIdempotency(ctx context.Context, r *herm.Idempotency) error {
 	_, err := q.w().ExecContext(ctx, `DELETE FROM idempotency WHERE key_id = ? AND key = ? AND status_code = 0 AND created_at = ?`,
 		r.KeyID, r.Key, micros(r.CreatedAt))
-	return dbErr("release idempotency", err, msgs{})
+	return q.dbErr("release idempotency", err, msgs{})
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -6,13 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Times are stored as unix microseconds UTC.
@@ -59,7 +57,7 @@ func fromLeaseMicros(us int64) time.Time {
 func toJSON(v any) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return "", fmt.Errorf("sqlite: encode %T: %w", v, err)
+		return "", fmt.Errorf("sqlstore: encode %T: %w", v, err)
 	}
 	return string(b), nil
 }
@@ -67,7 +65,7 @@ func toJSON(v any) (string, error) {
 // fromJSON decodes a JSON column into v.
 func fromJSON(s string, v any) error {
 	if err := json.Unmarshal([]byte(s), v); err != nil {
-		return fmt.Errorf("sqlite: decode %T: %w", v, err)
+		return fmt.Errorf("sqlstore: decode %T: %w", v, err)
 	}
 	return nil
 }
@@ -119,22 +117,6 @@ type scanner interface {
 	Scan(dest ...any) error
 }
 
-// constraint codes reported by the driver.
-const (
-	codeUnique     = sqlite3.SQLITE_CONSTRAINT_UNIQUE
-	codePrimaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	codeForeignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
-)
-
-// sqliteCode returns the extended result code of a driver error, or 0.
-func sqliteCode(err error) int {
-	var e *sqlite.Error
-	if errors.As(err, &e) {
-		return e.Code()
-	}
-	return 0
-}
-
 // msgs are the customer-safe messages of translated driver errors.
 type msgs struct {
 	notFound string // no rows, or a missing parent row (foreign key)
@@ -144,7 +126,7 @@ type msgs struct {
 // dbErr translates a driver error at the store's boundary: no rows and
 // foreign key failures become ENotFound, uniqueness violations EConflict;
 // context errors pass through and anything else is wrapped as internal.
-func dbErr(op string, err error, m msgs) error {
+func (s *Store) dbErr(op string, err error, m msgs) error {
 	if err == nil {
 		return nil
 	}
@@ -157,18 +139,21 @@ func dbErr(op string, err error, m msgs) error {
 	case errors.Is(err, sql.ErrNoRows) && m.notFound != "":
 		return &herm.Error{Code: herm.ENotFound, Message: m.notFound, Err: err}
 	}
-	switch sqliteCode(err) {
-	case codeUnique, codePrimaryKey:
+	switch s.d.Violation(err) {
+	case Unique:
 		if m.conflict != "" {
 			return &herm.Error{Code: herm.EConflict, Message: m.conflict, Err: err}
 		}
-	case codeForeignKey:
+	case ForeignKey:
 		if m.notFound != "" {
 			return &herm.Error{Code: herm.ENotFound, Message: m.notFound, Err: err}
 		}
 	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
+	return fmt.Errorf("%s: %s: %w", s.d.Name, op, err)
 }
+
+// dbErr is q.s.dbErr.
+func (q *querier) dbErr(op string, err error, m msgs) error { return q.s.dbErr(op, err, m) }
 
 // notFound returns an ENotFound error with a customer-safe message.
 func notFound(what string) error {
@@ -180,29 +165,26 @@ func conflict(format string, args ...any) error {
 	return herm.Errorf(herm.EConflict, format, args...)
 }
 
-// affected returns the number of rows a statement changed.
-func affected(res sql.Result) (int64, error) {
+// count returns the number of rows a statement changed, or its error.
+func (q *querier) count(op string, res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, q.dbErr(op, err, msgs{})
+	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: rows affected: %w", err)
+		return 0, fmt.Errorf("%s: %s: rows affected: %w", q.s.d.Name, op, err)
 	}
 	return n, nil
 }
 
 // changed checks that a statement changed a row, and returns missing when it
 // changed none.
-func changed(op string, res sql.Result, err error, missing error) error {
-	if err != nil {
-		return dbErr(op, err, msgs{})
-	}
-	n, err := affected(res)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
+func (q *querier) changed(op string, res sql.Result, err error, missing error) error {
+	n, err := q.count(op, res, err)
+	if err == nil && n == 0 {
 		return missing
 	}
-	return nil
+	return err
 }
 
 // pageLimit is the number of items a list returns.
@@ -211,6 +193,25 @@ func pageLimit(limit, def int) int {
 		return def
 	}
 	return limit
+}
+
+// newestFirst ends query, whose WHERE it extends, for a page of its rows by
+// descending id after cursor (none when "").
+func newestFirst(query string, args []any, cursor string, limit int) (string, []any) {
+	if cursor != "" {
+		query += ` AND id < ?`
+		args = append(args, cursor)
+	}
+	return query + ` ORDER BY id DESC LIMIT ?`, append(args, pageLimit(limit, defaultLimit))
+}
+
+// noLimit returns a LIMIT value: a negative limit is no limit (which
+// SQLite reads it as, and PostgreSQL refuses).
+func noLimit(n int) int64 {
+	if n < 0 {
+		return math.MaxInt64
+	}
+	return int64(n)
 }
 
 // qualify prefixes each column of a comma-separated list with alias.
@@ -235,3 +236,21 @@ const (
 	defaultLimit       = 20
 	defaultEventsLimit = 100
 )
+
+// list runs query on db and returns its rows, each read by scan.
+func list[T any](ctx context.Context, q *querier, db conn, op, query string, scan func(scanner) (T, error), args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, q.dbErr(op, err, msgs{})
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, q.dbErr(op, err, msgs{})
+		}
+		out = append(out, v)
+	}
+	return out, q.dbErr(op, rows.Err(), msgs{})
+}

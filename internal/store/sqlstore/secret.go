@@ -1,4 +1,4 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
@@ -33,13 +33,13 @@ func (q *querier) CreateSecret(ctx context.Context, s *herm.Secret) error {
 	}
 	_, err = q.w().ExecContext(ctx, `INSERT INTO secrets (`+secretColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.Name, s.CustomerID, hosts, s.Ciphertext, micros(s.CreatedAt), microsPtr(s.RotatedAt))
-	return dbErr("create secret", err, msgs{conflict: "a secret with this ID already exists"})
+	return q.dbErr("create secret", err, msgs{conflict: "a secret with this ID already exists"})
 }
 
 // GetSecret returns a secret.
 func (q *querier) GetSecret(ctx context.Context, id string) (*herm.Secret, error) {
 	s, err := scanSecret(q.r().QueryRowContext(ctx, `SELECT `+secretColumns+` FROM secrets WHERE id = ?`, id))
-	return s, dbErr("get secret", err, msgs{notFound: "secret not found"})
+	return s, q.dbErr("get secret", err, msgs{notFound: "secret not found"})
 }
 
 // ListSecrets lists secrets newest first.
@@ -50,17 +50,17 @@ func (q *querier) ListSecrets(ctx context.Context, p herm.Page) ([]*herm.Secret,
 // RotateSecret replaces a secret's ciphertext.
 func (q *querier) RotateSecret(ctx context.Context, id string, ciphertext []byte, at time.Time) error {
 	res, err := q.w().ExecContext(ctx, `UPDATE secrets SET ciphertext = ?, rotated_at = ? WHERE id = ?`, ciphertext, micros(at), id)
-	return changed("rotate secret", res, err, notFound("secret"))
+	return q.changed("rotate secret", res, err, notFound("secret"))
 }
 
 // ResealSecret replaces a secret's ciphertext if it is still old.
 func (q *querier) ResealSecret(ctx context.Context, id string, old, ciphertext []byte) error {
 	_, err := q.w().ExecContext(ctx, `UPDATE secrets SET ciphertext = ? WHERE id = ? AND ciphertext = ?`, ciphertext, id, old)
-	return dbErr("reseal secret", err, msgs{})
+	return q.dbErr("reseal secret", err, msgs{})
 }
 
 // DeleteSecret removes a secret.
 func (q *querier) DeleteSecret(ctx context.Context, id string) error {
 	res, err := q.w().ExecContext(ctx, `DELETE FROM secrets WHERE id = ?`, id)
-	return changed("delete secret", res, err, notFound("secret"))
+	return q.changed("delete secret", res, err, notFound("secret"))
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -45,42 +45,23 @@ func (q *querier) CreateAutomation(ctx context.Context, a *herm.Automation) erro
 	}
 	_, err = q.w().ExecContext(ctx, `INSERT INTO automations (id, deployment_id, data, enabled, due_at, watching, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, a.ID, a.DeploymentID, data, enabled, due, watching, micros(a.CreatedAt))
-	return dbErr("create automation", err, msgs{conflict: "an automation with this ID already exists", notFound: "deployment not found"})
+	return q.dbErr("create automation", err, msgs{conflict: "an automation with this ID already exists", notFound: "deployment not found"})
 }
 
 // GetAutomation returns one of a deployment's automations.
 func (q *querier) GetAutomation(ctx context.Context, deploymentID, id string) (*herm.Automation, error) {
 	a, err := scanAutomation(q.r().QueryRowContext(ctx, `SELECT data FROM automations WHERE id = ? AND deployment_id = ?`, id, deploymentID))
-	return a, dbErr("get automation", err, msgs{notFound: "automation not found"})
+	return a, q.dbErr("get automation", err, msgs{notFound: "automation not found"})
 }
 
 // ListAutomations lists a deployment's automations newest first.
 func (q *querier) ListAutomations(ctx context.Context, deploymentID string, p herm.Page) ([]*herm.Automation, error) {
-	query, args := `SELECT data FROM automations WHERE deployment_id = ?`, []any{deploymentID}
-	if p.Cursor != "" {
-		query += ` AND id < ?`
-		args = append(args, p.Cursor)
-	}
-	query += ` ORDER BY id DESC LIMIT ?`
-	args = append(args, pageLimit(p.Limit, defaultLimit))
+	query, args := newestFirst(`SELECT data FROM automations WHERE deployment_id = ?`, []any{deploymentID}, p.Cursor, p.Limit)
 	return q.automations(ctx, "list automations", query, args...)
 }
 
 func (q *querier) automations(ctx context.Context, op, query string, args ...any) ([]*herm.Automation, error) {
-	rows, err := q.r().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, dbErr(op, err, msgs{})
-	}
-	defer rows.Close()
-	var out []*herm.Automation
-	for rows.Next() {
-		a, err := scanAutomation(rows)
-		if err != nil {
-			return nil, dbErr(op, err, msgs{})
-		}
-		out = append(out, a)
-	}
-	return out, dbErr(op, rows.Err(), msgs{})
+	return list(ctx, q, q.r(), op, query, scanAutomation, args...)
 }
 
 // UpdateAutomation replaces a stored automation.
@@ -91,13 +72,13 @@ func (q *querier) UpdateAutomation(ctx context.Context, a *herm.Automation) erro
 	}
 	res, err := q.w().ExecContext(ctx, `UPDATE automations SET data = ?, enabled = ?, due_at = ?, watching = ? WHERE id = ? AND deployment_id = ?`,
 		data, enabled, due, watching, a.ID, a.DeploymentID)
-	return changed("update automation", res, err, notFound("automation"))
+	return q.changed("update automation", res, err, notFound("automation"))
 }
 
 // DeleteAutomation removes one of a deployment's automations.
 func (q *querier) DeleteAutomation(ctx context.Context, deploymentID, id string) error {
 	res, err := q.w().ExecContext(ctx, `DELETE FROM automations WHERE id = ? AND deployment_id = ?`, id, deploymentID)
-	return changed("delete automation", res, err, notFound("automation"))
+	return q.changed("delete automation", res, err, notFound("automation"))
 }
 
 // AutomationsToCheck returns the enabled automations due at now and those
@@ -107,5 +88,5 @@ func (q *querier) AutomationsToCheck(ctx context.Context, now time.Time, limit i
 		SELECT data FROM automations WHERE enabled = 1 AND due_at <= ?
 		UNION
 		SELECT data FROM automations WHERE watching = 1
-		LIMIT ?`, micros(now), limit)
+		LIMIT ?`, micros(now), noLimit(limit))
 }
