@@ -97,6 +97,12 @@ type ExecResult struct {
 // ErrUnavailable is returned by Check when a driver cannot run here.
 var ErrUnavailable = errors.New("sandbox driver unavailable")
 
+// ErrInUse is returned by a command that would start a deployment's
+// sandbox while another server (sharing the data dir, or the Docker
+// engine) still runs it: two servers never run one sandbox. The error
+// passes once that server stops it, or dies.
+var ErrInUse = errors.New("the sandbox is running under another server")
+
 // StatusResult converts a process's wait status into a result.
 func StatusResult(code, signal int, timedOut bool, d time.Duration) *ExecResult {
 	r := &ExecResult{ExitCode: code, TimedOut: timedOut, Duration: d}

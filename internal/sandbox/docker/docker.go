@@ -8,6 +8,11 @@
 // binary is bind-mounted read-only into the container and runs there as its
 // agent, connected to the server over a unix socket in a bind-mounted
 // directory, exactly like the local driver's init (internal/sandbox/agent).
+//
+// Servers of a cluster may share the engine: its names keep one container
+// per deployment, a server starts it only when no other server's agent runs
+// in it (one whose server died stops by itself), and kills only the runs
+// it started itself.
 package docker
 
 import (
@@ -160,8 +165,20 @@ func (d *Driver) Check(ctx context.Context) error {
 				return
 			}
 		}
+		d.sweep()
 	})
 	return d.checkErr
+}
+
+// sweep removes the directories a server killed while placing a socket
+// left in the state dir (a young one may be another server's, in use).
+func (d *Driver) sweep() {
+	entries, _ := os.ReadDir(d.opts.StateDir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && e.IsDir() && strings.HasPrefix(e.Name(), ".sock-") && time.Since(fi.ModTime()) > time.Minute {
+			_ = os.RemoveAll(filepath.Join(d.opts.StateDir, e.Name()))
+		}
+	}
 }
 
 func validID(id string) bool {
@@ -309,6 +326,7 @@ type box struct {
 	mu     sync.Mutex
 	spec   sandbox.Spec
 	conn   *agent.Client // nil when stopped
+	run    string        // the StartedAt of the container's run this box started ("": none)
 	active int
 	idle   *time.Timer
 }
@@ -346,11 +364,13 @@ func (b *box) Running() bool {
 }
 
 // Stop implements sandbox.Sandbox: the container is killed (every process
-// ends) and kept.
+// ends) and kept. Only a run this box started is killed: the container may
+// be another server's by now (a server sharing the engine that took the
+// deployment over).
 func (b *box) Stop(ctx context.Context) error {
 	b.mu.Lock()
-	conn := b.conn
-	b.conn = nil
+	conn, run := b.conn, b.run
+	b.conn, b.run = nil, ""
 	if b.idle != nil {
 		b.idle.Stop()
 	}
@@ -358,10 +378,30 @@ func (b *box) Stop(ctx context.Context) error {
 	if conn != nil {
 		conn.Close()
 	}
-	_, err := b.d.cli.ContainerKill(context.WithoutCancel(ctx), containerName(b.id), client.ContainerKillOptions{Signal: "KILL"})
+	if run == "" {
+		return nil
+	}
+	return b.kill(context.WithoutCancel(ctx), run)
+}
+
+// kill kills the container if its current run is run.
+func (b *box) kill(ctx context.Context, run string) error {
+	name := containerName(b.id)
+	insp, err := b.d.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if s := insp.Container.State; s == nil || !s.Running || s.StartedAt != run {
+		return nil
+	}
+	_, err = b.d.cli.ContainerKill(ctx, name, client.ContainerKillOptions{Signal: "KILL"})
 	if err != nil && !errdefs.IsNotFound(err) && !strings.Contains(err.Error(), "is not running") {
 		return err
 	}
+	b.waitStopped(ctx, name)
 	return nil
 }
 
@@ -419,6 +459,12 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 	b.conn = nil
 	cli := b.d.cli
 	name := containerName(b.id)
+	if _, err := b.stateDir(); err != nil { // bind-mounted: made before the container
+		return nil, fmt.Errorf("control directory: %w", err)
+	}
+	if err := b.prepareContainer(ctx, name); err != nil {
+		return nil, err
+	}
 	lfd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -429,30 +475,6 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 	}
 	if err := unix.Listen(lfd, 1); err != nil {
 		return nil, err
-	}
-
-	// The container may exist (stopped, or running from before a restart
-	// of the server, its agent disconnected): a running one is killed so
-	// that its agent connects again.
-	insp, err := cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
-	if err == nil && outdated(insp.Container.Config, b.config().Config) {
-		// Made by another version of this server (or another image): the
-		// container holds nothing of value (the workspace is a bind mount).
-		if _, err := cli.ContainerRemove(ctx, name, client.ContainerRemoveOptions{Force: true}); err != nil && !errdefs.IsNotFound(err) {
-			return nil, fmt.Errorf("remove outdated container: %w", err)
-		}
-		insp, err = cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
-	}
-	switch {
-	case errdefs.IsNotFound(err):
-		if _, err := cli.ContainerCreate(ctx, b.config()); err != nil {
-			return nil, fmt.Errorf("create container: %w", err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("inspect container: %w", err)
-	case insp.Container.State != nil && insp.Container.State.Running:
-		_, _ = cli.ContainerKill(ctx, name, client.ContainerKillOptions{Signal: "KILL"})
-		b.waitStopped(ctx, name)
 	}
 	if err := b.updateLimits(ctx, name, b.config().HostConfig.Resources); err != nil {
 		return nil, err
@@ -466,7 +488,80 @@ func (b *box) startLocked(ctx context.Context) (*agent.Client, error) {
 		return nil, fmt.Errorf("the container's agent did not connect: %w%s", err, b.logsHint(ctx, name))
 	}
 	b.conn = agent.NewClient(fd, func() error { return errors.New("the sandbox container stopped") })
+	if insp, err := cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{}); err == nil && insp.Container.State != nil {
+		b.run = insp.Container.State.StartedAt
+	}
 	return b.conn, nil
+}
+
+// takeoverGrace is how long a container whose server died a moment ago is
+// given to stop by itself: its agent ends when the connection to its
+// server closes, and the container with it.
+const takeoverGrace = 5 * time.Second
+
+// prepareContainer leaves the deployment's container created and stopped,
+// with this server's definition (b.mu held). The container may exist:
+// stopped (idle, or its server gone), or running. A run this box started
+// (its agent gone) is killed. Any other run is another server's: this
+// machine's previous server process, or another server sharing the engine
+// that ran the deployment before this one took it over; such a run ends by
+// itself when that server dies (its agent loses the connection), so it is
+// given takeoverGrace, and one still running after that belongs to a live
+// server: the start fails (sandbox.ErrInUse), as two servers never run one
+// sandbox. The engine's names make one container per deployment; a name
+// taken while this server creates it is looked at again.
+func (b *box) prepareContainer(ctx context.Context, name string) error {
+	cli := b.d.cli
+	var waited time.Time
+	for changes := 0; ; {
+		if changes > 10 {
+			return fmt.Errorf("container %s keeps changing under this server", name)
+		}
+		insp, err := cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		switch {
+		case errdefs.IsNotFound(err):
+			if _, err := cli.ContainerCreate(ctx, b.config()); errdefs.IsConflict(err) {
+				changes++
+				continue // another server made it meanwhile
+			} else if err != nil {
+				return fmt.Errorf("create container: %w", err)
+			}
+			return nil
+		case err != nil:
+			return fmt.Errorf("inspect container: %w", err)
+		}
+		state := insp.Container.State
+		if state != nil && (state.Running || state.Restarting) {
+			if b.run != "" && state.StartedAt == b.run {
+				if err := b.kill(ctx, b.run); err != nil {
+					return fmt.Errorf("stop the container: %w", err)
+				}
+				b.run = ""
+				changes++
+				continue
+			}
+			if waited.IsZero() {
+				waited = time.Now()
+			}
+			if time.Since(waited) > takeoverGrace {
+				return fmt.Errorf("%w: deployment %s: its container %s is running with another server's agent connected (two servers must never run one sandbox; it starts here once that one stops; if no server runs it any more: docker rm -f %s)", sandbox.ErrInUse, b.id, name, name)
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if outdated(insp.Container.Config, b.config().Config) {
+			// Made by another version of this server (or another image):
+			// the container holds nothing of value (the workspace is a bind
+			// mount). Not forced: one that another server started meanwhile
+			// is looked at again.
+			if _, err := cli.ContainerRemove(ctx, name, client.ContainerRemoveOptions{}); err != nil && !errdefs.IsNotFound(err) && !errdefs.IsConflict(err) {
+				return fmt.Errorf("remove outdated container: %w", err)
+			}
+			changes++
+			continue
+		}
+		return nil
+	}
 }
 
 // outdated reports whether an existing container was made from another

@@ -15,6 +15,9 @@ import (
 
 func TestMain(m *testing.M) {
 	agent.MaybeRunInContainer() // this test binary is also the containers' agent
+	if arg := os.Getenv(nodeEnv); arg != "" {
+		runNode(arg) // and a server node that TestTakeover kills
+	}
 	os.Exit(m.Run())
 }
 

@@ -105,16 +105,7 @@ func (c *cgroups) prepareV2() error {
 // (their processes died with it; a group still in use is not removed, and
 // a young one may be another server's, about to be used).
 func (c *cgroups) sweep() {
-	var parents []string
-	switch c.mode {
-	case cgroupV2:
-		parents = []string{filepath.Join(c.root, c.parent)}
-	case cgroupV1:
-		for _, ctl := range []string{"memory", "pids", "cpu"} {
-			parents = append(parents, filepath.Join(c.root, ctl, c.parent))
-		}
-	}
-	for _, p := range parents {
+	for _, p := range c.dirs("") {
 		entries, _ := os.ReadDir(p)
 		for _, e := range entries {
 			if fi, err := e.Info(); err == nil && e.IsDir() && time.Since(fi.ModTime()) > time.Minute {
@@ -122,6 +113,78 @@ func (c *cgroups) sweep() {
 			}
 		}
 	}
+}
+
+// dirs are the directories of the group name: one in v2, one per
+// controller in v1.
+func (c *cgroups) dirs(name string) []string {
+	switch c.mode {
+	case cgroupV2:
+		return []string{filepath.Join(c.root, c.parent, name)}
+	case cgroupV1:
+		var dirs []string
+		for _, ctl := range []string{"memory", "pids", "cpu"} {
+			dirs = append(dirs, filepath.Join(c.root, ctl, c.parent, name))
+		}
+		return dirs
+	}
+	return nil
+}
+
+// groups lists the groups of a deployment, in any hierarchy.
+func (c *cgroups) groups(id string) []string {
+	seen := make(map[string]bool)
+	var out []string
+	for _, p := range c.dirs("") {
+		entries, _ := os.ReadDir(p)
+		for _, e := range entries {
+			if e.IsDir() && groupOf(e.Name(), id) && !seen[e.Name()] {
+				seen[e.Name()] = true
+				out = append(out, e.Name())
+			}
+		}
+	}
+	return out
+}
+
+// groupOf reports whether a group is one of deployment id's: named
+// <id>.<n> (by servers before instance tokens) or <id>.<token>.<n>.
+func groupOf(name, id string) bool {
+	rest, ok := strings.CutPrefix(name, id+".")
+	if !ok {
+		return false
+	}
+	if tok, n, found := strings.Cut(rest, "."); found {
+		return isToken(tok) && isNumber(n)
+	}
+	return isNumber(rest)
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 64)
+	return err == nil
+}
+
+// busy reports whether a group has processes (in any hierarchy, or in a
+// group below it).
+func (c *cgroups) busy(name string) bool {
+	for _, dir := range c.dirs(name) {
+		found := false
+		_ = filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+			if err != nil || !e.IsDir() {
+				return nil
+			}
+			if b, err := os.ReadFile(filepath.Join(p, "cgroup.procs")); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+				found = true
+				return filepath.SkipAll
+			}
+			return nil
+		})
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // cgroup is one sandbox's group.
@@ -210,17 +273,8 @@ func (g *cgroup) add(pid int) error {
 // remove deletes the group once its processes are gone (they were killed:
 // give the kernel a moment to reap them).
 func (g *cgroup) remove() error {
-	var dirs []string
-	switch g.c.mode {
-	case cgroupV2:
-		dirs = []string{filepath.Join(g.c.root, g.c.parent, g.name)}
-	case cgroupV1:
-		for _, ctl := range []string{"memory", "pids", "cpu"} {
-			dirs = append(dirs, filepath.Join(g.c.root, ctl, g.c.parent, g.name))
-		}
-	}
 	var errs []error
-	for _, d := range dirs {
+	for _, d := range g.c.dirs(g.name) {
 		var err error
 		for i := 0; i < 50; i++ {
 			if err = os.Remove(d); err == nil || errors.Is(err, os.ErrNotExist) {

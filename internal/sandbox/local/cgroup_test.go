@@ -92,3 +92,22 @@ func TestCgroupNone(t *testing.T) {
 		t.Fatalf("mode %s, why %q", c.mode, c.why)
 	}
 }
+
+// A deployment's groups are told apart from those of a deployment whose id
+// starts like its own.
+func TestGroupOf(t *testing.T) {
+	for name, want := range map[string]bool{
+		"dep_a.1":            true,  // before instance tokens
+		"dep_a.0badf00d.12":  true,  // another server's, or this one's
+		"dep_a.b.1":          false, // dep_a.b's, from before tokens
+		"dep_a.b.0badf00d.1": false,
+		"dep_a.0BADF00D.1":   false,
+		"dep_ab.1":           false,
+		"dep_a.":             false,
+		"dep_a.0badf00d.":    false,
+	} {
+		if got := groupOf(name, "dep_a"); got != want {
+			t.Errorf("groupOf(%q, dep_a) = %v", name, got)
+		}
+	}
+}

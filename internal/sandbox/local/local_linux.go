@@ -9,6 +9,13 @@
 //
 // A sandbox starts on its first command and stops after an idle time; the
 // workspace stays on the host, owned by the deployment's uid.
+//
+// Several servers may share the data dir (a cluster, on a shared file
+// system or on one machine): uid ranges are reserved on disk, atomically,
+// so that no two deployments ever get one (ranges_linux.go); a server that
+// starts a sandbox another server ran first removes what that one left,
+// and refuses to start one that another server still runs
+// (takeover_linux.go).
 package local
 
 import (
@@ -75,14 +82,15 @@ type Driver struct {
 	logger  *slog.Logger
 	cg      *cgroups
 	staging string
-	quotas  bool // the workspaces' file system enforces project quotas
+	quotas  bool   // the workspaces' file system enforces project quotas
+	token   string // in the names of this driver's cgroups (takeover_linux.go)
 
 	checkOnce sync.Once
 	checkErr  error
 
 	mu     sync.Mutex
 	boxes  map[string]*box
-	ranges map[int]string // uid range index → deployment id
+	ranges map[int]string // uid range index → deployment id ("": reserved by someone); the truth is on disk (ranges_linux.go)
 	closed bool
 }
 
@@ -110,7 +118,7 @@ func New(opts Options) (*Driver, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Driver{opts: opts, logger: opts.Logger, boxes: make(map[string]*box), ranges: make(map[int]string)}
+	d := &Driver{opts: opts, logger: opts.Logger, boxes: make(map[string]*box), ranges: make(map[int]string), token: newToken()}
 	return d, nil
 }
 
@@ -175,38 +183,6 @@ func (d *Driver) prepare() error {
 	return d.scanRanges()
 }
 
-// scanRanges recovers each workspace's uid range from its owner.
-func (d *Driver) scanRanges() error {
-	entries, err := os.ReadDir(d.opts.Root)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		if k, ok := rangeOf(filepath.Join(d.opts.Root, e.Name())); ok {
-			d.ranges[k] = e.Name()
-		}
-	}
-	return nil
-}
-
-// rangeOf returns the uid range index a workspace directory's owner says.
-func rangeOf(dir string) (int, bool) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return 0, false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid < uidBase+sandboxUID || (st.Uid-uidBase-sandboxUID)%uidRange != 0 {
-		return 0, false
-	}
-	return int(st.Uid-uidBase-sandboxUID) / uidRange, true
-}
-
 // CgroupMode reports how limits are applied: "v2", "v1" or "none".
 func (d *Driver) CgroupMode() string {
 	if d.cg == nil {
@@ -233,55 +209,52 @@ func (d *Driver) Ensure(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox
 		return b, nil
 	}
 	dir := filepath.Join(d.opts.Root, spec.DeploymentID)
+	// A workspace keeps its range when the range is reserved for it (or
+	// free, and now reserved); one whose range is another deployment's
+	// (two servers allocated it before reservations existed) moves.
 	k, ok := rangeOf(dir)
-	if !ok || (d.ranges[k] != "" && d.ranges[k] != spec.DeploymentID) {
+	if ok {
 		var err error
-		if k, err = d.allocRange(); err != nil {
+		if ok, err = d.reserve(k, spec.DeploymentID); err != nil {
+			return nil, err
+		}
+	}
+	if !ok {
+		var err error
+		if k, err = d.allocRange(spec.DeploymentID); err != nil {
 			return nil, err
 		}
 	}
 	base := uidBase + k*uidRange
 	owner := base + sandboxUID
-	adopt := false
-	if fi, err := os.Stat(dir); err == nil {
-		st := fi.Sys().(*syscall.Stat_t)
-		adopt = int(st.Uid) != owner
-	}
-	ws, err := sandbox.OpenWorkspace(dir, owner, owner)
-	if err != nil {
-		return nil, err
-	}
-	if adopt {
+	if fi, err := os.Stat(dir); err == nil && int(fi.Sys().(*syscall.Stat_t).Uid) != owner {
 		// A workspace from before (another driver, another range): hand
-		// every file to the sandbox user.
+		// every file to the sandbox user, the directory itself last (by
+		// OpenWorkspace), so that an adoption cut short is done again.
 		_ = filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
-			if err == nil {
+			if err == nil && p != dir {
 				_ = os.Lchown(p, owner, owner)
 			}
 			return nil
 		})
 	}
-	d.ranges[k] = spec.DeploymentID
+	ws, err := sandbox.OpenWorkspace(dir, owner, owner)
+	if err != nil {
+		return nil, err
+	}
 	b := &box{d: d, id: spec.DeploymentID, base: base, ws: ws, netns: -1}
 	b.setSpec(spec)
 	d.boxes[spec.DeploymentID] = b
 	return b, nil
 }
 
-func (d *Driver) allocRange() (int, error) {
-	for k := 0; k < maxRanges; k++ {
-		if _, used := d.ranges[k]; !used {
-			return k, nil
-		}
-	}
-	return 0, errors.New("no free uid range for a new sandbox")
-}
-
 func validID(id string) bool {
 	return id != "" && filepath.Base(id) == id && id != "." && id != ".."
 }
 
-// Destroy implements sandbox.Driver.
+// Destroy implements sandbox.Driver. The workspace's contents go first,
+// then its uid range's reservation, then its directory: a Destroy cut
+// short and tried again still finds the range it must release.
 func (d *Driver) Destroy(ctx context.Context, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("bad deployment id %q", id)
@@ -289,16 +262,43 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	d.mu.Lock()
 	b := d.boxes[id]
 	delete(d.boxes, id)
+	var ks []int
 	for k, owner := range d.ranges {
 		if owner == id {
-			delete(d.ranges, k)
+			ks = append(ks, k)
 		}
 	}
 	d.mu.Unlock()
 	if b != nil {
 		b.close(ctx)
+		ks = append(ks, (b.base-uidBase)/uidRange)
 	}
-	return os.RemoveAll(filepath.Join(d.opts.Root, id))
+	dir := filepath.Join(d.opts.Root, id)
+	if k, ok := rangeOf(dir); ok {
+		ks = append(ks, k)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	d.mu.Lock()
+	for _, k := range ks {
+		errs = append(errs, d.release(k, id))
+	}
+	d.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // Close implements sandbox.Driver.
@@ -462,8 +462,11 @@ func (b *box) startLocked() (*instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network namespace: %w", err)
 	}
+	if err := b.d.reap(b); err != nil {
+		return nil, err
+	}
 	b.starts++
-	inst, err := startInstance(b.d, b, nsfd, fmt.Sprintf("%s.%d", b.id, b.starts))
+	inst, err := startInstance(b.d, b, nsfd, b.d.groupName(b.id, b.starts))
 	if err != nil {
 		return nil, err
 	}
@@ -613,6 +616,10 @@ func startInstance(d *Driver, b *box, nsfd int, cgName string) (*instance, error
 	if inst.cg != nil {
 		if err := inst.cg.add(cmd.Process.Pid); err != nil {
 			return fail(fmt.Errorf("cgroup: %w", err))
+		}
+		// The init waits for its configuration: nothing runs yet.
+		if err := d.othersRunning(b.id); err != nil {
+			return fail(err)
 		}
 	}
 	cfg, _ := json.Marshal(initConfig{

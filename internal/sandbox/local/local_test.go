@@ -18,6 +18,9 @@ import (
 
 func TestMain(m *testing.M) {
 	local.MaybeRunInit() // this test binary is also the sandboxes' init
+	if root := os.Getenv(nodeEnv); root != "" {
+		runNode(root) // and a server node that TestTakeover kills
+	}
 	os.Exit(m.Run())
 }
 
@@ -147,16 +150,7 @@ func TestListenInside(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("served by the host"))
-			c.Close()
-		}
-	}()
+	sandboxtest.Serve(ln, "served by the host")
 	out := exec(t, sb, `python3 -c "import socket; print(socket.create_connection(('127.0.0.1', 80), 3).recv(100).decode())"`)
 	if out != "served by the host\n" {
 		t.Fatalf("inside: %q", out)

@@ -536,16 +536,7 @@ func testNetwork(t *testing.T, sb sandbox.Sandbox) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("host service\n"))
-			c.Close()
-		}
-	}()
+	Serve(ln, "host service\n")
 	port := ln.Addr().(*net.TCPAddr).Port
 	connect := `python3 -c "import socket,sys; s=socket.create_connection((sys.argv[1], int(sys.argv[2])), 3); print(s.recv(100))"`
 	mustFail(t, sb, "host loopback", fmt.Sprintf("%s 127.0.0.1 %d", connect, port))
@@ -678,6 +669,11 @@ int main(void) {
 	r, err := run(t, sb, sandbox.ExecRequest{Command: "chmod +x abi && ./abi"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.ExitCode == 128+int(syscall.SIGSEGV) && strings.TrimSpace(r.stdout) == "" {
+		// A kernel without the 32-bit ABI (no IA32 emulation) faults on
+		// int 0x80 before any system call runs.
+		t.Skip("this kernel has no 32-bit system call ABI: int 0x80 faults")
 	}
 	if r.ExitCode != 0 {
 		t.Fatalf("32-bit system calls got through (ptrace, unshare, keyctl returned %q; exit %d, %s)", strings.TrimSpace(r.stdout), r.ExitCode, r.stderr)
