@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/hermhq/herm/internal/agent"
 	"github.com/hermhq/herm/internal/auth"
 	"github.com/hermhq/herm/internal/automation"
+	"github.com/hermhq/herm/internal/cluster"
 	"github.com/hermhq/herm/internal/deployment"
 	"github.com/hermhq/herm/internal/egress"
 	"github.com/hermhq/herm/internal/eventlog"
@@ -54,6 +57,8 @@ type app struct {
 	reseal      bool // a master key rotation: the secrets are resealed
 	webhooks    *webhook.Service
 	automations *automation.Service
+	signals     cluster.Notifier // nil on a single node
+	leader      cluster.Leader
 	api         *httpapi.Server
 	http        *http.Server
 	ln          net.Listener
@@ -76,11 +81,26 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	st, err := openDatabase(ctx, cfg, logger)
+	st, err := openDatabase(ctx, cfg, logger, true)
 	if err != nil {
 		return nil, err
 	}
 	undo.push(func() { st.Close() })
+	// Several nodes share a PostgreSQL database: they signal each other
+	// through it, and one of them leads the singletons.
+	var signals cluster.Notifier
+	var leader cluster.Leader = cluster.Always{}
+	if cfg.isPostgres() {
+		popts := cluster.PostgresOptions{ConnString: cfg.DatabaseURL, Logger: logger}
+		n, err := cluster.NewPostgresNotifier(ctx, popts, cluster.Events, cluster.Wake, cluster.Cancel, cluster.Changed)
+		if err != nil {
+			return nil, fmt.Errorf("cluster signals: %w", err)
+		}
+		undo.push(func() { n.Close() })
+		l := cluster.NewPostgresLeader(ctx, popts)
+		undo.push(func() { l.Close() })
+		signals, leader = n, l
+	}
 	lc, err := cfg.llmConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -102,13 +122,22 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	now := herm.Now
 	ids := herm.NewIDGen(now)
 	metrics := metrics.New(st)
-	var hooksRef atomic.Pointer[webhook.Service] // set below; appends wake its dispatcher
-	elog := eventlog.New(st, logger, eventlog.Options{OnAppend: func(n int) {
+	var hooksRef atomic.Pointer[webhook.Service]   // set below; appends wake its dispatcher
+	var depsRef atomic.Pointer[deployment.Service] // set below; an adoption wakes it
+	elogOpts := eventlog.Options{OnAppend: func(n int) {
 		metrics.EventsAppended(n)
 		if h := hooksRef.Load(); h != nil {
 			h.Wake()
 		}
-	}})
+	}}
+	if signals != nil {
+		elogOpts.Signal = func(deploymentID string, seq int64) {
+			if err := signals.Notify(context.Background(), cluster.Events, deploymentID+" "+strconv.FormatInt(seq, 10)); err != nil {
+				logger.Warn("signal appended events to the other nodes", "err", err)
+			}
+		}
+	}
+	elog := eventlog.New(st, logger, elogOpts)
 	undo.push(elog.Close)
 	wsRoot := filepath.Join(cfg.DataDir, "workspaces")
 	sandboxes, notice, err := newSandboxes(ctx, cfg, wsRoot, logger)
@@ -188,10 +217,18 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		},
 	})
 	rn := runner.New(st, elog, ag, ids, now, logger, runner.Options{
-		ReleaseOnStart: true,
+		Owner: cfg.NodeID,
+		Lease: cfg.NodeLease,
+		// A single server on SQLite knows its previous process is gone
+		// (the data dir's lock); a node of a cluster lets go of only its
+		// own previous process's work.
+		ReleaseOnStart: !cfg.isPostgres(),
 		SteeringCheck:  min(30*time.Second, max(cfg.SteeringTimeout/2, 10*time.Millisecond)),
+		Signals:        signals,
+		Leader:         leader,
+		OnAdopt:        func(string) { depsRef.Load().Wake() },
 	})
-	autos := automation.New(st, rn, ids, now, automation.Options{Poll: cfg.AutomationPoll, Logger: logger})
+	autos := automation.New(st, rn, ids, now, automation.Options{Poll: cfg.AutomationPoll, Leader: leader, Logger: logger})
 	reg.Add(builtin.NewAutomations(autos))
 	rules := herm.Rules{
 		Tools:                catalog,
@@ -208,16 +245,32 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		ResolveSkill:         host.ResolveSkill,
 	}
 	deps := deployment.New(st, elog, rn, sandboxes, rules, ids, now, logger)
+	depsRef.Store(deps)
+	var tell func(string)
+	if signals != nil {
+		tell = func(deploymentID string) {
+			if err := signals.Notify(context.Background(), cluster.Wake, deploymentID); err != nil {
+				logger.Warn("signal the other nodes", "err", err)
+			}
+		}
+	}
+	deps.SetNode(cfg.NodeID, tell)
 	deps.OnChange(func(before, after *herm.Deployment) {
 		// A deleted deployment's MCP sessions end, and so do those of a
-		// changed server configuration or secrets (new ones open as needed).
+		// changed server configuration or secrets (new ones open as needed),
+		// on every node.
 		if after == nil || mcpclient.Changed(before, after) {
 			mcps.Forget(before.ID)
+			if signals != nil {
+				if err := signals.Notify(context.Background(), cluster.Changed, before.ID); err != nil {
+					logger.Warn("signal the other nodes", "err", err)
+				}
+			}
 		}
 	})
 	keys := auth.New(st, ids, now)
 	a := &app{cfg: cfg, logger: logger, store: st, log: elog, runner: rn, deps: deps, keys: keys, sandboxes: sandboxes, mcps: mcps,
-		egress: egresses, vault: vault, reseal: len(masters) > 1, webhooks: hooks, automations: autos}
+		egress: egresses, vault: vault, reseal: len(masters) > 1, webhooks: hooks, automations: autos, signals: signals, leader: leader}
 	warnings := map[string]string{}
 	if notice != "" {
 		warnings["sandbox"] = notice
@@ -298,14 +351,62 @@ func (a *app) start(ctx context.Context) error {
 	// it stops in order.
 	jctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopJan = cancel
-	sweeper := retention.New(a.store, a.sandboxes.Snapshots(), retention.Options{Events: a.cfg.EventRetention, Logger: a.logger})
+	sweeper := retention.New(a.store, a.sandboxes.Snapshots(), retention.Options{Events: a.cfg.EventRetention, Leader: a.leader, Logger: a.logger})
 	a.janitor.Go(func() { sweeper.Run(jctx) })
 	a.janitor.Go(func() { a.webhooks.Run(jctx) })
 	a.janitor.Go(func() { a.automations.Run(jctx) })
+	a.janitor.Go(func() { a.deps.Run(jctx) })
+	if a.signals != nil {
+		events, stopEvents := a.signals.Subscribe(cluster.Events)
+		wakes, stopWakes := a.signals.Subscribe(cluster.Wake)
+		changes, stopChanges := a.signals.Subscribe(cluster.Changed)
+		a.janitor.Go(func() {
+			defer stopEvents()
+			defer stopWakes()
+			defer stopChanges()
+			a.followOtherNodes(jctx, events, wakes, changes)
+		})
+	}
 	if a.reseal {
 		a.janitor.Go(func() { a.resealSecrets(jctx) })
 	}
 	return nil
+}
+
+// followOtherNodes acts on the other nodes' signals: appended events
+// ("<deployment_id> <sequence>") go to the event log, so that this node's
+// streams carry runs executing elsewhere; a deployment to look at wakes the
+// deployment service (a deletion for its owner); a changed configuration
+// ends this node's MCP sessions of the deployment. (The runner follows
+// wake-ups and cancels itself.)
+func (a *app) followOtherNodes(ctx context.Context, events, wakes, changes <-chan string) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-wakes:
+			if !ok {
+				return
+			}
+			a.deps.Wake()
+		case id, ok := <-changes:
+			if !ok {
+				return
+			}
+			a.mcps.Forget(id)
+		case p, ok := <-events:
+			if !ok {
+				return
+			}
+			dep, seq, found := strings.Cut(p, " ")
+			n, err := strconv.ParseInt(seq, 10, 64)
+			if !found || err != nil {
+				a.logger.Warn("a malformed events signal", "payload", p)
+				continue
+			}
+			a.log.Appended(dep, n)
+		}
+	}
 }
 
 // resealSecrets re-encrypts the secrets under the new master key while the
@@ -367,6 +468,10 @@ func (a *app) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("sandboxes stop: %w", err))
 	}
 	a.log.Close()
+	if a.signals != nil {
+		a.signals.Close()
+	}
+	a.leader.Close()
 	if err := a.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -63,6 +63,13 @@ type config struct {
 	GVisorRuntime string `yaml:"gvisor_runtime"`
 	// SnapshotRetention is how long workspace snapshots are kept.
 	SnapshotRetention time.Duration `yaml:"snapshot_retention"`
+	// NodeID names this server among the nodes of a cluster (stable
+	// across restarts: a node that restarts lets go of its own leases);
+	// default the host name.
+	NodeID string `yaml:"node_id"`
+	// NodeLease is how long a node's deployments and runs stay its own
+	// without a heartbeat: a dead node's work resumes elsewhere after it.
+	NodeLease time.Duration `yaml:"node_lease"`
 	// MaxFileBytes limits one file written through the files API.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
 
@@ -111,6 +118,7 @@ func defaultConfig() config {
 		MaxFileBytes:      50 << 20,
 		SnapshotRetention: 30 * 24 * time.Hour,
 		SteeringTimeout:   24 * time.Hour,
+		NodeLease:         30 * time.Second,
 		// A body may be slow (50 MiB on a slow link) but must keep coming.
 		HTTP: httpTimeouts{ReadHeader: 10 * time.Second, Body: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute},
 	}
@@ -242,6 +250,23 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 			return nil, fmt.Errorf("HERM_STEERING_TIMEOUT must be a positive duration such as 24h")
 		}
 		c.SteeringTimeout = d
+	}
+	set(&c.NodeID, "", "HERM_NODE_ID")
+	if c.NodeID == "" {
+		c.NodeID, _ = os.Hostname()
+	}
+	if c.NodeID == "" || len(c.NodeID) > 128 || strings.ContainsFunc(c.NodeID, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return nil, fmt.Errorf("HERM_NODE_ID (node_id) must be 1 to 128 printable characters without spaces (got %q)", c.NodeID)
+	}
+	if v := getenv("HERM_NODE_LEASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second {
+			return nil, fmt.Errorf("HERM_NODE_LEASE must be a duration of at least 1s, such as 30s")
+		}
+		c.NodeLease = d
+	}
+	if c.NodeLease < time.Second {
+		return nil, fmt.Errorf("node_lease must be at least 1s")
 	}
 	if c.CompactAt < 0 || c.CompactAt > 1 {
 		return nil, fmt.Errorf("compact_at must be between 0 and 1")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/hermhq/herm/internal/cluster"
 	"github.com/hermhq/herm/internal/store"
@@ -32,28 +33,44 @@ func openDataDir(cfg *config) (release func(), err error) {
 type database struct {
 	store.Store
 	version func(context.Context) (int, error)
-	// lost is closed when this server may no longer assume it is the only
-	// one on its PostgreSQL database (nil for SQLite, which the data dir's
-	// lock covers).
-	lost    <-chan struct{}
 	release func()
 }
 
 // openDatabase opens the database of cfg.DatabaseURL: sqlite://path, or
-// postgres:// — one server per database until the cluster is built, so it
-// takes the database's single-server lock first.
-func openDatabase(ctx context.Context, cfg *config, logger *slog.Logger) (*database, error) {
+// postgres://. On PostgreSQL, servers (serving) hold the schema's lock
+// shared — any number of nodes — and `herm migrate` exclusively, so that
+// it does not run under live servers.
+func openDatabase(ctx context.Context, cfg *config, logger *slog.Logger, serving bool) (*database, error) {
 	if cfg.isPostgres() {
-		release, lost, err := cluster.Exclusive(ctx, cluster.PostgresOptions{ConnString: cfg.DatabaseURL, Logger: logger}, cluster.SingleServer)
+		take := cluster.Exclusive
+		if serving {
+			take = cluster.Shared
+		}
+		release, lost, err := take(ctx, cluster.PostgresOptions{ConnString: cfg.DatabaseURL, Logger: logger}, cluster.Servers)
 		if err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
+		}
+		if serving {
+			released := make(chan struct{})
+			go func() {
+				select {
+				case <-lost:
+					// Not a reason to stop serving (the cluster needs no
+					// lock of this connection's), but `herm migrate` could
+					// now run.
+					logger.Warn("lost the connection holding this server's share of the database lock; herm migrate is no longer kept out")
+				case <-released:
+				}
+			}()
+			unlock := release
+			release = sync.OnceFunc(func() { close(released); unlock() })
 		}
 		st, err := postgres.Open(ctx, cfg.DatabaseURL, nil)
 		if err != nil {
 			release()
 			return nil, fmt.Errorf("open database: %w", err)
 		}
-		return &database{Store: st, version: st.SchemaVersion, lost: lost, release: release}, nil
+		return &database{Store: st, version: st.SchemaVersion, release: release}, nil
 	}
 	path, err := cfg.sqlitePath()
 	if err != nil {

@@ -202,11 +202,9 @@ func serveWith(ctx context.Context, cfg *config, getenv func(string) string, log
 	}
 	select {
 	case <-ctx.Done():
-	case <-a.store.lost:
-		// Another server may take the database now: stop rather than
-		// both acting as its only server.
-		logger.Error("lost the connection that holds this server's lock on its database; stopping")
-		return errors.Join(errors.New("lost the database's single-server lock"), a.shutdown(ctx))
+	case <-a.runner.Evicted():
+		logger.Error("another process registered with this node's id; stopping", "node_id", cfg.NodeID)
+		return errors.Join(fmt.Errorf("another process registered as node %q (give each server its own HERM_NODE_ID)", cfg.NodeID), a.shutdown(ctx))
 	}
 	logger.Info("shutting down")
 	return a.shutdown(ctx)
@@ -223,7 +221,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	defer release()
-	st, err := openDatabase(ctx, cfg, slog.New(slog.DiscardHandler))
+	st, err := openDatabase(ctx, cfg, slog.New(slog.DiscardHandler), false)
 	if err != nil {
 		return err
 	}

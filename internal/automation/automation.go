@@ -7,12 +7,14 @@ package automation
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/hermhq/herm/internal/cluster"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
 )
@@ -29,10 +31,16 @@ const (
 	grace = 2 * time.Minute
 )
 
-// Sender starts runs (the runner).
+// Sender starts runs (the runner): also is called inside the send's
+// transaction with its result, and an error from it undoes the send.
 type Sender interface {
-	Send(ctx context.Context, p herm.SendParams) (*herm.SendResult, error)
+	SendTx(ctx context.Context, p herm.SendParams, also func(q store.Querier, res *herm.SendResult) error) (*herm.SendResult, error)
 }
+
+// writeAttempts is how many times a change of an automation is applied
+// again to a newer version when another writer (the scheduler on another
+// node, a concurrent request) changed it meanwhile.
+const writeAttempts = 3
 
 // Options configure a Service.
 type Options struct {
@@ -41,7 +49,10 @@ type Options struct {
 	// RetryDelays are the waits before each retry of a run that ended in
 	// error (default 1 min, 5 min, 15 min, then 15 min).
 	RetryDelays []time.Duration
-	Logger      *slog.Logger
+	// Leader decides whether this node's scheduler fires automations
+	// (default: always). Any node's API manages them.
+	Leader cluster.Leader
+	Logger *slog.Logger
 }
 
 // Service manages automations and fires them.
@@ -65,6 +76,9 @@ func New(st store.Store, runs Sender, ids *herm.IDGen, now func() time.Time, opt
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Leader == nil {
+		opts.Leader = cluster.Always{}
 	}
 	if now == nil {
 		now = time.Now
@@ -218,23 +232,29 @@ func (s *Service) Create(ctx context.Context, deploymentID string, in herm.Autom
 func (s *Service) Update(ctx context.Context, deploymentID, id string, in herm.AutomationInput) (*herm.Automation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, err := s.store.GetAutomation(ctx, deploymentID, id)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		a, err := s.store.GetAutomation(ctx, deploymentID, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.apply(ctx, a, in, false); err != nil {
+			return nil, err
+		}
+		now := s.nowUTC()
+		if in.Schedule != nil || in.Timezone != nil || in.Enabled != nil {
+			s.schedule(a, now)
+		}
+		a.UpdatedAt = now
+		err = s.store.UpdateAutomation(ctx, a)
+		if herm.IsCode(err, herm.EConflict) && attempt < writeAttempts {
+			continue // fired meanwhile: apply the change to what is stored now
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.wake()
+		return a, nil
 	}
-	if err := s.apply(ctx, a, in, false); err != nil {
-		return nil, err
-	}
-	now := s.nowUTC()
-	if in.Schedule != nil || in.Timezone != nil || in.Enabled != nil {
-		s.schedule(a, now)
-	}
-	a.UpdatedAt = now
-	if err := s.store.UpdateAutomation(ctx, a); err != nil {
-		return nil, err
-	}
-	s.wake()
-	return a, nil
 }
 
 // Delete removes an automation (its thread and runs stay).
@@ -249,27 +269,43 @@ func (s *Service) Delete(ctx context.Context, deploymentID, id string) error {
 func (s *Service) Trigger(ctx context.Context, deploymentID, id string) (*herm.Run, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a, err := s.store.GetAutomation(ctx, deploymentID, id)
-	if err != nil {
-		return nil, err
+	for attempt := 1; ; attempt++ {
+		a, err := s.store.GetAutomation(ctx, deploymentID, id)
+		if err != nil {
+			return nil, err
+		}
+		a.Retries, a.RetryAt = 0, nil
+		run, err := s.fire(ctx, a)
+		if herm.IsCode(err, herm.EConflict) && errors.Is(err, errChanged) && attempt < writeAttempts {
+			continue
+		}
+		return run, err
 	}
-	run, err := s.fire(ctx, a)
-	if err != nil {
-		return nil, err
-	}
-	a.Retries, a.RetryAt = 0, nil
-	if err := s.store.UpdateAutomation(ctx, a); err != nil {
-		return nil, err
-	}
-	return run, nil
 }
 
-// fire sends a's instructions to its thread as a new run.
+// errChanged marks a firing undone because the automation changed after
+// it was read.
+var errChanged = errors.New("the automation changed meanwhile")
+
+// fire sends a's instructions to its thread as a new run and records the
+// firing in a (its last run) in the same transaction, guarded by the
+// version of a that was read: if anyone changed the automation meanwhile
+// (another scheduler fired it), nothing happens and the error is an
+// EConflict wrapping errChanged. A crash at any point leaves either both
+// the run and its record or neither: a firing is never lost nor doubled.
 func (s *Service) fire(ctx context.Context, a *herm.Automation) (*herm.Run, error) {
 	now := s.nowUTC()
-	res, err := s.runs.Send(ctx, herm.SendParams{
+	next := *a
+	res, err := s.runs.SendTx(ctx, herm.SendParams{
 		DeploymentID: a.DeploymentID, ThreadID: a.ThreadID, Content: a.Instructions, Mode: herm.SendQueue,
 		Trigger: herm.Trigger{Type: herm.TriggerAutomation, AutomationID: a.ID},
+	}, func(q store.Querier, res *herm.SendResult) error {
+		next.LastRunID, next.LastRunAt, next.LastRunStatus = res.Run.ID, &now, string(res.Run.Status)
+		err := q.UpdateAutomation(ctx, &next)
+		if herm.IsCode(err, herm.EConflict) {
+			return herm.Errorf(herm.EConflict, "automation %s changed meanwhile; its firing was not made", a.ID).WithErr(errChanged)
+		}
+		return err
 	})
 	if err != nil {
 		if herm.IsCode(err, herm.ENotFound) {
@@ -278,7 +314,7 @@ func (s *Service) fire(ctx context.Context, a *herm.Automation) (*herm.Run, erro
 		}
 		return nil, err
 	}
-	a.LastRunID, a.LastRunAt, a.LastRunStatus = res.Run.ID, &now, string(res.Run.Status)
+	*a = next
 	return res.Run, nil
 }
 
@@ -294,7 +330,9 @@ func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
 	for {
-		s.checkAll(ctx)
+		if s.opts.Leader.IsLeader() {
+			s.checkAll(ctx)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -356,15 +394,10 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 	if !on && a.RetryAt != nil && !a.RetryAt.After(now) {
 		a.RetryAt, changed = nil, true // not fired days later when it comes back on
 	}
+	fire, why := false, ""
 	if on && a.RetryAt != nil && !a.RetryAt.After(now) && !busy {
-		retryAt := *a.RetryAt
 		a.RetryAt, changed = nil, true
-		if run := s.firedSince(ctx, a, retryAt); run != nil {
-			s.record(a, run) // retried, and the process stopped before it recorded so
-		} else if _, err := s.fire(ctx, a); err != nil {
-			log.Warn("automation: retry not started", "err", err)
-		}
-		busy = true
+		fire, why, busy = true, "retry", true
 	}
 	if a.NextRunAt != nil && !a.NextRunAt.After(now) {
 		missed := now.Sub(*a.NextRunAt) > grace
@@ -372,43 +405,39 @@ func (s *Service) check(ctx context.Context, a *herm.Automation, now time.Time) 
 		case !on:
 		case missed && a.MissedRunPolicy == herm.MissedSkip:
 			log.Info("automation: missed firing skipped", "was_due", a.NextRunAt)
-		case busy && (a.Overlap == herm.OverlapSkip || a.LastRunStatus == string(herm.RunQueued)):
+		case busy && (a.Overlap == herm.OverlapSkip || a.LastRunStatus == string(herm.RunQueued) || fire):
 			// (queue: at most one run waits behind the one going)
 			log.Info("automation: firing skipped, its last run is still going", "run_id", a.LastRunID)
 		default:
-			if run := s.firedSince(ctx, a, *a.NextRunAt); run != nil {
-				s.record(a, run) // fired, and the process stopped before it recorded so
-				break
-			}
 			a.Retries, a.RetryAt = 0, nil
-			if _, err := s.fire(ctx, a); err != nil {
-				log.Warn("automation: run not started", "err", err)
-			}
+			fire, why = true, "run"
 		}
 		s.schedule(a, now) // from now: several missed firings make one run
 		changed = true
 	}
+	if fire {
+		// The firing is recorded with every change above, in its run's
+		// transaction, guarded by the version read: another scheduler that
+		// fired it meanwhile wins, and this one does nothing.
+		_, err := s.fire(ctx, a)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, errChanged):
+			log.Debug("automation: fired or changed elsewhere meanwhile", "err", err)
+			return
+		default:
+			log.Warn("automation: "+why+" not started", "err", err)
+		}
+	}
 	if changed {
-		if err := s.store.UpdateAutomation(ctx, a); err != nil && !herm.IsCode(err, herm.ENotFound) {
+		err := s.store.UpdateAutomation(ctx, a)
+		if herm.IsCode(err, herm.EConflict) {
+			log.Debug("automation: changed elsewhere meanwhile; looked at again next time", "err", err)
+		} else if err != nil && !herm.IsCode(err, herm.ENotFound) {
 			log.Warn("automation: record", "err", err)
 		}
 	}
-}
-
-// firedSince returns a's run started at or after t, if there is one.
-func (s *Service) firedSince(ctx context.Context, a *herm.Automation, t time.Time) *herm.Run {
-	runs, err := s.store.ListRuns(ctx, herm.RunFilter{DeploymentID: a.DeploymentID, AutomationID: a.ID, Page: herm.Page{Limit: 1}})
-	if err != nil || len(runs) == 0 || runs[0].CreatedAt.Before(t) {
-		return nil
-	}
-	return runs[0]
-}
-
-// record makes run a's last run (one that was started but not recorded),
-// so that a follows it (and retries it if it fails).
-func (s *Service) record(a *herm.Automation, run *herm.Run) {
-	at := run.CreatedAt
-	a.LastRunID, a.LastRunAt, a.LastRunStatus = run.ID, &at, string(run.Status)
 }
 
 // List returns a deployment's automations, newest first.

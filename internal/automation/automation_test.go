@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/store/sqlite"
 )
 
@@ -24,23 +25,40 @@ type sender struct {
 	sent   []herm.SendParams
 	status herm.RunStatus
 	now    func() time.Time
+	// crash, when set, is called inside the send's transaction after the
+	// run is made; it panics, as the process dying there would end it.
+	crash func()
 }
 
-func (s *sender) Send(ctx context.Context, p herm.SendParams) (*herm.SendResult, error) {
+func (s *sender) SendTx(ctx context.Context, p herm.SendParams, also func(store.Querier, *herm.SendResult) error) (*herm.SendResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sent = append(s.sent, p)
 	r := &herm.Run{ID: s.ids.New(herm.PrefixRun), DeploymentID: p.DeploymentID, ThreadID: p.ThreadID, Status: s.status, Trigger: p.Trigger, CreatedAt: s.now()}
-	if err := s.st.CreateRun(ctx, r); err != nil {
-		s.t.Fatal(err)
+	res := &herm.SendResult{Run: r}
+	err := s.st.InTx(ctx, func(q store.Querier) error {
+		if err := q.CreateRun(ctx, r); err != nil {
+			return err
+		}
+		if s.crash != nil {
+			s.crash()
+		}
+		if also != nil {
+			return also(q, res)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return &herm.SendResult{Run: r}, nil
+	s.sent = append(s.sent, p)
+	return res, nil
 }
 
 type env struct {
 	t     *testing.T
 	ctx   context.Context
 	st    *sqlite.Store
+	path  string
 	svc   *Service
 	snd   *sender
 	dep   *herm.Deployment
@@ -49,13 +67,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "herm.db"), nil)
+	path := filepath.Join(t.TempDir(), "herm.db")
+	st, err := sqlite.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	ids := herm.NewIDGen(nil)
-	e := &env{t: t, ctx: ctx, st: st, clock: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)} // a Monday
+	e := &env{t: t, ctx: ctx, st: st, path: path, clock: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)} // a Monday
 	e.snd = &sender{t: t, st: st, ids: ids, status: herm.RunRunning, now: func() time.Time { return e.clock }}
 	e.svc = New(st, e.snd, ids, func() time.Time { return e.clock }, Options{RetryDelays: []time.Duration{time.Minute}, Logger: slog.New(slog.DiscardHandler)})
 	e.dep = &herm.Deployment{ID: ids.New(herm.PrefixDeployment), CustomerID: "c", Name: "n", Runtime: "hermes", Model: "demo/demo",
@@ -202,61 +221,93 @@ func TestAutomationValidation(t *testing.T) {
 	}
 }
 
-// A firing whose run was started but not recorded (the process stopped in
-// between) is not fired again; a deleted thread shows as an error.
+// A firing's run and its record commit together: a crash between them
+// (the transaction never commits) leaves neither, and the firing happens
+// at the next look — once.
 func TestFiringAfterACrash(t *testing.T) {
 	e := newEnv(t)
 	a, err := e.svc.Create(e.ctx, e.dep.ID, herm.AutomationInput{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.at(time.Hour)
-	if e.sends() != 1 {
-		t.Fatalf("%d sends", e.sends())
+	e.snd.crash = func() { panic("killed") }
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no crash")
+			}
+		}()
+		e.at(time.Hour)
+	}()
+	runs, _ := e.st.ListRuns(e.ctx, herm.RunFilter{DeploymentID: e.dep.ID, AutomationID: a.ID, Page: herm.Page{Limit: 10}})
+	if e.sends() != 0 || len(runs) != 0 {
+		t.Fatalf("a firing that did not commit left %d sends, %d runs", e.sends(), len(runs))
 	}
-	e.endLastRun(herm.RunCompleted)
-	stale := a.NextRunAt // as if the firing had not been recorded
-	got, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
-	got.NextRunAt, got.LastRunStatus = stale, string(herm.RunCompleted)
-	if err := e.st.UpdateAutomation(e.ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	e.snd.crash = nil
 	e.at(10 * time.Second)
-	if e.sends() != 1 {
-		t.Fatal("fired twice for one firing")
+	e.at(10 * time.Second)
+	runs, _ = e.st.ListRuns(e.ctx, herm.RunFilter{DeploymentID: e.dep.ID, AutomationID: a.ID, Page: herm.Page{Limit: 10}})
+	got, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
+	if e.sends() != 1 || len(runs) != 1 || got.LastRunID != runs[0].ID {
+		t.Fatalf("after the crash: %d sends, %d runs, following %q", e.sends(), len(runs), got.LastRunID)
 	}
 }
 
-// A retry started but not recorded (the process stopped in between) is not
-// started again, and the automation follows the run that was.
-func TestRetryAfterACrash(t *testing.T) {
+// Schedulers on two nodes (two store handles on one database) look at the
+// same due automation at once: it fires once per due time, and the one
+// that lost does not write over the winner's record.
+func TestTwoSchedulers(t *testing.T) {
 	e := newEnv(t)
+	st2, err := sqlite.Open(e.ctx, e.path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	e.snd.status = herm.RunQueued // (both may make a run: one is undone)
+	snd2 := &sender{t: t, st: st2, ids: herm.NewIDGen(nil), status: herm.RunQueued, now: e.snd.now}
+	svc2 := New(st2, snd2, herm.NewIDGen(nil), e.snd.now, Options{RetryDelays: []time.Duration{time.Minute}, Logger: slog.New(slog.DiscardHandler)})
 	a, err := e.svc.Create(e.ctx, e.dep.ID, herm.AutomationInput{Name: ptr("n"), Schedule: ptr("hourly"), Instructions: ptr("x")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.at(time.Hour)
-	e.endLastRun(herm.RunError)
-	e.at(10 * time.Second) // sees the error: a retry in a minute
-	before, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
-	if before.RetryAt == nil {
-		t.Fatalf("no retry scheduled: %+v", before)
+	// Both read the automation before either fires it.
+	stale, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
+	e.clock = e.clock.Add(time.Hour)
+	now := e.clock
+	e.svc.check(e.ctx, e.copy(stale), now)
+	svc2.check(e.ctx, e.copy(stale), now)
+	e.cancelLastRun()
+	var wg sync.WaitGroup
+	for range 3 {
+		e.clock = e.clock.Add(time.Hour)
+		wg.Go(func() { e.svc.checkAll(e.ctx) })
+		wg.Go(func() { svc2.checkAll(e.ctx) })
+		wg.Wait()
+		e.cancelLastRun()
 	}
-	e.at(time.Minute)
-	if e.sends() != 2 {
-		t.Fatalf("%d sends, want the firing and its retry", e.sends())
-	}
-	// As if the retry's run had been made but not recorded.
-	if err := e.st.UpdateAutomation(e.ctx, before); err != nil {
-		t.Fatal(err)
-	}
-	e.at(10 * time.Second)
-	if e.sends() != 2 {
-		t.Fatal("the retry was started twice")
+	runs, _ := e.st.ListRuns(e.ctx, herm.RunFilter{DeploymentID: e.dep.ID, AutomationID: a.ID, Page: herm.Page{Limit: 10}})
+	if n := e.sends() + len(snd2.sent); n != 4 || len(runs) != 4 {
+		t.Fatalf("4 due times made %d sends and %d runs", n, len(runs))
 	}
 	got, _ := e.st.GetAutomation(e.ctx, e.dep.ID, a.ID)
-	runs, _ := e.st.ListRuns(e.ctx, herm.RunFilter{DeploymentID: e.dep.ID, AutomationID: a.ID, Page: herm.Page{Limit: 1}})
-	if got.RetryAt != nil || len(runs) != 1 || got.LastRunID != runs[0].ID {
-		t.Fatalf("after the crash the automation follows %q (retry at %v), want the retry's run %s", got.LastRunID, got.RetryAt, runs[0].ID)
+	if got.LastRunID != runs[0].ID {
+		t.Fatalf("the automation follows %q, not its latest run %s", got.LastRunID, runs[0].ID)
 	}
+}
+
+// cancelLastRun ends the latest run (queued: cancelled).
+func (e *env) cancelLastRun() {
+	e.t.Helper()
+	runs, err := e.st.ListRuns(e.ctx, herm.RunFilter{DeploymentID: e.dep.ID, Page: herm.Page{Limit: 1}})
+	if err != nil || len(runs) == 0 {
+		e.t.Fatalf("runs %v %v", runs, err)
+	}
+	if _, err := e.st.CancelRun(e.ctx, runs[0].ID, e.clock); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) copy(a *herm.Automation) *herm.Automation {
+	c := *a
+	return &c
 }

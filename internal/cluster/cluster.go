@@ -14,6 +14,7 @@ package cluster
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Channels of the signals.
@@ -26,7 +27,15 @@ const (
 	Wake = "herm_wake"
 	// Cancel: a run's cancel was requested; payload the run id.
 	Cancel = "herm_cancel"
+	// Changed: a deployment's configuration changed or it was deleted;
+	// payload the deployment id (nodes drop what they keep of it, such as
+	// MCP sessions).
+	Changed = "herm_changed"
 )
+
+// MaxChannel is the longest channel name (PostgreSQL's identifiers take 63
+// bytes, of which the notifier's schema suffix takes 9).
+const MaxChannel = 54
 
 // MaxPayload is the longest payload a signal may carry (PostgreSQL's
 // NOTIFY takes under 8000 bytes).
@@ -57,6 +66,10 @@ type Leader interface {
 	// Close gives the leadership up.
 	Close() error
 }
+
+// FollowerRetry is how often a singleton on a node that does not lead
+// asks again whether it does.
+const FollowerRetry = 5 * time.Second
 
 // subscriberBuffer is how many signals a subscriber may fall behind.
 const subscriberBuffer = 256
@@ -171,7 +184,7 @@ func (Always) IsLeader() bool { return true }
 func (Always) Close() error { return nil }
 
 func check(channel, payload string) error {
-	if channel == "" || len(channel) > 63 {
+	if channel == "" || len(channel) > MaxChannel {
 		return errChannel
 	}
 	if len(payload) > MaxPayload {
@@ -185,6 +198,6 @@ type clusterError string
 func (e clusterError) Error() string { return string(e) }
 
 const (
-	errChannel = clusterError("cluster: a channel name is 1 to 63 characters")
+	errChannel = clusterError("cluster: a channel name is 1 to 54 characters")
 	errPayload = clusterError("cluster: a signal's payload is at most 7999 bytes (signals name what changed; the store holds the data)")
 )

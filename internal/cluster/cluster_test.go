@@ -168,7 +168,7 @@ func TestPostgresNotifier(t *testing.T) {
 	if !b.Listening() {
 		t.Fatal("node b got a signal without listening")
 	}
-	q, args := NotifyQuery(channel, "in a transaction")
+	q, args := a.NotifyQuery(channel, "in a transaction")
 	tx, err := a.pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -295,4 +295,108 @@ func TestExclusivePerSchema(t *testing.T) {
 		t.Fatalf("another schema: %v", err)
 	}
 	other()
+}
+
+// Clusters on two schemas of one database do not hear each other's
+// signals and each has its own leader.
+func TestPostgresPerSchema(t *testing.T) {
+	t.Parallel()
+	tag := fmt.Sprintf("herm_test_%d", rand.Int64())
+	base := postgresURL(t, tag)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, s := range []string{tag + "_x", tag + "_y"} {
+		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+s); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Exec(ctx, "DROP SCHEMA "+s+" CASCADE")
+	}
+	opts := func(schema string) PostgresOptions {
+		return PostgresOptions{ConnString: base + "&search_path=" + schema, Retry: 50 * time.Millisecond}
+	}
+	x, err := NewPostgresNotifier(ctx, opts(tag+"_x"), Wake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	x2, err := NewPostgresNotifier(ctx, opts(tag+"_x"), Wake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x2.Close()
+	y, err := NewPostgresNotifier(ctx, opts(tag+"_y"), Wake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	subX2, _ := x2.Subscribe(Wake)
+	subY, _ := y.Subscribe(Wake)
+	within(t, 15*time.Second, "listening", func() bool { return x.Listening() && x2.Listening() && y.Listening() })
+	got := false
+	for deadline := time.Now().Add(15 * time.Second); !got && time.Now().Before(deadline); {
+		if err := x.Notify(ctx, Wake, "dep_x"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-subX2:
+			got = true
+		case p := <-subY:
+			t.Fatalf("schema y heard schema x's signal %q", p)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if !got {
+		t.Fatal("a node of the same schema did not hear the signal")
+	}
+	select {
+	case p := <-subY:
+		t.Fatalf("schema y heard schema x's signal %q", p)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	lx, ly := NewPostgresLeader(ctx, opts(tag+"_x")), NewPostgresLeader(ctx, opts(tag+"_y"))
+	defer lx.Close()
+	defer ly.Close()
+	within(t, 15*time.Second, "each schema has its leader", func() bool { return lx.IsLeader() && ly.IsLeader() })
+	lx2 := NewPostgresLeader(ctx, opts(tag+"_x"))
+	defer lx2.Close()
+	time.Sleep(300 * time.Millisecond)
+	if lx2.IsLeader() {
+		t.Fatal("two leaders on one schema")
+	}
+}
+
+// Servers hold the schema's lock shared, any number of them; an exclusive
+// holder (herm migrate) is refused while one does, and refuses them.
+func TestShared(t *testing.T) {
+	t.Parallel()
+	tag := fmt.Sprintf("herm_test_%d", rand.Int64())
+	key := fmt.Sprint("test-", rand.Int64())
+	opts := PostgresOptions{ConnString: postgresURL(t, tag), Retry: 50 * time.Millisecond}
+	ctx := context.Background()
+	r1, _, err := Shared(ctx, opts, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _, err := Shared(ctx, opts, key)
+	if err != nil {
+		t.Fatalf("a second shared holder: %v", err)
+	}
+	if _, _, err := Exclusive(ctx, opts, key); err != ErrAnotherServer {
+		t.Fatalf("exclusive while shared: %v", err)
+	}
+	r1()
+	r2()
+	x, _, err := Exclusive(ctx, opts, key)
+	if err != nil {
+		t.Fatalf("exclusive after the shared holders left: %v", err)
+	}
+	if _, _, err := Shared(ctx, opts, key); err != ErrAnotherServer {
+		t.Fatalf("shared while exclusive: %v", err)
+	}
+	x()
 }

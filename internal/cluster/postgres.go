@@ -3,8 +3,11 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,20 +25,20 @@ type PostgresOptions struct {
 	// and how often the leader checks its connection and a follower tries
 	// for the lock (default 2 s).
 	Retry time.Duration
-	// LockKey names the leadership's advisory lock (default LeaderLockKey).
+	// LockKey names the leadership's advisory lock (default: one per
+	// schema, LeaderLock and the connection's current schema).
 	LockKey int64
 	Logger  *slog.Logger
 }
 
-// LeaderLockKey is the advisory lock the leader holds by default.
-const LeaderLockKey int64 = 0x6865726d6c656164 // "hermlead"
+// LeaderLock names the advisory lock the leader holds by default (with the
+// schema's name: clusters on several schemas of one database lead each
+// their own).
+const LeaderLock = "herm.leader"
 
 func (o *PostgresOptions) defaults() {
 	if o.Retry <= 0 {
 		o.Retry = 2 * time.Second
-	}
-	if o.LockKey == 0 {
-		o.LockKey = LeaderLockKey
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -50,7 +53,11 @@ const listenWait = 500 * time.Millisecond
 // connection of its own listens (opened again when it is lost), a pool
 // sends.
 type PostgresNotifier struct {
-	opts   PostgresOptions
+	opts PostgresOptions
+	// suffix ends the database's names of this schema's channels:
+	// NOTIFY is database-wide, and clusters on several schemas of one
+	// database must not hear each other.
+	suffix string
 	h      *hub
 	pool   *pgxpool.Pool
 	cancel context.CancelFunc
@@ -66,12 +73,19 @@ func NewPostgresNotifier(ctx context.Context, opts PostgresOptions, channels ...
 	if err != nil {
 		return nil, err
 	}
-	if err := pool.Ping(ctx); err != nil {
+	var schema *string
+	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		pool.Close()
 		return nil, err
 	}
+	if schema == nil {
+		pool.Close()
+		return nil, errNoSchema
+	}
+	h := fnv.New32a()
+	h.Write([]byte(*schema))
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n := &PostgresNotifier{opts: opts, h: newHub(), pool: pool, cancel: cancel, done: make(chan struct{})}
+	n := &PostgresNotifier{opts: opts, suffix: fmt.Sprintf("_%08x", h.Sum32()), h: newHub(), pool: pool, cancel: cancel, done: make(chan struct{})}
 	go n.listen(life, channels)
 	return n, nil
 }
@@ -81,14 +95,14 @@ func (n *PostgresNotifier) Notify(ctx context.Context, channel, payload string) 
 	if err := check(channel, payload); err != nil {
 		return err
 	}
-	_, err := n.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload)
+	_, err := n.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel+n.suffix, payload)
 	return err
 }
 
 // NotifyQuery is the statement (and its arguments) that sends a signal
 // from inside a caller's transaction: it goes out only if that commits.
-func NotifyQuery(channel, payload string) (string, []any) {
-	return "SELECT pg_notify($1, $2)", []any{channel, payload}
+func (n *PostgresNotifier) NotifyQuery(channel, payload string) (string, []any) {
+	return "SELECT pg_notify($1, $2)", []any{channel + n.suffix, payload}
 }
 
 // Subscribe returns channel's payloads from now on (a channel not listened
@@ -140,7 +154,7 @@ func (n *PostgresNotifier) listenOnce(ctx context.Context, initial []string) err
 			if listened[c] {
 				continue
 			}
-			if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{c}.Sanitize()); err != nil {
+			if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{c + n.suffix}.Sanitize()); err != nil {
 				return err
 			}
 			listened[c] = true
@@ -151,7 +165,9 @@ func (n *PostgresNotifier) listenOnce(ctx context.Context, initial []string) err
 		cancel()
 		switch {
 		case err == nil:
-			n.h.deliver(note.Channel, note.Payload)
+			if c, ok := strings.CutSuffix(note.Channel, n.suffix); ok {
+				n.h.deliver(c, note.Payload)
+			}
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
@@ -236,8 +252,14 @@ func (l *PostgresLeader) hold(ctx context.Context) error {
 				return err
 			}
 		} else {
+			key := l.opts.LockKey
+			if key == 0 {
+				if key, err = schemaLock(ctx, conn, LeaderLock); err != nil {
+					return err
+				}
+			}
 			var got bool
-			if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", l.opts.LockKey).Scan(&got); err != nil {
+			if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&got); err != nil {
 				return err
 			}
 			if got {
@@ -253,41 +275,48 @@ func (l *PostgresLeader) hold(ctx context.Context) error {
 	}
 }
 
-// SingleServer names the advisory lock a server holds while it is the only
-// one allowed on its schema.
-const SingleServer = "herm.single-server"
+// Servers names the advisory lock of a schema that every server holds
+// shared while it runs, and `herm migrate` exclusively.
+const Servers = "herm.servers"
 
-// ErrAnotherServer says that another server holds the database.
-const ErrAnotherServer = clusterError("another herm server is using this PostgreSQL database (several servers on one database are not supported yet)")
+// ErrAnotherServer says that the lock is held in a mode that excludes the
+// one asked for.
+const ErrAnotherServer = clusterError("herm servers are using this PostgreSQL schema (stop them first)")
 
 // Exclusive takes the advisory lock of name and the connection's current
-// schema on a connection of its own, so that no other server runs on that
-// schema while this one does (until
-// the cluster is built, several servers on one database would each think
-// they own every run). It fails at once with ErrAnotherServer when the
-// lock is taken; release gives it up. If the connection is lost the lock
-// goes with it; lost reports that (checked every Retry), and the caller
-// should stop.
+// schema on a connection of its own, so that nobody holding it shared or
+// exclusively runs on that schema while the caller does. It fails at once
+// with ErrAnotherServer when the lock is held; release gives it up. If the
+// connection is lost the lock goes with it; lost reports that (checked
+// every Retry), and the caller should stop.
 func Exclusive(ctx context.Context, opts PostgresOptions, name string) (release func(), lost <-chan struct{}, err error) {
+	return hold(ctx, opts, name, false)
+}
+
+// Shared takes the advisory lock of name and the current schema in shared
+// mode, as Exclusive does otherwise: any number of holders, and nobody
+// exclusive meanwhile.
+func Shared(ctx context.Context, opts PostgresOptions, name string) (release func(), lost <-chan struct{}, err error) {
+	return hold(ctx, opts, name, true)
+}
+
+func hold(ctx context.Context, opts PostgresOptions, name string, shared bool) (release func(), lost <-chan struct{}, err error) {
 	opts.defaults()
 	conn, err := pgx.Connect(ctx, opts.ConnString)
 	if err != nil {
 		return nil, nil, err
 	}
-	// The lock is the schema's the connection works in, as the database
-	// resolves it (search_path in the URL, a role's setting, the default),
-	// not as a URL spells it.
-	var key *int64
-	if err := conn.QueryRow(ctx, "SELECT hashtextextended($1 || '.' || current_schema(), 0)", name).Scan(&key); err != nil {
+	key, err := schemaLock(ctx, conn, name)
+	if err != nil {
 		_ = conn.Close(ctx)
 		return nil, nil, err
 	}
-	if key == nil {
-		_ = conn.Close(ctx)
-		return nil, nil, errors.New("cluster: the connection has no current schema (check search_path)")
+	lock, unlock := "pg_try_advisory_lock", "pg_advisory_unlock"
+	if shared {
+		lock, unlock = "pg_try_advisory_lock_shared", "pg_advisory_unlock_shared"
 	}
 	var got bool
-	if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", *key).Scan(&got); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT "+lock+"($1)", key).Scan(&got); err != nil {
 		_ = conn.Close(ctx)
 		return nil, nil, err
 	}
@@ -325,8 +354,24 @@ func Exclusive(ctx context.Context, opts PostgresOptions, name string) (release 
 			// Unlocked now, not when the server gets round to ending the
 			// closed connection's session: a server started right after
 			// this one stopped must find it free.
-			_, _ = conn.Exec(cctx, "SELECT pg_advisory_unlock($1)", *key)
+			_, _ = conn.Exec(cctx, "SELECT "+unlock+"($1)", key)
 			_ = conn.Close(cctx)
 		})
 	}, gone, nil
 }
+
+// schemaLock returns the advisory lock key of name in the connection's
+// current schema, as the database resolves it (search_path in the URL, a
+// role's setting, the default), not as a URL spells it.
+func schemaLock(ctx context.Context, conn *pgx.Conn, name string) (int64, error) {
+	var key *int64
+	if err := conn.QueryRow(ctx, "SELECT hashtextextended($1 || '.' || current_schema(), 0)", name).Scan(&key); err != nil {
+		return 0, err
+	}
+	if key == nil {
+		return 0, errNoSchema
+	}
+	return *key, nil
+}
+
+const errNoSchema = clusterError("cluster: the connection has no current schema (check search_path)")

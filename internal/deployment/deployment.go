@@ -2,6 +2,12 @@
 // asynchronous provisioning behind a Provisioner, updates with the contract's
 // merge rules and config versions, and deletion (cancel runs, destroy the
 // sandbox and workspace, remove the rows).
+//
+// With several nodes, a deployment's sandbox is its owner node's
+// (deployments.owner): the node that creates a deployment owns it and
+// provisions it; a deletion asked of another node is carried out by the
+// owner, which alone runs the sandbox it destroys (a node whose owner died
+// is adopted by another first, see the runner).
 package deployment
 
 import (
@@ -53,11 +59,18 @@ type Service struct {
 	// is committed (OnChange).
 	changed func(before, after *herm.Deployment)
 
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	ctx     context.Context // background work; cancelled by Stop
-	cancel  context.CancelFunc
-	stopped bool
+	// node is this node's id (SetNode); tell asks the other nodes to look
+	// at a deployment (nil on a single node).
+	node string
+	tell func(deploymentID string)
+	wake chan struct{}
+
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	ctx      context.Context // background work; cancelled by Stop
+	cancel   context.CancelFunc
+	stopped  bool
+	inflight map[string]bool // deployments being provisioned or destroyed here
 }
 
 // New returns a Service. Call Start to resume unfinished provisioning and
@@ -73,8 +86,29 @@ func New(s store.Store, log *eventlog.Log, r Runner, p Provisioner, rules herm.R
 		rules.Now = now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{store: s, log: log, runner: r, prov: p, rules: rules, ids: ids, now: now, logger: logger, ctx: ctx, cancel: cancel}
+	return &Service{store: s, log: log, runner: r, prov: p, rules: rules, ids: ids, now: now, logger: logger, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), inflight: map[string]bool{}}
 }
+
+// SetNode names this node (the owner of the deployments it creates) and,
+// with other nodes on the store, how to ask them to look at a deployment
+// (tell: a deletion for its owner). Set it before Start.
+func (s *Service) SetNode(id string, tell func(deploymentID string)) {
+	s.node, s.tell = id, tell
+}
+
+// Wake makes Run look for the provisioning and deletions of this node's
+// deployments now (it adopted one, or another node asked).
+func (s *Service) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ownerPoll is how often Run looks for work of this node's deployments
+// that nobody announced.
+const ownerPoll = 5 * time.Second
 
 // OnChange sets what is called after a deployment's configuration change
 // commits (with the deployment before and after it) and after a deleted
@@ -86,11 +120,34 @@ func (s *Service) OnChange(fn func(before, after *herm.Deployment)) { s.changed 
 // Rules returns the validation rules in force.
 func (s *Service) Rules() herm.Rules { return s.rules }
 
-// Start resumes provisioning and deletions that a previous process left
-// unfinished.
+// Start resumes the provisioning and deletions of this node's deployments
+// that a previous process left unfinished.
 func (s *Service) Start(ctx context.Context) error {
+	return s.resume(ctx)
+}
+
+// Run resumes, until ctx ends, the provisioning and deletions of the
+// deployments this node comes to own (adopted from a dead node, or a
+// deletion asked of another node).
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(ownerPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.wake:
+		}
+		if err := s.resume(ctx); err != nil && ctx.Err() == nil {
+			s.logger.Warn("look for provisioning and deletions to carry out", "err", err)
+		}
+	}
+}
+
+func (s *Service) resume(ctx context.Context) error {
 	for _, st := range []herm.DeploymentStatus{herm.DeploymentProvisioning, herm.DeploymentDeleting} {
-		ids, err := s.store.ListDeploymentIDsByStatus(ctx, st)
+		ids, err := s.store.ListDeploymentIDsByStatus(ctx, st, s.node)
 		if err != nil {
 			return err
 		}
@@ -100,13 +157,33 @@ func (s *Service) Start(ctx context.Context) error {
 				continue
 			}
 			if st == herm.DeploymentProvisioning {
-				s.goBackground(func(ctx context.Context) { s.provision(ctx, d) })
+				s.once(d.ID, func(ctx context.Context) { s.provision(ctx, d) })
 			} else {
-				s.goBackground(func(ctx context.Context) { s.destroy(ctx, d) })
+				s.once(d.ID, func(ctx context.Context) { s.destroy(ctx, d) })
 			}
 		}
 	}
 	return nil
+}
+
+// once runs fn in the background unless work on the deployment already
+// runs here.
+func (s *Service) once(id string, fn func(ctx context.Context)) {
+	s.mu.Lock()
+	if s.inflight[id] {
+		s.mu.Unlock()
+		return
+	}
+	s.inflight[id] = true
+	s.mu.Unlock()
+	s.goBackground(func(ctx context.Context) {
+		defer func() {
+			s.mu.Lock()
+			delete(s.inflight, id)
+			s.mu.Unlock()
+		}()
+		fn(ctx)
+	})
 }
 
 // Stop cancels background work and waits for it, at most until ctx ends.
@@ -147,6 +224,7 @@ func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.D
 	}
 	now := s.now().UTC()
 	d.ID = s.ids.New(herm.PrefixDeployment)
+	d.Owner = s.node
 	d.Status = herm.DeploymentProvisioning
 	d.ConfigVersion = 1
 	d.CreatedAt, d.UpdatedAt = now, now
@@ -174,7 +252,7 @@ func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.D
 		return nil, err
 	}
 	cp := d.Clone()
-	s.goBackground(func(ctx context.Context) { s.provision(ctx, cp) })
+	s.once(d.ID, func(ctx context.Context) { s.provision(ctx, cp) })
 	return d, nil
 }
 
@@ -306,7 +384,13 @@ func (s *Service) Delete(ctx context.Context, id string, retainFilesystem bool) 
 		}
 		d.Status = herm.DeploymentDeleting
 	}
-	s.goBackground(func(ctx context.Context) { s.destroy(ctx, d) })
+	if d.Owner == s.node || s.tell == nil {
+		s.once(d.ID, func(ctx context.Context) { s.destroy(ctx, d) })
+	} else {
+		// Its owner runs its sandbox, and destroys it (or, if the owner is
+		// dead, the node that adopts it).
+		s.tell(d.ID)
+	}
 	return d, snapshotID, nil
 }
 

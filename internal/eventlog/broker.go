@@ -14,12 +14,15 @@ type Broker struct {
 
 	mu   sync.Mutex
 	subs map[string]map[*Subscription]struct{}
+	// high is the highest sequence published per deployment with
+	// subscribers (0: none yet since its first subscriber came).
+	high map[string]int64
 	n    int
 }
 
 // NewBroker returns a broker whose subscribers buffer up to buffer events.
 func NewBroker(buffer int) *Broker {
-	return &Broker{buffer: buffer, subs: make(map[string]map[*Subscription]struct{})}
+	return &Broker{buffer: buffer, subs: make(map[string]map[*Subscription]struct{}), high: make(map[string]int64)}
 }
 
 // Subscription is a live feed of one deployment's events.
@@ -55,6 +58,7 @@ func (b *Broker) Subscribe(deploymentID string) *Subscription {
 	if m == nil {
 		m = make(map[*Subscription]struct{})
 		b.subs[deploymentID] = m
+		b.high[deploymentID] = 0
 	}
 	m[s] = struct{}{}
 	b.n++
@@ -73,6 +77,9 @@ func (b *Broker) Subscribers() int {
 func (b *Broker) Publish(e *herm.Event) {
 	var slow []*Subscription
 	b.mu.Lock()
+	if _, ok := b.high[e.DeploymentID]; ok {
+		b.high[e.DeploymentID] = max(b.high[e.DeploymentID], e.Seq)
+	}
 	for s := range b.subs[e.DeploymentID] {
 		select {
 		case s.c <- e:
@@ -84,6 +91,28 @@ func (b *Broker) Publish(e *herm.Event) {
 	for _, s := range slow {
 		b.remove(s, true)
 	}
+}
+
+// highest returns the highest sequence published for a deployment since
+// its first current subscriber came (0: none), and whether it has
+// subscribers.
+func (b *Broker) highest(deploymentID string) (int64, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	h, ok := b.high[deploymentID]
+	return h, ok
+}
+
+// watched returns the deployments with subscribers and the highest
+// sequence published for each.
+func (b *Broker) watched() map[string]int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]int64, len(b.high))
+	for d, h := range b.high {
+		out[d] = h
+	}
+	return out
 }
 
 // CloseDeployment ends every subscription to a deployment (it was deleted).
@@ -121,6 +150,7 @@ func (b *Broker) remove(s *Subscription, dropped bool) {
 		delete(m, s)
 		if len(m) == 0 {
 			delete(b.subs, s.deploymentID)
+			delete(b.high, s.deploymentID)
 		}
 		b.n--
 	}

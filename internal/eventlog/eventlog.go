@@ -4,7 +4,9 @@
 // was being written goes into the next, in one transaction), so persisting
 // token deltas is cheap. After a batch commits its events are published to
 // in-process subscribers; a subscriber that falls behind is dropped and
-// catches up from the store.
+// catches up from the store. With several nodes on one store, each tells
+// the others what it committed and publishes what they committed
+// (remote.go).
 package eventlog
 
 import (
@@ -34,6 +36,16 @@ type Options struct {
 	// not end with their callers' contexts, but a store that hangs must
 	// not hold the writer, and every appender behind it, forever.
 	AppendTimeout time.Duration
+	// Signal, when set, is told after commits the highest sequence each
+	// deployment reached, so that other nodes on the same store publish
+	// the events to their subscribers (they call Appended). It runs on a
+	// goroutine of its own, coalesced per deployment: a slow signal delays
+	// signals, never appends. Nil on a single node.
+	Signal func(deploymentID string, seq int64)
+	// RemotePoll is how often, with Signal set, the deployments this
+	// node's subscribers follow are checked for events other nodes
+	// appended whose signal was lost (default 2 s).
+	RemotePoll time.Duration
 }
 
 // Log appends events to a store and fans them out to subscribers.
@@ -50,6 +62,13 @@ type Log struct {
 	mu      sync.RWMutex
 	closed  bool
 	stopped chan struct{}
+
+	// With other nodes on the store (Options.Signal): signals out,
+	// events in.
+	signals *signaller
+	remote  *fetcher
+	quit    chan struct{}
+	helpers sync.WaitGroup
 }
 
 // pending is one queued append: events, or a flush marker (evs nil).
@@ -72,6 +91,9 @@ func New(s store.Store, logger *slog.Logger, opts Options) *Log {
 	if opts.AppendTimeout <= 0 {
 		opts.AppendTimeout = 30 * time.Second
 	}
+	if opts.RemotePoll <= 0 {
+		opts.RemotePoll = 2 * time.Second
+	}
 	l := &Log{
 		store:   s,
 		logger:  logger,
@@ -79,8 +101,15 @@ func New(s store.Store, logger *slog.Logger, opts Options) *Log {
 		broker:  NewBroker(opts.SubscriberBuffer),
 		queue:   make(chan *pending, opts.Queue),
 		stopped: make(chan struct{}),
+		quit:    make(chan struct{}),
 	}
 	go l.writer()
+	if opts.Signal != nil {
+		l.signals = &signaller{send: opts.Signal, pending: map[string]int64{}, wake: make(chan struct{}, 1)}
+		l.remote = &fetcher{l: l, wanted: map[string]int64{}, wake: make(chan struct{}, 1)}
+		l.helpers.Go(func() { l.signals.run(l.quit) })
+		l.helpers.Go(func() { l.remote.run(l.quit, opts.RemotePoll) })
+	}
 	return l
 }
 
@@ -123,6 +152,9 @@ func (l *Log) Flush(ctx context.Context) error {
 func (l *Log) Publish(evs ...*herm.Event) {
 	for _, e := range evs {
 		l.broker.Publish(e)
+	}
+	if l.signals != nil {
+		l.signals.add(evs)
 	}
 	if l.opts.OnAppend != nil && len(evs) > 0 {
 		l.opts.OnAppend(len(evs))
@@ -188,6 +220,8 @@ func (l *Log) Close() {
 	l.mu.Unlock()
 	close(l.queue)
 	<-l.stopped
+	close(l.quit)
+	l.helpers.Wait()
 	l.broker.CloseAll()
 }
 

@@ -19,7 +19,12 @@ import (
 
 func newStore(t testing.TB, deployments ...string) store.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), t.TempDir()+"/herm.db", nil)
+	return newStoreAt(t, t.TempDir(), deployments...)
+}
+
+func newStoreAt(t testing.TB, dir string, deployments ...string) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), dir+"/herm.db", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

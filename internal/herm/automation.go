@@ -36,6 +36,9 @@ type Automation struct {
 	RetryAt         *time.Time `json:"retry_at,omitempty"`
 	CreatedAt       time.Time  `json:"created_at"`
 	UpdatedAt       time.Time  `json:"updated_at"`
+	// Version grows by one with every stored change; a change is stored
+	// only over the version it was made from (store.UpdateAutomation).
+	Version int64 `json:"-"`
 }
 
 // AutomationInput is an automation's definition as the API and the

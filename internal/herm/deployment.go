@@ -42,8 +42,12 @@ type Deployment struct {
 	// RestoreSnapshotID is the snapshot a new deployment's workspace starts
 	// from; set on create only, not stored with the configuration.
 	RestoreSnapshotID string
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Owner is the node that runs the deployment's sandbox and claims its
+	// runs ("" while none does); never shown by the API. Set on create; it
+	// changes only through the store's node methods.
+	Owner     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // ErrorInfo is the {"code","message"} object of a failed deployment or run.

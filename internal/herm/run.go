@@ -194,3 +194,10 @@ func RunOf(ctx context.Context) (threadID, runID string) {
 	v, _ := ctx.Value(runKey{}).([2]string)
 	return v[0], v[1]
 }
+
+// Lease is a run lease as a node's renewal found it: the run is still
+// held by the node, and whether its cancel was requested meanwhile.
+type Lease struct {
+	RunID           string
+	CancelRequested bool
+}

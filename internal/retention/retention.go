@@ -7,6 +7,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/hermhq/herm/internal/cluster"
 )
 
 // Store deletes old rows (store.Store).
@@ -30,7 +32,10 @@ type Options struct {
 	// Idempotency is how long idempotent responses are kept (default 24 h).
 	Idempotency time.Duration
 	// Every is the time between sweeps (default 1 h).
-	Every  time.Duration
+	Every time.Duration
+	// Leader decides whether this node sweeps (default: always); a node
+	// that does not lead asks again every few seconds.
+	Leader cluster.Leader
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -56,22 +61,31 @@ func New(st Store, snaps Snapshots, opts Options) *Sweeper {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Leader == nil {
+		opts.Leader = cluster.Always{}
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Sweeper{store: st, snaps: snaps, opts: opts}
 }
 
-// Run sweeps now and then every opts.Every until ctx ends.
+// Run sweeps now and then every opts.Every until ctx ends, while this
+// node leads.
 func (s *Sweeper) Run(ctx context.Context) {
-	t := time.NewTicker(s.opts.Every)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		s.Sweep(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if s.opts.Leader.IsLeader() {
+			s.Sweep(ctx)
+			t.Reset(s.opts.Every)
+		} else {
+			t.Reset(min(s.opts.Every, cluster.FollowerRetry))
 		}
 	}
 }

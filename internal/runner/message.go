@@ -12,6 +12,14 @@ import (
 // Errors: ENotFound (deployment or thread), ENotReady (deployment not ready),
 // EConflict (mode reject and the thread has an active run).
 func (r *Runner) Send(ctx context.Context, p herm.SendParams) (*herm.SendResult, error) {
+	return r.SendTx(ctx, p, nil)
+}
+
+// SendTx is Send with also, when set, called inside Send's transaction
+// with its result: an error from it undoes the send. An automation's
+// firing is recorded with its run this way, so that a firing is never
+// lost nor made twice.
+func (r *Runner) SendTx(ctx context.Context, p herm.SendParams, also func(q store.Querier, res *herm.SendResult) error) (*herm.SendResult, error) {
 	if p.Trigger.Type == "" {
 		p.Trigger.Type = herm.TriggerMessage
 	}
@@ -119,16 +127,23 @@ func (r *Runner) Send(ctx context.Context, p herm.SendParams) (*herm.SendResult,
 	}
 	err := r.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		res, evs, interrupted = nil, nil, nil
-		err := send(q)
-		return evs, err
+		if err := send(q); err != nil {
+			return nil, err
+		}
+		if also != nil {
+			if err := also(q, res); err != nil {
+				return nil, err
+			}
+		}
+		return evs, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range interrupted {
-		r.cancelLocal(id)
+		r.interrupt(ctx, id)
 	}
-	r.Wake()
+	r.wakeAll(ctx, p.DeploymentID)
 	return res, nil
 }
 
@@ -183,9 +198,9 @@ func (r *Runner) Cancel(ctx context.Context, deploymentID, runID string) (*herm.
 		return nil, err
 	}
 	if local {
-		r.cancelLocal(run.ID)
+		r.interrupt(ctx, run.ID)
 	}
-	r.Wake()
+	r.wakeAll(ctx, deploymentID)
 	return run, nil
 }
 
@@ -206,7 +221,7 @@ func (r *Runner) CancelAll(ctx context.Context, deploymentID, threadID string) e
 					return err
 				}
 			} else {
-				r.cancelLocal(run.ID)
+				r.interrupt(ctx, run.ID)
 			}
 		}
 		select {

@@ -1,8 +1,9 @@
 // Package runner executes runs as durable state machines: it claims queued
-// runs from the store (one active run per thread, threads in parallel),
-// holds a renewed lease on each, resumes runs whose runner died, cancels runs
-// promptly, and implements the four ways a message meets an active run
-// (steer, queue, interrupt, reject).
+// runs from the store (one active run per thread, threads in parallel) of
+// the deployments its node owns, holds a lease on each (renewed for all of
+// them at once by the node's heartbeat), resumes runs whose node died,
+// cancels runs promptly (on any node), and implements the four ways a
+// message meets an active run (steer, queue, interrupt, reject).
 package runner
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/agent"
+	"github.com/hermhq/herm/internal/cluster"
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
@@ -24,10 +26,12 @@ import (
 
 // Options tune a Runner. Zero values mean defaults.
 type Options struct {
-	// Owner names this runner in leases (default host-pid-random).
+	// Owner names this runner's node in leases and in the nodes table
+	// (default host-pid-random); stable across restarts, so that a node
+	// that restarts lets go of its own leases and nobody else's.
 	Owner string
-	// Lease is how long a claim lasts without renewal (default 30 s); it is
-	// renewed every third of it.
+	// Lease is how long a node's registration and its runs' leases last
+	// without renewal (default 30 s); they are renewed every third of it.
 	Lease time.Duration
 	// Poll is how often the store is checked for work nobody announced,
 	// such as expired leases (default 1 s).
@@ -35,12 +39,24 @@ type Options struct {
 	// MaxConcurrent is the most runs executing at once (default 256).
 	MaxConcurrent int
 	// ReleaseOnStart makes Start take over every run leased by another
-	// owner at once. Right for a single-node server (SQLite), whose previous
-	// process is known to be gone; wrong when several nodes share a store.
+	// owner, and forget every other node, at once. Right for a single-node
+	// server (SQLite), whose previous process is known to be gone; wrong
+	// when several nodes share a store (a node then releases only what
+	// its own previous process held).
 	ReleaseOnStart bool
 	// SteeringCheck is how often steering requests past their expiry are
 	// resolved as timeout (default 30 s).
 	SteeringCheck time.Duration
+	// Signals, when set, carries wake-ups and cancels to the runners of
+	// other nodes on the same store (and theirs to this one). Nil on a
+	// single node.
+	Signals cluster.Notifier
+	// Leader decides whether this node runs the steering-timeout sweep
+	// (default: always).
+	Leader cluster.Leader
+	// OnAdopt, when set, is told of each deployment this node adopted (it
+	// may have provisioning or a deletion to carry out).
+	OnAdopt func(deploymentID string)
 }
 
 // Runner claims and executes runs.
@@ -53,8 +69,10 @@ type Runner struct {
 	logger *slog.Logger
 	opts   Options
 
-	wake chan struct{}
-	sem  chan struct{}
+	wake        chan struct{}
+	sem         chan struct{}
+	incarnation string        // this process's registration of the node
+	evicted     chan struct{} // closed when another process took the node's registration
 
 	mu      sync.Mutex
 	active  map[string]*execution // run ID → the execution running it here
@@ -84,14 +102,19 @@ func New(s store.Store, log *eventlog.Log, a *agent.Agent, ids *herm.IDGen, now 
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 256
 	}
+	if opts.Leader == nil {
+		opts.Leader = cluster.Always{}
+	}
 	if now == nil {
 		now = time.Now
 	}
 	return &Runner{
 		store: s, log: log, agent: a, ids: ids, now: now, logger: logger, opts: opts,
-		wake:   make(chan struct{}, 1),
-		sem:    make(chan struct{}, opts.MaxConcurrent),
-		active: make(map[string]*execution),
+		wake:        make(chan struct{}, 1),
+		sem:         make(chan struct{}, opts.MaxConcurrent),
+		active:      make(map[string]*execution),
+		incarnation: newIncarnation(),
+		evicted:     make(chan struct{}),
 	}
 }
 
@@ -105,19 +128,68 @@ func (r *Runner) Start(ctx context.Context) error {
 	if r.started {
 		return errors.New("runner already started")
 	}
-	if r.opts.ReleaseOnStart {
-		n, err := r.store.ReleaseRunsOf(ctx, r.opts.Owner, r.now())
-		if err != nil {
-			return fmt.Errorf("release orphaned runs: %w", err)
-		}
-		if n > 0 {
-			r.logger.Info("resuming runs left by a previous process", "runs", n)
-		}
+	if err := r.join(ctx); err != nil {
+		return fmt.Errorf("register node %s: %w", r.opts.Owner, err)
 	}
 	loopCtx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	r.started, r.stop, r.done = true, stop, make(chan struct{})
+	r.wg.Go(func() { r.heartbeat(loopCtx) })
+	if r.opts.Signals != nil {
+		wakes, stopWakes := r.opts.Signals.Subscribe(cluster.Wake)
+		cancels, stopCancels := r.opts.Signals.Subscribe(cluster.Cancel)
+		r.wg.Go(func() {
+			defer stopWakes()
+			defer stopCancels()
+			r.listen(loopCtx, wakes, cancels)
+		})
+	}
 	go r.loop(loopCtx)
 	return nil
+}
+
+// listen acts on other nodes' signals: a wake-up looks for work, a cancel
+// interrupts the run if it executes here.
+func (r *Runner) listen(ctx context.Context, wakes, cancels <-chan string) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-wakes:
+			if !ok {
+				return
+			}
+			r.Wake()
+		case id, ok := <-cancels:
+			if !ok {
+				return
+			}
+			r.cancelLocal(id)
+		}
+	}
+}
+
+// signal tells the other nodes, best effort: a lost signal costs latency
+// (the leases' renewals see cancels; the loop polls for work).
+func (r *Runner) signal(ctx context.Context, channel, payload string) {
+	if r.opts.Signals == nil {
+		return
+	}
+	if err := r.opts.Signals.Notify(context.WithoutCancel(ctx), channel, payload); err != nil {
+		r.logger.Warn("signal other nodes", "channel", channel, "err", err)
+	}
+}
+
+// wakeAll makes this node's runner and the other nodes' look for work of
+// a deployment.
+func (r *Runner) wakeAll(ctx context.Context, deploymentID string) {
+	r.Wake()
+	r.signal(ctx, cluster.Wake, deploymentID)
+}
+
+// interrupt cancels a run wherever it executes.
+func (r *Runner) interrupt(ctx context.Context, runID string) {
+	r.cancelLocal(runID)
+	r.signal(ctx, cluster.Cancel, runID)
 }
 
 // Stop stops claiming, interrupts executing runs so that they can be resumed
@@ -139,11 +211,17 @@ func (r *Runner) Stop(ctx context.Context) error {
 	go func() { r.wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
+		r.leave()
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// Evicted is closed when another process registered as this runner's node
+// (two servers with one node id); this one executes nothing any more and
+// should stop.
+func (r *Runner) Evicted() <-chan struct{} { return r.evicted }
 
 // Wake makes the runner look for work now.
 func (r *Runner) Wake() {
@@ -159,10 +237,11 @@ func (r *Runner) loop(ctx context.Context) {
 	defer t.Stop()
 	lastExpiry := time.Time{}
 	for {
-		if now := r.now(); now.Sub(lastExpiry) >= r.opts.SteeringCheck {
+		if now := r.now(); now.Sub(lastExpiry) >= r.opts.SteeringCheck && r.opts.Leader.IsLeader() {
 			lastExpiry = now
 			r.expireSteering(ctx)
 		}
+		r.adopt(ctx)
 		r.claimAll(ctx)
 		select {
 		case <-ctx.Done():
@@ -177,6 +256,11 @@ func (r *Runner) loop(ctx context.Context) {
 func (r *Runner) claimAll(ctx context.Context) {
 	for {
 		select {
+		case <-r.evicted:
+			return
+		default:
+		}
+		select {
 		case r.sem <- struct{}{}:
 		default:
 			return // full; a finishing run wakes us
@@ -190,17 +274,20 @@ func (r *Runner) claimAll(ctx context.Context) {
 			}
 			return
 		}
+		// After the claim committed: a heartbeat that started later sees it.
+		claimed := r.now()
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			defer func() { <-r.sem; r.Wake() }()
-			r.execute(ctx, run)
+			r.execute(ctx, run, claimed)
 		}()
 	}
 }
 
-// execute runs one claimed run until it ends or this runner lets go of it.
-func (r *Runner) execute(parent context.Context, run *herm.Run) {
+// execute runs one run claimed at claimed until it ends or this runner
+// lets go of it.
+func (r *Runner) execute(parent context.Context, run *herm.Run, claimed time.Time) {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	log := r.logger.With("run_id", run.ID, "deployment_id", run.DeploymentID)
@@ -212,7 +299,7 @@ func (r *Runner) execute(parent context.Context, run *herm.Run) {
 	}()
 
 	r.mu.Lock()
-	me := &execution{cancel: cancel}
+	me := &execution{cancel: cancel, claimed: claimed}
 	r.active[run.ID] = me
 	r.mu.Unlock()
 	defer func() {
@@ -235,14 +322,7 @@ func (r *Runner) execute(parent context.Context, run *herm.Run) {
 		cancel(agent.ErrCancelled)
 	}
 
-	renewDone := make(chan struct{})
-	go func() {
-		defer close(renewDone)
-		r.renew(ctx, run, cancel)
-	}()
 	err = r.agent.Execute(ctx, run, cfg, r.opts.Owner)
-	cancel(agent.ErrStopped) // ends the renewal
-	<-renewDone
 	switch {
 	case err == nil:
 	case errors.Is(err, agent.ErrStopped), herm.IsCode(err, herm.EConflict):
@@ -285,32 +365,6 @@ func (r *Runner) prepare(ctx context.Context, run *herm.Run) (*herm.Deployment, 
 	return cfg, nil
 }
 
-// renew keeps the lease until ctx ends; it cancels the run when a cancel is
-// requested (possibly through another node) or the lease is lost.
-func (r *Runner) renew(ctx context.Context, run *herm.Run, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(r.opts.Lease / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		got, err := r.store.RenewLease(ctx, run.ID, r.opts.Owner, r.now().Add(r.opts.Lease))
-		switch {
-		case herm.IsCode(err, herm.EConflict), herm.IsCode(err, herm.ENotFound):
-			cancel(agent.ErrStopped)
-			return
-		case err != nil:
-			if ctx.Err() == nil {
-				r.logger.Warn("renew lease", "run_id", run.ID, "err", err)
-			}
-		case got.CancelRequested:
-			cancel(agent.ErrCancelled)
-		}
-	}
-}
-
 // fail ends a run with an error, best effort.
 func (r *Runner) fail(run *herm.Run, e *herm.ErrorInfo) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -345,5 +399,6 @@ func (r *Runner) cancelLocal(runID string) {
 
 // execution is one execution of a run on this runner.
 type execution struct {
-	cancel context.CancelCauseFunc
+	cancel  context.CancelCauseFunc
+	claimed time.Time // when its claim was made (the lease's start)
 }

@@ -32,7 +32,7 @@ func (r *Runner) Resolve(ctx context.Context, deploymentID, id, decision, messag
 	if err != nil {
 		return nil, err
 	}
-	r.Wake()
+	r.wakeAll(ctx, deploymentID)
 	return sr, nil
 }
 
@@ -89,7 +89,7 @@ func (r *Runner) expireSteering(ctx context.Context) {
 			}
 			continue
 		}
-		r.Wake()
+		r.wakeAll(ctx, sr.DeploymentID)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package store defines Herm's persistence: one interface that every backend
-// (store/sqlite, and store/postgres later) implements, checked by one
-// behaviour suite (store/storetest).
+// (store/sqlite and store/postgres, both through store/sqlstore) implements,
+// checked by one behaviour suite (store/storetest).
 //
 // Errors: methods return *herm.Error with ENotFound when the object does not
 // exist and EConflict on a uniqueness or state conflict, as documented on each
@@ -99,8 +99,47 @@ type Querier interface {
 	// DeleteDeployment removes the deployment and everything that belongs to
 	// it: threads, messages, runs, steps, events, versions (ENotFound).
 	DeleteDeployment(ctx context.Context, id string) error
-	// ListDeploymentIDsByStatus returns the IDs of every deployment in status s.
-	ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus) ([]string, error)
+	// ListDeploymentIDsByStatus returns the IDs of every deployment in status
+	// s that owner owns (whatever their owner when owner is "").
+	ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus, owner string) ([]string, error)
+
+	// Nodes. A node (one server of a cluster, or the single server) is
+	// registered while its row has not expired; a deployment's owner
+	// (herm.Deployment.Owner, set on create) is the node that runs its
+	// sandbox and alone claims its runs, and is alive while its node is.
+	// A run's lease is renewed with its node's registration: a node's
+	// heartbeat is HeartbeatNode and RenewLeases, whatever the number of its
+	// runs and deployments.
+
+	// JoinNode registers node id as incarnation (a process of it) until
+	// expires; a node that registers again (it restarted) takes its row
+	// over. Rows of nodes dead for a day are forgotten.
+	JoinNode(ctx context.Context, id, incarnation string, now, expires time.Time) error
+	// OwnEverything makes node the owner of every deployment and forgets
+	// every other node: for a single server, whose other processes are
+	// known to be gone.
+	OwnEverything(ctx context.Context, node string) error
+	// HeartbeatNode extends node id's registration until expires.
+	// EConflict when incarnation no longer holds it (another process
+	// registered as the node, or it left).
+	HeartbeatNode(ctx context.Context, id, incarnation string, expires time.Time) error
+	// LeaveNode unregisters node id (any incarnation when incarnation is
+	// ""; nothing happens when incarnation does not hold it): its
+	// deployments are left without owner and the leases of its running runs
+	// expire as of now, so that other nodes take them over at once.
+	LeaveNode(ctx context.Context, id, incarnation string, now time.Time) error
+	// LiveNodes returns the IDs of the nodes registered at now, sorted.
+	LiveNodes(ctx context.Context, now time.Time) ([]string, error)
+	// RenewLeases extends until leaseUntil the lease of every running run
+	// owner holds, and returns those runs (with their cancel flags).
+	RenewLeases(ctx context.Context, owner string, leaseUntil time.Time) ([]herm.Lease, error)
+	// AdoptableDeployments returns up to limit deployments (limit <= 0:
+	// all) without a live owner that have work: a queued run, a running run
+	// whose lease has expired, provisioning or a deletion to carry out.
+	AdoptableDeployments(ctx context.Context, now time.Time, limit int) ([]string, error)
+	// AdoptDeployment makes node the owner of a deployment without a live
+	// owner (or node's already) and reports whether it did.
+	AdoptDeployment(ctx context.Context, deploymentID, node string, now time.Time) (bool, error)
 
 	// Threads.
 
@@ -164,7 +203,9 @@ type Querier interface {
 	GetAutomation(ctx context.Context, deploymentID, id string) (*herm.Automation, error)
 	// ListAutomations lists a deployment's automations newest first.
 	ListAutomations(ctx context.Context, deploymentID string, p herm.Page) ([]*herm.Automation, error)
-	// UpdateAutomation replaces a stored automation (ENotFound).
+	// UpdateAutomation replaces a stored automation if it is still at
+	// a.Version, and advances a.Version with the stored one. ENotFound;
+	// EConflict when another change was stored meanwhile (read it again).
 	UpdateAutomation(ctx context.Context, a *herm.Automation) error
 	// DeleteAutomation removes an automation (ENotFound).
 	DeleteAutomation(ctx context.Context, deploymentID, id string) error
@@ -311,13 +352,15 @@ func (f EventFilter) Match(e *herm.Event) bool {
 //	   └──CancelRun──▶ cancelled       (CancelRun of a running or waiting
 //	                                   run only requests it: cancel_requested)
 type RunTransitions interface {
-	// ClaimRun takes one run that may start or resume and leases it to owner
+	// ClaimRun takes one run of a deployment owner owns (a node: see
+	// AdoptDeployment) that may start or resume and leases it to owner
 	// until leaseUntil, setting status running (and started_at when unset).
 	// Candidates, in this order: running runs whose lease has expired (a
 	// lease expires at its expiry time: LeaseExpiresAt <= now), oldest first;
 	// then the oldest queued run whose thread has no running or
-	// waiting_on_human run and no older queued run. "Oldest" orders by
-	// CreatedAt, then ID. Returns (nil, nil) when there is none. Two
+	// waiting_on_human run and no older queued run. "Oldest" is the order
+	// in which the database took the runs (not any node's clock). Returns
+	// (nil, nil) when there is none. Two
 	// concurrent claims never take the same run, nor two runs of one thread.
 	ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error)
 	// RenewLease extends the lease of a running run held by owner and returns

@@ -83,7 +83,8 @@ type Service struct {
 	opts   Options
 	wake   chan struct{}
 	// active: webhooks may exist (only then is there anything to send);
-	// known at Run's start, set by Create, checked again by Delete.
+	// known at Run's start, set by Create, checked again by Delete and,
+	// while false, at every poll (another node may create one).
 	active atomic.Bool
 }
 
@@ -211,6 +212,9 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if !s.active.Load() {
+				s.refresh(ctx) // another node's API may have created one
+			}
 		case <-s.wake:
 		}
 	}

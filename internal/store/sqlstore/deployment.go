@@ -10,7 +10,7 @@ import (
 
 const deploymentColumns = `id, customer_id, name, runtime, model, system_prompt, status,
 	sandbox, mcp_servers, skills, secrets, features, tools, metadata,
-	thread_id, config_version, error, created_at, updated_at, budget_usd`
+	thread_id, config_version, error, created_at, updated_at, budget_usd, owner`
 
 // config is the configuration of a deployment as recorded per version.
 type config struct {
@@ -71,9 +71,10 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 	var errInfo sql.NullString
 	var created, updated int64
 	var budget sql.NullFloat64
+	var owner sql.NullString
 	dest := []any{&d.ID, &d.CustomerID, &d.Name, &d.Runtime, &d.Model, &d.SystemPrompt, &d.Status,
 		&c.sandbox, &c.mcpServers, &c.skills, &c.secrets, &c.features, &c.tools, &c.metadata,
-		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget}
+		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget, &owner}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 	if d.Error, err = fromErrorInfoJSON(errInfo); err != nil {
 		return nil, err
 	}
-	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	d.CreatedAt, d.UpdatedAt, d.Owner = fromMicros(created), fromMicros(updated), owner.String
 	if budget.Valid {
 		b := budget.Float64
 		d.BudgetUSD = &b
@@ -130,10 +131,10 @@ func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *h
 	}
 	return q.atomic(ctx, func(q *querier) error {
 		_, err := q.w().ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.CustomerID, d.Name, d.Runtime, d.Model, d.SystemPrompt, d.Status,
 			c.sandbox, c.mcpServers, c.skills, c.secrets, c.features, c.tools, c.metadata,
-			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD)
+			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD, nullString(d.Owner))
 		if err != nil {
 			return q.dbErr("create deployment", err, msgs{conflict: "a deployment with this ID already exists"})
 		}
@@ -247,11 +248,12 @@ func (q *querier) DeleteDeployment(ctx context.Context, id string) error {
 	})
 }
 
-// ListDeploymentIDsByStatus returns the IDs of the deployments in a status.
-func (q *querier) ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus) ([]string, error) {
-	return list(ctx, q, q.r(), "list deployments", `SELECT id FROM deployments WHERE status = ? ORDER BY id`, func(sc scanner) (string, error) {
-		var id string
-		err := sc.Scan(&id)
-		return id, err
-	}, s)
+// ListDeploymentIDsByStatus returns the IDs of the deployments in a status
+// that owner owns (any owner when "").
+func (q *querier) ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus, owner string) ([]string, error) {
+	query, args := `SELECT id FROM deployments WHERE status = ?`, []any{s}
+	if owner != "" {
+		query, args = query+` AND owner = ?`, append(args, owner)
+	}
+	return list(ctx, q, q.r(), "list deployments", query+` ORDER BY id`, scanString, args...)
 }

@@ -35,24 +35,26 @@ import (
 const claimRun = `UPDATE runs SET
 		status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
 	WHERE id = COALESCE(
-		(SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ? ORDER BY seq LIMIT 1%[1]s),
+		(SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ?
+			AND deployment_id IN (SELECT id FROM deployments WHERE owner = ?)
+			ORDER BY seq LIMIT 1%[1]s),
 		(SELECT r.id FROM runs r
-			WHERE r.status = 'queued' AND NOT EXISTS (
+			WHERE r.status = 'queued' AND r.deployment_id IN (SELECT id FROM deployments WHERE owner = ?) AND NOT EXISTS (
 				SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
 					o.status IN ('running', 'waiting_on_human') OR (o.status = 'queued' AND o.seq < r.seq)))
 			ORDER BY r.seq LIMIT 1%[1]s))
 		AND (status = 'queued' OR (status = 'running' AND lease_expires_at <= ?))
 	RETURNING ` + runColumns
 
-// ClaimRun leases the oldest startable run to owner, in one statement
-// (claimRun). Where writers run concurrently, each candidate is taken FOR
+// ClaimRun leases the oldest startable run of the deployments owner owns
+// to owner, in one statement (claimRun). Where writers run concurrently, each candidate is taken FOR
 // UPDATE SKIP LOCKED, so that concurrent claims take different runs without
 // waiting for each other. A queued run another claim holds is skipped, and
 // so are the younger runs of its thread (it is still queued in this
 // statement's snapshot): two claims never take two runs of one thread.
 func (q *querier) ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error) {
 	at := any(micros(now)) // (boxed once for its three uses)
-	r, err := scanRun(q.w().QueryRowContext(ctx, q.s.sql.claimRun, owner, micros(leaseUntil), at, at, at))
+	r, err := scanRun(q.w().QueryRowContext(ctx, q.s.sql.claimRun, owner, micros(leaseUntil), at, at, owner, owner, at))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -15,9 +15,10 @@ import (
 // IDs in claim order.
 func (f *fixture) claimAll(owner string, now time.Time) []string {
 	f.t.Helper()
+	f.must(f.s.OwnEverything(f.ctx, owner))
 	var ids []string
 	for range 1000 {
-		r, err := f.s.ClaimRun(f.ctx, owner, now, now.Add(time.Minute))
+		r, err := f.claim(owner, now, now.Add(time.Minute))
 		f.must(err)
 		if r == nil {
 			return ids
@@ -26,6 +27,14 @@ func (f *fixture) claimAll(owner string, now time.Time) []string {
 	}
 	f.t.Fatal("ClaimRun never returned nil")
 	return nil
+}
+
+// claim makes owner the owner of every deployment (as a node that
+// adopted them) and claims a run for it.
+func (f *fixture) claim(owner string, now, leaseUntil time.Time) (*herm.Run, error) {
+	f.t.Helper()
+	f.must(f.s.OwnEverything(f.ctx, owner))
+	return f.s.ClaimRun(f.ctx, owner, now, leaseUntil)
 }
 
 // finish completes a claimed run as its owner.
@@ -46,7 +55,7 @@ func ids(runs ...*herm.Run) []string {
 func claimTests() []test {
 	return []test{
 		{"Claim/Empty", func(t *testing.T, f *fixture) {
-			r, err := f.s.ClaimRun(f.ctx, "node-a", at(0), at(time.Minute))
+			r, err := f.claim("node-a", at(0), at(time.Minute))
 			if r != nil || err != nil {
 				t.Fatalf("ClaimRun on an empty store = %+v, %v; want nil, nil", r, err)
 			}
@@ -58,7 +67,7 @@ func claimTests() []test {
 			q3 := f.run(d.ID, d.ThreadID, herm.RunQueued, at(2*time.Second)) // same time as q2: ID order
 
 			now, until := at(time.Minute), at(2*time.Minute)
-			got, err := f.s.ClaimRun(f.ctx, "node-a", now, until)
+			got, err := f.claim("node-a", now, until)
 			f.must(err)
 			want := *q1
 			want.Status, want.LeaseOwner, want.LeaseExpiresAt, want.StartedAt = herm.RunRunning, "node-a", until, ptr(now)
@@ -69,7 +78,7 @@ func claimTests() []test {
 			for _, next := range []*herm.Run{q2, q3} {
 				wantDiff(t, "claims while the previous run is active", []string(nil), f.claimAll("node-a", now))
 				f.finish(got, "node-a", now)
-				got, err = f.s.ClaimRun(f.ctx, "node-a", now, until)
+				got, err = f.claim("node-a", now, until)
 				f.must(err)
 				if got == nil || got.ID != next.ID {
 					t.Fatalf("claimed %+v, want %s", got, next.ID)
@@ -161,7 +170,7 @@ func claimTests() []test {
 			d := f.deployment()
 			r := f.run(d.ID, d.ThreadID, herm.RunQueued, at(0))
 			start := at(time.Second)
-			first, err := f.s.ClaimRun(f.ctx, "node-a", start, start.Add(time.Minute))
+			first, err := f.claim("node-a", start, start.Add(time.Minute))
 			f.must(err)
 			if first == nil || first.ID != r.ID {
 				t.Fatalf("first claim = %+v", first)
@@ -169,7 +178,7 @@ func claimTests() []test {
 			wantDiff(t, "claims before expiry", []string(nil), f.claimAll("node-b", start.Add(30*time.Second)))
 
 			later, until := start.Add(2*time.Minute), start.Add(3*time.Minute)
-			got, err := f.s.ClaimRun(f.ctx, "node-b", later, until)
+			got, err := f.claim("node-b", later, until)
 			f.must(err)
 			want := *first
 			want.LeaseOwner, want.LeaseExpiresAt = "node-b", until // StartedAt stays
@@ -213,7 +222,7 @@ func claimTests() []test {
 			for w := range 8 {
 				wg.Go(func() {
 					for {
-						r, err := f.s.ClaimRun(f.ctx, "node-"+string(rune('a'+w)), at(time.Hour), at(2*time.Hour))
+						r, err := f.claim("node-"+string(rune('a'+w)), at(time.Hour), at(2*time.Hour))
 						if err != nil {
 							t.Errorf("ClaimRun: %v", err)
 							return

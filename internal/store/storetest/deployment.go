@@ -261,7 +261,7 @@ func deploymentTests() []test {
 				herm.DeploymentReady:        {a.ID},
 				herm.DeploymentProvisioning: nil,
 			} {
-				ids, err := f.s.ListDeploymentIDsByStatus(f.ctx, st)
+				ids, err := f.s.ListDeploymentIDsByStatus(f.ctx, st, "")
 				f.must(err)
 				wantDiff(t, string(st), want, ids, cmpopts.EquateEmpty(), cmpopts.SortSlices(func(x, y string) bool { return x < y }))
 			}

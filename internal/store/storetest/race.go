@@ -71,7 +71,10 @@ func raceTests() []test {
 					}
 				}
 			}
-			race(claim(f.s, "node-a"), claim(other, "node-b"))
+			// (Two claimers of one node: a deployment's runs are claimed by
+			// its owner only.)
+			f.must(f.s.OwnEverything(f.ctx, "node-a"))
+			race(claim(f.s, "node-a"), claim(other, "node-a"))
 			var got []string
 			for id := range claimed {
 				got = append(got, id)
@@ -83,6 +86,7 @@ func raceTests() []test {
 		{"Race/ClaimOneRun", func(t *testing.T, f *fixture) {
 			other := f.another()
 			d := f.deployment()
+			f.must(f.s.OwnEverything(f.ctx, "node-a"))
 			for i := range rounds {
 				r := f.run(d.ID, f.thread(d.ID).ID, herm.RunQueued, at(time.Duration(i)*time.Second))
 				var ra, rb *herm.Run
@@ -90,18 +94,14 @@ func raceTests() []test {
 				race(func() {
 					ra, errA = f.s.ClaimRun(f.ctx, "node-a", at(time.Hour), at(2*time.Hour))
 				}, func() {
-					rb, errB = other.ClaimRun(f.ctx, "node-b", at(time.Hour), at(2*time.Hour))
+					rb, errB = other.ClaimRun(f.ctx, "node-a", at(time.Hour), at(2*time.Hour))
 				})
 				f.must(errA)
 				f.must(errB)
 				if (ra == nil) == (rb == nil) {
 					t.Fatalf("round %d: claims %+v and %+v, want exactly one", i, ra, rb)
 				}
-				winner := "node-a"
-				if rb != nil {
-					winner = "node-b"
-				}
-				f.must(f.s.CompleteRun(f.ctx, r.ID, winner, herm.StopEndTurn, at(time.Hour)))
+				f.must(f.s.CompleteRun(f.ctx, r.ID, "node-a", herm.StopEndTurn, at(time.Hour)))
 			}
 		}},
 		{"Race/SteerVsComplete", func(t *testing.T, f *fixture) {
@@ -186,7 +186,8 @@ func raceTests() []test {
 			other := f.another()
 			d := f.deployment()
 			for i := range rounds {
-				r := f.leased(d, "node-a") // leased until at(time.Hour)
+				r := f.leased(d, "node-a")                 // leased until at(time.Hour)
+				f.must(f.s.OwnEverything(f.ctx, "node-b")) // node-b adopted the deployment
 				now := at(time.Hour + time.Duration(i)*time.Second)
 				var renewErr, claimErr error
 				var claimed *herm.Run
@@ -216,6 +217,7 @@ func raceTests() []test {
 			// requested (the owner ends it).
 			other := f.another()
 			d := f.deployment()
+			f.must(f.s.OwnEverything(f.ctx, "node-b"))
 			for i := range rounds {
 				r := f.run(d.ID, f.thread(d.ID).ID, herm.RunQueued, at(time.Duration(i)*time.Second))
 				var cancelled, claimed *herm.Run

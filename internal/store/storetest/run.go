@@ -114,7 +114,7 @@ func runTests() []test {
 		{"Run/UpdateRun", func(t *testing.T, f *fixture) {
 			d := f.deployment()
 			r := f.run(d.ID, d.ThreadID, herm.RunQueued, at(0))
-			claimed, err := f.s.ClaimRun(f.ctx, "node-a", at(time.Second), at(time.Minute))
+			claimed, err := f.claim("node-a", at(time.Second), at(time.Minute))
 			f.must(err)
 
 			// UpdateRun stores config_version, model and usage, nothing else.
@@ -145,7 +145,7 @@ func runTests() []test {
 		{"Run/UpdateRunLease", func(t *testing.T, f *fixture) {
 			d := f.deployment()
 			r := f.run(d.ID, d.ThreadID, herm.RunQueued, at(0))
-			claimed, err := f.s.ClaimRun(f.ctx, "node-a", at(time.Second), at(time.Minute))
+			claimed, err := f.claim("node-a", at(time.Second), at(time.Minute))
 			f.must(err)
 			if claimed == nil || claimed.ID != r.ID {
 				t.Fatalf("ClaimRun = %+v, want %s", claimed, r.ID)
@@ -160,7 +160,7 @@ func runTests() []test {
 
 			// Once another node took the run over, the first owner's
 			// updates are refused.
-			taken, err := f.s.ClaimRun(f.ctx, "node-b", at(2*time.Minute), at(3*time.Minute))
+			taken, err := f.claim("node-b", at(2*time.Minute), at(3*time.Minute))
 			f.must(err)
 			if taken == nil || taken.ID != r.ID || taken.LeaseOwner != "node-b" {
 				t.Fatalf("takeover ClaimRun = %+v", taken)
@@ -177,7 +177,7 @@ func runTests() []test {
 		{"Run/RenewLease", func(t *testing.T, f *fixture) {
 			d := f.deployment()
 			r := f.run(d.ID, d.ThreadID, herm.RunQueued, at(0))
-			_, err := f.s.ClaimRun(f.ctx, "node-a", at(time.Second), at(time.Minute))
+			_, err := f.claim("node-a", at(time.Second), at(time.Minute))
 			f.must(err)
 
 			got, err := f.s.RenewLease(f.ctx, r.ID, "node-a", at(2*time.Minute))
@@ -209,7 +209,7 @@ func runTests() []test {
 			_, err = f.s.RenewLease(f.ctx, r.ID, "node-a", at(4*time.Minute))
 			wantCode(t, err, herm.EConflict)
 			w := f.run(d.ID, f.thread(d.ID).ID, herm.RunQueued, at(time.Hour))
-			_, err = f.s.ClaimRun(f.ctx, "node-a", at(time.Hour), at(2*time.Hour))
+			_, err = f.claim("node-a", at(time.Hour), at(2*time.Hour))
 			f.must(err)
 			f.must(f.s.WaitForHuman(f.ctx, w.ID, "node-a"))
 			_, err = f.s.RenewLease(f.ctx, w.ID, "node-a", at(2*time.Hour))
@@ -240,7 +240,7 @@ func runTests() []test {
 			// excepted owner's lease holds.
 			var claimed []string
 			for {
-				r, err := f.s.ClaimRun(f.ctx, "node-b", now, now.Add(time.Minute))
+				r, err := f.claim("node-b", now, now.Add(time.Minute))
 				f.must(err)
 				if r == nil {
 					break

@@ -40,7 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) (s store.Store, another func() st
 	for _, group := range [][]test{
 		apiKeyTests(), idempotencyTests(), deploymentTests(), threadTests(), messageTests(),
 		runTests(), claimTests(), stepTests(), eventTests(), txTests(), pageTests(), steeringTests(), budgetTests(), compactionTests(), secretTests(), webhookTests(),
-		transitionTests(), raceTests(),
+		transitionTests(), raceTests(), nodeTests(), automationTests(),
 	} {
 		all = append(all, group...)
 	}

@@ -54,6 +54,9 @@ func txTests() []test {
 				if got.Status != herm.ThreadRunning {
 					t.Errorf("thread status in tx = %s, want running", got.Status)
 				}
+				if err := q.OwnEverything(f.ctx, "node-a"); err != nil {
+					return err
+				}
 				claimed, err := q.ClaimRun(f.ctx, "node-a", at(time.Second), at(time.Minute))
 				if err != nil {
 					return err
