@@ -131,7 +131,7 @@ func TestSuiteOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run", ".", "-test.skip", "^(TestSuiteOnPostgres|TestKill9.*|TestCrash.*)$", "-test.timeout", "8m")
+	cmd := exec.Command(os.Args[0], "-test.run", ".", "-test.skip", "^(TestSuiteOnPostgres|TestCluster|TestKill9.*|TestCrash.*)$", "-test.timeout", "8m")
 	cmd.Env = append(os.Environ(), "HERM_TEST_E2E_POSTGRES=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

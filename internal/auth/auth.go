@@ -108,6 +108,12 @@ func (k *Keys) Ensure(ctx context.Context, name, secret string) error {
 		return err
 	}
 	_, err = k.store1(ctx, name, herm.Scopes(), "", secret)
+	if herm.IsCode(err, herm.EConflict) {
+		// Another node of the cluster, starting at the same time, stored it.
+		if key, err := k.store.APIKeyByHash(ctx, Hash(secret)); err == nil && key.RevokedAt == nil {
+			return nil
+		}
+	}
 	return err
 }
 

@@ -60,28 +60,49 @@ func MasterKeys(env, dataDir string) ([][]byte, error) {
 		return keys, nil
 	}
 	path := filepath.Join(dataDir, "master.key")
-	if b, err := os.ReadFile(path); err == nil {
+	read := func() ([][]byte, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
 		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
 		if err != nil || len(k) != 32 {
 			return nil, fmt.Errorf("%s does not hold a base64 32-byte key", path)
 		}
 		return [][]byte{k}, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	}
+	if keys, err := read(); !errors.Is(err, os.ErrNotExist) {
+		return keys, err
 	}
 	k := make([]byte, 32)
 	if _, err := rand.Read(k); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written whole under another name, then linked into place: servers of
+	// a cluster starting at once on a shared data dir all end up with the
+	// one key that was linked first, and none reads a half-written file.
+	f, err := os.CreateTemp(dataDir, ".master.key-*")
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
+	defer os.Remove(f.Name())
 	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(k) + "\n"); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return [][]byte{k}, f.Close()
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, os.ErrExist) {
+		return read()
+	} else if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	return [][]byte{k}, nil
 }
 
 // New returns a vault sealing with a key derived from the first master
