@@ -310,6 +310,13 @@ func (r *Runner) execute(parent context.Context, run *herm.Run, claimed time.Tim
 		r.mu.Unlock()
 	}()
 
+	// A cancel signalled between the claim and the line above found no
+	// execution to interrupt; it is in the store.
+	if !run.CancelRequested {
+		if cur, err := r.store.GetRun(ctx, run.DeploymentID, run.ID); err == nil && cur.CancelRequested {
+			run.CancelRequested = true
+		}
+	}
 	cfg, err := r.prepare(ctx, run)
 	if err != nil {
 		if ctx.Err() == nil && !herm.IsCode(err, herm.EConflict) {

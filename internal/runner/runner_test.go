@@ -69,6 +69,34 @@ type env struct {
 	echo   *echoTool
 	ids    *herm.IDGen
 	dep    *herm.Deployment
+	path   string // the database file
+	logger *slog.Logger
+	aopts  agent.Options
+}
+
+// otherNode returns a second runner on its own handle of e's database,
+// with its own event log and agent (as another node would have), using
+// e's model script and tools; it is stopped with the test.
+func (e *env) otherNode(opts runner.Options) *runner.Runner {
+	e.t.Helper()
+	st, err := sqlite.Open(context.Background(), e.path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	elog := eventlog.New(st, e.logger, eventlog.Options{})
+	ag := agent.New(st, elog, e.models, tools.NewCatalog(tools.NewRegistry(e.echo), tools.CatalogOptions{}), e.ids, nil, e.logger, e.aopts)
+	if opts.Poll == 0 {
+		opts.Poll = 20 * time.Millisecond
+	}
+	rn := runner.New(st, elog, ag, e.ids, nil, e.logger, opts)
+	e.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = rn.Stop(ctx)
+		elog.Close()
+		st.Close()
+	})
+	return rn
 }
 
 func newEnv(t testing.TB, opts runner.Options) *env {
@@ -79,7 +107,8 @@ func newEnv(t testing.TB, opts runner.Options) *env {
 func newEnvWith(t testing.TB, opts runner.Options, aopts agent.Options, extra ...tools.Tool) *env {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir()+"/herm.db", nil)
+	path := t.TempDir() + "/herm.db"
+	st, err := sqlite.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +126,7 @@ func newEnvWith(t testing.TB, opts runner.Options, aopts agent.Options, extra ..
 		opts.Poll = 20 * time.Millisecond
 	}
 	rn := runner.New(st, elog, ag, ids, nil, logger, opts)
-	e := &env{models: mods, t: t, store: st, log: elog, runner: rn, script: script, echo: echo, ids: ids}
+	e := &env{models: mods, t: t, store: st, log: elog, runner: rn, script: script, echo: echo, ids: ids, path: path, logger: logger, aopts: aopts}
 	e.dep = e.newDeployment()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
