@@ -174,6 +174,32 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
+	// A deletion asked of node A is carried out by node B, which owns the
+	// deployment and runs its sandbox.
+	a.must(202, "DELETE", "/v1/deployments/"+autoID, nil)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if r := a.do("GET", "/v1/deployments/"+autoID, nil); r.status == 404 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the deployment was not deleted:\nB: %s", pb.stderr.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "workspaces", autoID)); !os.IsNotExist(err) {
+		t.Fatalf("the deleted deployment's workspace is still there: %v", err)
+	}
+	deleted := func(p *proc) bool {
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(line, `"deployment deleted"`) && strings.Contains(line, autoID) {
+				return true
+			}
+		}
+		return false
+	}
+	if !deleted(pb) || deleted(pa) {
+		t.Fatalf("the deletion was carried out by node B %v, by node A %v; want B, its owner", deleted(pb), deleted(pa))
+	}
+
 	// The webhook got each message and run_status event of the deployment
 	// once.
 	var want []string
