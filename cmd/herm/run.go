@@ -22,7 +22,8 @@ commands:
   serve        run the API server, run engine and sandbox manager
   quickstart   start an embedded server (or use HERM_URL), create a deployment,
                send a first message and print the run as it happens
-  migrate      apply database migrations and exit
+  migrate      apply database migrations and exit; with --from sqlite://path,
+               copy a single server's SQLite database into PostgreSQL
   version      print the version
 
 Run "herm <command> -h" for a command's flags.
@@ -210,11 +211,19 @@ func serveWith(ctx context.Context, cfg *config, getenv func(string) string, log
 	return a.shutdown(ctx)
 }
 
-// migrate applies the database migrations and exits.
+// migrate applies the database migrations and exits; with --from, it
+// copies a SQLite database into PostgreSQL (migrateFrom).
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	cfg, err := loadConfig("migrate", args, getenv)
+	from, args, err := fromFlag(args)
 	if err != nil {
 		return err
+	}
+	cfg, err := loadConfig("migrate", args, getenv)
+	if err != nil {
+		return withFromUsage(err)
+	}
+	if from != "" {
+		return migrateFrom(ctx, cfg, from, getenv, stdout)
 	}
 	release, err := openDataDir(cfg)
 	if err != nil {
