@@ -140,7 +140,7 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	}
 	addr := str("addr", "listen address (HERM_ADDR; default 127.0.0.1:8640; :0 picks a free port)", true)
 	dataDir := str("data-dir", "data directory (HERM_DATA_DIR; default ./herm-data)", false)
-	dbURL := str("database-url", "sqlite://path (HERM_DATABASE_URL; default sqlite://<data-dir>/herm.db)", false)
+	dbURL := str("database-url", "sqlite://path, or postgres://... for a cluster (HERM_DATABASE_URL; default sqlite://<data-dir>/herm.db)", false)
 	sandbox := str("sandbox", "default sandbox driver: local, process (unisolated, for development) or none (HERM_SANDBOX; default local where it works, else none)", true)
 	model := str("default-model", "model for deployments that name none (HERM_DEFAULT_MODEL)", true)
 	logFormat := str("log-format", "text or json (HERM_LOG_FORMAT; default text on a terminal, json otherwise)", true)
