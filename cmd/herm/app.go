@@ -456,11 +456,13 @@ func (a *app) shutdown(ctx context.Context) error {
 		a.stopJan()
 		a.janitor.Wait()
 	}
-	if err := a.runner.Stop(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("runner stop: %w", err))
-	}
+	// Provisioning and deletions stop before the runner leaves the cluster
+	// (which lets another node adopt the deployments at once).
 	if err := a.deps.Stop(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("deployments stop: %w", err))
+	}
+	if err := a.runner.Stop(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("runner stop: %w", err))
 	}
 	a.mcps.Close()
 	a.egress.Close()
