@@ -751,13 +751,15 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) er
 	// so that they are in the log before the message that completes them.
 	return x.record(ctx, func(q store.Querier, ch *change) ([]*herm.Event, error) {
 		if data.MessageID != "" {
+			// The thread first, before its run (saveRun) and its message:
+			// the store's lock order.
+			if err := q.TouchThread(ctx, x.run.ThreadID, now); err != nil {
+				return nil, err
+			}
 			if err := q.CreateMessage(ctx, &herm.Message{
 				ID: data.MessageID, DeploymentID: x.run.DeploymentID, ThreadID: x.run.ThreadID,
 				RunID: x.run.ID, Role: herm.RoleAgent, Content: resp.Text, CreatedAt: now,
 			}); err != nil {
-				return nil, err
-			}
-			if err := q.TouchThread(ctx, x.run.ThreadID, now); err != nil {
 				return nil, err
 			}
 		}
@@ -798,9 +800,17 @@ func (a *Agent) end(ctx context.Context, run *herm.Run, owner string, status her
 		"status": status, "stop_reason": stop, "error": e,
 	})
 	err := a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
-		// The transition takes the run first; pending input is released
-		// after it (a completion releases none: it is refused then), except
-		// for a completion that does not wait for it (max_steps).
+		// The thread first (the store's lock order: a thread before its
+		// runs), as a Send does, which holds it from reading the thread's
+		// active runs to storing the input it steers into one: the run ends
+		// before such a Send reads it, or after its input is stored.
+		if err := q.TouchThread(ctx, run.ThreadID, t); err != nil && !herm.IsCode(err, herm.ENotFound) {
+			return nil, err
+		}
+		// Then the transition, which takes the run; pending input is
+		// released after it (a completion releases none: it is refused
+		// then), except for a completion that does not wait for it
+		// (max_steps: no Send adds input meanwhile, see above).
 		var err error
 		switch status {
 		case herm.RunCompleted:
@@ -820,9 +830,6 @@ func (a *Agent) end(ctx context.Context, run *herm.Run, owner string, status her
 			}
 		}
 		if err != nil {
-			return nil, err
-		}
-		if err := q.TouchThread(ctx, run.ThreadID, t); err != nil && !herm.IsCode(err, herm.ENotFound) {
 			return nil, err
 		}
 		return []*herm.Event{ev}, nil

@@ -191,6 +191,12 @@ func (s *Service) schedule(a *herm.Automation, now time.Time) {
 
 // Create adds an automation to a deployment; without a thread_id it gets a
 // thread of its own.
+//
+// MaxPerDeploy is checked by counting before the insert, not by the insert:
+// s.mu keeps to it on one node, but creations racing on several nodes of a
+// cluster may each pass the count, and a deployment may so end with a few
+// more than MaxPerDeploy automations. That is accepted: the limit stops
+// runaway clients, not a count that must hold exactly.
 func (s *Service) Create(ctx context.Context, deploymentID string, in herm.AutomationInput) (*herm.Automation, error) {
 	if _, err := s.store.GetDeployment(ctx, deploymentID); err != nil {
 		return nil, err

@@ -275,17 +275,19 @@ func (s *Service) provision(ctx context.Context, d *herm.Deployment) {
 	}
 }
 
-// setStatus moves a deployment from status from to status to, with its event.
+// setStatus moves a deployment to status to (from status from, unless
+// from is "": any), with its event. The move is one guarded statement: a
+// deployment that left from meanwhile (a deletion while provisioning, on
+// any node) is an EConflict and keeps its status.
 func (s *Service) setStatus(ctx context.Context, id string, from, to herm.DeploymentStatus, info *herm.ErrorInfo) error {
 	return s.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
-		d, err := q.GetDeployment(ctx, id)
+		var err error
+		if from == "" {
+			err = q.SetDeploymentStatus(ctx, id, to, info, s.now().UTC())
+		} else {
+			err = q.SetDeploymentStatusFrom(ctx, id, from, to, info, s.now().UTC())
+		}
 		if err != nil {
-			return nil, err
-		}
-		if from != "" && d.Status != from {
-			return nil, herm.Errorf(herm.EConflict, "deployment is %s", d.Status)
-		}
-		if err := q.SetDeploymentStatus(ctx, id, to, info, s.now().UTC()); err != nil {
 			return nil, err
 		}
 		return []*herm.Event{herm.NewEvent(id, "", "", herm.EventDeploymentStatus, map[string]any{"status": to, "error": info})}, nil
@@ -305,10 +307,12 @@ func (s *Service) List(ctx context.Context, f herm.DeploymentFilter) ([]*herm.De
 // Update applies a patch and bumps the config version. ENotFound, EInvalid,
 // EConflict while the deployment is being deleted.
 func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInput) (*herm.Deployment, error) {
-	// The update is validated outside the transaction (a url skill is
-	// fetched then) and stored only if nobody changed the deployment
-	// meanwhile; otherwise it is applied again to the newer version.
-	for attempt := 0; ; attempt++ {
+	// The update is validated outside any transaction (a url skill is
+	// fetched then) and stored only if nobody changed or began deleting the
+	// deployment meanwhile (UpdateDeploymentConfig's guard, on any node);
+	// otherwise the deployment is read again and the update applied to the
+	// newer version, or refused.
+	for range updateAttempts {
 		d, err := s.store.GetDeployment(ctx, id)
 		if err != nil {
 			return nil, err
@@ -325,35 +329,24 @@ func (s *Service) Update(ctx context.Context, id string, in *herm.DeploymentInpu
 		}
 		u.ConfigVersion = d.ConfigVersion + 1
 		u.UpdatedAt = s.now().UTC()
-		stale := false
-		err = s.store.InTx(ctx, func(q store.Querier) error {
-			cur, err := q.GetDeployment(ctx, id)
-			if err != nil {
-				return err
-			}
-			if cur.Status == herm.DeploymentDeleting {
-				return herm.Errorf(herm.EConflict, "deployment %s is being deleted", id)
-			}
-			if cur.ConfigVersion != d.ConfigVersion {
-				stale = true
-				return nil
-			}
-			return q.UpdateDeploymentConfig(ctx, u)
-		})
+		err = s.store.UpdateDeploymentConfig(ctx, u)
+		if herm.IsCode(err, herm.EConflict) {
+			continue // changed or being deleted since read: read it again
+		}
 		if err != nil {
 			return nil, err
 		}
-		if !stale {
-			if s.changed != nil {
-				s.changed(d, u)
-			}
-			return u, nil
+		if s.changed != nil {
+			s.changed(d, u)
 		}
-		if in.IfConfigVersion != 0 || attempt == 2 {
-			return nil, errChangedMeanwhile(id)
-		}
+		return u, nil
 	}
+	return nil, errChangedMeanwhile(id)
 }
+
+// updateAttempts is how many times Update applies a patch to the version it
+// reads when another change is stored before it.
+const updateAttempts = 3
 
 func errChangedMeanwhile(id string) error {
 	return herm.Errorf(herm.EConflict, "deployment %s was changed by another request meanwhile; read it again and retry", id)

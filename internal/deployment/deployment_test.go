@@ -119,6 +119,17 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// ready creates a deployment and waits until it is ready.
+func (e *env) ready(t testing.TB) *herm.Deployment {
+	t.Helper()
+	d, err := e.svc.Create(context.Background(), input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(t, d.ID, herm.DeploymentReady)
+	return d
+}
+
 func (e *env) waitStatus(t testing.TB, id string, want herm.DeploymentStatus) *herm.Deployment {
 	t.Helper()
 	var d *herm.Deployment
@@ -267,15 +278,133 @@ func TestStartResumesProvisioning(t *testing.T) {
 	}
 }
 
-func TestUpdate(t *testing.T) {
+// A deletion while provisioning: provisioning's result (ready) does not
+// undo it, and the deletion is carried out once provisioning ended.
+func TestDeleteWhileProvisioning(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := newEnv(t, t.TempDir(), &fakeProv{})
+	held := &fakeProv{hold: make(chan struct{})}
+	e := newEnv(t, t.TempDir(), held)
 	d, err := e.svc.Create(ctx, input())
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatus(t, d.ID, herm.DeploymentReady)
+	if _, _, err := e.svc.Delete(ctx, d.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	close(held.hold)
+	waitFor(t, "provisioning to end", func() bool {
+		e.svc.mu.Lock()
+		defer e.svc.mu.Unlock()
+		return len(e.svc.inflight) == 0
+	})
+	if got, _ := e.svc.Get(ctx, d.ID); got.Status != herm.DeploymentDeleting {
+		t.Fatalf("after provisioning ended: %s, want deleting", got.Status)
+	}
+	if evs := e.statusEvents(t, d.ID); strings.Join(evs, ",") != "provisioning,deleting" {
+		t.Fatalf("status events %v", evs)
+	}
+	if err := e.svc.resume(ctx); err != nil { // what Run does every few seconds
+		t.Fatal(err)
+	}
+	waitFor(t, "the rows to go", func() bool {
+		_, err := e.svc.Get(ctx, d.ID)
+		return herm.IsCode(err, herm.ENotFound)
+	})
+}
+
+// meddler is a store on which another writer changes a deployment just
+// before each of the first n UpdateDeploymentConfig calls.
+type meddler struct {
+	store.Store
+	mu     sync.Mutex
+	n      int
+	meddle func(ctx context.Context, s store.Store) error
+}
+
+func (m *meddler) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment) error {
+	m.mu.Lock()
+	meddle := m.n > 0
+	m.n--
+	m.mu.Unlock()
+	if meddle {
+		if err := m.meddle(ctx, m.Store); err != nil {
+			return err
+		}
+	}
+	return m.Store.UpdateDeploymentConfig(ctx, d)
+}
+
+// An update whose deployment another writer (another node) changed after
+// it was read is applied again to the newer version; with if_version it is
+// refused; and it is refused when the deployment began to be deleted.
+func TestUpdateAfterConcurrentChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, t.TempDir(), &fakeProv{})
+	d := e.ready(t)
+	prompt := func(ctx context.Context, s store.Store) error {
+		cur, err := s.GetDeployment(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		cur.ConfigVersion++
+		cur.SystemPrompt = "Changed by another node."
+		return s.UpdateDeploymentConfig(ctx, cur)
+	}
+	m := &meddler{Store: e.store, n: 1, meddle: prompt}
+	e.svc.store = m
+
+	u, err := e.svc.Update(ctx, d.ID, &herm.DeploymentInput{Name: str("Mine")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.ConfigVersion != 3 || u.Name != "Mine" || u.SystemPrompt != "Changed by another node." {
+		t.Fatalf("update applied again: %+v", u)
+	}
+	if got, _ := e.svc.Get(ctx, d.ID); got.ConfigVersion != 3 || got.Name != "Mine" || got.SystemPrompt != "Changed by another node." {
+		t.Fatalf("stored %+v", got)
+	}
+
+	// With if_config_version, the change meanwhile is a conflict.
+	m.mu.Lock()
+	m.n = 1
+	m.mu.Unlock()
+	_, err = e.svc.Update(ctx, d.ID, &herm.DeploymentInput{Name: str("Stale"), IfConfigVersion: 3})
+	if !herm.IsCode(err, herm.EConflict) || !strings.Contains(herm.ErrorMessage(err), "meanwhile") {
+		t.Fatalf("update of a version changed meanwhile: %v", err)
+	}
+	// Changed before every attempt: refused after the last.
+	m.mu.Lock()
+	m.n = updateAttempts
+	m.mu.Unlock()
+	if _, err := e.svc.Update(ctx, d.ID, &herm.DeploymentInput{Name: str("Never")}); !herm.IsCode(err, herm.EConflict) {
+		t.Fatalf("update always changed meanwhile: %v", err)
+	}
+	if got, _ := e.svc.Get(ctx, d.ID); got.ConfigVersion != 4+updateAttempts || got.Name != "Mine" {
+		t.Fatalf("stored after refusals %+v", got)
+	}
+
+	// Deleted meanwhile: refused as such.
+	m.mu.Lock()
+	m.n, m.meddle = 1, func(ctx context.Context, s store.Store) error {
+		return s.SetDeploymentStatus(ctx, d.ID, herm.DeploymentDeleting, nil, time.Now())
+	}
+	m.mu.Unlock()
+	_, err = e.svc.Update(ctx, d.ID, &herm.DeploymentInput{Name: str("Late")})
+	if !herm.IsCode(err, herm.EConflict) || !strings.Contains(herm.ErrorMessage(err), "deleted") {
+		t.Fatalf("update of a deployment deleted meanwhile: %v", err)
+	}
+	if got, _ := e.svc.Get(ctx, d.ID); got.Name != "Mine" {
+		t.Fatalf("stored after a refused update %+v", got)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, t.TempDir(), &fakeProv{})
+	d := e.ready(t)
 	for i, name := range []string{"One", "Two", "Three"} {
 		u, err := e.svc.Update(ctx, d.ID, &herm.DeploymentInput{Name: str(name)})
 		if err != nil {

@@ -20,9 +20,25 @@ import (
 type Store interface {
 	Querier
 	// InTx runs fn in one write transaction, committed when fn returns nil and
-	// rolled back otherwise (fn's error is returned unchanged). Writes are
-	// serialised with every other write transaction, so a read followed by a
-	// write inside fn sees no interleaving change to the rows it read.
+	// rolled back otherwise (fn's error is returned unchanged): its writes
+	// are made all together or not at all.
+	//
+	// It is not serialised with other transactions: another one, on any
+	// connection or node, may change what fn read before fn writes (PostgreSQL
+	// runs them concurrently under READ COMMITTED, SQLite one at a time). So
+	// a write never relies on an earlier read: each state change is a guarded
+	// statement whose precondition is in its WHERE and that fails, changing
+	// nothing, when the row is no longer as the caller expects — the run
+	// transitions, SetDeploymentStatusFrom, UpdateDeploymentConfig,
+	// ResolveSteeringRequest, TakeMessage, UpdateAutomation, the idempotency
+	// keys, the claims. What a transaction decides on across rows it holds
+	// first: ActiveRuns holds the thread and its active runs until the
+	// transaction ends (a Send decides on them).
+	//
+	// Transactions take rows in one order, so that they do not deadlock: a
+	// thread (ActiveRuns, TouchThread, DeleteThread) before its runs, a run
+	// before its steering requests and messages, and deployments last
+	// (AppendEvents, at the end of the transaction; several in ID order).
 	InTx(ctx context.Context, fn func(q Querier) error) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -88,11 +104,19 @@ type Querier interface {
 	// UpdateDeploymentConfig stores the configuration fields of d (name,
 	// model, system prompt, sandbox, mcp servers, skills, secrets, features,
 	// tools, metadata, updated_at), sets ConfigVersion to d.ConfigVersion and
-	// records that version. It fails with EConflict unless the stored
-	// ConfigVersion is d.ConfigVersion-1 (optimistic concurrency).
+	// records that version. It fails with EConflict, changing nothing, unless
+	// the stored ConfigVersion is d.ConfigVersion-1 (optimistic concurrency)
+	// and the deployment is not being deleted (status deleting): read it
+	// again. ENotFound.
 	UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment) error
-	// SetDeploymentStatus sets status, error and updated_at (ENotFound).
+	// SetDeploymentStatus sets status, error and updated_at, whatever the
+	// status was (ENotFound).
 	SetDeploymentStatus(ctx context.Context, id string, s herm.DeploymentStatus, e *herm.ErrorInfo, at time.Time) error
+	// SetDeploymentStatusFrom is SetDeploymentStatus only while the
+	// deployment is in status from, in one guarded statement: EConflict
+	// (nothing changes) when it is in another, so that, say, a provisioning
+	// result does not undo a deletion that came first. ENotFound.
+	SetDeploymentStatusFrom(ctx context.Context, id string, from, to herm.DeploymentStatus, e *herm.ErrorInfo, at time.Time) error
 	// DeploymentVersion returns the deployment as it was configured at the
 	// given config version (status fields are the current ones) (ENotFound).
 	DeploymentVersion(ctx context.Context, id string, version int) (*herm.Deployment, error)
@@ -156,7 +180,7 @@ type Querier interface {
 	// TouchThread sets last_activity_at (ENotFound).
 	TouchThread(ctx context.Context, threadID string, at time.Time) error
 	// DeleteThread removes a thread with its messages, runs, steps (events
-	// stay in the log) (ENotFound).
+	// stay in the log) (ENotFound). It takes the thread first.
 	DeleteThread(ctx context.Context, deploymentID, threadID string) error
 
 	// Messages.
@@ -249,7 +273,9 @@ type Querier interface {
 	// ListSteeringRequests lists requests matching f, newest first.
 	ListSteeringRequests(ctx context.Context, f herm.SteeringFilter) ([]*herm.SteeringRequest, error)
 	// ResolveSteeringRequest records a pending request's decision and
-	// message (ENotFound; EConflict when it is not pending).
+	// message, guarded by the request being pending (ENotFound; EConflict
+	// when it is not: of two racing resolutions one wins). Like a run
+	// transition it takes the request's run first, then the request.
 	ResolveSteeringRequest(ctx context.Context, id, decision, message string, at time.Time) error
 	// ExpiredSteeringRequests returns up to limit pending requests whose
 	// expiry is at or before now, oldest expiry first.
@@ -265,7 +291,12 @@ type Querier interface {
 	// ListRuns lists runs matching f, newest first.
 	ListRuns(ctx context.Context, f herm.RunFilter) ([]*herm.Run, error)
 	// ActiveRuns returns the thread's runs whose status is queued, running or
-	// waiting_on_human, oldest first.
+	// waiting_on_human, oldest first. Inside InTx it holds the thread and
+	// then these runs until the transaction ends, so that the answer stays
+	// true while the transaction acts on it: another ActiveRuns of the
+	// thread waits (two Sends to a thread do not both find it idle), and so
+	// does a transition of these runs (a run does not end between the Send
+	// that read it active and the Send's SteerRun, CancelRun or resolution).
 	ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run, error)
 	// UpdateRun stores r's config_version, model and usage (never its
 	// status: that changes only through the transitions below), provided

@@ -8,13 +8,14 @@
 // unix microseconds, as in SQLite. This package opens the database,
 // migrates it and says what is PostgreSQL's own (dialect).
 //
-// Unlike SQLite, PostgreSQL runs writes concurrently: every run transition is
-// one guarded statement that takes the run row first, ClaimRun and
-// ClaimDeliveries skip rows other claims hold (FOR UPDATE SKIP LOCKED), and
-// AppendEvents appends a batch of one deployment in one statement and locks
-// the deployment rows of a batch of several in ID order. InTx keeps the
-// store contract that write transactions are serialised with a transaction-
-// scoped advisory lock (per schema), taken first.
+// Unlike SQLite, PostgreSQL runs writes concurrently, and transactions
+// (InTx) are not serialised with each other: every state change is one
+// guarded statement (a run transition takes the run row first), what a
+// transaction decides on it holds (FOR NO KEY UPDATE: a thread and its
+// active runs, a steering request's run), ClaimRun and ClaimDeliveries skip
+// rows other claims hold (FOR UPDATE SKIP LOCKED), and AppendEvents appends
+// a batch of one deployment in one statement and locks the deployment rows
+// of a batch of several in ID order.
 package postgres
 
 import (
@@ -105,8 +106,8 @@ func dialect() sqlstore.Dialect {
 		Numbered:   true,
 		Violation:  violation,
 		SkipLocked: ` FOR UPDATE SKIP LOCKED`,
-		TxLock:     sqlTxLock,
-		RunSeq:     `DEFAULT`, // nextval('runs_seq_seq')
+		LockRows:   ` FOR NO KEY UPDATE`, // the lock an UPDATE takes
+		RunSeq:     `DEFAULT`,            // nextval('runs_seq_seq')
 		UsageCost:  cost,
 		// The thread's runs are deleted first, adding what they cost in the
 		// same statement: a delete waits for a concurrent UpdateRun of the
@@ -146,7 +147,3 @@ func violation(err error) sqlstore.Violation {
 	}
 	return sqlstore.NoViolation
 }
-
-// sqlTxLock serialises the store's write transactions (InTx): a transaction-
-// scoped advisory lock, one per schema, released at commit or rollback.
-const sqlTxLock = `SELECT pg_advisory_xact_lock(hashtext('herm.tx.' || current_schema()))`

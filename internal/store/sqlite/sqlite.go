@@ -175,7 +175,7 @@ func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
 		Name:      "sqlite",
 		Violation: violation,
-		// SkipLocked and TxLock: none, all writers are serialised (BEGIN
+		// SkipLocked and LockRows: none, all writers are serialised (BEGIN
 		// IMMEDIATE on the one writer connection).
 
 		// One writer: MAX+1 is safe.

@@ -170,7 +170,10 @@ func (q *querier) ListDeployments(ctx context.Context, f herm.DeploymentFilter) 
 	return list(ctx, q, q.r(), "list deployments", query, func(sc scanner) (*herm.Deployment, error) { return scanDeployment(sc) }, args...)
 }
 
-// UpdateDeploymentConfig stores d's configuration as version d.ConfigVersion.
+// UpdateDeploymentConfig stores d's configuration as version
+// d.ConfigVersion, with one UPDATE guarded by the version before it and a
+// status other than deleting (a concurrent update or deletion that
+// committed first makes it match nothing), then records the version.
 func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment) error {
 	c, err := encodeConfig(d)
 	if err != nil {
@@ -180,19 +183,23 @@ func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment
 		res, err := q.w().ExecContext(ctx, `UPDATE deployments SET
 				name = ?, model = ?, system_prompt = ?, sandbox = ?, mcp_servers = ?, skills = ?,
 				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?, budget_usd = ?
-			WHERE id = ? AND config_version = ?`,
+			WHERE id = ? AND config_version = ? AND status <> ?`,
 			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
 			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion, d.BudgetUSD,
-			d.ID, d.ConfigVersion-1)
+			d.ID, d.ConfigVersion-1, herm.DeploymentDeleting)
 		n, err := q.count("update deployment", res, err)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
 			var cur int
-			err := q.w().QueryRowContext(ctx, `SELECT config_version FROM deployments WHERE id = ?`, d.ID).Scan(&cur)
+			var status herm.DeploymentStatus
+			err := q.w().QueryRowContext(ctx, `SELECT config_version, status FROM deployments WHERE id = ?`, d.ID).Scan(&cur, &status)
 			if err != nil {
 				return q.dbErr("update deployment", err, msgs{notFound: "deployment not found"})
+			}
+			if status == herm.DeploymentDeleting {
+				return conflict("the deployment is being deleted")
 			}
 			return conflict("the deployment was changed concurrently (it is at configuration version %d, not %d)", cur, d.ConfigVersion-1)
 		}
@@ -209,6 +216,25 @@ func (q *querier) SetDeploymentStatus(ctx context.Context, id string, s herm.Dep
 	res, err := q.w().ExecContext(ctx, `UPDATE deployments SET status = ?, error = ?, updated_at = ? WHERE id = ?`,
 		s, errInfo, micros(at), id)
 	return q.changed("set deployment status", res, err, notFound("deployment"))
+}
+
+// SetDeploymentStatusFrom sets a deployment's status and error if it is
+// in status from: one UPDATE guarded by it.
+func (q *querier) SetDeploymentStatusFrom(ctx context.Context, id string, from, to herm.DeploymentStatus, e *herm.ErrorInfo, at time.Time) error {
+	errInfo, err := errorInfoJSON(e)
+	if err != nil {
+		return err
+	}
+	res, err := q.w().ExecContext(ctx, `UPDATE deployments SET status = ?, error = ?, updated_at = ? WHERE id = ? AND status = ?`,
+		to, errInfo, micros(at), id, from)
+	if n, err := q.count("set deployment status", res, err); err != nil || n == 1 {
+		return err
+	}
+	var cur herm.DeploymentStatus
+	if err := q.w().QueryRowContext(ctx, `SELECT status FROM deployments WHERE id = ?`, id).Scan(&cur); err != nil {
+		return q.dbErr("set deployment status", err, msgs{notFound: "deployment not found"})
+	}
+	return conflict("the deployment is %s, not %s", cur, from)
 }
 
 // DeploymentVersion returns the deployment as configured at a version: the

@@ -95,12 +95,29 @@ func (q *querier) ListRuns(ctx context.Context, f herm.RunFilter) ([]*herm.Run, 
 	return q.listRuns(ctx, "list runs", query, args...)
 }
 
+// activeRuns is ActiveRuns' SELECT (ending with Dialect.LockRows in a
+// transaction).
+const activeRuns = `SELECT ` + runColumns + ` FROM runs
+	WHERE thread_id = ? AND status IN ('queued', 'running', 'waiting_on_human')
+	ORDER BY created_at, id`
+
 // ActiveRuns returns a thread's queued, running and waiting runs, oldest
-// first.
+// first. In a transaction, where writers run concurrently, it first takes
+// the thread's row and then those of the runs it returns, held until the
+// transaction ends: another ActiveRuns of the thread (a Send) waits for it,
+// and so does any transition of these runs, so that what it returned stays
+// true. Under READ COMMITTED the runs' SELECT, a statement after the
+// thread's, sees every run created by a transaction that held the thread
+// before, and one that waited for a run's lock reads the run as the
+// transition left it (a run that ended meanwhile is not returned).
 func (q *querier) ActiveRuns(ctx context.Context, threadID string) ([]*herm.Run, error) {
-	return q.listRuns(ctx, "active runs", `SELECT `+runColumns+` FROM runs
-		WHERE thread_id = ? AND status IN ('queued', 'running', 'waiting_on_human')
-		ORDER BY created_at, id`, threadID)
+	if q.tx == nil || q.s.d.LockRows == "" {
+		return q.listRuns(ctx, "active runs", q.s.sql.activeRuns, threadID)
+	}
+	if err := q.hold(ctx, "active runs", q.s.sql.holdThread, threadID); err != nil {
+		return nil, err
+	}
+	return q.listRuns(ctx, "active runs", q.s.sql.activeRunsHeld, threadID)
 }
 
 // UpdateRun stores r's config_version, model and usage while owner holds

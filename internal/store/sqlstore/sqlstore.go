@@ -8,14 +8,17 @@
 // Both schemas store times as BIGINT unix microseconds UTC and JSON as TEXT.
 // Where the engines must differ, the Dialect carries the fragment or
 // statement: the claim clause (FOR UPDATE SKIP LOCKED where writers run
-// concurrently), the lock that serialises InTx, JSON functions, how a run's
-// queue order is taken, the statement that counts a deleted thread's cost,
-// and how AppendEvents inserts its rows.
+// concurrently), the clause that holds the rows a read decides on, JSON
+// functions, how a run's queue order is taken, the statement that counts a
+// deleted thread's cost, and how AppendEvents inserts its rows.
 //
-// Every run transition is one guarded statement whose WHERE holds its
-// precondition (see transition.go), so that it is correct both where the
-// engine serialises all writers (SQLite) and where it runs them
-// concurrently with row locks (PostgreSQL under READ COMMITTED).
+// Transactions are not serialised with each other: every state change is
+// one guarded statement whose WHERE holds its precondition (see
+// transition.go), and what a transaction must hold while it decides (a
+// thread and its active runs, the run of a steering request) it takes
+// first, in the order store.Store.InTx gives, so that the store is correct
+// both where the engine serialises all writers (SQLite) and where it runs
+// them concurrently with row locks (PostgreSQL under READ COMMITTED).
 package sqlstore
 
 import (
@@ -47,10 +50,12 @@ type Dialect struct {
 	// run concurrently, so that concurrent claims take different rows
 	// without waiting for each other; "" where writers are serialised.
 	SkipLocked string
-	// TxLock is the statement that InTx runs first, so that write
-	// transactions are serialised as store.Store promises; "" where
-	// beginning one does that (SQLite's BEGIN IMMEDIATE).
-	TxLock string
+	// LockRows ends a SELECT, in a transaction, so that the transaction
+	// holds the rows it finds until it ends, as an UPDATE of them would
+	// (" FOR NO KEY UPDATE"): ActiveRuns, DeleteThread and
+	// ResolveSteeringRequest take a thread or a run so before they decide.
+	// "" where writers are serialised (those SELECTs are then not run).
+	LockRows string
 	// RunSeq is the value CreateRun gives runs.seq, the queue order, which
 	// the database takes (a subquery, or DEFAULT for a sequence).
 	RunSeq string
@@ -172,33 +177,22 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // InTx runs fn in one write transaction, committed when fn returns nil and
 // rolled back otherwise or when fn panics (the panic goes on). fn's error is
-// returned unchanged.
-//
-// The transaction first runs the Dialect's TxLock, which every InTx of the
-// database takes, so that, as the store contract says, a read followed by a
-// write inside fn sees no interleaving change made by another InTx (on any
-// handle or node). The store's own multi-statement operations do not take
-// it: they are guarded statements. Every query of q, reads included, runs
-// in the transaction.
+// returned unchanged. Every query of q, reads included, runs in the
+// transaction. Nothing serialises it with other transactions (see
+// store.Store.InTx): the store's writes are guarded statements.
 func (s *Store) InTx(ctx context.Context, fn func(q store.Querier) error) error {
-	return s.inTx(ctx, true, func(q *querier) error { return fn(q) })
+	return s.inTx(ctx, func(q *querier) error { return fn(q) })
 }
 
-func (s *Store) inTx(ctx context.Context, serialise bool, fn func(q *querier) error) error {
+func (s *Store) inTx(ctx context.Context, fn func(q *querier) error) error {
 	return s.Tx(ctx, func(tx *sql.Tx) error {
-		if serialise && s.d.TxLock != "" {
-			if _, err := tx.ExecContext(ctx, s.d.TxLock); err != nil {
-				return s.dbErr("begin", err, msgs{})
-			}
-		}
 		return fn(&querier{s: s, tx: tx})
 	})
 }
 
-// Tx runs fn in a transaction on the writer, without InTx's TxLock:
-// committed when fn returns nil and rolled back otherwise or when fn panics
-// (the panic goes on). fn's error is returned unchanged. The backends
-// migrate with it.
+// Tx runs fn in a transaction on the writer: committed when fn returns nil
+// and rolled back otherwise or when fn panics (the panic goes on). fn's
+// error is returned unchanged. The backends migrate with it.
 func (s *Store) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
@@ -328,14 +322,35 @@ func (q *querier) w() conn {
 	return conn{db: q.s.wdb, s: q.s}
 }
 
-// atomic runs fn in the current transaction, or in a new one (which does
-// not take InTx's TxLock: the store's own operations are guarded
-// statements).
+// atomic runs fn in the current transaction, or in a new one.
 func (q *querier) atomic(ctx context.Context, fn func(q *querier) error) error {
 	if q.tx != nil {
 		return fn(q)
 	}
-	return q.s.inTx(ctx, false, fn)
+	return q.s.inTx(ctx, fn)
+}
+
+// hold runs query, a SELECT that ends with Dialect.LockRows (see queries),
+// in q's transaction, so that it holds the rows query finds until it ends;
+// where writers are serialised (no LockRows) it does nothing.
+func (q *querier) hold(ctx context.Context, op, query string, args ...any) error {
+	if q.s.d.LockRows == "" {
+		return nil
+	}
+	if q.tx == nil {
+		return fmt.Errorf("%s: %s: rows held outside a transaction", q.s.d.Name, op)
+	}
+	rows, err := q.tx.QueryContext(ctx, q.s.rebind(query), args...)
+	if err != nil {
+		return q.dbErr(op, err, msgs{})
+	}
+	for rows.Next() {
+	}
+	if err := rows.Err(); err != nil {
+		_ = rows.Close()
+		return q.dbErr(op, err, msgs{})
+	}
+	return q.dbErr(op, rows.Close(), msgs{})
 }
 
 // queries are the statements that depend on the Dialect, built once.
@@ -343,10 +358,18 @@ type queries struct {
 	createRun, deploymentSpend, claimRun, claimDeliveries, enqueueDeliveries string
 	// insertEvent and insertEvents insert one and eventChunk events.
 	insertEvent, insertEvents string
+	// activeRuns is ActiveRuns' SELECT, activeRunsHeld the same holding
+	// its rows (in a transaction); holdThread and holdRequestRun hold a
+	// thread and the run of a steering request (see hold).
+	activeRuns, activeRunsHeld, holdThread, holdRequestRun string
 }
 
 func newQueries(d Dialect) queries {
 	return queries{
+		activeRuns:        activeRuns,
+		activeRunsHeld:    activeRuns + d.LockRows,
+		holdThread:        `SELECT id FROM threads WHERE id = ?` + d.LockRows,
+		holdRequestRun:    `SELECT id FROM runs WHERE id = (SELECT run_id FROM steering_requests WHERE id = ?)` + d.LockRows,
 		createRun:         fmt.Sprintf(createRun, d.RunSeq),
 		deploymentSpend:   fmt.Sprintf(deploymentSpend, d.UsageCost),
 		claimRun:          fmt.Sprintf(claimRun, d.SkipLocked),

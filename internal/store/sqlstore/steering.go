@@ -83,9 +83,14 @@ func (q *querier) ListSteeringRequests(ctx context.Context, f herm.SteeringFilte
 	return q.listSteering(ctx, "list steering requests", query, args...)
 }
 
-// ResolveSteeringRequest records a pending request's decision.
+// ResolveSteeringRequest takes the request's run (as a run transition
+// would: the run first, then the request), then records the decision if
+// the request is still pending.
 func (q *querier) ResolveSteeringRequest(ctx context.Context, id, decision, message string, at time.Time) error {
 	return q.atomic(ctx, func(q *querier) error {
+		if err := q.hold(ctx, "resolve steering request", q.s.sql.holdRequestRun, id); err != nil {
+			return err
+		}
 		res, err := q.w().ExecContext(ctx, `UPDATE steering_requests SET status = 'resolved', decision = ?, message = ?, resolved_at = ?
 			WHERE id = ? AND status = 'pending'`, decision, message, micros(at), id)
 		n, err := q.count("resolve steering request", res, err)

@@ -75,9 +75,13 @@ func (q *querier) TouchThread(ctx context.Context, threadID string, at time.Time
 // DeleteThread removes a thread; its messages go with it through ON DELETE
 // CASCADE, and its runs (and with them their steps and steering requests)
 // with it or before it, once their cost is added to the deployment's
-// spent_deleted_usd (Dialect.SpendThreadRuns).
+// spent_deleted_usd (Dialect.SpendThreadRuns). It takes the thread first,
+// then its runs (store.Store.InTx's order), as a Send does.
 func (q *querier) DeleteThread(ctx context.Context, deploymentID, threadID string) error {
 	return q.atomic(ctx, func(q *querier) error {
+		if err := q.hold(ctx, "delete thread", q.s.sql.holdThread, threadID); err != nil {
+			return err
+		}
 		if _, err := q.w().ExecContext(ctx, q.s.d.SpendThreadRuns, threadID, deploymentID, deploymentID); err != nil {
 			return q.dbErr("delete thread", err, msgs{})
 		}

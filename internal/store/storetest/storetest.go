@@ -9,7 +9,8 @@
 // every other store it returned (subtests run in parallel), and a function
 // that opens another handle on that same database (its own connections, as
 // a second node would have); it closes every store with t.Cleanup. The race
-// tests run the run transitions on two handles at once.
+// tests run the transitions (and what callers do in one transaction) on two
+// handles at once.
 package storetest
 
 import (
@@ -40,7 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) (s store.Store, another func() st
 	for _, group := range [][]test{
 		apiKeyTests(), idempotencyTests(), deploymentTests(), threadTests(), messageTests(),
 		runTests(), claimTests(), stepTests(), eventTests(), txTests(), pageTests(), steeringTests(), budgetTests(), compactionTests(), secretTests(), webhookTests(),
-		transitionTests(), raceTests(), nodeTests(), automationTests(),
+		transitionTests(), raceTests(), guardTests(), nodeTests(), automationTests(),
 	} {
 		all = append(all, group...)
 	}

@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -169,34 +168,6 @@ func txTests() []test {
 			}
 			_, err = f.s.APIKeyByHash(f.ctx, "h1")
 			wantCode(t, err, herm.ENotFound)
-		}},
-		{"Tx/WritesSerialised", func(t *testing.T, f *fixture) {
-			// Read-modify-write transactions never see a concurrent change
-			// to what they read, so every one of them succeeds.
-			d := f.deployment()
-			const n = 8
-			var wg sync.WaitGroup
-			for range n {
-				wg.Go(func() {
-					err := f.s.InTx(f.ctx, func(q store.Querier) error {
-						cur, err := q.GetDeployment(f.ctx, d.ID)
-						if err != nil {
-							return err
-						}
-						cur.ConfigVersion++
-						return q.UpdateDeploymentConfig(f.ctx, cur)
-					})
-					if err != nil {
-						t.Errorf("read-modify-write: %v", err)
-					}
-				})
-			}
-			wg.Wait()
-			got, err := f.s.GetDeployment(f.ctx, d.ID)
-			f.must(err)
-			if got.ConfigVersion != 1+n {
-				t.Fatalf("ConfigVersion = %d, want %d", got.ConfigVersion, 1+n)
-			}
 		}},
 	}
 }
