@@ -110,7 +110,7 @@ func (r *Runner) SendTx(ctx context.Context, p herm.SendParams, also func(q stor
 				evs = append(evs, aevs...)
 				msg.Pending = false // given to the run as the answer, not as input
 			} else if res.Run, err = q.SteerRun(ctx, active[0].ID); err != nil {
-				return err // the run ended meanwhile (a backend without serialised writes)
+				return err // (ActiveRuns holds the runs: not expected; the send fails whole)
 			}
 		}
 		msg.RunID = res.Run.ID
