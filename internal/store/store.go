@@ -394,10 +394,6 @@ type RunTransitions interface {
 	// (nil, nil) when there is none. Two
 	// concurrent claims never take the same run, nor two runs of one thread.
 	ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error)
-	// RenewLease extends the lease of a running run held by owner and returns
-	// the run (so the caller sees CancelRequested). EConflict when the run is
-	// no longer running under this owner, ENotFound when it does not exist.
-	RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error)
 	// ReleaseRun expires, as of now, the lease owner holds on a running run
 	// (a graceful shutdown), so that any runner may claim it at once.
 	// EConflict when owner does not hold it, ENotFound when the run does not

@@ -95,20 +95,6 @@ func (q *querier) leased(ctx context.Context, op, query, runID, owner string, ar
 	return err
 }
 
-// RenewLease extends the lease of a running run held by owner (EConflict
-// when it is not running under owner any more, ENotFound when it is gone).
-func (q *querier) RenewLease(ctx context.Context, runID, owner string, leaseUntil time.Time) (*herm.Run, error) {
-	r, err := scanRun(q.w().QueryRowContext(ctx, `UPDATE runs SET lease_expires_at = ?
-		WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING `+runColumns, micros(leaseUntil), runID, owner))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, q.leaseLost(ctx, runID)
-	}
-	if err != nil {
-		return nil, q.dbErr("renew lease", err, msgs{})
-	}
-	return r, nil
-}
-
 // ReleaseRun expires owner's lease on a running run as of now.
 func (q *querier) ReleaseRun(ctx context.Context, runID, owner string, now time.Time) error {
 	return q.leased(ctx, "release run", `UPDATE runs SET

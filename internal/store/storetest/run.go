@@ -174,46 +174,43 @@ func runTests() []test {
 				t.Fatalf("status = %s, want waiting_on_human", got.Status)
 			}
 		}},
-		{"Run/RenewLease", func(t *testing.T, f *fixture) {
+		{"Run/RenewLeases", func(t *testing.T, f *fixture) {
 			d := f.deployment()
 			r := f.run(d.ID, d.ThreadID, herm.RunQueued, at(0))
 			_, err := f.claim("node-a", at(time.Second), at(time.Minute))
 			f.must(err)
 
-			got, err := f.s.RenewLease(f.ctx, r.ID, "node-a", at(2*time.Minute))
-			f.must(err)
-			want := f.getRun(r)
-			if !want.LeaseExpiresAt.Equal(at(2*time.Minute)) || want.LeaseOwner != "node-a" {
-				t.Fatalf("after renew: lease %v owner %q", want.LeaseExpiresAt, want.LeaseOwner)
+			if l, ok := f.renew("node-a", r.ID, at(2*time.Minute)); !ok || l.CancelRequested {
+				t.Fatalf("renew: held %v, %+v", ok, l)
 			}
-			wantDiff(t, "renewed run", want, got)
-			if got.CancelRequested {
-				t.Fatal("CancelRequested set before any cancel")
+			if got := f.getRun(r); !got.LeaseExpiresAt.Equal(at(2*time.Minute)) || got.LeaseOwner != "node-a" {
+				t.Fatalf("after renew: lease %v owner %q", got.LeaseExpiresAt, got.LeaseOwner)
 			}
-
-			_, err = f.s.RenewLease(f.ctx, r.ID, "node-b", at(3*time.Minute))
-			wantCode(t, err, herm.EConflict)
-			_, err = f.s.RenewLease(f.ctx, "run_nope", "node-a", at(3*time.Minute))
-			wantCode(t, err, herm.ENotFound)
+			if _, ok := f.renew("node-b", r.ID, at(3*time.Minute)); ok {
+				t.Fatal("another node renewed the lease")
+			}
+			if got := f.getRun(r); !got.LeaseExpiresAt.Equal(at(2 * time.Minute)) {
+				t.Fatalf("another node's renewal moved the lease to %v", got.LeaseExpiresAt)
+			}
 
 			_, err = f.s.CancelRun(f.ctx, r.ID, at(2*time.Minute))
 			f.must(err)
-			got, err = f.s.RenewLease(f.ctx, r.ID, "node-a", at(3*time.Minute))
-			f.must(err)
-			if !got.CancelRequested {
-				t.Fatal("RenewLease does not show the requested cancel")
+			if l, ok := f.renew("node-a", r.ID, at(3*time.Minute)); !ok || !l.CancelRequested {
+				t.Fatalf("renew after a cancel: held %v, %+v; want the cancel shown", ok, l)
 			}
 
 			// A run that left running has no lease to renew.
 			f.must(f.s.EndCancelled(f.ctx, r.ID, "node-a", at(3*time.Minute)))
-			_, err = f.s.RenewLease(f.ctx, r.ID, "node-a", at(4*time.Minute))
-			wantCode(t, err, herm.EConflict)
+			if _, ok := f.renew("node-a", r.ID, at(4*time.Minute)); ok {
+				t.Fatal("renewed the lease of a cancelled run")
+			}
 			w := f.run(d.ID, f.thread(d.ID).ID, herm.RunQueued, at(time.Hour))
 			_, err = f.claim("node-a", at(time.Hour), at(2*time.Hour))
 			f.must(err)
 			f.must(f.s.WaitForHuman(f.ctx, w.ID, "node-a"))
-			_, err = f.s.RenewLease(f.ctx, w.ID, "node-a", at(2*time.Hour))
-			wantCode(t, err, herm.EConflict)
+			if _, ok := f.renew("node-a", w.ID, at(2*time.Hour)); ok {
+				t.Fatal("renewed the lease of a waiting run")
+			}
 		}},
 		{"Run/ReleaseRunsOf", func(t *testing.T, f *fixture) {
 			d := f.deployment()
