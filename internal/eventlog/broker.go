@@ -13,16 +13,21 @@ type Broker struct {
 	buffer int
 
 	mu   sync.Mutex
-	subs map[string]map[*Subscription]struct{}
-	// high is the highest sequence published per deployment with
-	// subscribers (0: none yet since its first subscriber came).
-	high map[string]int64
+	deps map[string]*followers // deployments with subscribers
 	n    int
+}
+
+// followers are a deployment's subscribers.
+type followers struct {
+	subs map[*Subscription]struct{}
+	// high is the highest sequence published since the first of them came
+	// (0: none yet).
+	high int64
 }
 
 // NewBroker returns a broker whose subscribers buffer up to buffer events.
 func NewBroker(buffer int) *Broker {
-	return &Broker{buffer: buffer, subs: make(map[string]map[*Subscription]struct{}), high: make(map[string]int64)}
+	return &Broker{buffer: buffer, deps: make(map[string]*followers)}
 }
 
 // Subscription is a live feed of one deployment's events.
@@ -54,13 +59,12 @@ func (s *Subscription) Close() { s.b.remove(s, false) }
 func (b *Broker) Subscribe(deploymentID string) *Subscription {
 	s := &Subscription{b: b, deploymentID: deploymentID, c: make(chan *herm.Event, b.buffer)}
 	b.mu.Lock()
-	m := b.subs[deploymentID]
-	if m == nil {
-		m = make(map[*Subscription]struct{})
-		b.subs[deploymentID] = m
-		b.high[deploymentID] = 0
+	f := b.deps[deploymentID]
+	if f == nil {
+		f = &followers{subs: make(map[*Subscription]struct{})}
+		b.deps[deploymentID] = f
 	}
-	m[s] = struct{}{}
+	f.subs[s] = struct{}{}
 	b.n++
 	b.mu.Unlock()
 	return s
@@ -77,10 +81,13 @@ func (b *Broker) Subscribers() int {
 func (b *Broker) Publish(e *herm.Event) {
 	var slow []*Subscription
 	b.mu.Lock()
-	if _, ok := b.high[e.DeploymentID]; ok {
-		b.high[e.DeploymentID] = max(b.high[e.DeploymentID], e.Seq)
+	f := b.deps[e.DeploymentID]
+	if f == nil {
+		b.mu.Unlock()
+		return
 	}
-	for s := range b.subs[e.DeploymentID] {
+	f.high = max(f.high, e.Seq)
+	for s := range f.subs {
 		select {
 		case s.c <- e:
 		default:
@@ -99,8 +106,11 @@ func (b *Broker) Publish(e *herm.Event) {
 func (b *Broker) highest(deploymentID string) (int64, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	h, ok := b.high[deploymentID]
-	return h, ok
+	f, ok := b.deps[deploymentID]
+	if !ok {
+		return 0, false
+	}
+	return f.high, true
 }
 
 // watched returns the deployments with subscribers and the highest
@@ -108,9 +118,9 @@ func (b *Broker) highest(deploymentID string) (int64, bool) {
 func (b *Broker) watched() map[string]int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make(map[string]int64, len(b.high))
-	for d, h := range b.high {
-		out[d] = h
+	out := make(map[string]int64, len(b.deps))
+	for d, f := range b.deps {
+		out[d] = f.high
 	}
 	return out
 }
@@ -119,7 +129,7 @@ func (b *Broker) watched() map[string]int64 {
 func (b *Broker) CloseDeployment(deploymentID string) {
 	b.mu.Lock()
 	var all []*Subscription
-	for s := range b.subs[deploymentID] {
+	for s := range b.deps[deploymentID].subsOrNil() {
 		all = append(all, s)
 	}
 	b.mu.Unlock()
@@ -132,8 +142,8 @@ func (b *Broker) CloseDeployment(deploymentID string) {
 func (b *Broker) CloseAll() {
 	b.mu.Lock()
 	var all []*Subscription
-	for _, m := range b.subs {
-		for s := range m {
+	for _, f := range b.deps {
+		for s := range f.subs {
 			all = append(all, s)
 		}
 	}
@@ -145,12 +155,11 @@ func (b *Broker) CloseAll() {
 
 func (b *Broker) remove(s *Subscription, dropped bool) {
 	b.mu.Lock()
-	m := b.subs[s.deploymentID]
-	if _, ok := m[s]; ok {
-		delete(m, s)
-		if len(m) == 0 {
-			delete(b.subs, s.deploymentID)
-			delete(b.high, s.deploymentID)
+	f := b.deps[s.deploymentID]
+	if _, ok := f.subsOrNil()[s]; ok {
+		delete(f.subs, s)
+		if len(f.subs) == 0 {
+			delete(b.deps, s.deploymentID)
 		}
 		b.n--
 	}
@@ -166,4 +175,12 @@ func (b *Broker) remove(s *Subscription, dropped bool) {
 	// sends on s.c after this point... except one already holding b.mu,
 	// which finished before we got b.mu above.
 	close(s.c)
+}
+
+// subsOrNil returns f's subscribers (none for a nil f).
+func (f *followers) subsOrNil() map[*Subscription]struct{} {
+	if f == nil {
+		return nil
+	}
+	return f.subs
 }
