@@ -103,11 +103,15 @@ func (q *querier) AdoptableDeployments(ctx context.Context, now time.Time, limit
 		limit = -1 // all
 	}
 	at := micros(now)
+	// Driven by the few rows with work (runs_status, runs_lease and
+	// deployments_status), not by every deployment: the runner asks at
+	// every wake-up.
 	return list(ctx, q, q.r(), "adoptable deployments", `SELECT d.id FROM deployments d
-		WHERE (d.owner IS NULL OR NOT `+liveOwner+`) AND (
-			d.status IN ('provisioning', 'deleting')
-			OR EXISTS (SELECT 1 FROM runs r WHERE r.deployment_id = d.id AND (
-				r.status = 'queued' OR (r.status = 'running' AND r.lease_expires_at <= ?))))
+		WHERE d.id IN (
+			SELECT deployment_id FROM runs WHERE status = 'queued'
+			UNION SELECT deployment_id FROM runs WHERE status = 'running' AND lease_expires_at <= ?
+			UNION SELECT id FROM deployments WHERE status IN ('provisioning', 'deleting'))
+		AND (d.owner IS NULL OR NOT `+liveOwner+`)
 		ORDER BY d.id LIMIT ?`, scanString, at, at, noLimit(limit))
 }
 
