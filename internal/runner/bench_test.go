@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +19,26 @@ import (
 
 // BenchmarkRunSteps measures the loop's own cost per step with a model that
 // answers instantly: each run is a message, a model turn that calls the echo
-// tool, the tool call, and a final model turn — everything recorded in
-// SQLite and appended to the event log as in production. "ns/step" is per
-// model call.
+// tool, the tool call, and a final model turn — everything recorded in the
+// store and appended to the event log as in production, on each backend
+// (PostgreSQL with HERM_TEST_POSTGRES_URL). "ns/step" is per model call.
+// idle is how many other deployments, ready and owned by the node but
+// without work, the store holds besides the benchmark's.
 func BenchmarkRunSteps(b *testing.B) {
-	e := newEnv(b, runner.Options{})
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			for _, idle := range []int{0, 10000} {
+				b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) { runSteps(b, newEnvOn(b, be.open(b)), idle) })
+			}
+		})
+	}
+}
+
+func runSteps(b *testing.B, e *env, idle int) {
 	call := llmtest.Turn{Words: []string{"Checking."}, ToolCalls: []llm.ToolCall{{ID: "c1", Name: "echo", Arguments: json.RawMessage(`{"text":"x"}`)}}}
 	final := llmtest.Turn{Words: []string{"Done", "."}}
 	e.start()
+	e.idle(idle)
 	sub := e.log.Subscribe(e.dep.ID)
 	defer sub.Close()
 	b.ResetTimer()
