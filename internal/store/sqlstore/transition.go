@@ -35,11 +35,11 @@ import (
 const claimRun = `UPDATE runs SET
 		status = 'running', lease_owner = ?, lease_expires_at = ?, started_at = COALESCE(started_at, ?)
 	WHERE id = COALESCE(
-		(SELECT id FROM runs WHERE status = 'running' AND lease_expires_at <= ?
-			AND deployment_id IN (SELECT id FROM deployments WHERE owner = ?)
-			ORDER BY seq LIMIT 1%[1]s),
+		(SELECT x.id FROM runs x WHERE x.status = 'running' AND x.lease_expires_at <= ?
+			AND EXISTS (SELECT 1 FROM deployments d WHERE d.id = x.deployment_id AND d.owner = ?)
+			ORDER BY x.seq LIMIT 1%[1]s),
 		(SELECT r.id FROM runs r
-			WHERE r.status = 'queued' AND r.deployment_id IN (SELECT id FROM deployments WHERE owner = ?) AND NOT EXISTS (
+			WHERE r.status = 'queued' AND EXISTS (SELECT 1 FROM deployments d WHERE d.id = r.deployment_id AND d.owner = ?) AND NOT EXISTS (
 				SELECT 1 FROM runs o WHERE o.thread_id = r.thread_id AND (
 					o.status IN ('running', 'waiting_on_human') OR (o.status = 'queued' AND o.seq < r.seq)))
 			ORDER BY r.seq LIMIT 1%[1]s))
