@@ -27,11 +27,13 @@ func (r *Runner) SendTx(ctx context.Context, p herm.SendParams, also func(q stor
 	var res *herm.SendResult
 	var evs []*herm.Event
 	var interrupted []string
+	var owner string // the deployment's owner when the send read it
 	send := func(q store.Querier) error {
 		dep, err := q.GetDeployment(ctx, p.DeploymentID)
 		if err != nil {
 			return err
 		}
+		owner = dep.Owner
 		if dep.Status != herm.DeploymentReady {
 			return herm.Errorf(herm.ENotReady, "deployment %s is %s, not ready", dep.ID, dep.Status)
 		}
@@ -142,6 +144,9 @@ func (r *Runner) SendTx(ctx context.Context, p herm.SendParams, also func(q stor
 	}
 	for _, id := range interrupted {
 		r.interrupt(ctx, id)
+	}
+	if owner != r.opts.Owner {
+		r.adoptDue.Store(true) // it may have no live owner: look at once
 	}
 	r.wakeAll(ctx, p.DeploymentID)
 	return res, nil

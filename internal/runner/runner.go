@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hermhq/herm/internal/agent"
@@ -70,6 +71,7 @@ type Runner struct {
 	opts   Options
 
 	wake        chan struct{}
+	adoptDue    atomic.Bool // look for deployments to adopt at the next pass
 	sem         chan struct{}
 	incarnation string        // this process's registration of the node
 	evicted     chan struct{} // closed when another process took the node's registration
@@ -158,6 +160,9 @@ func (r *Runner) listen(ctx context.Context, wakes, cancels <-chan string) {
 			if !ok {
 				return
 			}
+			// Another node's work may be a deployment nobody owns (its
+			// owner stopped or deleted it elsewhere).
+			r.adoptDue.Store(true)
 			r.Wake()
 		case id, ok := <-cancels:
 			if !ok {
@@ -236,18 +241,27 @@ func (r *Runner) loop(ctx context.Context) {
 	t := time.NewTicker(r.opts.Poll)
 	defer t.Stop()
 	lastExpiry := time.Time{}
+	// The adoption query runs at start, at each poll and when work may be
+	// a deployment this node does not own (another node's wake-up, a send
+	// to such a deployment), not at the wake-ups of this node's own work:
+	// those are the loop's hot path.
+	adopt := true
 	for {
 		if now := r.now(); now.Sub(lastExpiry) >= r.opts.SteeringCheck && r.opts.Leader.IsLeader() {
 			lastExpiry = now
 			r.expireSteering(ctx)
 		}
-		r.adopt(ctx)
+		if r.adoptDue.Swap(false) || adopt {
+			r.adopt(ctx)
+		}
 		r.claimAll(ctx)
+		adopt = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
 		case <-t.C:
+			adopt = true
 		}
 	}
 }
@@ -311,12 +325,8 @@ func (r *Runner) execute(parent context.Context, run *herm.Run, claimed time.Tim
 	}()
 
 	// A cancel signalled between the claim and the line above found no
-	// execution to interrupt; it is in the store.
-	if !run.CancelRequested {
-		if cur, err := r.store.GetRun(ctx, run.DeploymentID, run.ID); err == nil && cur.CancelRequested {
-			run.CancelRequested = true
-		}
-	}
+	// execution to interrupt; it is in the store, and prepare's UpdateRun
+	// reads it.
 	cfg, err := r.prepare(ctx, run)
 	if err != nil {
 		if ctx.Err() == nil && !herm.IsCode(err, herm.EConflict) {

@@ -301,8 +301,9 @@ type Querier interface {
 	// UpdateRun stores r's config_version, model and usage (never its
 	// status: that changes only through the transitions below), provided
 	// owner holds the run's lease and the run is running (an expired lease
-	// that nobody else claimed still counts as held). EConflict when the
-	// lease is lost, ENotFound when the run does not exist.
+	// that nobody else claimed still counts as held), and sets
+	// r.CancelRequested when a cancel of the run was requested. EConflict
+	// when the lease is lost, ENotFound when the run does not exist.
 	UpdateRun(ctx context.Context, r *herm.Run, owner string) error
 
 	RunTransitions

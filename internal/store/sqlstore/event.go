@@ -21,24 +21,27 @@ const (
 	eventValues    = `(?, ?, ?, ?, ?, ?, ?)`
 )
 
-// eventStmts are the prepared statements of the AppendEvents hot path.
-type eventStmts struct {
-	bump, one, chunk *sql.Stmt
+// hotStmts are the statements of the hot paths, prepared once on the
+// writer (Prepare): the SQLite driver parses a statement at every call
+// otherwise. AppendEvents' (the sequence bump and the inserts) and
+// ClaimRun's, the loop's largest statement.
+type hotStmts struct {
+	bump, one, chunk, claim *sql.Stmt
 }
 
-func (e eventStmts) all() []*sql.Stmt { return []*sql.Stmt{e.bump, e.one, e.chunk} }
+func (h hotStmts) all() []*sql.Stmt { return []*sql.Stmt{h.bump, h.one, h.chunk, h.claim} }
 
-// Prepare prepares the statements of the AppendEvents hot path on the
-// writer, once the schema is there: the backend calls it after migrating.
-// Until then they run unprepared, which is all that a driver that caches
-// prepared statements itself (pgx) needs.
+// Prepare prepares the statements of the hot paths on the writer, once the
+// schema is there: the backend calls it after migrating. Until then they
+// run unprepared, which is all that a driver that caches prepared
+// statements itself (pgx) needs.
 func (s *Store) Prepare(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.events.bump != nil {
+	if s.hot.bump != nil {
 		return nil
 	}
-	var st eventStmts
+	var st hotStmts
 	for _, p := range []struct {
 		to    **sql.Stmt
 		query string
@@ -46,6 +49,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 		{&st.bump, sqlBumpSeq},
 		{&st.one, s.sql.insertEvent},
 		{&st.chunk, s.sql.insertEvents},
+		{&st.claim, s.sql.claimRun},
 	} {
 		prepared, err := s.wdb.PrepareContext(ctx, s.rebind(p.query))
 		if err != nil {
@@ -58,16 +62,16 @@ func (s *Store) Prepare(ctx context.Context) error {
 		}
 		*p.to = prepared
 	}
-	s.events = st
+	s.hot = st
 	return nil
 }
 
-// eventStmts returns the prepared AppendEvents statements, nil before
+// hotStmts returns the prepared statements of the hot paths, nil before
 // Prepare.
-func (s *Store) eventStmts() eventStmts {
+func (s *Store) hotStmts() hotStmts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.events
+	return s.hot
 }
 
 // prepared returns st, a statement prepared on the writer (or nil), usable
@@ -92,6 +96,13 @@ func (s stmt) exec(ctx context.Context, args ...any) (sql.Result, error) {
 		return s.st.ExecContext(ctx, args...)
 	}
 	return s.q.w().ExecContext(ctx, s.query, args...)
+}
+
+func (s stmt) queryRow(ctx context.Context, args ...any) *sql.Row {
+	if s.st != nil {
+		return s.st.QueryRowContext(ctx, args...)
+	}
+	return s.q.w().QueryRowContext(ctx, s.query, args...)
 }
 
 // bumpSeq reserves the next n sequence numbers of a deployment with bump
@@ -148,7 +159,7 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 	}
 	inCallersTx := q.tx != nil
 	return q.atomic(ctx, func(q *querier) error {
-		st := q.s.eventStmts()
+		st := q.s.hotStmts()
 
 		// Count the events per deployment, in order of first appearance.
 		type block struct {
@@ -208,7 +219,7 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 }
 
 // insertEvents inserts events in chunks of multi-row INSERTs.
-func (q *querier) insertEvents(ctx context.Context, st eventStmts, evs []*herm.Event) error {
+func (q *querier) insertEvents(ctx context.Context, st hotStmts, evs []*herm.Event) error {
 	one := stmt{q, q.prepared(ctx, st.one), q.s.sql.insertEvent}
 	chunk := stmt{q, q.prepared(ctx, st.chunk), q.s.sql.insertEvents}
 	args := make([]any, 0, 7*min(len(evs), eventChunk))

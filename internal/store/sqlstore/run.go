@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 
 	"github.com/hermhq/herm/internal/herm"
 )
@@ -128,8 +129,20 @@ func (q *querier) UpdateRun(ctx context.Context, r *herm.Run, owner string) erro
 	if err != nil {
 		return err
 	}
-	return q.leased(ctx, "update run", `UPDATE runs SET config_version = ?, model = ?, usage = ?
-		WHERE id = ? AND status = 'running' AND lease_owner = ?`, r.ID, owner, r.ConfigVersion, r.Model, usage)
+	var cancel int
+	err = q.w().QueryRowContext(ctx, `UPDATE runs SET config_version = ?, model = ?, usage = ?
+		WHERE id = ? AND status = 'running' AND lease_owner = ? RETURNING cancel_requested`,
+		r.ConfigVersion, r.Model, usage, r.ID, owner).Scan(&cancel)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return q.leaseLost(ctx, r.ID)
+	case err != nil:
+		return q.dbErr("update run", err, msgs{})
+	}
+	if cancel != 0 {
+		r.CancelRequested = true
+	}
+	return nil
 }
 
 // CountRunsByStatus counts runs per status (statuses without runs are

@@ -123,9 +123,9 @@ type Store struct {
 	// are few and built from constants.
 	rebound sync.Map
 
-	// mu guards the prepared statements of the AppendEvents hot path.
-	mu     sync.Mutex
-	events eventStmts
+	// mu guards the prepared statements of the hot paths.
+	mu  sync.Mutex
+	hot hotStmts
 
 	// hooks is whether webhooks exist (hooksUnknown, hooksNone, hooksSome),
 	// with Dialect.CacheWebhooks.
@@ -147,7 +147,7 @@ func New(d Dialect, wdb, rdb *sql.DB, now func() time.Time) *Store {
 // Close releases the database. It does not wait for transactions in flight.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range s.eventStmts().all() {
+	for _, st := range s.hotStmts().all() {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -54,7 +54,8 @@ const claimRun = `UPDATE runs SET
 // statement's snapshot): two claims never take two runs of one thread.
 func (q *querier) ClaimRun(ctx context.Context, owner string, now, leaseUntil time.Time) (*herm.Run, error) {
 	at := any(micros(now)) // (boxed once for its three uses)
-	r, err := scanRun(q.w().QueryRowContext(ctx, q.s.sql.claimRun, owner, micros(leaseUntil), at, at, owner, owner, at))
+	claim := stmt{q, q.prepared(ctx, q.s.hotStmts().claim), q.s.sql.claimRun}
+	r, err := scanRun(claim.queryRow(ctx, owner, micros(leaseUntil), at, at, owner, owner, at))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -135,6 +135,18 @@ func runTests() []test {
 			f.must(f.s.UpdateRun(f.ctx, &want, "node-a"))
 			wantDiff(t, "cleared run", &want, f.getRun(r))
 
+			// It tells of a cancel requested since the run was read.
+			if want.CancelRequested {
+				t.Fatal("UpdateRun reported a cancel nobody requested")
+			}
+			if _, err := f.s.CancelRun(f.ctx, r.ID, at(2*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			f.must(f.s.UpdateRun(f.ctx, &want, "node-a"))
+			if !want.CancelRequested {
+				t.Fatal("UpdateRun did not report the requested cancel")
+			}
+
 			missing := *r
 			missing.ID = "run_nope"
 			wantCode(t, f.s.UpdateRun(f.ctx, &missing, "node-a"), herm.ENotFound)
