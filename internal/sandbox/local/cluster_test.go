@@ -119,6 +119,73 @@ func TestRangesTwoDrivers(t *testing.T) {
 	})
 }
 
+// One driver makes sandboxes side by side (the disk work is outside its
+// lock): Ensures of one deployment give one sandbox on one range, and a
+// Destroy racing an Ensure leaves no reservation and no workspace behind
+// once the last Destroy returns.
+func TestEnsureConcurrently(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "workspaces")
+	ranges := filepath.Join(filepath.Dir(root), "sandbox", "ranges")
+	d := newDriver(t, root, time.Minute)
+	defer d.Close(t.Context())
+
+	id := uniq("dep_same")
+	got := make([]sandbox.Sandbox, 8)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			sb, err := d.Ensure(t.Context(), sandbox.Spec{DeploymentID: id})
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = sb
+		})
+	}
+	wg.Wait()
+	for _, sb := range got[1:] {
+		if sb != got[0] {
+			t.Fatal("concurrent Ensures of one deployment made two sandboxes")
+		}
+	}
+	entries, err := os.ReadDir(ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("%d uid ranges reserved for one deployment", len(entries))
+	}
+
+	racer := uniq("dep_racer")
+	for range 20 {
+		var wg sync.WaitGroup
+		wg.Go(func() { _, _ = d.Ensure(t.Context(), sandbox.Spec{DeploymentID: racer}) })
+		wg.Go(func() {
+			if err := d.Destroy(t.Context(), racer); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+	}
+	if err := d.Destroy(t.Context(), racer); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, racer)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the destroyed deployment's workspace is still there: %v", err)
+	}
+	entries, err = os.ReadDir(ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join(ranges, e.Name(), racer)); err == nil {
+			t.Fatalf("range %s is still reserved for the destroyed deployment", e.Name())
+		}
+	}
+	if len(entries) != 1 {
+		t.Fatalf("%d ranges reserved, want 1 (%s's)", len(entries), id)
+	}
+}
+
 // workspaceOn makes a workspace the way a server from before reservations
 // left it: a directory (with a file) owned by range k's sandbox user.
 func workspaceOn(t *testing.T, root, id string, k int) {

@@ -88,10 +88,11 @@ type Driver struct {
 	checkOnce sync.Once
 	checkErr  error
 
-	mu     sync.Mutex
-	boxes  map[string]*box
-	ranges map[int]string // uid range index → deployment id ("": reserved by someone); the truth is on disk (ranges_linux.go)
-	closed bool
+	mu      sync.Mutex
+	boxes   map[string]*box
+	opening map[string]chan struct{} // deployments whose box is being made (closed when done)
+	ranges  map[int]string           // uid range index → deployment id ("": reserved by someone); the truth is on disk (ranges_linux.go)
+	closed  bool
 }
 
 // New returns the driver. It detects the cgroup hierarchy and warns loudly
@@ -118,7 +119,7 @@ func New(opts Options) (*Driver, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &Driver{opts: opts, logger: opts.Logger, boxes: make(map[string]*box), ranges: make(map[int]string), token: newToken()}
+	d := &Driver{opts: opts, logger: opts.Logger, boxes: make(map[string]*box), opening: make(map[string]chan struct{}), ranges: make(map[int]string), token: newToken()}
 	return d, nil
 }
 
@@ -199,15 +200,65 @@ func (d *Driver) Ensure(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox
 	if !validID(spec.DeploymentID) {
 		return nil, fmt.Errorf("bad deployment id %q", spec.DeploymentID)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return nil, errors.New("local sandbox driver closed")
+	// The disk work (the uid range's reservation and its fsyncs, the
+	// workspace) is done without d.mu, so that deployments are made side
+	// by side; a second Ensure of the same deployment waits for the first.
+	if err := d.settle(ctx, spec.DeploymentID); err != nil {
+		return nil, err
 	}
 	if b, ok := d.boxes[spec.DeploymentID]; ok {
 		b.setSpec(spec)
+		d.mu.Unlock()
 		return b, nil
 	}
+	done := make(chan struct{})
+	d.opening[spec.DeploymentID] = done
+	d.mu.Unlock()
+	b, err := d.open(spec)
+	d.mu.Lock()
+	delete(d.opening, spec.DeploymentID)
+	close(done)
+	closed := d.closed
+	if err == nil && !closed {
+		d.boxes[spec.DeploymentID] = b
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if closed {
+		b.close(ctx)
+		return nil, errors.New("local sandbox driver closed")
+	}
+	return b, nil
+}
+
+// settle takes d.mu once no Ensure of the deployment is under way, and
+// returns with it held (unless it fails: the driver is closed, or ctx
+// ended).
+func (d *Driver) settle(ctx context.Context, id string) error {
+	for {
+		d.mu.Lock()
+		if d.closed {
+			d.mu.Unlock()
+			return errors.New("local sandbox driver closed")
+		}
+		wait, busy := d.opening[id]
+		if !busy {
+			return nil
+		}
+		d.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// open makes a deployment's box: reserves its uid range and opens its
+// workspace. Called without d.mu, once per deployment at a time.
+func (d *Driver) open(spec sandbox.Spec) (*box, error) {
 	dir := filepath.Join(d.opts.Root, spec.DeploymentID)
 	// A workspace keeps its range when the range is reserved for it (or
 	// free, and now reserved); one whose range is another deployment's
@@ -244,7 +295,6 @@ func (d *Driver) Ensure(ctx context.Context, spec sandbox.Spec) (sandbox.Sandbox
 	}
 	b := &box{d: d, id: spec.DeploymentID, base: base, ws: ws, netns: -1}
 	b.setSpec(spec)
-	d.boxes[spec.DeploymentID] = b
 	return b, nil
 }
 
@@ -259,7 +309,10 @@ func (d *Driver) Destroy(ctx context.Context, id string) error {
 	if !validID(id) {
 		return fmt.Errorf("bad deployment id %q", id)
 	}
-	d.mu.Lock()
+	// An Ensure under way finishes first (its box is then destroyed).
+	if err := d.settle(ctx, id); err != nil {
+		return err
+	}
 	b := d.boxes[id]
 	delete(d.boxes, id)
 	var ks []int

@@ -45,7 +45,9 @@ func (d *Driver) rangeDir(k int) string { return filepath.Join(d.rangesDir(), st
 
 // reserve makes uid range k the deployment's, unless another deployment
 // holds it. It reports whether the range is id's, made now or before.
-// d.mu is held.
+// Called without d.mu (it waits for the disk: two fsyncs), which it takes
+// to record what it found; the reservation itself is atomic on disk,
+// between goroutines as between processes.
 func (d *Driver) reserve(k int, id string) (bool, error) {
 	dir := d.rangeDir(k)
 	err := os.Mkdir(dir, 0o700)
@@ -55,12 +57,14 @@ func (d *Driver) reserve(k int, id string) (bool, error) {
 		_, err := os.Lstat(filepath.Join(dir, id))
 		switch {
 		case err == nil:
-			d.ranges[k] = id
+			d.setRange(k, id)
 			return true, nil
 		case errors.Is(err, fs.ErrNotExist):
+			d.mu.Lock()
 			if owner, known := d.ranges[k]; !known || owner == id {
 				d.ranges[k] = "" // taken, by whom is not known
 			}
+			d.mu.Unlock()
 			return false, nil
 		default:
 			return false, fmt.Errorf("uid range %d: %w", k, err)
@@ -83,8 +87,14 @@ func (d *Driver) reserve(k int, id string) (bool, error) {
 		_ = os.Remove(dir)
 		return false, fmt.Errorf("reserve uid range %d: %w", k, err)
 	}
-	d.ranges[k] = id
+	d.setRange(k, id)
 	return true, nil
+}
+
+func (d *Driver) setRange(k int, id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.ranges[k] = id
 }
 
 // release gives up the deployment's reservation of range k, if it is
@@ -109,21 +119,38 @@ func (d *Driver) release(k int, id string) error {
 	return nil
 }
 
-// allocRange reserves a free uid range for a deployment. d.mu is held.
+// allocRange reserves a free uid range for a deployment. Called without
+// d.mu: a range being tried is marked taken (""), so that concurrent
+// allocations try others.
 func (d *Driver) allocRange(id string) (int, error) {
-	for k := 0; k < maxRanges; k++ {
-		if _, taken := d.ranges[k]; taken {
-			continue
+	for {
+		d.mu.Lock()
+		k := -1
+		for i := 0; i < maxRanges; i++ {
+			if _, taken := d.ranges[i]; !taken {
+				k = i
+				break
+			}
 		}
+		if k < 0 {
+			d.mu.Unlock()
+			return 0, errors.New("no free uid range for a new sandbox")
+		}
+		d.ranges[k] = ""
+		d.mu.Unlock()
 		mine, err := d.reserve(k, id)
 		if err != nil {
+			d.mu.Lock()
+			if d.ranges[k] == "" {
+				delete(d.ranges, k) // tried again by the next allocation
+			}
+			d.mu.Unlock()
 			return 0, err
 		}
 		if mine {
 			return k, nil
 		}
 	}
-	return 0, errors.New("no free uid range for a new sandbox")
 }
 
 // scanRanges learns which ranges are reserved, and reserves the range of
@@ -143,18 +170,21 @@ func (d *Driver) scanRanges() error {
 		return err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for _, e := range reserved {
 		if k, err := strconv.Atoi(e.Name()); err == nil && k >= 0 && k < maxRanges {
 			d.ranges[k] = ""
 		}
 	}
+	d.mu.Unlock()
 	for _, e := range workspaces {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		k, ok := rangeOf(filepath.Join(d.opts.Root, e.Name()))
-		if _, known := d.ranges[k]; !ok || known {
+		d.mu.Lock()
+		_, known := d.ranges[k]
+		d.mu.Unlock()
+		if !ok || known {
 			continue
 		}
 		if _, err := d.reserve(k, e.Name()); err != nil {
