@@ -15,7 +15,10 @@ import (
 // and, when deployments get no code execution, a notice saying why (logged
 // loudly and shown in /readyz).
 func newSandboxes(ctx context.Context, cfg *config, root string, logger *slog.Logger) (_ *sandbox.Manager, _ string, err error) {
-	loc, err := local.New(local.Options{Root: root, IdleTimeout: cfg.SandboxIdle, RootFS: cfg.SandboxRootFS, Logger: logger})
+	loc, err := local.New(local.Options{Root: root, IdleTimeout: cfg.SandboxIdle, RootFS: cfg.SandboxRootFS, Logger: logger,
+		// Servers on PostgreSQL may share the data dir; a SQLite server has
+		// it to itself (sqlite.LockDir).
+		Shared: cfg.isPostgres()})
 	if err != nil {
 		return nil, "", err
 	}

@@ -43,6 +43,20 @@ func rangeOfWorkspace(t *testing.T, sb sandbox.Sandbox) int {
 // test at the same time.
 func uniq(id string) string { return fmt.Sprintf("%s_%d", id, os.Getpid()) }
 
+// sharedDriver is a driver of a server that shares its data dir with
+// others (Options.Shared).
+func sharedDriver(t *testing.T, root string, idle time.Duration) *local.Driver {
+	t.Helper()
+	d, err := local.New(local.Options{Root: root, IdleTimeout: idle, Shared: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Check(t.Context()); err != nil {
+		t.Skip(err)
+	}
+	return d
+}
+
 func ensure(t *testing.T, d *local.Driver, id string) sandbox.Sandbox {
 	t.Helper()
 	sb, err := d.Ensure(t.Context(), sandbox.Spec{DeploymentID: id})
@@ -59,9 +73,9 @@ func ensure(t *testing.T, d *local.Driver, id string) sandbox.Sandbox {
 func TestRangesTwoDrivers(t *testing.T) {
 	t.Run("BStartedBeforeAAllocated", func(t *testing.T) {
 		root := filepath.Join(t.TempDir(), "workspaces")
-		a := newDriver(t, root, time.Minute)
+		a := sharedDriver(t, root, time.Minute)
 		defer a.Close(t.Context())
-		b := newDriver(t, root, time.Minute)
+		b := sharedDriver(t, root, time.Minute)
 		defer b.Close(t.Context())
 		x, y := ensure(t, a, uniq("dep_x")), ensure(t, b, uniq("dep_y"))
 		if kx, ky := rangeOfWorkspace(t, x), rangeOfWorkspace(t, y); kx == ky {
@@ -80,10 +94,10 @@ func TestRangesTwoDrivers(t *testing.T) {
 	})
 	t.Run("BStartedAfter", func(t *testing.T) {
 		root := filepath.Join(t.TempDir(), "workspaces")
-		a := newDriver(t, root, time.Minute)
+		a := sharedDriver(t, root, time.Minute)
 		defer a.Close(t.Context())
 		x := ensure(t, a, uniq("dep_x"))
-		b := newDriver(t, root, time.Minute)
+		b := sharedDriver(t, root, time.Minute)
 		defer b.Close(t.Context())
 		if kx, ky := rangeOfWorkspace(t, x), rangeOfWorkspace(t, ensure(t, b, uniq("dep_y"))); kx == ky {
 			t.Fatalf("two customers share uid range %d", kx)
@@ -91,7 +105,7 @@ func TestRangesTwoDrivers(t *testing.T) {
 	})
 	t.Run("Concurrent", func(t *testing.T) {
 		root := filepath.Join(t.TempDir(), "workspaces")
-		drivers := []*local.Driver{newDriver(t, root, time.Minute), newDriver(t, root, time.Minute), newDriver(t, root, time.Minute)}
+		drivers := []*local.Driver{sharedDriver(t, root, time.Minute), sharedDriver(t, root, time.Minute), sharedDriver(t, root, time.Minute)}
 		var mu sync.Mutex
 		owner := make(map[int]string)
 		var wg sync.WaitGroup
@@ -124,10 +138,25 @@ func TestRangesTwoDrivers(t *testing.T) {
 // Destroy racing an Ensure leaves no reservation and no workspace behind
 // once the last Destroy returns.
 func TestEnsureConcurrently(t *testing.T) {
+	t.Run("Shared", func(t *testing.T) { ensureConcurrently(t, true) })
+	t.Run("Alone", func(t *testing.T) { ensureConcurrently(t, false) })
+}
+
+func ensureConcurrently(t *testing.T, shared bool) {
 	root := filepath.Join(t.TempDir(), "workspaces")
 	ranges := filepath.Join(filepath.Dir(root), "sandbox", "ranges")
 	d := newDriver(t, root, time.Minute)
+	if shared {
+		d = sharedDriver(t, root, time.Minute)
+	}
 	defer d.Close(t.Context())
+	reserved := func() int {
+		entries, err := os.ReadDir(ranges)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(entries)
+	}
 
 	id := uniq("dep_same")
 	got := make([]sandbox.Sandbox, 8)
@@ -147,12 +176,15 @@ func TestEnsureConcurrently(t *testing.T) {
 			t.Fatal("concurrent Ensures of one deployment made two sandboxes")
 		}
 	}
-	entries, err := os.ReadDir(ranges)
-	if err != nil {
-		t.Fatal(err)
+	if n := reserved(); shared && n != 1 {
+		t.Fatalf("%d uid ranges reserved for one deployment", n)
 	}
-	if len(entries) != 1 {
-		t.Fatalf("%d uid ranges reserved for one deployment", len(entries))
+	// Another deployment gets another range.
+	if k, other := rangeOfWorkspace(t, got[0]), rangeOfWorkspace(t, ensure(t, d, uniq("dep_other"))); k == other {
+		t.Fatalf("two deployments on uid range %d", k)
+	}
+	if err := d.Destroy(t.Context(), uniq("dep_other")); err != nil {
+		t.Fatal(err)
 	}
 
 	racer := uniq("dep_racer")
@@ -172,7 +204,7 @@ func TestEnsureConcurrently(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, racer)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the destroyed deployment's workspace is still there: %v", err)
 	}
-	entries, err = os.ReadDir(ranges)
+	entries, err := os.ReadDir(ranges)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,8 +213,58 @@ func TestEnsureConcurrently(t *testing.T) {
 			t.Fatalf("range %s is still reserved for the destroyed deployment", e.Name())
 		}
 	}
-	if len(entries) != 1 {
-		t.Fatalf("%d ranges reserved, want 1 (%s's)", len(entries), id)
+	want := 0 // a server alone on its data dir reserves nothing on disk
+	if shared {
+		want = 1 // dep_same's
+	}
+	if len(entries) != want {
+		t.Fatalf("%d ranges reserved on disk, want %d", len(entries), want)
+	}
+	// The racer's range is free again: the next deployment takes the
+	// lowest free range, which is below dep_same's or the one after it.
+	if k := rangeOfWorkspace(t, ensure(t, d, uniq("dep_next"))); k == rangeOfWorkspace(t, got[0]) {
+		t.Fatalf("a new deployment got dep_same's range %d", k)
+	}
+}
+
+// A server alone on its data dir (SQLite) keeps its reservations in
+// memory; after a restart its workspaces keep their ranges and new
+// deployments get others, and reservations left on disk by the data dir's
+// days in a cluster still count.
+func TestRangesAlone(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "workspaces")
+	ranges := filepath.Join(filepath.Dir(root), "sandbox", "ranges")
+	c := sharedDriver(t, root, time.Minute)
+	kc := rangeOfWorkspace(t, ensure(t, c, "dep_cluster"))
+	_ = c.Close(t.Context())
+
+	a := newDriver(t, root, time.Minute)
+	ka, kb := rangeOfWorkspace(t, ensure(t, a, "dep_a")), rangeOfWorkspace(t, ensure(t, a, "dep_b"))
+	if ka == kb || ka == kc || kb == kc {
+		t.Fatalf("ranges %d, %d, %d: shared", kc, ka, kb)
+	}
+	if _, err := os.Stat(filepath.Join(ranges, strconv.Itoa(ka))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a server alone reserved range %d on disk: %v", ka, err)
+	}
+	_ = a.Close(t.Context())
+
+	b := newDriver(t, root, time.Minute)
+	defer b.Close(t.Context())
+	if k := rangeOfWorkspace(t, ensure(t, b, "dep_new")); k == ka || k == kb || k == kc {
+		t.Fatalf("after a restart a new deployment got range %d of another", k)
+	}
+	for id, k := range map[string]int{"dep_a": ka, "dep_b": kb, "dep_cluster": kc} {
+		if got := rangeOfWorkspace(t, ensure(t, b, id)); got != k {
+			t.Fatalf("%s moved from range %d to %d", id, k, got)
+		}
+	}
+	// Destroying the deployment of the cluster's days releases its
+	// reservation on disk.
+	if err := b.Destroy(t.Context(), "dep_cluster"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(ranges, strconv.Itoa(kc))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("range %d still reserved on disk: %v", kc, err)
 	}
 }
 
@@ -213,9 +295,9 @@ func TestRangesOfOldWorkspaces(t *testing.T) {
 	workspaceOn(t, root, "dep_old", 0)
 	workspaceOn(t, root, uniq("dep_twin1"), 1)
 	workspaceOn(t, root, uniq("dep_twin2"), 1)
-	a := newDriver(t, root, time.Minute)
+	a := sharedDriver(t, root, time.Minute)
 	defer a.Close(t.Context())
-	b := newDriver(t, root, time.Minute)
+	b := sharedDriver(t, root, time.Minute)
 	defer b.Close(t.Context())
 	if k := rangeOfWorkspace(t, ensure(t, b, "dep_new")); k <= 1 {
 		t.Fatalf("a new deployment got the old workspaces' range %d", k)
@@ -238,9 +320,9 @@ func TestRangesOfOldWorkspaces(t *testing.T) {
 func TestRangesDestroy(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "workspaces")
 	ranges := filepath.Join(filepath.Dir(root), "sandbox", "ranges")
-	a := newDriver(t, root, time.Minute)
+	a := sharedDriver(t, root, time.Minute)
 	defer a.Close(t.Context())
-	b := newDriver(t, root, time.Minute)
+	b := sharedDriver(t, root, time.Minute)
 	defer b.Close(t.Context())
 	k := rangeOfWorkspace(t, ensure(t, a, "dep_gone"))
 	if err := b.Destroy(t.Context(), "dep_gone"); err != nil {
@@ -258,7 +340,7 @@ func TestRangesDestroy(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, uniq("dep_cut"), "d")); err != nil {
 		t.Fatal(err)
 	}
-	c := newDriver(t, root, time.Minute)
+	c := sharedDriver(t, root, time.Minute)
 	defer c.Close(t.Context())
 	if err := c.Destroy(t.Context(), uniq("dep_cut")); err != nil {
 		t.Fatal(err)
@@ -359,7 +441,7 @@ func runNode(arg string) {
 		fmt.Println("error:", err)
 		os.Exit(1)
 	}
-	d, err := local.New(local.Options{Root: root, IdleTimeout: -1})
+	d, err := local.New(local.Options{Root: root, IdleTimeout: -1, Shared: true})
 	if err != nil {
 		fail(err)
 	}
@@ -406,7 +488,7 @@ func TestTakeover(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "workspaces")
 	// Unique on this machine: cgroups outlive the test's directories.
 	id := fmt.Sprintf("dep_taken%d", os.Getpid())
-	probe := newDriver(t, root, time.Minute) // skips without root
+	probe := sharedDriver(t, root, time.Minute) // skips without root
 	cgroups := probe.CgroupMode() != "none"
 	_ = probe.Close(t.Context())
 
@@ -445,7 +527,7 @@ func TestTakeover(t *testing.T) {
 		t.Fatalf("mounts under the data dir are left: %s", b)
 	}
 
-	b := newDriver(t, root, time.Minute)
+	b := sharedDriver(t, root, time.Minute)
 	defer b.Close(t.Context())
 	sb := ensure(t, b, id)
 	if got := rangeOfWorkspace(t, sb); got != k {
@@ -471,9 +553,9 @@ func TestTakeover(t *testing.T) {
 // other starts it, and now the first one is refused.
 func TestTakeoverRefusesLiveOwner(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "workspaces")
-	a := newDriver(t, root, time.Minute)
+	a := sharedDriver(t, root, time.Minute)
 	defer a.Close(t.Context())
-	b := newDriver(t, root, time.Minute)
+	b := sharedDriver(t, root, time.Minute)
 	defer b.Close(t.Context())
 	sa, sb := ensure(t, a, uniq("dep_one")), ensure(t, b, uniq("dep_one"))
 	exec(t, sa, "echo a > owner")
@@ -508,7 +590,7 @@ func TestTakeoverRefusesLiveOwner(t *testing.T) {
 // range) is not touched, and the start fails; once it is empty, it is
 // removed and the sandbox starts.
 func TestTakeoverBusyCgroup(t *testing.T) {
-	d := newDriver(t, filepath.Join(t.TempDir(), "workspaces"), time.Minute)
+	d := sharedDriver(t, filepath.Join(t.TempDir(), "workspaces"), time.Minute)
 	defer d.Close(t.Context())
 	var parents []string
 	switch d.CgroupMode() {

@@ -74,6 +74,11 @@ type Options struct {
 	CgroupRoot string
 	// Logger receives warnings (default: slog.Default()).
 	Logger *slog.Logger
+	// Shared says that other servers use the same data dir (a cluster on
+	// PostgreSQL): uid ranges are then reserved on disk, so that no two
+	// servers give one range to two deployments (ranges_linux.go). A
+	// single server (SQLite locks its data dir) keeps them in memory.
+	Shared bool
 }
 
 // Driver is the local namespace driver.
@@ -91,7 +96,7 @@ type Driver struct {
 	mu      sync.Mutex
 	boxes   map[string]*box
 	opening map[string]chan struct{} // deployments whose box is being made (closed when done)
-	ranges  map[int]string           // uid range index → deployment id ("": reserved by someone); the truth is on disk (ranges_linux.go)
+	ranges  map[int]string           // uid range index → deployment id ("": reserved by someone); with Shared the truth is on disk (ranges_linux.go)
 	closed  bool
 }
 
