@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hermhq/herm/client"
+	herm "github.com/hermhq/herm/sdk/go"
 )
 
 const key = "herm_sk_bench"
@@ -59,7 +59,7 @@ type server struct {
 	cmd *exec.Cmd
 	url string
 	dir string
-	c   *client.Client
+	c   *herm.Client
 }
 
 func start(env ...string) (*server, error) {
@@ -102,7 +102,8 @@ func start(env ...string) (*server, error) {
 		return nil, errors.New("server did not start")
 	}
 	go func() { _, _ = io.Copy(io.Discard, stderr) }()
-	s.c = client.New(s.url, key, &client.Options{HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}})
+	s.c = herm.NewClient(s.url, key, herm.WithHTTPClient(&http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}),
+		herm.WithMaxRetries(0)) // measured as sent: no retries, so no Idempotency-Key on POSTs
 	return s, nil
 }
 
@@ -112,8 +113,8 @@ func (s *server) stop() {
 	os.RemoveAll(s.dir)
 }
 
-func (s *server) create(i int) (*client.Deployment, error) {
-	return s.c.Deployments.Create(context.Background(), client.DeploymentCreateParams{
+func (s *server) create(i int) (*herm.Deployment, error) {
+	return s.c.Deployments.Create(context.Background(), herm.DeploymentCreateParams{
 		CustomerID: fmt.Sprintf("cus_%d", i), Name: "bench", SystemPrompt: "You are a benchmark.",
 	})
 }
@@ -185,7 +186,7 @@ func provision(args []string) error {
 // waitEvent reads the deployment's stream from the start until an event of
 // the type whose data contains substr.
 func waitEvent(s *server, id, typ, substr string) error {
-	st, err := s.c.Events.Stream(context.Background(), id, client.EventStreamParams{LastEventID: "evt_0"})
+	st, err := s.c.Events.Stream(context.Background(), id, herm.EventStreamParams{LastEventID: "evt_0"})
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,7 @@ func sse(args []string) error {
 	ready.Wait()
 	t0 := time.Now()
 	for i := range *messages {
-		sent, err := s.c.Messages.Send(ctx, d.DeploymentID, client.MessageSendParams{Content: fmt.Sprintf("message %d", i), Mode: "queue"})
+		sent, err := s.c.Messages.Send(ctx, d.DeploymentID, herm.MessageSendParams{Content: fmt.Sprintf("message %d", i), Mode: "queue"})
 		if err != nil {
 			return err
 		}
@@ -372,7 +373,7 @@ func idle(args []string) error {
 	}
 	// Wait until none is provisioning.
 	for {
-		l, err := s.c.Deployments.List(context.Background(), client.DeploymentListParams{Status: "provisioning", Limit: 1})
+		l, err := s.c.Deployments.List(context.Background(), herm.DeploymentListParams{Status: "provisioning", ListParams: herm.ListParams{Limit: 1}})
 		if err != nil {
 			return err
 		}
@@ -413,7 +414,7 @@ func (s *server) execAll(deps []string, workers int) error {
 	for range workers {
 		wg.Go(func() {
 			for id := range ch {
-				m, err := s.c.Messages.Send(context.Background(), id, client.MessageSendParams{Content: "run: true"})
+				m, err := s.c.Messages.Send(context.Background(), id, herm.MessageSendParams{Content: "run: true"})
 				if err != nil {
 					errc <- err
 					continue

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermhq/herm/client"
+	sdk "github.com/hermhq/herm/sdk/go"
 )
 
 const testKey = "herm_sk_test_admin_key"
@@ -294,7 +294,7 @@ func (s *server) openStream(path string, headers ...string) *stream {
 	go func() {
 		// The client package's SSE reader, as an SDK user reads streams.
 		defer close(st.events)
-		evs := client.ReadEvents(br)
+		evs := sdk.ReadEvents(br)
 		for evs.Next() {
 			e := evs.Current()
 			ev := sseEvent{id: e.ID, typ: e.Type}

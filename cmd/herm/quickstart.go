@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hermhq/herm/client"
+	sdk "github.com/hermhq/herm/sdk/go"
 )
 
 // quickstart shows a newcomer the whole path: a server (embedded, or the
@@ -109,7 +109,7 @@ func quickstart(ctx context.Context, args []string, getenv func(string) string, 
 // quickstartAgainst runs the quickstart against the server at base;
 // notRoot says that it is the embedded server and it does not run as root.
 func quickstartAgainst(ctx context.Context, base, key, message, model string, notRoot bool, out io.Writer) error {
-	c := client.New(base, key, nil)
+	c := sdk.NewClient(base, key)
 	models, err := c.Models.List(ctx)
 	if err != nil {
 		return err
@@ -132,7 +132,7 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, no
 	}
 	start := time.Now()
 	fmt.Fprintf(out, "\n$ POST /v1/deployments\n")
-	dep, err := c.Deployments.Create(ctx, client.DeploymentCreateParams{
+	dep, err := c.Deployments.Create(ctx, sdk.DeploymentCreateParams{
 		CustomerID:   "cus_quickstart",
 		Name:         "Quickstart agent",
 		SystemPrompt: "You are a friendly, concise assistant.",
@@ -175,7 +175,7 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, no
 	}
 
 	// Open the stream before sending, so that nothing is missed.
-	stream, err := c.Events.Stream(ctx, dep.DeploymentID, client.EventStreamParams{})
+	stream, err := c.Events.Stream(ctx, dep.DeploymentID, sdk.EventStreamParams{})
 	if err != nil {
 		return fmt.Errorf("open the event stream: %w", err)
 	}
@@ -183,7 +183,7 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, no
 	fmt.Fprintf(out, "\n$ GET /v1/deployments/%s/events   (stream open)\n", dep.DeploymentID)
 
 	fmt.Fprintf(out, "$ POST /v1/deployments/%s/messages  {\"content\": %q}\n", dep.DeploymentID, message)
-	sent, err := c.Messages.Send(ctx, dep.DeploymentID, client.MessageSendParams{Content: message})
+	sent, err := c.Messages.Send(ctx, dep.DeploymentID, sdk.MessageSendParams{Content: message})
 	if err != nil {
 		return err
 	}
@@ -193,12 +193,12 @@ func quickstartAgainst(ctx context.Context, base, key, message, model string, no
 
 // noCodeExecution says why a deployment cannot run commands ("" when it
 // can): its tools lack the shell.
-func noCodeExecution(ctx context.Context, c *client.Client, depID string, notRoot bool) (string, error) {
+func noCodeExecution(ctx context.Context, c *sdk.Client, depID string, notRoot bool) (string, error) {
 	tools, err := c.Tools.List(ctx, depID)
 	if err != nil {
 		return "", err
 	}
-	for _, t := range tools {
+	for _, t := range tools.Data {
 		if t.Name == "shell" && t.Enabled {
 			return "", nil
 		}
@@ -217,7 +217,7 @@ func noCodeExecution(ctx context.Context, c *client.Client, depID string, notRoo
 }
 
 // printRun prints the run's events from an event stream until it ends.
-func printRun(events *client.Stream[client.Event], runID string, out io.Writer) error {
+func printRun(events *sdk.Stream[sdk.Event], runID string, out io.Writer) error {
 	midLine := false
 	newline := func() {
 		if midLine {

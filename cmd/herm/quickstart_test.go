@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hermhq/herm/client"
+	sdk "github.com/hermhq/herm/sdk/go"
 )
 
 // A failed run is reported by its error's code and message; tool calls are
@@ -17,7 +17,7 @@ func TestPrintRun(t *testing.T) {
 		"event: tool_call\ndata: {\"run_id\":\"run_1\",\"tool\":\"shell\",\"arguments\":{\"command\":\"echo a > b && cat b\"}}\n\n" +
 		"event: run_status\ndata: {\"run_id\":\"run_1\",\"status\":\"error\",\"error\":{\"code\":\"model_error\",\"message\":\"the provider said <overloaded>\"}}\n\n"
 	var out strings.Builder
-	err := printRun(client.ReadEvents(strings.NewReader(stream)), "run_1", &out)
+	err := printRun(sdk.ReadEvents(strings.NewReader(stream)), "run_1", &out)
 	if err == nil || err.Error() != "the run failed: model_error: the provider said <overloaded>" {
 		t.Fatalf("error %v", err)
 	}
@@ -62,7 +62,7 @@ func TestPrintRunAbandonedTurn(t *testing.T) {
 		"event: token\ndata: {\"run_id\":\"run_1\",\"delta\":\"Hello\",\"turn\":1,\"attempt\":2}\n\n" +
 		"event: run_status\ndata: {\"run_id\":\"run_1\",\"status\":\"completed\"}\n\n"
 	var out strings.Builder
-	if err := printRun(client.ReadEvents(strings.NewReader(stream)), "run_1", &out); err != nil {
+	if err := printRun(sdk.ReadEvents(strings.NewReader(stream)), "run_1", &out); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "agent: Hel\n  [turn_abandoned]") || !strings.Contains(out.String(), "agent: Hello\n") {

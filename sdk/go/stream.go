@@ -1,4 +1,4 @@
-package client
+package herm
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"iter"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -14,8 +15,8 @@ import (
 	"time"
 )
 
-// Event is one event of a deployment's stream: the fields every event has,
-// and the whole payload in Data (decode the type's own fields with Decode).
+// Event is one event of a deployment: the fields every event has, and the
+// whole payload in Data (decode the type's own fields with Decode).
 type Event struct {
 	ID           string    `json:"event_id"` // evt_<sequence>
 	Sequence     int64     `json:"sequence"`
@@ -29,9 +30,86 @@ type Event struct {
 	Data json.RawMessage `json:"-"`
 }
 
+// UnmarshalJSON keeps the whole payload in Data.
+func (e *Event) UnmarshalJSON(b []byte) error {
+	type plain Event
+	if err := json.Unmarshal(b, (*plain)(e)); err != nil {
+		return err
+	}
+	e.Data = append(json.RawMessage(nil), b...)
+	return nil
+}
+
 // Decode decodes the event's payload into v (a struct with the fields of
-// the event's type, or a map).
+// the event's type, such as TokenEvent, or a map).
 func (e Event) Decode(v any) error { return json.Unmarshal(e.Data, v) }
+
+// The payloads of the event types a client most often reads; decode them
+// from an Event with Decode.
+type (
+	// TokenEvent is a token or reasoning delta.
+	TokenEvent struct {
+		Delta   string `json:"delta"`
+		Turn    int    `json:"turn"`
+		Attempt int    `json:"attempt"`
+	}
+	// MessageEvent is a whole message (user or agent).
+	MessageEvent struct {
+		MessageID string `json:"message_id"`
+		Role      string `json:"role"`
+		Content   string `json:"content"`
+	}
+	// RunStatusEvent is a run's change of status.
+	RunStatusEvent struct {
+		Status     string     `json:"status"`
+		StopReason string     `json:"stop_reason"`
+		Error      *ErrorInfo `json:"error"`
+	}
+	// DeploymentStatusEvent is a deployment's change of status.
+	DeploymentStatusEvent struct {
+		Status string     `json:"status"`
+		Error  *ErrorInfo `json:"error"`
+	}
+	// ToolCallEvent is a tool call the model made.
+	ToolCallEvent struct {
+		ToolCallID string          `json:"tool_call_id"`
+		Tool       string          `json:"tool"`
+		Origin     string          `json:"origin"`
+		Arguments  json.RawMessage `json:"arguments"`
+	}
+	// ToolResultEvent is a tool call's result.
+	ToolResultEvent struct {
+		ToolCallID string `json:"tool_call_id"`
+		Tool       string `json:"tool"`
+		Origin     string `json:"origin"`
+		Result     string `json:"result"`
+		IsError    bool   `json:"is_error"`
+		Truncated  bool   `json:"truncated"`
+		OutputPath string `json:"output_path"`
+	}
+	// SteeringRequestEvent is a run pausing for a human.
+	SteeringRequestEvent struct {
+		SteeringRequestID string          `json:"steering_request_id"`
+		Kind              string          `json:"kind"` // approval or question
+		Summary           string          `json:"summary"`
+		Tool              string          `json:"tool"`
+		Arguments         json.RawMessage `json:"arguments"`
+		Options           []string        `json:"options"`
+	}
+	// SteeringResolvedEvent is the answer to a steering request.
+	SteeringResolvedEvent struct {
+		SteeringRequestID string `json:"steering_request_id"`
+		Decision          string `json:"decision"`
+		Message           string `json:"message"`
+	}
+	// UsageEvent is one model call's usage.
+	UsageEvent struct {
+		InputTokens     int64    `json:"input_tokens"`
+		OutputTokens    int64    `json:"output_tokens"`
+		CacheReadTokens int64    `json:"cache_read_tokens"`
+		CostUSD         *float64 `json:"cost_usd"`
+	}
+)
 
 // EventStreamParams selects the events of a stream.
 type EventStreamParams struct {
@@ -44,50 +122,78 @@ type EventStreamParams struct {
 	RunID    string
 }
 
-// EventService opens event streams.
+// EventListParams selects a page of the event log, oldest first.
+type EventListParams struct {
+	// After is the event id after which the page starts (empty: the
+	// oldest retained event).
+	After string
+	// Limit is the page size, 1–1000 (0: the server's default, 100).
+	Limit int
+	// Types, ThreadID and RunID keep only matching events.
+	Types    []string
+	ThreadID string
+	RunID    string
+}
+
+// EventService streams and pages deployments' events.
 type EventService struct{ c *Client }
+
+func filters(types []string, threadID, runID string) url.Values {
+	q := url.Values{}
+	if len(types) > 0 {
+		q.Set("types", strings.Join(types, ","))
+	}
+	setIf(q, "thread_id", threadID)
+	setIf(q, "run_id", runID)
+	return q
+}
+
+// List reads one page of a deployment's stored events, oldest first.
+func (s *EventService) List(ctx context.Context, deploymentID string, p EventListParams) (*Page[Event], error) {
+	q := filters(p.Types, p.ThreadID, p.RunID)
+	setIf(q, "after", p.After)
+	if p.Limit > 0 {
+		q.Set("limit", strconv.Itoa(p.Limit))
+	}
+	return getPage[Event](ctx, s.c, depPath(deploymentID, "events"), q)
+}
+
+// All iterates over a deployment's stored events from p.After on, oldest
+// first, across pages; it ends with the newest stored event.
+func (s *EventService) All(ctx context.Context, deploymentID string, p EventListParams) iter.Seq2[*Event, error] {
+	return all(p.After, func(cursor string) (*Page[Event], error) {
+		p.After = cursor
+		return s.List(ctx, deploymentID, p)
+	})
+}
 
 // Stream opens a deployment's event stream. It returns once the server has
 // answered, so that every event appended afterwards is in the stream. The
 // stream reopens itself after a disconnect, from the last event it
 // delivered (Last-Event-ID; before any, from p.LastEventID, or with the
-// events to come when that is empty). Close it when done.
+// events to come when that is empty), and never delivers an event twice.
+// Close it when done.
 func (s *EventService) Stream(ctx context.Context, deploymentID string, p EventStreamParams) (*Stream[Event], error) {
-	q := url.Values{}
-	if len(p.Types) > 0 {
-		q.Set("types", strings.Join(p.Types, ","))
-	}
-	if p.ThreadID != "" {
-		q.Set("thread_id", p.ThreadID)
-	}
-	if p.RunID != "" {
-		q.Set("run_id", p.RunID)
-	}
-	path := "/v1/deployments/" + url.PathEscape(deploymentID) + "/events"
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
+	r := &request{method: http.MethodGet, path: depPath(deploymentID, "events"), query: filters(p.Types, p.ThreadID, p.RunID)}
 	open := func(ctx context.Context, lastID string) (io.ReadCloser, error) {
-		req, err := s.c.newRequest(ctx, "GET", path, nil)
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Accept", "text/event-stream")
+		r.header = http.Header{"Accept": {"text/event-stream"}}
 		if lastID != "" {
-			req.Header.Set("Last-Event-ID", lastID)
+			r.header.Set("Last-Event-ID", lastID)
 		}
-		resp, err := s.c.http.Do(req)
+		resp, err := s.c.sendOnce(ctx, r)
 		if err != nil {
 			return nil, err
 		}
 		if resp.StatusCode != http.StatusOK {
 			defer resp.Body.Close()
-			return nil, errorFrom(resp, "GET", path)
+			return nil, errorFrom(resp, r.method, r.path)
 		}
 		return resp.Body, nil
 	}
-	st := newStream(ctx, decodeEvent, open, s.c.reconnect, s.c.retry)
+	st := newStream(ctx, decodeEvent, open, s.c.reconnects, time.Second)
 	st.lastID = p.LastEventID
+	st.lastSeq = sequenceOf(p.LastEventID)
+	st.seqOf = func(e Event) int64 { return e.Sequence }
 	body, err := open(st.ctx, st.lastID)
 	if err != nil {
 		st.cancel()
@@ -95,6 +201,15 @@ func (s *EventService) Stream(ctx context.Context, deploymentID string, p EventS
 	}
 	st.setBody(body)
 	return st, nil
+}
+
+// sequenceOf is the sequence of an event id (evt_<sequence>), or 0.
+func sequenceOf(id string) int64 {
+	n, err := strconv.ParseInt(strings.TrimPrefix(id, "evt_"), 10, 64)
+	if err != nil || !strings.HasPrefix(id, "evt_") {
+		return 0
+	}
+	return n
 }
 
 // ReadEvents reads the events of an SSE stream from r, e.g. a stream saved
@@ -110,7 +225,6 @@ func decodeEvent(f Frame) (Event, error) {
 	if err := json.Unmarshal([]byte(f.Data), &e); err != nil {
 		return e, err
 	}
-	e.Data = json.RawMessage(f.Data)
 	if e.Type == "" {
 		e.Type = f.Event
 	}
@@ -133,6 +247,8 @@ type Frame struct {
 //	}
 //	if err := s.Err(); err != nil { ... }
 //
+// or, the same, for e, err := range s.All() { ... }.
+//
 // A stream from the server reopens itself after a disconnect, from the last
 // event it delivered. It is not safe for concurrent use, except Close,
 // which may be called from another goroutine to end a Next that waits.
@@ -141,8 +257,9 @@ type Stream[T any] struct {
 	cancel context.CancelFunc
 	decode func(Frame) (T, error)
 	open   func(ctx context.Context, lastID string) (io.ReadCloser, error) // nil: not reopened
+	seqOf  func(T) int64                                                   // nil: no duplicate check
 
-	mu     sync.Mutex // guards body against Close
+	mu     sync.Mutex // guards body and closed against Close
 	body   io.ReadCloser
 	closed bool
 
@@ -150,6 +267,7 @@ type Stream[T any] struct {
 	cur        T
 	err        error
 	lastID     string
+	lastSeq    int64
 	retry      time.Duration
 	reconnects int // left in a row
 	maxRetries int
@@ -183,6 +301,16 @@ func (s *Stream[T]) Next() bool {
 				s.err = derr
 				return false
 			}
+			if s.seqOf != nil {
+				// The server resumes after Last-Event-ID, so this should not
+				// happen; it is checked so that it cannot.
+				if seq := s.seqOf(v); seq > 0 {
+					if seq <= s.lastSeq {
+						continue
+					}
+					s.lastSeq = seq
+				}
+			}
 			s.cur = v
 			s.reconnects = s.maxRetries // progress: the count starts again
 			return true
@@ -197,11 +325,30 @@ func (s *Stream[T]) Next() bool {
 	return false
 }
 
+// All iterates over the stream's events until it ends; when it ended with
+// an error (see Err), the last pair yielded holds it. Breaking out of the
+// loop leaves the stream open: Close it.
+func (s *Stream[T]) All() iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for s.Next() {
+			if !yield(s.cur, nil) {
+				return
+			}
+		}
+		if s.err != nil {
+			var zero T
+			yield(zero, s.err)
+		}
+	}
+}
+
 // reopen opens the stream again after it broke with err, waiting the retry
 // delay first; it reports whether it did.
 func (s *Stream[T]) reopen(err error) bool {
 	if s.ctx.Err() != nil {
-		s.err = s.ctx.Err()
+		if !s.isClosed() {
+			s.err = s.ctx.Err()
+		}
 		return false
 	}
 	if s.open == nil {
@@ -239,7 +386,7 @@ func (s *Stream[T]) reopen(err error) bool {
 			return s.setBody(body)
 		}
 		var apiErr *Error
-		if errors.As(oerr, &apiErr) || s.ctx.Err() != nil {
+		if (errors.As(oerr, &apiErr) && !retryableStatus(apiErr.Status)) || s.ctx.Err() != nil {
 			// The server refused (the deployment is gone, the cursor
 			// expired, the key was revoked): reopening will not help.
 			if !s.isClosed() {

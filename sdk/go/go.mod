@@ -1,0 +1,3 @@
+module github.com/hermhq/herm/sdk/go
+
+go 1.26.0
