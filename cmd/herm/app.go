@@ -284,8 +284,9 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	a.api = httpapi.New(httpapi.Config{
 		PublicURL: cfg.PublicURL, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, RateBurst: cfg.RateBurst,
 		MetricsPublic: metricsPublic, MaxFileBytes: cfg.MaxFileBytes, BodyTimeout: cfg.HTTP.Body, WriteTimeout: cfg.HTTP.Write,
-		Readiness: map[string]func(context.Context) error{"sandbox": sandboxes.Check},
-		Warnings:  warnings,
+		CORSOrigins: cfg.CORSOrigins,
+		Readiness:   map[string]func(context.Context) error{"sandbox": sandboxes.Check},
+		Warnings:    warnings,
 	}, httpapi.Deps{
 		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: catalog, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
 		Metrics: metrics, IDs: ids, Now: now, Logger: logger,

@@ -12,20 +12,23 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/hermhq/herm/internal/httpapi"
 	"github.com/hermhq/herm/internal/llm"
 )
 
 // config is every server setting: defaults, then the config file, then the
 // environment, then flags.
 type config struct {
-	Addr           string        `yaml:"addr"`
-	DataDir        string        `yaml:"data_dir"`
-	DatabaseURL    string        `yaml:"database_url"`
-	Sandbox        string        `yaml:"sandbox"`
-	DefaultModel   string        `yaml:"default_model"`
-	LogFormat      string        `yaml:"log_format"`
-	LogLevel       string        `yaml:"log_level"`
-	PublicURL      string        `yaml:"public_url"`
+	Addr         string `yaml:"addr"`
+	DataDir      string `yaml:"data_dir"`
+	DatabaseURL  string `yaml:"database_url"`
+	Sandbox      string `yaml:"sandbox"`
+	DefaultModel string `yaml:"default_model"`
+	LogFormat    string `yaml:"log_format"`
+	LogLevel     string `yaml:"log_level"`
+	PublicURL    string `yaml:"public_url"`
+	// CORSOrigins are the browser origins allowed to call the API.
+	CORSOrigins    []string      `yaml:"cors_origins"`
 	EventRetention time.Duration `yaml:"event_retention"`
 	// AutomationPoll is how often the scheduler looks for due automations.
 	AutomationPoll time.Duration `yaml:"automation_poll"`
@@ -146,6 +149,7 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	logFormat := str("log-format", "text or json (HERM_LOG_FORMAT; default text on a terminal, json otherwise)", true)
 	logLevel := str("log-level", "debug, info, warn or error (HERM_LOG_LEVEL; default info)", true)
 	publicURL := str("public-url", "base URL clients use, for links (HERM_PUBLIC_URL)", true)
+	corsOrigins := str("cors-origins", "comma-separated browser origins allowed to call the API, such as https://app.example.com (HERM_CORS_ORIGINS; default none)", true)
 	cfgFile := str("config", "YAML config file (HERM_CONFIG)", false)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -181,6 +185,16 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	set(&c.LogFormat, *logFormat, "HERM_LOG_FORMAT")
 	set(&c.LogLevel, *logLevel, "HERM_LOG_LEVEL")
 	set(&c.PublicURL, *publicURL, "HERM_PUBLIC_URL")
+	if v := first(*corsOrigins, getenv("HERM_CORS_ORIGINS")); v != "" {
+		c.CORSOrigins = strings.Split(v, ",")
+	}
+	for i, o := range c.CORSOrigins {
+		norm, err := httpapi.CheckOrigin(o)
+		if err != nil {
+			return nil, fmt.Errorf("HERM_CORS_ORIGINS (cors_origins): %w", err)
+		}
+		c.CORSOrigins[i] = norm
+	}
 	if v := getenv("HERM_EVENT_RETENTION"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

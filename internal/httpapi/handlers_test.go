@@ -12,12 +12,14 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/hermhq/herm/internal/auth"
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/store/sqlite"
 )
@@ -34,6 +36,44 @@ type apiEnv struct {
 	reader string
 	writer string
 	thread string // dep_a's default thread
+	logs   *lockedBuffer
+	clock  *testClock
+}
+
+// lockedBuffer is the server's log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// testClock is the server's clock: the real time plus an offset.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 func newAPIEnv(t testing.TB, cfg Config) *apiEnv {
@@ -43,11 +83,17 @@ func newAPIEnv(t testing.TB, cfg Config) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	elog := eventlog.New(st, logger, eventlog.Options{})
 	ids := herm.NewIDGen(nil)
 	keys := auth.New(st, ids, nil)
-	e := &apiEnv{store: st, keys: keys, admin: "admin-secret"}
+	master := bytes.Repeat([]byte{7}, 32)
+	vault, err := secrets.New(st, [][]byte{master}, ids, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &apiEnv{store: st, keys: keys, admin: "admin-secret", logs: logs, clock: &testClock{}}
 	if err := keys.Ensure(ctx, "admin", e.admin); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +109,7 @@ func newAPIEnv(t testing.TB, cfg Config) *apiEnv {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = -1
 	}
-	e.srv = New(cfg, Deps{Store: st, Log: elog, Keys: keys, IDs: ids, Logger: logger})
+	e.srv = New(cfg, Deps{Store: st, Log: elog, Keys: keys, Vault: vault, IDs: ids, Logger: logger, Now: e.clock.now})
 	e.ts = httptest.NewServer(e.srv)
 	t.Cleanup(func() {
 		e.srv.CloseStreams()

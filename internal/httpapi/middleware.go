@@ -110,12 +110,32 @@ func (s *Server) outer(route string, maxBody int64, next http.Handler) http.Hand
 // reach (see customerReach), then applies the rate limit.
 func (s *Server) authenticate(scope, path string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The scheme is case-insensitive (RFC 7235).
-		secret := ""
-		if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
-			secret = auth[7:]
+		var (
+			key *herm.APIKey
+			err error
+		)
+		if tokens, ok := r.URL.Query()[accessTokenParam]; ok {
+			// A stream token (see streamtoken.go): on the event stream only,
+			// instead of the header; taken off the URL once read.
+			withoutAccessToken(r)
+			switch {
+			case path != eventsPath || r.Method != http.MethodGet:
+				err = herm.Errorf(herm.EUnauthorized, "access_token (a stream token) is accepted only by GET %s; send the API key as Authorization: Bearer <key>", eventsPath)
+			case len(tokens) != 1:
+				err = herm.Errorf(herm.EInvalid, "access_token must be given once")
+			case r.Header.Get("Authorization") != "":
+				err = herm.Errorf(herm.EInvalid, "send either Authorization or access_token, not both")
+			default:
+				key, err = s.streamTokenKey(r, tokens[0])
+			}
+		} else {
+			// The scheme is case-insensitive (RFC 7235).
+			secret := ""
+			if auth := r.Header.Get("Authorization"); len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ") {
+				secret = auth[7:]
+			}
+			key, err = s.keys.Authenticate(r.Context(), strings.TrimSpace(secret))
 		}
-		key, err := s.keys.Authenticate(r.Context(), strings.TrimSpace(secret))
 		if err != nil {
 			s.writeError(w, r, err)
 			return

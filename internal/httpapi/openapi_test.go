@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -62,4 +64,33 @@ func contains(xs []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// TestRedoclyLint runs `redocly lint` (its recommended rules, as
+// api/redocly.yaml adjusts them) on api/openapi.yaml when HERM_TEST_REDOCLY
+// names the redocly binary (npm's @redocly/cli), and fails on any error or
+// warning.
+func TestRedoclyLint(t *testing.T) {
+	bin := os.Getenv("HERM_TEST_REDOCLY")
+	if bin == "" {
+		t.Skip("HERM_TEST_REDOCLY is not set (the path of @redocly/cli's redocly binary)")
+	}
+	root := filepath.Join("..", "..")
+	cmd := exec.Command(bin, "lint", "--config", filepath.Join("api", "redocly.yaml"), "--format", "json", filepath.Join("api", "openapi.yaml"))
+	cmd.Dir = root
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var report struct {
+		Totals *struct {
+			Errors, Warnings, Ignored int
+		} `json:"totals"`
+	}
+	if jerr := json.Unmarshal(out, &report); jerr != nil || report.Totals == nil {
+		t.Fatalf("redocly lint: %v (output %q, stderr %s): %v", err, out, stderr.String(), jerr)
+	}
+	if report.Totals.Errors+report.Totals.Warnings > 0 || err != nil {
+		human, _ := exec.Command(bin, "lint", "--config", filepath.Join(root, "api", "redocly.yaml"), filepath.Join(root, "api", "openapi.yaml")).CombinedOutput()
+		t.Fatalf("redocly lint: %d errors, %d warnings (%v):\n%s", report.Totals.Errors, report.Totals.Warnings, err, human)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hermhq/herm/internal/auth"
@@ -23,6 +24,7 @@ import (
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/memory"
 	"github.com/hermhq/herm/internal/metrics"
+	"github.com/hermhq/herm/internal/openapi"
 	"github.com/hermhq/herm/internal/runner"
 	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
@@ -59,6 +61,9 @@ type Config struct {
 	// arriving, WriteTimeout the longest one write of a response may take
 	// (0: no limit); see deadlines.
 	BodyTimeout, WriteTimeout time.Duration
+	// CORSOrigins are the browser origins allowed to call the API
+	// (scheme://host[:port]; see CheckOrigin and cors.go); none: no CORS.
+	CORSOrigins []string
 }
 
 // Deps are the services the API fronts.
@@ -104,6 +109,8 @@ type Server struct {
 	logger      *slog.Logger
 	limiter     *limiter
 	mux         *http.ServeMux
+	origins     map[string]bool // CORS
+	openapi     func() ([]byte, error)
 
 	streams      context.Context // ends every event stream at shutdown
 	closeStreams context.CancelFunc
@@ -139,6 +146,15 @@ func New(cfg Config, d Deps) *Server {
 		mux:     http.NewServeMux(),
 	}
 	s.streams, s.closeStreams = context.WithCancel(context.Background())
+	s.openapi = sync.OnceValues(func() ([]byte, error) { return openapi.Generate(OpenAPI()) })
+	for _, o := range cfg.CORSOrigins {
+		if o, err := CheckOrigin(o); err == nil {
+			if s.origins == nil {
+				s.origins = map[string]bool{}
+			}
+			s.origins[o] = true
+		}
+	}
 	for _, rt := range s.routes() {
 		var h http.Handler = s.adapt(rt.handle)
 		if rt.scope != "" {
@@ -157,7 +173,7 @@ func New(cfg Config, d Deps) *Server {
 // ServeHTTP routes a request. Unknown paths and methods get the error
 // envelope too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.uncleanPath(w, r) {
+	if s.cors(w, r) || s.uncleanPath(w, r) {
 		return
 	}
 	h, pattern := s.mux.Handler(r)

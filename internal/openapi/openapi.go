@@ -153,6 +153,10 @@ type Response struct {
 	ContentType string
 	// Headers are the response headers that matter, such as Location.
 	Headers []Param
+	// Alternatives are other media types of the same response, which a
+	// client chooses with Accept (each with a ContentType and, for JSON, a
+	// Body; their Status, Description, Headers and Alternatives are unused).
+	Alternatives []Response
 }
 
 // SchemaNamer may be implemented by a named struct type to choose the name
@@ -160,6 +164,29 @@ type Response struct {
 // value. Names must match ^[A-Za-z0-9._-]+$ and be unique.
 type SchemaNamer interface {
 	OpenAPISchemaName() string
+}
+
+// RequiredProperties may be implemented by a named struct type to say
+// exactly which of its properties are required, instead of those without
+// omitempty or omitzero. That inference describes what a server sends; a
+// request body's required properties are rather those the server refuses a
+// body without, which its Go type (all pointers, say) cannot tell. The
+// method is called on the zero value; every name must be a property of the
+// type, and none may appear twice.
+type RequiredProperties interface {
+	OpenAPIRequired() []string
+}
+
+// Union may be implemented by a named struct type whose values are each
+// one of several types, told apart by one string property (an event's
+// "type"). Its schema is then oneOf the variants' schemas with a
+// discriminator on that property (the type's own fields are not
+// described). Each variant is a value of a named struct type in which the
+// property is required and has an enum tag of exactly one value, the
+// discriminator's value for it; no two variants share one. The method is
+// called on the zero value.
+type Union interface {
+	OpenAPIUnion() (property string, variants []any)
 }
 
 // Generate returns doc as an OpenAPI 3.1 YAML document. The output depends
@@ -676,10 +703,35 @@ func (g *generator) response(r Response) (*yaml.Node, error) {
 		}
 		add(n, "headers", headers)
 	}
+	c := mapping()
+	for i, alt := range append([]Response{r}, r.Alternatives...) {
+		ct, media, err := g.media(alt)
+		if err != nil {
+			return nil, err
+		}
+		if media == nil {
+			if i > 0 {
+				return nil, fmt.Errorf("alternative %d has no content type", i)
+			}
+			return n, nil
+		}
+		for j := 0; j < len(c.Content); j += 2 {
+			if c.Content[j].Value == ct {
+				return nil, fmt.Errorf("content type %s appears twice", ct)
+			}
+		}
+		add(c, ct, media)
+	}
+	add(n, "content", c)
+	return n, nil
+}
+
+// media renders a response's media type object, or returns nil for no body.
+func (g *generator) media(r Response) (string, *yaml.Node, error) {
 	ct := r.ContentType
 	if ct == "" {
 		if r.Body == nil {
-			return n, nil
+			return "", nil, nil
 		}
 		ct = jsonType
 	}
@@ -690,25 +742,22 @@ func (g *generator) response(r Response) (*yaml.Node, error) {
 		if r.Body != nil {
 			s, err := g.bodySchema(r.Body)
 			if err != nil {
-				return nil, err
+				return "", nil, err
 			}
 			add(media, "x-event-schema", s)
 		}
 	case r.Body != nil:
 		s, err := g.bodySchema(r.Body)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		add(media, "schema", s)
 	case isJSON(ct):
-		return nil, fmt.Errorf("content type %s needs a Body", ct)
+		return "", nil, fmt.Errorf("content type %s needs a Body", ct)
 	default:
 		add(media, "schema", rawSchema(ct))
 	}
-	c := mapping()
-	add(c, ct, media)
-	add(n, "content", c)
-	return n, nil
+	return ct, media, nil
 }
 
 // bodySchema renders the schema of a body given by a value of its type.

@@ -580,3 +580,94 @@ func TestGenerateErrors(t *testing.T) {
 		})
 	}
 }
+
+// createNote is a request body that says which of its fields are required.
+type createNote struct {
+	Title *string   `json:"title"`
+	Body  *string   `json:"body"`
+	Tags  *[]string `json:"tags,omitempty"`
+}
+
+func (createNote) OpenAPIRequired() []string { return []string{"body", "tags"} }
+
+// patchNote requires nothing, although no field has omitempty.
+type patchNote struct {
+	Title *string `json:"title"`
+}
+
+func (*patchNote) OpenAPIRequired() []string { return nil }
+
+type badRequired struct {
+	Title string `json:"title"`
+}
+
+func (badRequired) OpenAPIRequired() []string { return []string{"titel"} }
+
+func TestRequiredProperties(t *testing.T) {
+	schemas := schemasOf(t, struct {
+		C createNote `json:"c"`
+		P patchNote  `json:"p"`
+	}{})
+	wantEqual(t, "createNote.required", dig(t, schemas, "createNote", "required"), []any{"body", "tags"})
+	if _, ok := dig(t, schemas, "patchNote").(map[string]any)["required"]; ok {
+		t.Errorf("patchNote has required: %v", dig(t, schemas, "patchNote"))
+	}
+	if _, err := openapi.Generate(bodyDoc(badRequired{})); err == nil || !strings.Contains(err.Error(), "titel") {
+		t.Errorf("an unknown required property: %v", err)
+	}
+}
+
+type noteEvent struct{}
+
+func (noteEvent) OpenAPIUnion() (string, []any) {
+	return "type", []any{noteCreated{}, noteDeleted{}}
+}
+
+type noteCreated struct {
+	Type  string `json:"type" enum:"created"`
+	Title string `json:"title"`
+}
+
+type noteDeleted struct {
+	Type string `json:"type" enum:"deleted"`
+}
+
+type twoCreated struct{}
+
+func (twoCreated) OpenAPIUnion() (string, []any) {
+	return "type", []any{noteCreated{}, noteCreated2{}}
+}
+
+type noteCreated2 struct {
+	Type string `json:"type" enum:"created"`
+}
+
+type untagged struct{}
+
+func (untagged) OpenAPIUnion() (string, []any) { return "type", []any{noteUntagged{}} }
+
+type noteUntagged struct {
+	Type string `json:"type,omitempty" enum:"x"`
+}
+
+func TestUnion(t *testing.T) {
+	schemas := schemasOf(t, noteEvent{})
+	u := dig(t, schemas, "noteEvent")
+	wantEqual(t, "oneOf", dig(t, u, "oneOf"), []any{
+		map[string]any{"$ref": "#/components/schemas/noteCreated"},
+		map[string]any{"$ref": "#/components/schemas/noteDeleted"},
+	})
+	wantEqual(t, "discriminator", dig(t, u, "discriminator"), map[string]any{
+		"propertyName": "type",
+		"mapping": map[string]any{
+			"created": "#/components/schemas/noteCreated",
+			"deleted": "#/components/schemas/noteDeleted",
+		},
+	})
+	wantEqual(t, "noteCreated.type.enum", dig(t, schemas, "noteCreated", "properties", "type", "enum"), []any{"created"})
+	for _, bad := range []any{twoCreated{}, untagged{}} {
+		if _, err := openapi.Generate(bodyDoc(bad)); err == nil {
+			t.Errorf("%T: no error", bad)
+		}
+	}
+}

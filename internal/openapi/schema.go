@@ -34,6 +34,9 @@ type schema struct {
 	props           []property
 	required        []string
 	additional      *schema
+	oneOf           []reflect.Type // a Union: its variants, named struct types
+	discriminator   string         // the property that tells them apart
+	mapping         []string       // the property's value for each variant
 }
 
 type property struct {
@@ -151,7 +154,7 @@ func (g *generator) baseSchema(t reflect.Type) (*schema, error) {
 		}
 		if _, ok := g.components[t]; !ok {
 			g.components[t] = nil // being built: recursion ends here
-			s, err := g.objectSchema(t)
+			s, err := g.namedSchema(t)
 			if err != nil {
 				delete(g.components, t)
 				return nil, err
@@ -161,6 +164,76 @@ func (g *generator) baseSchema(t reflect.Type) (*schema, error) {
 		return &schema{ref: t}, nil
 	}
 	return nil, fmt.Errorf("unsupported type %s", t)
+}
+
+// namedSchema returns the schema of a named struct type: a union's, or its
+// fields' with the required properties it may choose.
+func (g *generator) namedSchema(t reflect.Type) (*schema, error) {
+	if u, ok := zeroAs[Union](t); ok {
+		return g.unionSchema(t, u)
+	}
+	s, err := g.objectSchema(t)
+	if err != nil {
+		return nil, err
+	}
+	rp, ok := zeroAs[RequiredProperties](t)
+	if !ok {
+		return s, nil
+	}
+	required := rp.OpenAPIRequired()
+	for i, name := range required {
+		if !slices.ContainsFunc(s.props, func(p property) bool { return p.name == name }) {
+			return nil, fmt.Errorf("%s: required property %q is not a property of the type", t, name)
+		}
+		if slices.Contains(required[:i], name) {
+			return nil, fmt.Errorf("%s: required property %q appears twice", t, name)
+		}
+	}
+	s.required = slices.Clone(required)
+	return s, nil
+}
+
+// unionSchema returns the schema of a Union: oneOf its variants, with a
+// discriminator.
+func (g *generator) unionSchema(t reflect.Type, u Union) (*schema, error) {
+	prop, variants := u.OpenAPIUnion()
+	if prop == "" || len(variants) == 0 {
+		return nil, fmt.Errorf("%s: a union needs a discriminating property and variants", t)
+	}
+	s := &schema{discriminator: prop}
+	for _, v := range variants {
+		vt := reflect.TypeOf(v)
+		if vt == nil || vt.Kind() != reflect.Struct || vt.Name() == "" || vt == t {
+			return nil, fmt.Errorf("%s: union variant %v is not another named struct type", t, vt)
+		}
+		if _, err := g.schemaOf(vt); err != nil {
+			return nil, err
+		}
+		vs := g.components[vt]
+		if vs == nil {
+			return nil, fmt.Errorf("%s: union variant %s refers back to the union", t, vt)
+		}
+		i := slices.IndexFunc(vs.props, func(p property) bool { return p.name == prop })
+		if i < 0 || !slices.Contains(vs.required, prop) || vs.props[i].schema.typ != "string" || len(vs.props[i].schema.enum) != 1 {
+			return nil, fmt.Errorf("%s: union variant %s needs a required string property %q with an enum tag of one value", t, vt, prop)
+		}
+		value := vs.props[i].schema.enum[0].(string)
+		if slices.Contains(s.mapping, value) {
+			return nil, fmt.Errorf("%s: two union variants have %s %q", t, prop, value)
+		}
+		s.oneOf = append(s.oneOf, vt)
+		s.mapping = append(s.mapping, value)
+	}
+	return s, nil
+}
+
+// zeroAs returns the zero value of t (or of *t) as an I, if it is one.
+func zeroAs[I any](t reflect.Type) (I, bool) {
+	if v, ok := reflect.Zero(t).Interface().(I); ok {
+		return v, true
+	}
+	v, ok := reflect.New(t).Interface().(I)
+	return v, ok
 }
 
 // implements reports whether t or *t implements the interface it.
@@ -605,6 +678,18 @@ func (g *generator) render(s *schema) *yaml.Node {
 	}
 	if s.additional != nil {
 		add(n, "additionalProperties", g.render(s.additional))
+	}
+	if len(s.oneOf) > 0 {
+		variants, byValue := sequence(), mapping()
+		for i, t := range s.oneOf {
+			variants.Content = append(variants.Content, g.refNode(t))
+			add(byValue, s.mapping[i], g.refValue(t))
+		}
+		add(n, "oneOf", variants)
+		d := mapping()
+		add(d, "propertyName", str(s.discriminator))
+		add(d, "mapping", byValue)
+		add(n, "discriminator", d)
 	}
 	if len(s.examples) > 0 {
 		add(n, "examples", sequence(s.examples...))
