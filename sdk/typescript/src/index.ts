@@ -1,0 +1,14 @@
+import { Herm } from "./client.js";
+
+export { Herm, DEFAULT_BASE_URL, FileContent } from "./client.js";
+export type { ClientOptions, Body, ListParams, DeploymentListParams, RunListParams, EventListParams, FileData } from "./client.js";
+export { HermError, HermConnectionError } from "./error.js";
+export { PagePromise } from "./pagination.js";
+export type { Page } from "./pagination.js";
+export { EventStream } from "./stream.js";
+export type { EventStreamOptions, HermEvent } from "./stream.js";
+export type { RequestOptions } from "./core.js";
+export { VERSION } from "./core.js";
+export type * from "./generated/openapi.js";
+
+export default Herm;
