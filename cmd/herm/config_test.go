@@ -101,3 +101,42 @@ func TestHostAddressesSetting(t *testing.T) {
 		t.Fatalf("from the environment: %v %v", c.HostAddresses, err)
 	}
 }
+
+// HERM_CORS_ORIGINS: flag over environment over file, each a list of
+// origins normalised as browsers send them; "*" and anything that is not
+// an origin are refused.
+func TestCORSOriginsSetting(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "herm.yaml")
+	if err := os.WriteFile(file, []byte("cors_origins: [\"https://From.File.example\", \"http://localhost:5173/\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(args []string, env map[string]string) ([]string, error) {
+		c, err := loadConfig("serve", args, func(k string) string { return env[k] })
+		if err != nil {
+			return nil, err
+		}
+		return c.CORSOrigins, nil
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"none", nil, nil, ""},
+		{"file", nil, map[string]string{"HERM_CONFIG": file}, "https://from.file.example,http://localhost:5173"},
+		{"env over file", nil, map[string]string{"HERM_CONFIG": file, "HERM_CORS_ORIGINS": "https://a.example, https://b.example:8443"}, "https://a.example,https://b.example:8443"},
+		{"flag over env", []string{"--cors-origins", "https://c.example"}, map[string]string{"HERM_CORS_ORIGINS": "https://a.example"}, "https://c.example"},
+	} {
+		got, err := load(tc.args, tc.env)
+		if err != nil || strings.Join(got, ",") != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"*", "https://a.example,*", "app.example.com", "https://a.example/path", "null"} {
+		if _, err := load(nil, map[string]string{"HERM_CORS_ORIGINS": bad}); err == nil || !strings.Contains(err.Error(), "HERM_CORS_ORIGINS") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -18,6 +18,11 @@
 // assumed never to be sent (they are arrays and objects, not nullable): a
 // wire type that may send null should use a pointer.
 //
+// A named struct type may instead list its required properties itself
+// ([RequiredProperties]: a request body's are those the server refuses a
+// body without), or be a union of other types told apart by one property
+// ([Union]: oneOf with a discriminator).
+//
 // Struct fields may carry these tags besides json:
 //
 //	doc:"…"       the property's description
