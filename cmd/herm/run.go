@@ -25,7 +25,7 @@ commands:
   migrate      apply database migrations and exit; with --from sqlite://path,
                copy a single server's SQLite database into PostgreSQL
   version      print the version
-
+` + cliUsage + `
 Run "herm <command> -h" for a command's flags.
 `
 
@@ -51,6 +51,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
+		if _, ok := cliCommand(args[0]); ok {
+			err = runCLI(ctx, args, getenv, os.Stdin, stdout, stderr)
+			break
+		}
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
 	}
