@@ -4,11 +4,8 @@ import { PagePromise, type Page } from "./pagination.js";
 import { EventStream, type EventStreamOptions, type HermEvent } from "./stream.js";
 import type * as S from "./generated/openapi.js";
 
-/**
- * A request body: the API schema with its nullable fields optional (the
- * server treats a field left out like null: "not set" / "keep").
- */
-export type Body<T> = { [K in keyof T as null extends T[K] ? K : never]?: T[K] } & { [K in keyof T as null extends T[K] ? never : K]: T[K] };
+/** A request body: the API's request schema, as generated from api/openapi.yaml. */
+export type Body<T> = T;
 
 export interface ListParams {
   /** Page size, 1–100 (default 20). */
@@ -91,6 +88,15 @@ export class Events extends Resource {
     return new EventStream(this.t, dep(deploymentId), opts);
   }
 
+  /**
+   * Mints a stream token (10 minutes, this deployment's stream only) for a
+   * browser's EventSource, which cannot send headers: open
+   * `${baseURL}/v1/deployments/${id}/events?access_token=${token}`.
+   */
+  createToken(deploymentId: string, options?: RequestOptions): Promise<S.StreamToken> {
+    return this.call({ method: "POST", path: "/v1/deployments/{deployment_id}/events/tokens", params: { deployment_id: dep(deploymentId) }, options });
+  }
+
   /** The event log as pages, oldest first (`after` is the cursor); iterate it with `for await` to read it all. */
   list(deploymentId: string, params: EventListParams = {}, options?: RequestOptions): PagePromise<HermEvent> {
     const q = { ...requireObject("params", params) } as Record<string, unknown>;
@@ -116,7 +122,7 @@ export class Deployments extends Resource {
   }
 
   /** Creates a deployment (returns at once with status provisioning; poll get() until ready). */
-  create(body: Body<S.DeploymentInput>, options?: RequestOptions): Promise<S.Deployment> {
+  create(body: Body<S.CreateDeploymentRequest>, options?: RequestOptions): Promise<S.Deployment> {
     requireObject("deployment", body);
     return this.call({ method: "POST", path: "/v1/deployments", body, options });
   }
@@ -129,7 +135,7 @@ export class Deployments extends Resource {
     return this.paged<S.Deployment>("/v1/deployments", {}, params as Record<string, unknown> | undefined, options);
   }
 
-  update(deploymentId: string, patch: Body<S.DeploymentInput>, options?: RequestOptions): Promise<S.Deployment> {
+  update(deploymentId: string, patch: Body<S.UpdateDeploymentRequest>, options?: RequestOptions): Promise<S.Deployment> {
     requireObject("patch", patch);
     return this.call({ method: "PATCH", path: "/v1/deployments/{deployment_id}", params: { deployment_id: dep(deploymentId) }, body: patch, options });
   }
@@ -351,7 +357,7 @@ export class Tools extends Resource {
 }
 
 export class Automations extends Resource {
-  create(deploymentId: string, body: Body<S.AutomationRequest>, options?: RequestOptions): Promise<S.Automation> {
+  create(deploymentId: string, body: Body<S.CreateAutomationRequest>, options?: RequestOptions): Promise<S.Automation> {
     requireObject("automation", body);
     return this.call({ method: "POST", path: "/v1/deployments/{deployment_id}/automations", params: { deployment_id: dep(deploymentId) }, body, options });
   }
@@ -362,7 +368,7 @@ export class Automations extends Resource {
   get(deploymentId: string, automationId: string, options?: RequestOptions): Promise<S.Automation> {
     return this.call({ method: "GET", path: "/v1/deployments/{deployment_id}/automations/{automation_id}", params: { deployment_id: dep(deploymentId), automation_id: requireString("automationId", automationId) }, options });
   }
-  update(deploymentId: string, automationId: string, patch: Body<S.AutomationRequest>, options?: RequestOptions): Promise<S.Automation> {
+  update(deploymentId: string, automationId: string, patch: Body<S.UpdateAutomationRequest>, options?: RequestOptions): Promise<S.Automation> {
     requireObject("patch", patch);
     return this.call({ method: "PATCH", path: "/v1/deployments/{deployment_id}/automations/{automation_id}", params: { deployment_id: dep(deploymentId), automation_id: requireString("automationId", automationId) }, body: patch, options });
   }

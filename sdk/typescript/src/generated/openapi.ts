@@ -16,6 +16,19 @@ export interface APIKey {
   last_used_at: string | null;
 }
 
+export interface AddMCPServerRequest {
+  /** ^[a-z0-9][a-z0-9_-]{0,31}$, without "__" and not ending in "_"; its tools are offered as {name}__{tool}. */
+  name: string | null;
+  /** https, or http to a private address only when the operator allows private networks. */
+  url: string | null;
+  /** Allowlist of the server's own tool names (empty: all). */
+  tools?: string[];
+  /** Request headers; values may use ${ENV_NAME} placeholders filled from the deployment's secrets on the host. */
+  headers?: { [key: string]: string };
+  /** Default permission of its tools. */
+  permission?: "always_allow" | "always_ask" | null;
+}
+
 export interface Attachment {
   type: string;
   url: string;
@@ -44,25 +57,20 @@ export interface Automation {
   recent_runs?: AutomationRun[] | null;
 }
 
-export interface AutomationRequest {
-  /** ≤ 200 characters. Required on create. */
-  name: string | null;
-  /** A 5-field cron expression (minute hour day-of-month month day-of-week) or plain English such as 'every Monday at 9am', 'every 2 hours', 'every weekday at 8:30', read in timezone. Required on create. */
-  schedule: string | null;
-  /** What the agent is asked at each firing (the run's input). Required on create. */
-  instructions: string | null;
-  /** The thread its runs go to; default: a thread of its own, made now. */
+export interface AutomationEvent {
+  type: "automation";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
   thread_id: string | null;
-  /** Default true. */
-  enabled: boolean | null;
-  /** IANA time zone the schedule is read in (default UTC). */
-  timezone: string | null;
-  /** A firing missed while the server was down: skip it, or run once on start (default). */
-  missed_run_policy: "skip" | "run_once" | null;
-  /** Retries of a run that ended in error (0–10, default 2; after 1 min, 5 min, 15 min…). */
-  max_retries: number | null;
-  /** A firing while its last run is still going: skip it (default) or queue a run behind it. */
-  overlap: "skip" | "queue" | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  automation_id: string;
+  change: "created" | "updated" | "deleted" | "fired" | "missed";
 }
 
 export interface AutomationRun {
@@ -72,11 +80,81 @@ export interface AutomationRun {
   completed_at: string | null;
 }
 
+export interface CompactionEvent {
+  type: "compaction";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  /** How many messages the summary replaces. */
+  messages: number;
+  tokens_before: number;
+  tokens_after: number;
+  summary: string;
+}
+
 export interface CreateAPIKeyRequest {
   name: string | null;
   scopes: Array<"deployments:read" | "deployments:write" | "admin">;
   /** Limit the key to this customer's deployments: it then reaches only /v1/deployments/** (another customer's deployment is 404, lists hold only this customer's) and GET /v1/models, creates deployments of this customer only (the default customer_id; another is 403), references only secrets of this customer, and may hold only deployments:read and deployments:write. A key to hand to a customer's frontend. */
+  customer_id?: string | null;
+}
+
+export interface CreateAutomationRequest {
+  /** ≤ 200 characters. Required on create. */
+  name: string | null;
+  /** A 5-field cron expression (minute hour day-of-month month day-of-week) or plain English such as 'every Monday at 9am', 'every 2 hours', 'every weekday at 8:30', read in timezone. Required on create. */
+  schedule: string | null;
+  /** What the agent is asked at each firing (the run's input). Required on create. */
+  instructions: string | null;
+  /** The thread its runs go to; default: a thread of its own, made now. */
+  thread_id?: string | null;
+  /** Default true. */
+  enabled?: boolean | null;
+  /** IANA time zone the schedule is read in (default UTC). */
+  timezone?: string | null;
+  /** A firing missed while the server was down: skip it, or run once on start (default). */
+  missed_run_policy?: "skip" | "run_once" | null;
+  /** Retries of a run that ended in error (0–10, default 2; after 1 min, 5 min, 15 min…). */
+  max_retries?: number | null;
+  /** A firing while its last run is still going: skip it (default) or queue a run behind it. */
+  overlap?: "skip" | "queue" | null;
+}
+
+export interface CreateDeploymentRequest {
+  /** Your id for the customer (≤ 255 chars); forwarded to MCP servers. Required on create, immutable. */
   customer_id: string | null;
+  /** Display name (≤ 200 chars). Required on create. */
+  name: string | null;
+  /** The agent's instructions (≤ 100,000 chars). Required on create. */
+  system_prompt: string | null;
+  /** Agent runtime; only hermes. Immutable. */
+  runtime?: "hermes" | null;
+  /** provider/model, e.g. anthropic/claude-sonnet-4.5; default: the server's default model. */
+  model?: string | null;
+  sandbox?: SandboxInput | null;
+  /** ≤ 20 servers with unique names; replaces the whole list on update. */
+  mcp_servers?: MCPServer[] | null;
+  /** ≤ 20 skills with unique names; replaces the whole list on update. */
+  skills?: SkillInput[] | null;
+  /** ENV_NAME → sec_... references; on update merged per key, null removes a key. */
+  secrets?: { [key: string]: string | null };
+  /** memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default. */
+  features?: { [key: string]: boolean | null };
+  /** Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings. */
+  tools?: { [key: string]: ToolSettings | null };
+  /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
+  metadata?: { [key: string]: string | null };
+  /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
+  budget_usd?: number | null;
+  /** Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired). */
+  restore_snapshot_id?: string | null;
 }
 
 export interface CreateSecretRequest {
@@ -85,9 +163,9 @@ export interface CreateSecretRequest {
   /** The secret itself (≤ 64 KiB). Stored encrypted; no endpoint ever returns it. */
   value: string | null;
   /** The customer whose deployments may use it; omitted: any customer's. */
-  customer_id: string | null;
+  customer_id?: string | null;
   /** Hosts the value may be sent to (a leading *. allows subdomains). */
-  allowed_hosts: string[];
+  allowed_hosts?: string[];
 }
 
 export interface CreateThreadRequest {
@@ -101,11 +179,11 @@ export interface CreateWebhookRequest {
   /** The event types to deliver (1 to 32 of the event stream's types; not token or reasoning deltas). */
   events: string[];
   /** Only this deployment's events; omitted: every deployment's. */
-  deployment_id: string | null;
+  deployment_id?: string | null;
 }
 
 export interface DeleteDeploymentRequest {
-  retain_filesystem: boolean | null;
+  retain_filesystem?: boolean | null;
 }
 
 export interface DeleteDeploymentResponse {
@@ -166,34 +244,38 @@ export interface Deployment {
   updated_at: string;
 }
 
-export interface DeploymentInput {
-  /** Your id for the customer (≤ 255 chars); forwarded to MCP servers. Required on create, immutable. */
-  customer_id?: string | null;
-  /** Display name (≤ 200 chars). Required on create. */
-  name?: string | null;
-  /** The agent's instructions (≤ 100,000 chars). Required on create. */
-  system_prompt?: string | null;
-  /** Agent runtime; only hermes. Immutable. */
-  runtime?: "hermes" | null;
-  /** provider/model, e.g. anthropic/claude-sonnet-4.5; default: the server's default model. */
-  model?: string | null;
-  sandbox?: SandboxInput | null;
-  /** ≤ 20 servers with unique names; replaces the whole list on update. */
-  mcp_servers?: MCPServer[] | null;
-  /** ≤ 20 skills with unique names; replaces the whole list on update. */
-  skills?: SkillInput[] | null;
-  /** ENV_NAME → sec_... references; on update merged per key, null removes a key. */
-  secrets?: { [key: string]: string | null };
-  /** memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default. */
-  features?: { [key: string]: boolean | null };
-  /** Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings. */
-  tools?: { [key: string]: ToolSettings | null };
-  /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
-  metadata?: { [key: string]: string | null };
-  /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
-  budget_usd?: number | null;
-  /** Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired). */
-  restore_snapshot_id?: string | null;
+export interface DeploymentStatusEvent {
+  type: "deployment_status";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  status: "provisioning" | "ready" | "error" | "deleting";
+  /** Why provisioning failed (status error); null otherwise. */
+  error: ErrorInfo | null;
+}
+
+export interface EgressEvent {
+  type: "egress";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  decision: "denied";
+  host: string;
+  reason: string;
 }
 
 export interface Error {
@@ -211,14 +293,13 @@ export interface ErrorInfo {
   message: string;
 }
 
-export interface Event {
-  event_id: string;
-  sequence: number;
-  type: string;
-  deployment_id: string;
-  thread_id: string | null;
-  run_id: string | null;
-  created_at: string;
+export type Event = DeploymentStatusEvent | RunStatusEvent | TokenEvent | MessageEvent | ReasoningEvent | TurnAbandonedEvent | ToolCallEvent | ToolResultEvent | SteeringRequestEvent | SteeringResolvedEvent | FilesystemEvent | MemoryEvent | UsageEvent | AutomationEvent | CompactionEvent | WarningEvent | EgressEvent;
+
+export interface EventList {
+  /** Events, oldest first. */
+  data: Event[];
+  /** The last event's id when more events follow (pass it as after), null at the end of the log. */
+  next_cursor: string | null;
 }
 
 export interface EventsRef {
@@ -259,6 +340,24 @@ export interface FileList {
 export interface Filesystem {
   workspace_path: string;
   persistent: boolean;
+}
+
+export interface FilesystemEvent {
+  type: "filesystem";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  change: "created" | "modified" | "deleted";
+  /** Relative to the workspace. */
+  path: string;
+  size: number;
 }
 
 export interface Health {
@@ -350,15 +449,15 @@ export interface MCPServer {
 
 export interface MCPServerInput {
   /** ^[a-z0-9][a-z0-9_-]{0,31}$, without "__" and not ending in "_"; its tools are offered as {name}__{tool}. */
-  name: string | null;
+  name?: string | null;
   /** https, or http to a private address only when the operator allows private networks. */
   url: string | null;
   /** Allowlist of the server's own tool names (empty: all). */
-  tools: string[];
+  tools?: string[];
   /** Request headers; values may use ${ENV_NAME} placeholders filled from the deployment's secrets on the host. */
-  headers: { [key: string]: string };
+  headers?: { [key: string]: string };
   /** Default permission of its tools. */
-  permission: "always_allow" | "always_ask" | null;
+  permission?: "always_allow" | "always_ask" | null;
 }
 
 export interface MCPServerList {
@@ -382,6 +481,23 @@ export interface Memory {
   updated_at: string;
 }
 
+export interface MemoryEvent {
+  type: "memory";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  memory_id: string;
+  change: "created" | "updated" | "deleted";
+  source: "agent" | "api";
+}
+
 export interface MemoryRequest {
   /** One durable fact about the customer (≤ 2000 characters). */
   content: string | null;
@@ -394,6 +510,29 @@ export interface Message {
   run_id: string | null;
   attachments?: Attachment[];
   created_at: string;
+}
+
+export interface MessageEvent {
+  type: "message";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  message_id: string;
+  role: "user" | "agent";
+  content: string;
+  /** The agent's message: the turn whose token deltas add up to it. */
+  turn?: number | null;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+  /** The parent's subagents call, on a subagent's events only. */
+  parent_tool_call_id?: string | null;
 }
 
 export interface Model {
@@ -412,11 +551,34 @@ export interface Network {
   allowed_hosts: string[];
 }
 
+export interface ReasoningEvent {
+  type: "reasoning";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  delta: string;
+  /** The model call's ordinal in the run (per subagent for a subagent's), from 1. */
+  turn: number;
+  /** 1, then +1 each time the turn is redone (after a crash, a restart or a failed stream); drop the deltas of an attempt that turn_abandoned names. */
+  attempt: number;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+  /** The parent's subagents call, on a subagent's events only. */
+  parent_tool_call_id?: string | null;
+}
+
 export interface ResolveSteeringRequest {
   /** approve or deny an approval; answer a question (or an approval, with a message instead of approving: the tool does not run); deny a question to decline it. */
   decision: "approve" | "deny" | "answer" | null;
   /** Reported to the model: why denied, or the answer. */
-  message: string | null;
+  message?: string | null;
 }
 
 export interface Resources {
@@ -446,6 +608,25 @@ export interface Run {
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
+}
+
+export interface RunStatusEvent {
+  type: "run_status";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  status: "queued" | "running" | "waiting_on_human" | "completed" | "error" | "cancelled";
+  /** Why the run stopped: end_turn, max_steps, cancelled, error or requires_action (waiting on a human); null while it has not. */
+  stop_reason: string | null;
+  /** Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits or internal_error. */
+  error: ErrorInfo | null;
 }
 
 export interface Sandbox {
@@ -551,6 +732,14 @@ export interface SkillRef {
   source: "file" | "inline" | "url";
 }
 
+export interface SkillRequest {
+  name: string;
+  source: "file" | "inline" | "url";
+  path?: string;
+  content?: string;
+  url?: string;
+}
+
 export interface SteeringRequest {
   steering_request_id: string;
   deployment_id: string;
@@ -577,6 +766,62 @@ export interface SteeringRequest {
   resolved_at: string | null;
 }
 
+export interface SteeringRequestEvent {
+  type: "steering_request";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  steering_request_id: string;
+  kind: "approval" | "question";
+  summary: string;
+  tool: string;
+  origin: string;
+  tool_call_id: string;
+  /** The paused call's arguments (a JSON object). */
+  arguments: unknown;
+  /** A question's suggested answers, or null. */
+  options: string[] | null;
+  /** When it resolves as timeout (a deny) if nobody answers. */
+  expires_at: string;
+}
+
+export interface SteeringResolvedEvent {
+  type: "steering_resolved";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  steering_request_id: string;
+  decision: "approve" | "deny" | "answer" | "timeout";
+  /** The human's message (empty when none). */
+  message: string;
+}
+
+export interface StreamToken {
+  /** Pass as ?access_token= to GET /v1/deployments/{deployment_id}/events (this deployment's only). */
+  token: string;
+  deployment_id: string;
+  /** After this, the token opens no stream (a stream already open goes on). */
+  expires_at: string;
+  /** Seconds until expires_at (600). */
+  expires_in: number;
+  /** The event stream's URL with the token, for new EventSource(url); add after=<event id> to resume. */
+  url: string;
+}
+
 export interface Thread {
   thread_id: string;
   deployment_id: string;
@@ -600,6 +845,54 @@ export interface ThreadWithMessages {
   messages: Message[];
 }
 
+export interface TokenEvent {
+  type: "token";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  delta: string;
+  /** The model call's ordinal in the run (per subagent for a subagent's), from 1. */
+  turn: number;
+  /** 1, then +1 each time the turn is redone (after a crash, a restart or a failed stream); drop the deltas of an attempt that turn_abandoned names. */
+  attempt: number;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+  /** The parent's subagents call, on a subagent's events only. */
+  parent_tool_call_id?: string | null;
+}
+
+export interface ToolCallEvent {
+  type: "tool_call";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  tool_call_id: string;
+  /** The tool's bare name (an MCP tool's name on its server). */
+  tool: string;
+  /** builtin, or the MCP server's name. */
+  origin: string;
+  /** The call's arguments (a JSON object). */
+  arguments: unknown;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+  /** The parent's subagents call, on a subagent's events only. */
+  parent_tool_call_id?: string | null;
+}
+
 export interface ToolInfo {
   /** The model-facing name. */
   name: string;
@@ -619,6 +912,33 @@ export interface ToolList {
   mcp_servers: MCPServerStatus[];
 }
 
+export interface ToolResultEvent {
+  type: "tool_result";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  tool_call_id: string;
+  tool: string;
+  origin: string;
+  /** The result (a preview when truncated), secret values redacted. */
+  result: string;
+  is_error: boolean;
+  truncated: boolean;
+  /** Workspace path of the whole output when truncated; null otherwise. */
+  output_path: string | null;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+  /** The parent's subagents call, on a subagent's events only. */
+  parent_tool_call_id?: string | null;
+}
+
 export interface ToolSettings {
   enabled?: boolean | null;
   permission?: string;
@@ -633,14 +953,87 @@ export interface TriggerResponse {
   run_id: string;
 }
 
+export interface TurnAbandonedEvent {
+  type: "turn_abandoned";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  /** The model call's ordinal in the run (per subagent for a subagent's), from 1. */
+  turn: number;
+  /** 1, then +1 each time the turn is redone (after a crash, a restart or a failed stream); drop the deltas of an attempt that turn_abandoned names. */
+  attempt: number;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+  /** The parent's subagents call, on a subagent's events only. */
+  parent_tool_call_id?: string | null;
+}
+
+export interface UpdateAutomationRequest {
+  /** ≤ 200 characters. Required on create. */
+  name?: string | null;
+  /** A 5-field cron expression (minute hour day-of-month month day-of-week) or plain English such as 'every Monday at 9am', 'every 2 hours', 'every weekday at 8:30', read in timezone. Required on create. */
+  schedule?: string | null;
+  /** What the agent is asked at each firing (the run's input). Required on create. */
+  instructions?: string | null;
+  /** The thread its runs go to; default: a thread of its own, made now. */
+  thread_id?: string | null;
+  /** Default true. */
+  enabled?: boolean | null;
+  /** IANA time zone the schedule is read in (default UTC). */
+  timezone?: string | null;
+  /** A firing missed while the server was down: skip it, or run once on start (default). */
+  missed_run_policy?: "skip" | "run_once" | null;
+  /** Retries of a run that ended in error (0–10, default 2; after 1 min, 5 min, 15 min…). */
+  max_retries?: number | null;
+  /** A firing while its last run is still going: skip it (default) or queue a run behind it. */
+  overlap?: "skip" | "queue" | null;
+}
+
+export interface UpdateDeploymentRequest {
+  /** Your id for the customer (≤ 255 chars); forwarded to MCP servers. Required on create, immutable. */
+  customer_id?: string | null;
+  /** Display name (≤ 200 chars). Required on create. */
+  name?: string | null;
+  /** The agent's instructions (≤ 100,000 chars). Required on create. */
+  system_prompt?: string | null;
+  /** Agent runtime; only hermes. Immutable. */
+  runtime?: "hermes" | null;
+  /** provider/model, e.g. anthropic/claude-sonnet-4.5; default: the server's default model. */
+  model?: string | null;
+  sandbox?: SandboxInput | null;
+  /** ≤ 20 servers with unique names; replaces the whole list on update. */
+  mcp_servers?: MCPServer[] | null;
+  /** ≤ 20 skills with unique names; replaces the whole list on update. */
+  skills?: SkillInput[] | null;
+  /** ENV_NAME → sec_... references; on update merged per key, null removes a key. */
+  secrets?: { [key: string]: string | null };
+  /** memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default. */
+  features?: { [key: string]: boolean | null };
+  /** Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings. */
+  tools?: { [key: string]: ToolSettings | null };
+  /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
+  metadata?: { [key: string]: string | null };
+  /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
+  budget_usd?: number | null;
+  /** Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired). */
+  restore_snapshot_id?: string | null;
+}
+
 export interface UpdateThreadRequest {
   /** The new title (≤ 200 chars). */
   title: string | null;
 }
 
 export interface UpdateToolRequest {
-  enabled: boolean | null;
-  permission: "always_allow" | "always_ask" | null;
+  enabled?: boolean | null;
+  permission?: "always_allow" | "always_ask" | null;
 }
 
 export interface Usage {
@@ -650,6 +1043,44 @@ export interface Usage {
   tool_calls: number;
   model_calls: number;
   cost_usd: number | null;
+}
+
+export interface UsageEvent {
+  type: "usage";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  /** Null when the model's price is unknown. */
+  cost_usd: number | null;
+  /** A call other than one of the agent's own turns. */
+  purpose?: "compaction" | "subagent" | null;
+}
+
+export interface WarningEvent {
+  type: "warning";
+  /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
+  event_id: string;
+  /** Per deployment, grows by exactly one per event. */
+  sequence: number;
+  deployment_id: string;
+  /** Null for deployment-level events. */
+  thread_id: string | null;
+  /** Null for events outside a run. */
+  run_id: string | null;
+  created_at: string;
+  message: string;
+  /** What it concerns, such as mcp. */
+  source: string;
 }
 
 export interface Webhook {
@@ -664,17 +1095,18 @@ export interface Webhook {
 
 export interface WriteFileRequest {
   /** The file, relative to the workspace; may instead be given as the path query parameter. */
-  path: string | null;
+  path?: string | null;
   /** The file's content. */
   content: string | null;
   /** How content is encoded (default utf8). */
-  encoding: "utf8" | "base64" | null;
+  encoding?: "utf8" | "base64" | null;
 }
 
 /** Every operation of the API: path template → HTTP methods served on it. */
 export interface Operations {
   "/healthz": "GET";
   "/metrics": "GET";
+  "/openapi.yaml": "GET";
   "/readyz": "GET";
   "/v1/api_keys": "GET" | "POST";
   "/v1/api_keys/{key_id}": "DELETE";
@@ -684,6 +1116,7 @@ export interface Operations {
   "/v1/deployments/{deployment_id}/automations/{automation_id}": "DELETE" | "GET" | "PATCH";
   "/v1/deployments/{deployment_id}/automations/{automation_id}/trigger": "POST";
   "/v1/deployments/{deployment_id}/events": "GET";
+  "/v1/deployments/{deployment_id}/events/tokens": "POST";
   "/v1/deployments/{deployment_id}/files": "DELETE" | "GET" | "PUT";
   "/v1/deployments/{deployment_id}/files/content": "GET";
   "/v1/deployments/{deployment_id}/mcp_servers": "GET" | "POST";
