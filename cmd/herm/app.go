@@ -335,7 +335,7 @@ func (a *app) start(ctx context.Context) error {
 	// body and response; the API extends them while the client keeps up
 	// (httpapi's deadlines).
 	a.http = &http.Server{
-		Handler:                      a.api,
+		Handler:                      withConsole(a.api),
 		ReadHeaderTimeout:            a.cfg.HTTP.ReadHeader,
 		ReadTimeout:                  a.cfg.HTTP.Body,
 		WriteTimeout:                 a.cfg.HTTP.Write,
