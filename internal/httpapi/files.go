@@ -58,11 +58,7 @@ func (s *Server) workspace(r *http.Request) (*sandbox.Workspace, error) {
 	if s.boxes == nil {
 		return nil, herm.Errorf(herm.EUnavailable, "this server has no workspaces")
 	}
-	sb, err := s.boxes.Get(r.Context(), d)
-	if err != nil {
-		return nil, err
-	}
-	return sb.Workspace(), nil
+	return s.boxes.Workspace(r.Context(), d)
 }
 
 // fileTarget returns the workspace and the path query parameter, which is

@@ -160,7 +160,10 @@ func (m *Manager) RestoreInto(_ context.Context, d *herm.Deployment, snapshotID 
 // Provision prepares a deployment's sandbox (idempotent), with its
 // workspace restored from a snapshot when its creation asked for one.
 func (m *Manager) Provision(ctx context.Context, d *herm.Deployment) error {
-	sb, err := m.Get(ctx, d)
+	// Not Get: what SetPrepare's hook starts (an egress proxy, a CA) waits
+	// for the first command, so that an idle deployment costs no goroutines
+	// or descriptors.
+	sb, err := m.get(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -176,8 +179,19 @@ func (m *Manager) Provision(ctx context.Context, d *herm.Deployment) error {
 	return nil
 }
 
+// Workspace returns a deployment's workspace, ensuring its sandbox first
+// when this process has not yet, without preparing it for commands (no
+// SetPrepare hook): for the server's own reads and writes of files.
+func (m *Manager) Workspace(ctx context.Context, d *herm.Deployment) (*Workspace, error) {
+	sb, err := m.get(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return sb.Workspace(), nil
+}
+
 // Get returns a deployment's sandbox, ensuring it first when this process
-// has not yet (after a restart, say), prepared (SetPrepare).
+// has not yet (after a restart, say), prepared (SetPrepare) for commands.
 func (m *Manager) Get(ctx context.Context, d *herm.Deployment) (Sandbox, error) {
 	sb, err := m.get(ctx, d)
 	if err != nil || m.prepare == nil {
@@ -367,7 +381,7 @@ func diff(before, after map[string]fileState) []Change {
 func (m *Manager) Destroy(ctx context.Context, d *herm.Deployment) error {
 	if m.snaps != nil {
 		if pending := m.snaps.PendingFor(d.ID); len(pending) > 0 {
-			sb, err := m.Get(ctx, d)
+			sb, err := m.get(ctx, d)
 			if err != nil {
 				return err
 			}

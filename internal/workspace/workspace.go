@@ -29,7 +29,9 @@ import (
 
 // Sandboxes hands out deployments' sandboxes (sandbox.Manager).
 type Sandboxes interface {
-	Get(ctx context.Context, d *herm.Deployment) (sandbox.Sandbox, error)
+	// Workspace returns a deployment's workspace, without preparing its
+	// sandbox for commands (sandbox.Manager.Workspace).
+	Workspace(ctx context.Context, d *herm.Deployment) (*sandbox.Workspace, error)
 }
 
 // Downloader fetches a URL, under the deployment's egress policy when d is
@@ -64,12 +66,12 @@ func New(opts Options) *Host {
 // Spill saves a tool call's full output in the deployment's workspace, as
 // .herm/outputs/<call id>.txt, and returns that path.
 func (h *Host) Spill(ctx context.Context, d *herm.Deployment, callID, content string) (string, error) {
-	sb, err := h.opts.Sandboxes.Get(ctx, d)
+	ws, err := h.opts.Sandboxes.Workspace(ctx, d)
 	if err != nil {
 		return "", err
 	}
 	p := ".herm/outputs/" + safeName(callID) + ".txt"
-	if _, err := sb.Workspace().For(herm.RunOf(ctx)).WriteFile(p, strings.NewReader(content)); err != nil {
+	if _, err := ws.For(herm.RunOf(ctx)).WriteFile(p, strings.NewReader(content)); err != nil {
 		return "", err
 	}
 	return p, nil
@@ -78,12 +80,12 @@ func (h *Host) Spill(ctx context.Context, d *herm.Deployment, callID, content st
 // SaveFile keeps a binary part of a tool result in the workspace, as
 // .herm/outputs/<call id>-<name>, and returns that path.
 func (h *Host) SaveFile(ctx context.Context, d *herm.Deployment, callID string, f tools.File) (string, error) {
-	sb, err := h.opts.Sandboxes.Get(ctx, d)
+	ws, err := h.opts.Sandboxes.Workspace(ctx, d)
 	if err != nil {
 		return "", err
 	}
 	p := ".herm/outputs/" + safeName(callID) + "-" + safeFileName(f.Name)
-	if _, err := sb.Workspace().For(herm.RunOf(ctx)).WriteFile(p, bytes.NewReader(f.Data)); err != nil {
+	if _, err := ws.For(herm.RunOf(ctx)).WriteFile(p, bytes.NewReader(f.Data)); err != nil {
 		return "", err
 	}
 	return p, nil
@@ -121,12 +123,12 @@ func (h *Host) Save(ctx context.Context, d *herm.Deployment, runID string, n int
 			name += exts[0]
 		}
 	}
-	sb, err := h.opts.Sandboxes.Get(ctx, d)
+	ws, err := h.opts.Sandboxes.Workspace(ctx, d)
 	if err != nil {
 		return herm.SavedAttachment{}, err
 	}
 	p := fmt.Sprintf("attachments/%s/%d-%s", safeName(runID), n, safeFileName(name))
-	e, err := sb.Workspace().For(herm.RunOf(ctx)).WriteFile(p, bytes.NewReader(data))
+	e, err := ws.For(herm.RunOf(ctx)).WriteFile(p, bytes.NewReader(data))
 	if err != nil {
 		return herm.SavedAttachment{}, err
 	}
@@ -135,11 +137,11 @@ func (h *Host) Save(ctx context.Context, d *herm.Deployment, runID string, n int
 
 // Read returns a saved attachment's bytes.
 func (h *Host) Read(ctx context.Context, d *herm.Deployment, p string) ([]byte, error) {
-	sb, err := h.opts.Sandboxes.Get(ctx, d)
+	ws, err := h.opts.Sandboxes.Workspace(ctx, d)
 	if err != nil {
 		return nil, err
 	}
-	return sb.Workspace().ReadFile(p, herm.MaxAttachmentBytes)
+	return ws.ReadFile(p, herm.MaxAttachmentBytes)
 }
 
 // ResolveSkill checks a configured skill's SKILL.md when it is set: an
@@ -170,12 +172,12 @@ func (h *Host) ResolveSkill(ctx context.Context, s herm.Skill, d *herm.Deploymen
 		if stored.Status != herm.DeploymentReady {
 			return s, nil
 		}
-		sb, err := h.opts.Sandboxes.Get(ctx, stored)
+		ws, err := h.opts.Sandboxes.Workspace(ctx, stored)
 		if err != nil {
 			return s, err
 		}
 		_, file := skills.FileDir(s.Path)
-		b, err := sb.Workspace().ReadFile(file, skills.MaxBytes)
+		b, err := ws.ReadFile(file, skills.MaxBytes)
 		if err != nil {
 			return s, herm.Errorf(herm.EInvalidSkill, "%s: %s", file, herm.ErrorMessage(err))
 		}
@@ -199,9 +201,9 @@ func checkSkill(content, name string) error {
 // SystemExtra is what a run's system prompt gets besides the deployment's
 // own: the skills catalog, and what the agent remembers (features.memory).
 func (h *Host) SystemExtra(ctx context.Context, d *herm.Deployment) string {
-	var ws *sandbox.Workspace
-	if sb, err := h.opts.Sandboxes.Get(ctx, d); err == nil {
-		ws = sb.Workspace()
+	ws, err := h.opts.Sandboxes.Workspace(ctx, d)
+	if err != nil {
+		ws = nil
 	}
 	out := skills.Catalog(skills.Load(ctx, d, ws))
 	if d.Features.Memory && ws != nil && h.opts.Memories != nil {

@@ -17,7 +17,9 @@ import (
 // oneSandbox hands out one sandbox of the process driver.
 type oneSandbox struct{ sb sandbox.Sandbox }
 
-func (o oneSandbox) Get(context.Context, *herm.Deployment) (sandbox.Sandbox, error) { return o.sb, nil }
+func (o oneSandbox) Workspace(context.Context, *herm.Deployment) (*sandbox.Workspace, error) {
+	return o.sb.Workspace(), nil
+}
 
 // fakeDownloader serves fixed bodies by URL; others fail.
 type fakeDownloader map[string]string
