@@ -261,6 +261,23 @@ func TestConsole(t *testing.T) {
 	}
 	b.safe("steering")
 
+	// Cancel: a run stopped from its button ends cancelled, and the button
+	// goes.
+	b.wait("stream live for a third run", `document.querySelector("#stream-state")?.dataset.state === "live" && !document.querySelector("#send").disabled`)
+	b.do("send a long one", chromedp.SendKeys(chromedp.CSS("#composer-text"), strings.Repeat("Tell me about the tides and the moon. ", 20)), chromedp.Click(chromedp.CSS("#send")))
+	b.wait("third run streaming", `document.querySelectorAll(".run").length === 3 && document.querySelectorAll(".run")[2].querySelector(".msg-agent.streaming .content")?.textContent.length > 20`)
+	// The button is clicked from the page: the streaming text moves it
+	// between chromedp's reading of its position and its mouse click.
+	eval[bool](b, `(document.querySelectorAll(".run")[2].querySelector("button.cancel-run").click(), true)`)
+	b.wait("cancelled", `document.querySelectorAll(".run")[2].dataset.status === "cancelled" && document.querySelectorAll(".run")[2].querySelector("button.cancel-run").hidden`)
+	third := eval[string](b, `document.querySelectorAll(".run")[2].dataset.runId`)
+	if r := s.must(200, "GET", "/v1/deployments/"+dep+"/runs/"+third, nil); r["status"] != "cancelled" {
+		t.Fatalf("the run is %v after Cancel run", r["status"])
+	}
+	if eval[bool](b, `!document.querySelectorAll(".run")[0].querySelector("button.cancel-run").hidden`) {
+		t.Fatal("a completed run offers to cancel it")
+	}
+
 	// Files: the directory, then the file.
 	b.do("files", chromedp.Click(chromedp.CSS(`#nav a[href$="/files"]`)), chromedp.WaitVisible(chromedp.CSS("#files")))
 	b.do("dir", chromedp.Click(chromedp.CSS(`#files a[href*="notes%2F"]`)))

@@ -314,6 +314,7 @@ async function thread(c, dep, thr) {
   main.appendChild(runsEl);
   const log = new RunLog(runsEl, {
     resolve: (id, decision, message) => c.post(depPath(dep) + "/steering_requests/" + enc(id), message ? { decision, message } : { decision }),
+    cancel: (runId) => c.post(depPath(dep) + "/runs/" + enc(runId) + "/cancel"),
   });
   const remember = () => { if (log.lastId) sessionStorage.setItem(cursorKey(dep, thr), log.lastId); };
 

@@ -15,7 +15,8 @@ export function isActive(status) {
 // Thread holds the runs shown for one thread, in the order they started.
 export class RunLog {
   // el: the container; opts.resolve(request, decision, message) answers a
-  // steering request and returns the resolved request.
+  // steering request and returns the resolved request; opts.cancel(run)
+  // asks for a run's cancellation.
   constructor(el, opts) {
     this.el = el;
     this.opts = opts;
@@ -59,12 +60,29 @@ class RunView {
     this.text = null; // the agent text block tokens go to
     this.tools = new Map();
     this.requests = new Map();
+    this.cancelNote = h("span", { class: "decision", role: "status" });
+    this.cancelButton = h("button", { type: "button", class: "cancel-run", on: { click: () => this.cancel() } }, "Cancel run");
     this.el = h("section", { class: "run", "data-run-id": id, "aria-label": "Run " + id },
       h("header", { class: "run-head" },
         h("span", { class: "run-id" }, "Run ", h("code", {}, id)),
         this.status,
-        this.usageEl),
+        this.usageEl,
+        this.cancelButton,
+        this.cancelNote),
       this.body);
+  }
+
+  async cancel() {
+    if (!this.opts.cancel) return;
+    this.cancelButton.disabled = true;
+    this.cancelNote.textContent = "Cancelling…";
+    try {
+      await this.opts.cancel(this.id);
+      this.cancelNote.textContent = ""; // the run_status event says the rest
+    } catch (e) {
+      this.cancelNote.textContent = "Could not cancel: " + e.message;
+      this.cancelButton.disabled = false;
+    }
   }
 
   setStatus(s, ev) {
@@ -72,6 +90,7 @@ class RunView {
     this.status.replaceWith(b);
     this.status = b;
     this.el.setAttribute("data-status", s);
+    this.cancelButton.hidden = !isActive(s);
     if (ev && ev.error) this.body.appendChild(h("p", { class: "error", role: "alert" }, "Run error: ", String(ev.error.message || ev.error.code || "")));
     if (!isActive(s)) this.closeText();
   }
