@@ -27,10 +27,11 @@ or --server URL and --api-key KEY; --json prints JSON for scripts):
   events       print a deployment's events: herm events <deployment_id> [--follow]
   files        ls | cat | put | rm
   memories     list | add | get | update | delete
-  skills       list | get | add | delete
+  skills       list | get | add | replace | delete
   tools        list | set
+  mcp          list | add | replace | remove   (a deployment's MCP servers)
   automations  list | get | create | update | delete | trigger
-  steering     list | respond
+  steering     list | get | respond
   secrets      list | get | create | rotate | delete
   keys         list | create | delete
   webhooks     list | get | create | delete | deliveries
@@ -76,10 +77,16 @@ func cliCommand(name string) (usage string, ok bool) {
   herm skills list <deployment_id>
   herm skills get <deployment_id> <skill_id>
   herm skills add <deployment_id> --name N (--file SKILL.md | --url URL | --path WORKSPACE_PATH)
+  herm skills replace <deployment_id> <skill_id> --name N (--file SKILL.md | --url URL | --path WORKSPACE_PATH)
   herm skills delete <deployment_id> <skill_id>`,
 		"tools": `usage:
   herm tools list <deployment_id>
   herm tools set <deployment_id> <tool> [--enabled=true|false] [--permission always_allow|always_ask]`,
+		"mcp": `usage:
+  herm mcp list <deployment_id>
+  herm mcp add <deployment_id> <name> <url> [--tool T]... [--header Name=value]... [--permission always_allow|always_ask]
+  herm mcp replace <deployment_id> <name> <url> [--tool T]... [--header Name=value]... [--permission always_allow|always_ask]
+  herm mcp remove <deployment_id> <name>`,
 		"automations": `usage:
   herm automations list <deployment_id> [--limit N] [--all]
   herm automations get <deployment_id> <automation_id>
@@ -89,6 +96,7 @@ func cliCommand(name string) (usage string, ok bool) {
   herm automations trigger <deployment_id> <automation_id>`,
 		"steering": `usage:
   herm steering list <deployment_id> [--status pending|resolved] [--run ID]
+  herm steering get <deployment_id> <steering_request_id>
   herm steering respond <deployment_id> <steering_request_id> approve|deny|answer [message]`,
 		"secrets": `usage:
   herm secrets list [--limit N] [--all]
@@ -119,9 +127,16 @@ type cli struct {
 	out, errOut io.Writer
 	tty         bool // out is a terminal: a spinner, and prompts
 
-	url, key string
+	url, key string // the flags
 	json     bool
 	c        *sdk.Client
+	base     string // the server's URL and key in use
+	apiKey   string
+}
+
+// client is a client of the server with opts.
+func (x *cli) client(opts ...sdk.Option) *sdk.Client {
+	return sdk.NewClient(x.base, x.apiKey, append([]sdk.Option{sdk.WithUserAgent("herm-cli/" + version)}, opts...)...)
 }
 
 // usageErr is bad usage: a message and the command's usage.
@@ -142,7 +157,7 @@ func runCLI(ctx context.Context, args []string, getenv func(string) string, stdi
 	}
 	if len(rest) == 0 || rest[0] == "-h" || rest[0] == "--help" || rest[0] == "help" {
 		if len(rest) == 0 {
-			return usageErr{"herm " + name + ": missing subcommand", usage}
+			return usageErr{name + ": missing subcommand", usage}
 		}
 		return errHelp{usage + "\n"}
 	}
@@ -168,7 +183,7 @@ func (x *cli) parse(fs *flag.FlagSet, usage string, args []string, minArgs, maxA
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp{usage + "\n"}
 			}
-			return nil, usageErr{"herm: " + err.Error(), usage}
+			return nil, usageErr{fs.Name() + ": " + err.Error(), usage}
 		}
 		if fs.NArg() == 0 {
 			break
@@ -178,9 +193,9 @@ func (x *cli) parse(fs *flag.FlagSet, usage string, args []string, minArgs, maxA
 	}
 	switch {
 	case len(pos) < minArgs:
-		return nil, usageErr{fmt.Sprintf("herm %s: missing arguments", fs.Name()), usage}
+		return nil, usageErr{fmt.Sprintf("%s: missing arguments", fs.Name()), usage}
 	case maxArgs >= 0 && len(pos) > maxArgs:
-		return nil, usageErr{fmt.Sprintf("herm %s: too many arguments (%s)", fs.Name(), strings.Join(pos[maxArgs:], " ")), usage}
+		return nil, usageErr{fmt.Sprintf("%s: too many arguments (%s)", fs.Name(), strings.Join(pos[maxArgs:], " ")), usage}
 	}
 	base := x.url
 	if base == "" {
@@ -196,21 +211,45 @@ func (x *cli) parse(fs *flag.FlagSet, usage string, args []string, minArgs, maxA
 	if key == "" {
 		return nil, errors.New("no API key: set HERM_API_KEY or pass --api-key (a server prints its admin key at first start and saves it in <data-dir>/admin.key)")
 	}
-	x.c = sdk.NewClient(base, key)
+	x.base, x.apiKey = base, key
+	x.c = x.client()
 	return pos, nil
 }
 
-// print prints v: as JSON with --json, else with human (or as indented
-// JSON when human is nil).
+// print prints v: as JSON with --json, else with human.
 func (x *cli) print(v any, human func(w io.Writer)) error {
-	if x.json || human == nil {
-		enc := json.NewEncoder(x.out)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+	if x.json {
+		return x.printJSON(v)
 	}
 	human(x.out)
 	return nil
+}
+
+// printJSON prints v as indented JSON.
+func (x *cli) printJSON(v any) error {
+	enc := json.NewEncoder(x.out)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// fields prints key/value pairs, the values aligned; a value's further
+// lines are indented to the values' column.
+func fields(w io.Writer, kv ...string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := strings.ReplaceAll(strings.TrimRight(kv[i+1], "\n"), "\t", "    ")
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], strings.ReplaceAll(v, "\n", "\n\t"))
+	}
+	tw.Flush()
+}
+
+// joinOr is ss joined by ", ", or "-".
+func joinOr(ss []string) string {
+	if len(ss) == 0 {
+		return "-"
+	}
+	return strings.Join(ss, ", ")
 }
 
 // table prints rows under a header, aligned.
@@ -327,7 +366,7 @@ func printList[T any](x *cli, items []T, next string, header string, row func(T)
 		items = []T{}
 	}
 	if x.json {
-		return x.print(sdk.Page[T]{Data: items, NextCursor: next}, nil)
+		return x.printJSON(sdk.Page[T]{Data: items, NextCursor: next})
 	}
 	rows := make([][]string, 0, len(items))
 	for _, it := range items {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,7 +45,7 @@ func (x *cli) dispatch(ctx context.Context, name string, args []string) error {
 			p.Metadata = meta
 		}
 		if p.CustomerID == "" || p.Name == "" {
-			return usageErr{"herm deployments create: --customer and --name are required", usage}
+			return usageErr{"deployments create: --customer and --name are required", usage}
 		}
 		d, err := x.c.Deployments.Create(ctx, p)
 		if err != nil {
@@ -79,7 +81,7 @@ func (x *cli) dispatch(ctx context.Context, name string, args []string) error {
 		if d == nil {
 			return err
 		}
-		if perr := x.print(d, nil); perr != nil {
+		if perr := x.print(d, func(w io.Writer) { printDeployment(w, d) }); perr != nil {
 			return perr
 		}
 		return err
@@ -357,4 +359,87 @@ func printRunObject(w io.Writer, r *sdk.Run) {
 	if r.Error != nil {
 		fmt.Fprintf(w, "  error: %s: %s\n", r.Error.Code, r.Error.Message)
 	}
+}
+
+// printDeployment prints a deployment's settings and status.
+func printDeployment(w io.Writer, d *sdk.Deployment) {
+	status := d.Status
+	if d.Error != nil {
+		status += " (" + d.Error.Code + ": " + d.Error.Message + ")"
+	}
+	sandbox := "disabled"
+	if d.Sandbox.Enabled {
+		sandbox = d.Sandbox.Type
+		if d.Sandbox.PersistentFilesystem {
+			sandbox += ", persistent filesystem"
+		}
+		if n := d.Sandbox.Network; n.Egress != "" {
+			sandbox += ", egress " + n.Egress
+			if len(n.AllowedHosts) > 0 {
+				sandbox += " to " + strings.Join(n.AllowedHosts, " ")
+			}
+		}
+	}
+	var mcp, skills, secrets, tools, features, meta []string
+	for _, m := range d.MCPServers {
+		mcp = append(mcp, m.Name+" "+m.URL)
+	}
+	for _, s := range d.Skills {
+		skills = append(skills, s.Name+" ("+s.SkillID+")")
+	}
+	for _, k := range sortedKeys(d.Secrets) {
+		secrets = append(secrets, k+"="+d.Secrets[k])
+	}
+	for _, k := range sortedKeys(d.Tools) {
+		t := d.Tools[k]
+		var set []string
+		if t.Enabled != nil {
+			set = append(set, "enabled="+strconv.FormatBool(*t.Enabled))
+		}
+		if t.Permission != "" {
+			set = append(set, t.Permission)
+		}
+		tools = append(tools, k+" "+strings.Join(set, " "))
+	}
+	for name, on := range map[string]bool{"memory": d.Features.Memory, "dreaming": d.Features.Dreaming, "automations": d.Features.Automations,
+		"steering": d.Features.Steering, "filesystem_webhooks": d.Features.FilesystemWebhooks} {
+		if on {
+			features = append(features, name)
+		}
+	}
+	slices.Sort(features)
+	for _, k := range sortedKeys(d.Metadata) {
+		meta = append(meta, k+"="+d.Metadata[k])
+	}
+	budget := "-"
+	if d.BudgetUSD != nil {
+		budget = fmt.Sprintf("$%.2f", *d.BudgetUSD)
+	}
+	fields(w,
+		"deployment", d.DeploymentID,
+		"name", d.Name,
+		"customer", d.CustomerID,
+		"status", status,
+		"model", orDash(d.Model),
+		"runtime", orDash(d.Runtime),
+		"default thread", d.ThreadID,
+		"config version", strconv.Itoa(d.ConfigVersion),
+		"sandbox", sandbox,
+		"workspace", orDash(d.Filesystem.WorkspacePath),
+		"features", joinOr(features),
+		"tools", joinOr(tools),
+		"mcp servers", joinOr(mcp),
+		"skills", joinOr(skills),
+		"secrets", joinOr(secrets),
+		"metadata", joinOr(meta),
+		"budget", budget,
+		"created", when(&d.CreatedAt),
+		"updated", when(&d.UpdatedAt),
+		"system prompt", orDash(d.SystemPrompt),
+	)
+}
+
+// sortedKeys is m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }

@@ -77,16 +77,17 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 			return err
 		}
 		return x.print(s, func(w io.Writer) { fmt.Fprint(w, s.Content) })
-	case "skills add":
+	case "skills add", "skills replace":
 		sname, file, url, wpath := fs.String("name", "", "skill name (required)"), fs.String("file", "", "a local SKILL.md (\"-\": stdin), sent inline"), fs.String("url", "", "a SKILL.md URL"), fs.String("path", "", "a SKILL.md (or folder) in the workspace")
-		pos, err := parse(1, 1)
+		n := map[string]int{"add": 1, "replace": 2}[sub]
+		pos, err := parse(n, n)
 		if err != nil {
 			return err
 		}
 		p := sdk.SkillParams{Name: *sname}
 		switch {
 		case *sname == "" || btoi(*file != "")+btoi(*url != "")+btoi(*wpath != "") != 1:
-			return usageErr{"herm skills add: --name and exactly one of --file, --url, --path are required", usage}
+			return usageErr{"skills " + sub + ": --name and exactly one of --file, --url, --path are required", usage}
 		case *file != "":
 			b, err := x.readInput(*file)
 			if err != nil {
@@ -98,7 +99,12 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 		default:
 			p.Source, p.Path = "file", *wpath
 		}
-		s, err := x.c.Skills.Create(ctx, pos[0], p)
+		var s *sdk.Skill
+		if sub == "add" {
+			s, err = x.c.Skills.Create(ctx, pos[0], p)
+		} else {
+			s, err = x.c.Skills.Replace(ctx, pos[0], pos[1], p)
+		}
 		if err != nil {
 			return err
 		}
@@ -109,6 +115,48 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 			return err
 		}
 		return x.done(x.c.Skills.Delete(ctx, pos[0], pos[1]), pos[1]+" deleted")
+
+	case "mcp list":
+		pos, err := parse(1, 1)
+		if err != nil {
+			return err
+		}
+		ms, err := x.c.MCPServers.List(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return printList(x, ms, "", "NAME URL PERMISSION TOOLS HEADERS", func(m sdk.MCPServer) []string {
+			return []string{m.Name, m.URL, orDash(m.Permission), orDash(strings.Join(m.Tools, ",")), orDash(strings.Join(sortedKeys(m.Headers), ","))}
+		})
+	case "mcp add", "mcp replace":
+		tools, headers := list{}, kv{}
+		fs.Var(&tools, "tool", "a tool of the server's the agent may call (repeatable; default: all)")
+		fs.Var(headers, "header", "Name=value sent with each request; ${ENV_NAME} is filled from the deployment's secrets (repeatable)")
+		perm := fs.String("permission", "", "always_allow or always_ask: the default of its tools")
+		pos, err := parse(3, 3)
+		if err != nil {
+			return err
+		}
+		m := sdk.MCPServer{Name: pos[1], URL: pos[2], Tools: tools, Permission: *perm}
+		if len(headers) > 0 {
+			m.Headers = headers
+		}
+		var got *sdk.MCPServer
+		if sub == "add" {
+			got, err = x.c.MCPServers.Add(ctx, pos[0], m)
+		} else {
+			got, err = x.c.MCPServers.Replace(ctx, pos[0], pos[1], m)
+		}
+		if err != nil {
+			return err
+		}
+		return x.print(got, func(w io.Writer) { fmt.Fprintf(w, "%s %s\n", got.Name, got.URL) })
+	case "mcp remove":
+		pos, err := parse(2, 2)
+		if err != nil {
+			return err
+		}
+		return x.done(x.c.MCPServers.Delete(ctx, pos[0], pos[1]), pos[1]+" removed")
 
 	case "tools list":
 		pos, err := parse(1, 1)
@@ -139,7 +187,7 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 			return err
 		}
 		if enabled.v == nil && perm.v == nil {
-			return usageErr{"herm tools set: give --enabled or --permission", usage}
+			return usageErr{"tools set: give --enabled or --permission", usage}
 		}
 		t, err := x.c.Tools.Update(ctx, pos[0], pos[1], sdk.ToolUpdateParams{Enabled: enabled.v, Permission: perm.v})
 		if err != nil {
@@ -180,7 +228,7 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 		var a *sdk.Automation
 		if sub == "create" {
 			if p.Name == nil || p.Schedule == nil || p.Instructions == nil {
-				return usageErr{"herm automations create: --name, --schedule and --instructions are required", usage}
+				return usageErr{"automations create: --name, --schedule and --instructions are required", usage}
 			}
 			a, err = x.c.Automations.Create(ctx, pos[0], p)
 		} else {
@@ -201,7 +249,7 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 		if err != nil {
 			return err
 		}
-		return x.print(a, nil)
+		return x.print(a, func(w io.Writer) { printAutomation(w, a) })
 	case "automations delete":
 		pos, err := parse(2, 2)
 		if err != nil {
@@ -234,6 +282,16 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 		return printList(x, items, next, "REQUEST RUN KIND STATUS DECISION SUMMARY", func(s sdk.SteeringRequest) []string {
 			return []string{s.SteeringRequestID, s.RunID, s.Kind, s.Status, orDash(s.Decision), oneLine(s.Summary, 60)}
 		})
+	case "steering get":
+		pos, err := parse(2, 2)
+		if err != nil {
+			return err
+		}
+		s, err := x.c.Steering.Get(ctx, pos[0], pos[1])
+		if err != nil {
+			return err
+		}
+		return x.print(s, func(w io.Writer) { printSteering(w, s) })
 	case "steering respond":
 		pos, err := parse(3, 4)
 		if err != nil {
@@ -244,7 +302,7 @@ func (x *cli) dispatchMore(ctx context.Context, name, sub string, fs *flag.FlagS
 			r.Message = pos[3]
 		}
 		if r.Decision != sdk.DecisionApprove && r.Decision != sdk.DecisionDeny && r.Decision != sdk.DecisionAnswer {
-			return usageErr{fmt.Sprintf("herm steering respond: the decision is approve, deny or answer, not %q", r.Decision), usage}
+			return usageErr{fmt.Sprintf("steering respond: the decision is approve, deny or answer, not %q", r.Decision), usage}
 		}
 		s, err := x.c.Steering.Respond(ctx, pos[0], pos[1], r)
 		if err != nil {
@@ -296,16 +354,23 @@ func (x *cli) dispatchAdmin(ctx context.Context, name, sub string, fs *flag.Flag
 		if err != nil {
 			return err
 		}
-		var v any
 		if name == "secrets" {
-			v, err = x.c.Secrets.Get(ctx, pos[0])
-		} else {
-			v, err = x.c.Webhooks.Get(ctx, pos[0])
+			s, err := x.c.Secrets.Get(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			return x.print(s, func(w io.Writer) {
+				fields(w, "secret", s.SecretID, "name", s.Name, "customer", orDash(s.CustomerID),
+					"allowed hosts", joinOr(s.AllowedHosts), "created", when(&s.CreatedAt), "rotated", when(s.RotatedAt))
+			})
 		}
+		h, err := x.c.Webhooks.Get(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		return x.print(v, nil)
+		return x.print(h, func(w io.Writer) {
+			fields(w, "webhook", h.WebhookID, "url", h.URL, "events", joinOr(h.Events), "deployment", orDash(h.DeploymentID), "created", when(&h.CreatedAt))
+		})
 	case "secrets create":
 		sname, customer, hosts := fs.String("name", "", "name (required)"), fs.String("customer", "", "only this customer's deployments may use it"), list{}
 		fs.Var(&hosts, "allowed-host", "a host the value may be sent to (repeatable)")
@@ -313,7 +378,7 @@ func (x *cli) dispatchAdmin(ctx context.Context, name, sub string, fs *flag.Flag
 			return err
 		}
 		if *sname == "" {
-			return usageErr{"herm secrets create: --name is required", usage}
+			return usageErr{"secrets create: --name is required", usage}
 		}
 		value, err := x.secretValue()
 		if err != nil {
@@ -359,7 +424,7 @@ func (x *cli) dispatchAdmin(ctx context.Context, name, sub string, fs *flag.Flag
 			return err
 		}
 		if *kname == "" || len(scopes) == 0 {
-			return usageErr{"herm keys create: --name and --scope are required", usage}
+			return usageErr{"keys create: --name and --scope are required", usage}
 		}
 		k, err := x.c.APIKeys.Create(ctx, sdk.APIKeyCreateParams{Name: *kname, Scopes: scopes, CustomerID: *customer})
 		if err != nil {
@@ -375,7 +440,7 @@ func (x *cli) dispatchAdmin(ctx context.Context, name, sub string, fs *flag.Flag
 			return err
 		}
 		if *url == "" || len(events) == 0 {
-			return usageErr{"herm webhooks create: --url and --event are required", usage}
+			return usageErr{"webhooks create: --url and --event are required", usage}
 		}
 		h, err := x.c.Webhooks.Create(ctx, sdk.WebhookCreateParams{URL: *url, Events: events, DeploymentID: *dep})
 		if err != nil {
@@ -410,7 +475,7 @@ func (x *cli) dispatchAdmin(ctx context.Context, name, sub string, fs *flag.Flag
 			return []string{m.ID, m.Provider, fmt.Sprint(m.Default), fmt.Sprint(m.Demo)}
 		})
 	}
-	return usageErr{fmt.Sprintf("herm %s: unknown subcommand %q", name, sub), usage}
+	return usageErr{fmt.Sprintf("%s: unknown subcommand %q", name, sub), usage}
 }
 
 // secretValue reads a secret's value from stdin (without its final
@@ -441,4 +506,53 @@ func oneLine(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// printAutomation prints an automation and its recent runs.
+func printAutomation(w io.Writer, a *sdk.Automation) {
+	last := when(a.LastRunAt)
+	if a.LastRunStatus != "" {
+		last += " (" + a.LastRunStatus + ")"
+	}
+	fields(w,
+		"automation", a.AutomationID,
+		"name", a.Name,
+		"enabled", fmt.Sprint(a.Enabled),
+		"schedule", a.Schedule,
+		"cron", orDash(a.Cron),
+		"timezone", orDash(a.Timezone),
+		"thread", orDash(a.ThreadID),
+		"next run", when(a.NextRunAt),
+		"last run", last,
+		"missed runs", orDash(a.MissedRunPolicy),
+		"overlap", orDash(a.Overlap),
+		"max retries", fmt.Sprint(a.MaxRetries),
+		"created", when(&a.CreatedAt),
+		"updated", when(&a.UpdatedAt),
+		"instructions", a.Instructions,
+	)
+	if len(a.RecentRuns) > 0 {
+		fmt.Fprintln(w)
+		rows := make([][]string, 0, len(a.RecentRuns))
+		for _, r := range a.RecentRuns {
+			rows = append(rows, []string{r.RunID, r.Status, when(&r.CreatedAt), when(r.CompletedAt)})
+		}
+		table(w, "RUN STATUS CREATED COMPLETED", rows)
+	}
+}
+
+// printSteering prints a steering request.
+func printSteering(w io.Writer, s *sdk.SteeringRequest) {
+	kv := []string{"request", s.SteeringRequestID, "run", s.RunID, "kind", s.Kind, "status", s.Status, "summary", s.Summary}
+	if s.Tool != "" {
+		kv = append(kv, "tool", s.Tool+" "+oneLine(string(s.Arguments), 200))
+	}
+	if len(s.Options) > 0 {
+		kv = append(kv, "options", strings.Join(s.Options, " / "))
+	}
+	kv = append(kv, "decision", orDash(s.Decision))
+	if s.Message != "" {
+		kv = append(kv, "message", s.Message)
+	}
+	fields(w, kv...)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,10 @@ func (x *cli) followRun(ctx context.Context, depID string, st *sdk.Stream[sdk.Ev
 	for e, err := range st.All() {
 		if err != nil {
 			spin.stop()
+			newline()
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted; run %s goes on (herm runs cancel %s %s stops it)", runID, depID, runID)
+			}
 			return err
 		}
 		if e.RunID != runID {
@@ -236,8 +241,14 @@ func (x *cli) events(ctx context.Context, depID string, follow bool, after strin
 		}
 		return nil
 	}
-	st, err := x.c.Events.Stream(ctx, depID, sdk.EventStreamParams{LastEventID: after, Types: types, RunID: runID, ThreadID: threadID})
+	// --follow goes on until it is interrupted: through a server's restart
+	// however long, reopening the stream after the last event printed.
+	c := x.client(sdk.WithReconnects(math.MaxInt32))
+	st, err := c.Events.Stream(ctx, depID, sdk.EventStreamParams{LastEventID: after, Types: types, RunID: runID, ThreadID: threadID})
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted before the stream opened
+		}
 		return err
 	}
 	defer st.Close()
@@ -284,7 +295,9 @@ func (s *spinner) start() {
 		for i := 0; ; i++ {
 			select {
 			case <-stop:
-				fmt.Fprint(s.w, "\r\033[K") // clear the spinner's line
+				if i > 0 {
+					fmt.Fprint(s.w, "\r\033[K") // clear the spinner's line
+				}
 				return
 			case <-t.C:
 				fmt.Fprintf(s.w, "\r%s thinking…", frames[i%len(frames)])

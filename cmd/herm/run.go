@@ -26,7 +26,8 @@ commands:
                copy a single server's SQLite database into PostgreSQL
   version      print the version
 ` + cliUsage + `
-Run "herm <command> -h" for a command's flags.
+Run "herm <command> -h" for a command's flags; docs/cli.md describes the
+client commands with examples.
 `
 
 // run is the whole program; main only supplies the process's context,
