@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -61,9 +62,165 @@ func schemaNamed(doc map[string]any, ref any) map[string]any {
 	return s
 }
 
+// resolve follows a schema's $ref, and the non-null alternative of an
+// anyOf with null, to the schema of the value; named gets each name met.
+func resolve(doc map[string]any, s any, named func(string)) map[string]any {
+	for {
+		m, _ := s.(map[string]any)
+		if ref, ok := m["$ref"].(string); ok {
+			name := strings.TrimPrefix(ref, "#/components/schemas/")
+			if named != nil {
+				named(name)
+			}
+			s = at(doc, "components", "schemas", name)
+			continue
+		}
+		if alts, ok := m["anyOf"].([]any); ok {
+			var next any
+			for _, a := range alts {
+				if at(a, "type") != "null" {
+					next = a
+				}
+			}
+			s = next
+			continue
+		}
+		return m
+	}
+}
+
+// allowsNull reports whether a schema (before resolve) admits null.
+func allowsNull(s any) bool {
+	m, _ := s.(map[string]any)
+	if alts, ok := m["anyOf"].([]any); ok {
+		return slices.ContainsFunc(alts, func(a any) bool { return at(a, "type") == "null" })
+	}
+	switch t := m["type"].(type) {
+	case []any:
+		return slices.Contains(t, any("null"))
+	case nil:
+		return m["$ref"] == nil
+	}
+	enum, _ := m["enum"].([]any)
+	return slices.Contains(enum, nil)
+}
+
+// objectAt is an object of a JSON value and the schema that describes it.
+type objectAt struct {
+	path   []any // keys and indexes from the root
+	schema map[string]any
+	value  map[string]any
+}
+
+// pathString writes a path as the server's messages do: a.b[0].c.
+func pathString(path []any) string {
+	var b strings.Builder
+	for _, p := range path {
+		switch p := p.(type) {
+		case int:
+			fmt.Fprintf(&b, "[%d]", p)
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(p)
+		}
+	}
+	return b.String()
+}
+
+// objects walks a JSON value along its schema and returns its objects that
+// have properties (not maps), the root first; a property the schema does
+// not describe is an error, and so is a null where the schema admits none.
+// named gets the name of each schema met.
+func objects(t *testing.T, doc map[string]any, what string, v, schema any, named func(string)) []objectAt {
+	t.Helper()
+	var out []objectAt
+	var walk func(v, schema any, path []any)
+	walk = func(v, schema any, path []any) {
+		if v == nil {
+			if !allowsNull(schema) {
+				t.Errorf("%s: %s is null, which its schema does not allow", what, pathString(path))
+			}
+			return
+		}
+		s := resolve(doc, schema, named)
+		switch v := v.(type) {
+		case map[string]any:
+			if props, ok := s["properties"].(map[string]any); ok {
+				out = append(out, objectAt{path, s, v})
+				for _, k := range slices.Sorted(maps.Keys(v)) {
+					ps, ok := props[k]
+					if !ok {
+						t.Errorf("%s: %s has %s, which its schema does not describe", what, pathString(path), k)
+						continue
+					}
+					walk(v[k], ps, append(slices.Clip(path), k))
+				}
+			} else if add, ok := s["additionalProperties"]; ok {
+				for _, k := range slices.Sorted(maps.Keys(v)) {
+					walk(v[k], add, append(slices.Clip(path), k))
+				}
+			}
+		case []any:
+			for i, e := range v {
+				walk(e, s["items"], append(slices.Clip(path), i))
+			}
+		}
+	}
+	walk(v, schema, nil)
+	return out
+}
+
+// reachable returns the names of the schemas a schema refers to, at every
+// depth, itself included when it is a $ref.
+func reachable(doc map[string]any, s any, names map[string]bool) {
+	switch s := s.(type) {
+	case map[string]any:
+		if ref, ok := s["$ref"].(string); ok {
+			name := strings.TrimPrefix(ref, "#/components/schemas/")
+			if !names[name] {
+				names[name] = true
+				reachable(doc, at(doc, "components", "schemas", name), names)
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(s)) {
+			if k != "examples" {
+				reachable(doc, s[k], names)
+			}
+		}
+	case []any:
+		for _, e := range s {
+			reachable(doc, e, names)
+		}
+	}
+}
+
+// deleteAt returns a copy of body without the property at path.
+func deleteAt(t *testing.T, body map[string]any, path []any) map[string]any {
+	t.Helper()
+	var out map[string]any
+	if err := json.Unmarshal([]byte(mustJSON(body)), &out); err != nil {
+		t.Fatal(err)
+	}
+	var v any = out
+	for _, p := range path[:len(path)-1] {
+		switch p := p.(type) {
+		case string:
+			v = v.(map[string]any)[p]
+		case int:
+			v = v.([]any)[p]
+		}
+	}
+	delete(v.(map[string]any), path[len(path)-1].(string))
+	return out
+}
+
+// strings1 returns a list of strings (nil for none).
 func strings1(v any) []string {
 	var out []string
-	for _, x := range v.([]any) {
+	xs, _ := v.([]any)
+	for _, x := range xs {
 		out = append(out, x.(string))
 	}
 	return out
@@ -85,6 +242,11 @@ func TestRequiredFields(t *testing.T) {
 		path  string         // default: the operation's, with ids filled in
 		body  map[string]any // exactly the document's required properties
 		extra map[string]any // what the values in body make necessary besides
+		// nested are optional properties holding objects, each with exactly
+		// its required properties (at every depth), but for nestedExtra:
+		// the paths of what their values make necessary besides.
+		nested      map[string]any
+		nestedExtra []string
 	}
 	ids := map[string]string{} // made by the operations before
 	fill := func(p string) string {
@@ -95,6 +257,15 @@ func TestRequiredFields(t *testing.T) {
 		return p
 	}
 	skill := "---\nname: greet\ndescription: Greets.\n---\nSay hello."
+	// Every object a deployment's configuration holds, with only what each
+	// requires.
+	config := map[string]any{
+		"sandbox":     map[string]any{"network": map[string]any{}, "resources": map[string]any{}},
+		"mcp_servers": []any{map[string]any{"name": "cfg", "url": "https://mcp.example.com/mcp"}},
+		"skills":      []any{map[string]any{"name": "hello", "source": "inline", "content": strings.ReplaceAll(skill, "greet", "hello")}},
+		"tools":       map[string]any{"todo": map[string]any{}},
+	}
+	configExtra := []string{"skills[0].content"}
 	// In order: later operations use what earlier ones made.
 	ops := []struct {
 		op string
@@ -102,11 +273,13 @@ func TestRequiredFields(t *testing.T) {
 		id string // the response's field to keep as {id}
 	}{
 		{"POST /v1/api_keys", request{body: map[string]any{"name": "k", "scopes": []string{"deployments:read"}}}, ""},
-		{"POST /v1/deployments", request{body: map[string]any{"customer_id": "cus_r", "name": "n", "system_prompt": "p"}}, ""},
-		{"PATCH /v1/deployments/{deployment_id}", request{body: map[string]any{}}, ""},
+		{"POST /v1/deployments", request{body: map[string]any{"customer_id": "cus_r", "name": "n", "system_prompt": "p"}, nested: config, nestedExtra: configExtra}, ""},
+		{"PATCH /v1/deployments/{deployment_id}", request{body: map[string]any{}, nested: config, nestedExtra: configExtra}, ""},
 		{"POST /v1/deployments/{deployment_id}/threads", request{body: map[string]any{}}, ""},
 		{"PATCH /v1/deployments/{deployment_id}/threads/{thread_id}", request{body: map[string]any{"title": "t"}}, ""},
-		{"POST /v1/deployments/{deployment_id}/messages", request{body: map[string]any{"content": "hi"}}, ""},
+		{"POST /v1/deployments/{deployment_id}/messages", request{body: map[string]any{"content": "hi"}, nested: map[string]any{
+			"attachments": []any{map[string]any{"type": "file", "url": "data:text/plain;base64,aGk="}},
+		}}, ""},
 		{"POST /v1/deployments/{deployment_id}/automations", request{body: map[string]any{"name": "a", "schedule": "every 2 hours", "instructions": "i"}}, "automation_id"},
 		{"PATCH /v1/deployments/{deployment_id}/automations/{automation_id}", request{body: map[string]any{}}, ""},
 		{"POST /v1/deployments/{deployment_id}/memories", request{body: map[string]any{"content": "likes tea"}}, "memory_id"},
@@ -131,6 +304,7 @@ func TestRequiredFields(t *testing.T) {
 	ids["thread_id"] = thread
 
 	covered := map[string]bool{}
+	tried := map[string]bool{} // the schemas of the objects the bodies held
 	for _, o := range ops {
 		covered[o.op] = true
 		method, path, _ := strings.Cut(o.op, " ")
@@ -140,6 +314,7 @@ func TestRequiredFields(t *testing.T) {
 			t.Errorf("%s: no JSON request body in the document", o.op)
 			continue
 		}
+		tried[strings.TrimPrefix(at(ref, "$ref").(string), "#/components/schemas/")] = true
 		schema := schemaNamed(doc, ref)
 		var required []string
 		if r, ok := schema["required"]; ok {
@@ -173,6 +348,58 @@ func TestRequiredFields(t *testing.T) {
 		}
 		if o.id != "" {
 			ids[o.id] = r.json(t)[o.id].(string)
+		}
+		if o.nested == nil {
+			continue
+		}
+		// The nested objects: each with exactly its required properties,
+		// refused without any one of them (the message naming it by its
+		// path), and the whole body accepted.
+		maps.Copy(full, o.nested)
+		var body map[string]any
+		if err := json.Unmarshal([]byte(mustJSON(full)), &body); err != nil {
+			t.Fatal(err)
+		}
+		for _, obj := range objects(t, doc, o.op, body, ref, func(name string) { tried[name] = true })[1:] {
+			var required []string
+			if r, ok := obj.schema["required"]; ok {
+				required = strings1(r)
+			}
+			for k, v := range obj.value {
+				p := pathString(append(slices.Clip(obj.path), k))
+				_, container := v.(map[string]any)
+				if _, list := v.([]any); list {
+					container = true
+				}
+				if !slices.Contains(required, k) && !container && !slices.Contains(o.nestedExtra, p) {
+					t.Errorf("%s: the table's %s is neither required nor an object", o.op, p)
+				}
+			}
+			for _, field := range required {
+				p := append(slices.Clip(obj.path), field)
+				if _, ok := obj.value[field]; !ok {
+					t.Errorf("%s: the table's %s lacks the required %s", o.op, pathString(obj.path), field)
+					continue
+				}
+				r := s.do(method, target, deleteAt(t, body, p))
+				if r.status != 400 || r.errCode(t) != "validation_error" || !strings.Contains(string(r.body), pathString(p)) {
+					t.Errorf("%s without %s: %d %s", o.op, pathString(p), r.status, r.body)
+				}
+			}
+		}
+		if r := s.do(method, target, body); r.status == 400 || r.status >= 500 {
+			t.Errorf("%s with %s: %d %s", o.op, mustJSON(body), r.status, r.body)
+		}
+	}
+	// Every schema a request body may hold, at any depth, was in a body.
+	all := map[string]bool{}
+	for _, o := range ops {
+		method, path, _ := strings.Cut(o.op, " ")
+		reachable(doc, at(doc, "paths", path, strings.ToLower(method), "requestBody"), all)
+	}
+	for _, name := range slices.Sorted(maps.Keys(all)) {
+		if !tried[name] {
+			t.Errorf("no body in the table holds a %s", name)
 		}
 	}
 	// Every operation with a JSON body is in the table.
@@ -247,4 +474,59 @@ func TestEventSchemas(t *testing.T) {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// The main objects the server sends match their response schemas at every
+// depth: every required property present, null only where allowed, nothing
+// undescribed (a deployment with every part of its configuration set, a
+// run, a thread with its messages, one with an attachment, and their lists).
+func TestResponseSchemas(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	doc := servedDoc(t, s)
+	skill := "---\nname: greet\ndescription: Greets.\n---\nSay hello."
+	d := s.createReady(map[string]any{
+		"sandbox":     map[string]any{"network": map[string]any{"egress": "proxy", "allowed_hosts": []string{"api.example.com"}}, "resources": map[string]any{"memory_mb": 512}},
+		"mcp_servers": []any{map[string]any{"name": "cfg", "url": "https://mcp.example.com/mcp", "tools": []string{"a"}, "headers": map[string]string{"X-A": "b"}, "permission": "always_ask"}},
+		"skills":      []any{map[string]any{"name": "greet", "source": "inline", "content": skill}},
+		"tools":       map[string]any{"todo": map[string]any{"enabled": false}},
+		"metadata":    map[string]any{"plan": "pro"},
+		"budget_usd":  5,
+	})
+	dep := "/v1/deployments/" + d["deployment_id"].(string)
+	res := s.must(202, "POST", dep+"/messages", map[string]any{
+		"content": "Give me two ideas", "attachments": []any{map[string]any{"type": "file", "url": "data:text/plain;base64,aGk="}},
+	})
+	s.waitRun(d["deployment_id"].(string), res["run_id"].(string), "completed")
+
+	for _, p := range []struct{ get, path string }{
+		{"/v1/deployments/{deployment_id}", dep},
+		{"/v1/deployments", "/v1/deployments"},
+		{"/v1/deployments/{deployment_id}/runs/{run_id}", dep + "/runs/" + res["run_id"].(string)},
+		{"/v1/deployments/{deployment_id}/runs", dep + "/runs"},
+		{"/v1/deployments/{deployment_id}/threads/{thread_id}", dep + "/threads/" + res["thread_id"].(string)},
+		{"/v1/deployments/{deployment_id}/threads", dep + "/threads"},
+	} {
+		schema := at(doc, "paths", p.get, "get", "responses", "200", "content", "application/json", "schema")
+		if schema == nil {
+			t.Errorf("GET %s: no JSON response in the document", p.get)
+			continue
+		}
+		r := s.do("GET", p.path, nil)
+		var body any
+		if err := json.Unmarshal(r.body, &body); err != nil || r.status != 200 {
+			t.Fatalf("GET %s: %d %s", p.path, r.status, r.body)
+		}
+		objs := objects(t, doc, "GET "+p.get, body, schema, nil)
+		for _, obj := range objs {
+			for _, req := range strings1(obj.schema["required"]) {
+				if _, ok := obj.value[req]; !ok {
+					t.Errorf("GET %s: %s lacks the required %s: %s", p.get, pathString(obj.path), req, mustJSON(obj.value))
+				}
+			}
+		}
+		if len(objs) < 2 {
+			t.Errorf("GET %s: only %d objects: %s", p.get, len(objs), r.body)
+		}
+	}
 }

@@ -94,6 +94,9 @@ A run that ends in error has error {"code", "message"}: model_error (the provide
 refused), attachment_error (an attachment could not be saved), no_input (nothing to answer),
 insufficient_credits (the budget ran out mid-run), internal_error (logged with the run id).`),
 		ErrorBody: ErrorBody{},
+		// Every request schema, at every depth, lists what the server
+		// refuses a body without (requests.go).
+		StrictRequests: true,
 		ErrorDescriptions: map[int]string{
 			400: "validation_error: the request is malformed; the message names the field.",
 			401: "unauthorized: the API key is missing, unknown or revoked.",

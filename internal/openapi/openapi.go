@@ -19,9 +19,11 @@
 // wire type that may send null should use a pointer.
 //
 // A named struct type may instead list its required properties itself
-// ([RequiredProperties]: a request body's are those the server refuses a
-// body without), or be a union of other types told apart by one property
-// ([Union]: oneOf with a discriminator).
+// where it is part of a request body ([RequiredProperties]: a request
+// body's are those the server refuses a body without; a type described
+// otherwise in responses then has a second schema, named with "Input"), or
+// be a union of other types told apart by one property ([Union]: oneOf
+// with a discriminator).
 //
 // Struct fields may carry these tags besides json:
 //
@@ -77,6 +79,11 @@ type Document struct {
 	ErrorDescriptions map[int]string
 	// Operations are the API's operations, in any order.
 	Operations []Operation
+	// StrictRequests makes every named struct type in a request body, at
+	// any depth, list its required properties (RequiredProperties; a
+	// Union's variants do, not the union), and refuses unnamed structs
+	// there: no request schema's required list is then inferred.
+	StrictRequests bool
 }
 
 // Operation is one method on one path.
@@ -172,12 +179,16 @@ type SchemaNamer interface {
 }
 
 // RequiredProperties may be implemented by a named struct type to say
-// exactly which of its properties are required, instead of those without
-// omitempty or omitzero. That inference describes what a server sends; a
-// request body's required properties are rather those the server refuses a
-// body without, which its Go type (all pointers, say) cannot tell. The
-// method is called on the zero value; every name must be a property of the
-// type, and none may appear twice.
+// exactly which of its properties are required where it is part of a
+// request body (at any depth), instead of those without omitempty or
+// omitzero. That inference describes what a server sends, and stays the
+// type's required list in responses; a request body's required properties
+// are rather those the server refuses a body without, which its Go type
+// (all pointers, say) cannot tell. A type whose two schemas differ (or
+// refer to types whose schemas differ) is described twice: its request
+// schema is named like its response schema followed by "Input". The method
+// is called on the zero value; every name must be a property of the type,
+// and none may appear twice.
 type RequiredProperties interface {
 	OpenAPIRequired() []string
 }
@@ -205,13 +216,14 @@ func Generate(doc Document) ([]byte, error) {
 		return nil, fmt.Errorf("openapi: the document needs a title and a version")
 	}
 	g := newGenerator()
+	g.strict = doc.StrictRequests
 
 	errType, err := errorType(doc.ErrorBody)
 	if err != nil {
 		return nil, err
 	}
 	g.pinned[errType] = errorSchemaName
-	if _, err := g.schemaOf(errType); err != nil {
+	if _, err := g.schemaOf(errType, false); err != nil {
 		return nil, fmt.Errorf("openapi: error body: %w", err)
 	}
 
@@ -237,6 +249,7 @@ func Generate(doc Document) ([]byte, error) {
 		}
 	}
 
+	g.mergeInputs()
 	if err := g.assignNames(); err != nil {
 		return nil, err
 	}
@@ -280,7 +293,7 @@ func Generate(doc Document) ([]byte, error) {
 			}
 			r := mapping()
 			add(r, "description", str(desc))
-			add(r, "content", content(jsonType, g.refNode(errType)))
+			add(r, "content", content(jsonType, g.refNode(key{errType, false})))
 			add(responses, errorResponseName(status), r)
 		}
 		add(components, "responses", responses)
@@ -606,7 +619,7 @@ func (g *generator) requestBody(op Operation) (*yaml.Node, error) {
 		switch {
 		case op.Request != nil && isStructured(ct):
 			var err error
-			if s, err = g.bodySchema(op.Request); err != nil {
+			if s, err = g.bodySchema(op.Request, true); err != nil {
 				return nil, fmt.Errorf("request body: %w", err)
 			}
 		case isJSON(ct):
@@ -745,14 +758,14 @@ func (g *generator) media(r Response) (string, *yaml.Node, error) {
 	case mediaType(ct) == eventStreamType:
 		add(media, "schema", rawSchema(ct))
 		if r.Body != nil {
-			s, err := g.bodySchema(r.Body)
+			s, err := g.bodySchema(r.Body, false)
 			if err != nil {
 				return "", nil, err
 			}
 			add(media, "x-event-schema", s)
 		}
 	case r.Body != nil:
-		s, err := g.bodySchema(r.Body)
+		s, err := g.bodySchema(r.Body, false)
 		if err != nil {
 			return "", nil, err
 		}
@@ -766,8 +779,8 @@ func (g *generator) media(r Response) (string, *yaml.Node, error) {
 }
 
 // bodySchema renders the schema of a body given by a value of its type.
-func (g *generator) bodySchema(v any) (*yaml.Node, error) {
-	s, err := g.schemaOf(reflect.TypeOf(v))
+func (g *generator) bodySchema(v any, input bool) (*yaml.Node, error) {
+	s, err := g.schemaOf(reflect.TypeOf(v), input)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"image"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -603,18 +604,131 @@ type badRequired struct {
 
 func (badRequired) OpenAPIRequired() []string { return []string{"titel"} }
 
+// requestDoc returns a document with one operation that takes body and
+// answers answer (nil: nothing).
+func requestDoc(body, answer any) openapi.Document {
+	return openapi.Document{
+		Title: "T", Version: "1",
+		Operations: []openapi.Operation{{
+			Method: "POST", Path: "/x", Scope: "write", Request: body,
+			Responses: []openapi.Response{{Status: 200, Body: answer}},
+		}},
+	}
+}
+
 func TestRequiredProperties(t *testing.T) {
-	schemas := schemasOf(t, struct {
+	type both struct {
 		C createNote `json:"c"`
 		P patchNote  `json:"p"`
-	}{})
+	}
+	schemas := dig(t, generate(t, requestDoc(both{}, nil)), "components", "schemas").(map[string]any)
 	wantEqual(t, "createNote.required", dig(t, schemas, "createNote", "required"), []any{"body", "tags"})
 	if _, ok := dig(t, schemas, "patchNote").(map[string]any)["required"]; ok {
 		t.Errorf("patchNote has required: %v", dig(t, schemas, "patchNote"))
 	}
-	if _, err := openapi.Generate(bodyDoc(badRequired{})); err == nil || !strings.Contains(err.Error(), "titel") {
+	// In a response the list is the inferred one.
+	schemas = schemasOf(t, both{})
+	wantEqual(t, "createNote.required in a response", dig(t, schemas, "createNote", "required"), []any{"title", "body"})
+	wantEqual(t, "patchNote.required in a response", dig(t, schemas, "patchNote", "required"), []any{"title"})
+	if _, err := openapi.Generate(requestDoc(badRequired{}, nil)); err == nil || !strings.Contains(err.Error(), "titel") {
 		t.Errorf("an unknown required property: %v", err)
 	}
+}
+
+// noteLimits is part of both a request and a response; the server fills
+// in what a request leaves out.
+type noteLimits struct {
+	MaxTags int    `json:"max_tags"`
+	Color   string `json:"color"`
+}
+
+func (noteLimits) OpenAPIRequired() []string { return nil }
+
+// noteColor is described alike in both.
+type noteColor struct {
+	Name string `json:"name"`
+}
+
+func (noteColor) OpenAPIRequired() []string { return []string{"name"} }
+
+type noteSettings struct {
+	Limits *noteLimits `json:"limits,omitempty"`
+	Color  *noteColor  `json:"color,omitempty"`
+}
+
+func (noteSettings) OpenAPIRequired() []string { return nil }
+
+type noteConfig struct {
+	Settings noteSettings `json:"settings"`
+	Colors   []noteColor  `json:"colors"`
+}
+
+func (noteConfig) OpenAPIRequired() []string { return nil }
+
+type noteConfigResponse struct {
+	Config noteConfig `json:"config"`
+}
+
+// A type in both a request and a response has a request schema of its own
+// when its required lists differ, or when it refers to such a type; one
+// schema otherwise.
+func TestRequestSchemas(t *testing.T) {
+	out := generate(t, requestDoc(noteConfig{}, noteConfigResponse{}))
+	schemas := dig(t, out, "components", "schemas").(map[string]any)
+	names := slices.Sorted(maps.Keys(schemas))
+	wantEqual(t, "schemas", names, []string{"Error", "noteColor", "noteConfig", "noteConfigInput", "noteConfigResponse", "noteLimits", "noteLimitsInput", "noteSettings", "noteSettingsInput"})
+	wantEqual(t, "request body", dig(t, out, "paths", "/x", "post", "requestBody", "content", "application/json", "schema", "$ref"), "#/components/schemas/noteConfigInput")
+	wantEqual(t, "noteLimits.required", dig(t, schemas, "noteLimits", "required"), []any{"max_tags", "color"})
+	if _, ok := schemas["noteLimitsInput"].(map[string]any)["required"]; ok {
+		t.Errorf("noteLimitsInput has required: %v", schemas["noteLimitsInput"])
+	}
+	wantEqual(t, "noteSettingsInput.limits", dig(t, schemas, "noteSettingsInput", "properties", "limits", "anyOf", 0, "$ref"), "#/components/schemas/noteLimitsInput")
+	wantEqual(t, "noteSettingsInput.color", dig(t, schemas, "noteSettingsInput", "properties", "color", "anyOf", 0, "$ref"), "#/components/schemas/noteColor")
+	wantEqual(t, "noteSettings.limits", dig(t, schemas, "noteSettings", "properties", "limits", "anyOf", 0, "$ref"), "#/components/schemas/noteLimits")
+	wantEqual(t, "noteConfigInput.settings", dig(t, schemas, "noteConfigInput", "properties", "settings", "$ref"), "#/components/schemas/noteSettingsInput")
+	wantEqual(t, "noteConfigInput.colors", dig(t, schemas, "noteConfigInput", "properties", "colors", "items", "$ref"), "#/components/schemas/noteColor")
+	wantEqual(t, "noteConfig.required", dig(t, schemas, "noteConfig", "required"), []any{"settings", "colors"})
+
+	// Only in a request: one schema, with its plain name.
+	schemas = dig(t, generate(t, requestDoc(noteConfig{}, nil)), "components", "schemas").(map[string]any)
+	wantEqual(t, "request only", slices.Sorted(maps.Keys(schemas)), []string{"Error", "noteColor", "noteConfig", "noteLimits", "noteSettings"})
+}
+
+type looseRequest struct {
+	Inner looseInner `json:"inner"`
+}
+
+func (looseRequest) OpenAPIRequired() []string { return nil }
+
+type looseInner struct {
+	A string `json:"a"`
+}
+
+type unnamedRequest struct {
+	Inner struct {
+		A string `json:"a"`
+	} `json:"inner"`
+}
+
+func (unnamedRequest) OpenAPIRequired() []string { return nil }
+
+// With StrictRequests, every struct in a request body says what it
+// requires; without, the others' lists are inferred.
+func TestStrictRequests(t *testing.T) {
+	doc := requestDoc(looseRequest{}, nil)
+	wantEqual(t, "inferred", dig(t, generate(t, doc), "components", "schemas", "looseInner", "required"), []any{"a"})
+	doc.StrictRequests = true
+	if _, err := openapi.Generate(doc); err == nil || !strings.Contains(err.Error(), "looseInner") {
+		t.Errorf("a nested type without RequiredProperties: %v", err)
+	}
+	doc = requestDoc(unnamedRequest{}, nil)
+	doc.StrictRequests = true
+	if _, err := openapi.Generate(doc); err == nil || !strings.Contains(err.Error(), "unnamed struct") {
+		t.Errorf("an unnamed struct: %v", err)
+	}
+	doc = requestDoc(noteConfig{}, looseRequest{})
+	doc.StrictRequests = true // responses need nothing
+	generate(t, doc)
 }
 
 type noteEvent struct{}

@@ -19,7 +19,7 @@ import (
 // schema is a JSON Schema under construction. Named struct types are refs,
 // resolved to names when every type is known.
 type schema struct {
-	ref             reflect.Type // a named struct type: $ref to its component
+	ref             key // a named struct type (ref.t != nil): $ref to its component
 	nullable        bool
 	typ             string // "" (with ref nil): any JSON value
 	format          string
@@ -34,9 +34,9 @@ type schema struct {
 	props           []property
 	required        []string
 	additional      *schema
-	oneOf           []reflect.Type // a Union: its variants, named struct types
-	discriminator   string         // the property that tells them apart
-	mapping         []string       // the property's value for each variant
+	oneOf           []key    // a Union: its variants, named struct types
+	discriminator   string   // the property that tells them apart
+	mapping         []string // the property's value for each variant
 }
 
 type property struct {
@@ -44,30 +44,42 @@ type property struct {
 	schema *schema
 }
 
+// key identifies a component: a named struct type as part of a request
+// body (input) or of a response. The two are one component unless they
+// differ (mergeInputs).
+type key struct {
+	t     reflect.Type
+	input bool
+}
+
 // generator holds the state of one Generate call.
 type generator struct {
-	components map[reflect.Type]*schema // named struct types; nil while being built
-	pinned     map[reflect.Type]string  // names chosen by Generate itself
-	names      map[reflect.Type]string  // set by assignNames
-	byName     map[string]reflect.Type  // set by assignNames
-	refs       []refFix                 // $ref values to fill in once names are known
+	components map[key]*schema         // named struct types; nil while being built
+	pinned     map[reflect.Type]string // names chosen by Generate itself
+	strict     bool                    // Document.StrictRequests
+	alias      map[key]key             // input keys described by their response twin; set by mergeInputs
+	names      map[key]string          // set by assignNames
+	byName     map[string]key          // set by assignNames
+	refs       []refFix                // $ref values to fill in once names are known
 }
 
 type refFix struct {
 	node *yaml.Node
-	typ  reflect.Type
+	key  key
 }
 
 func newGenerator() *generator {
 	return &generator{
-		components: map[reflect.Type]*schema{},
+		components: map[key]*schema{},
 		pinned:     map[reflect.Type]string{},
+		alias:      map[key]key{},
 	}
 }
 
 // schemaOf returns the schema of values of type t, registering the named
-// struct types it meets as components.
-func (g *generator) schemaOf(t reflect.Type) (*schema, error) {
+// struct types it meets as components: as part of a request body when
+// input is true, of a response otherwise.
+func (g *generator) schemaOf(t reflect.Type, input bool) (*schema, error) {
 	if t == nil {
 		return &schema{}, nil
 	}
@@ -76,7 +88,7 @@ func (g *generator) schemaOf(t reflect.Type) (*schema, error) {
 		nullable = true
 		t = t.Elem()
 	}
-	s, err := g.baseSchema(t)
+	s, err := g.baseSchema(t, input)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +97,7 @@ func (g *generator) schemaOf(t reflect.Type) (*schema, error) {
 }
 
 // baseSchema returns the schema of a type that is not a pointer.
-func (g *generator) baseSchema(t reflect.Type) (*schema, error) {
+func (g *generator) baseSchema(t reflect.Type, input bool) (*schema, error) {
 	switch {
 	case t == reflect.TypeFor[time.Time]():
 		return &schema{typ: "string", format: "date-time"}, nil
@@ -125,13 +137,13 @@ func (g *generator) baseSchema(t reflect.Type) (*schema, error) {
 			!implements(t.Elem(), reflect.TypeFor[encoding.TextMarshaler]()) {
 			return &schema{typ: "string", contentEncoding: "base64"}, nil
 		}
-		items, err := g.schemaOf(t.Elem())
+		items, err := g.schemaOf(t.Elem(), input)
 		if err != nil {
 			return nil, err
 		}
 		return &schema{typ: "array", items: items}, nil
 	case reflect.Array:
-		items, err := g.schemaOf(t.Elem())
+		items, err := g.schemaOf(t.Elem(), input)
 		if err != nil {
 			return nil, err
 		}
@@ -143,41 +155,53 @@ func (g *generator) baseSchema(t reflect.Type) (*schema, error) {
 		default:
 			return nil, fmt.Errorf("unsupported map key type %s", k)
 		}
-		values, err := g.schemaOf(t.Elem())
+		values, err := g.schemaOf(t.Elem(), input)
 		if err != nil {
 			return nil, err
 		}
 		return &schema{typ: "object", additional: values}, nil
 	case reflect.Struct:
 		if t.Name() == "" {
-			return g.objectSchema(t)
+			if input && g.strict {
+				return nil, fmt.Errorf("%s: an unnamed struct in a request body cannot list its required properties", t)
+			}
+			return g.objectSchema(t, input)
 		}
-		if _, ok := g.components[t]; !ok {
-			g.components[t] = nil // being built: recursion ends here
-			s, err := g.namedSchema(t)
+		k := key{t, input}
+		if _, ok := g.components[k]; !ok {
+			g.components[k] = nil // being built: recursion ends here
+			s, err := g.namedSchema(t, input)
 			if err != nil {
-				delete(g.components, t)
+				delete(g.components, k)
 				return nil, err
 			}
-			g.components[t] = s
+			g.components[k] = s
 		}
-		return &schema{ref: t}, nil
+		return &schema{ref: k}, nil
 	}
 	return nil, fmt.Errorf("unsupported type %s", t)
 }
 
 // namedSchema returns the schema of a named struct type: a union's, or its
-// fields' with the required properties it may choose.
-func (g *generator) namedSchema(t reflect.Type) (*schema, error) {
+// fields'. In a response, the fields without omitempty or omitzero are
+// required; in a request body, those the type lists (RequiredProperties),
+// if it does.
+func (g *generator) namedSchema(t reflect.Type, input bool) (*schema, error) {
 	if u, ok := zeroAs[Union](t); ok {
-		return g.unionSchema(t, u)
+		return g.unionSchema(t, u, input)
 	}
-	s, err := g.objectSchema(t)
+	s, err := g.objectSchema(t, input)
 	if err != nil {
 		return nil, err
 	}
+	if !input {
+		return s, nil
+	}
 	rp, ok := zeroAs[RequiredProperties](t)
 	if !ok {
+		if g.strict {
+			return nil, fmt.Errorf("%s is part of a request body but does not list its required properties (RequiredProperties)", t)
+		}
 		return s, nil
 	}
 	required := rp.OpenAPIRequired()
@@ -195,7 +219,7 @@ func (g *generator) namedSchema(t reflect.Type) (*schema, error) {
 
 // unionSchema returns the schema of a Union: oneOf its variants, with a
 // discriminator.
-func (g *generator) unionSchema(t reflect.Type, u Union) (*schema, error) {
+func (g *generator) unionSchema(t reflect.Type, u Union, input bool) (*schema, error) {
 	prop, variants := u.OpenAPIUnion()
 	if prop == "" || len(variants) == 0 {
 		return nil, fmt.Errorf("%s: a union needs a discriminating property and variants", t)
@@ -206,10 +230,10 @@ func (g *generator) unionSchema(t reflect.Type, u Union) (*schema, error) {
 		if vt == nil || vt.Kind() != reflect.Struct || vt.Name() == "" || vt == t {
 			return nil, fmt.Errorf("%s: union variant %v is not another named struct type", t, vt)
 		}
-		if _, err := g.schemaOf(vt); err != nil {
+		if _, err := g.schemaOf(vt, input); err != nil {
 			return nil, err
 		}
-		vs := g.components[vt]
+		vs := g.components[key{vt, input}]
 		if vs == nil {
 			return nil, fmt.Errorf("%s: union variant %s refers back to the union", t, vt)
 		}
@@ -221,7 +245,7 @@ func (g *generator) unionSchema(t reflect.Type, u Union) (*schema, error) {
 		if slices.Contains(s.mapping, value) {
 			return nil, fmt.Errorf("%s: two union variants have %s %q", t, prop, value)
 		}
-		s.oneOf = append(s.oneOf, vt)
+		s.oneOf = append(s.oneOf, key{vt, input})
 		s.mapping = append(s.mapping, value)
 	}
 	return s, nil
@@ -242,10 +266,10 @@ func implements(t, it reflect.Type) bool {
 }
 
 // objectSchema returns the schema of a struct's fields.
-func (g *generator) objectSchema(t reflect.Type) (*schema, error) {
+func (g *generator) objectSchema(t reflect.Type, input bool) (*schema, error) {
 	s := &schema{typ: "object"}
 	for _, f := range structFields(t) {
-		fs, err := g.fieldSchema(f)
+		fs, err := g.fieldSchema(f, input)
 		if err != nil {
 			return nil, fmt.Errorf("%s.%s: %w", t, f.goName, err)
 		}
@@ -258,12 +282,12 @@ func (g *generator) objectSchema(t reflect.Type) (*schema, error) {
 }
 
 // fieldSchema returns the schema of a field, with its tags applied.
-func (g *generator) fieldSchema(f field) (*schema, error) {
-	s, err := g.schemaOf(f.typ)
+func (g *generator) fieldSchema(f field, input bool) (*schema, error) {
+	s, err := g.schemaOf(f.typ, input)
 	if err != nil {
 		return nil, err
 	}
-	if f.quoted && s.ref == nil && (s.typ == "integer" || s.typ == "number" || s.typ == "boolean") {
+	if f.quoted && s.ref.t == nil && (s.typ == "integer" || s.typ == "number" || s.typ == "boolean") {
 		s.typ, s.format, s.minimum = "string", "", nil
 	}
 	s.description = f.tag.Get("doc")
@@ -287,7 +311,7 @@ func (g *generator) fieldSchema(f field) (*schema, error) {
 	}
 	if tag, ok := f.tag.Lookup("example"); ok {
 		var ex any = tag
-		if s.ref != nil || s.typ != "string" {
+		if s.ref.t != nil || s.typ != "string" {
 			d := json.NewDecoder(strings.NewReader(tag))
 			d.UseNumber()
 			if err := d.Decode(&ex); err != nil {
@@ -473,21 +497,98 @@ func validJSONName(name string) bool {
 	return true
 }
 
+// mergeInputs describes each type that is part of both request bodies and
+// responses by one component when the two schemas are the same (the same
+// required properties, at every depth), and by two otherwise: the request
+// body's is then the response's name followed by "Input".
+func (g *generator) mergeInputs() {
+	split := map[key]bool{} // input keys whose schema differs from their twin's
+	for k, s := range g.components {
+		if out, ok := g.components[key{k.t, false}]; k.input && ok && !sameRequired(s, out) {
+			split[k] = true
+		}
+	}
+	// A schema that refers to a split one differs from its twin too.
+	for changed := true; changed; {
+		changed = false
+		for k, s := range g.components {
+			if _, ok := g.components[key{k.t, false}]; k.input && ok && !split[k] && refersTo(s, split) {
+				split[k], changed = true, true
+			}
+		}
+	}
+	for k := range g.components {
+		if _, ok := g.components[key{k.t, false}]; k.input && ok && !split[k] {
+			g.alias[k] = key{k.t, false}
+			delete(g.components, k)
+		}
+	}
+}
+
+// sameRequired reports whether two schemas of one type list the same
+// required properties, at every depth of the schema itself.
+func sameRequired(a, b *schema) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if !slices.Equal(a.required, b.required) || len(a.props) != len(b.props) {
+		return false
+	}
+	for i := range a.props {
+		if !sameRequired(a.props[i].schema, b.props[i].schema) {
+			return false
+		}
+	}
+	return sameRequired(a.items, b.items) && sameRequired(a.additional, b.additional)
+}
+
+// refersTo reports whether a schema refers to one of keys.
+func refersTo(s *schema, keys map[key]bool) bool {
+	if s == nil {
+		return false
+	}
+	if keys[s.ref] || slices.ContainsFunc(s.oneOf, func(k key) bool { return keys[k] }) {
+		return true
+	}
+	for _, p := range s.props {
+		if refersTo(p.schema, keys) {
+			return true
+		}
+	}
+	return refersTo(s.items, keys) || refersTo(s.additional, keys)
+}
+
 // assignNames names the components: names chosen by Generate or by
 // SchemaNamer first, then Go names that are unique, then the others
-// prefixed with their package name (and numbered if need be). The result
-// depends only on the set of types.
+// prefixed with their package name (and numbered if need be); a request
+// body's own schema of a type that responses describe otherwise is the
+// response schema's name followed by "Input". The result depends only on
+// the set of types.
 func (g *generator) assignNames() error {
-	types := make([]reflect.Type, 0, len(g.components))
-	for t := range g.components {
-		types = append(types, t)
+	var types, inputs []reflect.Type
+	for k := range g.components {
+		if _, twin := g.components[key{k.t, !k.input}]; twin && k.input {
+			inputs = append(inputs, k.t)
+		} else {
+			types = append(types, k.t)
+		}
 	}
-	slices.SortFunc(types, func(a, b reflect.Type) int { return strings.Compare(typeKey(a), typeKey(b)) })
-	g.names = map[reflect.Type]string{}
-	g.byName = map[string]reflect.Type{}
-	claim := func(t reflect.Type, name string) {
-		g.names[t] = name
-		g.byName[name] = t
+	byKey := func(a, b reflect.Type) int { return strings.Compare(typeKey(a), typeKey(b)) }
+	slices.SortFunc(types, byKey)
+	slices.SortFunc(inputs, byKey)
+	g.names = map[key]string{}
+	g.byName = map[string]key{}
+	// The component of a type that has one (its response schema's when it
+	// has two).
+	of := func(t reflect.Type) key {
+		if _, ok := g.components[key{t, false}]; ok {
+			return key{t, false}
+		}
+		return key{t, true}
+	}
+	claim := func(k key, name string) {
+		g.names[k] = name
+		g.byName[name] = k
 	}
 
 	var free []reflect.Type
@@ -504,9 +605,9 @@ func (g *generator) assignNames() error {
 			return fmt.Errorf("openapi: %s: bad schema name %q", t, name)
 		}
 		if other, taken := g.byName[name]; taken {
-			return fmt.Errorf("openapi: %s and %s both want the schema name %q", typeKey(other), typeKey(t), name)
+			return fmt.Errorf("openapi: %s and %s both want the schema name %q", typeKey(other.t), typeKey(t), name)
 		}
-		claim(t, name)
+		claim(of(t), name)
 	}
 
 	count := map[string]int{}
@@ -517,7 +618,7 @@ func (g *generator) assignNames() error {
 	for _, t := range free {
 		name := baseName(t)
 		if _, taken := g.byName[name]; count[name] == 1 && !taken {
-			claim(t, name)
+			claim(of(t), name)
 		} else {
 			clashed = append(clashed, t)
 		}
@@ -531,7 +632,14 @@ func (g *generator) assignNames() error {
 			}
 			name = base + strconv.Itoa(i)
 		}
-		claim(t, name)
+		claim(of(t), name)
+	}
+	for _, t := range inputs {
+		name := g.names[key{t, false}] + "Input"
+		if other, taken := g.byName[name]; taken {
+			return fmt.Errorf("openapi: %s's request body schema and %s both want the schema name %q", typeKey(t), typeKey(other.t), name)
+		}
+		claim(key{t, true}, name)
 	}
 	return nil
 }
@@ -620,11 +728,11 @@ func validComponentName(name string) bool {
 func (g *generator) render(s *schema) *yaml.Node {
 	n := mapping()
 	switch {
-	case s.ref != nil && s.nullable:
+	case s.ref.t != nil && s.nullable:
 		null := mapping()
 		add(null, "type", str("null"))
 		add(n, "anyOf", sequence(g.refNode(s.ref), null))
-	case s.ref != nil:
+	case s.ref.t != nil:
 		add(n, "$ref", g.refValue(s.ref))
 	case s.typ != "" && s.nullable:
 		add(n, "type", flowSequence(str(s.typ), str("null")))
@@ -697,25 +805,29 @@ func (g *generator) render(s *schema) *yaml.Node {
 	return n
 }
 
-// refNode returns {$ref: …} for a named type.
-func (g *generator) refNode(t reflect.Type) *yaml.Node {
+// refNode returns {$ref: …} for a component.
+func (g *generator) refNode(k key) *yaml.Node {
 	n := mapping()
-	add(n, "$ref", g.refValue(t))
+	add(n, "$ref", g.refValue(k))
 	return n
 }
 
-// refValue returns the value of a $ref to a named type, to be filled in by
+// refValue returns the value of a $ref to a component, to be filled in by
 // patchRefs.
-func (g *generator) refValue(t reflect.Type) *yaml.Node {
+func (g *generator) refValue(k key) *yaml.Node {
 	v := str("")
-	g.refs = append(g.refs, refFix{v, t})
+	g.refs = append(g.refs, refFix{v, k})
 	return v
 }
 
-// patchRefs fills in the $refs once the components are named.
+// patchRefs fills in the $refs once the components are merged and named.
 func (g *generator) patchRefs() {
 	for _, r := range g.refs {
-		r.node.Value = "#/components/schemas/" + g.names[r.typ]
+		k := r.key
+		if a, ok := g.alias[k]; ok {
+			k = a
+		}
+		r.node.Value = "#/components/schemas/" + g.names[k]
 	}
 }
 

@@ -551,6 +551,11 @@ export interface Network {
   allowed_hosts: string[];
 }
 
+export interface NetworkInput {
+  egress?: string;
+  allowed_hosts?: string[];
+}
+
 export interface ReasoningEvent {
   type: "reasoning";
   /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
@@ -646,7 +651,7 @@ export interface SandboxInput {
   /** Keep the workspace across runs (default true; false is not available on this server yet and is refused). */
   persistent_filesystem?: boolean | null;
   resources?: Resources | null;
-  network?: Network | null;
+  network?: NetworkInput | null;
 }
 
 export interface Secret {
