@@ -245,7 +245,8 @@ func TestCLIBinaryStreams(t *testing.T) {
 		run := s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "hi"})["run_id"].(string)
 		s.waitRun(id, run, "completed")
 		for end := time.Now().Add(2 * time.Second); !printed && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			printed = strings.Contains(out.String(), run+"  run_status") && strings.Contains(out.String(), `"status":"completed"`)
+			l := lineWith(out.String(), run+"  run_status       {\"error\":null,\"status\":\"completed\"")
+			printed = l != ""
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("events --follow printed no run:\n%s\nstderr: %s", out.String(), errOut.String())
