@@ -31,7 +31,9 @@ type Deployment struct {
 	Secrets      map[string]string // ENV_NAME → sec_...
 	Features     Features
 	Tools        map[string]ToolSettings
-	Metadata     map[string]string
+	// CustomTools are the tools the client implements (see CustomTool).
+	CustomTools []CustomTool
+	Metadata    map[string]string
 	// ThreadID is the default thread, created with the deployment.
 	ThreadID string
 	// ConfigVersion starts at 1 and grows by one with every accepted update.

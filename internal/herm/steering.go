@@ -54,6 +54,8 @@ type SteeringFilter struct {
 	DeploymentID string
 	RunID        string
 	Status       string // "" = any
+	Kind         string // "" = any
+	NotKind      string // leave out requests of this kind ("" = none)
 	Limit        int
 	Cursor       string // list after this ID (newest first)
 }

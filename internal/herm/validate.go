@@ -130,6 +130,7 @@ type DeploymentInput struct {
 	Secrets           map[string]*string       `json:"secrets,omitempty" doc:"ENV_NAME → sec_... references; on update merged per key, null removes a key."`
 	Features          map[string]*bool         `json:"features,omitempty" doc:"memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default."`
 	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings."`
+	CustomTools       *[]CustomTool            `json:"custom_tools,omitempty" doc:"≤ 64 tools the client implements, with unique names; replaces the whole list on update ([] clears). When the model calls one the run waits (status waiting_on_human, stop_reason requires_action, the run's required_action lists the calls) until the client posts their outputs to POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs."`
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
 	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call."`
 	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired)."`
@@ -278,6 +279,7 @@ func (d *Deployment) Clone() *Deployment {
 	c.Skills = slices.Clone(d.Skills)
 	c.Secrets = maps.Clone(d.Secrets)
 	c.Tools = maps.Clone(d.Tools)
+	c.CustomTools = slices.Clone(d.CustomTools)
 	c.Metadata = maps.Clone(d.Metadata)
 	if d.Error != nil {
 		e := *d.Error
@@ -353,6 +355,13 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 		if err := applySandbox(ctx, &d.Sandbox, in.Sandbox, r, create); err != nil {
 			return err
 		}
+	}
+	if in.CustomTools != nil {
+		list, err := checkCustomTools(*in.CustomTools, r)
+		if err != nil {
+			return err
+		}
+		d.CustomTools = list
 	}
 	if in.MCPServers != nil {
 		if err := checkMCPServers(ctx, *in.MCPServers, r); err != nil {

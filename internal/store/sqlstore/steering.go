@@ -72,12 +72,16 @@ func (q *querier) ListSteeringRequests(ctx context.Context, f herm.SteeringFilte
 	query := `SELECT ` + steeringColumns + ` FROM steering_requests WHERE 1 = 1`
 	var args []any
 	for _, c := range []struct{ col, v string }{
-		{"deployment_id", f.DeploymentID}, {"run_id", f.RunID}, {"status", f.Status},
+		{"deployment_id", f.DeploymentID}, {"run_id", f.RunID}, {"status", f.Status}, {"kind", f.Kind},
 	} {
 		if c.v != "" {
 			query += ` AND ` + c.col + ` = ?`
 			args = append(args, c.v)
 		}
+	}
+	if f.NotKind != "" {
+		query += ` AND kind <> ?`
+		args = append(args, f.NotKind)
 	}
 	query, args = newestFirst(query, args, f.Cursor, f.Limit)
 	return q.listSteering(ctx, "list steering requests", query, args...)
