@@ -140,7 +140,10 @@ type exec struct {
 	tr    *transcript // the run's steps; changed only by a committed change
 	tools map[string]tools.Tool
 	perms map[string]string // the catalog's effective permission of each offered tool
-	specs []llm.ToolSpec
+	// custom are the deployment's custom tools offered to the run: their
+	// calls wait for the client (see customtools.go).
+	custom map[string]herm.CustomTool
+	specs  []llm.ToolSpec
 
 	redact       func(string) string // secret values out (identity when none)
 	redactor     *secrets.Redactor   // the same, for streams (nil when none)
@@ -170,7 +173,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	if err != nil {
 		return err
 	}
-	x := &exec{a: a, run: run, cfg: cfg, owner: owner, tr: tr, tools: make(map[string]tools.Tool), redact: func(s string) string { return s }}
+	x := &exec{a: a, run: run, cfg: cfg, owner: owner, tr: tr, tools: make(map[string]tools.Tool), custom: map[string]herm.CustomTool{}, redact: func(s string) string { return s }}
 	if a.opts.Redactor != nil && len(cfg.Secrets) > 0 {
 		if r := a.opts.Redactor(ctx, cfg); r != nil {
 			x.redact, x.redactor = r.Replace, r
@@ -187,6 +190,7 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 		x.perms[e.Name] = e.Permission
 		x.specs = append(x.specs, e.Spec)
 	}
+	x.specs = append(x.specs, x.customSpecs()...)
 	for _, w := range warnings {
 		a.log.Emit(x.event(herm.EventWarning, map[string]any{"message": x.redact(w), "source": "mcp"}))
 	}
@@ -397,7 +401,9 @@ func (x *exec) takeInput(ctx context.Context) (bool, error) {
 func (x *exec) toolFor(c herm.StepToolCall) (tools.Tool, string, json.RawMessage) {
 	t := x.tools[c.Name]
 	origin := tools.OriginBuiltin
-	if t != nil {
+	if x.isCustom(c) {
+		origin = herm.OriginCustom
+	} else if t != nil {
 		origin = t.Origin()
 	} else {
 		_, origin = herm.SplitToolName(c.Name) // an MCP tool of a server that is not there now
@@ -417,7 +423,16 @@ func (x *exec) interactive(c herm.StepToolCall) bool {
 // callTools runs a model turn's unanswered calls: consecutive calls that
 // need no human run concurrently; one that may pause runs alone. Results
 // are recorded in the model's order.
-func (x *exec) callTools(ctx context.Context, calls []herm.StepToolCall) error {
+func (x *exec) callTools(ctx context.Context, all []herm.StepToolCall) error {
+	// Custom calls last, all together (see customtools.go).
+	var calls, custom []herm.StepToolCall
+	for _, c := range all {
+		if x.isCustom(c) {
+			custom = append(custom, c)
+		} else {
+			calls = append(calls, c)
+		}
+	}
 	for i := 0; i < len(calls); {
 		if x.interactive(calls[i]) {
 			if err := x.callTool(ctx, calls[i]); err != nil {
@@ -434,6 +449,9 @@ func (x *exec) callTools(ctx context.Context, calls []herm.StepToolCall) error {
 			return err
 		}
 		i = j
+	}
+	if len(custom) > 0 {
+		return x.callCustom(ctx, custom)
 	}
 	return nil
 }

@@ -49,7 +49,7 @@ func (x *exec) subagents(ctx context.Context, c herm.StepToolCall, args json.Raw
 	}
 	var specs []llm.ToolSpec
 	for _, s := range x.specs {
-		if s.Name != Subagents && s.Name != AskHuman {
+		if _, custom := x.custom[s.Name]; s.Name != Subagents && s.Name != AskHuman && !custom {
 			specs = append(specs, s)
 		}
 	}

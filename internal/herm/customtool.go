@@ -169,3 +169,32 @@ type ToolOutput struct {
 	ToolCallID string
 	Output     string
 }
+
+// RequiredAction is what a run waiting for its client's tool outputs needs:
+// the run resource's and the run_status event's required_action.
+type RequiredAction struct {
+	Type      string            `json:"type" enum:"submit_tool_outputs" doc:"submit_tool_outputs: post every listed call's output in one POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs."`
+	ToolCalls []PendingToolCall `json:"tool_calls"`
+}
+
+// PendingToolCall is a custom tool call waiting for its output.
+type PendingToolCall struct {
+	ID        string          `json:"id" doc:"The tool_call_id to answer."`
+	Name      string          `json:"name" doc:"The custom tool's name."`
+	Arguments json.RawMessage `json:"arguments" doc:"The call's arguments: a JSON object valid against the tool's input_schema."`
+}
+
+// RequiredActionOf lists a run's pending custom tool calls (nil when there
+// are none), in the order given.
+func RequiredActionOf(pending []*SteeringRequest) *RequiredAction {
+	var calls []PendingToolCall
+	for _, sr := range pending {
+		if sr.Kind == SteeringCustomTool && sr.Status == SteeringPending {
+			calls = append(calls, PendingToolCall{ID: sr.ToolCallID, Name: sr.Tool, Arguments: sr.Arguments})
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	return &RequiredAction{Type: "submit_tool_outputs", ToolCalls: calls}
+}

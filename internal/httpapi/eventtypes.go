@@ -73,6 +73,8 @@ type RunStatusEvent struct {
 	Status     string          `json:"status" enum:"queued,running,waiting_on_human,completed,error,cancelled"`
 	StopReason *string         `json:"stop_reason" doc:"Why the run stopped: end_turn, max_steps, cancelled, error or requires_action (waiting on a human); null while it has not."`
 	Error      *herm.ErrorInfo `json:"error" doc:"Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits or internal_error."`
+	// RequiredAction is sent when the run waits for its custom tool calls.
+	RequiredAction *herm.RequiredAction `json:"required_action,omitempty" doc:"Only when the run starts waiting for the outputs of its custom tool calls: the calls to answer with POST .../runs/{run_id}/tool_outputs (as the run's required_action)."`
 }
 
 // TokenEvent: a delta of the agent's text.
@@ -120,8 +122,10 @@ type ToolCallEvent struct {
 	eventCommon
 	ToolCallID string          `json:"tool_call_id"`
 	Tool       string          `json:"tool" doc:"The tool's bare name (an MCP tool's name on its server)."`
-	Origin     string          `json:"origin" doc:"builtin, or the MCP server's name."`
+	Origin     string          `json:"origin" doc:"builtin, the MCP server's name, or custom for the deployment's custom tools (with requires_action true)."`
 	Arguments  json.RawMessage `json:"arguments" doc:"The call's arguments (a JSON object)."`
+	// RequiresAction marks a custom tool call: the client answers it.
+	RequiresAction bool `json:"requires_action,omitempty" doc:"true for a call of one of the deployment's custom_tools, whose output the client posts (POST .../runs/{run_id}/tool_outputs); absent otherwise."`
 	subagentTag
 }
 

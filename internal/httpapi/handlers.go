@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
+	"github.com/hermhq/herm/internal/runner"
 )
 
 // Deployments.
@@ -299,12 +300,72 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, listOf(runs, p.Limit, toRun, func(r *herm.Run) string { return r.ID }))
+	byID := map[string]Run{}
+	for _, run := range runs {
+		out, err := s.runOut(r.Context(), run)
+		if err != nil {
+			return err
+		}
+		byID[run.ID] = out
+	}
+	writeJSON(w, http.StatusOK, listOf(runs, p.Limit, func(run *herm.Run) Run { return byID[run.ID] }, func(r *herm.Run) string { return r.ID }))
 	return nil
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	run, err := s.store.GetRun(r.Context(), r.PathValue("deployment_id"), r.PathValue("run_id"))
+	if err != nil {
+		return err
+	}
+	out, err := s.runOut(r.Context(), run)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// runOut is the run object with its required_action (the pending custom
+// tool calls of a waiting run).
+func (s *Server) runOut(ctx context.Context, run *herm.Run) (Run, error) {
+	out := toRun(run)
+	if run.Status != herm.RunWaitingOnHuman {
+		return out, nil
+	}
+	pending, err := runner.PendingToolCalls(ctx, s.store, run.ID)
+	if err != nil {
+		return out, err
+	}
+	out.RequiredAction = herm.RequiredActionOf(pending)
+	return out, nil
+}
+
+func (s *Server) submitToolOutputs(w http.ResponseWriter, r *http.Request) error {
+	var in SubmitToolOutputsRequest
+	if err := decode(r, &in); err != nil {
+		return err
+	}
+	if in.ToolOutputs == nil {
+		return herm.Errorf(herm.EInvalid, "tool_outputs is required")
+	}
+	if len(*in.ToolOutputs) == 0 {
+		return herm.Errorf(herm.EInvalid, "tool_outputs must hold the output of each pending tool call")
+	}
+	outputs := make([]herm.ToolOutput, len(*in.ToolOutputs))
+	for i, o := range *in.ToolOutputs {
+		switch {
+		case o.ToolCallID == nil || *o.ToolCallID == "":
+			return herm.Errorf(herm.EInvalid, "tool_outputs[%d].tool_call_id is required", i)
+		case o.Output == nil:
+			return herm.Errorf(herm.EInvalid, "tool_outputs[%d].output is required (a string)", i)
+		case len([]rune(*o.Output)) > herm.MaxContent:
+			return herm.Errorf(herm.EInvalid, "tool_outputs[%d].output must be at most %d characters", i, herm.MaxContent)
+		case strings.ContainsRune(*o.Output, 0):
+			return herm.Errorf(herm.EInvalid, "tool_outputs[%d].output must not contain NUL characters", i)
+		}
+		outputs[i] = herm.ToolOutput{ToolCallID: *o.ToolCallID, Output: *o.Output}
+	}
+	run, err := s.runner.SubmitToolOutputs(r.Context(), r.PathValue("deployment_id"), r.PathValue("run_id"), outputs)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func (s *Server) listSteering(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f := herm.SteeringFilter{DeploymentID: d.ID, RunID: r.URL.Query().Get("run_id"), Limit: p.Limit + 1, Cursor: p.Cursor}
+	f := herm.SteeringFilter{DeploymentID: d.ID, RunID: r.URL.Query().Get("run_id"), NotKind: herm.SteeringCustomTool, Limit: p.Limit + 1, Cursor: p.Cursor}
 	switch st := r.URL.Query().Get("status"); st {
 	case "", herm.SteeringPending, herm.SteeringResolved:
 		f.Status = st
@@ -86,6 +86,9 @@ func (s *Server) getSteering(w http.ResponseWriter, r *http.Request) error {
 	sr, err := s.store.GetSteeringRequest(r.Context(), r.PathValue("deployment_id"), r.PathValue("steering_request_id"))
 	if err != nil {
 		return err
+	}
+	if sr.Kind == herm.SteeringCustomTool {
+		return herm.Errorf(herm.ENotFound, "steering request not found") // a run's required_action
 	}
 	writeJSON(w, http.StatusOK, toSteering(sr))
 	return nil

@@ -43,6 +43,7 @@ type Deployment struct {
 	Secrets       map[string]string            `json:"secrets"`
 	Features      herm.Features                `json:"features"`
 	Tools         map[string]herm.ToolSettings `json:"tools"`
+	CustomTools   []herm.CustomTool            `json:"custom_tools" doc:"The tools the client implements (see POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs)."`
 	Metadata      map[string]string            `json:"metadata"`
 	BudgetUSD     *float64                     `json:"budget_usd" doc:"The spending cap in USD, or null."`
 	ThreadID      string                       `json:"thread_id" doc:"The default thread."`
@@ -84,7 +85,7 @@ func toDeployment(d *herm.Deployment, base string) Deployment {
 	out := Deployment{
 		DeploymentID: d.ID, CustomerID: d.CustomerID, Name: d.Name, Runtime: d.Runtime, Model: d.Model,
 		Status: string(d.Status), SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
-		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features, Tools: d.Tools, Metadata: d.Metadata,
+		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features, Tools: d.Tools, Metadata: d.Metadata, CustomTools: d.CustomTools,
 		ThreadID: d.ThreadID, ConfigVersion: d.ConfigVersion, BudgetUSD: d.BudgetUSD,
 		Filesystem: Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
 		Events:     EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},
@@ -105,6 +106,9 @@ func toDeployment(d *herm.Deployment, base string) Deployment {
 	}
 	if out.Tools == nil {
 		out.Tools = map[string]herm.ToolSettings{}
+	}
+	if out.CustomTools == nil {
+		out.CustomTools = []herm.CustomTool{}
 	}
 	if out.Metadata == nil {
 		out.Metadata = map[string]string{}
@@ -191,10 +195,30 @@ type Run struct {
 	Usage         herm.Usage      `json:"usage"`
 	Error         *herm.ErrorInfo `json:"error"`
 	StopReason    *string         `json:"stop_reason" enum:"end_turn,max_steps,cancelled,error,requires_action"`
-	CreatedAt     time.Time       `json:"created_at"`
-	StartedAt     *time.Time      `json:"started_at"`
-	CompletedAt   *time.Time      `json:"completed_at"`
+	// RequiredAction is set while the run waits for its custom tool calls'
+	// outputs.
+	RequiredAction *herm.RequiredAction `json:"required_action" doc:"While the run waits for the outputs of its custom tool calls: {type: submit_tool_outputs, tool_calls: [{id, name, arguments}]}, answered by POST .../runs/{run_id}/tool_outputs; null otherwise (a run waiting for a steering request has none)."`
+	CreatedAt      time.Time            `json:"created_at"`
+	StartedAt      *time.Time           `json:"started_at"`
+	CompletedAt    *time.Time           `json:"completed_at"`
 }
+
+// SubmitToolOutputsRequest is the body of POST .../runs/{run_id}/tool_outputs.
+type SubmitToolOutputsRequest struct {
+	ToolOutputs *[]ToolOutputInput `json:"tool_outputs" doc:"One output for each of the run's pending custom tool calls (its required_action.tool_calls), all in one request: a call left out, an id that is not pending, or one given twice is a 400 naming them."`
+}
+
+// OpenAPIRequired: the outputs.
+func (SubmitToolOutputsRequest) OpenAPIRequired() []string { return []string{"tool_outputs"} }
+
+// ToolOutputInput is one custom tool call's output.
+type ToolOutputInput struct {
+	ToolCallID *string `json:"tool_call_id" doc:"The id of a call in the run's required_action.tool_calls."`
+	Output     *string `json:"output" doc:"What the tool returned, as the model will read it (a string, ≤ 100,000 characters; send structured data as its JSON text). Secret values of the deployment are redacted from it, and an output longer than the tool results' preview limit is saved in the workspace like any tool's."`
+}
+
+// OpenAPIRequired: the call's id and its output.
+func (ToolOutputInput) OpenAPIRequired() []string { return []string{"tool_call_id", "output"} }
 
 func toRun(r *herm.Run) Run {
 	out := Run{

@@ -21,6 +21,10 @@ func (r *Runner) Resolve(ctx context.Context, deploymentID, id, decision, messag
 		if sr, err = q.GetSteeringRequest(ctx, deploymentID, id); err != nil {
 			return nil, err
 		}
+		if sr.Kind == herm.SteeringCustomTool {
+			// A custom tool call is answered with its output (SubmitToolOutputs).
+			return nil, herm.Errorf(herm.ENotFound, "steering request not found")
+		}
 		if sr.Status != herm.SteeringPending {
 			return nil, herm.Errorf(herm.EConflict, "steering request %s is already resolved (%s)", id, sr.Decision)
 		}
@@ -96,9 +100,16 @@ func (r *Runner) expireSteering(ctx context.Context) {
 // answerWaiting answers the oldest pending request of a waiting run with a
 // user message (decision answer), inside Send's transaction.
 func (r *Runner) answerWaiting(ctx context.Context, q store.Querier, run *herm.Run, content string) ([]*herm.Event, error) {
-	pending, err := q.ListSteeringRequests(ctx, herm.SteeringFilter{RunID: run.ID, Status: herm.SteeringPending, Limit: 100})
-	if err != nil || len(pending) == 0 {
+	pending, err := q.ListSteeringRequests(ctx, herm.SteeringFilter{RunID: run.ID, Status: herm.SteeringPending, NotKind: herm.SteeringCustomTool, Limit: 100})
+	if err != nil {
 		return nil, err
+	}
+	if len(pending) == 0 {
+		if calls, err := PendingToolCalls(ctx, q, run.ID); err != nil || len(calls) == 0 {
+			return nil, err
+		}
+		// A message is not a tool's output: the client answers those.
+		return nil, herm.Errorf(herm.EConflict, "run %s is waiting for the outputs of its custom tool calls: post them to /v1/deployments/%s/runs/%s/tool_outputs, or send the message with mode queue or interrupt", run.ID, run.DeploymentID, run.ID)
 	}
 	oldest := pending[len(pending)-1] // the list is newest first
 	return r.resolveInTx(ctx, q, oldest, herm.DecisionAnswer, strings.TrimSpace(content))
