@@ -175,8 +175,9 @@ func (o *OpenAIServer) handle(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Model    string `json:"model"`
 		Messages []struct {
-			Role    string `json:"role"`
-			Content any    `json:"content"`
+			Role       string `json:"role"`
+			Content    any    `json:"content"`
+			ToolCallID string `json:"tool_call_id"`
 		} `json:"messages"`
 		Tools []struct {
 			Function struct {
@@ -199,7 +200,7 @@ func (o *OpenAIServer) handle(w http.ResponseWriter, r *http.Request) {
 			req.System = fmt.Sprint(m.Content)
 			continue
 		}
-		msg := llm.Message{Role: llm.Role(m.Role)}
+		msg := llm.Message{Role: llm.Role(m.Role), ToolCallID: m.ToolCallID}
 		switch c := m.Content.(type) {
 		case string:
 			msg.Content = c
