@@ -260,10 +260,11 @@ func TestRequiredFields(t *testing.T) {
 	// Every object a deployment's configuration holds, with only what each
 	// requires.
 	config := map[string]any{
-		"sandbox":     map[string]any{"network": map[string]any{}, "resources": map[string]any{}},
-		"mcp_servers": []any{map[string]any{"name": "cfg", "url": "https://mcp.example.com/mcp"}},
-		"skills":      []any{map[string]any{"name": "hello", "source": "inline", "content": strings.ReplaceAll(skill, "greet", "hello")}},
-		"tools":       map[string]any{"todo": map[string]any{}},
+		"sandbox":      map[string]any{"network": map[string]any{}, "resources": map[string]any{}},
+		"mcp_servers":  []any{map[string]any{"name": "cfg", "url": "https://mcp.example.com/mcp"}},
+		"skills":       []any{map[string]any{"name": "hello", "source": "inline", "content": strings.ReplaceAll(skill, "greet", "hello")}},
+		"tools":        map[string]any{"todo": map[string]any{}},
+		"custom_tools": []any{map[string]any{"name": "lookup", "description": "Looks up.", "input_schema": map[string]any{"type": "object"}}},
 	}
 	configExtra := []string{"skills[0].content"}
 	// In order: later operations use what earlier ones made.
@@ -294,6 +295,10 @@ func TestRequiredFields(t *testing.T) {
 		// Answering checks the body before it looks for the request: a
 		// valid body for no such request is a 404.
 		{"POST /v1/deployments/{deployment_id}/steering_requests/{steering_request_id}", request{path: dep + "/steering_requests/str_none", body: map[string]any{"decision": "deny"}}, ""},
+		// Likewise for a run that does not exist.
+		{"POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs", request{path: dep + "/runs/run_none/tool_outputs",
+			body:   map[string]any{"tool_outputs": []any{map[string]any{"tool_call_id": "c1", "output": "x"}}},
+			nested: map[string]any{"tool_outputs": []any{map[string]any{"tool_call_id": "c1", "output": "x"}}}}, ""},
 		{"POST /v1/secrets", request{body: map[string]any{"name": "TOKEN", "value": "v"}}, "secret_id"},
 		{"PUT /v1/secrets/{secret_id}", request{body: map[string]any{"value": "w"}}, ""},
 		{"POST /v1/webhooks", request{body: map[string]any{"url": "https://hooks.example.com/h", "events": []string{"run_status"}}}, ""},
@@ -342,7 +347,7 @@ func TestRequiredFields(t *testing.T) {
 			}
 		}
 		r := s.do(method, target, full)
-		if r.status == 400 || r.status >= 500 || (r.status == 404 && !strings.Contains(path, "steering_request_id")) {
+		if r.status == 400 || r.status >= 500 || (r.status == 404 && !strings.Contains(path, "steering_request_id") && !strings.Contains(path, "tool_outputs")) {
 			t.Errorf("%s with %v: %d %s", o.op, full, r.status, r.body)
 			continue
 		}

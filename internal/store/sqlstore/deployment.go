@@ -92,6 +92,9 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 			return nil, err
 		}
 	}
+	if len(d.CustomTools) == 0 {
+		d.CustomTools = nil // stored as []
+	}
 	var err error
 	if d.Error, err = fromErrorInfoJSON(errInfo); err != nil {
 		return nil, err
