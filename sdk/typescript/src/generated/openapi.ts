@@ -149,6 +149,8 @@ export interface CreateDeploymentRequest {
   features?: { [key: string]: boolean | null };
   /** Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings. */
   tools?: { [key: string]: ToolSettings | null };
+  /** ≤ 64 tools the client implements, with unique names; replaces the whole list on update ([] clears). When the model calls one the run waits (status waiting_on_human, stop_reason requires_action, the run's required_action lists the calls) until the client posts their outputs to POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs. */
+  custom_tools?: CustomTool[] | null;
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
   /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
@@ -180,6 +182,15 @@ export interface CreateWebhookRequest {
   events: string[];
   /** Only this deployment's events; omitted: every deployment's. */
   deployment_id?: string | null;
+}
+
+export interface CustomTool {
+  /** The model-facing name: 1–64 letters, digits, _ or -, without __ (the form of MCP tools' names), and not a built-in tool's name. */
+  name: string;
+  /** What the tool does, for the model (≤ 10,000 chars). */
+  description: string;
+  /** The JSON Schema (an object schema: type object) of the call's arguments, ≤ 64 KiB; a call whose arguments it refuses goes back to the model as a tool error and never to the client. Remote $refs are not resolved. */
+  input_schema: unknown;
 }
 
 export interface DeleteDeploymentRequest {
@@ -231,6 +242,8 @@ export interface Deployment {
   secrets: { [key: string]: string };
   features: Features;
   tools: { [key: string]: ToolSettings };
+  /** The tools the client implements (see POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs). */
+  custom_tools: CustomTool[];
   metadata: { [key: string]: string };
   /** The spending cap in USD, or null. */
   budget_usd: number | null;
@@ -556,6 +569,15 @@ export interface NetworkInput {
   allowed_hosts?: string[];
 }
 
+export interface PendingToolCall {
+  /** The tool_call_id to answer. */
+  id: string;
+  /** The custom tool's name. */
+  name: string;
+  /** The call's arguments: a JSON object valid against the tool's input_schema. */
+  arguments: unknown;
+}
+
 export interface ReasoningEvent {
   type: "reasoning";
   /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
@@ -577,6 +599,12 @@ export interface ReasoningEvent {
   subagent?: number | null;
   /** The parent's subagents call, on a subagent's events only. */
   parent_tool_call_id?: string | null;
+}
+
+export interface RequiredAction {
+  /** submit_tool_outputs: post every listed call's output in one POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs. */
+  type: "submit_tool_outputs";
+  tool_calls: PendingToolCall[];
 }
 
 export interface ResolveSteeringRequest {
@@ -610,6 +638,8 @@ export interface Run {
   usage: Usage;
   error: ErrorInfo | null;
   stop_reason: "end_turn" | "max_steps" | "cancelled" | "error" | "requires_action" | null;
+  /** While the run waits for the outputs of its custom tool calls: {type: submit_tool_outputs, tool_calls: [{id, name, arguments}]}, answered by POST .../runs/{run_id}/tool_outputs; null otherwise (a run waiting for a steering request has none). */
+  required_action: RequiredAction | null;
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
@@ -632,6 +662,8 @@ export interface RunStatusEvent {
   stop_reason: string | null;
   /** Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits or internal_error. */
   error: ErrorInfo | null;
+  /** Only when the run starts waiting for the outputs of its custom tool calls: the calls to answer with POST .../runs/{run_id}/tool_outputs (as the run's required_action). */
+  required_action?: RequiredAction | null;
 }
 
 export interface Sandbox {
@@ -827,6 +859,11 @@ export interface StreamToken {
   url: string;
 }
 
+export interface SubmitToolOutputsRequest {
+  /** One output for each of the run's pending custom tool calls (its required_action.tool_calls), all in one request: a call left out, an id that is not pending, or one given twice is a 400 naming them. */
+  tool_outputs: ToolOutputInput[] | null;
+}
+
 export interface Thread {
   thread_id: string;
   deployment_id: string;
@@ -888,10 +925,12 @@ export interface ToolCallEvent {
   tool_call_id: string;
   /** The tool's bare name (an MCP tool's name on its server). */
   tool: string;
-  /** builtin, or the MCP server's name. */
+  /** builtin, the MCP server's name, or custom for the deployment's custom tools (with requires_action true). */
   origin: string;
   /** The call's arguments (a JSON object). */
   arguments: unknown;
+  /** true for a call of one of the deployment's custom_tools, whose output the client posts (POST .../runs/{run_id}/tool_outputs); absent otherwise. */
+  requires_action?: boolean;
   /** The subagent's task number, on a subagent's events only. */
   subagent?: number | null;
   /** The parent's subagents call, on a subagent's events only. */
@@ -915,6 +954,13 @@ export interface ToolList {
   next_cursor: string | null;
   /** Each of the deployment's MCP servers and whether its tools could be listed. */
   mcp_servers: MCPServerStatus[];
+}
+
+export interface ToolOutputInput {
+  /** The id of a call in the run's required_action.tool_calls. */
+  tool_call_id: string | null;
+  /** What the tool returned, as the model will read it (a string, ≤ 100,000 characters; send structured data as its JSON text). Secret values of the deployment are redacted from it, and an output longer than the tool results' preview limit is saved in the workspace like any tool's. */
+  output: string | null;
 }
 
 export interface ToolResultEvent {
@@ -1023,6 +1069,8 @@ export interface UpdateDeploymentRequest {
   features?: { [key: string]: boolean | null };
   /** Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings. */
   tools?: { [key: string]: ToolSettings | null };
+  /** ≤ 64 tools the client implements, with unique names; replaces the whole list on update ([] clears). When the model calls one the run waits (status waiting_on_human, stop_reason requires_action, the run's required_action lists the calls) until the client posts their outputs to POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs. */
+  custom_tools?: CustomTool[] | null;
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
   /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
@@ -1132,6 +1180,7 @@ export interface Operations {
   "/v1/deployments/{deployment_id}/runs": "GET";
   "/v1/deployments/{deployment_id}/runs/{run_id}": "GET";
   "/v1/deployments/{deployment_id}/runs/{run_id}/cancel": "POST";
+  "/v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs": "POST";
   "/v1/deployments/{deployment_id}/skills": "GET" | "POST";
   "/v1/deployments/{deployment_id}/skills/{skill_id}": "DELETE" | "GET" | "PUT";
   "/v1/deployments/{deployment_id}/steering_requests": "GET";
