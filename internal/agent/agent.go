@@ -151,6 +151,7 @@ type exec struct {
 	usageMu      sync.Mutex          // guards unrecorded against subagents in a parallel batch
 	unrecorded   herm.Usage          // usage of calls whose events went out (subagents'), recorded with the next change
 	output       *llm.OutputFormat   // the run's output schema for native structured output (nil: none, or not native)
+	outputNote   string              // the system prompt's instructions for the run's typed result ("" without one)
 }
 
 // Execute drives run (leased by owner, running, configured by cfg — the
@@ -662,6 +663,7 @@ func (x *exec) modelTurn(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	req.System += x.outputNote
 	turn := x.tr.nextTurn()
 	attempt, err := x.startAttempt(ctx, turn)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // is JSON valid against it. A provider with native structured output gets
 // the schema with every model call (llm.Request.Output, in the strict form
 // herm.StrictOutputSchema makes); every model is also told in the system
-// prompt. The final answer is validated either way: an invalid one gets
+// prompt of its own turns (not a subagent's). The final answer is validated either way: an invalid one gets
 // one repair turn (an output_repair step: the model is told why and answers
 // again), and a second invalid one ends the run in error, output_invalid.
 
@@ -25,7 +25,7 @@ func (x *exec) outputSetup() error {
 	if err != nil {
 		return err
 	}
-	x.system += fmt.Sprintf("\n\n# Final answer format\n\nWhen you have finished (after any tool calls), give your final answer as a single JSON value valid against this JSON Schema, and nothing else: no prose, no Markdown code fence.\n\n%s\n", schema)
+	x.outputNote = fmt.Sprintf("\n\n# Final answer format\n\nWhen you have finished (after any tool calls), give your final answer as a single JSON value valid against this JSON Schema, and nothing else: no prose, no Markdown code fence.\n\n%s\n", schema)
 	if provider, model, err := x.a.models.Resolve(x.cfg.Model); err == nil && llm.HasStructuredOutput(provider, model) {
 		x.output = &llm.OutputFormat{Name: "output", Schema: strict}
 	}
