@@ -10,9 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/hermhq/herm/internal/automation"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/anthropic"
@@ -272,3 +274,36 @@ func TestOutputSchemaNotFoldedIntoAnotherRun(t *testing.T) {
 	close(gate)
 	e.wait(res.Run.ID, herm.RunCompleted)
 }
+
+// TestAutomationOutput: an automation with an output schema makes runs
+// that have it and complete with their output; a schema outside the subset
+// is refused.
+func TestAutomationOutput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, runner.Options{})
+	e.script.Push(llmtest.Turn{Words: []string{`{"city": "Bergen", "temp": 9}`}})
+	e.start()
+	svc := automation.New(e.store, e.runner, e.ids, time.Now, automation.Options{Logger: e.logger})
+	in := herm.AutomationInput{
+		Name: ptr("weather"), Schedule: ptr("every day at 9am"), Instructions: ptr("weather in Bergen?"),
+		OutputSchema: json.RawMessage(`{"type":"object","patternProperties":{}}`),
+	}
+	if _, err := svc.Create(context.Background(), e.dep.ID, in); !herm.IsCode(err, herm.EInvalid) || !strings.Contains(err.Error(), "patternProperties") {
+		t.Fatalf("create with an unsupported keyword: %v", err)
+	}
+	in.OutputSchema = json.RawMessage(weatherSchema)
+	a, err := svc.Create(context.Background(), e.dep.ID, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := svc.Trigger(context.Background(), e.dep.ID, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := e.wait(run.ID, herm.RunCompleted)
+	if string(done.Output) != `{"city":"Bergen","temp":9}` || string(done.OutputSchema) != weatherSchema || done.Trigger.AutomationID != a.ID {
+		t.Fatalf("run %+v: output %s, output_schema %s", done, done.Output, done.OutputSchema)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
