@@ -153,6 +153,8 @@ type exec struct {
 	pendingUsage []llm.Usage         // summarizing calls not yet recorded
 	usageMu      sync.Mutex          // guards unrecorded against subagents in a parallel batch
 	unrecorded   herm.Usage          // usage of calls whose events went out (subagents'), recorded with the next change
+	output       *llm.OutputFormat   // the run's output schema for native structured output (nil: none, or not native)
+	outputNote   string              // the system prompt's instructions for the run's typed result ("" without one)
 }
 
 // Execute drives run (leased by owner, running, configured by cfg — the
@@ -200,6 +202,12 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	x.system = cfg.SystemPrompt
 	if a.opts.SystemExtra != nil {
 		x.system += x.redact(a.opts.SystemExtra(ctx, cfg)) // memories and skills come from the workspace
+	}
+	if len(run.OutputSchema) > 0 {
+		if err := x.outputSetup(); err != nil {
+			_, err := x.finish(ctx, herm.RunError, herm.StopError, &herm.ErrorInfo{Code: herm.EOutputInvalid, Message: "the run's output schema cannot be used: " + err.Error()})
+			return err
+		}
 	}
 	err = x.loop(ctx)
 	if errors.Is(err, errWaiting) {
@@ -258,8 +266,9 @@ func (x *exec) loop(ctx context.Context) error {
 		if !taken && last != nil && last.Kind == herm.StepModel {
 			// The model finished its turn with no tool calls and nothing
 			// new arrived: the run is done, unless input arrives in the
-			// meantime (finish refuses then, and we loop).
-			done, err := x.finish(ctx, herm.RunCompleted, herm.StopEndTurn, nil)
+			// meantime (finish refuses then, and we loop). A run with an
+			// output schema completes only with a valid answer.
+			done, err := x.complete(ctx, last)
 			if err != nil || done {
 				return err
 			}
@@ -666,11 +675,13 @@ func (x *exec) modelTurn(ctx context.Context) error {
 		Model:     model,
 		Tools:     x.specs,
 		MaxTokens: x.a.opts.MaxTokens,
+		Output:    x.output,
 	}
 	req.System, req.Messages, err = x.request(ctx, provider, model)
 	if err != nil {
 		return err
 	}
+	req.System += x.outputNote
 	turn := x.tr.nextTurn()
 	attempt, err := x.startAttempt(ctx, turn)
 	if err != nil {
@@ -797,13 +808,13 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) er
 // pending, so that a run never ends with unread input: the loop takes one
 // more turn.
 func (x *exec) finish(ctx context.Context, status herm.RunStatus, stop string, e *herm.ErrorInfo) (bool, error) {
-	return x.a.end(ctx, x.run, x.owner, status, stop, e)
+	return x.a.end(ctx, x.run, x.owner, status, stop, e, nil)
 }
 
 // Fail ends a run that owner holds in error (the runner's answer to a run
 // that could not start or panicked), best effort within ctx.
 func (a *Agent) Fail(ctx context.Context, run *herm.Run, owner string, e *herm.ErrorInfo) error {
-	_, err := a.end(ctx, run, owner, herm.RunError, herm.StopError, e)
+	_, err := a.end(ctx, run, owner, herm.RunError, herm.StopError, e, nil)
 	return err
 }
 
@@ -812,11 +823,15 @@ func (a *Agent) Fail(ctx context.Context, run *herm.Run, owner string, e *herm.E
 // changes once it committed. A completion is refused (false, nil) while the
 // run has pending input. Any other end releases pending input into the
 // thread's history, so that no message is lost: the next run sees it.
-func (a *Agent) end(ctx context.Context, run *herm.Run, owner string, status herm.RunStatus, stop string, e *herm.ErrorInfo) (bool, error) {
+// output is a completed run's typed result (nil: none), stored with the
+// completion and carried by its run_status event.
+func (a *Agent) end(ctx context.Context, run *herm.Run, owner string, status herm.RunStatus, stop string, e *herm.ErrorInfo, output json.RawMessage) (bool, error) {
 	t := a.now().UTC()
-	ev := herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, map[string]any{
-		"status": status, "stop_reason": stop, "error": e,
-	})
+	fields := map[string]any{"status": status, "stop_reason": stop, "error": e}
+	if output != nil {
+		fields["output"] = output
+	}
+	ev := herm.NewEvent(run.DeploymentID, run.ThreadID, run.ID, herm.EventRunStatus, fields)
 	err := a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		// The thread first (the store's lock order: a thread before its
 		// runs), as a Send does, which holds it from reading the thread's
@@ -834,6 +849,9 @@ func (a *Agent) end(ctx context.Context, run *herm.Run, owner string, status her
 		case herm.RunCompleted:
 			if stop != herm.StopEndTurn {
 				err = releaseInput(ctx, q, run.ID, t)
+			}
+			if err == nil && output != nil {
+				err = q.SetRunOutput(ctx, run.ID, owner, output)
 			}
 			if err == nil {
 				err = q.CompleteRun(ctx, run.ID, owner, stop, t)
@@ -859,6 +877,9 @@ func (a *Agent) end(ctx context.Context, run *herm.Run, owner string, status her
 		return false, err
 	}
 	run.Status, run.StopReason, run.Error, run.CompletedAt = status, stop, e, &t
+	if output != nil {
+		run.Output = output
+	}
 	return true, nil
 }
 

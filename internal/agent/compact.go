@@ -108,6 +108,8 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 				u.msgIDs = []string{d.MessageID}
 			}
 			out = append(out, u)
+		case herm.StepOutputRepair:
+			out = append(out, unit{msgs: []llm.Message{{Role: llm.RoleUser, Content: repairPrompt(s.repair.Error)}}, lastStep: s.Index})
 		case herm.StepToolResult:
 			d := s.tool
 			msg := llm.Message{Role: llm.RoleTool, ToolCallID: d.ToolCallID, Content: d.Result, IsError: d.IsError}

@@ -36,6 +36,7 @@ type entry struct {
 	tool       *herm.StepToolData // tool_start, tool_result
 	start      *herm.StepModelStartData
 	compaction *herm.StepCompactionData
+	repair     *herm.StepOutputRepairData
 }
 
 // newTranscript decodes a run's stored steps.
@@ -60,6 +61,9 @@ func newTranscript(steps []*herm.RunStep) (*transcript, error) {
 		case herm.StepCompaction:
 			e.compaction = new(herm.StepCompactionData)
 			v = e.compaction
+		case herm.StepOutputRepair:
+			e.repair = new(herm.StepOutputRepairData)
+			v = e.repair
 		}
 		if v != nil {
 			if err := json.Unmarshal(s.Data, v); err != nil {
@@ -203,6 +207,8 @@ func (c *change) step(ctx context.Context, q store.Querier, kind string, data an
 		e.compaction = &d
 	case *herm.StepCompactionData:
 		e.compaction = d
+	case herm.StepOutputRepairData:
+		e.repair = &d
 	default:
 		return fmt.Errorf("agent: a %s step with data %T", kind, data)
 	}
@@ -261,4 +267,14 @@ func addUsage(total *herm.Usage, d herm.Usage) {
 		}
 		total.CostUSD = &sum
 	}
+}
+
+// repaired reports whether the run had its output repair turn.
+func (t *transcript) repaired() bool {
+	for _, e := range t.entries {
+		if e.repair != nil {
+			return true
+		}
+	}
+	return false
 }

@@ -158,6 +158,15 @@ func (s *Service) apply(ctx context.Context, a *herm.Automation, in herm.Automat
 	} else if create {
 		a.Enabled = true
 	}
+	if in.OutputSchema != nil {
+		if string(in.OutputSchema) == "null" {
+			a.OutputSchema = nil
+		} else if err := herm.ValidateOutputSchema("output_schema", in.OutputSchema); err != nil {
+			return err
+		} else {
+			a.OutputSchema = in.OutputSchema
+		}
+	}
 	if in.ThreadID != nil && *in.ThreadID != "" {
 		if _, err := s.store.GetThread(ctx, a.DeploymentID, *in.ThreadID); err != nil {
 			if herm.IsCode(err, herm.ENotFound) {
@@ -303,7 +312,7 @@ func (s *Service) fire(ctx context.Context, a *herm.Automation) (*herm.Run, erro
 	now := s.nowUTC()
 	next := *a
 	res, err := s.runs.SendTx(ctx, herm.SendParams{
-		DeploymentID: a.DeploymentID, ThreadID: a.ThreadID, Content: a.Instructions, Mode: herm.SendQueue,
+		DeploymentID: a.DeploymentID, ThreadID: a.ThreadID, Content: a.Instructions, Mode: herm.SendQueue, OutputSchema: a.OutputSchema,
 		Trigger: herm.Trigger{Type: herm.TriggerAutomation, AutomationID: a.ID},
 	}, func(q store.Querier, res *herm.SendResult) error {
 		next.LastRunID, next.LastRunAt, next.LastRunStatus = res.Run.ID, &now, string(res.Run.Status)

@@ -71,6 +71,11 @@ type Run struct {
 	Usage         Usage
 	Error         *ErrorInfo
 	StopReason    string
+	// OutputSchema is the JSON Schema the run's final answer must be valid
+	// against (nil: a free-text answer); Output is that answer, set when
+	// the run completed with it.
+	OutputSchema json.RawMessage
+	Output       json.RawMessage
 	// CancelRequested is set by a cancel; the node running it stops it.
 	CancelRequested bool
 	// LeaseOwner and LeaseExpiresAt say which runner holds a running run and
@@ -108,7 +113,20 @@ const (
 	// StepCompaction: older context replaced by a summary the model wrote.
 	// Data: StepCompactionData.
 	StepCompaction = "compaction"
+	// StepOutputRepair: the final answer was not valid against the run's
+	// output schema; the model is told why and answers once more. Data:
+	// StepOutputRepairData.
+	StepOutputRepair = "output_repair"
 )
+
+// EOutputInvalid is the error code of a run whose final answer was not
+// valid against its output schema, also after the repair turn.
+const EOutputInvalid = "output_invalid"
+
+// StepOutputRepairData is the data of a StepOutputRepair.
+type StepOutputRepairData struct {
+	Error string `json:"error"` // why the answer was not valid
+}
 
 // RunStep is one entry of a run's transcript. Steps are appended in order
 // (Index 0, 1, 2…) and never changed; a run resumes from them after a crash.

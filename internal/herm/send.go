@@ -1,5 +1,7 @@
 package herm
 
+import "encoding/json"
+
 // Modes of a message sent to a thread that has an active run.
 const (
 	SendSteer     = "steer"
@@ -22,6 +24,10 @@ type SendParams struct {
 	// Mode is SendSteer ("" too), SendQueue, SendInterrupt or SendReject.
 	Mode    string
 	Trigger Trigger // default {Type: message}
+	// OutputSchema, when set, is the run's output schema (validated by
+	// ValidateOutputSchema). A message with one is not folded into an
+	// active run that has another.
+	OutputSchema json.RawMessage
 }
 
 // SendResult says which run a message went to.

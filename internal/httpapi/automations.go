@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -11,15 +12,16 @@ import (
 // AutomationRequest is the body of an automation's creation or update
 // (on update, fields not sent stay).
 type AutomationRequest struct {
-	Name            *string `json:"name" doc:"≤ 200 characters. Required on create."`
-	Schedule        *string `json:"schedule" doc:"A 5-field cron expression (minute hour day-of-month month day-of-week) or plain English such as 'every Monday at 9am', 'every 2 hours', 'every weekday at 8:30', read in timezone. Required on create."`
-	Instructions    *string `json:"instructions" doc:"What the agent is asked at each firing (the run's input). Required on create."`
-	ThreadID        *string `json:"thread_id" doc:"The thread its runs go to; default: a thread of its own, made now."`
-	Enabled         *bool   `json:"enabled" doc:"Default true."`
-	Timezone        *string `json:"timezone" doc:"IANA time zone the schedule is read in (default UTC)."`
-	MissedRunPolicy *string `json:"missed_run_policy" enum:"skip,run_once" doc:"A firing missed while the server was down: skip it, or run once on start (default)."`
-	MaxRetries      *int    `json:"max_retries" doc:"Retries of a run that ended in error (0–10, default 2; after 1 min, 5 min, 15 min…)."`
-	Overlap         *string `json:"overlap" enum:"skip,queue" doc:"A firing while its last run is still going: skip it (default) or queue a run behind it."`
+	Name            *string         `json:"name" doc:"≤ 200 characters. Required on create."`
+	Schedule        *string         `json:"schedule" doc:"A 5-field cron expression (minute hour day-of-month month day-of-week) or plain English such as 'every Monday at 9am', 'every 2 hours', 'every weekday at 8:30', read in timezone. Required on create."`
+	Instructions    *string         `json:"instructions" doc:"What the agent is asked at each firing (the run's input). Required on create."`
+	ThreadID        *string         `json:"thread_id" doc:"The thread its runs go to; default: a thread of its own, made now."`
+	Enabled         *bool           `json:"enabled" doc:"Default true."`
+	Timezone        *string         `json:"timezone" doc:"IANA time zone the schedule is read in (default UTC)."`
+	MissedRunPolicy *string         `json:"missed_run_policy" enum:"skip,run_once" doc:"A firing missed while the server was down: skip it, or run once on start (default)."`
+	MaxRetries      *int            `json:"max_retries" doc:"Retries of a run that ended in error (0–10, default 2; after 1 min, 5 min, 15 min…)."`
+	Overlap         *string         `json:"overlap" enum:"skip,queue" doc:"A firing while its last run is still going: skip it (default) or queue a run behind it."`
+	OutputSchema    json.RawMessage `json:"output_schema" doc:"A JSON Schema for the final answer of the automation's runs, as a message's output_schema (same subset); their output is then that JSON value. null on update removes it."`
 }
 
 // Automation is a deployment's scheduled run.
@@ -36,6 +38,7 @@ type Automation struct {
 	MissedRunPolicy string           `json:"missed_run_policy" enum:"skip,run_once"`
 	MaxRetries      int              `json:"max_retries"`
 	Overlap         string           `json:"overlap" enum:"skip,queue"`
+	OutputSchema    json.RawMessage  `json:"output_schema" doc:"The output_schema of its runs; null when they answer in free text."`
 	NextRunAt       *time.Time       `json:"next_run_at"`
 	LastRunAt       *time.Time       `json:"last_run_at"`
 	LastRunStatus   *string          `json:"last_run_status"`
@@ -59,13 +62,13 @@ type TriggerResponse struct {
 
 func toAutomation(a *herm.Automation) Automation {
 	return Automation{AutomationID: a.ID, DeploymentID: a.DeploymentID, Name: a.Name, Schedule: a.Schedule, Cron: a.Cron, Instructions: a.Instructions, ThreadID: a.ThreadID,
-		Enabled: a.Enabled, Timezone: a.Timezone, MissedRunPolicy: a.MissedRunPolicy, MaxRetries: a.MaxRetries, Overlap: a.Overlap,
+		Enabled: a.Enabled, Timezone: a.Timezone, MissedRunPolicy: a.MissedRunPolicy, MaxRetries: a.MaxRetries, Overlap: a.Overlap, OutputSchema: a.OutputSchema,
 		NextRunAt: a.NextRunAt, LastRunAt: a.LastRunAt, LastRunStatus: nullable(a.LastRunStatus), CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
 func (in AutomationRequest) input() herm.AutomationInput {
 	return herm.AutomationInput{Name: in.Name, Schedule: in.Schedule, Instructions: in.Instructions, ThreadID: in.ThreadID, Enabled: in.Enabled,
-		Timezone: in.Timezone, MissedRunPolicy: in.MissedRunPolicy, MaxRetries: in.MaxRetries, Overlap: in.Overlap}
+		Timezone: in.Timezone, MissedRunPolicy: in.MissedRunPolicy, MaxRetries: in.MaxRetries, Overlap: in.Overlap, OutputSchema: in.OutputSchema}
 }
 
 func (s *Server) automationsOrErr() (*automation.Service, error) {

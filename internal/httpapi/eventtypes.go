@@ -72,9 +72,10 @@ type RunStatusEvent struct {
 	eventCommon
 	Status     string          `json:"status" enum:"queued,running,waiting_on_human,completed,error,cancelled"`
 	StopReason *string         `json:"stop_reason" doc:"Why the run stopped: end_turn, max_steps, cancelled, error or requires_action (waiting on a human); null while it has not."`
-	Error      *herm.ErrorInfo `json:"error" doc:"Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits or internal_error."`
+	Error      *herm.ErrorInfo `json:"error" doc:"Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits, output_invalid (the final answer was not valid against the run's output_schema, also after a repair turn) or internal_error."`
 	// RequiredAction is sent when the run waits for its custom tool calls.
 	RequiredAction *herm.RequiredAction `json:"required_action,omitempty" doc:"Only when the run starts waiting for the outputs of its custom tool calls: the calls to answer with POST .../runs/{run_id}/tool_outputs (as the run's required_action)."`
+	Output         json.RawMessage      `json:"output,omitempty" doc:"On the completed status of a run with an output_schema: its typed result, the final answer as JSON valid against the schema (also the run's output)."`
 }
 
 // TokenEvent: a delta of the agent's text.

@@ -260,6 +260,12 @@ func (s *Server) sendMessage(w http.ResponseWriter, r *http.Request) error {
 		}
 		p.ThreadID = *in.ThreadID
 	}
+	if len(in.OutputSchema) > 0 && string(in.OutputSchema) != "null" {
+		if err := herm.ValidateOutputSchema("output_schema", in.OutputSchema); err != nil {
+			return err
+		}
+		p.OutputSchema = in.OutputSchema
+	}
 	if in.Mode != nil {
 		if !slices.Contains([]string{herm.SendSteer, herm.SendQueue, herm.SendInterrupt, herm.SendReject}, *in.Mode) {
 			return herm.Errorf(herm.EInvalid, "mode must be steer, queue, interrupt or reject")

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -167,10 +168,11 @@ func toMessage(m *herm.Message) Message {
 
 // SendMessageRequest is the body of a message send.
 type SendMessageRequest struct {
-	Content     *string           `json:"content" doc:"The user's text, 1–100,000 characters."`
-	ThreadID    *string           `json:"thread_id,omitempty" doc:"Omitted: the default thread; \"new\": a new thread; else an existing thread."`
-	Attachments []herm.Attachment `json:"attachments,omitempty" doc:"At most 10: {type: image|video|audio|file, url: https URL or data URL}. Each is saved in the workspace under attachments/<run_id>/ and announced to the agent by path; images also go to the model as image input. An https URL is fetched under the deployment's egress policy when the run takes the message; one that cannot be fetched ends the run with an error naming it."`
-	Mode        *string           `json:"mode,omitempty" enum:"steer,queue,interrupt,reject" doc:"When the thread has an active run: steer (default) folds the message into it; queue starts a new run after it; interrupt cancels the thread's active and queued runs and starts a new one; reject answers 409."`
+	Content      *string           `json:"content" doc:"The user's text, 1–100,000 characters."`
+	ThreadID     *string           `json:"thread_id,omitempty" doc:"Omitted: the default thread; \"new\": a new thread; else an existing thread."`
+	Attachments  []herm.Attachment `json:"attachments,omitempty" doc:"At most 10: {type: image|video|audio|file, url: https URL or data URL}. Each is saved in the workspace under attachments/<run_id>/ and announced to the agent by path; images also go to the model as image input. An https URL is fetched under the deployment's egress policy when the run takes the message; one that cannot be fetched ends the run with an error naming it."`
+	Mode         *string           `json:"mode,omitempty" enum:"steer,queue,interrupt,reject" doc:"When the thread has an active run: steer (default) folds the message into it; queue starts a new run after it; interrupt cancels the thread's active and queued runs and starts a new one; reject answers 409."`
+	OutputSchema json.RawMessage   `json:"output_schema,omitempty" doc:"A JSON Schema (an object schema) that the run's final answer must be valid against: the run's output is then that JSON value. Supported subset: type (object, array, string, number, integer, boolean, null, or a list of them), properties, required, additionalProperties (false only), items, enum, const, anyOf, description, title, format (date-time, time, date, duration, email, hostname, uri, ipv4, ipv6, uuid), $schema (draft 2020-12 or draft-07); the root is type object; at most 32 KiB, nested at most 10 deep. Any other keyword is a 400 naming it. Providers with native structured output (OpenAI, Anthropic Claude 4 and later) get it natively, with every object closed and all its properties required; other models are instructed. An answer that is not valid gets one repair turn; a second invalid one ends the run in error with code output_invalid. Folded into an active run (mode steer) only when that run has the same output_schema (else 409)."`
 }
 
 // SendMessageResponse is the body of a 202 to a message send.
@@ -198,6 +200,8 @@ type Run struct {
 	// RequiredAction is set while the run waits for its custom tool calls'
 	// outputs.
 	RequiredAction *herm.RequiredAction `json:"required_action" doc:"While the run waits for the outputs of its custom tool calls: {type: submit_tool_outputs, tool_calls: [{id, name, arguments}]}, answered by POST .../runs/{run_id}/tool_outputs; null otherwise (a run waiting for a steering request has none)."`
+	OutputSchema   json.RawMessage      `json:"output_schema" doc:"The run's output schema (from its message or automation); null for a free-text answer."`
+	Output         json.RawMessage      `json:"output" doc:"The run's typed result: the final answer as JSON valid against output_schema, once the run completed; null otherwise (no output_schema, not completed). A run whose answer stayed invalid ends in error with code output_invalid."`
 	CreatedAt      time.Time            `json:"created_at"`
 	StartedAt      *time.Time           `json:"started_at"`
 	CompletedAt    *time.Time           `json:"completed_at"`
@@ -224,7 +228,8 @@ func toRun(r *herm.Run) Run {
 	out := Run{
 		RunID: r.ID, DeploymentID: r.DeploymentID, ThreadID: r.ThreadID, Status: string(r.Status),
 		Trigger: r.Trigger, Model: nullable(r.Model), Usage: r.Usage, Error: r.Error,
-		StopReason: stopReason(r), CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, CompletedAt: r.CompletedAt,
+		StopReason: stopReason(r), OutputSchema: r.OutputSchema, Output: r.Output,
+		CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, CompletedAt: r.CompletedAt,
 	}
 	if r.ConfigVersion > 0 {
 		v := r.ConfigVersion

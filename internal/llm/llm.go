@@ -78,6 +78,32 @@ type Request struct {
 	Messages  []Message
 	Tools     []ToolSpec
 	MaxTokens int // 0 = provider default
+	// Output, when set, asks the provider's native structured output for
+	// the model's text: JSON valid against Output.Schema. Only providers
+	// whose StructuredOutput says yes for the model get it.
+	Output *OutputFormat
+}
+
+// OutputFormat is a JSON Schema that the model's text must follow, in the
+// form native structured outputs take: every object closed and all its
+// properties required (herm.StrictOutputSchema).
+type OutputFormat struct {
+	Name   string // a name for the schema: letters, digits, _ and -
+	Schema json.RawMessage
+}
+
+// StructuredOutput is implemented by providers that constrain a model's
+// text to a JSON Schema natively (Request.Output).
+type StructuredOutput interface {
+	StructuredOutput(model string) bool
+}
+
+// HasStructuredOutput reports whether p constrains model's text to a JSON
+// Schema natively (false when p cannot say: the model is then instructed
+// and its answer validated).
+func HasStructuredOutput(p Provider, model string) bool {
+	so, ok := p.(StructuredOutput)
+	return ok && so.StructuredOutput(model)
 }
 
 // Delta is an incremental piece of a streamed response.

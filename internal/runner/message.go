@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
+	"reflect"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -10,7 +12,8 @@ import (
 
 // Send stores a user message and starts, queues or steers a run with it.
 // Errors: ENotFound (deployment or thread), ENotReady (deployment not ready),
-// EConflict (mode reject and the thread has an active run).
+// EConflict (mode reject and the thread has an active run; mode steer
+// with an output schema other than the active run's).
 func (r *Runner) Send(ctx context.Context, p herm.SendParams) (*herm.SendResult, error) {
 	return r.SendTx(ctx, p, nil)
 }
@@ -92,7 +95,7 @@ func (r *Runner) SendTx(ctx context.Context, p herm.SendParams, also func(q stor
 			}
 			run := &herm.Run{
 				ID: r.ids.New(herm.PrefixRun), DeploymentID: dep.ID, ThreadID: threadID,
-				Status: herm.RunQueued, Trigger: p.Trigger, CreatedAt: now,
+				Status: herm.RunQueued, Trigger: p.Trigger, OutputSchema: p.OutputSchema, CreatedAt: now,
 			}
 			if err := q.CreateRun(ctx, run); err != nil {
 				return err
@@ -102,6 +105,9 @@ func (r *Runner) SendTx(ctx context.Context, p herm.SendParams, also func(q stor
 				"status": herm.RunQueued, "stop_reason": nil, "error": nil,
 			}))
 		default: // steer
+			if len(p.OutputSchema) > 0 && !sameJSON(p.OutputSchema, active[0].OutputSchema) {
+				return herm.Errorf(herm.EConflict, "thread %s has an active run (%s) with another output_schema: a message with an output_schema is folded only into a run with the same one; send with mode queue or interrupt", threadID, active[0].ID)
+			}
 			res.Run, res.Steered = active[0], true
 			if active[0].Status == herm.RunWaitingOnHuman {
 				// The message answers the run's pending steering request.
@@ -247,4 +253,16 @@ func (r *Runner) activeRuns(ctx context.Context, deploymentID, threadID string) 
 		out = append(out, runs...)
 	}
 	return out, nil
+}
+
+// sameJSON reports whether a and b are the same JSON value.
+func sameJSON(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal(b, &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
 }

@@ -9,6 +9,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -305,6 +306,10 @@ type Querier interface {
 	// r.CancelRequested when a cancel of the run was requested. EConflict
 	// when the lease is lost, ENotFound when the run does not exist.
 	UpdateRun(ctx context.Context, r *herm.Run, owner string) error
+	// SetRunOutput stores the output (JSON valid against the run's output
+	// schema) of a running run held by owner, in the transaction that
+	// completes it (EConflict when the lease is lost).
+	SetRunOutput(ctx context.Context, runID, owner string, output json.RawMessage) error
 
 	RunTransitions
 

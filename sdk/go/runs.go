@@ -2,6 +2,7 @@ package herm
 
 import (
 	"context"
+	"encoding/json"
 	"iter"
 	"net/http"
 	"time"
@@ -31,6 +32,11 @@ type MessageSendParams struct {
 	// Mode says what to do when the thread has an active run: steer (the
 	// default), queue, interrupt or reject.
 	Mode string `json:"mode,omitempty"`
+	// OutputSchema, when set, is a JSON Schema (an object schema, of the
+	// subset the API description lists) that the run's final answer must
+	// be valid against; the run's Output is then that JSON value, and a
+	// run whose answer stays invalid ends in error (output_invalid).
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // SentMessage is the answer to a message send: the run it started or
@@ -82,9 +88,13 @@ type Run struct {
 	Usage         Usage      `json:"usage"`
 	Error         *ErrorInfo `json:"error"`
 	StopReason    string     `json:"stop_reason"`
-	CreatedAt     time.Time  `json:"created_at"`
-	StartedAt     *time.Time `json:"started_at"`
-	CompletedAt   *time.Time `json:"completed_at"`
+	// OutputSchema is the run's output schema (nil: a free-text answer);
+	// Output its typed result once it completed (JSON null before).
+	OutputSchema json.RawMessage `json:"output_schema"`
+	Output       json.RawMessage `json:"output"`
+	CreatedAt    time.Time       `json:"created_at"`
+	StartedAt    *time.Time      `json:"started_at"`
+	CompletedAt  *time.Time      `json:"completed_at"`
 }
 
 // Ended reports whether the run is over: completed, error or cancelled.

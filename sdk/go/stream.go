@@ -64,6 +64,9 @@ type (
 		Status     string     `json:"status"`
 		StopReason string     `json:"stop_reason"`
 		Error      *ErrorInfo `json:"error"`
+		// Output is a completed run's typed result (runs with an
+		// output schema only).
+		Output json.RawMessage `json:"output,omitempty"`
 	}
 	// DeploymentStatusEvent is a deployment's change of status.
 	DeploymentStatusEvent struct {

@@ -106,7 +106,8 @@ type Automation struct {
 	Timezone        string          `json:"timezone"`
 	MissedRunPolicy string          `json:"missed_run_policy"` // skip or run_once
 	MaxRetries      int             `json:"max_retries"`
-	Overlap         string          `json:"overlap"` // skip or queue
+	Overlap         string          `json:"overlap"`       // skip or queue
+	OutputSchema    json.RawMessage `json:"output_schema"` // of its runs; nil: free text
 	NextRunAt       *time.Time      `json:"next_run_at"`
 	LastRunAt       *time.Time      `json:"last_run_at"`
 	LastRunStatus   string          `json:"last_run_status"`
@@ -135,6 +136,9 @@ type AutomationParams struct {
 	MissedRunPolicy *string `json:"missed_run_policy,omitempty"`
 	MaxRetries      *int    `json:"max_retries,omitempty"`
 	Overlap         *string `json:"overlap,omitempty"`
+	// OutputSchema is the output schema of its runs (as a message's);
+	// json.RawMessage("null") on update removes it.
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // AutomationService is the Automations API.

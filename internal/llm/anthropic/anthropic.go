@@ -123,6 +123,19 @@ type request struct {
 	Messages  []message `json:"messages"`
 	Tools     []tool    `json:"tools,omitempty"`
 	Stream    bool      `json:"stream"`
+	// OutputConfig carries structured output (llm.Request.Output).
+	OutputConfig *outputConfig `json:"output_config,omitempty"`
+}
+
+// outputConfig is the Messages API's {"format": {"type": "json_schema",
+// "schema": …}}: the model's text is JSON valid against the schema.
+type outputConfig struct {
+	Format outputFormat `json:"format"`
+}
+
+type outputFormat struct {
+	Type   string          `json:"type"`
+	Schema json.RawMessage `json:"schema"`
 }
 
 type message struct {
@@ -159,6 +172,13 @@ type tool struct {
 	Description  string          `json:"description,omitempty"`
 	InputSchema  json.RawMessage `json:"input_schema"`
 	CacheControl *cacheControl   `json:"cache_control,omitempty"`
+}
+
+// StructuredOutput implements llm.StructuredOutput: the Messages API's
+// output_config.format constrains the text of Claude 4 and later models
+// (Claude 3 models have no structured outputs: they are instructed).
+func (c *Client) StructuredOutput(model string) bool {
+	return !strings.HasPrefix(apiModel(model), "claude-3")
 }
 
 // AcceptsImages implements llm.ImageInput: Claude models take images.
@@ -231,6 +251,12 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 			return nil, fmt.Errorf("tool %q: input schema is not valid JSON", t.Name)
 		}
 		r.Tools = append(r.Tools, tool{Name: t.Name, Description: t.Description, InputSchema: schema})
+	}
+	if o := req.Output; o != nil {
+		if !json.Valid(o.Schema) {
+			return nil, fmt.Errorf("output schema is not valid JSON")
+		}
+		r.OutputConfig = &outputConfig{Format: outputFormat{Type: "json_schema", Schema: o.Schema}}
 	}
 	if c.caching {
 		bp := &cacheControl{Type: "ephemeral"}

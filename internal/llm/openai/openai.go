@@ -77,6 +77,12 @@ func WithImageInput(accepts func(model string) bool) Option {
 	return func(c *Client) { c.vision = accepts }
 }
 
+// StructuredOutput implements llm.StructuredOutput: Chat Completions takes
+// response_format json_schema (OpenAI's strict structured outputs; the
+// compatible servers that do not know it ignore or refuse it, and the
+// answer is validated either way).
+func (c *Client) StructuredOutput(string) bool { return true }
+
 // AcceptsImages implements llm.ImageInput.
 func (c *Client) AcceptsImages(model string) bool { return c.vision != nil && c.vision(model) }
 
@@ -119,6 +125,21 @@ type request struct {
 	StreamOptions streamOptions `json:"stream_options"`
 	MaxTokens     int           `json:"max_tokens,omitempty"`
 	MaxCompTokens int           `json:"max_completion_tokens,omitempty"`
+	// ResponseFormat is structured output (llm.Request.Output).
+	ResponseFormat *responseFormat `json:"response_format,omitempty"`
+}
+
+// responseFormat is Chat Completions' {"type": "json_schema", "json_schema":
+// {name, schema, strict}}.
+type responseFormat struct {
+	Type       string     `json:"type"`
+	JSONSchema jsonSchema `json:"json_schema"`
+}
+
+type jsonSchema struct {
+	Name   string          `json:"name"`
+	Schema json.RawMessage `json:"schema"`
+	Strict bool            `json:"strict"`
 }
 
 type streamOptions struct {
@@ -230,6 +251,12 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 			return nil, fmt.Errorf("tool %q: input schema is not valid JSON", t.Name)
 		}
 		r.Tools = append(r.Tools, tool{Type: "function", Function: toolFunction{Name: t.Name, Description: t.Description, Parameters: schema}})
+	}
+	if o := req.Output; o != nil {
+		if !json.Valid(o.Schema) {
+			return nil, fmt.Errorf("output schema is not valid JSON")
+		}
+		r.ResponseFormat = &responseFormat{Type: "json_schema", JSONSchema: jsonSchema{Name: o.Name, Schema: o.Schema, Strict: true}}
 	}
 	if req.MaxTokens > 0 && c.maxCompletionTokens {
 		r.MaxCompTokens = req.MaxTokens

@@ -3,13 +3,15 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 
 	"github.com/hermhq/herm/internal/herm"
 )
 
 const runColumns = `id, deployment_id, thread_id, status, trigger_info, automation_id, config_version, model,
-	usage, error, stop_reason, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at`
+	usage, error, stop_reason, cancel_requested, lease_owner, lease_expires_at, created_at, started_at, completed_at,
+	output_schema, output`
 
 func scanRun(sc scanner) (*herm.Run, error) {
 	var r herm.Run
@@ -17,10 +19,18 @@ func scanRun(sc scanner) (*herm.Run, error) {
 	var errInfo sql.NullString
 	var lease, created int64
 	var started, completed sql.NullInt64
+	var schema, output sql.NullString
 	err := sc.Scan(&r.ID, &r.DeploymentID, &r.ThreadID, &r.Status, &trigger, &automationID, &r.ConfigVersion, &r.Model,
-		&usage, &errInfo, &r.StopReason, &r.CancelRequested, &r.LeaseOwner, &lease, &created, &started, &completed)
+		&usage, &errInfo, &r.StopReason, &r.CancelRequested, &r.LeaseOwner, &lease, &created, &started, &completed,
+		&schema, &output)
 	if err != nil {
 		return nil, err
+	}
+	if schema.Valid {
+		r.OutputSchema = json.RawMessage(schema.String)
+	}
+	if output.Valid {
+		r.Output = json.RawMessage(output.String)
 	}
 	if err := fromJSON(trigger, &r.Trigger); err != nil {
 		return nil, err
@@ -43,7 +53,7 @@ func (q *querier) listRuns(ctx context.Context, op, query string, args ...any) (
 // createRun is CreateRun's statement; %s is the Dialect's RunSeq: seq,
 // the queue order, is the database's.
 const createRun = `INSERT INTO runs (` + runColumns + `, seq)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, %s)`
 
 // CreateRun stores r, lease fields included (ENotFound when its thread does
 // not exist, EConflict when the ID is taken).
@@ -63,7 +73,7 @@ func (q *querier) CreateRun(ctx context.Context, r *herm.Run) error {
 	_, err = q.w().ExecContext(ctx, q.s.sql.createRun,
 		r.ID, r.DeploymentID, r.ThreadID, r.Status, trigger, r.Trigger.AutomationID, r.ConfigVersion, r.Model,
 		usage, errInfo, r.StopReason, boolInt(r.CancelRequested), r.LeaseOwner, leaseMicros(r.LeaseExpiresAt),
-		micros(r.CreatedAt), microsPtr(r.StartedAt), microsPtr(r.CompletedAt))
+		micros(r.CreatedAt), microsPtr(r.StartedAt), microsPtr(r.CompletedAt), rawJSON(r.OutputSchema), rawJSON(r.Output))
 	return q.dbErr("create run", err, msgs{notFound: "thread not found", conflict: "a run with this ID already exists"})
 }
 
@@ -215,4 +225,11 @@ func (q *querier) LatestCompaction(ctx context.Context, threadID string) (*herm.
 		return nil, q.dbErr("latest compaction", err, msgs{notFound: "no compaction"})
 	}
 	return s, nil
+}
+
+// SetRunOutput stores the output of the running run held by owner, ahead of
+// its completion in the same transaction.
+func (q *querier) SetRunOutput(ctx context.Context, runID, owner string, output json.RawMessage) error {
+	return q.leased(ctx, "set run output", `UPDATE runs SET output = ?
+		WHERE id = ? AND status = 'running' AND lease_owner = ?`, runID, owner, rawJSON(output))
 }

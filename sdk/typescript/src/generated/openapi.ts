@@ -48,6 +48,8 @@ export interface Automation {
   missed_run_policy: "skip" | "run_once";
   max_retries: number;
   overlap: "skip" | "queue";
+  /** The output_schema of its runs; null when they answer in free text. */
+  output_schema: unknown;
   next_run_at: string | null;
   last_run_at: string | null;
   last_run_status: string | null;
@@ -125,6 +127,8 @@ export interface CreateAutomationRequest {
   max_retries?: number | null;
   /** A firing while its last run is still going: skip it (default) or queue a run behind it. */
   overlap?: "skip" | "queue" | null;
+  /** A JSON Schema for the final answer of the automation's runs, as a message's output_schema (same subset); their output is then that JSON value. null on update removes it. */
+  output_schema?: unknown;
 }
 
 export interface CreateDeploymentRequest {
@@ -640,6 +644,10 @@ export interface Run {
   stop_reason: "end_turn" | "max_steps" | "cancelled" | "error" | "requires_action" | null;
   /** While the run waits for the outputs of its custom tool calls: {type: submit_tool_outputs, tool_calls: [{id, name, arguments}]}, answered by POST .../runs/{run_id}/tool_outputs; null otherwise (a run waiting for a steering request has none). */
   required_action: RequiredAction | null;
+  /** The run's output schema (from its message or automation); null for a free-text answer. */
+  output_schema: unknown;
+  /** The run's typed result: the final answer as JSON valid against output_schema, once the run completed; null otherwise (no output_schema, not completed). A run whose answer stayed invalid ends in error with code output_invalid. */
+  output: unknown;
   created_at: string;
   started_at: string | null;
   completed_at: string | null;
@@ -660,10 +668,12 @@ export interface RunStatusEvent {
   status: "queued" | "running" | "waiting_on_human" | "completed" | "error" | "cancelled";
   /** Why the run stopped: end_turn, max_steps, cancelled, error or requires_action (waiting on a human); null while it has not. */
   stop_reason: string | null;
-  /** Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits or internal_error. */
+  /** Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits, output_invalid (the final answer was not valid against the run's output_schema, also after a repair turn) or internal_error. */
   error: ErrorInfo | null;
   /** Only when the run starts waiting for the outputs of its custom tool calls: the calls to answer with POST .../runs/{run_id}/tool_outputs (as the run's required_action). */
   required_action?: RequiredAction | null;
+  /** On the completed status of a run with an output_schema: its typed result, the final answer as JSON valid against the schema (also the run's output). */
+  output?: unknown;
 }
 
 export interface Sandbox {
@@ -704,6 +714,8 @@ export interface SendMessageRequest {
   attachments?: Attachment[];
   /** When the thread has an active run: steer (default) folds the message into it; queue starts a new run after it; interrupt cancels the thread's active and queued runs and starts a new one; reject answers 409. */
   mode?: "steer" | "queue" | "interrupt" | "reject" | null;
+  /** A JSON Schema (an object schema) that the run's final answer must be valid against: the run's output is then that JSON value. Supported subset: type (object, array, string, number, integer, boolean, null, or a list of them), properties, required, additionalProperties (false only), items, enum, const, anyOf, description, title, format (date-time, time, date, duration, email, hostname, uri, ipv4, ipv6, uuid), $schema (draft 2020-12 or draft-07); the root is type object; at most 32 KiB, nested at most 10 deep. Any other keyword is a 400 naming it. Providers with native structured output (OpenAI, Anthropic Claude 4 and later) get it natively, with every object closed and all its properties required; other models are instructed. An answer that is not valid gets one repair turn; a second invalid one ends the run in error with code output_invalid. Folded into an active run (mode steer) only when that run has the same output_schema (else 409). */
+  output_schema?: unknown;
 }
 
 export interface SendMessageResponse {
@@ -1045,6 +1057,8 @@ export interface UpdateAutomationRequest {
   max_retries?: number | null;
   /** A firing while its last run is still going: skip it (default) or queue a run behind it. */
   overlap?: "skip" | "queue" | null;
+  /** A JSON Schema for the final answer of the automation's runs, as a message's output_schema (same subset); their output is then that JSON value. null on update removes it. */
+  output_schema?: unknown;
 }
 
 export interface UpdateDeploymentRequest {
