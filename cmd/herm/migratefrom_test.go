@@ -199,17 +199,16 @@ func TestMigrateFromOlderSQLite(t *testing.T) {
 	before := eventIDs(s1, dep)
 	s1.stop()
 
-	// Back to version 12: undo 0013_nodes.
+	// Back to version 13: undo 0014_custom_tools.
 	sdb, err := sql.Open("sqlite", db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var latest int
-	if err := sdb.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil || latest != 13 {
-		t.Fatalf("schema version %d %v (this test undoes 0013)", latest, err)
+	if err := sdb.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil || latest != 14 {
+		t.Fatalf("schema version %d %v (this test undoes 0014)", latest, err)
 	}
-	for _, q := range []string{`DROP INDEX deployments_owner`, `ALTER TABLE deployments DROP COLUMN owner`,
-		`ALTER TABLE automations DROP COLUMN version`, `DROP TABLE nodes`, `DELETE FROM schema_migrations WHERE version = 13`} {
+	for _, q := range []string{`ALTER TABLE deployments DROP COLUMN custom_tools`, `DELETE FROM schema_migrations WHERE version = 14`} {
 		if _, err := sdb.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -221,7 +220,7 @@ func TestMigrateFromOlderSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "from schema version 12 to 13\n") || !strings.Contains(out, "(schema version 13)") {
+	if !strings.Contains(out, "from schema version 13 to 14\n") || !strings.Contains(out, "(schema version 14)") {
 		t.Fatalf("migrate --from said %q", out)
 	}
 	s2 := startServer(t, env)
