@@ -121,10 +121,10 @@ type request struct {
 	MaxTokens   int       `json:"max_tokens"`
 	Temperature *float64  `json:"temperature,omitempty"`
 	Thinking    *thinking `json:"thinking,omitempty"`
-	System    []block   `json:"system,omitempty"`
-	Messages  []message `json:"messages"`
-	Tools     []tool    `json:"tools,omitempty"`
-	Stream    bool      `json:"stream"`
+	System      []block   `json:"system,omitempty"`
+	Messages    []message `json:"messages"`
+	Tools       []tool    `json:"tools,omitempty"`
+	Stream      bool      `json:"stream"`
 }
 
 // thinking turns extended thinking on.
