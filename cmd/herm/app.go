@@ -234,6 +234,9 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Tools:                catalog,
 		DefaultModel:         defModel,
 		KnownProvider:        models.Has,
+		CheckModelSettings: func(model string, s herm.ModelSettings) error {
+			return models.CheckSettings(model, agent.LLMSettings(s))
+		},
 		Providers:            models.Providers(),
 		SandboxTypes:         sandboxes.Types(),
 		DefaultSandbox:       sandboxes.Default(),
