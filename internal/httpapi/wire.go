@@ -88,9 +88,9 @@ func toDeployment(d *herm.Deployment, base string) Deployment {
 		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features, Tools: d.Tools, Metadata: d.Metadata,
 		ThreadID: d.ThreadID, ConfigVersion: d.ConfigVersion, BudgetUSD: d.BudgetUSD,
 		ModelSettings: d.ModelSettings,
-		Filesystem: Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
-		Events:     EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},
-		Error:      d.Error, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		Filesystem:    Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
+		Events:        EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},
+		Error:         d.Error, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 		Skills: make([]SkillRef, 0, len(d.Skills)),
 	}
 	for _, s := range d.Skills {

@@ -76,7 +76,6 @@ func textTurn(text string) []string {
 	}
 }
 
-
 // The settings reach the Anthropic wire, and the signed thinking block of
 // the tool-using turn goes back in the next request, from the stored
 // transcript.
