@@ -264,8 +264,10 @@ func TestRequiredFields(t *testing.T) {
 		"mcp_servers": []any{map[string]any{"name": "cfg", "url": "https://mcp.example.com/mcp"}},
 		"skills":      []any{map[string]any{"name": "hello", "source": "inline", "content": strings.ReplaceAll(skill, "greet", "hello")}},
 		"tools":       map[string]any{"todo": map[string]any{}},
+		// reasoning needs effort or budget_tokens, either.
+		"model_settings": map[string]any{"reasoning": map[string]any{"effort": "low"}},
 	}
-	configExtra := []string{"skills[0].content"}
+	configExtra := []string{"skills[0].content", "model_settings.reasoning.effort"}
 	// In order: later operations use what earlier ones made.
 	ops := []struct {
 		op string
@@ -492,6 +494,8 @@ func TestResponseSchemas(t *testing.T) {
 		"tools":       map[string]any{"todo": map[string]any{"enabled": false}},
 		"metadata":    map[string]any{"plan": "pro"},
 		"budget_usd":  5,
+		"model_settings": map[string]any{"temperature": 0.5, "max_tokens": 4000,
+			"reasoning": map[string]any{"effort": "low", "budget_tokens": 2048}},
 	})
 	dep := "/v1/deployments/" + d["deployment_id"].(string)
 	res := s.must(202, "POST", dep+"/messages", map[string]any{
