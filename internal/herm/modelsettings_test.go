@@ -26,12 +26,12 @@ func TestModelSettings(t *testing.T) {
 		}
 		return &in
 	}
-	d, err := NewDeployment(ctx, decode(`{"customer_id":"c","name":"n","system_prompt":"p","model_settings":
+	_, err := NewDeployment(ctx, decode(`{"customer_id":"c","name":"n","system_prompt":"p","model_settings":
 		{"temperature":0.5,"max_tokens":4000,"reasoning":{"budget_tokens":2048},"fallback_models":["openai/gpt-4.1"]}}`), r)
 	if err == nil || !strings.Contains(err.Error(), "openai/gpt-4.1: reasoning.budget_tokens is not supported") {
 		t.Fatalf("a fallback that cannot take the settings: %v", err)
 	}
-	d, err = NewDeployment(ctx, decode(`{"customer_id":"c","name":"n","system_prompt":"p","model_settings":
+	d, err := NewDeployment(ctx, decode(`{"customer_id":"c","name":"n","system_prompt":"p","model_settings":
 		{"temperature":0.5,"max_tokens":4000,"reasoning":{"effort":"high","budget_tokens":2048},"fallback_models":["openai/gpt-4.1"]}}`), r)
 	if err != nil {
 		t.Fatal(err)
