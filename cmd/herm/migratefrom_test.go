@@ -205,10 +205,10 @@ func TestMigrateFromOlderSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 	var latest int
-	if err := sdb.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil || latest != 13 {
-		t.Fatalf("schema version %d %v (this test undoes 0013)", latest, err)
+	if err := sdb.QueryRow(`SELECT MAX(version) FROM schema_migrations`).Scan(&latest); err != nil || latest != 16 {
+		t.Fatalf("schema version %d %v (this test undoes 0016 and 0013)", latest, err)
 	}
-	for _, q := range []string{`DROP INDEX deployments_owner`, `ALTER TABLE deployments DROP COLUMN owner`,
+	for _, q := range []string{`ALTER TABLE deployments DROP COLUMN model_settings`, `DELETE FROM schema_migrations WHERE version = 16`, `DROP INDEX deployments_owner`, `ALTER TABLE deployments DROP COLUMN owner`,
 		`ALTER TABLE automations DROP COLUMN version`, `DROP TABLE nodes`, `DELETE FROM schema_migrations WHERE version = 13`} {
 		if _, err := sdb.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -221,7 +221,7 @@ func TestMigrateFromOlderSQLite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "from schema version 12 to 13\n") || !strings.Contains(out, "(schema version 13)") {
+	if !strings.Contains(out, "from schema version 12 to 16\n") || !strings.Contains(out, "(schema version 16)") {
 		t.Fatalf("migrate --from said %q", out)
 	}
 	s2 := startServer(t, env)

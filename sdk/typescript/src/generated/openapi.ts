@@ -532,6 +532,8 @@ export interface MessageEvent {
   content: string;
   /** The agent's message: the turn whose token deltas add up to it. */
   turn?: number | null;
+  /** The agent's message: the model that answered (the deployment's model, or one of its model_settings.fallback_models when the model failed before streaming). */
+  model?: string;
   /** The subagent's task number, on a subagent's events only. */
   subagent?: number | null;
   /** The parent's subagents call, on a subagent's events only. */
@@ -1098,6 +1100,8 @@ export interface UsageEvent {
   cache_read_tokens: number;
   /** Null when the model's price is unknown. */
   cost_usd: number | null;
+  /** The model that answered the call (provider/model): the deployment's, or a fallback model. */
+  model: string;
   /** A call other than one of the agent's own turns. */
   purpose?: "compaction" | "subagent" | null;
 }
