@@ -265,8 +265,10 @@ func TestRequiredFields(t *testing.T) {
 		"skills":       []any{map[string]any{"name": "hello", "source": "inline", "content": strings.ReplaceAll(skill, "greet", "hello")}},
 		"tools":        map[string]any{"todo": map[string]any{}},
 		"custom_tools": []any{map[string]any{"name": "lookup", "description": "Looks up.", "input_schema": map[string]any{"type": "object"}}},
+		// reasoning needs effort or budget_tokens, either.
+		"model_settings": map[string]any{"reasoning": map[string]any{"effort": "low"}},
 	}
-	configExtra := []string{"skills[0].content"}
+	configExtra := []string{"skills[0].content", "model_settings.reasoning.effort"}
 	// In order: later operations use what earlier ones made.
 	ops := []struct {
 		op string
@@ -497,6 +499,8 @@ func TestResponseSchemas(t *testing.T) {
 		"tools":       map[string]any{"todo": map[string]any{"enabled": false}},
 		"metadata":    map[string]any{"plan": "pro"},
 		"budget_usd":  5,
+		"model_settings": map[string]any{"temperature": 0.5, "max_tokens": 4000,
+			"reasoning": map[string]any{"effort": "low", "budget_tokens": 2048}},
 	})
 	dep := "/v1/deployments/" + d["deployment_id"].(string)
 	res := s.must(202, "POST", dep+"/messages", map[string]any{

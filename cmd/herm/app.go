@@ -231,9 +231,12 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	autos := automation.New(st, rn, ids, now, automation.Options{Poll: cfg.AutomationPoll, Leader: leader, Logger: logger})
 	reg.Add(builtin.NewAutomations(autos))
 	rules := herm.Rules{
-		Tools:                catalog,
-		DefaultModel:         defModel,
-		KnownProvider:        models.Has,
+		Tools:         catalog,
+		DefaultModel:  defModel,
+		KnownProvider: models.Has,
+		CheckModelSettings: func(model string, s herm.ModelSettings) error {
+			return models.CheckSettings(model, agent.LLMSettings(s))
+		},
 		Providers:            models.Providers(),
 		SandboxTypes:         sandboxes.Types(),
 		DefaultSandbox:       sandboxes.Default(),

@@ -210,7 +210,8 @@ func TestMigrateFromOlderSQLite(t *testing.T) {
 	}
 	for _, q := range []string{
 		// Later migrations first (only versions above the latest recorded
-		// are applied): 0015_run_output, 0014_custom_tools.
+		// are applied): 0016_model_settings, 0015_run_output, 0014_custom_tools.
+		`ALTER TABLE deployments DROP COLUMN model_settings`, `DELETE FROM schema_migrations WHERE version = 16`,
 		`ALTER TABLE runs DROP COLUMN output`, `ALTER TABLE runs DROP COLUMN output_schema`, `DELETE FROM schema_migrations WHERE version = 15`,
 		`ALTER TABLE deployments DROP COLUMN custom_tools`, `DELETE FROM schema_migrations WHERE version = 14`,
 		`DROP INDEX deployments_owner`, `ALTER TABLE deployments DROP COLUMN owner`,

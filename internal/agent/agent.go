@@ -665,7 +665,20 @@ type modelError struct{ err error }
 func (e *modelError) Error() string { return e.err.Error() }
 func (e *modelError) Unwrap() error { return e.err }
 
-// modelTurn streams one model call and records it.
+// LLMSettings are a deployment's model settings as providers take them.
+func LLMSettings(s herm.ModelSettings) llm.Settings {
+	out := llm.Settings{Temperature: s.Temperature, MaxTokens: s.MaxTokens}
+	if s.Reasoning != nil {
+		out.ReasoningEffort, out.ThinkingBudget = s.Reasoning.Effort, s.Reasoning.BudgetTokens
+	}
+	return out
+}
+
+// modelTurn streams one model call and records it. When the model fails
+// before anything was streamed, with a failure of the provider rather than
+// of the request (llm.Error.Transient, after the provider's own retries),
+// the deployment's fallback models are tried in order; once a delta went
+// out, never (a second answer would repeat output).
 func (x *exec) modelTurn(ctx context.Context) error {
 	provider, model, err := x.a.models.Resolve(x.cfg.Model)
 	if err != nil {
@@ -677,6 +690,7 @@ func (x *exec) modelTurn(ctx context.Context) error {
 		MaxTokens: x.a.opts.MaxTokens,
 		Output:    x.output,
 	}
+	LLMSettings(x.cfg.ModelSettings).Apply(&req)
 	req.System, req.Messages, err = x.request(ctx, provider, model)
 	if err != nil {
 		return err
@@ -688,13 +702,36 @@ func (x *exec) modelTurn(ctx context.Context) error {
 		return err
 	}
 	ts := x.newTurnStream(turn, attempt, nil)
-	resp, err := provider.Stream(ctx, req, ts.delta)
-	if x.a.opts.OnModelCall != nil {
-		var u llm.Usage
-		if resp != nil {
-			u = resp.Usage
+	models := append([]string{x.cfg.Model}, x.cfg.ModelSettings.FallbackModels...)
+	var resp *llm.Response
+	answered := ""
+	for i, full := range models {
+		if i > 0 {
+			p, m, rerr := x.a.models.Resolve(full)
+			if rerr != nil {
+				x.a.logger.Warn("fallback model not available", "run_id", x.run.ID, "model", full, "err", rerr)
+				continue
+			}
+			provider, req.Model = p, m
+			x.a.logger.Warn("model failed before streaming; trying a fallback", "run_id", x.run.ID,
+				"model", models[i-1], "fallback", full, "err", err)
 		}
-		x.a.opts.OnModelCall(x.cfg.Model, u, err)
+		resp, err = provider.Stream(ctx, req, ts.delta)
+		if x.a.opts.OnModelCall != nil {
+			var u llm.Usage
+			if resp != nil {
+				u = resp.Usage
+			}
+			x.a.opts.OnModelCall(full, u, err)
+		}
+		if err == nil {
+			answered = full
+			break
+		}
+		var le *llm.Error
+		if ctx.Err() != nil || ts.emitted || !errors.As(err, &le) || !le.Transient() {
+			break
+		}
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -735,19 +772,24 @@ func (x *exec) modelTurn(ctx context.Context) error {
 			x.calib = calib
 		}
 	}
-	return x.recordModel(ctx, resp, turn)
+	return x.recordModel(ctx, resp, turn, answered)
 }
 
 // recordModel records a model turn whose text is redacted already (it is
-// the text that the turn's token events carried).
-func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) error {
+// the text that the turn's token events carried), answered by model (the
+// deployment's or a fallback).
+func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int, model string) error {
 	data := herm.StepModelData{
+		Model:      model,
 		Text:       resp.Text,
 		StopReason: string(resp.StopReason),
 		Usage: herm.Usage{
 			InputTokens: resp.Usage.InputTokens, OutputTokens: resp.Usage.OutputTokens,
 			CacheReadTokens: resp.Usage.CacheReadTokens, ModelCalls: 1,
 		},
+	}
+	for _, t := range resp.Thinking {
+		data.Thinking = append(data.Thinking, herm.Thinking(t))
 	}
 	used := map[string]bool{} // this turn's; x.tr.callIDs has the earlier ones
 	for i, c := range resp.ToolCalls {
@@ -769,10 +811,10 @@ func (x *exec) recordModel(ctx context.Context, resp *llm.Response, turn int) er
 	if resp.Text != "" {
 		data.MessageID = x.a.ids.New(herm.PrefixMessage)
 		evs = append(evs, x.event(herm.EventMessage, map[string]any{
-			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text, "turn": turn,
+			"message_id": data.MessageID, "role": herm.RoleAgent, "content": resp.Text, "turn": turn, "model": model,
 		}))
 	}
-	ev, used1 := x.usage(resp.Usage, "")
+	ev, used1 := x.usageOf(model, resp.Usage, "")
 	data.Usage.CostUSD = used1.CostUSD
 	evs = append(evs, ev)
 
@@ -920,12 +962,18 @@ func (x *exec) overBudget(ctx context.Context) (*herm.ErrorInfo, error) {
 // own turns (which count toward max_steps) and names any other call
 // ("compaction", "subagent").
 func (x *exec) usage(u llm.Usage, purpose string) (*herm.Event, herm.Usage) {
+	return x.usageOf(x.cfg.Model, u, purpose)
+}
+
+// usageOf is usage of a call that model answered, which the event names
+// and prices it.
+func (x *exec) usageOf(model string, u llm.Usage, purpose string) (*herm.Event, herm.Usage) {
 	fields := map[string]any{
 		"input_tokens": u.InputTokens, "output_tokens": u.OutputTokens,
-		"cache_read_tokens": u.CacheReadTokens, "cost_usd": nil,
+		"cache_read_tokens": u.CacheReadTokens, "cost_usd": nil, "model": model,
 	}
 	add := herm.Usage{InputTokens: u.InputTokens, OutputTokens: u.OutputTokens, CacheReadTokens: u.CacheReadTokens}
-	if c, ok := x.a.opts.Prices.Cost(x.cfg.Model, u); ok {
+	if c, ok := x.a.opts.Prices.Cost(model, u); ok {
 		add.CostUSD = &c
 		fields["cost_usd"] = c
 	}

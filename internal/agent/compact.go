@@ -100,6 +100,9 @@ func (x *exec) units(ctx context.Context, comp *herm.StepCompactionData, own boo
 		case herm.StepModel:
 			d := s.model
 			m := llm.Message{Role: llm.RoleAssistant, Content: d.Text}
+			for _, t := range d.Thinking {
+				m.Thinking = append(m.Thinking, llm.Thinking(t))
+			}
 			for _, c := range d.ToolCalls {
 				m.ToolCalls = append(m.ToolCalls, llm.ToolCall{ID: c.ID, Name: c.Name, Arguments: c.Arguments})
 			}

@@ -102,6 +102,7 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 	msgs := []llm.Message{{Role: llm.RoleUser, Content: instructions}}
 	for step := 0; step < subagentSteps; step++ {
 		req := llm.Request{Model: model, System: x.system + subagentSystem, Tools: specs, MaxTokens: x.a.opts.MaxTokens, Messages: limitImages(msgs)}
+		LLMSettings(x.cfg.ModelSettings).Apply(&req)
 		// A child's turns are numbered on their own; a child never redoes
 		// one (it is not resumed), so its attempt is 1 unless its deltas
 		// are not its text.
@@ -133,7 +134,7 @@ func (x *exec) child(ctx context.Context, provider llm.Provider, model string, s
 			}
 			return resp.Text, usage
 		}
-		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Text, ToolCalls: resp.ToolCalls})
+		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Text, ToolCalls: resp.ToolCalls, Thinking: resp.Thinking})
 		for _, tc := range resp.ToolCalls {
 			call := herm.StepToolCall{ID: fmt.Sprintf("%s_sub%d_%s", parentCall, n, tc.ID), Name: tc.Name, Arguments: tc.Arguments}
 			_, origin, args := x.toolFor(call)

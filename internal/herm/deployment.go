@@ -1,6 +1,7 @@
 package herm
 
 import (
+	"slices"
 	"time"
 )
 
@@ -34,6 +35,8 @@ type Deployment struct {
 	// CustomTools are the tools the client implements (see CustomTool).
 	CustomTools []CustomTool
 	Metadata    map[string]string
+	// ModelSettings tune the model calls of the deployment's runs.
+	ModelSettings ModelSettings
 	// ThreadID is the default thread, created with the deployment.
 	ThreadID string
 	// ConfigVersion starts at 1 and grows by one with every accepted update.
@@ -50,6 +53,35 @@ type Deployment struct {
 	Owner     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// ModelSettings are a deployment's settings of its model calls; zero
+// values are the provider's defaults.
+type ModelSettings struct {
+	Temperature    *float64   `json:"temperature,omitempty" doc:"Sampling temperature: 0–2 for OpenAI and compatible models, 0–1 for Anthropic's (and none but 1 with extended thinking). Absent: the provider's default."`
+	MaxTokens      int        `json:"max_tokens,omitempty" doc:"Most output tokens per model call, up to the model's limit where the server knows it. Absent: the server's default."`
+	Reasoning      *Reasoning `json:"reasoning,omitempty"`
+	FallbackModels []string   `json:"fallback_models,omitempty" doc:"≤ 5 provider/model names tried in order when a model call fails before anything was streamed (connection failure, 5xx, 429 or overload after the provider's retries); never after output was streamed. Each must take these settings."`
+}
+
+// Reasoning is how much a model thinks before it answers.
+type Reasoning struct {
+	Effort       string `json:"effort,omitempty" enum:"low,medium,high" doc:"Reasoning effort, for OpenAI's reasoning models, OpenRouter and compatible servers."`
+	BudgetTokens int    `json:"budget_tokens,omitempty" doc:"Extended thinking budget in tokens, for Anthropic models (≥ 1024 and below max_tokens) and OpenRouter. Set both effort and budget_tokens when fallback_models mix providers: each provider takes the one it understands."`
+}
+
+// Clone returns a deep copy of s.
+func (s ModelSettings) Clone() ModelSettings {
+	if s.Temperature != nil {
+		t := *s.Temperature
+		s.Temperature = &t
+	}
+	if s.Reasoning != nil {
+		r := *s.Reasoning
+		s.Reasoning = &r
+	}
+	s.FallbackModels = slices.Clone(s.FallbackModels)
+	return s
 }
 
 // ErrorInfo is the {"code","message"} object of a failed deployment or run.

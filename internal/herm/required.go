@@ -31,3 +31,10 @@ func (ToolSettings) OpenAPIRequired() []string { return nil }
 
 // OpenAPIRequired: the type and the url.
 func (Attachment) OpenAPIRequired() []string { return []string{"type", "url"} }
+
+// OpenAPIRequired: nothing (a setting not sent is the provider's default,
+// or stays on update).
+func (ModelSettingsInput) OpenAPIRequired() []string { return nil }
+
+// OpenAPIRequired: nothing (either of effort and budget_tokens, or both).
+func (Reasoning) OpenAPIRequired() []string { return nil }

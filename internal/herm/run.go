@@ -147,12 +147,26 @@ type StepInputData struct {
 
 // StepModelData is the data of a StepModel.
 type StepModelData struct {
+	// Model is the model that answered ("provider/model"): the
+	// deployment's, or one of its fallback models ("" in steps recorded
+	// before fallbacks existed: the run's model).
+	Model      string          `json:"model,omitempty"`
 	MessageID  string          `json:"message_id,omitempty"` // the agent message recorded for Text
 	Text       string          `json:"text"`
 	ToolCalls  []StepToolCall  `json:"tool_calls,omitempty"`
 	StopReason string          `json:"stop_reason"`
 	Usage      Usage           `json:"usage"`
 	Raw        json.RawMessage `json:"raw,omitempty"`
+	// Thinking are the turn's signed thinking blocks, sent back with it.
+	Thinking []Thinking `json:"thinking,omitempty"`
+}
+
+// Thinking is a thinking block of a model turn: its text and the
+// provider's signature, or a redacted block's opaque data.
+type Thinking struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  string `json:"redacted,omitempty"`
 }
 
 // StepModelStartData is the data of a StepModelStart: Turn is the model

@@ -111,6 +111,9 @@ type Rules struct {
 	NewSkillID func() string
 	// Now is the time of new skills (nil: time.Now).
 	Now func() time.Time
+	// CheckModelSettings reports why a model (provider/model) cannot take
+	// model settings: a sentence for the caller (nil func: not checked).
+	CheckModelSettings func(model string, s ModelSettings) error
 	// Tools says which built-in tools there are (nil: the tools settings'
 	// names are checked for their form only).
 	Tools ToolNames
@@ -132,6 +135,7 @@ type DeploymentInput struct {
 	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings."`
 	CustomTools       *[]CustomTool            `json:"custom_tools,omitempty" doc:"≤ 64 tools the client implements, with unique names; replaces the whole list on update ([] clears). When the model calls one the run waits (status waiting_on_human, stop_reason requires_action, the run's required_action lists the calls) until the client posts their outputs to POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs."`
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
+	ModelSettings     *ModelSettingsInput      `json:"model_settings,omitempty"`
 	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call."`
 	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired)."`
 	// IfConfigVersion makes an update apply only to this configuration
@@ -174,8 +178,15 @@ func (in *DeploymentInput) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	p.NullFields = nullFields("", raw)
-	// One level into sandbox, and into its network and resources.
+	// One level into sandbox, and into its network and resources; one
+	// into model_settings.
 	for k, v := range raw {
+		if strings.EqualFold(k, "model_settings") {
+			var ms map[string]json.RawMessage
+			if json.Unmarshal(v, &ms) == nil {
+				p.NullFields = append(p.NullFields, nullFields("model_settings.", ms)...)
+			}
+		}
 		if !strings.EqualFold(k, "sandbox") {
 			continue
 		}
@@ -201,6 +212,94 @@ type SandboxInput struct {
 	PersistentFilesystem *bool      `json:"persistent_filesystem,omitempty" doc:"Keep the workspace across runs (default true; false is not available on this server yet and is refused)."`
 	Resources            *Resources `json:"resources,omitempty"`
 	Network              *Network   `json:"network,omitempty"`
+}
+
+// ModelSettingsInput is the model_settings part of a DeploymentInput. On
+// update it merges per key: a key not sent stays, null resets it to the
+// default; reasoning and fallback_models are replaced whole.
+type ModelSettingsInput struct {
+	Temperature    *float64   `json:"temperature,omitempty" doc:"Sampling temperature: 0–2 for OpenAI and compatible models, 0–1 for Anthropic's (and none but 1 with extended thinking)."`
+	MaxTokens      *int       `json:"max_tokens,omitempty" doc:"Most output tokens per model call (1 or more, up to the model's limit where the server knows it)."`
+	Reasoning      *Reasoning `json:"reasoning,omitempty"`
+	FallbackModels *[]string  `json:"fallback_models,omitempty" doc:"≤ 5 provider/model names tried in order when a model call fails before anything was streamed (connection failure, 5xx, 429 or overload after retries); never after output was streamed. [] clears."`
+}
+
+// MaxFallbackModels is the most fallback_models a deployment has.
+const MaxFallbackModels = 5
+
+// applyModelSettings merges in into s and validates the result for the
+// deployment's model and its fallbacks.
+func applyModelSettings(s *ModelSettings, model string, in *ModelSettingsInput, nulls []string, r Rules) error {
+	for _, k := range nulls {
+		switch k {
+		case "model_settings":
+			*s = ModelSettings{}
+		case "model_settings.temperature":
+			s.Temperature = nil
+		case "model_settings.max_tokens":
+			s.MaxTokens = 0
+		case "model_settings.reasoning":
+			s.Reasoning = nil
+		case "model_settings.fallback_models":
+			s.FallbackModels = nil
+		}
+	}
+	if in != nil {
+		if t := in.Temperature; t != nil {
+			if *t < 0 || *t > 2 || math.IsNaN(*t) {
+				return invalid("model_settings.temperature must be from 0 to 2 (got %g)", *t)
+			}
+			v := *t
+			s.Temperature = &v
+		}
+		if in.MaxTokens != nil {
+			if *in.MaxTokens < 1 || *in.MaxTokens > 1_000_000 {
+				return invalid("model_settings.max_tokens must be from 1 to 1000000 (got %d)", *in.MaxTokens)
+			}
+			s.MaxTokens = *in.MaxTokens
+		}
+		if rs := in.Reasoning; rs != nil {
+			switch rs.Effort {
+			case "", "low", "medium", "high":
+			default:
+				return invalid("model_settings.reasoning.effort must be low, medium or high (got %q)", rs.Effort)
+			}
+			if rs.BudgetTokens < 0 {
+				return invalid("model_settings.reasoning.budget_tokens must be positive (got %d)", rs.BudgetTokens)
+			}
+			if rs.Effort == "" && rs.BudgetTokens == 0 {
+				return invalid("model_settings.reasoning needs effort or budget_tokens (null turns reasoning off)")
+			}
+			v := *rs
+			s.Reasoning = &v
+		}
+		if in.FallbackModels != nil {
+			list := slices.Clone(*in.FallbackModels)
+			if len(list) > MaxFallbackModels {
+				return invalid("model_settings.fallback_models: at most %d models (got %d)", MaxFallbackModels, len(list))
+			}
+			s.FallbackModels = nil
+			if len(list) > 0 {
+				s.FallbackModels = list
+			}
+		}
+	}
+	for i, m := range s.FallbackModels {
+		if err := checkModel(m, r); err != nil {
+			return invalid("model_settings.fallback_models[%d]: %s", i, ErrorMessage(err))
+		}
+		if m == model || slices.Index(s.FallbackModels, m) < i {
+			return invalid("model_settings.fallback_models[%d]: %q is the model or an earlier fallback", i, m)
+		}
+	}
+	if r.CheckModelSettings != nil {
+		for _, m := range append([]string{model}, s.FallbackModels...) {
+			if err := r.CheckModelSettings(m, *s); err != nil {
+				return invalid("model_settings: %s: %s", m, err.Error())
+			}
+		}
+	}
+	return nil
 }
 
 // SkillInput is a skill in a DeploymentInput.
@@ -281,6 +380,7 @@ func (d *Deployment) Clone() *Deployment {
 	c.Tools = maps.Clone(d.Tools)
 	c.CustomTools = slices.Clone(d.CustomTools)
 	c.Metadata = maps.Clone(d.Metadata)
+	c.ModelSettings = d.ModelSettings.Clone()
 	if d.Error != nil {
 		e := *d.Error
 		c.Error = &e
@@ -289,10 +389,13 @@ func (d *Deployment) Clone() *Deployment {
 }
 
 func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, create bool) error {
+	var msNulls []string
 	for _, k := range in.NullFields {
 		switch {
 		case k == "budget_usd":
 			d.BudgetUSD = nil // no cap
+		case k == "model_settings" || strings.HasPrefix(k, "model_settings."):
+			msNulls = append(msNulls, k)
 		case !create: // on create, null is as good as absent
 			return invalid("%s cannot be null (omit it to leave it as it is)", k)
 		}
@@ -350,6 +453,11 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 			return err
 		}
 		d.Model = *in.Model
+	}
+	if in.Model != nil || in.ModelSettings != nil || len(msNulls) > 0 {
+		if err := applyModelSettings(&d.ModelSettings, d.Model, in.ModelSettings, msNulls, r); err != nil {
+			return err
+		}
 	}
 	if in.Sandbox != nil {
 		if err := applySandbox(ctx, &d.Sandbox, in.Sandbox, r, create); err != nil {

@@ -96,6 +96,7 @@ type MessageEvent struct {
 	Role      string `json:"role" enum:"user,agent"`
 	Content   string `json:"content"`
 	Turn      *int   `json:"turn,omitempty" doc:"The agent's message: the turn whose token deltas add up to it."`
+	Model     string `json:"model,omitempty" doc:"The agent's message: the model that answered (the deployment's model, or one of its model_settings.fallback_models when the model failed before streaming)."`
 	subagentTag
 }
 
@@ -196,6 +197,7 @@ type UsageEvent struct {
 	OutputTokens    int64    `json:"output_tokens"`
 	CacheReadTokens int64    `json:"cache_read_tokens"`
 	CostUSD         *float64 `json:"cost_usd" doc:"Null when the model's price is unknown."`
+	Model           string   `json:"model" doc:"The model that answered the call (provider/model): the deployment's, or a fallback model."`
 	Purpose         *string  `json:"purpose,omitempty" enum:"compaction,subagent" doc:"A call other than one of the agent's own turns."`
 }
 

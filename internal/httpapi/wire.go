@@ -46,6 +46,7 @@ type Deployment struct {
 	Tools         map[string]herm.ToolSettings `json:"tools"`
 	CustomTools   []herm.CustomTool            `json:"custom_tools" doc:"The tools the client implements (see POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs)."`
 	Metadata      map[string]string            `json:"metadata"`
+	ModelSettings herm.ModelSettings           `json:"model_settings" doc:"Settings of the model calls; a setting absent is the provider's default."`
 	BudgetUSD     *float64                     `json:"budget_usd" doc:"The spending cap in USD, or null."`
 	ThreadID      string                       `json:"thread_id" doc:"The default thread."`
 	ConfigVersion int                          `json:"config_version"`
@@ -88,9 +89,10 @@ func toDeployment(d *herm.Deployment, base string) Deployment {
 		Status: string(d.Status), SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
 		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features, Tools: d.Tools, Metadata: d.Metadata, CustomTools: d.CustomTools,
 		ThreadID: d.ThreadID, ConfigVersion: d.ConfigVersion, BudgetUSD: d.BudgetUSD,
-		Filesystem: Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
-		Events:     EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},
-		Error:      d.Error, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+		ModelSettings: d.ModelSettings,
+		Filesystem:    Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
+		Events:        EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},
+		Error:         d.Error, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
 		Skills: make([]SkillRef, 0, len(d.Skills)),
 	}
 	for _, s := range d.Skills {

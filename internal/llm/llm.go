@@ -35,6 +35,18 @@ type Message struct {
 	// Images go with a RoleUser message as image input, or with a RoleTool
 	// message as images the tool returned (each provider in its own way).
 	Images []Image
+	// Thinking are the signed thinking blocks of a RoleAssistant message,
+	// sent back as they came (Anthropic requires those of the turn that
+	// called tools; providers without them ignore them).
+	Thinking []Thinking
+}
+
+// Thinking is one thinking block of an assistant turn: its text and the
+// provider's signature over it, or, for a redacted block, the opaque data.
+type Thinking struct {
+	Text      string `json:"text,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Redacted  string `json:"redacted,omitempty"`
 }
 
 // ImageInput is implemented by providers that can say whether a model
@@ -78,6 +90,14 @@ type Request struct {
 	Messages  []Message
 	Tools     []ToolSpec
 	MaxTokens int // 0 = provider default
+	// Temperature is the sampling temperature (nil = provider default).
+	Temperature *float64
+	// ReasoningEffort is "low", "medium" or "high" for providers that take
+	// an effort ("" = none sent).
+	ReasoningEffort string
+	// ThinkingBudget is the extended thinking budget in tokens for
+	// providers that take one (0 = thinking off).
+	ThinkingBudget int
 	// Output, when set, asks the provider's native structured output for
 	// the model's text: JSON valid against Output.Schema. Only providers
 	// whose StructuredOutput says yes for the model get it.
@@ -104,6 +124,30 @@ type StructuredOutput interface {
 func HasStructuredOutput(p Provider, model string) bool {
 	so, ok := p.(StructuredOutput)
 	return ok && so.StructuredOutput(model)
+}
+
+// Settings are the model settings of a deployment, as a provider checks
+// them before they are used.
+type Settings struct {
+	Temperature     *float64
+	MaxTokens       int // 0 = provider default
+	ReasoningEffort string
+	ThinkingBudget  int
+}
+
+// Apply sets s on req.
+func (s Settings) Apply(req *Request) {
+	if s.MaxTokens > 0 {
+		req.MaxTokens = s.MaxTokens
+	}
+	req.Temperature, req.ReasoningEffort, req.ThinkingBudget = s.Temperature, s.ReasoningEffort, s.ThinkingBudget
+}
+
+// SettingsChecker is implemented by providers that take model settings.
+// CheckSettings returns an error, a sentence for the API's caller, when the
+// provider cannot honour s for model (the provider's own model name).
+type SettingsChecker interface {
+	CheckSettings(model string, s Settings) error
 }
 
 // Delta is an incremental piece of a streamed response.
@@ -136,6 +180,8 @@ type Response struct {
 	ToolCalls  []ToolCall
 	StopReason StopReason
 	Usage      Usage
+	// Thinking are the turn's thinking blocks, to send back with it.
+	Thinking []Thinking
 }
 
 // Provider streams one model call. onDelta is called, in order and from the
@@ -155,6 +201,20 @@ type Error struct {
 	StatusCode int    // HTTP status, 0 when the failure was not an HTTP status
 	Type       string // provider's error type, e.g. "overloaded_error", "rate_limit_error", "stream_broken"
 	Message    string
+}
+
+// Transient reports whether the failure is one of the provider rather than
+// of the request: a connection failure, a broken stream, a timeout, rate
+// limiting, overload or a server error. Such a failure is retried, and a
+// call that failed so before any output may go to a fallback model.
+func (e *Error) Transient() bool {
+	switch e.Type {
+	case "stream_broken", "connection_error", "overloaded_error", "api_error",
+		"rate_limit_error", "timeout_error", "server_error":
+		return true
+	}
+	c := e.StatusCode
+	return c == 408 || c == 409 || c == 429 || c >= 500
 }
 
 func (e *Error) Error() string {

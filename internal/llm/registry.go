@@ -163,3 +163,55 @@ type CompatProvider struct {
 	Models       []string
 	Vision       bool // its models take image input
 }
+
+// CheckSettings reports whether the provider of fullName can honour s for
+// that model: an error naming what it cannot (a sentence for the API's
+// caller), or nil. A provider that takes no settings refuses any.
+func (r *Registry) CheckSettings(fullName string, s Settings) error {
+	p, model, err := r.Resolve(fullName)
+	if err != nil {
+		return err
+	}
+	if sc, ok := p.(SettingsChecker); ok {
+		return sc.CheckSettings(model, s)
+	}
+	if s != (Settings{}) {
+		provider, _, _ := strings.Cut(fullName, "/")
+		return fmt.Errorf("provider %q takes no model settings", provider)
+	}
+	return nil
+}
+
+// MaxOutputTokens are well-known models' output limits, by name or start
+// of one as Prices.
+type MaxOutputTokens map[string]int
+
+// DefaultMaxOutputTokens are the output token limits that the providers
+// publish for well-known models.
+func DefaultMaxOutputTokens() MaxOutputTokens {
+	return MaxOutputTokens{
+		"claude-sonnet-4":   64_000,
+		"claude-haiku-4":    64_000,
+		"claude-opus-4":     32_000,
+		"claude-3-7-sonnet": 64_000,
+		"claude-3-5":        8_192,
+		"claude-3-":         4_096,
+		"gpt-4.1":           32_768,
+		"gpt-4o":            16_384,
+		"o1":                100_000,
+		"o3":                100_000,
+		"o4-mini":           100_000,
+		"gpt-5":             128_000,
+	}
+}
+
+// Lookup returns a model's output limit, and false when it is not known.
+func (m MaxOutputTokens) Lookup(model string) (int, bool) {
+	best := ""
+	for k := range m {
+		if _, ok := (Prices{k: {}}).Lookup(model); ok && len(k) > len(best) {
+			best = k
+		}
+	}
+	return m[best], best != ""
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -26,13 +27,18 @@ import (
 // models resolves every model to one provider (the scripted one unless a
 // test uses another).
 type models struct {
-	mu sync.Mutex
-	p  llm.Provider
+	mu     sync.Mutex
+	p      llm.Provider
+	byName map[string]llm.Provider // full names some tests route elsewhere
 }
 
-func (m *models) Resolve(string) (llm.Provider, string, error) {
+func (m *models) Resolve(full string) (llm.Provider, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if p, ok := m.byName[full]; ok {
+		_, name, _ := strings.Cut(full, "/")
+		return p, name, nil
+	}
 	return m.p, "test", nil
 }
 

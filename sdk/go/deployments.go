@@ -34,6 +34,7 @@ type Deployment struct {
 	Features      Features                `json:"features"`
 	Tools         map[string]ToolSettings `json:"tools"`
 	Metadata      map[string]string       `json:"metadata"`
+	ModelSettings ModelSettings           `json:"model_settings"`
 	BudgetUSD     *float64                `json:"budget_usd"`
 	ThreadID      string                  `json:"thread_id"` // the default thread
 	ConfigVersion int                     `json:"config_version"`
@@ -150,6 +151,7 @@ type DeploymentCreateParams struct {
 	Features          map[string]bool         `json:"features,omitempty"`
 	Tools             map[string]ToolSettings `json:"tools,omitempty"`
 	Metadata          map[string]string       `json:"metadata,omitempty"`
+	ModelSettings     *ModelSettings          `json:"model_settings,omitempty"`
 	BudgetUSD         *float64                `json:"budget_usd,omitempty"`
 	RestoreSnapshotID string                  `json:"restore_snapshot_id,omitempty"`
 }
@@ -168,7 +170,10 @@ type DeploymentUpdateParams struct {
 	Features     map[string]*bool         `json:"features,omitempty"`
 	Tools        map[string]*ToolSettings `json:"tools,omitempty"`
 	Metadata     map[string]*string       `json:"metadata,omitempty"`
-	BudgetUSD    *float64                 `json:"budget_usd,omitempty"`
+	// ModelSettings merge per key: a field left zero stays; Reasoning and
+	// FallbackModels replace (an empty non-nil FallbackModels clears).
+	ModelSettings *ModelSettingsParams `json:"model_settings,omitempty"`
+	BudgetUSD     *float64             `json:"budget_usd,omitempty"`
 	// RemoveBudget removes the spending cap (budget_usd: null).
 	RemoveBudget bool `json:"-"`
 }
@@ -317,3 +322,27 @@ func Int(v int) *int { return &v }
 
 // Float returns a pointer to v, for the optional fields of params.
 func Float(v float64) *float64 { return &v }
+
+// ModelSettings are a deployment's settings of its model calls; zero values
+// are the provider's defaults.
+type ModelSettings struct {
+	Temperature    *float64   `json:"temperature,omitempty"`
+	MaxTokens      int        `json:"max_tokens,omitempty"`
+	Reasoning      *Reasoning `json:"reasoning,omitempty"`
+	FallbackModels []string   `json:"fallback_models,omitempty"` // tried in order when a call fails before streaming
+}
+
+// Reasoning is a reasoning effort (low, medium, high: OpenAI, OpenRouter)
+// and/or an extended thinking budget (Anthropic, OpenRouter).
+type Reasoning struct {
+	Effort       string `json:"effort,omitempty"`
+	BudgetTokens int    `json:"budget_tokens,omitempty"`
+}
+
+// ModelSettingsParams change a deployment's model settings: nil fields stay.
+type ModelSettingsParams struct {
+	Temperature    *float64   `json:"temperature,omitempty"`
+	MaxTokens      *int       `json:"max_tokens,omitempty"`
+	Reasoning      *Reasoning `json:"reasoning,omitempty"`
+	FallbackModels *[]string  `json:"fallback_models,omitempty"`
+}

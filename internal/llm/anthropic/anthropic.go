@@ -117,12 +117,14 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, onDelta func(llm.D
 }
 
 type request struct {
-	Model     string    `json:"model"`
-	MaxTokens int       `json:"max_tokens"`
-	System    []block   `json:"system,omitempty"`
-	Messages  []message `json:"messages"`
-	Tools     []tool    `json:"tools,omitempty"`
-	Stream    bool      `json:"stream"`
+	Model       string    `json:"model"`
+	MaxTokens   int       `json:"max_tokens"`
+	Temperature *float64  `json:"temperature,omitempty"`
+	Thinking    *thinking `json:"thinking,omitempty"`
+	System      []block   `json:"system,omitempty"`
+	Messages    []message `json:"messages"`
+	Tools       []tool    `json:"tools,omitempty"`
+	Stream      bool      `json:"stream"`
 	// OutputConfig carries structured output (llm.Request.Output).
 	OutputConfig *outputConfig `json:"output_config,omitempty"`
 }
@@ -136,6 +138,12 @@ type outputConfig struct {
 type outputFormat struct {
 	Type   string          `json:"type"`
 	Schema json.RawMessage `json:"schema"`
+}
+
+// thinking turns extended thinking on.
+type thinking struct {
+	Type         string `json:"type"` // enabled
+	BudgetTokens int    `json:"budget_tokens"`
 }
 
 type message struct {
@@ -155,6 +163,9 @@ type block struct {
 	IsError      bool            `json:"is_error,omitempty"`      // tool_result
 	Source       *imageSource    `json:"source,omitempty"`        // image
 	CacheControl *cacheControl   `json:"cache_control,omitempty"` // breakpoint
+	Thinking     *string         `json:"thinking,omitempty"`      // thinking (sent even when empty)
+	Signature    string          `json:"signature,omitempty"`     // thinking
+	Data         string          `json:"data,omitempty"`          // redacted_thinking
 }
 
 type imageSource struct {
@@ -186,9 +197,12 @@ func (c *Client) AcceptsImages(string) bool { return true }
 
 // encode builds the request body.
 func (c *Client) encode(req llm.Request) ([]byte, error) {
-	r := request{Model: apiModel(req.Model), MaxTokens: req.MaxTokens, Stream: true}
+	r := request{Model: apiModel(req.Model), MaxTokens: req.MaxTokens, Temperature: req.Temperature, Stream: true}
 	if r.MaxTokens <= 0 {
 		r.MaxTokens = c.maxTokens
+	}
+	if req.ThinkingBudget > 0 {
+		r.Thinking = &thinking{Type: "enabled", BudgetTokens: req.ThinkingBudget}
 	}
 	if req.System != "" {
 		r.System = []block{{Type: "text", Text: req.System}}
@@ -207,6 +221,16 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 			}
 		case llm.RoleAssistant:
 			role = "assistant"
+			// Signed thinking blocks go back first, as they came: the API
+			// requires those of a turn that called tools while thinking is
+			// on, and drops earlier turns' itself.
+			for _, t := range m.Thinking {
+				if t.Redacted != "" {
+					blocks = append(blocks, block{Type: "redacted_thinking", Data: t.Redacted})
+				} else if t.Signature != "" {
+					blocks = append(blocks, block{Type: "thinking", Thinking: &t.Text, Signature: t.Signature})
+				}
+			}
 			if m.Content != "" {
 				blocks = append(blocks, block{Type: "text", Text: m.Content})
 			}
@@ -272,6 +296,39 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 		}
 	}
 	return json.Marshal(r)
+}
+
+// CheckSettings implements llm.SettingsChecker: temperature 0–1 (and
+// none but 1 with thinking, which the API refuses otherwise), max_tokens
+// up to the model's limit where known, a thinking budget of at least 1,024
+// tokens and below max_tokens; no reasoning effort (the Messages API takes
+// a thinking budget instead).
+func (c *Client) CheckSettings(model string, s llm.Settings) error {
+	if t := s.Temperature; t != nil && (*t < 0 || *t > 1) {
+		return fmt.Errorf("temperature must be from 0 to 1 for Anthropic models (got %g)", *t)
+	}
+	max := s.MaxTokens
+	if max <= 0 {
+		max = c.maxTokens
+	}
+	if limit, ok := llm.DefaultMaxOutputTokens().Lookup(apiModel(model)); ok && s.MaxTokens > limit {
+		return fmt.Errorf("max_tokens must be at most %d for %s (got %d)", limit, model, s.MaxTokens)
+	}
+	if s.ReasoningEffort != "" && s.ThinkingBudget == 0 {
+		return fmt.Errorf("reasoning.effort is not supported by Anthropic models: set reasoning.budget_tokens (extended thinking)")
+	}
+	if b := s.ThinkingBudget; b > 0 {
+		if b < 1024 {
+			return fmt.Errorf("reasoning.budget_tokens must be at least 1024 for Anthropic models (got %d)", b)
+		}
+		if b >= max {
+			return fmt.Errorf("reasoning.budget_tokens (%d) must be less than max_tokens (%d) for Anthropic models", b, max)
+		}
+		if t := s.Temperature; t != nil && *t != 1 {
+			return fmt.Errorf("temperature cannot be set with extended thinking on Anthropic models (only 1 is allowed)")
+		}
+	}
+	return nil
 }
 
 // object returns args if it is a JSON object and {} otherwise: the API

@@ -16,18 +16,21 @@ type event struct {
 	} `json:"message"` // message_start
 	Index        int `json:"index"`
 	ContentBlock *struct {
-		Type     string          `json:"type"`
-		ID       string          `json:"id"`
-		Name     string          `json:"name"`
-		Input    json.RawMessage `json:"input"`
-		Text     string          `json:"text"`
-		Thinking string          `json:"thinking"`
+		Type      string          `json:"type"`
+		ID        string          `json:"id"`
+		Name      string          `json:"name"`
+		Input     json.RawMessage `json:"input"`
+		Text      string          `json:"text"`
+		Thinking  string          `json:"thinking"`
+		Signature string          `json:"signature"`
+		Data      string          `json:"data"` // redacted_thinking
 	} `json:"content_block"` // content_block_start
 	Delta *struct {
 		Type        string `json:"type"`
 		Text        string `json:"text"`
 		PartialJSON string `json:"partial_json"`
 		Thinking    string `json:"thinking"`
+		Signature   string `json:"signature"`
 		StopReason  string `json:"stop_reason"`
 	} `json:"delta"` // content_block_delta, message_delta
 	Usage *usage `json:"usage"` // message_delta
@@ -46,9 +49,30 @@ type decoder struct {
 	text  strings.Builder
 	calls map[int]*call // tool_use blocks by content block index
 	order []*call
-	stop  string
+	// Thinking blocks by content block index, in order.
+	thinking map[int]*thinkingBlock
+	thoughts []*thinkingBlock
+	stop     string
 	// Token counts; the API counts cached input apart from input_tokens.
 	in, out, cacheRead, cacheWrite int64
+}
+
+type thinkingBlock struct {
+	text              strings.Builder
+	signature, redact string
+}
+
+func (d *decoder) thought(index int) *thinkingBlock {
+	if d.thinking == nil {
+		d.thinking = map[int]*thinkingBlock{}
+	}
+	t := d.thinking[index]
+	if t == nil {
+		t = &thinkingBlock{}
+		d.thinking[index] = t
+		d.thoughts = append(d.thoughts, t)
+	}
+	return t
 }
 
 type call struct {
@@ -77,7 +101,12 @@ func (d *decoder) Event(ev transport.Event, emit func(llm.Delta)) (bool, error) 
 			d.text.WriteString(b.Text)
 			emit(llm.Delta{Text: b.Text})
 		case "thinking":
+			t := d.thought(e.Index)
+			t.text.WriteString(b.Thinking)
+			t.signature = b.Signature
 			emit(llm.Delta{Reasoning: b.Thinking})
+		case "redacted_thinking":
+			d.thought(e.Index).redact = b.Data
 		case "tool_use":
 			c := &call{id: b.ID, name: b.Name, input: b.Input}
 			d.calls[e.Index] = c
@@ -92,7 +121,10 @@ func (d *decoder) Event(ev transport.Event, emit func(llm.Delta)) (bool, error) 
 			d.text.WriteString(e.Delta.Text)
 			emit(llm.Delta{Text: e.Delta.Text})
 		case "thinking_delta":
+			d.thought(e.Index).text.WriteString(e.Delta.Thinking)
 			emit(llm.Delta{Reasoning: e.Delta.Thinking})
+		case "signature_delta":
+			d.thought(e.Index).signature += e.Delta.Signature
 		case "input_json_delta":
 			if c := d.calls[e.Index]; c != nil {
 				c.args.WriteString(e.Delta.PartialJSON)
@@ -132,6 +164,9 @@ func (d *decoder) Response() *llm.Response {
 		Text: d.text.String(),
 		// InputTokens counts all input, cached or not, as OpenAI's does.
 		Usage: llm.Usage{InputTokens: d.in + d.cacheRead + d.cacheWrite, OutputTokens: d.out, CacheReadTokens: d.cacheRead},
+	}
+	for _, t := range d.thoughts {
+		r.Thinking = append(r.Thinking, llm.Thinking{Text: t.text.String(), Signature: t.signature, Redacted: t.redact})
 	}
 	for _, c := range d.order {
 		args := json.RawMessage(c.args.String())

@@ -276,3 +276,8 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// CheckSettings implements llm.SettingsChecker: the offline demo model
+// takes every setting (it samples nothing, so they change nothing), so that
+// a configuration can be tried out before a provider is set up.
+func (m *Model) CheckSettings(string, llm.Settings) error { return nil }

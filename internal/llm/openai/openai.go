@@ -29,6 +29,7 @@ type Client struct {
 	baseURL             string
 	header              http.Header
 	maxCompletionTokens bool
+	reasoningObject     bool
 	vision              func(model string) bool
 	t                   transport.Client
 }
@@ -71,6 +72,11 @@ func WithSleep(sleep func(ctx context.Context, d time.Duration) error) Option {
 // which OpenAI's reasoning models require, instead of "max_tokens", which
 // every compatible server understands (the default).
 func WithMaxCompletionTokens(on bool) Option { return func(c *Client) { c.maxCompletionTokens = on } }
+
+// WithReasoningObject sends reasoning settings as OpenRouter's
+// "reasoning": {"effort"} or {"max_tokens"} object, which takes a thinking
+// budget too, instead of "reasoning_effort" (the default).
+func WithReasoningObject(on bool) Option { return func(c *Client) { c.reasoningObject = on } }
 
 // WithImageInput says which models take image input (default: none).
 func WithImageInput(accepts func(model string) bool) Option {
@@ -125,6 +131,9 @@ type request struct {
 	StreamOptions streamOptions `json:"stream_options"`
 	MaxTokens     int           `json:"max_tokens,omitempty"`
 	MaxCompTokens int           `json:"max_completion_tokens,omitempty"`
+	Temperature   *float64      `json:"temperature,omitempty"`
+	Effort        string        `json:"reasoning_effort,omitempty"`
+	Reasoning     *reasoning    `json:"reasoning,omitempty"` // OpenRouter
 	// ResponseFormat is structured output (llm.Request.Output).
 	ResponseFormat *responseFormat `json:"response_format,omitempty"`
 }
@@ -140,6 +149,12 @@ type jsonSchema struct {
 	Name   string          `json:"name"`
 	Schema json.RawMessage `json:"schema"`
 	Strict bool            `json:"strict"`
+}
+
+// reasoning is OpenRouter's reasoning setting: an effort or a budget.
+type reasoning struct {
+	Effort    string `json:"effort,omitempty"`
+	MaxTokens int    `json:"max_tokens,omitempty"`
 }
 
 type streamOptions struct {
@@ -258,10 +273,58 @@ func (c *Client) encode(req llm.Request) ([]byte, error) {
 		}
 		r.ResponseFormat = &responseFormat{Type: "json_schema", JSONSchema: jsonSchema{Name: o.Name, Schema: o.Schema, Strict: true}}
 	}
+	r.Temperature = req.Temperature
+	switch {
+	case c.reasoningObject && req.ThinkingBudget > 0:
+		r.Reasoning = &reasoning{MaxTokens: req.ThinkingBudget}
+	case c.reasoningObject && req.ReasoningEffort != "":
+		r.Reasoning = &reasoning{Effort: req.ReasoningEffort}
+	default:
+		r.Effort = req.ReasoningEffort
+	}
 	if req.MaxTokens > 0 && c.maxCompletionTokens {
 		r.MaxCompTokens = req.MaxTokens
 	} else if req.MaxTokens > 0 {
 		r.MaxTokens = req.MaxTokens
 	}
 	return json.Marshal(r)
+}
+
+// CheckSettings implements llm.SettingsChecker: temperature 0–2, max_tokens
+// up to the model's limit where known, a reasoning effort (or, with
+// WithReasoningObject, a thinking budget below max_tokens). At OpenAI itself
+// (WithMaxCompletionTokens), reasoning models (o1, o3, o4, gpt-5) take no
+// temperature and other models no reasoning effort, as the API refuses them.
+func (c *Client) CheckSettings(model string, s llm.Settings) error {
+	if t := s.Temperature; t != nil && (*t < 0 || *t > 2) {
+		return fmt.Errorf("temperature must be from 0 to 2 for %s models (got %g)", c.t.Provider, *t)
+	}
+	_, name, _ := strings.Cut(model, "/") // OpenRouter's vendor/model
+	if name == "" {
+		name = model
+	}
+	if limit, ok := llm.DefaultMaxOutputTokens().Lookup(name); ok && s.MaxTokens > limit {
+		return fmt.Errorf("max_tokens must be at most %d for %s (got %d)", limit, model, s.MaxTokens)
+	}
+	if s.ThinkingBudget > 0 && s.ReasoningEffort == "" {
+		if !c.reasoningObject {
+			return fmt.Errorf("reasoning.budget_tokens is not supported by %s models: set reasoning.effort", c.t.Provider)
+		}
+		if s.MaxTokens > 0 && s.ThinkingBudget >= s.MaxTokens {
+			return fmt.Errorf("reasoning.budget_tokens (%d) must be less than max_tokens (%d)", s.ThinkingBudget, s.MaxTokens)
+		}
+	}
+	if c.maxCompletionTokens {
+		reasoner := false
+		for _, p := range []string{"o1", "o3", "o4", "gpt-5"} {
+			reasoner = reasoner || strings.HasPrefix(model, p)
+		}
+		if reasoner && s.Temperature != nil {
+			return fmt.Errorf("temperature is not supported by the reasoning model %s", model)
+		}
+		if !reasoner && s.ReasoningEffort != "" {
+			return fmt.Errorf("reasoning.effort is supported only by reasoning models (o1, o3, o4, gpt-5), not %s", model)
+		}
+	}
+	return nil
 }

@@ -66,7 +66,7 @@ func New(cfg llm.Config) (*llm.Registry, error) {
 			base = openai.OpenRouterBaseURL
 		}
 		p := openai.New(cfg.OpenRouterAPIKey, openai.WithName("openrouter"), openai.WithBaseURL(base),
-			openai.WithHTTPClient(cfg.HTTPClient), openai.WithHeader("X-Title", "Herm"), openai.WithImageInput(openRouterVision))
+			openai.WithHTTPClient(cfg.HTTPClient), openai.WithHeader("X-Title", "Herm"), openai.WithImageInput(openRouterVision), openai.WithReasoningObject(true))
 		err := r.Register("openrouter", p, []llm.ModelInfo{
 			{ID: "openrouter/anthropic/claude-sonnet-4.5", Description: "Claude Sonnet 4.5 through OpenRouter."},
 			{ID: "openrouter/openai/gpt-4.1", Description: "GPT-4.1 through OpenRouter."},

@@ -10,7 +10,7 @@ import (
 
 const deploymentColumns = `id, customer_id, name, runtime, model, system_prompt, status,
 	sandbox, mcp_servers, skills, secrets, features, tools, metadata,
-	thread_id, config_version, error, created_at, updated_at, budget_usd, owner, custom_tools`
+	thread_id, config_version, error, created_at, updated_at, budget_usd, owner, custom_tools, model_settings`
 
 // config is the configuration of a deployment as recorded per version.
 type config struct {
@@ -26,26 +26,28 @@ type config struct {
 	Metadata     map[string]string            `json:"metadata"`
 	CustomTools  []herm.CustomTool            `json:"custom_tools,omitempty"`
 	BudgetUSD    *float64                     `json:"budget_usd,omitempty"`
+	// ModelSettings is absent from versions older than the settings.
+	ModelSettings herm.ModelSettings `json:"model_settings"`
 }
 
 func configOf(d *herm.Deployment) config {
 	return config{
 		Name: d.Name, Model: d.Model, SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
 		MCPServers: d.MCPServers, Skills: d.Skills, Secrets: d.Secrets, Features: d.Features,
-		Tools: d.Tools, Metadata: d.Metadata, BudgetUSD: d.BudgetUSD, CustomTools: d.CustomTools,
+		Tools: d.Tools, Metadata: d.Metadata, BudgetUSD: d.BudgetUSD, CustomTools: d.CustomTools, ModelSettings: d.ModelSettings,
 	}
 }
 
 func (c config) apply(d *herm.Deployment) {
 	d.Name, d.Model, d.SystemPrompt, d.Sandbox = c.Name, c.Model, c.SystemPrompt, c.Sandbox
 	d.MCPServers, d.Skills, d.Secrets, d.Features = c.MCPServers, c.Skills, c.Secrets, c.Features
-	d.Tools, d.Metadata, d.BudgetUSD, d.CustomTools = c.Tools, c.Metadata, c.BudgetUSD, c.CustomTools
+	d.Tools, d.Metadata, d.BudgetUSD, d.CustomTools, d.ModelSettings = c.Tools, c.Metadata, c.BudgetUSD, c.CustomTools, c.ModelSettings
 }
 
 // configJSON holds the JSON columns of a deployment's configuration, in
 // column order.
 type configJSON struct {
-	sandbox, mcpServers, skills, secrets, features, tools, metadata, customTools string
+	sandbox, mcpServers, skills, secrets, features, tools, metadata, customTools, modelSettings string
 }
 
 func encodeConfig(d *herm.Deployment) (configJSON, error) {
@@ -56,7 +58,7 @@ func encodeConfig(d *herm.Deployment) (configJSON, error) {
 	}{
 		{&c.sandbox, d.Sandbox}, {&c.mcpServers, d.MCPServers}, {&c.skills, d.Skills},
 		{&c.secrets, d.Secrets}, {&c.features, d.Features}, {&c.tools, d.Tools}, {&c.metadata, d.Metadata},
-		{&c.customTools, customTools(d.CustomTools)},
+		{&c.customTools, customTools(d.CustomTools)}, {&c.modelSettings, d.ModelSettings},
 	} {
 		s, err := toJSON(f.v)
 		if err != nil {
@@ -76,7 +78,7 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 	var owner sql.NullString
 	dest := []any{&d.ID, &d.CustomerID, &d.Name, &d.Runtime, &d.Model, &d.SystemPrompt, &d.Status,
 		&c.sandbox, &c.mcpServers, &c.skills, &c.secrets, &c.features, &c.tools, &c.metadata,
-		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget, &owner, &c.customTools}
+		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget, &owner, &c.customTools, &c.modelSettings}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -86,7 +88,7 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 	}{
 		{c.sandbox, &d.Sandbox}, {c.mcpServers, &d.MCPServers}, {c.skills, &d.Skills},
 		{c.secrets, &d.Secrets}, {c.features, &d.Features}, {c.tools, &d.Tools}, {c.metadata, &d.Metadata},
-		{c.customTools, &d.CustomTools},
+		{c.customTools, &d.CustomTools}, {c.modelSettings, &d.ModelSettings},
 	} {
 		if err := fromJSON(f.s, f.v); err != nil {
 			return nil, err
@@ -137,10 +139,10 @@ func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *h
 	}
 	return q.atomic(ctx, func(q *querier) error {
 		_, err := q.w().ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			d.ID, d.CustomerID, d.Name, d.Runtime, d.Model, d.SystemPrompt, d.Status,
 			c.sandbox, c.mcpServers, c.skills, c.secrets, c.features, c.tools, c.metadata,
-			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD, nullString(d.Owner), c.customTools)
+			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD, nullString(d.Owner), c.customTools, c.modelSettings)
 		if err != nil {
 			return q.dbErr("create deployment", err, msgs{conflict: "a deployment with this ID already exists"})
 		}
@@ -188,11 +190,12 @@ func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment
 	return q.atomic(ctx, func(q *querier) error {
 		res, err := q.w().ExecContext(ctx, `UPDATE deployments SET
 				name = ?, model = ?, system_prompt = ?, sandbox = ?, mcp_servers = ?, skills = ?,
-				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?, budget_usd = ?, custom_tools = ?
+				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?, budget_usd = ?,
+				custom_tools = ?, model_settings = ?
 			WHERE id = ? AND config_version = ? AND status <> ?`,
 			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
-			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion, d.BudgetUSD, c.customTools,
-			d.ID, d.ConfigVersion-1, herm.DeploymentDeleting)
+			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion, d.BudgetUSD,
+			c.customTools, c.modelSettings, d.ID, d.ConfigVersion-1, herm.DeploymentDeleting)
 		n, err := q.count("update deployment", res, err)
 		if err != nil {
 			return err

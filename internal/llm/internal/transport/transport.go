@@ -153,7 +153,7 @@ func (c *Client) once(ctx context.Context, url string, header http.Header, body 
 			if e.Provider == "" {
 				e.Provider = c.Provider
 			}
-			return nil, &failure{err: e, retry: retryableType(e.Type)}
+			return nil, &failure{err: e, retry: (&llm.Error{Type: e.Type}).Transient()}
 		}
 		if done {
 			return dec.Response(), nil
@@ -210,15 +210,6 @@ func backoff(attempt int) time.Duration {
 func retryableStatus(code int) bool {
 	return code == http.StatusRequestTimeout || code == http.StatusConflict ||
 		code == http.StatusTooManyRequests || code >= 500
-}
-
-func retryableType(typ string) bool {
-	switch typ {
-	case TypeStreamBroken, TypeConnection, "overloaded_error", "api_error",
-		"rate_limit_error", "timeout_error", "server_error":
-		return true
-	}
-	return false
 }
 
 // RetryAfter returns the wait a response asks for in its retry-after-ms or

@@ -157,6 +157,7 @@ export interface CreateDeploymentRequest {
   custom_tools?: CustomTool[] | null;
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
+  model_settings?: ModelSettingsInput | null;
   /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
   budget_usd?: number | null;
   /** Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired). */
@@ -249,6 +250,8 @@ export interface Deployment {
   /** The tools the client implements (see POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs). */
   custom_tools: CustomTool[];
   metadata: { [key: string]: string };
+  /** Settings of the model calls; a setting absent is the provider's default. */
+  model_settings: ModelSettings;
   /** The spending cap in USD, or null. */
   budget_usd: number | null;
   /** The default thread. */
@@ -546,6 +549,8 @@ export interface MessageEvent {
   content: string;
   /** The agent's message: the turn whose token deltas add up to it. */
   turn?: number | null;
+  /** The agent's message: the model that answered (the deployment's model, or one of its model_settings.fallback_models when the model failed before streaming). */
+  model?: string;
   /** The subagent's task number, on a subagent's events only. */
   subagent?: number | null;
   /** The parent's subagents call, on a subagent's events only. */
@@ -561,6 +566,26 @@ export interface Model {
   demo: boolean;
   /** true for the server's default model. */
   default: boolean;
+}
+
+export interface ModelSettings {
+  /** Sampling temperature: 0–2 for OpenAI and compatible models, 0–1 for Anthropic's (and none but 1 with extended thinking). Absent: the provider's default. */
+  temperature?: number | null;
+  /** Most output tokens per model call, up to the model's limit where the server knows it. Absent: the server's default. */
+  max_tokens?: number;
+  reasoning?: Reasoning | null;
+  /** ≤ 5 provider/model names tried in order when a model call fails before anything was streamed (connection failure, 5xx, 429 or overload after the provider's retries); never after output was streamed. Each must take these settings. */
+  fallback_models?: string[];
+}
+
+export interface ModelSettingsInput {
+  /** Sampling temperature: 0–2 for OpenAI and compatible models, 0–1 for Anthropic's (and none but 1 with extended thinking). */
+  temperature?: number | null;
+  /** Most output tokens per model call (1 or more, up to the model's limit where the server knows it). */
+  max_tokens?: number | null;
+  reasoning?: Reasoning | null;
+  /** ≤ 5 provider/model names tried in order when a model call fails before anything was streamed (connection failure, 5xx, 429 or overload after retries); never after output was streamed. [] clears. */
+  fallback_models?: string[] | null;
 }
 
 export interface Network {
@@ -580,6 +605,13 @@ export interface PendingToolCall {
   name: string;
   /** The call's arguments: a JSON object valid against the tool's input_schema. */
   arguments: unknown;
+}
+
+export interface Reasoning {
+  /** Reasoning effort, for OpenAI's reasoning models, OpenRouter and compatible servers. */
+  effort?: "low" | "medium" | "high";
+  /** Extended thinking budget in tokens, for Anthropic models (≥ 1024 and below max_tokens) and OpenRouter. Set both effort and budget_tokens when fallback_models mix providers: each provider takes the one it understands. */
+  budget_tokens?: number;
 }
 
 export interface ReasoningEvent {
@@ -1087,6 +1119,7 @@ export interface UpdateDeploymentRequest {
   custom_tools?: CustomTool[] | null;
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
+  model_settings?: ModelSettingsInput | null;
   /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
   budget_usd?: number | null;
   /** Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired). */
@@ -1129,6 +1162,8 @@ export interface UsageEvent {
   cache_read_tokens: number;
   /** Null when the model's price is unknown. */
   cost_usd: number | null;
+  /** The model that answered the call (provider/model): the deployment's, or a fallback model. */
+  model: string;
   /** A call other than one of the agent's own turns. */
   purpose?: "compaction" | "subagent" | null;
 }
