@@ -35,6 +35,7 @@ type Deployment struct {
 	Tools         map[string]ToolSettings `json:"tools"`
 	Metadata      map[string]string       `json:"metadata"`
 	ModelSettings ModelSettings           `json:"model_settings"`
+	CustomTools   []CustomTool            `json:"custom_tools"`
 	BudgetUSD     *float64                `json:"budget_usd"`
 	ThreadID      string                  `json:"thread_id"` // the default thread
 	ConfigVersion int                     `json:"config_version"`
@@ -137,6 +138,17 @@ type ToolSettings struct {
 	Permission string `json:"permission,omitempty"` // always_allow or always_ask
 }
 
+// CustomTool is a tool the client implements: when the model calls it, the
+// run stops (status waiting_on_human, stop_reason requires_action) with the
+// call in its RequiredAction until the client posts the output with
+// RunService.SubmitToolOutputs. Name is unique, never a built-in tool's and
+// never contains "__"; InputSchema is a JSON Schema object.
+type CustomTool struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	InputSchema json.RawMessage `json:"input_schema"`
+}
+
 // DeploymentCreateParams is a deployment to create. CustomerID and Name
 // are required; the zero values of the others are the server's defaults.
 type DeploymentCreateParams struct {
@@ -152,6 +164,7 @@ type DeploymentCreateParams struct {
 	Tools             map[string]ToolSettings `json:"tools,omitempty"`
 	Metadata          map[string]string       `json:"metadata,omitempty"`
 	ModelSettings     *ModelSettings          `json:"model_settings,omitempty"`
+	CustomTools       []CustomTool            `json:"custom_tools,omitempty"`
 	BudgetUSD         *float64                `json:"budget_usd,omitempty"`
 	RestoreSnapshotID string                  `json:"restore_snapshot_id,omitempty"`
 }
@@ -173,7 +186,9 @@ type DeploymentUpdateParams struct {
 	// ModelSettings merge per key: a field left zero stays; Reasoning and
 	// FallbackModels replace (an empty non-nil FallbackModels clears).
 	ModelSettings *ModelSettingsParams `json:"model_settings,omitempty"`
-	BudgetUSD     *float64             `json:"budget_usd,omitempty"`
+	// CustomTools replaces the list (a pointer to an empty list clears it).
+	CustomTools *[]CustomTool `json:"custom_tools,omitempty"`
+	BudgetUSD   *float64      `json:"budget_usd,omitempty"`
 	// RemoveBudget removes the spending cap (budget_usd: null).
 	RemoveBudget bool `json:"-"`
 }

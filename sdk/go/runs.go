@@ -87,7 +87,10 @@ type Run struct {
 	Model         string     `json:"model"`          // empty until it starts
 	Usage         Usage      `json:"usage"`
 	Error         *ErrorInfo `json:"error"`
-	StopReason    string     `json:"stop_reason"`
+	StopReason    string     `json:"stop_reason"` // requires_action while it waits for tool outputs
+	// RequiredAction lists the custom tool calls waiting for the client's
+	// outputs (nil unless the run stopped with requires_action).
+	RequiredAction *RequiredAction `json:"required_action"`
 	// OutputSchema is the run's output schema (nil: a free-text answer);
 	// Output its typed result once it completed (JSON null before).
 	OutputSchema json.RawMessage `json:"output_schema"`
@@ -154,6 +157,45 @@ func (s *RunService) Get(ctx context.Context, deploymentID, runID string) (*Run,
 func (s *RunService) Cancel(ctx context.Context, deploymentID, runID string) (*Run, error) {
 	var r Run
 	if err := s.c.do(ctx, http.MethodPost, depPath(deploymentID, "runs", runID, "cancel"), nil, nil, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// RequiredAction is what a run waits for: Type submit_tool_outputs, with
+// the pending custom tool calls in the order the model made them.
+type RequiredAction struct {
+	Type      string            `json:"type"`
+	ToolCalls []PendingToolCall `json:"tool_calls"`
+}
+
+// PendingToolCall is a custom tool call waiting for its output.
+type PendingToolCall struct {
+	ID        string          `json:"id"` // the ToolOutput's ToolCallID
+	Name      string          `json:"name"`
+	Arguments json.RawMessage `json:"arguments"` // a JSON object valid against the tool's input schema
+}
+
+// ToolOutput is the client's output of one custom tool call.
+type ToolOutput struct {
+	ToolCallID string `json:"tool_call_id"`
+	Output     string `json:"output"`
+}
+
+type toolOutputs struct {
+	ToolOutputs []ToolOutput `json:"tool_outputs"`
+}
+
+// SubmitToolOutputs answers every pending custom tool call of a run that
+// stopped with requires_action, all in one request; the run then resumes.
+// A pending call left out, an id that is not pending or one given twice is
+// a 400 naming them; a run not waiting for tool outputs is a 409 conflict.
+func (s *RunService) SubmitToolOutputs(ctx context.Context, deploymentID, runID string, outputs []ToolOutput) (*Run, error) {
+	if outputs == nil {
+		outputs = []ToolOutput{}
+	}
+	var r Run
+	if err := s.c.do(ctx, http.MethodPost, depPath(deploymentID, "runs", runID, "tool_outputs"), nil, toolOutputs{outputs}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil

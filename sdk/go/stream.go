@@ -67,6 +67,9 @@ type (
 		// Output is a completed run's typed result (runs with an
 		// output schema only).
 		Output json.RawMessage `json:"output,omitempty"`
+		// RequiredAction lists the custom tool calls a run stopped
+		// for (StopReason requires_action).
+		RequiredAction *RequiredAction `json:"required_action,omitempty"`
 	}
 	// DeploymentStatusEvent is a deployment's change of status.
 	DeploymentStatusEvent struct {
@@ -77,8 +80,11 @@ type (
 	ToolCallEvent struct {
 		ToolCallID string          `json:"tool_call_id"`
 		Tool       string          `json:"tool"`
-		Origin     string          `json:"origin"`
+		Origin     string          `json:"origin"` // custom for a custom tool
 		Arguments  json.RawMessage `json:"arguments"`
+		// RequiresAction is true for a custom tool call, whose output
+		// the client posts with RunService.SubmitToolOutputs.
+		RequiresAction bool `json:"requires_action,omitempty"`
 	}
 	// ToolResultEvent is a tool call's result.
 	ToolResultEvent struct {

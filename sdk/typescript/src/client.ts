@@ -202,6 +202,18 @@ export class Runs extends Resource {
   cancel(deploymentId: string, runId: string, options?: RequestOptions): Promise<S.Run> {
     return this.call({ method: "POST", path: "/v1/deployments/{deployment_id}/runs/{run_id}/cancel", params: { deployment_id: dep(deploymentId), run_id: requireString("runId", runId) }, options });
   }
+  /**
+   * Answers every pending custom tool call of a run that stopped with
+   * stop_reason requires_action (its required_action.tool_calls), all in one
+   * request: {tool_outputs: [{tool_call_id, output}]}. Returns the run, which
+   * then resumes. 400 when a pending call is left out or an id is not
+   * pending or repeated; 409 when the run is not waiting for tool outputs.
+   */
+  submitToolOutputs(deploymentId: string, runId: string, body: Body<S.SubmitToolOutputsRequest>, options?: RequestOptions): Promise<S.Run> {
+    requireObject("tool outputs", body);
+    if (!Array.isArray(body.tool_outputs)) throw new TypeError("herm: tool_outputs must be an array");
+    return this.call({ method: "POST", path: "/v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs", params: { deployment_id: dep(deploymentId), run_id: requireString("runId", runId) }, body, options });
+  }
 }
 
 /** A file's content, as read from the workspace. */
