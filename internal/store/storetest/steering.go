@@ -61,6 +61,50 @@ func steeringTests() []test {
 				t.Fatalf("another deployment lists %d", len(list))
 			}
 		}},
+		{"Steering/KindFilters", func(t *testing.T, f *fixture) {
+			d := f.deployment()
+			run := f.run(d.ID, d.ThreadID, herm.RunWaitingOnHuman, at(0))
+			other := f.run(d.ID, f.thread(d.ID).ID, herm.RunWaitingOnHuman, at(0))
+			approval := f.steering(run, "call_1", at(time.Hour))
+			custom := func(r *herm.Run, callID string, created time.Duration) *herm.SteeringRequest {
+				c := &herm.SteeringRequest{
+					ID: f.id(herm.PrefixSteering), DeploymentID: d.ID, ThreadID: r.ThreadID, RunID: r.ID, ToolCallID: callID,
+					Kind: herm.SteeringCustomTool, Summary: "The agent calls the custom tool lookup_order", Tool: "lookup_order",
+					Arguments: json.RawMessage(`{"order_id":"A1"}`), Options: []string{}, Status: herm.SteeringPending,
+					CreatedAt: at(created), ExpiresAt: at(time.Hour),
+				}
+				f.must(f.s.CreateSteeringRequest(f.ctx, c))
+				return c
+			}
+			c2 := custom(run, "call_2", time.Second)
+			c3 := custom(run, "call_3", 2*time.Second)
+			elsewhere := custom(other, "call_1", 3*time.Second)
+			for _, c := range []struct {
+				name string
+				f    herm.SteeringFilter
+				want []*herm.SteeringRequest
+			}{
+				{"kind", herm.SteeringFilter{RunID: run.ID, Kind: herm.SteeringCustomTool}, []*herm.SteeringRequest{c3, c2}},
+				{"not kind", herm.SteeringFilter{RunID: run.ID, NotKind: herm.SteeringCustomTool}, []*herm.SteeringRequest{approval}},
+				{"deployment, not kind", herm.SteeringFilter{DeploymentID: d.ID, NotKind: herm.SteeringCustomTool}, []*herm.SteeringRequest{approval}},
+				{"deployment, kind", herm.SteeringFilter{DeploymentID: d.ID, Kind: herm.SteeringCustomTool}, []*herm.SteeringRequest{elsewhere, c3, c2}},
+				{"kind, page", herm.SteeringFilter{DeploymentID: d.ID, Kind: herm.SteeringCustomTool, Limit: 1, Cursor: c3.ID}, []*herm.SteeringRequest{c2}},
+				{"other kind", herm.SteeringFilter{RunID: run.ID, Kind: herm.SteeringQuestion}, nil},
+				{"neither", herm.SteeringFilter{RunID: run.ID}, []*herm.SteeringRequest{c3, c2, approval}},
+			} {
+				list, err := f.s.ListSteeringRequests(f.ctx, c.f)
+				f.must(err)
+				wantDiff(t, c.name, c.want, list)
+			}
+			f.must(f.s.ResolveSteeringRequest(f.ctx, c2.ID, herm.DecisionAnswer, "shipped", at(time.Minute)))
+			list, err := f.s.ListSteeringRequests(f.ctx, herm.SteeringFilter{RunID: run.ID, Status: herm.SteeringPending, Kind: herm.SteeringCustomTool})
+			f.must(err)
+			wantDiff(t, "pending, kind", []*herm.SteeringRequest{c3}, list)
+			list, err = f.s.ListSteeringRequests(f.ctx, herm.SteeringFilter{RunID: run.ID, Status: herm.SteeringResolved, NotKind: herm.SteeringApproval})
+			f.must(err)
+			c2.Status, c2.Decision, c2.Message, c2.ResolvedAt = herm.SteeringResolved, herm.DecisionAnswer, "shipped", ptr(at(time.Minute))
+			wantDiff(t, "resolved, not kind", []*herm.SteeringRequest{c2}, list)
+		}},
 		{"Steering/Resolve", func(t *testing.T, f *fixture) {
 			d := f.deployment()
 			run := f.run(d.ID, d.ThreadID, herm.RunWaitingOnHuman, at(0))
