@@ -127,7 +127,8 @@ func TestMigrateFromSQLite(t *testing.T) {
 			t.Errorf("migrate --from said %q, without %q", out, want)
 		}
 	}
-	for table, n := range map[string]int{"deployments": 1, "api_keys": 2, "secrets": 1, "webhooks": 1, "automations": 1, "events": len(before)} {
+	for table, n := range map[string]int{"deployments": 1, "api_keys": 2, "secrets": 1, "webhooks": 1, "automations": 1, "events": len(before),
+		"agents": 0, "agent_versions": 0, "sessions": 0} {
 		if !regexp.MustCompile(`(?m)^  ` + table + ` +` + fmt.Sprint(n) + `$`).MatchString(out) {
 			t.Errorf("migrate --from said %q: not %d rows of %s", out, n, table)
 		}
@@ -210,7 +211,10 @@ func TestMigrateFromOlderSQLite(t *testing.T) {
 	}
 	for _, q := range []string{
 		// Later migrations first (only versions above the latest recorded
-		// are applied): 0016_model_settings, 0015_run_output, 0014_custom_tools.
+		// are applied): 0017_agents, 0016_model_settings, 0015_run_output,
+		// 0014_custom_tools.
+		`DROP TABLE sessions`, `DROP INDEX deployments_agent_user`, `ALTER TABLE deployments DROP COLUMN user_key`,
+		`ALTER TABLE deployments DROP COLUMN agent_id`, `DROP TABLE agent_versions`, `DROP TABLE agents`, `DELETE FROM schema_migrations WHERE version = 17`,
 		`ALTER TABLE deployments DROP COLUMN model_settings`, `DELETE FROM schema_migrations WHERE version = 16`,
 		`ALTER TABLE runs DROP COLUMN output`, `ALTER TABLE runs DROP COLUMN output_schema`, `DELETE FROM schema_migrations WHERE version = 15`,
 		`ALTER TABLE deployments DROP COLUMN custom_tools`, `DELETE FROM schema_migrations WHERE version = 14`,

@@ -50,7 +50,12 @@ type Deployment struct {
 	// Owner is the node that runs the deployment's sandbox and claims its
 	// runs ("" while none does); never shown by the API. Set on create; it
 	// changes only through the store's node methods.
-	Owner     string
+	Owner string
+	// AgentID and UserKey are set on the hidden deployment of an agent
+	// and a user (see Session): "" for the deployments of /v1/deployments,
+	// which lists and reaches only those. Set on create only.
+	AgentID   string
+	UserKey   string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }

@@ -18,6 +18,8 @@ const (
 	PrefixKey        = "key_"
 	PrefixSnapshot   = "snap_"
 	PrefixRequest    = "req_"
+	PrefixAgent      = "agt_"
+	PrefixSession    = "sesn_"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

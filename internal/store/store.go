@@ -99,8 +99,9 @@ type Querier interface {
 	CreateDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread) error
 	// GetDeployment returns a deployment (ENotFound).
 	GetDeployment(ctx context.Context, id string) (*herm.Deployment, error)
-	// ListDeployments lists deployments newest first; the cursor is the ID of
-	// the last item of the previous page. Returns at most f.Limit items.
+	// ListDeployments lists deployments newest first, without the hidden
+	// deployments of agents (AgentID set); the cursor is the ID of the last
+	// item of the previous page. Returns at most f.Limit items.
 	ListDeployments(ctx context.Context, f herm.DeploymentFilter) ([]*herm.Deployment, error)
 	// UpdateDeploymentConfig stores the configuration fields of d (name,
 	// model, system prompt, sandbox, mcp servers, skills, secrets, features,
@@ -127,6 +128,66 @@ type Querier interface {
 	// ListDeploymentIDsByStatus returns the IDs of every deployment in status
 	// s that owner owns (whatever their owner when owner is "").
 	ListDeploymentIDsByStatus(ctx context.Context, s herm.DeploymentStatus, owner string) ([]string, error)
+
+	// EnsureAgentDeployment stores d, the hidden deployment of d.AgentID
+	// and d.UserKey (both required: EInvalid), with its default thread t as
+	// CreateDeployment does, unless that agent and user have one already;
+	// it returns the pair's deployment and whether it stored d. Of
+	// concurrent calls for one pair exactly one stores its deployment and
+	// the others return that one (they wait for it where writers run
+	// concurrently). ENotFound when the agent does not exist.
+	EnsureAgentDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread) (*herm.Deployment, bool, error)
+	// DeploymentForAgentUser returns the hidden deployment of an agent and
+	// a user key (ENotFound). GetDeployment returns hidden deployments too;
+	// ListDeployments leaves them out.
+	DeploymentForAgentUser(ctx context.Context, agentID, userKey string) (*herm.Deployment, error)
+
+	// Agents. An agent's definition is a JSON document, kept per version as
+	// given.
+
+	// CreateAgent stores a with def as its version 1, setting a.Status
+	// (active) and a.CurrentVersion (1) (EConflict when the ID is taken;
+	// EInvalid when def is not JSON).
+	CreateAgent(ctx context.Context, a *herm.Agent, def json.RawMessage) error
+	// GetAgent returns an agent (ENotFound).
+	GetAgent(ctx context.Context, id string) (*herm.Agent, error)
+	// ListAgents lists agents matching f, newest first.
+	ListAgents(ctx context.Context, f herm.AgentFilter) ([]*herm.Agent, error)
+	// UpdateAgent stores a's name, metadata and updated_at and records def
+	// as version a.CurrentVersion, in one guarded statement: EConflict,
+	// changing nothing, unless the stored CurrentVersion is
+	// a.CurrentVersion-1 and the agent is active (of two concurrent updates
+	// from one version one wins). ENotFound.
+	UpdateAgent(ctx context.Context, a *herm.Agent, def json.RawMessage) error
+	// ArchiveAgent archives an active agent at the given time (ENotFound;
+	// EConflict when it is archived already).
+	ArchiveAgent(ctx context.Context, id string, at time.Time) error
+	// GetAgentVersion returns one version of an agent (ENotFound).
+	GetAgentVersion(ctx context.Context, agentID string, version int) (*herm.AgentVersion, error)
+	// ListAgentVersions lists an agent's versions newest first, those
+	// below before (0: from the newest), at most limit.
+	ListAgentVersions(ctx context.Context, agentID string, before, limit int) ([]*herm.AgentVersion, error)
+
+	// Sessions. A session is a thread of a hidden deployment (see
+	// EnsureAgentDeployment); the caller makes both first, in the session's
+	// transaction.
+
+	// CreateSession stores s (ENotFound when its agent version, deployment
+	// or thread does not exist; EConflict when the agent is archived, the
+	// ID taken or the thread another session's).
+	CreateSession(ctx context.Context, s *herm.Session) error
+	// GetSession returns a session (ENotFound).
+	GetSession(ctx context.Context, id string) (*herm.Session, error)
+	// ListSessions lists sessions matching f, newest first.
+	ListSessions(ctx context.Context, f herm.SessionFilter) ([]*herm.Session, error)
+	// UpdateSession stores s's title, metadata and updated_at (ENotFound).
+	UpdateSession(ctx context.Context, s *herm.Session) error
+	// ArchiveSession archives a session at the given time (ENotFound;
+	// EConflict when it is archived already).
+	ArchiveSession(ctx context.Context, id string, at time.Time) error
+	// DeleteSession removes a session and its thread (as DeleteThread,
+	// whose order it takes); its deployment stays (ENotFound).
+	DeleteSession(ctx context.Context, id string) error
 
 	// Nodes. A node (one server of a cluster, or the single server) is
 	// registered while its row has not expired; a deployment's owner

@@ -55,6 +55,18 @@ func sqliteSourceAt(t testing.TB, path string, events int) *sqlite.Store {
 	next := at(60_000)
 	must(src.CreateAutomation(ctx, &herm.Automation{ID: "auto_1", DeploymentID: "dep_1", Name: "daily", Schedule: "daily at noon", Cron: "0 12 * * *",
 		Timezone: "UTC", Instructions: "report", ThreadID: "thr_2", Enabled: true, NextRunAt: &next, CreatedAt: now, UpdatedAt: now}))
+	// An agent at version 2 with a session in its hidden deployment.
+	agent := &herm.Agent{ID: "agt_1", Name: "helper", Metadata: map[string]string{"team": "x"}, CreatedAt: now, UpdatedAt: now}
+	must(src.CreateAgent(ctx, agent, json.RawMessage(`{"instructions":"v1"}`)))
+	agent.CurrentVersion, agent.UpdatedAt = 2, at(1)
+	must(src.UpdateAgent(ctx, agent, json.RawMessage(`{"instructions":"v2"}`)))
+	hidden := &herm.Deployment{ID: "dep_2", Name: "helper", Model: "demo/demo", Status: herm.DeploymentReady, AgentID: "agt_1", UserKey: "user-1", CreatedAt: now, UpdatedAt: now}
+	if _, created, err := src.EnsureAgentDeployment(ctx, hidden, &herm.Thread{ID: "thr_3", CreatedAt: now, LastActivityAt: now}); err != nil || !created {
+		t.Fatalf("hidden deployment: %v", err)
+	}
+	must(src.CreateThread(ctx, &herm.Thread{ID: "thr_4", DeploymentID: "dep_2", Title: "session", CreatedAt: at(2), LastActivityAt: at(2)}))
+	must(src.CreateSession(ctx, &herm.Session{ID: "sesn_1", AgentID: "agt_1", AgentVersion: 2, UserID: "user-1", Title: "chat",
+		DeploymentID: "dep_2", ThreadID: "thr_4", CreatedAt: at(2), UpdatedAt: at(2)}))
 	for i, id := range []string{"run_1", "run_2", "run_3"} {
 		must(src.CreateRun(ctx, &herm.Run{ID: id, DeploymentID: "dep_1", ThreadID: []string{"thr_1", "thr_2", "thr_1"}[i], Status: herm.RunQueued,
 			Trigger: herm.Trigger{Type: "message"}, CreatedAt: at(10 + i)}))
@@ -159,7 +171,8 @@ func TestCopyFrom(t *testing.T) {
 	}
 	// Parents first.
 	pos := func(n string) int { return slices.Index(names, n) }
-	for _, fk := range [][2]string{{"deployments", "threads"}, {"threads", "runs"}, {"runs", "run_steps"}, {"runs", "steering_requests"}, {"deployments", "automations"}} {
+	for _, fk := range [][2]string{{"deployments", "threads"}, {"threads", "runs"}, {"runs", "run_steps"}, {"runs", "steering_requests"}, {"deployments", "automations"},
+		{"agents", "agent_versions"}, {"agents", "deployments"}, {"agent_versions", "sessions"}, {"threads", "sessions"}} {
 		if pos(fk[0]) < 0 || pos(fk[0]) > pos(fk[1]) {
 			t.Errorf("tables copied in the order %v", names)
 		}
@@ -167,7 +180,8 @@ func TestCopyFrom(t *testing.T) {
 	if slices.Contains(names, "nodes") || slices.Contains(names, "schema_migrations") {
 		t.Errorf("copied %v", names)
 	}
-	if counts["events"] != 1234 || counts["runs"] != 3 || counts["webhook_deliveries"] != 13 || counts["api_keys"] != 1 || counts["secrets"] != 1 {
+	if counts["events"] != 1234 || counts["runs"] != 3 || counts["webhook_deliveries"] != 13 || counts["api_keys"] != 1 || counts["secrets"] != 1 ||
+		counts["agents"] != 1 || counts["agent_versions"] != 2 || counts["sessions"] != 1 || counts["deployments"] != 2 {
 		t.Errorf("counts %v", counts)
 	}
 

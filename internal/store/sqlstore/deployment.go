@@ -10,7 +10,7 @@ import (
 
 const deploymentColumns = `id, customer_id, name, runtime, model, system_prompt, status,
 	sandbox, mcp_servers, skills, secrets, features, tools, metadata,
-	thread_id, config_version, error, created_at, updated_at, budget_usd, owner, custom_tools, model_settings`
+	thread_id, config_version, error, created_at, updated_at, budget_usd, owner, custom_tools, model_settings, agent_id, user_key`
 
 // config is the configuration of a deployment as recorded per version.
 type config struct {
@@ -75,10 +75,10 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 	var errInfo sql.NullString
 	var created, updated int64
 	var budget sql.NullFloat64
-	var owner sql.NullString
+	var owner, agentID, userKey sql.NullString
 	dest := []any{&d.ID, &d.CustomerID, &d.Name, &d.Runtime, &d.Model, &d.SystemPrompt, &d.Status,
 		&c.sandbox, &c.mcpServers, &c.skills, &c.secrets, &c.features, &c.tools, &c.metadata,
-		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget, &owner, &c.customTools, &c.modelSettings}
+		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget, &owner, &c.customTools, &c.modelSettings, &agentID, &userKey}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -102,6 +102,7 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 		return nil, err
 	}
 	d.CreatedAt, d.UpdatedAt, d.Owner = fromMicros(created), fromMicros(updated), owner.String
+	d.AgentID, d.UserKey = agentID.String, userKey.String
 	if budget.Valid {
 		b := budget.Float64
 		d.BudgetUSD = &b
@@ -127,30 +128,96 @@ func (q *querier) insertVersion(ctx context.Context, d *herm.Deployment) error {
 // its default thread t. d.ConfigVersion and d.ThreadID are set (to 1 and
 // t.ID), and t.DeploymentID and t.IsDefault (to d.ID and true).
 func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread) error {
+	_, err := q.createDeployment(ctx, d, t, "")
+	return err
+}
+
+// insertDeployment inserts a deployment row; onConflict ends the INSERT.
+const insertDeployment = `INSERT INTO deployments (` + deploymentColumns + `)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// createDeployment is CreateDeployment with onConflict after the INSERT of
+// the deployment row; it reports whether the row was inserted (an ON
+// CONFLICT … DO NOTHING may leave it out, and then nothing is written).
+func (q *querier) createDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread, onConflict string) (bool, error) {
 	d.ConfigVersion, d.ThreadID = 1, t.ID
 	t.DeploymentID, t.IsDefault = d.ID, true
 	c, err := encodeConfig(d)
 	if err != nil {
-		return err
+		return false, err
 	}
 	errInfo, err := errorInfoJSON(d.Error)
 	if err != nil {
-		return err
+		return false, err
 	}
-	return q.atomic(ctx, func(q *querier) error {
-		_, err := q.w().ExecContext(ctx, `INSERT INTO deployments (`+deploymentColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	inserted := false
+	err = q.atomic(ctx, func(q *querier) error {
+		res, err := q.w().ExecContext(ctx, insertDeployment+onConflict,
 			d.ID, d.CustomerID, d.Name, d.Runtime, d.Model, d.SystemPrompt, d.Status,
 			c.sandbox, c.mcpServers, c.skills, c.secrets, c.features, c.tools, c.metadata,
-			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD, nullString(d.Owner), c.customTools, c.modelSettings)
+			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD, nullString(d.Owner), c.customTools, c.modelSettings,
+			nullString(d.AgentID), nullString(d.UserKey))
 		if err != nil {
-			return q.dbErr("create deployment", err, msgs{conflict: "a deployment with this ID already exists"})
+			return q.dbErr("create deployment", err, msgs{
+				notFound: "agent not found",
+				conflict: "a deployment with this ID (or of this agent and user) already exists",
+			})
 		}
+		n, err := q.count("create deployment", res, nil)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		inserted = true
 		if err := q.CreateThread(ctx, t); err != nil {
 			return err
 		}
 		return q.insertVersion(ctx, d)
 	})
+	return inserted && err == nil, err
+}
+
+// EnsureAgentDeployment stores d, the hidden deployment of d.AgentID and
+// d.UserKey, with its default thread t, unless that agent and user have
+// one: one INSERT … ON CONFLICT DO NOTHING on the unique index of the
+// pair, so that of two racing callers one inserts and the other, which
+// waits for it where writers run concurrently, finds its row.
+func (q *querier) EnsureAgentDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread) (*herm.Deployment, bool, error) {
+	if d.AgentID == "" || d.UserKey == "" {
+		return nil, false, herm.Errorf(herm.EInvalid, "a hidden deployment needs an agent and a user key")
+	}
+	var out *herm.Deployment
+	created := false
+	err := q.atomic(ctx, func(q *querier) error {
+		var err error
+		created, err = q.createDeployment(ctx, d, t, ` ON CONFLICT (agent_id, user_key) WHERE agent_id IS NOT NULL DO NOTHING`)
+		if err != nil {
+			return err
+		}
+		out, err = q.deploymentForAgentUser(ctx, q.w(), d.AgentID, d.UserKey)
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// DeploymentForAgentUser returns the hidden deployment of an agent and a
+// user key (ENotFound).
+func (q *querier) DeploymentForAgentUser(ctx context.Context, agentID, userKey string) (*herm.Deployment, error) {
+	return q.deploymentForAgentUser(ctx, q.r(), agentID, userKey)
+}
+
+func (q *querier) deploymentForAgentUser(ctx context.Context, db conn, agentID, userKey string) (*herm.Deployment, error) {
+	d, err := scanDeployment(db.QueryRowContext(ctx, `SELECT `+deploymentColumns+` FROM deployments
+		WHERE agent_id = ? AND user_key = ?`, agentID, userKey))
+	if err != nil {
+		return nil, q.dbErr("deployment of agent and user", err, msgs{notFound: "deployment not found"})
+	}
+	return d, nil
 }
 
 // GetDeployment returns a deployment.
@@ -162,9 +229,10 @@ func (q *querier) GetDeployment(ctx context.Context, id string) (*herm.Deploymen
 	return d, nil
 }
 
-// ListDeployments lists deployments newest first.
+// ListDeployments lists deployments newest first, those of agents left
+// out.
 func (q *querier) ListDeployments(ctx context.Context, f herm.DeploymentFilter) ([]*herm.Deployment, error) {
-	query := `SELECT ` + deploymentColumns + ` FROM deployments WHERE 1 = 1`
+	query := `SELECT ` + deploymentColumns + ` FROM deployments WHERE agent_id IS NULL`
 	var args []any
 	if f.CustomerID != "" {
 		query += ` AND customer_id = ?`
