@@ -101,6 +101,10 @@ func quickstart(ctx context.Context, args []string, getenv func(string) string, 
 			"    curl -N -H \"Authorization: Bearer $HERM_API_KEY\" $HERM_URL/v1/deployments/<deployment_id>/events\n"+
 			"    curl -s -H \"Authorization: Bearer $HERM_API_KEY\" -H 'Content-Type: application/json' \\\n"+
 			"      -d '{\"content\":\"Hello\"}' $HERM_URL/v1/deployments/<deployment_id>/messages\n\n"+
+			"Or with the CLI (go run ./cmd/herm help lists every command):\n\n"+
+			"    go run ./cmd/herm deployments create --customer cus_1 --name \"My agent\" --system-prompt \"You are helpful.\"\n"+
+			"    go run ./cmd/herm send <deployment_id> \"Hello\"\n\n"+
+			"or in a browser at $HERM_URL/console/ (sign in with the key).\n\n"+
 			"Set ANTHROPIC_API_KEY or OPENAI_API_KEY before starting the server to use a real model.\n")
 	}
 	return err
