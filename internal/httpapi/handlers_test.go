@@ -343,6 +343,50 @@ func TestCustomerKeyReach(t *testing.T) {
 	}
 }
 
+// A deployment behind an agent's sessions (a hidden deployment) is not
+// served by the deployments API to any key: every route under it answers
+// 404 as if it did not exist.
+func TestHiddenDeployment(t *testing.T) {
+	t.Parallel()
+	e := newAPIEnv(t, Config{})
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := e.store.CreateAgent(ctx, &herm.Agent{ID: "agt_x", Name: "a", Status: herm.AgentActive, CurrentVersion: 1, CreatedAt: now, UpdatedAt: now},
+		json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	d := &herm.Deployment{ID: "dep_hidden", CustomerID: "cus_a", Name: "n", Runtime: "hermes", Model: "demo/demo", SystemPrompt: "p",
+		Status: herm.DeploymentReady, ConfigVersion: 1, ThreadID: "thr_hidden", AgentID: "agt_x", UserKey: "user_1", CreatedAt: now, UpdatedAt: now}
+	if err := e.store.CreateDeployment(ctx, d, &herm.Thread{ID: "thr_hidden", DeploymentID: d.ID, Title: "Default", IsDefault: true, CreatedAt: now, LastActivityAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	_, customer, err := e.keys.Create(ctx, "frontend", []string{herm.ScopeRead, herm.ScopeWrite}, "cus_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, rt := range e.srv.routes() {
+		if rt.scope == "" || !strings.HasPrefix(rt.path, "/v1/deployments/{deployment_id}") {
+			continue
+		}
+		n++
+		for _, key := range []string{e.admin, customer} {
+			r := e.do(t, key, rt.method, fillPath(rt.path, d.ID), map[string]any{}, "Accept", "application/json")
+			if msg := envelope(t, r, 404, "not_found"); !strings.Contains(msg, "deployment not found") {
+				t.Errorf("%s %s: %q", rt.method, rt.path, msg)
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("only %d routes checked", n)
+	}
+	// The first deployment is still served (lists leave hidden ones out:
+	// storetest's Agent/HiddenDeployments).
+	if r := e.do(t, e.admin, "GET", "/v1/deployments/dep_a/threads", nil); r.status != 200 {
+		t.Fatalf("dep_a: %d %s", r.status, r.body)
+	}
+}
+
 // Every GET under a deployment answers 404 for a deployment that does not
 // exist (routes whose service this server lacks answer 503 and are left
 // to cmd/herm's tests).

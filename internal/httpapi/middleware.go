@@ -154,6 +154,9 @@ func (s *Server) authenticate(scope, path string, next http.Handler) http.Handle
 				s.writeError(w, r, err)
 				return
 			}
+		} else if err := s.visible(r, path); err != nil {
+			s.writeError(w, r, err)
+			return
 		}
 		ctx := herm.WithKeyCustomer(context.WithValue(r.Context(), ctxAPIKey, key), key.CustomerID)
 		next.ServeHTTP(w, r.WithContext(ctx))
@@ -173,10 +176,34 @@ func (s *Server) customerReach(r *http.Request, path, customer string) error {
 		return nil
 	}
 	d, err := s.store.GetDeployment(r.Context(), id)
-	if herm.IsCode(err, herm.ENotFound) || (err == nil && d.CustomerID != customer) {
+	if herm.IsCode(err, herm.ENotFound) || (err == nil && (d.CustomerID != customer || d.AgentID != "")) {
 		return herm.Errorf(herm.ENotFound, "deployment not found")
 	}
 	return err
+}
+
+// visible refuses, as if it did not exist, a deployment that the
+// deployments API does not serve: one behind an agent's sessions (a
+// session's hidden deployment, reached through /v1/sessions only), for
+// every key. (Keys limited to a customer are checked by customerReach.)
+func (s *Server) visible(r *http.Request, path string) error {
+	if !strings.HasPrefix(path, "/v1/deployments/") {
+		return nil
+	}
+	id := r.PathValue("deployment_id")
+	if id == "" {
+		return nil
+	}
+	d, err := s.store.GetDeployment(r.Context(), id)
+	switch {
+	case herm.IsCode(err, herm.ENotFound):
+		return nil // the handler says so
+	case err != nil:
+		return err
+	case d.AgentID != "":
+		return herm.Errorf(herm.ENotFound, "deployment not found")
+	}
+	return nil
 }
 
 // limiter is a token bucket per API key.
