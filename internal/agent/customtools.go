@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -101,12 +100,9 @@ func (x *exec) pauseCustom(ctx context.Context, calls []herm.StepToolCall) error
 	var pending []*herm.SteeringRequest
 	for _, c := range calls {
 		_, _, args := x.toolFor(c)
-		pending = append(pending, &herm.SteeringRequest{
-			ID: x.a.ids.New(herm.PrefixSteering), DeploymentID: x.run.DeploymentID, ThreadID: x.run.ThreadID, RunID: x.run.ID,
-			ToolCallID: c.ID, Kind: herm.SteeringCustomTool, Tool: c.Name, Arguments: args, Status: herm.SteeringPending,
-			Summary: fmt.Sprintf("The agent calls the custom tool %s", c.Name), CreatedAt: now,
-			ExpiresAt: now.Add(x.a.opts.SteeringTimeout), Options: []string{},
-		})
+		sr := x.newRequest(c, herm.SteeringCustomTool, args, now)
+		sr.Summary = fmt.Sprintf("The agent calls the custom tool %s", c.Name)
+		pending = append(pending, sr)
 		evs = append(evs, x.event(herm.EventToolCall, map[string]any{
 			"tool_call_id": c.ID, "tool": c.Name, "origin": herm.OriginCustom, "arguments": args, "requires_action": true,
 		}))
@@ -127,12 +123,5 @@ func (x *exec) pauseCustom(ctx context.Context, calls []herm.StepToolCall) error
 		}
 		return evs, nil
 	})
-	if errors.Is(err, store.ErrCancelRequested) {
-		return errCancelled
-	}
-	if err != nil {
-		return err
-	}
-	x.run.Status = herm.RunWaitingOnHuman
-	return errWaiting
+	return x.paused(err)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
@@ -89,11 +90,7 @@ func (x *exec) steer(ctx context.Context, c herm.StepToolCall, kind string, args
 // with their events, in one transaction.
 func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args json.RawMessage) error {
 	now := x.a.now().UTC()
-	sr := &herm.SteeringRequest{
-		ID: x.a.ids.New(herm.PrefixSteering), DeploymentID: x.run.DeploymentID, ThreadID: x.run.ThreadID, RunID: x.run.ID,
-		ToolCallID: c.ID, Kind: kind, Tool: c.Name, Arguments: args, Status: herm.SteeringPending,
-		CreatedAt: now, ExpiresAt: now.Add(x.a.opts.SteeringTimeout), Options: []string{},
-	}
+	sr := x.newRequest(c, kind, args, now)
 	if kind == herm.SteeringQuestion {
 		var q tools.AskHumanArgs // the arguments its schema describes
 		_ = json.Unmarshal(args, &q)
@@ -130,14 +127,7 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 			x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil}),
 		}, nil
 	})
-	if errors.Is(err, store.ErrCancelRequested) {
-		return errCancelled
-	}
-	if err != nil {
-		return err
-	}
-	x.run.Status = herm.RunWaitingOnHuman
-	return errWaiting
+	return x.paused(err)
 }
 
 // SteeringEventData is the steering_request event's payload.
@@ -160,14 +150,9 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// waitAgain moves the run back to waiting_on_human.
-func (x *exec) waitAgain(ctx context.Context) error {
-	err := x.a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
-		if err := q.WaitForHuman(ctx, x.run.ID, x.owner); err != nil {
-			return nil, err
-		}
-		return []*herm.Event{x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil})}, nil
-	})
+// paused ends Execute after the transaction that recorded the run's wait
+// (err is its result): errWaiting, unless a cancel came first.
+func (x *exec) paused(err error) error {
 	if errors.Is(err, store.ErrCancelRequested) {
 		return errCancelled
 	}
@@ -176,4 +161,24 @@ func (x *exec) waitAgain(ctx context.Context) error {
 	}
 	x.run.Status = herm.RunWaitingOnHuman
 	return errWaiting
+}
+
+// newRequest is a pending steering request of the run for tool call c.
+func (x *exec) newRequest(c herm.StepToolCall, kind string, args json.RawMessage, now time.Time) *herm.SteeringRequest {
+	return &herm.SteeringRequest{
+		ID: x.a.ids.New(herm.PrefixSteering), DeploymentID: x.run.DeploymentID, ThreadID: x.run.ThreadID, RunID: x.run.ID,
+		ToolCallID: c.ID, Kind: kind, Tool: c.Name, Arguments: args, Status: herm.SteeringPending,
+		CreatedAt: now, ExpiresAt: now.Add(x.a.opts.SteeringTimeout), Options: []string{},
+	}
+}
+
+// waitAgain moves the run back to waiting_on_human.
+func (x *exec) waitAgain(ctx context.Context) error {
+	err := x.a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+		if err := q.WaitForHuman(ctx, x.run.ID, x.owner); err != nil {
+			return nil, err
+		}
+		return []*herm.Event{x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil})}, nil
+	})
+	return x.paused(err)
 }
