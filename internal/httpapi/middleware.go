@@ -106,8 +106,8 @@ func (s *Server) outer(route string, maxBody int64, next http.Handler) http.Hand
 	})
 }
 
-// authenticate checks the bearer key, the scope and a customer's key's
-// reach (see customerReach), then applies the rate limit.
+// authenticate checks the bearer key, the scope and what the key may
+// reach (reach), then applies the rate limit.
 func (s *Server) authenticate(scope, path string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var (
@@ -149,12 +149,7 @@ func (s *Server) authenticate(scope, path string, next http.Handler) http.Handle
 			s.writeError(w, r, herm.Errorf(herm.ERateLimited, "rate limit exceeded for this API key; retry after %s", wait.Round(time.Millisecond)))
 			return
 		}
-		if key.CustomerID != "" {
-			if err := s.customerReach(r, path, key.CustomerID); err != nil {
-				s.writeError(w, r, err)
-				return
-			}
-		} else if err := s.visible(r, path); err != nil {
+		if err := s.reach(r, path, key.CustomerID); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -163,44 +158,31 @@ func (s *Server) authenticate(scope, path string, next http.Handler) http.Handle
 	})
 }
 
-// customerReach decides what a key limited to one customer may reach: the
-// routes under /v1/deployments and GET /v1/models, and below a deployment
-// only that customer's (another's is 404, as if it did not exist). Lists
-// and creates apply the limit in their handlers (herm.KeyCustomer).
-func (s *Server) customerReach(r *http.Request, path, customer string) error {
-	if path != "/v1/models" && path != "/v1/deployments" && !strings.HasPrefix(path, "/v1/deployments/") {
+// reach decides what a key may reach. A key limited to one customer
+// (customer set) reaches only /v1/deployments/** of that customer's
+// deployments (another's is 404, as if it did not exist) and GET
+// /v1/models; lists and creates apply the limit in their handlers
+// (herm.KeyCustomer). No key reaches, through the deployments API, a
+// deployment behind an agent's sessions (agent_id set: a session's hidden
+// deployment, served by /v1/sessions only): it is 404 too.
+func (s *Server) reach(r *http.Request, path, customer string) error {
+	if customer != "" && path != "/v1/models" && path != "/v1/deployments" && !strings.HasPrefix(path, "/v1/deployments/") {
 		return herm.Errorf(herm.EForbidden, "this API key is limited to customer %s's deployments and cannot use %s", customer, path)
 	}
 	id := r.PathValue("deployment_id")
-	if id == "" {
-		return nil
-	}
-	d, err := s.store.GetDeployment(r.Context(), id)
-	if herm.IsCode(err, herm.ENotFound) || (err == nil && (d.CustomerID != customer || d.AgentID != "")) {
-		return herm.Errorf(herm.ENotFound, "deployment not found")
-	}
-	return err
-}
-
-// visible refuses, as if it did not exist, a deployment that the
-// deployments API does not serve: one behind an agent's sessions (a
-// session's hidden deployment, reached through /v1/sessions only), for
-// every key. (Keys limited to a customer are checked by customerReach.)
-func (s *Server) visible(r *http.Request, path string) error {
-	if !strings.HasPrefix(path, "/v1/deployments/") {
-		return nil
-	}
-	id := r.PathValue("deployment_id")
-	if id == "" {
+	if id == "" || !strings.HasPrefix(path, "/v1/deployments/") {
 		return nil
 	}
 	d, err := s.store.GetDeployment(r.Context(), id)
 	switch {
 	case herm.IsCode(err, herm.ENotFound):
-		return nil // the handler says so
+		if customer == "" {
+			return nil // the handler says so
+		}
+		return herm.Errorf(herm.ENotFound, "deployment not found")
 	case err != nil:
 		return err
-	case d.AgentID != "":
+	case d.AgentID != "" || (customer != "" && d.CustomerID != customer):
 		return herm.Errorf(herm.ENotFound, "deployment not found")
 	}
 	return nil
