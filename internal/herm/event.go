@@ -44,6 +44,10 @@ type Event struct {
 	ThreadID     string // "" for deployment-level events
 	RunID        string // "" for events outside a run
 	Type         string
+	// ThreadSeq is the event's place among its thread's events that a
+	// session shows (InThreadSequence), assigned with Seq: per thread it
+	// increases by exactly one. 0 for the others.
+	ThreadSeq int64
 	// Data is the JSON object of the event's own fields (without the common
 	// ones above).
 	Data      json.RawMessage
@@ -90,4 +94,28 @@ func NewEvent(deploymentID, threadID, runID, typ string, fields any) *Event {
 		data = []byte(`{}`)
 	}
 	return &Event{DeploymentID: deploymentID, ThreadID: threadID, RunID: runID, Type: typ, Data: data}
+}
+
+// InThreadSequence reports whether an event is numbered in its thread's
+// sequence (ThreadSeq): the thread events that a session of the newer API
+// shows (user and agent messages, tokens, reasoning, tool calls and
+// results, answers to pending calls, compactions, warnings, and run
+// statuses but queued). The others (usage, memory, egress, steering
+// requests, abandoned turns, queued runs, events outside a thread) are
+// the first generation's only.
+func InThreadSequence(e *Event) bool {
+	if e.ThreadID == "" {
+		return false
+	}
+	switch e.Type {
+	case EventMessage, EventToken, EventReasoning, EventToolCall, EventToolResult,
+		EventSteeringResolved, EventCompaction, EventWarning:
+		return true
+	case EventRunStatus:
+		var d struct {
+			Status RunStatus `json:"status"`
+		}
+		return json.Unmarshal(e.Data, &d) == nil && d.Status != "" && d.Status != RunQueued
+	}
+	return false
 }
