@@ -269,6 +269,22 @@ func TestRequiredFields(t *testing.T) {
 		"model_settings": map[string]any{"reasoning": map[string]any{"effort": "low"}},
 	}
 	configExtra := []string{"skills[0].content", "model_settings.reasoning.effort"}
+	// An agent's: every object its definition holds (a custom tool's and
+	// an MCP toolset's fields are what their type makes necessary).
+	agentConfig := map[string]any{
+		"tools": []any{
+			map[string]any{"type": "agent_toolset", "defaultConfig": map[string]any{"permissionPolicy": map[string]any{"type": "always_ask"}}},
+			map[string]any{"type": "custom", "name": "lookup", "description": "Looks up.", "input_schema": map[string]any{"type": "object"}},
+			map[string]any{"type": "mcp_toolset", "mcpServerName": "cfg"},
+		},
+		"mcpServers":    []any{map[string]any{"type": "url", "name": "cfg", "url": "https://mcp.example.com/mcp"}},
+		"skills":        []any{map[string]any{"name": "hello", "source": "inline", "content": strings.ReplaceAll(skill, "greet", "hello")}},
+		"sandbox":       map[string]any{"network": map[string]any{}, "resources": map[string]any{}},
+		"modelSettings": map[string]any{"reasoning": map[string]any{"effort": "low"}},
+	}
+	agentExtra := []string{"tools[1].name", "tools[1].description", "tools[2].mcpServerName", "skills[0].content", "modelSettings.reasoning.effort"}
+	// The placeholders of the ids the newer generation's creates return as id.
+	placeholder := map[string]string{"POST /v1/agents": "agent_id", "POST /v1/agents/{agent_id}/sessions": "session_id"}
 	// In order: later operations use what earlier ones made.
 	ops := []struct {
 		op string
@@ -304,6 +320,12 @@ func TestRequiredFields(t *testing.T) {
 		{"POST /v1/secrets", request{body: map[string]any{"name": "TOKEN", "value": "v"}}, "secret_id"},
 		{"PUT /v1/secrets/{secret_id}", request{body: map[string]any{"value": "w"}}, ""},
 		{"POST /v1/webhooks", request{body: map[string]any{"url": "https://hooks.example.com/h", "events": []string{"run_status"}}}, ""},
+		{"POST /v1/agents", request{body: map[string]any{"name": "a", "model": "demo/demo"}, nested: agentConfig, nestedExtra: agentExtra}, "id"},
+		{"PATCH /v1/agents/{agent_id}", request{body: map[string]any{}, nested: agentConfig, nestedExtra: agentExtra}, ""},
+		{"POST /v1/agents/{agent_id}/sessions", request{body: map[string]any{}}, "id"},
+		{"PATCH /v1/sessions/{session_id}", request{body: map[string]any{}}, ""},
+		{"POST /v1/sessions/{session_id}/events", request{body: map[string]any{"events": []any{map[string]any{"type": "user.interrupt"}}},
+			nested: map[string]any{"events": []any{map[string]any{"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "hi"}}}}}}, ""},
 		// Its body is optional and requires nothing; the deletion is tested
 		// elsewhere (TestDeleteDeployment).
 		{"DELETE /v1/deployments/{deployment_id}", request{body: nil}, ""},
@@ -354,7 +376,11 @@ func TestRequiredFields(t *testing.T) {
 			continue
 		}
 		if o.id != "" {
-			ids[o.id] = r.json(t)[o.id].(string)
+			key := o.id
+			if p, ok := placeholder[o.op]; ok {
+				key = p
+			}
+			ids[key] = r.json(t)[o.id].(string)
 		}
 		if o.nested == nil {
 			continue
@@ -507,8 +533,33 @@ func TestResponseSchemas(t *testing.T) {
 		"content": "Give me two ideas", "attachments": []any{map[string]any{"type": "file", "url": "data:text/plain;base64,aGk="}},
 	})
 	s.waitRun(d["deployment_id"].(string), res["run_id"].(string), "completed")
+	// The newer generation: an agent with every part, a session with a turn.
+	ag := s.createAgent(map[string]any{
+		"name": "Full", "model": "demo/demo", "instructions": "Help.", "metadata": map[string]any{"plan": "pro"},
+		"tools": []any{
+			map[string]any{"type": "agent_toolset", "defaultConfig": map[string]any{"enabled": true, "permissionPolicy": map[string]any{"type": "always_allow"}},
+				"configs": []any{map[string]any{"name": "todo", "enabled": false}}},
+			map[string]any{"type": "mcp_toolset", "mcpServerName": "cfg", "configs": []any{map[string]any{"name": "a", "permissionPolicy": map[string]any{"type": "always_ask"}}}},
+			map[string]any{"type": "custom", "name": "lookup", "description": "Looks up.", "input_schema": map[string]any{"type": "object"}},
+		},
+		"mcpServers":    []any{map[string]any{"type": "url", "name": "cfg", "url": "https://mcp.example.com/mcp", "headers": map[string]string{"X-A": "b"}}},
+		"skills":        []any{map[string]any{"name": "greet", "source": "inline", "content": skill}},
+		"sandbox":       map[string]any{"network": map[string]any{"egress": "proxy", "allowedHosts": []string{"api.example.com"}}, "resources": map[string]any{"memoryMb": 512}},
+		"modelSettings": map[string]any{"temperature": 0.5, "maxTokens": 4000, "reasoning": map[string]any{"effort": "low", "budgetTokens": 2048}},
+	})
+	agent := "/v1/agents/" + ag["id"].(string)
+	sess := s.must(201, "POST", agent+"/sessions", map[string]any{"userId": "u1", "title": "t", "metadata": map[string]any{"k": "v"}})
+	session := "/v1/sessions/" + sess["id"].(string)
+	s.say(sess["id"].(string), "Give me two ideas")
 
 	for _, p := range []struct{ get, path string }{
+		{"/v1/agents/{agent_id}", agent},
+		{"/v1/agents", "/v1/agents"},
+		{"/v1/agents/{agent_id}/versions/{version}", agent + "/versions/1"},
+		{"/v1/agents/{agent_id}/versions", agent + "/versions"},
+		{"/v1/sessions/{session_id}", session},
+		{"/v1/sessions", "/v1/sessions"},
+		{"/v1/sessions/{session_id}/events", session + "/events"},
 		{"/v1/deployments/{deployment_id}", dep},
 		{"/v1/deployments", "/v1/deployments"},
 		{"/v1/deployments/{deployment_id}/runs/{run_id}", dep + "/runs/" + res["run_id"].(string)},

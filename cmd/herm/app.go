@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hermhq/herm/internal/agents"
 	"log/slog"
 	"net"
 	"net/http"
@@ -292,7 +293,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Warnings:    warnings,
 	}, httpapi.Deps{
 		Store: st, Log: elog, Runner: rn, Deployments: deps, Keys: keys, Models: models, Sandboxes: sandboxes, Tools: catalog, Vault: vault, Webhooks: hooks, Memories: memories, Automations: autos,
-		Metrics: metrics, IDs: ids, Now: now, Logger: logger,
+		Agents: agents.New(st, deps, rn, ids, now), Metrics: metrics, IDs: ids, Now: now, Logger: logger,
 	})
 	metrics.Subscribers(elog.Broker().Subscribers)
 	return a, nil

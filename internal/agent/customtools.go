@@ -62,7 +62,7 @@ func (x *exec) callCustom(ctx context.Context, calls []herm.StepToolCall) error 
 		case err != nil:
 			return err
 		case sr.Status == herm.SteeringPending:
-			return x.waitAgain(ctx) // resumed while still pending (should not happen)
+			return x.waitAgain(ctx, c.ID) // resumed while still pending (should not happen)
 		default:
 			if err := x.recordResult(ctx, c, herm.OriginCustom, x.preview(ctx, c.ID, customResult(sr))); err != nil {
 				return err
@@ -98,7 +98,9 @@ func (x *exec) pauseCustom(ctx context.Context, calls []herm.StepToolCall) error
 	now := x.a.now().UTC()
 	var evs []*herm.Event
 	var pending []*herm.SteeringRequest
+	ids := make([]string, 0, len(calls))
 	for _, c := range calls {
+		ids = append(ids, c.ID)
 		_, _, args := x.toolFor(c)
 		sr := x.newRequest(c, herm.SteeringCustomTool, args, now)
 		sr.Summary = fmt.Sprintf("The agent calls the custom tool %s", c.Name)
@@ -109,7 +111,7 @@ func (x *exec) pauseCustom(ctx context.Context, calls []herm.StepToolCall) error
 	}
 	evs = append(evs, x.event(herm.EventRunStatus, map[string]any{
 		"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil,
-		"required_action": herm.RequiredActionOf(pending),
+		"required_action": herm.RequiredActionOf(pending), "tool_call_ids": ids,
 	}))
 	err := x.a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		// The run first: a cancel committed since it was claimed wins.

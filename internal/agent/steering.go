@@ -53,7 +53,7 @@ func (x *exec) steer(ctx context.Context, c herm.StepToolCall, kind string, args
 		return res, false, err
 	case sr.Status == herm.SteeringPending:
 		// Resumed while still pending (should not happen): wait again.
-		return res, false, x.waitAgain(ctx)
+		return res, false, x.waitAgain(ctx, c.ID)
 	}
 	msg := strings.TrimSpace(sr.Message)
 	if kind == herm.SteeringQuestion {
@@ -124,7 +124,7 @@ func (x *exec) pause(ctx context.Context, c herm.StepToolCall, kind string, args
 		return []*herm.Event{
 			x.event(herm.EventToolCall, map[string]any{"tool_call_id": c.ID, "tool": x.bareName(c.Name), "origin": origin, "arguments": args}),
 			x.event(herm.EventSteeringRequest, SteeringEventData(sr)),
-			x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil}),
+			x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil, "tool_call_ids": []string{c.ID}}),
 		}, nil
 	})
 	return x.paused(err)
@@ -172,13 +172,14 @@ func (x *exec) newRequest(c herm.StepToolCall, kind string, args json.RawMessage
 	}
 }
 
-// waitAgain moves the run back to waiting_on_human.
-func (x *exec) waitAgain(ctx context.Context) error {
+// waitAgain moves the run back to waiting_on_human, for the pending tool
+// calls ids.
+func (x *exec) waitAgain(ctx context.Context, ids ...string) error {
 	err := x.a.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		if err := q.WaitForHuman(ctx, x.run.ID, x.owner); err != nil {
 			return nil, err
 		}
-		return []*herm.Event{x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil})}, nil
+		return []*herm.Event{x.event(herm.EventRunStatus, map[string]any{"status": herm.RunWaitingOnHuman, "stop_reason": herm.StopRequiresAction, "error": nil, "tool_call_ids": ids})}, nil
 	})
 	return x.paused(err)
 }

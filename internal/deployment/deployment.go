@@ -427,3 +427,108 @@ func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
 	}
 	log.Info("deployment deleted")
 }
+
+// EnsureForAgent returns the hidden deployment of an agent and a user key
+// (see herm.Session), creating it when there is none: configured by in as
+// configuration version version (the agent's), stored with its default
+// thread and provisioned in the background like any deployment. Of
+// concurrent calls for one pair, one creates it and the others get it.
+func (s *Service) EnsureForAgent(ctx context.Context, agentID, userKey string, version int, in *herm.DeploymentInput) (*herm.Deployment, error) {
+	if d, err := s.store.DeploymentForAgentUser(ctx, agentID, userKey); err == nil {
+		return d, nil
+	} else if !herm.IsCode(err, herm.ENotFound) {
+		return nil, err
+	}
+	d, err := herm.NewDeployment(ctx, in, s.rules)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	d.ID = s.ids.New(herm.PrefixDeployment)
+	d.Owner = s.node
+	d.Status = herm.DeploymentProvisioning
+	d.ConfigVersion = version
+	d.AgentID, d.UserKey = agentID, userKey
+	d.CreatedAt, d.UpdatedAt = now, now
+	t := &herm.Thread{
+		ID: s.ids.New(herm.PrefixThread), DeploymentID: d.ID, Title: herm.DefaultThreadTitle,
+		IsDefault: true, CreatedAt: now, LastActivityAt: now,
+	}
+	var got *herm.Deployment
+	var created bool
+	err = s.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
+		var err error
+		got, created, err = q.EnsureAgentDeployment(ctx, d, t)
+		if err != nil || !created {
+			return nil, err
+		}
+		return []*herm.Event{herm.NewEvent(d.ID, "", "", herm.EventDeploymentStatus, map[string]any{"status": d.Status, "error": nil})}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		cp := got.Clone()
+		s.once(got.ID, func(ctx context.Context) { s.provision(ctx, cp) })
+	}
+	return got, nil
+}
+
+// PutVersion records in as configuration version version of hidden
+// deployment d unless d has that version, and makes it d's current
+// configuration when it is newer (its sandbox follows the newest version
+// its sessions use). A run pinned to a version runs with that version's
+// configuration (herm.Run.ConfigVersion).
+func (s *Service) PutVersion(ctx context.Context, d *herm.Deployment, version int, in *herm.DeploymentInput) error {
+	if _, err := s.store.DeploymentVersion(ctx, d.ID, version); err == nil {
+		return nil
+	} else if !herm.IsCode(err, herm.ENotFound) {
+		return err
+	}
+	u, err := herm.NewDeployment(ctx, in, s.rules)
+	if err != nil {
+		return err
+	}
+	u.ID, u.Owner, u.Status, u.ThreadID = d.ID, d.Owner, d.Status, d.ThreadID
+	u.AgentID, u.UserKey, u.CreatedAt = d.AgentID, d.UserKey, d.CreatedAt
+	u.ConfigVersion, u.UpdatedAt = version, s.now().UTC()
+	if err := s.store.PutDeploymentVersion(ctx, u); err != nil {
+		return err
+	}
+	if s.changed != nil && version > d.ConfigVersion {
+		s.changed(d, u)
+	}
+	return nil
+}
+
+// WaitReady waits until deployment id is ready (a hidden deployment's
+// first session message may come while it provisions), at most until ctx
+// ends. ENotReady when it failed or is being deleted.
+func (s *Service) WaitReady(ctx context.Context, id string) (*herm.Deployment, error) {
+	wait := 20 * time.Millisecond
+	for {
+		d, err := s.store.GetDeployment(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		switch d.Status {
+		case herm.DeploymentReady:
+			return d, nil
+		case herm.DeploymentProvisioning:
+		default:
+			msg := ""
+			if d.Error != nil {
+				msg = ": " + d.Error.Message
+			}
+			return nil, herm.Errorf(herm.ENotReady, "the session's workspace is %s%s", d.Status, msg)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, herm.Errorf(herm.ENotReady, "the session's workspace is still being provisioned; retry shortly")
+		case <-t.C:
+		}
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}

@@ -73,5 +73,8 @@ type SessionFilter struct {
 	// Archived, when set, keeps the archived sessions (true) or the others
 	// (false); nil lists both.
 	Archived *bool
+	// Status, when set, keeps the sessions with a turn running ("running":
+	// a run queued or running) or the others ("idle").
+	Status string
 	Page
 }

@@ -28,6 +28,11 @@ type SendParams struct {
 	// ValidateOutputSchema). A message with one is not folded into an
 	// active run that has another.
 	OutputSchema json.RawMessage
+	// ConfigVersion, when set, pins the run to this configuration version
+	// of the deployment (and Model to its model): a session's runs use its
+	// agent version.
+	ConfigVersion int
+	Model         string
 }
 
 // SendResult says which run a message went to.

@@ -75,6 +75,7 @@ type RunStatusEvent struct {
 	Error      *herm.ErrorInfo `json:"error" doc:"Of a run that ended in error: model_error, attachment_error, no_input, insufficient_credits, output_invalid (the final answer was not valid against the run's output_schema, also after a repair turn) or internal_error."`
 	// RequiredAction is sent when the run waits for its custom tool calls.
 	RequiredAction *herm.RequiredAction `json:"required_action,omitempty" doc:"Only when the run starts waiting for the outputs of its custom tool calls: the calls to answer with POST .../runs/{run_id}/tool_outputs (as the run's required_action)."`
+	ToolCallIDs    []string             `json:"tool_call_ids,omitempty" doc:"Only on waiting_on_human: the tool calls the run waits for (approvals of always_ask tools, questions, custom tool calls)."`
 	Output         json.RawMessage      `json:"output,omitempty" doc:"On the completed status of a run with an output_schema: its typed result, the final answer as JSON valid against the schema (also the run's output)."`
 }
 

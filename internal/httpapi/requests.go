@@ -99,3 +99,23 @@ func (UpdateToolRequest) OpenAPIRequired() []string { return nil }
 
 // OpenAPIRequired: nothing.
 func (DeleteDeploymentRequest) OpenAPIRequired() []string { return nil }
+
+// CreateAgentRequest documents the body of an agent's creation (decoded
+// as herm.AgentInput).
+type CreateAgentRequest herm.AgentInput
+
+// OpenAPIRequired lists what a create needs.
+func (CreateAgentRequest) OpenAPIRequired() []string { return []string{"name", "model"} }
+
+// UpdateAgentRequest documents the body of an agent's update (decoded as
+// herm.AgentInput): fields not sent stay.
+type UpdateAgentRequest herm.AgentInput
+
+// OpenAPIRequired: nothing.
+func (UpdateAgentRequest) OpenAPIRequired() []string { return nil }
+
+// OpenAPIRequired: nothing (an empty body makes a session without user).
+func (CreateSessionRequest) OpenAPIRequired() []string { return nil }
+
+// OpenAPIRequired: nothing.
+func (UpdateSessionRequest) OpenAPIRequired() []string { return nil }

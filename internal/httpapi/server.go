@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hermhq/herm/internal/agents"
 	"io"
 	"log/slog"
 	"net/http"
@@ -82,10 +83,12 @@ type Deps struct {
 	Webhooks    *webhook.Service
 	Memories    *memory.Store
 	Automations *automation.Service
-	Metrics     *metrics.Registry
-	IDs         *herm.IDGen
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Agents serves the newer generation (agents and sessions).
+	Agents  *agents.Service
+	Metrics *metrics.Registry
+	IDs     *herm.IDGen
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Server is the HTTP API.
@@ -103,6 +106,7 @@ type Server struct {
 	webhooks    *webhook.Service
 	memories    *memory.Store
 	automations *automation.Service
+	agents      *agents.Service
 	metrics     *metrics.Registry
 	ids         *herm.IDGen
 	now         func() time.Time
@@ -141,7 +145,7 @@ func New(cfg Config, d Deps) *Server {
 	}
 	s := &Server{
 		cfg: cfg, store: d.Store, log: d.Log, runner: d.Runner, deps: d.Deployments, keys: d.Keys,
-		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, automations: d.Automations, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
+		models: d.Models, boxes: d.Sandboxes, tools: d.Tools, vault: d.Vault, webhooks: d.Webhooks, memories: d.Memories, automations: d.Automations, agents: d.Agents, metrics: d.Metrics, ids: d.IDs, now: d.Now, logger: d.Logger,
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, d.Now),
 		mux:     http.NewServeMux(),
 	}

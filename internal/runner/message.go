@@ -96,6 +96,7 @@ func (r *Runner) SendTx(ctx context.Context, p herm.SendParams, also func(q stor
 			run := &herm.Run{
 				ID: r.ids.New(herm.PrefixRun), DeploymentID: dep.ID, ThreadID: threadID,
 				Status: herm.RunQueued, Trigger: p.Trigger, OutputSchema: p.OutputSchema, CreatedAt: now,
+				ConfigVersion: p.ConfigVersion, Model: p.Model,
 			}
 			if err := q.CreateRun(ctx, run); err != nil {
 				return err

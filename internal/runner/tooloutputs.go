@@ -18,6 +18,18 @@ import (
 // (outputs missing for pending calls, or for calls that are not pending, or
 // given twice: the message names them).
 func (r *Runner) SubmitToolOutputs(ctx context.Context, deploymentID, runID string, outputs []herm.ToolOutput) (*herm.Run, error) {
+	return r.answerToolCalls(ctx, deploymentID, runID, outputs, true)
+}
+
+// AnswerToolCalls is SubmitToolOutputs that takes some of the pending
+// calls' outputs: those are recorded, and the run resumes once none is
+// pending (a session's user.custom_tool_result events may come one by
+// one).
+func (r *Runner) AnswerToolCalls(ctx context.Context, deploymentID, runID string, outputs []herm.ToolOutput) (*herm.Run, error) {
+	return r.answerToolCalls(ctx, deploymentID, runID, outputs, false)
+}
+
+func (r *Runner) answerToolCalls(ctx context.Context, deploymentID, runID string, outputs []herm.ToolOutput, all bool) (*herm.Run, error) {
 	var run *herm.Run
 	err := r.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {
 		var err error
@@ -50,7 +62,7 @@ func (r *Runner) SubmitToolOutputs(ctx context.Context, deploymentID, runID stri
 		}
 		var missing []string
 		for _, sr := range pending {
-			if !seen[sr.ToolCallID] {
+			if all && !seen[sr.ToolCallID] {
 				missing = append(missing, sr.ToolCallID)
 			}
 		}
@@ -73,8 +85,8 @@ func (r *Runner) SubmitToolOutputs(ctx context.Context, deploymentID, runID stri
 				return nil, err
 			}
 		}
-		if _, err := q.ResumeRun(ctx, run.ID); err != nil {
-			return nil, err
+		if _, err := q.ResumeRun(ctx, run.ID); err != nil && (all || !herm.IsCode(err, herm.EConflict)) {
+			return nil, err // (not all answered: it goes on waiting)
 		}
 		run, err = q.GetRun(ctx, deploymentID, runID)
 		return nil, err

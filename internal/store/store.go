@@ -135,8 +135,16 @@ type Querier interface {
 	// it returns the pair's deployment and whether it stored d. Of
 	// concurrent calls for one pair exactly one stores its deployment and
 	// the others return that one (they wait for it where writers run
-	// concurrently). ENotFound when the agent does not exist.
+	// concurrently). d's first configuration version is d.ConfigVersion
+	// (its agent's version; 1 when unset), not always 1. ENotFound when the
+	// agent does not exist.
 	EnsureAgentDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread) (*herm.Deployment, bool, error)
+	// PutDeploymentVersion records d's configuration as version
+	// d.ConfigVersion of hidden deployment d.ID unless it is recorded, and
+	// makes it current when it is newer than the current one (a hidden
+	// deployment's versions are its agent's, recorded as its sessions use
+	// them). ENotFound.
+	PutDeploymentVersion(ctx context.Context, d *herm.Deployment) error
 	// DeploymentForAgentUser returns the hidden deployment of an agent and
 	// a user key (ENotFound). GetDeployment returns hidden deployments too;
 	// ListDeployments leaves them out.

@@ -140,7 +140,10 @@ const insertDeployment = `INSERT INTO deployments (` + deploymentColumns + `)
 // the deployment row; it reports whether the row was inserted (an ON
 // CONFLICT … DO NOTHING may leave it out, and then nothing is written).
 func (q *querier) createDeployment(ctx context.Context, d *herm.Deployment, t *herm.Thread, onConflict string) (bool, error) {
-	d.ConfigVersion, d.ThreadID = 1, t.ID
+	if onConflict == "" || d.ConfigVersion < 1 {
+		d.ConfigVersion = 1
+	}
+	d.ThreadID = t.ID
 	t.DeploymentID, t.IsDefault = d.ID, true
 	c, err := encodeConfig(d)
 	if err != nil {
@@ -203,6 +206,39 @@ func (q *querier) EnsureAgentDeployment(ctx context.Context, d *herm.Deployment,
 		return nil, false, err
 	}
 	return out, created, nil
+}
+
+// PutDeploymentVersion records d's configuration as version
+// d.ConfigVersion of the deployment unless that version is recorded
+// (INSERT … ON CONFLICT DO NOTHING), and makes it the current one when it
+// is newer than the current (one UPDATE guarded by that): a hidden
+// deployment's versions are its agent's, recorded as its sessions use
+// them, and its current configuration is the newest of those.
+func (q *querier) PutDeploymentVersion(ctx context.Context, d *herm.Deployment) error {
+	c, err := encodeConfig(d)
+	if err != nil {
+		return err
+	}
+	cfg, err := toJSON(configOf(d))
+	if err != nil {
+		return err
+	}
+	return q.atomic(ctx, func(q *querier) error {
+		_, err := q.w().ExecContext(ctx, `INSERT INTO deployment_versions (deployment_id, version, config, created_at)
+			VALUES (?, ?, ?, ?) ON CONFLICT (deployment_id, version) DO NOTHING`, d.ID, d.ConfigVersion, cfg, micros(d.UpdatedAt))
+		if err != nil {
+			return q.dbErr("record deployment version", err, msgs{notFound: "deployment not found"})
+		}
+		_, err = q.w().ExecContext(ctx, `UPDATE deployments SET
+				name = ?, model = ?, system_prompt = ?, sandbox = ?, mcp_servers = ?, skills = ?,
+				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?,
+				custom_tools = ?, model_settings = ?
+			WHERE id = ? AND config_version < ? AND status <> ?`,
+			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
+			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion,
+			c.customTools, c.modelSettings, d.ID, d.ConfigVersion, herm.DeploymentDeleting)
+		return q.dbErr("update deployment", err, msgs{})
+	})
 }
 
 // DeploymentForAgentUser returns the hidden deployment of an agent and a

@@ -81,6 +81,18 @@ func (q *querier) ListSessions(ctx context.Context, f herm.SessionFilter) ([]*he
 	default:
 		query += ` AND archived_at IS NULL`
 	}
+	switch f.Status {
+	case "":
+	case "running", "idle":
+		not := ""
+		if f.Status == "idle" {
+			not = "NOT "
+		}
+		query, args = query+` AND `+not+`EXISTS (SELECT 1 FROM runs r WHERE r.thread_id = sessions.thread_id AND r.status IN (?, ?))`,
+			append(args, herm.RunQueued, herm.RunRunning)
+	default:
+		return nil, herm.Errorf(herm.EInvalid, "session status must be idle or running")
+	}
 	query, args = newestFirst(query, args, f.Cursor, f.Limit)
 	return list(ctx, q, q.r(), "list sessions", query, scanSession, args...)
 }

@@ -29,6 +29,108 @@ export interface AddMCPServerRequest {
   permission?: "always_allow" | "always_ask" | null;
 }
 
+export interface Agent {
+  id: string;
+  name: string;
+  model: string;
+  instructions: string;
+  tools: AgentTool[];
+  mcpServers: AgentMCPServer[];
+  skills: SkillInput[];
+  sandbox: AgentSandbox;
+  /** ENV_NAME → sec_... references (never values). */
+  secrets: { [key: string]: string };
+  features: AgentFeatures;
+  /** Null: the provider's defaults. */
+  modelSettings: AgentModelSettings | null;
+  metadata: { [key: string]: string };
+  /** The version this definition is (the agent's current one, except from .../versions/{version}). Every accepted update makes a new one; sessions are pinned to the version current when they were created. */
+  version: number;
+  status: "active" | "archived";
+  createdAt: string;
+  /** When this version was made. */
+  updatedAt: string;
+  archivedAt: string | null;
+}
+
+export interface AgentFeatures {
+  memory: boolean;
+  filesystemWebhooks: boolean;
+}
+
+export interface AgentMCPServer {
+  /** Only url. */
+  type: "url";
+  /** ^[a-z0-9][a-z0-9_-]{0,31}$, unique within the agent, without "__"; its tools are offered as {name}__{tool}. */
+  name: string;
+  url: string;
+  /** Headers sent with each request; values may hold ${ENV_NAME}, filled on the server from the agent's secret of that name (the secret's allowed_hosts must allow the server's host). */
+  headers?: { [key: string]: string };
+}
+
+export interface AgentModelSettings {
+  /** Sampling temperature: 0–2 for OpenAI and compatible models, 0–1 for Anthropic's. */
+  temperature?: number | null;
+  /** Most output tokens per model call. */
+  maxTokens?: number;
+  reasoning?: AgentReasoning | null;
+  /** ≤ 5 provider/model names tried in order when a model call fails before anything was streamed. */
+  fallbackModels?: string[];
+}
+
+export interface AgentNetwork {
+  /** Default proxy. */
+  egress?: "none" | "proxy" | "open";
+  allowedHosts?: string[];
+}
+
+export interface AgentReasoning {
+  effort?: "low" | "medium" | "high";
+  /** Extended thinking budget in tokens (Anthropic models: ≥ 1024 and below maxTokens). */
+  budgetTokens?: number;
+}
+
+export interface AgentResources {
+  cpu?: number;
+  memoryMb?: number;
+  diskMb?: number;
+  pids?: number;
+}
+
+export interface AgentSandbox {
+  /** Code execution in an isolated sandbox (default true). */
+  enabled?: boolean | null;
+  /** Sandbox driver; one the server has enabled (default: the server's). */
+  type?: string;
+  resources?: AgentResources | null;
+  network?: AgentNetwork | null;
+}
+
+export interface AgentTool {
+  /** agent_toolset: the built-in tools; mcp_toolset: the tools of the MCP server mcpServerName; custom: a tool the client implements (name, description, input_schema), answered with a user.custom_tool_result event. */
+  type: "agent_toolset" | "mcp_toolset" | "custom";
+  /** mcp_toolset: the name of an entry of mcpServers. */
+  mcpServerName?: string;
+  /** Toolsets: the settings of every tool of the set that configs does not name (default: enabled, always_allow; an MCP toolset's tools also default to enabled). */
+  defaultConfig?: AgentToolConfig | null;
+  /** Toolsets: per-tool settings by the tool's name within the set (for MCP, the server's own tool name). */
+  configs?: AgentToolConfig[];
+  /** custom: the model-facing name (1–64 letters, digits, _ or -, without __, not a built-in tool's). */
+  name?: string;
+  /** custom: what the tool does, for the model (≤ 10,000 chars). */
+  description?: string;
+  /** custom: the JSON Schema (type object) of the call's input, ≤ 64 KiB; input it refuses goes back to the model as a tool error and never to the client. */
+  input_schema?: unknown;
+}
+
+export interface AgentToolConfig {
+  /** configs: the tool's name within its set. */
+  name?: string;
+  /** false: the model is not offered the tool (default true). */
+  enabled?: boolean | null;
+  permissionPolicy?: PermissionPolicy | null;
+}
+
 export interface Attachment {
   type: string;
   url: string;
@@ -82,6 +184,18 @@ export interface AutomationRun {
   completed_at: string | null;
 }
 
+export interface CamelListAgent {
+  data: Agent[];
+  /** Pass as cursor to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface CamelListSession {
+  data: Session[];
+  /** Pass as cursor to get the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
 export interface CompactionEvent {
   type: "compaction";
   /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
@@ -106,6 +220,31 @@ export interface CreateAPIKeyRequest {
   scopes: Array<"deployments:read" | "deployments:write" | "admin">;
   /** Limit the key to this customer's deployments: it then reaches only /v1/deployments/** (another customer's deployment is 404, lists hold only this customer's) and GET /v1/models, creates deployments of this customer only (the default customer_id; another is 403), references only secrets of this customer, and may hold only deployments:read and deployments:write. A key to hand to a customer's frontend. */
   customer_id?: string | null;
+}
+
+export interface CreateAgentRequest {
+  /** Display name (≤ 200 chars). Required on create. */
+  name: string | null;
+  /** provider/model, e.g. anthropic/claude-sonnet-4.5. Required on create. */
+  model: string | null;
+  /** The agent's system instructions (≤ 100,000 chars; absent or empty: "You are a helpful assistant."). */
+  instructions?: string | null;
+  /** Toolsets and custom tools (≤ 100 entries); replaces the whole list on update. Without an agent_toolset entry the agent has no built-in tools; an MCP server's tools are offered only through the mcp_toolset entry that names it. */
+  tools?: AgentTool[] | null;
+  /** ≤ 20 MCP servers with unique names, each used by exactly one mcp_toolset entry of tools; replaces the whole list on update. */
+  mcpServers?: AgentMCPServer[] | null;
+  /** ≤ 20 configured skills with unique names, source inline or url (a url skill is fetched when the version is made and kept as it was then); replaces the whole list on update. */
+  skills?: SkillInput[] | null;
+  /** The sandbox of each user's workspace; replaced whole on update. */
+  sandbox?: AgentSandbox | null;
+  /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
+  secrets?: { [key: string]: string | null };
+  /** memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default. */
+  features?: { [key: string]: boolean | null };
+  /** Replaced whole on update (null resets to the provider's defaults). */
+  modelSettings?: AgentModelSettings | null;
+  /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
+  metadata?: { [key: string]: string | null };
 }
 
 export interface CreateAutomationRequest {
@@ -173,6 +312,15 @@ export interface CreateSecretRequest {
   customer_id?: string | null;
   /** Hosts the value may be sent to (a leading *. allows subdomains). */
   allowed_hosts?: string[];
+}
+
+export interface CreateSessionRequest {
+  /** Your end user's id (1–255 chars, opaque to the server): scopes memory and learned skills to agentId + userId. Without it the session's memory is its own. */
+  userId?: string | null;
+  /** ≤ 200 chars. */
+  title?: string | null;
+  /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars). */
+  metadata?: { [key: string]: string };
 }
 
 export interface CreateThreadRequest {
@@ -607,6 +755,10 @@ export interface PendingToolCall {
   arguments: unknown;
 }
 
+export interface PermissionPolicy {
+  type: "always_allow" | "always_ask";
+}
+
 export interface Reasoning {
   /** Reasoning effort, for OpenAI's reasoning models, OpenRouter and compatible servers. */
   effort?: "low" | "medium" | "high";
@@ -704,6 +856,8 @@ export interface RunStatusEvent {
   error: ErrorInfo | null;
   /** Only when the run starts waiting for the outputs of its custom tool calls: the calls to answer with POST .../runs/{run_id}/tool_outputs (as the run's required_action). */
   required_action?: RequiredAction | null;
+  /** Only on waiting_on_human: the tool calls the run waits for (approvals of always_ask tools, questions, custom tool calls). */
+  tool_call_ids?: string[];
   /** On the completed status of a run with an output_schema: its typed result, the final answer as JSON valid against the schema (also the run's output). */
   output?: unknown;
 }
@@ -757,6 +911,59 @@ export interface SendMessageResponse {
   message_id: string;
   status: "queued" | "running" | "waiting_on_human";
   steered: boolean;
+}
+
+export interface SendSessionEventsRequest {
+  /** 1–100 user events, carried out in order (one that fails stops the rest; those before it took effect). At most one user.message. */
+  events: UserEventInput[];
+}
+
+export interface Session {
+  id: string;
+  agentId: string;
+  /** The agent version the session is pinned to (its agent's current version when it was created). */
+  agentVersion: number;
+  /** The caller's end-user id: the sessions of one agentId + userId share memory and learned skills; null: the session's memory is its own. */
+  userId: string | null;
+  title: string;
+  metadata: { [key: string]: string };
+  /** running while a turn runs; idle otherwise (also while it waits for the client: see session.status_idle's stop_reason). */
+  status: "idle" | "running";
+  archivedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface SessionEventList {
+  /** Events, oldest first. */
+  data: unknown[];
+  /** The last event's sequence when more follow (pass it as cursor), null at the end. */
+  nextCursor: string | null;
+}
+
+export interface SessionMessage {
+  id: string;
+  role: "user" | "agent";
+  content: TextBlock[];
+  createdAt: string;
+}
+
+export interface SessionWithMessages {
+  id: string;
+  agentId: string;
+  /** The agent version the session is pinned to (its agent's current version when it was created). */
+  agentVersion: number;
+  /** The caller's end-user id: the sessions of one agentId + userId share memory and learned skills; null: the session's memory is its own. */
+  userId: string | null;
+  title: string;
+  metadata: { [key: string]: string };
+  /** running while a turn runs; idle otherwise (also while it waits for the client: see session.status_idle's stop_reason). */
+  status: "idle" | "running";
+  archivedAt: string | null;
+  createdAt: string;
+  updatedAt: string;
+  /** The conversation, oldest first (a user's message appears once its turn took it in). */
+  messages: SessionMessage[];
 }
 
 export interface SkillDetail {
@@ -906,6 +1113,12 @@ export interface StreamToken {
 export interface SubmitToolOutputsRequest {
   /** One output for each of the run's pending custom tool calls (its required_action.tool_calls), all in one request: a call left out, an id that is not pending, or one given twice is a 400 naming them. */
   tool_outputs: ToolOutputInput[] | null;
+}
+
+export interface TextBlock {
+  type: "text";
+  /** ≤ 20,000 characters. */
+  text: string;
 }
 
 export interface Thread {
@@ -1070,6 +1283,31 @@ export interface TurnAbandonedEvent {
   parent_tool_call_id?: string | null;
 }
 
+export interface UpdateAgentRequest {
+  /** Display name (≤ 200 chars). Required on create. */
+  name?: string | null;
+  /** provider/model, e.g. anthropic/claude-sonnet-4.5. Required on create. */
+  model?: string | null;
+  /** The agent's system instructions (≤ 100,000 chars; absent or empty: "You are a helpful assistant."). */
+  instructions?: string | null;
+  /** Toolsets and custom tools (≤ 100 entries); replaces the whole list on update. Without an agent_toolset entry the agent has no built-in tools; an MCP server's tools are offered only through the mcp_toolset entry that names it. */
+  tools?: AgentTool[] | null;
+  /** ≤ 20 MCP servers with unique names, each used by exactly one mcp_toolset entry of tools; replaces the whole list on update. */
+  mcpServers?: AgentMCPServer[] | null;
+  /** ≤ 20 configured skills with unique names, source inline or url (a url skill is fetched when the version is made and kept as it was then); replaces the whole list on update. */
+  skills?: SkillInput[] | null;
+  /** The sandbox of each user's workspace; replaced whole on update. */
+  sandbox?: AgentSandbox | null;
+  /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
+  secrets?: { [key: string]: string | null };
+  /** memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default. */
+  features?: { [key: string]: boolean | null };
+  /** Replaced whole on update (null resets to the provider's defaults). */
+  modelSettings?: AgentModelSettings | null;
+  /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
+  metadata?: { [key: string]: string | null };
+}
+
 export interface UpdateAutomationRequest {
   /** ≤ 200 characters. Required on create. */
   name?: string | null;
@@ -1126,6 +1364,12 @@ export interface UpdateDeploymentRequest {
   restore_snapshot_id?: string | null;
 }
 
+export interface UpdateSessionRequest {
+  title?: string | null;
+  /** Merged per key; null removes a key. */
+  metadata?: { [key: string]: string | null };
+}
+
 export interface UpdateThreadRequest {
   /** The new title (≤ 200 chars). */
   title: string | null;
@@ -1166,6 +1410,25 @@ export interface UsageEvent {
   model: string;
   /** A call other than one of the agent's own turns. */
   purpose?: "compaction" | "subagent" | null;
+}
+
+export interface UserEventInput {
+  /** user.message starts a turn (409 while one runs or waits); user.steer adds text to the running turn (409 when idle or waiting); user.interrupt ends the active turn (nothing when idle); user.tool_confirmation allows or denies a tool use waiting for it; user.custom_tool_result answers a custom tool use (the turn resumes once every pending one is answered). */
+  type: "user.message" | "user.steer" | "user.interrupt" | "user.tool_confirmation" | "user.custom_tool_result";
+  /** user.message and user.custom_tool_result: 1–100 text blocks of ≤ 20,000 characters. */
+  content?: TextBlock[];
+  /** user.steer: the text (required); user.interrupt: a note (optional). */
+  message?: string;
+  /** user.tool_confirmation: the id of the agent.tool_use or agent.mcp_tool_use event. */
+  tool_use_id?: string;
+  /** user.tool_confirmation. */
+  result?: "allow" | "deny";
+  /** user.tool_confirmation with deny: told to the model. */
+  deny_message?: string;
+  /** user.custom_tool_result: the id of the agent.custom_tool_use event. */
+  custom_tool_use_id?: string;
+  /** user.message: a JSON Schema the turn's final answer must be valid against (the typed result is the output of its session.status_idle). */
+  outputSchema?: unknown;
 }
 
 export interface WarningEvent {
@@ -1210,6 +1473,12 @@ export interface Operations {
   "/metrics": "GET";
   "/openapi.yaml": "GET";
   "/readyz": "GET";
+  "/v1/agents": "GET" | "POST";
+  "/v1/agents/{agent_id}": "GET" | "PATCH";
+  "/v1/agents/{agent_id}/archive": "POST";
+  "/v1/agents/{agent_id}/sessions": "POST";
+  "/v1/agents/{agent_id}/versions": "GET";
+  "/v1/agents/{agent_id}/versions/{version}": "GET";
   "/v1/api_keys": "GET" | "POST";
   "/v1/api_keys/{key_id}": "DELETE";
   "/v1/deployments": "GET" | "POST";
@@ -1241,6 +1510,11 @@ export interface Operations {
   "/v1/models": "GET";
   "/v1/secrets": "GET" | "POST";
   "/v1/secrets/{secret_id}": "DELETE" | "GET" | "PUT";
+  "/v1/sessions": "GET";
+  "/v1/sessions/{session_id}": "DELETE" | "GET" | "PATCH";
+  "/v1/sessions/{session_id}/archive": "POST";
+  "/v1/sessions/{session_id}/events": "GET" | "POST";
+  "/v1/sessions/{session_id}/events/stream": "GET";
   "/v1/webhooks": "GET" | "POST";
   "/v1/webhooks/{webhook_id}": "DELETE" | "GET";
   "/v1/webhooks/{webhook_id}/deliveries": "GET";
