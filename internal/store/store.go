@@ -400,7 +400,11 @@ type Querier interface {
 
 	// AppendEvents assigns each event the next sequence number of its
 	// deployment (increasing by exactly one, in slice order) and stores them.
-	// CreatedAt is set when zero. ENotFound when a deployment does not exist.
+	// Each event in its thread's sequence (herm.InThreadSequence) is given
+	// the next number of that sequence too (ThreadSeq, increasing by
+	// exactly one per thread, in slice order; 0 for the other events, and
+	// for those whose thread does not exist in their deployment). CreatedAt
+	// is set when zero. ENotFound when a deployment does not exist.
 	AppendEvents(ctx context.Context, evs []*herm.Event) error
 	// ListEvents returns a deployment's events with sequence > after, oldest
 	// first, at most limit (100 when limit <= 0), filtered by f.
@@ -409,8 +413,19 @@ type Querier interface {
 	// empty) and the last sequence ever assigned (0 when none) of a deployment
 	// (ENotFound when the deployment does not exist).
 	EventBounds(ctx context.Context, deploymentID string) (first, last int64, err error)
+	// ListThreadEvents returns a thread's events in its sequence with
+	// ThreadSeq > after, in order, at most limit (100 when limit <= 0); none
+	// when the thread does not exist in the deployment.
+	ListThreadEvents(ctx context.Context, deploymentID, threadID string, after int64, limit int) ([]*herm.Event, error)
+	// ThreadEventBounds returns the lowest retained number of a thread's
+	// sequence (0 when none is retained) and the last number ever assigned
+	// in it (0 when none) (ENotFound when the thread does not exist in the
+	// deployment).
+	ThreadEventBounds(ctx context.Context, deploymentID, threadID string) (first, last int64, err error)
 	// DeleteEventsBefore removes events created before t (retention), and
-	// webhook deliveries made before t.
+	// webhook deliveries made before t. The sequences go on: the next
+	// numbers, the deployments' and the threads', are those they would
+	// have been.
 	DeleteEventsBefore(ctx context.Context, t time.Time) (int64, error)
 }
 

@@ -172,7 +172,8 @@ func TestCopyFrom(t *testing.T) {
 	// Parents first.
 	pos := func(n string) int { return slices.Index(names, n) }
 	for _, fk := range [][2]string{{"deployments", "threads"}, {"threads", "runs"}, {"runs", "run_steps"}, {"runs", "steering_requests"}, {"deployments", "automations"},
-		{"agents", "agent_versions"}, {"agents", "deployments"}, {"agent_versions", "sessions"}, {"threads", "sessions"}} {
+		{"agents", "agent_versions"}, {"agents", "deployments"}, {"agent_versions", "sessions"}, {"threads", "sessions"},
+		{"threads", "thread_event_seqs"}} {
 		if pos(fk[0]) < 0 || pos(fk[0]) > pos(fk[1]) {
 			t.Errorf("tables copied in the order %v", names)
 		}
@@ -181,7 +182,8 @@ func TestCopyFrom(t *testing.T) {
 		t.Errorf("copied %v", names)
 	}
 	if counts["events"] != 1234 || counts["runs"] != 3 || counts["webhook_deliveries"] != 13 || counts["api_keys"] != 1 || counts["secrets"] != 1 ||
-		counts["agents"] != 1 || counts["agent_versions"] != 2 || counts["sessions"] != 1 || counts["deployments"] != 2 {
+		counts["agents"] != 1 || counts["agent_versions"] != 2 || counts["sessions"] != 1 || counts["deployments"] != 2 ||
+		counts["thread_event_seqs"] != 1 {
 		t.Errorf("counts %v", counts)
 	}
 
@@ -258,6 +260,19 @@ func TestCopyFrom(t *testing.T) {
 	must(dst.AppendEvents(ctx, []*herm.Event{ev}))
 	if ev.Seq != 1235 {
 		t.Fatalf("new event seq %d", ev.Seq)
+	}
+	// The thread's sequence goes on too: 1,221 of the copied events are
+	// numbered in it (the run_status events without a status are not).
+	if first, last, err := dst.ThreadEventBounds(ctx, "dep_1", "thr_1"); err != nil || first != 1 || last != 1221 {
+		t.Fatalf("thread event bounds (%d, %d) %v", first, last, err)
+	}
+	tok := &herm.Event{DeploymentID: "dep_1", ThreadID: "thr_1", Type: herm.EventToken, Data: json.RawMessage(`{}`), CreatedAt: now}
+	must(dst.AppendEvents(ctx, []*herm.Event{tok}))
+	if tok.Seq != 1236 || tok.ThreadSeq != 1222 {
+		t.Fatalf("new thread event seq %d, thread seq %d", tok.Seq, tok.ThreadSeq)
+	}
+	if evs, err := dst.ListThreadEvents(ctx, "dep_1", "thr_1", 1220, 0); err != nil || len(evs) != 2 || evs[0].ThreadSeq != 1221 || evs[1].Seq != 1236 {
+		t.Fatalf("thread events after the copy: %d, %v", len(evs), err)
 	}
 	ds, err := dst.ListDeliveries(ctx, "wh_1", 0, 100)
 	must(err)

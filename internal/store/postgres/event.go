@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -12,21 +13,49 @@ import (
 // statement for any number of events.
 
 const (
-	// sqlInsertEvents inserts the whole batch.
-	sqlInsertEvents = `INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])`
+	// sqlInsertEvents inserts the whole batch; a thread_seq of 0 is NULL.
+	sqlInsertEvents = `INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at, thread_seq)
+		SELECT d, s, t, r, ty, da, c, NULLIF(ts, 0)
+		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[])
+			AS v(d, s, t, r, ty, da, c, ts)`
 	// sqlAppendOne appends the events of one deployment in one statement
 	// (no transaction of its own to begin and commit): it reserves their
-	// sequence numbers, inserts them and their webhook deliveries, and
-	// returns the first sequence (no row when the deployment does not
-	// exist).
+	// sequence numbers (b), then their threads' (t), inserts them and their
+	// webhook deliveries, and returns the first sequence (no row when the
+	// deployment does not exist) with each numbered thread's last number
+	// (NULL when none).
+	//
+	// $9 marks the events in their thread's sequence. v numbers them per
+	// thread (r) and counts them (n). k takes the threads among them that
+	// exist in the deployment, FOR KEY SHARE (as the foreign key check of
+	// t's insert would): a thread whose deletion committed after the
+	// statement began is passed over (its events are not numbered) rather
+	// than failing that check. k and t read b, so that they run after b's
+	// UPDATE has locked the deployment's row: the thread counters are
+	// taken under it, as in AppendEvents' transaction, never before it
+	// (see migration 0018).
 	sqlAppendOne = `WITH b AS (
 			UPDATE deployments SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq - $1 AS base),
+		v AS (
+			SELECT u.*,
+				row_number() OVER (PARTITION BY u.thread_id, u.numbered ORDER BY u.i) AS r,
+				count(*) OVER (PARTITION BY u.thread_id, u.numbered) AS n
+			FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $9::boolean[])
+				WITH ORDINALITY AS u(thread_id, run_id, type, data, created_at, numbered, i)),
+		k AS (
+			SELECT th.id, v.n
+			FROM b, v JOIN threads th ON th.id = v.thread_id AND th.deployment_id = $2
+			WHERE v.numbered AND v.r = 1
+			FOR KEY SHARE OF th),
+		t AS (
+			INSERT INTO thread_event_seqs AS s (thread_id, seq)
+			SELECT k.id, k.n FROM b, k
+			ON CONFLICT (thread_id) DO UPDATE SET seq = s.seq + excluded.seq
+			RETURNING thread_id, seq),
 		e AS (
-			INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at)
-			SELECT $2, b.base + v.i, v.thread_id, v.run_id, v.type, v.data, v.created_at
-			FROM b, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
-				WITH ORDINALITY AS v(thread_id, run_id, type, data, created_at, i)
+			INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at, thread_seq)
+			SELECT $2, b.base + v.i, v.thread_id, v.run_id, v.type, v.data, v.created_at, t.seq - v.n + v.r
+			FROM b, v LEFT JOIN t ON v.numbered AND t.thread_id = v.thread_id
 			RETURNING seq, type),
 		d AS (
 			INSERT INTO webhook_deliveries
@@ -35,13 +64,13 @@ const (
 			FROM e JOIN webhooks w ON (w.deployment_id = '' OR w.deployment_id = $2)
 				AND w.events::jsonb @> jsonb_build_array(e.type)
 			ORDER BY e.seq, w.id)
-		SELECT base + 1 FROM b`
+		SELECT b.base + 1, t.thread_id, t.seq FROM b LEFT JOIN t ON true`
 )
 
 // columns are the columns of a batch of events, as arrays.
 type columns struct {
 	deps, threads, runs, types []string
-	seqs, created              []int64
+	seqs, threadSeqs, created  []int64
 	data                       []*string
 }
 
@@ -54,12 +83,12 @@ func columnsOf(evs []*herm.Event, withKeys bool) columns {
 		created: make([]int64, n), data: make([]*string, n),
 	}
 	if withKeys {
-		c.deps, c.seqs = make([]string, n), make([]int64, n)
+		c.deps, c.seqs, c.threadSeqs = make([]string, n), make([]int64, n), make([]int64, n)
 	}
 	for i, e := range evs {
 		c.threads[i], c.runs[i], c.types[i], c.created[i] = e.ThreadID, e.RunID, e.Type, e.CreatedAt.UnixMicro()
 		if withKeys {
-			c.deps[i], c.seqs[i] = e.DeploymentID, e.Seq
+			c.deps[i], c.seqs[i], c.threadSeqs[i] = e.DeploymentID, e.Seq, e.ThreadSeq
 		}
 		if e.Data != nil {
 			d := string(e.Data)
@@ -70,17 +99,40 @@ func columnsOf(evs []*herm.Event, withKeys bool) columns {
 }
 
 // appendOne is the dialect's AppendOne: sqlAppendOne.
-func appendOne(ctx context.Context, db sqlstore.DBTX, evs []*herm.Event, now time.Time) (int64, error) {
+func appendOne(ctx context.Context, db sqlstore.DBTX, evs []*herm.Event, numbered []bool, now time.Time) (int64, []sqlstore.ThreadLast, error) {
 	c := columnsOf(evs, false)
+	rows, err := db.QueryContext(ctx, sqlAppendOne, int64(len(evs)), evs[0].DeploymentID,
+		c.threads, c.runs, c.types, c.data, c.created, now.UnixMicro(), numbered)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer rows.Close()
 	var first int64
-	err := db.QueryRowContext(ctx, sqlAppendOne, int64(len(evs)), evs[0].DeploymentID,
-		c.threads, c.runs, c.types, c.data, c.created, now.UnixMicro()).Scan(&first)
-	return first, err
+	var threads []sqlstore.ThreadLast
+	found := false
+	for rows.Next() {
+		var thread sql.NullString
+		var last sql.NullInt64
+		if err := rows.Scan(&first, &thread, &last); err != nil {
+			return 0, nil, err
+		}
+		found = true
+		if thread.Valid {
+			threads = append(threads, sqlstore.ThreadLast{ThreadID: thread.String, Last: last.Int64})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, err
+	}
+	if !found {
+		return 0, nil, sql.ErrNoRows
+	}
+	return first, threads, rows.Close()
 }
 
 // insertEvents is the dialect's InsertEvents: sqlInsertEvents.
 func insertEvents(ctx context.Context, db sqlstore.DBTX, evs []*herm.Event) error {
 	c := columnsOf(evs, true)
-	_, err := db.ExecContext(ctx, sqlInsertEvents, c.deps, c.seqs, c.threads, c.runs, c.types, c.data, c.created)
+	_, err := db.ExecContext(ctx, sqlInsertEvents, c.deps, c.seqs, c.threads, c.runs, c.types, c.data, c.created, c.threadSeqs)
 	return err
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,22 +15,33 @@ import (
 
 const (
 	sqlBumpSeq = `UPDATE deployments SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq`
+	// sqlBumpThreadSeq reserves the next n numbers of a thread's sequence,
+	// with n, the thread and its deployment, and returns the last: no row
+	// when the thread does not exist in that deployment (its events are
+	// then not numbered, and no counter is made that no thread deletion
+	// would remove).
+	sqlBumpThreadSeq = `INSERT INTO thread_event_seqs (thread_id, seq)
+		SELECT id, CAST(? AS BIGINT) FROM threads WHERE id = ? AND deployment_id = ?
+		ON CONFLICT (thread_id) DO UPDATE SET seq = thread_event_seqs.seq + excluded.seq
+		RETURNING seq`
 	// Multi-row inserts amortise the per-statement cost of the driver;
-	// eventChunk rows of 7 values stay far below SQLite's variable limit.
+	// eventChunk rows of eventArgs values stay far below SQLite's variable
+	// limit.
 	eventChunk     = 16
-	sqlInsertEvent = `INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at) VALUES `
-	eventValues    = `(?, ?, ?, ?, ?, ?, ?)`
+	eventArgs      = 8
+	sqlInsertEvent = `INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at, thread_seq) VALUES `
+	eventValues    = `(?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // hotStmts are the statements of the hot paths, prepared once on the
 // writer (Prepare): the SQLite driver parses a statement at every call
-// otherwise. AppendEvents' (the sequence bump and the inserts) and
+// otherwise. AppendEvents' (the sequence bumps and the inserts) and
 // ClaimRun's, the loop's largest statement.
 type hotStmts struct {
-	bump, one, chunk, claim *sql.Stmt
+	bump, thread, one, chunk, claim *sql.Stmt
 }
 
-func (h hotStmts) all() []*sql.Stmt { return []*sql.Stmt{h.bump, h.one, h.chunk, h.claim} }
+func (h hotStmts) all() []*sql.Stmt { return []*sql.Stmt{h.bump, h.thread, h.one, h.chunk, h.claim} }
 
 // Prepare prepares the statements of the hot paths on the writer, once the
 // schema is there: the backend calls it after migrating. Until then they
@@ -47,6 +59,7 @@ func (s *Store) Prepare(ctx context.Context) error {
 		query string
 	}{
 		{&st.bump, sqlBumpSeq},
+		{&st.thread, sqlBumpThreadSeq},
 		{&st.one, s.sql.insertEvent},
 		{&st.chunk, s.sql.insertEvents},
 		{&st.claim, s.sql.claimRun},
@@ -119,6 +132,92 @@ func (q *querier) bumpSeq(ctx context.Context, bump *sql.Stmt, n int64, deployme
 	return last, err
 }
 
+// bumpThreadSeq reserves the next n numbers of a thread's sequence with
+// bump (sqlBumpThreadSeq, prepared in q's transaction or nil) and returns
+// the last; ok is false when the thread does not exist in the deployment.
+func (q *querier) bumpThreadSeq(ctx context.Context, bump *sql.Stmt, n int64, threadID, deploymentID string) (last int64, ok bool, err error) {
+	var row *sql.Row
+	if bump != nil {
+		row = bump.QueryRowContext(ctx, n, threadID, deploymentID)
+	} else {
+		row = q.w().QueryRowContext(ctx, sqlBumpThreadSeq, n, threadID, deploymentID)
+	}
+	switch err := row.Scan(&last); {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, err
+	}
+	return last, true, nil
+}
+
+// ThreadLast is the last number of a thread's sequence after an append
+// (Dialect.AppendOne): the batch's events in that sequence took the
+// numbers up to it.
+type ThreadLast struct {
+	ThreadID string
+	Last     int64
+}
+
+// threadBlock is a batch's events in one thread's sequence: n of them,
+// numbered from next on (0 while unknown, and when the thread does not
+// exist in the deployment: the events are then not numbered).
+type threadBlock struct {
+	deploymentID, threadID string
+	n, next                int64
+}
+
+// threadBlocks returns the threads of a batch's events that are in their
+// thread's sequence (herm.InThreadSequence), in order of first appearance,
+// and for each event the index of its block (-1 for the others).
+func threadBlocks(evs []*herm.Event) (blocks []threadBlock, of []int) {
+	of = make([]int, len(evs))
+	var index map[[2]string]int // past a few blocks
+	for i, e := range evs {
+		of[i] = -1
+		if !herm.InThreadSequence(e) {
+			continue
+		}
+		b := -1
+		if index != nil {
+			if j, ok := index[[2]string{e.DeploymentID, e.ThreadID}]; ok {
+				b = j
+			}
+		} else {
+			b = slices.IndexFunc(blocks, func(t threadBlock) bool {
+				return t.threadID == e.ThreadID && t.deploymentID == e.DeploymentID
+			})
+		}
+		if b < 0 {
+			b = len(blocks)
+			blocks = append(blocks, threadBlock{deploymentID: e.DeploymentID, threadID: e.ThreadID})
+			if index != nil {
+				index[[2]string{e.DeploymentID, e.ThreadID}] = b
+			} else if len(blocks) == 8 {
+				index = make(map[[2]string]int, 16)
+				for j, t := range blocks {
+					index[[2]string{t.deploymentID, t.threadID}] = j
+				}
+			}
+		}
+		blocks[b].n++
+		of[i] = b
+	}
+	return blocks, of
+}
+
+// setThreadSeqs numbers the events of each block from its next on, and
+// sets the others' ThreadSeq to 0.
+func setThreadSeqs(evs []*herm.Event, blocks []threadBlock, of []int) {
+	for i, e := range evs {
+		e.ThreadSeq = 0
+		if b := of[i]; b >= 0 && blocks[b].next > 0 {
+			e.ThreadSeq = blocks[b].next
+			blocks[b].next++
+		}
+	}
+}
+
 // AppendEvents assigns each event the next sequence of its deployment and
 // stores the batch: with Dialect.AppendOne, the events of one deployment
 // (the usual batch) in one statement; otherwise in one transaction. Per
@@ -130,6 +229,15 @@ func (q *querier) bumpSeq(ctx context.Context, bump *sql.Stmt, n int64, deployme
 // multi-row INSERTs). Each event's Seq is set, and its CreatedAt (set from
 // the store's clock when zero) is normalised to UTC microseconds, as
 // stored.
+//
+// The events in their thread's sequence (herm.InThreadSequence) are
+// numbered in it too (ThreadSeq, 0 for the others): after the deployments'
+// rows are locked, one upsert of thread_event_seqs per thread of the batch
+// (sqlBumpThreadSeq; with AppendOne, in its statement) reserves a block
+// of the thread's numbers, which its events take in slice order. Only a
+// deployment's own threads are numbered, under its lock: an event whose
+// thread does not exist in its deployment (deleted, say) is stored
+// without a number.
 func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -147,14 +255,28 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 			e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
 		}
 	}
+	threads, of := threadBlocks(evs)
 	if one := q.s.d.AppendOne; one != nil && !slices.ContainsFunc(evs, func(e *herm.Event) bool { return e.DeploymentID != evs[0].DeploymentID }) {
-		first, err := one(ctx, q.w().raw(), evs, now)
+		numbered := make([]bool, len(evs))
+		for i, b := range of {
+			numbered[i] = b >= 0
+		}
+		first, lasts, err := one(ctx, q.w().raw(), evs, numbered, now)
 		if err != nil {
 			return q.dbErr("append events", err, msgs{notFound: "deployment not found", conflict: "event sequence already taken"})
+		}
+		for _, l := range lasts {
+			for i := range threads {
+				if t := &threads[i]; t.threadID == l.ThreadID {
+					t.next = l.Last - t.n + 1
+					break
+				}
+			}
 		}
 		for i, e := range evs {
 			e.Seq = first + int64(i)
 		}
+		setThreadSeqs(evs, threads, of)
 		return nil
 	}
 	inCallersTx := q.tx != nil
@@ -199,6 +321,21 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 			e.Seq = b.next
 			b.next++
 		}
+		// Then the threads' sequences, under their deployments' locks.
+		if len(threads) > 0 {
+			bump := q.prepared(ctx, st.thread)
+			for i := range threads {
+				t := &threads[i]
+				last, ok, err := q.bumpThreadSeq(ctx, bump, t.n, t.threadID, t.deploymentID)
+				if err != nil {
+					return q.dbErr("append events", err, msgs{})
+				}
+				if ok {
+					t.next = last - t.n + 1
+				}
+			}
+		}
+		setThreadSeqs(evs, threads, of)
 
 		var err error
 		if insert := q.s.d.InsertEvents; insert != nil {
@@ -222,19 +359,23 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 func (q *querier) insertEvents(ctx context.Context, st hotStmts, evs []*herm.Event) error {
 	one := stmt{q, q.prepared(ctx, st.one), q.s.sql.insertEvent}
 	chunk := stmt{q, q.prepared(ctx, st.chunk), q.s.sql.insertEvents}
-	args := make([]any, 0, 7*min(len(evs), eventChunk))
+	args := make([]any, 0, eventArgs*min(len(evs), eventChunk))
 	for start := 0; start < len(evs); start += eventChunk {
 		part := evs[start:min(start+eventChunk, len(evs))]
 		args = args[:0]
 		for _, e := range part {
-			args = append(args, e.DeploymentID, e.Seq, e.ThreadID, e.RunID, e.Type, rawJSON(e.Data), micros(e.CreatedAt))
+			var threadSeq any // NULL outside the thread's sequence
+			if e.ThreadSeq > 0 {
+				threadSeq = e.ThreadSeq
+			}
+			args = append(args, e.DeploymentID, e.Seq, e.ThreadID, e.RunID, e.Type, rawJSON(e.Data), micros(e.CreatedAt), threadSeq)
 		}
 		var err error
 		if len(part) == eventChunk {
 			_, err = chunk.exec(ctx, args...)
 		} else {
-			for i := 0; i < len(args) && err == nil; i += 7 {
-				_, err = one.exec(ctx, args[i:i+7]...)
+			for i := 0; i < len(args) && err == nil; i += eventArgs {
+				_, err = one.exec(ctx, args[i:i+eventArgs]...)
 			}
 		}
 		if err != nil {
@@ -247,7 +388,7 @@ func (q *querier) insertEvents(ctx context.Context, st hotStmts, evs []*herm.Eve
 // ListEvents returns a deployment's events after a sequence, oldest first.
 func (q *querier) ListEvents(ctx context.Context, deploymentID string, after int64, limit int, f store.EventFilter) ([]*herm.Event, error) {
 	var b strings.Builder
-	b.WriteString(`SELECT deployment_id, seq, thread_id, run_id, type, data, created_at FROM events
+	b.WriteString(`SELECT ` + eventColumns + ` FROM events
 		WHERE deployment_id = ? AND seq > ?`)
 	args := []any{deploymentID, after}
 	if f.ThreadID != "" {
@@ -274,14 +415,26 @@ func (q *querier) ListEvents(ctx context.Context, deploymentID string, after int
 	return out, nil
 }
 
+// ListThreadEvents returns a thread's events in its sequence after a
+// number, in order.
+func (q *querier) ListThreadEvents(ctx context.Context, deploymentID, threadID string, after int64, limit int) ([]*herm.Event, error) {
+	return list(ctx, q, q.r(), "list thread events", `SELECT `+eventColumns+` FROM events
+		WHERE thread_id = ? AND thread_seq > ? AND deployment_id = ?
+		ORDER BY thread_seq LIMIT ?`, scanEvent, threadID, after, deploymentID, pageLimit(limit, defaultEventsLimit))
+}
+
+// eventColumns are the columns scanEvent reads.
+const eventColumns = `deployment_id, seq, thread_id, run_id, type, data, created_at, thread_seq`
+
 func scanEvent(sc scanner) (*herm.Event, error) {
 	var e herm.Event
 	var data []byte
 	var created int64
-	if err := sc.Scan(&e.DeploymentID, &e.Seq, &e.ThreadID, &e.RunID, &e.Type, &data, &created); err != nil {
+	var threadSeq sql.NullInt64
+	if err := sc.Scan(&e.DeploymentID, &e.Seq, &e.ThreadID, &e.RunID, &e.Type, &data, &created, &threadSeq); err != nil {
 		return nil, err
 	}
-	e.Data, e.CreatedAt = fromRawJSON(data), fromMicros(created)
+	e.Data, e.CreatedAt, e.ThreadSeq = fromRawJSON(data), fromMicros(created), threadSeq.Int64
 	return &e, nil
 }
 
@@ -293,6 +446,20 @@ func (q *querier) EventBounds(ctx context.Context, deploymentID string) (first, 
 		FROM deployments d WHERE d.id = ?`, deploymentID).Scan(&first, &last)
 	if err != nil {
 		return 0, 0, q.dbErr("event bounds", err, msgs{notFound: "deployment not found"})
+	}
+	return first, last, nil
+}
+
+// ThreadEventBounds returns the lowest retained and the last assigned
+// number of a thread's sequence.
+func (q *querier) ThreadEventBounds(ctx context.Context, deploymentID, threadID string) (first, last int64, err error) {
+	err = q.r().QueryRowContext(ctx, `SELECT
+			COALESCE((SELECT MIN(thread_seq) FROM events
+				WHERE thread_id = t.id AND thread_seq IS NOT NULL AND deployment_id = t.deployment_id), 0),
+			COALESCE((SELECT seq FROM thread_event_seqs WHERE thread_id = t.id), 0)
+		FROM threads t WHERE t.id = ? AND t.deployment_id = ?`, threadID, deploymentID).Scan(&first, &last)
+	if err != nil {
+		return 0, 0, q.dbErr("thread event bounds", err, msgs{notFound: "thread not found"})
 	}
 	return first, last, nil
 }

@@ -75,16 +75,20 @@ type Dialect struct {
 	// appending events costs nothing more while there are none: only where
 	// no other process writes the database.
 	CacheWebhooks bool
-	// InsertEvents, when set, inserts the rows of events whose Seq and
-	// CreatedAt are set, and returns the driver's error. When nil, multi-row
-	// INSERTs do (see Prepare).
+	// InsertEvents, when set, inserts the rows of events whose Seq,
+	// ThreadSeq (0: NULL) and CreatedAt are set, and returns the driver's
+	// error. When nil, multi-row INSERTs do (see Prepare).
 	InsertEvents func(ctx context.Context, db DBTX, evs []*herm.Event) error
 	// AppendOne, when set, appends events of one deployment in one statement,
-	// with no transaction of its own: it reserves their sequence numbers,
-	// inserts them and their webhook deliveries, and returns the first
-	// sequence (sql.ErrNoRows when the deployment does not exist). Their
-	// CreatedAt is set; now is when deliveries are due and made.
-	AppendOne func(ctx context.Context, db DBTX, evs []*herm.Event, now time.Time) (first int64, err error)
+	// with no transaction of its own: it reserves their sequence numbers and,
+	// after the deployment's row is locked, the numbers of the threads'
+	// sequences that the events marked numbered take (those of threads that
+	// exist in the deployment, as sqlBumpThreadSeq does), inserts the events
+	// and their webhook deliveries, and returns the first sequence
+	// (sql.ErrNoRows when the deployment does not exist) and each numbered
+	// thread's last number. Their CreatedAt is set; now is when deliveries
+	// are due and made.
+	AppendOne func(ctx context.Context, db DBTX, evs []*herm.Event, numbered []bool, now time.Time) (first int64, threads []ThreadLast, err error)
 }
 
 // Violation is the kind of constraint a driver error reports violated.
