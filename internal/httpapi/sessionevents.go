@@ -35,14 +35,14 @@ import (
 
 // SessionEvent is the envelope of a session's events.
 type SessionEvent struct {
-	ID          string          `json:"id" doc:"The event's id (evt_...): tool uses are named by it (tool_use_id, custom_tool_use_id, event_ids)."`
-	Type        string          `json:"type" doc:"A copy of payload.type."`
-	SessionID   string          `json:"sessionId"`
-	Sequence    int64           `json:"sequence" doc:"Per session, from 1, grows by exactly one per event: the SSE id, for Last-Event-ID, and the list's cursor."`
-	Status      string          `json:"status" enum:"complete"`
-	Payload     SessionPayload  `json:"payload"`
-	ProcessedAt *time.Time      `json:"processedAt"`
-	CreatedAt   time.Time       `json:"createdAt"`
+	ID          string         `json:"id" doc:"The event's id (evt_...): tool uses are named by it (tool_use_id, custom_tool_use_id, event_ids)."`
+	Type        string         `json:"type" doc:"A copy of payload.type."`
+	SessionID   string         `json:"sessionId"`
+	Sequence    int64          `json:"sequence" doc:"Per session, from 1, grows by exactly one per event: the SSE id, for Last-Event-ID, and the list's cursor."`
+	Status      string         `json:"status" enum:"complete"`
+	Payload     SessionPayload `json:"payload"`
+	ProcessedAt *time.Time     `json:"processedAt"`
+	CreatedAt   time.Time      `json:"createdAt"`
 }
 
 // SessionPayload is one of the session event payloads, told apart by

@@ -23,7 +23,7 @@ type CamelList[T any] struct {
 
 func camelListOf[T, U any](items []T, limit int, conv func(T) U, id func(T) string) CamelList[U] {
 	l := listOf(items, limit, conv, id)
-	return CamelList[U]{Data: l.Data, NextCursor: l.NextCursor}
+	return CamelList[U](l)
 }
 
 // Agent is an agent with the definition of its current version (or, from
