@@ -337,8 +337,34 @@ func TestSessionConfirmationAndInterrupt(t *testing.T) {
 		}
 	}
 
-	// Interrupt a running turn (the demo model streams a word every 30 ms).
+	// Another session of the same user (the same deployment) can neither
+	// see this session's events nor answer its tool uses.
+	other := str(s.createSession(str(ag["id"]), map[string]any{"userId": "carol"})["id"])
 	before := len(s.sessionEvents(sid, 0))
+	s.must(202, "POST", "/v1/sessions/"+sid+"/events", userMessage(`/tool write_file {"path":"c.txt","content":"x"}`))
+	turn := s.waitIdle(sid, before)
+	waiting := stopReason(turn[len(turn)-1])["event_ids"].([]any)[0]
+	for _, e := range []map[string]any{
+		{"type": "user.tool_confirmation", "tool_use_id": waiting, "result": "allow"},
+		{"type": "user.custom_tool_result", "custom_tool_use_id": waiting, "content": []any{map[string]any{"type": "text", "text": "x"}}},
+	} {
+		r := s.do("POST", "/v1/sessions/"+other+"/events", map[string]any{"events": []any{e}})
+		if r.status != 404 {
+			t.Fatalf("another session answers this one's tool use: %d %s", r.status, r.body)
+		}
+	}
+	if evs := s.sessionEvents(other, 0); len(evs) != 0 {
+		t.Fatalf("another session sees events: %v", sessionTypes(evs))
+	}
+	if r := post(map[string]any{"type": "user.interrupt"}); r.status != 202 {
+		t.Fatalf("interrupt while waiting: %d %s", r.status, r.body)
+	}
+	if idle := s.waitIdle(sid, before+len(turn)); stopReason(idle[len(idle)-1])["type"] != "interrupted" {
+		t.Fatalf("interrupting a waiting turn: %v", idle)
+	}
+
+	// Interrupt a running turn (the demo model streams a word every 30 ms).
+	before = len(s.sessionEvents(sid, 0))
 	s.must(202, "POST", "/v1/sessions/"+sid+"/events", userMessage(strings.Repeat("word ", 150)))
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		evs := s.sessionEvents(sid, before)
@@ -358,7 +384,7 @@ func TestSessionConfirmationAndInterrupt(t *testing.T) {
 	if r := post(map[string]any{"type": "user.interrupt", "message": "stop"}); r.status != 202 {
 		t.Fatalf("interrupt: %d %s", r.status, r.body)
 	}
-	turn := s.waitIdle(sid, before)
+	turn = s.waitIdle(sid, before)
 	if r := stopReason(turn[len(turn)-1]); r["type"] != "interrupted" {
 		t.Fatalf("after the interrupt: %v", turn[len(turn)-1])
 	}
@@ -552,5 +578,37 @@ func TestSessionsNeedAnUnscopedKey(t *testing.T) {
 	}
 	if r := c.do("POST", "/v1/sessions/"+sid+"/events", userMessage("hi")); r.status != 403 {
 		t.Errorf("customer key sends: %d", r.status)
+	}
+}
+
+// A user.message with an outputSchema: the turn's typed result is the
+// output of its session.status_idle; an answer that stays invalid after
+// the repair turn ends it with stop_reason error.
+func TestSessionTypedResult(t *testing.T) {
+	t.Parallel()
+	script := llmtest.NewScript(words(`{"verdict":`, `"approve"}`), words("no JSON"), words("still none"))
+	s := transcriptServer(t, script, nil)
+	ag := s.createAgent(map[string]any{"name": "Judge", "model": "openai/gpt-test"})
+	sid := str(s.createSession(str(ag["id"]), nil)["id"])
+	schema := map[string]any{"type": "object", "required": []any{"verdict"}, "properties": map[string]any{"verdict": map[string]any{"type": "string", "enum": []any{"approve", "reject"}}}}
+	ask := func(text string) []map[string]any {
+		before := len(s.sessionEvents(sid, 0))
+		msg := userMessage(text)
+		msg["events"].([]any)[0].(map[string]any)["outputSchema"] = schema
+		s.must(202, "POST", "/v1/sessions/"+sid+"/events", msg)
+		return s.waitIdle(sid, before)
+	}
+	turn := ask("Judge this.")
+	idle := payload(turn[len(turn)-1])
+	if out, _ := idle["output"].(map[string]any); out["verdict"] != "approve" || stopReason(turn[len(turn)-1])["type"] != "end_turn" {
+		t.Fatalf("typed result: %v", idle)
+	}
+	turn = ask("Judge that.")
+	if r := stopReason(turn[len(turn)-1]); r["type"] != "error" || !strings.Contains(str(r["message"]), "schema") {
+		t.Fatalf("invalid typed result: %v", turn[len(turn)-1])
+	}
+	if r := s.do("POST", "/v1/sessions/"+sid+"/events", map[string]any{"events": []any{map[string]any{
+		"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "x"}}, "outputSchema": map[string]any{"type": "nonsense"}}}}); r.status != 400 {
+		t.Fatalf("a bad outputSchema: %d %s", r.status, r.body)
 	}
 }
