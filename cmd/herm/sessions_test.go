@@ -241,6 +241,15 @@ func TestAgentVersionPinning(t *testing.T) {
 	if r := s.do("PATCH", "/v1/sessions/"+str(old["id"]), map[string]any{"title": "Renamed", "metadata": map[string]any{"k": "v"}}); r.status != 200 {
 		t.Fatalf("session update: %d %s", r.status, r.body)
 	}
+	if l := s.must(200, "GET", "/v1/sessions?metadata[k]=v", nil)["data"].([]any); len(l) != 1 || l[0].(map[string]any)["title"] != "Renamed" {
+		t.Fatalf("sessions by metadata: %v", l)
+	}
+	if l := s.must(200, "GET", "/v1/sessions?metadata[k]=w", nil)["data"].([]any); len(l) != 0 {
+		t.Fatalf("sessions by other metadata: %v", l)
+	}
+	if r := s.do("PATCH", "/v1/sessions/"+str(old["id"]), map[string]any{"userId": "u2"}); r.status != 400 {
+		t.Fatalf("a userId change: %d %s", r.status, r.body)
+	}
 
 	s.must(200, "POST", "/v1/agents/"+id+"/archive", nil)
 	if r := s.do("POST", "/v1/agents/"+id+"/sessions", map[string]any{}); r.status != 409 {

@@ -73,6 +73,9 @@ type SessionFilter struct {
 	// Archived, when set, keeps the archived sessions (true) or the others
 	// (false); nil lists both.
 	Archived *bool
+	// Metadata keeps the sessions whose metadata has every one of these
+	// pairs.
+	Metadata map[string]string
 	// Status, when set, keeps the sessions with a turn running ("running":
 	// a run queued or running) or the others ("idle").
 	Status string

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hermhq/herm/internal/agents"
@@ -288,6 +289,23 @@ func (s *Server) listSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	q := r.URL.Query()
 	f := herm.SessionFilter{AgentID: q.Get("agentId"), UserID: q.Get("userId"), Page: herm.Page{Limit: p.Limit + 1, Cursor: p.Cursor}}
+	for k, vs := range q {
+		key, ok := strings.CutPrefix(k, "metadata[")
+		if !ok {
+			continue
+		}
+		key, ok = strings.CutSuffix(key, "]")
+		if !ok || key == "" || len(vs) != 1 {
+			return herm.Errorf(herm.EInvalid, "%s: a metadata filter is metadata[key]=value, once per key", k)
+		}
+		if f.Metadata == nil {
+			f.Metadata = map[string]string{}
+		}
+		f.Metadata[key] = vs[0]
+	}
+	if len(f.Metadata) > herm.MaxMetadata {
+		return herm.Errorf(herm.EInvalid, "at most %d metadata filters", herm.MaxMetadata)
+	}
 	switch v := q.Get("status"); v {
 	case "":
 	case "idle", "running":

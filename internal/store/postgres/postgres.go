@@ -120,6 +120,9 @@ func dialect() sqlstore.Dialect {
 		JSONHas: func(array, value string) string {
 			return array + `::jsonb @> jsonb_build_array(` + value + `)`
 		},
+		JSONEntry: func(obj string) string {
+			return `(` + obj + `::jsonb ->> CAST(? AS TEXT)) = CAST(? AS TEXT)`
+		},
 		// CacheWebhooks: no, another node may create a webhook at any time.
 		InsertEvents: insertEvents,
 		AppendOne:    appendOne,

@@ -188,6 +188,9 @@ func dialect() sqlstore.Dialect {
 		JSONHas: func(array, value string) string {
 			return `EXISTS (SELECT 1 FROM json_each(` + array + `) WHERE json_each.value = ` + value + `)`
 		},
+		JSONEntry: func(obj string) string {
+			return `EXISTS (SELECT 1 FROM json_each(` + obj + `) WHERE json_each.key = ? AND json_each.value = ?)`
+		},
 		// One process writes the database (LockDir).
 		CacheWebhooks: true,
 		// InsertEvents and AppendOne: the store's multi-row INSERTs,

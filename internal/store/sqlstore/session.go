@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/hermhq/herm/internal/herm"
@@ -80,6 +82,9 @@ func (q *querier) ListSessions(ctx context.Context, f herm.SessionFilter) ([]*he
 		query += ` AND archived_at IS NOT NULL`
 	default:
 		query += ` AND archived_at IS NULL`
+	}
+	for _, k := range slices.Sorted(maps.Keys(f.Metadata)) {
+		query, args = query+` AND `+q.s.d.JSONEntry("metadata"), append(args, k, f.Metadata[k])
 	}
 	switch f.Status {
 	case "":

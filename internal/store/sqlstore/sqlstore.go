@@ -71,6 +71,10 @@ type Dialect struct {
 	// JSONHas returns the SQL condition that the JSON array of strings array
 	// holds the string value (both SQL expressions).
 	JSONHas func(array, value string) string
+	// JSONEntry returns the SQL condition that the JSON object of strings
+	// obj (an SQL expression) maps the key of the first placeholder to the
+	// string of the second.
+	JSONEntry func(obj string) string
 	// CacheWebhooks lets the store remember that no webhook exists, so that
 	// appending events costs nothing more while there are none: only where
 	// no other process writes the database.

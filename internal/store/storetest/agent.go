@@ -260,6 +260,10 @@ func agentTests() []test {
 				{herm.SessionFilter{AgentID: a.ID, Archived: ptr(true)}, []*herm.Session{s3}},
 				{herm.SessionFilter{AgentID: a.ID, Archived: ptr(false)}, []*herm.Session{s4, s2, s1}},
 				{herm.SessionFilter{AgentID: a.ID, Page: herm.Page{Limit: 2, Cursor: s4.ID}}, []*herm.Session{s3, s2}},
+				{herm.SessionFilter{Metadata: map[string]string{"x": "y"}}, []*herm.Session{s2}},
+				{herm.SessionFilter{Metadata: map[string]string{"x": "z"}}, nil},
+				{herm.SessionFilter{Metadata: map[string]string{"x": "y", "w": "y"}}, nil},
+				{herm.SessionFilter{Metadata: map[string]string{"y": "x"}}, nil},
 			} {
 				list, err := f.s.ListSessions(f.ctx, c.f)
 				f.must(err)
@@ -272,6 +276,26 @@ func agentTests() []test {
 				}
 				wantDiff(t, fmt.Sprintf("sessions %+v", c.f), want, got)
 			}
+
+			// By status: running while a run of its thread is queued or
+			// running; a waiting or finished run leaves it idle.
+			f.run(s1.DeploymentID, s1.ThreadID, herm.RunQueued, at(time.Minute))
+			f.run(s2.DeploymentID, s2.ThreadID, herm.RunWaitingOnHuman, at(time.Minute))
+			f.run(s3.DeploymentID, s3.ThreadID, herm.RunCompleted, at(time.Minute))
+			for status, want := range map[string][]*herm.Session{"running": {s1}, "idle": {s4, s3, s2}} {
+				list, err := f.s.ListSessions(f.ctx, herm.SessionFilter{AgentID: a.ID, Status: status})
+				f.must(err)
+				var w, got []string
+				for _, s := range want {
+					w = append(w, s.ID)
+				}
+				for _, s := range list {
+					got = append(got, s.ID)
+				}
+				wantDiff(t, "sessions "+status, w, got)
+			}
+			_, err = f.s.ListSessions(f.ctx, herm.SessionFilter{Status: "busy"})
+			wantCode(t, err, herm.EInvalid)
 
 			// An archived agent keeps its sessions and takes no new ones.
 			f.must(f.s.ArchiveAgent(f.ctx, a.ID, at(time.Hour)))
