@@ -8,6 +8,8 @@
 //   - a user line "run: COMMAND" calls the "shell" tool with
 //     {"command": COMMAND}, when the request offers it;
 //   - after tool results it summarises them and ends its turn;
+//   - asked for structured output (an output schema), it answers with an
+//     example value of the schema;
 //   - otherwise it restates the user's message.
 package demo
 
@@ -59,6 +61,10 @@ func (m *Model) Stream(ctx context.Context, req llm.Request, onDelta func(llm.De
 		return nil, err
 	}
 	text, calls := reply(req)
+	if req.Output != nil && len(calls) == 0 {
+		// Asked for structured output: an example value of the schema.
+		text = string(example(req.Output.Schema))
+	}
 	for i, w := range words(text) {
 		if i > 0 && m.wordDelay > 0 {
 			if err := sleep(ctx, m.wordDelay); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/demo"
 )
@@ -177,5 +178,34 @@ func TestWordDelay(t *testing.T) {
 	}
 	if words := len(strings.Fields(resp.Text)); time.Since(start) < time.Duration(words-1)*time.Millisecond {
 		t.Errorf("%d words streamed in %v", words, time.Since(start))
+	}
+}
+
+// Asked for structured output, the demo model answers with a value valid
+// against the schema (of the subset output schemas use).
+func TestStructuredOutput(t *testing.T) {
+	schema := `{"type":"object","properties":{
+		"verdict":{"type":"string","enum":["approve","reject"]},
+		"score":{"type":"integer"},"ratio":{"type":["number","null"]},"ok":{"type":"boolean"},
+		"when":{"type":"string","format":"date-time"},"id":{"type":"string","format":"uuid"},"site":{"type":"string","format":"uri"},
+		"tags":{"type":"array","items":{"type":"string"}},"kind":{"const":"fixed"},
+		"either":{"anyOf":[{"type":"string"},{"type":"integer"}]},
+		"inner":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],"additionalProperties":false}},
+		"required":["verdict","score","ratio","ok","when","id","site","tags","kind","either","inner"],"additionalProperties":false}`
+	if err := herm.ValidateOutputSchema("output_schema", json.RawMessage(schema)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := demo.New().Stream(context.Background(), llm.Request{
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: "judge"}},
+		Output:   &llm.OutputFormat{Name: "out", Schema: json.RawMessage(schema)},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := herm.CheckOutput(json.RawMessage(schema), resp.Text); err != nil {
+		t.Fatalf("%s: %v", resp.Text, err)
+	}
+	if !demo.New().StructuredOutput("demo/demo") {
+		t.Fatal("the demo model does not say it takes output schemas")
 	}
 }
