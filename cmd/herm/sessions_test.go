@@ -621,3 +621,59 @@ func TestSessionTypedResult(t *testing.T) {
 		t.Fatalf("a bad outputSchema: %d %s", r.status, r.body)
 	}
 }
+
+// A custom tool use nobody answers within the steering timeout gets an
+// error result and the turn goes on: session.error (custom_tool_timeout),
+// then the call's user.custom_tool_result with is_error, then the answer.
+func TestSessionCustomToolTimeout(t *testing.T) {
+	t.Parallel()
+	script := llmtest.NewScript(
+		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c1", "lookup_order", `{"order_id":"A1"}`)}},
+		words("Nobody answered."),
+	)
+	s := transcriptServer(t, script, map[string]string{"HERM_STEERING_TIMEOUT": "300ms"})
+	custom := map[string]any{"type": "custom"}
+	for k, v := range lookupTool {
+		custom[k] = v
+	}
+	ag := s.createAgent(map[string]any{"name": "Orders", "model": "openai/gpt-test", "tools": []any{custom}})
+	sid := str(s.createSession(str(ag["id"]), nil)["id"])
+	s.must(202, "POST", "/v1/sessions/"+sid+"/events", userMessage("Where is A1?"))
+	var evs []map[string]any
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		evs = s.sessionEvents(sid, 0)
+		if n := len(evs); n > 0 && evs[n-1]["type"] == "session.status_idle" && stopReason(evs[n-1])["type"] == "end_turn" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the turn did not end: %v", sessionTypes(evs))
+		}
+	}
+	checkSequence(t, sid, evs)
+	var use string
+	var order []string
+	for _, e := range evs {
+		switch e["type"] {
+		case "agent.custom_tool_use":
+			use = str(e["id"])
+			order = append(order, "use")
+		case "session.error":
+			if p := payload(e)["error"].(map[string]any); p["type"] == "custom_tool_timeout" && strings.Contains(str(p["message"]), use) {
+				order = append(order, "timeout")
+			}
+		case "user.custom_tool_result":
+			if p := payload(e); p["custom_tool_use_id"] == use && p["is_error"] == true {
+				order = append(order, "result")
+			}
+		case "session.status_idle":
+			order = append(order, str(stopReason(e)["type"]))
+		}
+	}
+	if strings.Join(order, ",") != "use,requires_action,timeout,result,end_turn" {
+		t.Fatalf("order %v in %v", order, sessionTypes(evs))
+	}
+	got := toolMessages(script.Requests()[1])
+	if !strings.Contains(got["c1"].Content, "in time") {
+		t.Fatalf("the model got %+v", got["c1"])
+	}
+}
