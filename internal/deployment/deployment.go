@@ -218,21 +218,10 @@ func (s *Service) goBackground(fn func(ctx context.Context)) {
 // Create validates in, stores the deployment with its default thread and
 // starts provisioning. It returns at once with status provisioning.
 func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.Deployment, error) {
-	d, err := herm.NewDeployment(ctx, in, s.rules)
+	d, t, err := s.newDeployment(ctx, in, 1)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
-	d.ID = s.ids.New(herm.PrefixDeployment)
-	d.Owner = s.node
-	d.Status = herm.DeploymentProvisioning
-	d.ConfigVersion = 1
-	d.CreatedAt, d.UpdatedAt = now, now
-	t := &herm.Thread{
-		ID: s.ids.New(herm.PrefixThread), DeploymentID: d.ID, Title: herm.DefaultThreadTitle,
-		IsDefault: true, CreatedAt: now, LastActivityAt: now,
-	}
-	d.ThreadID = t.ID
 	if d.RestoreSnapshotID != "" {
 		sn, ok := s.prov.(Snapshotter)
 		if !ok {
@@ -254,6 +243,28 @@ func (s *Service) Create(ctx context.Context, in *herm.DeploymentInput) (*herm.D
 	cp := d.Clone()
 	s.once(d.ID, func(ctx context.Context) { s.provision(ctx, cp) })
 	return d, nil
+}
+
+// newDeployment validates in and makes a new deployment of this node,
+// provisioning, at configuration version version, with its default
+// thread.
+func (s *Service) newDeployment(ctx context.Context, in *herm.DeploymentInput, version int) (*herm.Deployment, *herm.Thread, error) {
+	d, err := herm.NewDeployment(ctx, in, s.rules)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now().UTC()
+	d.ID = s.ids.New(herm.PrefixDeployment)
+	d.Owner = s.node
+	d.Status = herm.DeploymentProvisioning
+	d.ConfigVersion = version
+	d.CreatedAt, d.UpdatedAt = now, now
+	t := &herm.Thread{
+		ID: s.ids.New(herm.PrefixThread), DeploymentID: d.ID, Title: herm.DefaultThreadTitle,
+		IsDefault: true, CreatedAt: now, LastActivityAt: now,
+	}
+	d.ThreadID = t.ID
+	return d, t, nil
 }
 
 func (s *Service) provision(ctx context.Context, d *herm.Deployment) {
@@ -439,21 +450,11 @@ func (s *Service) EnsureForAgent(ctx context.Context, agentID, userKey string, v
 	} else if !herm.IsCode(err, herm.ENotFound) {
 		return nil, err
 	}
-	d, err := herm.NewDeployment(ctx, in, s.rules)
+	d, t, err := s.newDeployment(ctx, in, version)
 	if err != nil {
 		return nil, err
 	}
-	now := s.now().UTC()
-	d.ID = s.ids.New(herm.PrefixDeployment)
-	d.Owner = s.node
-	d.Status = herm.DeploymentProvisioning
-	d.ConfigVersion = version
 	d.AgentID, d.UserKey = agentID, userKey
-	d.CreatedAt, d.UpdatedAt = now, now
-	t := &herm.Thread{
-		ID: s.ids.New(herm.PrefixThread), DeploymentID: d.ID, Title: herm.DefaultThreadTitle,
-		IsDefault: true, CreatedAt: now, LastActivityAt: now,
-	}
 	var got *herm.Deployment
 	var created bool
 	err = s.log.Tx(ctx, func(q store.Querier) ([]*herm.Event, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hermhq/herm/internal/eventjson"
+	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/store"
 )
@@ -59,6 +60,19 @@ func accepts(r *http.Request, media string) bool {
 	return strings.Contains(a, media) && !strings.Contains(a, "text/event-stream")
 }
 
+// eventLimit reads the page size of an event list: 1–1000, default 100.
+func eventLimit(r *http.Request) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, herm.Errorf(herm.EInvalid, "limit must be an integer from 1 to 1000")
+	}
+	return n, nil
+}
+
 // checkCursor returns 410 when the cursor points before the retained log,
 // and 400 when it points past its end.
 func (s *Server) checkCursor(r *http.Request, depID string, cursor int64) (last int64, err error) {
@@ -76,13 +90,9 @@ func (s *Server) checkCursor(r *http.Request, depID string, cursor int64) (last 
 }
 
 func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deployment, f store.EventFilter, cursor int64, hasCursor bool) error {
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return herm.Errorf(herm.EInvalid, "limit must be an integer from 1 to 1000")
-		}
-		limit = n
+	limit, err := eventLimit(r)
+	if err != nil {
+		return err
 	}
 	if hasCursor {
 		if _, err := s.checkCursor(r, d.ID, cursor); err != nil {
@@ -118,12 +128,9 @@ func (s *Server) eventPage(w http.ResponseWriter, r *http.Request, d *herm.Deplo
 }
 
 // eventStream replays the events after the cursor from the store, then
-// follows the live feed. A subscription dropped for being slow, or a gap in
-// the live feed, is filled from the store; the client sees every matching
-// event once, in sequence order.
+// follows the live feed (follow).
 func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Deployment, f store.EventFilter, cursor int64, hasCursor bool) error {
 	sub := s.log.Subscribe(d.ID)
-	defer func() { sub.Close() }()
 	var last int64
 	var err error
 	if hasCursor {
@@ -133,9 +140,66 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 		cursor = last
 	}
 	if err != nil {
+		sub.Close()
 		return err
 	}
+	s.follow(w, r, sub, feed{
+		deploymentID: d.ID,
+		pos:          func(e *herm.Event) int64 { return e.Seq },
+		match:        f.Match,
+		stored: func(ctx context.Context, after int64) ([]*herm.Event, error) {
+			return s.store.ListEvents(ctx, d.ID, after, feedBatch, f)
+		},
+		last: func(ctx context.Context) (int64, error) {
+			_, last, err := s.store.EventBounds(ctx, d.ID)
+			return last, err
+		},
+		write: func(bw *bufio.Writer, e *herm.Event) {
+			bw.WriteString("id: " + herm.PrefixEvent)
+			bw.Write(strconv.AppendInt(bw.AvailableBuffer(), e.Seq, 10)) // no string per subscriber
+			bw.WriteString("\nevent: ")
+			bw.WriteString(e.Type)
+			bw.WriteString("\ndata: ")
+			bw.Write(eventjson.Marshal(e))
+			bw.WriteString("\n\n")
+		},
+	}, cursor, last)
+	return nil
+}
 
+// feedBatch is the most stored events a stream reads at once.
+const feedBatch = 1000
+
+// feed is one SSE stream of a deployment's events: where each event is in
+// it, which it sends, how to read its stored events and how to send one.
+type feed struct {
+	deploymentID string
+	// pos is an event's position in the stream: each event of the stream
+	// has the next one (positions grow by exactly one); 0 for an event
+	// that is not in it.
+	pos func(e *herm.Event) int64
+	// match says whether an event in the stream is sent (a filter); nil:
+	// every one.
+	match func(e *herm.Event) bool
+	// stored lists, oldest first, the stored events of the stream after a
+	// position (at most feedBatch, those that match at least).
+	stored func(ctx context.Context, after int64) ([]*herm.Event, error)
+	// last is the last position assigned.
+	last func(ctx context.Context) (int64, error)
+	// write writes the SSE frame of an event.
+	write func(bw *bufio.Writer, e *herm.Event)
+	// seen, when set, is told of every event that is not sent (not in the
+	// stream, sent already, or not matching).
+	seen func(e *herm.Event)
+}
+
+// follow sends a stream's events after position cursor: the stored ones
+// through last, then those of the live feed (sub, which it closes). A
+// subscription dropped for being slow, or a gap in the live feed, is
+// filled from the store; the client sees every event of the stream once,
+// in order.
+func (s *Server) follow(w http.ResponseWriter, r *http.Request, sub *eventlog.Subscription, f feed, cursor, last int64) {
+	defer func() { sub.Close() }()
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -146,7 +210,7 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 	bw := bufio.NewWriterSize(w, 16<<10)
 	bw.WriteString("retry: 2000\n\n")
 
-	sent := cursor // every event up to sent has been handled
+	sent := cursor // every event of the stream up to sent has been handled
 	flush := func() error {
 		if err := bw.Flush(); err != nil {
 			return err
@@ -154,93 +218,99 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 		return rc.Flush()
 	}
 	write := func(e *herm.Event) {
-		if e.Seq <= sent {
+		p := f.pos(e)
+		if p == 0 || p <= sent {
+			if f.seen != nil {
+				f.seen(e)
+			}
 			return
 		}
-		sent = e.Seq
-		if !f.Match(e) {
+		sent = p
+		if f.match != nil && !f.match(e) {
+			if f.seen != nil {
+				f.seen(e)
+			}
 			return
 		}
-		bw.WriteString("id: " + herm.PrefixEvent)
-		bw.Write(strconv.AppendInt(bw.AvailableBuffer(), e.Seq, 10)) // no string per subscriber
-		bw.WriteString("\nevent: ")
-		bw.WriteString(e.Type)
-		bw.WriteString("\ndata: ")
-		bw.Write(eventjson.Marshal(e))
-		bw.WriteString("\n\n")
+		f.write(bw, e)
 	}
 	// catchUp sends stored events after sent, through at least upTo.
 	catchUp := func(upTo int64) error {
 		for sent < upTo {
-			evs, err := s.store.ListEvents(r.Context(), d.ID, sent, 1000, f)
+			evs, err := f.stored(r.Context(), sent)
 			if err != nil {
 				return err
 			}
 			for _, e := range evs {
 				write(e)
 			}
-			if len(evs) < 1000 {
+			if len(evs) < feedBatch {
 				sent = max(sent, upTo) // the rest up to upTo did not match
 				break
 			}
 		}
 		return flush()
 	}
+	// live sends an event of the live feed, after what the store has
+	// before it when events were published out of order.
+	live := func(e *herm.Event) error {
+		if p := f.pos(e); p > sent+1 {
+			// Committed by another writer and published out of order;
+			// everything before e is committed, so the store has it.
+			if err := catchUp(p - 1); err != nil {
+				return err
+			}
+		}
+		write(e)
+		return nil
+	}
 	if err := catchUp(last); err != nil {
-		return nil // the stream has started: nothing more to tell the client
+		return // the stream has started: nothing more to tell the client
 	}
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
-			return nil
+			return
 		case <-s.streams.Done():
-			return nil
+			return
 		case <-ping.C:
 			if !s.keyLive(r.Context()) {
-				return nil // its key was revoked: a reconnect gets 401
+				return // its key was revoked: a reconnect gets 401
 			}
 			bw.WriteString(": ping\n\n")
 			if err := flush(); err != nil {
-				return nil
+				return
 			}
 		case e, ok := <-sub.C():
 			if !ok {
 				if !sub.Dropped() {
-					return nil // deployment deleted or server stopping
+					return // deployment deleted or server stopping
 				}
 				// Too slow: subscribe again and fill the gap from the store.
-				sub = s.log.Subscribe(d.ID)
-				_, last, err := s.store.EventBounds(r.Context(), d.ID)
+				sub = s.log.Subscribe(f.deploymentID)
+				last, err := f.last(r.Context())
 				if err != nil || catchUp(last) != nil {
-					return nil
+					return
 				}
 				continue
 			}
-			if e.Seq > sent+1 {
-				// Events committed by another writer were published out of
-				// order; everything before e is committed, so the store has it.
-				if err := catchUp(e.Seq - 1); err != nil {
-					return nil
-				}
+			if live(e) != nil {
+				return
 			}
-			write(e)
 			// Send what is already queued before flushing.
 			for n := len(sub.C()); n > 0; n-- {
 				e, ok := <-sub.C()
 				if !ok {
 					break
 				}
-				if e.Seq > sent+1 {
-					if err := catchUp(e.Seq - 1); err != nil {
-						return nil
-					}
+				if live(e) != nil {
+					return
 				}
-				write(e)
 			}
 			if err := flush(); err != nil {
-				return nil
+				return
 			}
 		}
 	}

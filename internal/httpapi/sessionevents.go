@@ -447,13 +447,9 @@ func (s *Server) listSessionEvents(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	limit := 100
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return herm.Errorf(herm.EInvalid, "limit must be an integer from 1 to 1000")
-		}
-		limit = n
+	limit, err := eventLimit(r)
+	if err != nil {
+		return err
 	}
 	if has {
 		if _, err := s.checkSessionCursor(r.Context(), sess, cursor); err != nil {
@@ -493,7 +489,6 @@ func (s *Server) streamSessionEvents(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	sub := s.log.Subscribe(sess.DeploymentID)
-	defer func() { sub.Close() }()
 	var last int64
 	if has {
 		last, err = s.checkSessionCursor(r.Context(), sess, cursor)
@@ -502,104 +497,33 @@ func (s *Server) streamSessionEvents(w http.ResponseWriter, r *http.Request) err
 		cursor = last
 	}
 	if err != nil {
+		sub.Close()
 		return err
 	}
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 16<<10)
-	bw.WriteString("retry: 2000\n\n")
 	p := s.newProjector(sess)
-	sent := cursor
-	flush := func() error {
-		if err := bw.Flush(); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	write := func(e *herm.Event) {
-		if e.ThreadID != sess.ThreadID || e.ThreadSeq <= sent {
-			p.note(e)
-			return
-		}
-		sent = e.ThreadSeq
-		ev := p.project(r.Context(), e)
-		b, _ := json.Marshal(ev)
-		bw.WriteString("id: " + strconv.FormatInt(e.ThreadSeq, 10) + "\nevent: " + ev.Type + "\ndata: ")
-		bw.Write(b)
-		bw.WriteString("\n\n")
-	}
-	catchUp := func(upTo int64) error {
-		for sent < upTo {
-			evs, err := s.store.ListThreadEvents(r.Context(), sess.DeploymentID, sess.ThreadID, sent, 1000)
-			if err != nil {
-				return err
+	s.follow(w, r, sub, feed{
+		deploymentID: sess.DeploymentID,
+		pos: func(e *herm.Event) int64 {
+			if e.ThreadID != sess.ThreadID {
+				return 0
 			}
-			for _, e := range evs {
-				write(e)
-			}
-			if len(evs) < 1000 {
-				sent = max(sent, upTo)
-				break
-			}
-		}
-		return flush()
-	}
-	if err := catchUp(last); err != nil {
-		return nil
-	}
-	ping := time.NewTicker(s.cfg.PingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-s.streams.Done():
-			return nil
-		case <-ping.C:
-			if !s.keyLive(r.Context()) {
-				return nil
-			}
-			bw.WriteString(": ping\n\n")
-			if err := flush(); err != nil {
-				return nil
-			}
-		case e, ok := <-sub.C():
-			if !ok {
-				if !sub.Dropped() {
-					return nil // the session's deployment is gone, or the server stops
-				}
-				sub = s.log.Subscribe(sess.DeploymentID)
-				_, last, err := s.store.ThreadEventBounds(r.Context(), sess.DeploymentID, sess.ThreadID)
-				if err != nil || catchUp(last) != nil {
-					return nil
-				}
-				continue
-			}
-			batch := []*herm.Event{e}
-			for n := len(sub.C()); n > 0; n-- {
-				e, ok := <-sub.C()
-				if !ok {
-					break
-				}
-				batch = append(batch, e)
-			}
-			for _, e := range batch {
-				if e.ThreadID == sess.ThreadID && e.ThreadSeq > sent+1 {
-					// Published out of order: what comes before e is
-					// committed, so the store has it.
-					if err := catchUp(e.ThreadSeq - 1); err != nil {
-						return nil
-					}
-				}
-				write(e)
-			}
-			if err := flush(); err != nil {
-				return nil
-			}
-		}
-	}
+			return e.ThreadSeq
+		},
+		stored: func(ctx context.Context, after int64) ([]*herm.Event, error) {
+			return s.store.ListThreadEvents(ctx, sess.DeploymentID, sess.ThreadID, after, feedBatch)
+		},
+		last: func(ctx context.Context) (int64, error) {
+			_, last, err := s.store.ThreadEventBounds(ctx, sess.DeploymentID, sess.ThreadID)
+			return last, err
+		},
+		write: func(bw *bufio.Writer, e *herm.Event) {
+			ev := p.project(r.Context(), e)
+			b, _ := json.Marshal(ev)
+			bw.WriteString("id: " + strconv.FormatInt(e.ThreadSeq, 10) + "\nevent: " + ev.Type + "\ndata: ")
+			bw.Write(b)
+			bw.WriteString("\n\n")
+		},
+		seen: p.note,
+	}, cursor, last)
+	return nil
 }

@@ -225,6 +225,16 @@ func (s *Server) toSession(r *http.Request, sess *herm.Session) (Session, error)
 	return out, nil
 }
 
+// writeSession answers with a session.
+func (s *Server) writeSession(w http.ResponseWriter, r *http.Request, status int, sess *herm.Session) error {
+	out, err := s.toSession(r, sess)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, status, out)
+	return nil
+}
+
 // CreateSessionRequest is the body of a session create.
 type CreateSessionRequest struct {
 	UserID   *string           `json:"userId,omitempty" doc:"Your end user's id (1–255 chars, opaque to the server): scopes memory and learned skills to agentId + userId. Without it the session's memory is its own."`
@@ -253,12 +263,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.toSession(r, sess)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusCreated, out)
-	return nil
+	return s.writeSession(w, r, http.StatusCreated, sess)
 }
 
 func (s *Server) getSession(w http.ResponseWriter, r *http.Request) error {
@@ -354,12 +359,7 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.toSession(r, sess)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return s.writeSession(w, r, http.StatusOK, sess)
 }
 
 func (s *Server) archiveSession(w http.ResponseWriter, r *http.Request) error {
@@ -367,12 +367,7 @@ func (s *Server) archiveSession(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := s.toSession(r, sess)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, out)
-	return nil
+	return s.writeSession(w, r, http.StatusOK, sess)
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) error {
@@ -425,10 +420,5 @@ func (s *Server) sendSessionEvents(w http.ResponseWriter, r *http.Request) error
 	if _, err := s.agents.Send(r.Context(), sess, evs); err != nil {
 		return err
 	}
-	out, err := s.toSession(r, sess)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusAccepted, out)
-	return nil
+	return s.writeSession(w, r, http.StatusAccepted, sess)
 }
