@@ -442,10 +442,21 @@ func (s *Service) destroy(ctx context.Context, d *herm.Deployment) {
 // EnsureForAgent returns the hidden deployment of an agent and a user key
 // (see herm.Session), creating it when there is none: configured by in as
 // configuration version version (the agent's), stored with its default
-// thread and provisioned in the background like any deployment. Of
-// concurrent calls for one pair, one creates it and the others get it.
+// thread and provisioned in the background like any deployment (one whose
+// provisioning failed is provisioned again). Of concurrent calls for one
+// pair, one creates it and the others get it.
 func (s *Service) EnsureForAgent(ctx context.Context, agentID, userKey string, version int, in *herm.DeploymentInput) (*herm.Deployment, error) {
 	if d, err := s.store.DeploymentForAgentUser(ctx, agentID, userKey); err == nil {
+		if d.Status == herm.DeploymentError {
+			// Its provisioning failed: try again, as its user is back.
+			if err := s.setStatus(ctx, d.ID, herm.DeploymentError, herm.DeploymentProvisioning, nil); err == nil {
+				d.Status, d.Error = herm.DeploymentProvisioning, nil
+				cp := d.Clone()
+				s.once(d.ID, func(ctx context.Context) { s.provision(ctx, cp) })
+			} else if !herm.IsCode(err, herm.EConflict) {
+				return nil, err
+			}
+		}
 		return d, nil
 	} else if !herm.IsCode(err, herm.ENotFound) {
 		return nil, err

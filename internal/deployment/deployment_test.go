@@ -591,3 +591,86 @@ func TestStopDuringDestroyRetry(t *testing.T) {
 		return herm.IsCode(err, herm.ENotFound)
 	})
 }
+
+// The hidden deployment of an agent and a user: made once (concurrent
+// callers get the same), provisioned, provisioned again after a failed
+// provisioning; PutVersion records a version once and makes it current
+// only when it is newer.
+func TestEnsureForAgent(t *testing.T) {
+	hold := make(chan struct{})
+	prov := &fakeProv{provisionErr: errors.New("no sandbox today"), hold: hold}
+	e := newEnv(t, t.TempDir(), prov)
+	ctx := context.Background()
+	a := &herm.Agent{ID: "agt_1", Name: "A", Metadata: map[string]string{}, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := e.store.CreateAgent(ctx, a, json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	for v := 2; v <= 3; v++ {
+		a.CurrentVersion = v
+		if err := e.store.UpdateAgent(ctx, a, json.RawMessage(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := func(prompt string) *herm.DeploymentInput {
+		i := input()
+		i.SystemPrompt = &prompt
+		return i
+	}
+	var wg sync.WaitGroup
+	got := make([]*herm.Deployment, 4)
+	for i := range got {
+		wg.Go(func() {
+			d, err := e.svc.EnsureForAgent(ctx, a.ID, "user:u1", 2, in("v2"))
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = d
+		})
+	}
+	wg.Wait()
+	d := got[0]
+	for _, o := range got {
+		if o == nil || o.ID != d.ID {
+			t.Fatalf("concurrent calls got different deployments: %v %v", d, o)
+		}
+	}
+	if d.ConfigVersion != 2 || d.AgentID != a.ID || d.UserKey != "user:u1" {
+		t.Fatalf("deployment %+v", d)
+	}
+	close(hold) // the calls are done: let the provisioning (fail) happen
+	e.waitStatus(t, d.ID, herm.DeploymentError)
+	prov.mu.Lock()
+	prov.provisionErr = nil
+	prov.mu.Unlock()
+	if _, err := e.svc.EnsureForAgent(ctx, a.ID, "user:u1", 3, in("v3")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitStatus(t, d.ID, herm.DeploymentReady)
+	if n, _, _ := prov.counts(); n != 2 {
+		t.Fatalf("provisioned %d times, want 2", n)
+	}
+
+	// Versions: 3 becomes current; 1 is recorded but not current; 2 stays.
+	if err := e.svc.PutVersion(ctx, d, 3, in("v3")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.PutVersion(ctx, d, 1, in("v1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.PutVersion(ctx, d, 2, in("not v2")); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := e.svc.Get(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.ConfigVersion != 3 || cur.SystemPrompt != "v3" {
+		t.Fatalf("current %d %q", cur.ConfigVersion, cur.SystemPrompt)
+	}
+	for v, want := range map[int]string{1: "v1", 2: "v2", 3: "v3"} {
+		dv, err := e.store.DeploymentVersion(ctx, d.ID, v)
+		if err != nil || dv.SystemPrompt != want {
+			t.Fatalf("version %d: %v %v", v, dv, err)
+		}
+	}
+}
