@@ -36,6 +36,8 @@ or --server URL and --api-key KEY; --json prints JSON for scripts):
   keys         list | create | delete
   webhooks     list | get | create | delete | deliveries
   models       list
+  agents       create | list | get | update | archive | versions   (versioned agent definitions)
+  sessions     create | list | get | update | archive | delete | send | events | confirm | interrupt
 `
 
 // cliCommand is a client command's usage; ok is false for a name that is
@@ -116,6 +118,24 @@ func cliCommand(name string) (usage string, ok bool) {
   herm webhooks deliveries <webhook_id> [--limit N] [--all]`,
 		"models": `usage:
   herm models list`,
+		"agents": `usage:
+  herm agents create --name N --model M [--instructions T] [--metadata k=v]... [-f agent.json]
+  herm agents list [--status active|archived] [--limit N] [--all]
+  herm agents get <agent_id> [--version N]
+  herm agents update <agent_id> [-f patch.json] [--name N] [--model M] [--instructions T] [--metadata k=v]...
+  herm agents archive <agent_id>
+  herm agents versions <agent_id> [--limit N] [--all]`,
+		"sessions": `usage:
+  herm sessions create --agent ID [--user ID] [--title T] [--metadata k=v]...
+  herm sessions list [--agent ID] [--user ID] [--status idle|running] [--archived false|true|any] [--limit N] [--all]
+  herm sessions get <session_id>
+  herm sessions update <session_id> [--title T] [--metadata k=v]...
+  herm sessions archive <session_id>
+  herm sessions delete <session_id>
+  herm sessions send <session_id> "text" [--no-wait]
+  herm sessions events <session_id> [--follow] [--after N]
+  herm sessions confirm <session_id> <tool_use_id> --allow|--deny [--message M]
+  herm sessions interrupt <session_id>`,
 	}[name]
 	return usage, ok
 }

@@ -117,9 +117,26 @@ func TestCLIBadUsage(t *testing.T) {
 		{cmd: "webhooks delete", noArgs: "missing arguments", bad: []string{"whk_bogus"}, want: "whk_bogus"},
 		{cmd: "webhooks deliveries", noArgs: "missing arguments", bad: []string{"whk_bogus"}, want: "whk_bogus"},
 		{cmd: "models list"},
+		{cmd: "agents create", noArgs: "--name and --model are required"},
+		{cmd: "agents list"},
+		{cmd: "agents get", noArgs: "missing arguments", bad: []string{"agt_bogus"}, want: "agt_bogus"},
+		{cmd: "agents update", noArgs: "missing arguments", bad: []string{"agt_bogus", "--name", "x"}, want: "agt_bogus"},
+		{cmd: "agents archive", noArgs: "missing arguments", bad: []string{"agt_bogus"}, want: "agt_bogus"},
+		{cmd: "agents versions", noArgs: "missing arguments", bad: []string{"agt_bogus"}, want: "agt_bogus"},
+		{cmd: "sessions create", noArgs: "--agent is required", bad: []string{"--agent", "agt_bogus"}, want: "agt_bogus"},
+		{cmd: "sessions list"},
+		{cmd: "sessions get", noArgs: "missing arguments", bad: []string{"sesn_bogus"}, want: "sesn_bogus"},
+		{cmd: "sessions update", noArgs: "missing arguments", bad: []string{"sesn_bogus", "--title", "T"}, want: "sesn_bogus"},
+		{cmd: "sessions archive", noArgs: "missing arguments", bad: []string{"sesn_bogus"}, want: "sesn_bogus"},
+		{cmd: "sessions delete", noArgs: "missing arguments", bad: []string{"sesn_bogus"}, want: "sesn_bogus"},
+		{cmd: "sessions send", noArgs: "missing arguments", bad: []string{"sesn_bogus", "hello"}, want: "sesn_bogus"},
+		{cmd: "sessions events", noArgs: "missing arguments", bad: []string{"sesn_bogus"}, want: "sesn_bogus"},
+		{cmd: "sessions events", noArgs: "missing arguments", bad: []string{"sesn_bogus", "--follow"}, want: "sesn_bogus"},
+		{cmd: "sessions confirm", noArgs: "missing arguments", bad: []string{"sesn_bogus", "evt_1", "--allow"}, want: "sesn_bogus"},
+		{cmd: "sessions interrupt", noArgs: "missing arguments", bad: []string{"sesn_bogus"}, want: "sesn_bogus"},
 	}
 	// Every subcommand the usage lists is in the table.
-	for name := range strings.FieldsSeq("deployments threads send runs events files memories skills tools mcp automations steering secrets keys webhooks models") {
+	for name := range strings.FieldsSeq("deployments threads send runs events files memories skills tools mcp automations steering secrets keys webhooks models agents sessions") {
 		usage, ok := cliCommand(name)
 		if !ok {
 			t.Fatalf("no command %s", name)

@@ -475,7 +475,7 @@ func (x *cli) dispatchAdmin(ctx context.Context, name, sub string, fs *flag.Flag
 			return []string{m.ID, m.Provider, fmt.Sprint(m.Default), fmt.Sprint(m.Demo)}
 		})
 	}
-	return usageErr{fmt.Sprintf("%s: unknown subcommand %q", name, sub), usage}
+	return x.dispatchAgents(ctx, name, sub, fs, parse)
 }
 
 // secretValue reads a secret's value from stdin (without its final

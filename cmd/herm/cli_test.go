@@ -191,6 +191,15 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"steering", "respond", "dep_1", "str_1", "maybe"}, "approve, deny or answer"},
 		{[]string{"skills", "add", "dep_1", "--name", "x"}, "exactly one of --file, --url, --path"},
 		{[]string{"tools", "set", "dep_1", "shell"}, "give --enabled or --permission"},
+		{[]string{"agents", "create", "--name", "x"}, "--name and --model are required"},
+		{[]string{"sessions", "create", "--user", "u"}, "--agent is required"},
+		{[]string{"sessions", "confirm", "sesn_1", "evt_1"}, "give --allow or --deny"},
+		{[]string{"sessions", "confirm", "sesn_1", "evt_1", "--allow", "--deny"}, "give --allow or --deny"},
+		{[]string{"sessions", "confirm", "sesn_1", "evt_1", "--allow", "--message", "m"}, "--message goes with --deny"},
+		{[]string{"sessions", "update", "sesn_1"}, "give --title or --metadata"},
+		{[]string{"sessions", "events", "sesn_1", "--after", "-5"}, "--after is a sequence"},
+		{[]string{"sessions", "send", "sesn_1"}, "missing arguments"},
+		{[]string{"agents", "get", "agt_1", "--version", "two"}, "invalid value"},
 		{[]string{"deployments", "get", "dep_1"}, "connection refused"},
 	} {
 		_, err := s.herm("", c.args...)
@@ -207,7 +216,7 @@ func TestCLIUsage(t *testing.T) {
 	if err := run(context.Background(), []string{"help"}, func(string) string { return "" }, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, cmd := range []string{"deployments", "threads", "send", "runs", "events", "files", "memories", "skills", "tools", "automations", "steering", "secrets", "keys", "webhooks"} {
+	for _, cmd := range []string{"deployments", "threads", "send", "runs", "events", "files", "memories", "skills", "tools", "automations", "steering", "secrets", "keys", "webhooks", "agents", "sessions"} {
 		if !strings.Contains(out.String(), "\n  "+cmd+" ") {
 			t.Errorf("help does not list %s:\n%s", cmd, out.String())
 		}
@@ -221,7 +230,10 @@ func TestCLIUsage(t *testing.T) {
 		"skills list", "skills get", "skills add", "skills delete", "tools list", "tools set",
 		"automations list", "automations get", "automations create", "automations update", "automations delete", "automations trigger",
 		"steering list", "steering respond", "secrets list", "secrets get", "secrets create", "secrets rotate", "secrets delete",
-		"keys list", "keys create", "keys delete", "webhooks list", "webhooks get", "webhooks create", "webhooks delete", "webhooks deliveries", "models list"} {
+		"keys list", "keys create", "keys delete", "webhooks list", "webhooks get", "webhooks create", "webhooks delete", "webhooks deliveries", "models list",
+		"agents create", "agents list", "agents get", "agents update", "agents archive", "agents versions",
+		"sessions create", "sessions list", "sessions get", "sessions update", "sessions archive", "sessions delete", "sessions send",
+		"sessions events", "sessions confirm", "sessions interrupt"} {
 		name, sub, _ := strings.Cut(c, " ")
 		args := []string{name, sub, "-h"}
 		if name == sub {

@@ -2,7 +2,9 @@
 // threads, runs, a deployment's event stream (SSE that reconnects by itself
 // with Last-Event-ID and never yields an event twice), files, memories,
 // skills, tools, MCP servers, automations, steering, secrets, API keys,
-// webhooks and models.
+// webhooks and models; and the newer generation's agents (versioned
+// definitions), their sessions and the sessions' events (an SSE stream
+// that resumes by sequence).
 //
 //	c := herm.NewClient("http://127.0.0.1:8640", os.Getenv("HERM_API_KEY"))
 //	d, err := c.Deployments.Create(ctx, herm.DeploymentCreateParams{CustomerID: "cus_1", Name: "Agent", SystemPrompt: "Be brief."})
@@ -85,6 +87,10 @@ type Client struct {
 	Webhooks *WebhookService
 	// Models lists the models the server can run.
 	Models *ModelService
+	// Agents manages agents: reusable, versioned definitions.
+	Agents *AgentService
+	// Sessions manages conversations with agents and their events.
+	Sessions *SessionService
 }
 
 // Option changes a client's settings in NewClient.
@@ -154,6 +160,8 @@ func NewClient(baseURL, apiKey string, opts ...Option) *Client {
 	c.APIKeys = &APIKeyService{c}
 	c.Webhooks = &WebhookService{c}
 	c.Models = &ModelService{c}
+	c.Agents = &AgentService{c}
+	c.Sessions = &SessionService{c}
 	return c
 }
 
