@@ -305,6 +305,9 @@ func TestSessionConfirmationAndInterrupt(t *testing.T) {
 		if use == nil || use["type"] != "agent.tool_use" || payload(use)["name"] != "write_file" {
 			t.Fatalf("%s: event_ids %v do not name the tool use: %v", c.result, ids, sessionTypes(turn))
 		}
+		if st := s.must(200, "GET", "/v1/sessions/"+sid, nil); st["status"] != "idle" || st["requiresAction"] != true {
+			t.Fatalf("%s: a waiting session %v", c.result, st)
+		}
 		if r := post(userMessage("again")["events"].([]any)[0].(map[string]any)); r.status != 409 {
 			t.Fatalf("message while waiting: %d %s", r.status, r.body)
 		}

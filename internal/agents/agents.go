@@ -225,7 +225,8 @@ func userKey(userID, sessionID string) string {
 	return "user:" + userID
 }
 
-// SessionInput is a session create or update.
+// SessionInput is a session create (UserID, Title, Metadata) or update
+// (Title, Metadata: userId is immutable).
 type SessionInput struct {
 	UserID   *string
 	Title    *string
@@ -311,17 +312,27 @@ func (s *Service) Session(ctx context.Context, id string) (*herm.Session, error)
 	return s.store.GetSession(ctx, id)
 }
 
-// SessionStatus is a session's state: running while a turn runs (queued
-// or running), else idle (also while it waits for the client).
-func (s *Service) SessionStatus(ctx context.Context, sess *herm.Session) (string, error) {
+// SessionState is what a session's thread says of it.
+type SessionState struct {
+	// Status is running while a turn runs (queued or running), else idle
+	// (also while it waits for the client: RequiresAction).
+	Status         string
+	RequiresAction bool
+	// LastActivityAt is when a message last came or went.
+	LastActivityAt time.Time
+}
+
+// State returns a session's state.
+func (s *Service) State(ctx context.Context, sess *herm.Session) (SessionState, error) {
 	t, err := s.store.GetThread(ctx, sess.DeploymentID, sess.ThreadID)
 	if err != nil {
-		return "", err
+		return SessionState{}, err
 	}
+	st := SessionState{Status: "idle", RequiresAction: t.Status == herm.ThreadWaitingOnHuman, LastActivityAt: t.LastActivityAt}
 	if t.Status == herm.ThreadRunning {
-		return "running", nil
+		st.Status = "running"
 	}
-	return "idle", nil
+	return st, nil
 }
 
 // UpdateSession changes a session's title and metadata (userId and the
@@ -330,9 +341,6 @@ func (s *Service) UpdateSession(ctx context.Context, id string, in SessionInput)
 	sess, err := s.store.GetSession(ctx, id)
 	if err != nil {
 		return nil, err
-	}
-	if in.UserID != nil && *in.UserID != sess.UserID {
-		return nil, herm.Errorf(herm.EInvalid, "userId is immutable")
 	}
 	if err := applySession(sess, in); err != nil {
 		return nil, err

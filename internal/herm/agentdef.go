@@ -35,13 +35,13 @@ const MaxAgentTools = 100
 // skills replace the whole list; secrets, features and metadata merge per
 // key (null removes a key).
 type AgentInput struct {
-	Name          *string             `json:"name,omitempty" doc:"Display name (≤ 200 chars). Required on create."`
-	Model         *string             `json:"model,omitempty" doc:"provider/model, e.g. anthropic/claude-sonnet-4.5. Required on create."`
-	Instructions  *string             `json:"instructions,omitempty" doc:"The agent's system instructions (≤ 100,000 chars; absent or empty: \"You are a helpful assistant.\")."`
-	Tools         *[]AgentTool        `json:"tools,omitempty" doc:"Toolsets and custom tools (≤ 100 entries); replaces the whole list on update. Without an agent_toolset entry the agent has no built-in tools; an MCP server's tools are offered only through the mcp_toolset entry that names it."`
-	MCPServers    *[]AgentMCPServer   `json:"mcpServers,omitempty" doc:"≤ 20 MCP servers with unique names, each used by exactly one mcp_toolset entry of tools; replaces the whole list on update."`
-	Skills        *[]SkillInput       `json:"skills,omitempty" doc:"≤ 20 configured skills with unique names, source inline or url (a url skill is fetched when the version is made and kept as it was then); replaces the whole list on update."`
-	Sandbox       *AgentSandbox       `json:"sandbox,omitempty" doc:"The sandbox of each user's workspace; replaced whole on update."`
+	Name          *string             `null:"no" json:"name,omitempty" doc:"Display name (≤ 200 chars). Required on create."`
+	Model         *string             `null:"no" json:"model,omitempty" doc:"provider/model, e.g. anthropic/claude-sonnet-4.5. Required on create."`
+	Instructions  *string             `null:"no" json:"instructions,omitempty" doc:"The agent's system instructions (≤ 100,000 chars; absent or empty: \"You are a helpful assistant.\")."`
+	Tools         *[]AgentTool        `null:"no" json:"tools,omitempty" doc:"Toolsets and custom tools (≤ 100 entries); replaces the whole list on update. Without an agent_toolset entry the agent has no built-in tools; an MCP server's tools are offered only through the mcp_toolset entry that names it."`
+	MCPServers    *[]AgentMCPServer   `null:"no" json:"mcpServers,omitempty" doc:"≤ 20 MCP servers with unique names, each used by exactly one mcp_toolset entry of tools; replaces the whole list on update."`
+	Skills        *[]AgentSkill       `null:"no" json:"skills,omitempty" doc:"≤ 20 configured skills with unique names, source inline or url (a url skill is fetched when the version is made and kept as it was then); replaces the whole list on update."`
+	Sandbox       *AgentSandbox       `null:"no" json:"sandbox,omitempty" doc:"The sandbox of each user's workspace; replaced whole on update."`
 	Secrets       map[string]*string  `json:"secrets,omitempty" doc:"ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key."`
 	Features      map[string]*bool    `json:"features,omitempty" doc:"memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default."`
 	ModelSettings *AgentModelSettings `json:"modelSettings,omitempty" doc:"Replaced whole on update (null resets to the provider's defaults)."`
@@ -111,6 +111,18 @@ type PermissionPolicy struct {
 
 // OpenAPIRequired: type.
 func (PermissionPolicy) OpenAPIRequired() []string { return []string{"type"} }
+
+// AgentSkill is a configured skill of an agent: inline, or fetched from a
+// URL when the version is made (Content then holds what was fetched).
+type AgentSkill struct {
+	Name    string `json:"name"`
+	Source  string `json:"source" enum:"inline,url"`
+	Content string `json:"content,omitempty" doc:"The SKILL.md (inline: required; url: what was fetched, in responses)."`
+	URL     string `json:"url,omitempty"`
+}
+
+// OpenAPIRequired: name and source.
+func (AgentSkill) OpenAPIRequired() []string { return []string{"name", "source"} }
 
 // AgentMCPServer is a remote MCP server of an agent.
 type AgentMCPServer struct {
@@ -184,7 +196,7 @@ type AgentDefinition struct {
 	Instructions  string              `json:"instructions"`
 	Tools         []AgentTool         `json:"tools"`
 	MCPServers    []AgentMCPServer    `json:"mcpServers"`
-	Skills        []SkillInput        `json:"skills"`
+	Skills        []AgentSkill        `json:"skills"`
 	Sandbox       AgentSandbox        `json:"sandbox"`
 	Secrets       map[string]string   `json:"secrets"`
 	Features      AgentFeatures       `json:"features"`
@@ -311,7 +323,7 @@ func ApplyAgentInput(ctx context.Context, def *AgentDefinition, meta map[string]
 		return nil, nil, err
 	}
 	if in.Skills != nil {
-		d.Skills = make([]SkillInput, len(*in.Skills))
+		d.Skills = make([]AgentSkill, len(*in.Skills))
 		for i, s := range *in.Skills {
 			field := fmt.Sprintf("skills[%d]", i)
 			switch s.Source {
@@ -327,7 +339,7 @@ func ApplyAgentInput(ctx context.Context, def *AgentDefinition, meta map[string]
 			case SkillFile:
 				return nil, nil, invalid("%s.source file is not available for agents (each user's workspace starts empty); use inline or url", field)
 			}
-			d.Skills[i] = SkillInput{Name: s.Name, Source: s.Source, Content: s.Content, URL: s.URL, Path: s.Path}
+			d.Skills[i] = s
 		}
 	}
 	if len(d.Tools) > MaxAgentTools {
@@ -478,11 +490,12 @@ func (d *AgentDefinition) DeploymentInput(customerID string, builtins ToolNames)
 	}
 	skills := make([]SkillInput, 0, len(d.Skills))
 	for _, s := range d.Skills {
+		in := SkillInput{Name: s.Name, Source: s.Source, Content: s.Content, URL: s.URL}
 		if s.Source == SkillURL && s.Content != "" {
 			// As fetched when the version was made.
-			s = SkillInput{Name: s.Name, Source: SkillInline, Content: s.Content}
+			in = SkillInput{Name: s.Name, Source: SkillInline, Content: s.Content}
 		}
-		skills = append(skills, s)
+		skills = append(skills, in)
 	}
 	in.Skills = &skills
 	var custom []CustomTool

@@ -36,7 +36,7 @@ type Agent struct {
 	Instructions  string                   `json:"instructions"`
 	Tools         []herm.AgentTool         `json:"tools"`
 	MCPServers    []herm.AgentMCPServer    `json:"mcpServers"`
-	Skills        []herm.SkillInput        `json:"skills"`
+	Skills        []herm.AgentSkill        `json:"skills"`
 	Sandbox       herm.AgentSandbox        `json:"sandbox"`
 	Secrets       map[string]string        `json:"secrets" doc:"ENV_NAME → sec_... references (never values)."`
 	Features      herm.AgentFeatures       `json:"features"`
@@ -180,16 +180,18 @@ func (s *Server) listAgentVersions(w http.ResponseWriter, r *http.Request) error
 
 // Session is one conversation with an agent.
 type Session struct {
-	ID           string            `json:"id"`
-	AgentID      string            `json:"agentId"`
-	AgentVersion int               `json:"agentVersion" doc:"The agent version the session is pinned to (its agent's current version when it was created)."`
-	UserID       *string           `json:"userId" doc:"The caller's end-user id: the sessions of one agentId + userId share memory and learned skills; null: the session's memory is its own."`
-	Title        string            `json:"title"`
-	Metadata     map[string]string `json:"metadata"`
-	Status       string            `json:"status" enum:"idle,running" doc:"running while a turn runs; idle otherwise (also while it waits for the client: see session.status_idle's stop_reason)."`
-	ArchivedAt   *time.Time        `json:"archivedAt"`
-	CreatedAt    time.Time         `json:"createdAt"`
-	UpdatedAt    time.Time         `json:"updatedAt"`
+	ID             string            `json:"id"`
+	AgentID        string            `json:"agentId"`
+	AgentVersion   int               `json:"agentVersion" doc:"The agent version the session is pinned to (its agent's current version when it was created)."`
+	UserID         *string           `json:"userId" doc:"The caller's end-user id: the sessions of one agentId + userId share memory and learned skills; null: the session's memory is its own."`
+	Title          string            `json:"title"`
+	Metadata       map[string]string `json:"metadata"`
+	Status         string            `json:"status" enum:"idle,running" doc:"running while a turn runs; idle otherwise (also while it waits for the client: requiresAction)."`
+	RequiresAction bool              `json:"requiresAction" doc:"true while the turn waits for the client: tool uses to confirm or custom tool uses to answer (the event_ids of the last session.status_idle)."`
+	LastActivityAt time.Time         `json:"lastActivityAt" doc:"When a message of the session last came or went."`
+	ArchivedAt     *time.Time        `json:"archivedAt"`
+	CreatedAt      time.Time         `json:"createdAt"`
+	UpdatedAt      time.Time         `json:"updatedAt"`
 }
 
 // SessionWithMessages is a session with its message history.
@@ -207,13 +209,14 @@ type SessionMessage struct {
 }
 
 func (s *Server) toSession(r *http.Request, sess *herm.Session) (Session, error) {
-	st, err := s.agents.SessionStatus(r.Context(), sess)
+	st, err := s.agents.State(r.Context(), sess)
 	if err != nil {
 		return Session{}, err
 	}
 	out := Session{
 		ID: sess.ID, AgentID: sess.AgentID, AgentVersion: sess.AgentVersion, Title: sess.Title, Metadata: sess.Metadata,
-		Status: st, ArchivedAt: sess.ArchivedAt, CreatedAt: sess.CreatedAt, UpdatedAt: sess.UpdatedAt,
+		Status: st.Status, RequiresAction: st.RequiresAction, LastActivityAt: st.LastActivityAt,
+		ArchivedAt: sess.ArchivedAt, CreatedAt: sess.CreatedAt, UpdatedAt: sess.UpdatedAt,
 	}
 	if sess.UserID != "" {
 		u := sess.UserID
@@ -390,7 +393,7 @@ func (SendSessionEventsRequest) OpenAPIRequired() []string { return []string{"ev
 type UserEventInput struct {
 	Type            string             `json:"type" enum:"user.message,user.steer,user.interrupt,user.tool_confirmation,user.custom_tool_result" doc:"user.message starts a turn (409 while one runs or waits); user.steer adds text to the running turn (409 when idle or waiting); user.interrupt ends the active turn (nothing when idle); user.tool_confirmation allows or denies a tool use waiting for it; user.custom_tool_result answers a custom tool use (the turn resumes once every pending one is answered)."`
 	Content         []agents.TextBlock `json:"content,omitempty" doc:"user.message and user.custom_tool_result: 1–100 text blocks of ≤ 20,000 characters."`
-	Message         string             `json:"message,omitempty" doc:"user.steer: the text (required); user.interrupt: a note (optional)."`
+	Message         string             `json:"message,omitempty" doc:"user.steer: the text (required); user.interrupt: a note for your own records (optional; not stored)."`
 	ToolUseID       string             `json:"tool_use_id,omitempty" doc:"user.tool_confirmation: the id of the agent.tool_use or agent.mcp_tool_use event."`
 	Result          string             `json:"result,omitempty" enum:"allow,deny" doc:"user.tool_confirmation."`
 	DenyMessage     string             `json:"deny_message,omitempty" doc:"user.tool_confirmation with deny: told to the model."`

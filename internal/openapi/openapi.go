@@ -30,6 +30,8 @@
 //	doc:"…"       the property's description
 //	enum:"a,b,c"  the allowed values (of the items, for a slice)
 //	example:"…"   an example value: the text itself for strings, JSON otherwise
+//	null:"no"     a pointer field that is not nullable (the pointer only
+//	              tells an absent field from one with a value)
 //
 // A named type's schema is called by its Go name: generic instances drop
 // their type arguments' package paths (List[pkg.Thing] is ListThing), and

@@ -86,6 +86,8 @@ type Pointers struct {
 	Obj  *Inner     `json:"obj" doc:"An inner thing."`
 	List *[]string  `json:"list"`
 	E    *string    `json:"e" enum:"a,b"`
+	N    *string    `json:"n,omitempty" null:"no"`
+	NObj *Inner     `json:"nobj,omitempty" null:"no"`
 }
 
 type Inner struct {
@@ -95,6 +97,8 @@ type Inner struct {
 func TestNullablePointers(t *testing.T) {
 	p := dig(t, schemasOf(t, Pointers{}), "Pointers", "properties")
 	wantEqual(t, "s.type", dig(t, p, "s", "type"), []any{"string", "null"})
+	wantEqual(t, "n.type", dig(t, p, "n", "type"), "string")
+	wantEqual(t, "nobj.$ref", dig(t, p, "nobj", "$ref"), "#/components/schemas/Inner")
 	wantEqual(t, "i.type", dig(t, p, "i", "type"), []any{"integer", "null"})
 	wantEqual(t, "pp.type", dig(t, p, "pp", "type"), []any{"boolean", "null"})
 	wantEqual(t, "t.type", dig(t, p, "t", "type"), []any{"string", "null"})

@@ -291,6 +291,9 @@ func (g *generator) fieldSchema(f field, input bool) (*schema, error) {
 		s.typ, s.format, s.minimum = "string", "", nil
 	}
 	s.description = f.tag.Get("doc")
+	if f.tag.Get("null") == "no" {
+		s.nullable = false // a pointer that tells absent from a value
+	}
 	if tag, ok := f.tag.Lookup("enum"); ok {
 		target := s
 		if s.typ == "array" && s.items != nil {

@@ -67,7 +67,7 @@ type Agent struct {
 	Instructions string           `json:"instructions"`
 	Tools        []AgentTool      `json:"tools"`
 	MCPServers   []AgentMCPServer `json:"mcpServers"`
-	Skills       []SkillParams    `json:"skills"`
+	Skills       []AgentSkill     `json:"skills"`
 	Sandbox      AgentSandbox     `json:"sandbox"`
 	// Secrets are ENV_NAME → sec_... references (never values).
 	Secrets  map[string]string `json:"secrets"`
@@ -181,7 +181,7 @@ type AgentCreateParams struct {
 	Instructions  string              `json:"instructions,omitempty"`
 	Tools         []AgentTool         `json:"tools,omitempty"`
 	MCPServers    []AgentMCPServer    `json:"mcpServers,omitempty"`
-	Skills        []SkillParams       `json:"skills,omitempty"` // inline or url
+	Skills        []AgentSkill        `json:"skills,omitempty"`
 	Sandbox       *AgentSandbox       `json:"sandbox,omitempty"`
 	Secrets       map[string]string   `json:"secrets,omitempty"`
 	Features      map[string]bool     `json:"features,omitempty"` // memory, filesystemWebhooks
@@ -201,7 +201,7 @@ type AgentUpdateParams struct {
 	Instructions  *string             `json:"instructions,omitempty"`
 	Tools         *[]AgentTool        `json:"tools,omitempty"`
 	MCPServers    *[]AgentMCPServer   `json:"mcpServers,omitempty"`
-	Skills        *[]SkillParams      `json:"skills,omitempty"`
+	Skills        *[]AgentSkill       `json:"skills,omitempty"`
 	Sandbox       *AgentSandbox       `json:"sandbox,omitempty"`
 	Secrets       map[string]*string  `json:"secrets,omitempty"`
 	Features      map[string]*bool    `json:"features,omitempty"`
@@ -317,4 +317,14 @@ func (s *AgentService) AllVersions(ctx context.Context, id string, p ListParams)
 		p.Cursor = cursor
 		return s.Versions(ctx, id, p)
 	})
+}
+
+// AgentSkill is a configured skill of an agent: inline (Content), or
+// fetched from URL when the version is made (Content then holds what was
+// fetched, in responses).
+type AgentSkill struct {
+	Name    string `json:"name"`
+	Source  string `json:"source"` // inline or url
+	Content string `json:"content,omitempty"`
+	URL     string `json:"url,omitempty"`
 }

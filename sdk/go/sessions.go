@@ -31,12 +31,14 @@ type Session struct {
 	Title    string            `json:"title"`
 	Metadata map[string]string `json:"metadata"`
 	// Status is running while a turn runs, else idle; a turn waiting for
-	// the client is idle too (its session.status_idle event's stop reason
-	// is requires_action).
-	Status     string     `json:"status"`
-	ArchivedAt *time.Time `json:"archivedAt"`
-	CreatedAt  time.Time  `json:"createdAt"`
-	UpdatedAt  time.Time  `json:"updatedAt"`
+	// the client is idle too, with RequiresAction (its session.status_idle
+	// event's stop reason is requires_action).
+	Status         string     `json:"status"`
+	RequiresAction bool       `json:"requiresAction"`
+	LastActivityAt time.Time  `json:"lastActivityAt"`
+	ArchivedAt     *time.Time `json:"archivedAt"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
 }
 
 // SessionWithMessages is a session with its message history, oldest

@@ -36,7 +36,7 @@ export interface Agent {
   instructions: string;
   tools: AgentTool[];
   mcpServers: AgentMCPServer[];
-  skills: SkillInput[];
+  skills: AgentSkill[];
   sandbox: AgentSandbox;
   /** ENV_NAME → sec_... references (never values). */
   secrets: { [key: string]: string };
@@ -139,6 +139,14 @@ export interface AgentSandbox {
   type?: string;
   resources?: AgentResources | null;
   network?: AgentNetwork | null;
+}
+
+export interface AgentSkill {
+  name: string;
+  source: "inline" | "url";
+  /** The SKILL.md (inline: required; url: what was fetched, in responses). */
+  content?: string;
+  url?: string;
 }
 
 export interface AgentThinkingPayload {
@@ -290,19 +298,19 @@ export interface CreateAPIKeyRequest {
 
 export interface CreateAgentRequest {
   /** Display name (≤ 200 chars). Required on create. */
-  name: string | null;
+  name: string;
   /** provider/model, e.g. anthropic/claude-sonnet-4.5. Required on create. */
-  model: string | null;
+  model: string;
   /** The agent's system instructions (≤ 100,000 chars; absent or empty: "You are a helpful assistant."). */
-  instructions?: string | null;
+  instructions?: string;
   /** Toolsets and custom tools (≤ 100 entries); replaces the whole list on update. Without an agent_toolset entry the agent has no built-in tools; an MCP server's tools are offered only through the mcp_toolset entry that names it. */
-  tools?: AgentTool[] | null;
+  tools?: AgentTool[];
   /** ≤ 20 MCP servers with unique names, each used by exactly one mcp_toolset entry of tools; replaces the whole list on update. */
-  mcpServers?: AgentMCPServer[] | null;
+  mcpServers?: AgentMCPServer[];
   /** ≤ 20 configured skills with unique names, source inline or url (a url skill is fetched when the version is made and kept as it was then); replaces the whole list on update. */
-  skills?: SkillInput[] | null;
+  skills?: AgentSkill[];
   /** The sandbox of each user's workspace; replaced whole on update. */
-  sandbox?: AgentSandbox | null;
+  sandbox?: AgentSandbox;
   /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
   /** memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default. */
@@ -993,8 +1001,12 @@ export interface Session {
   userId: string | null;
   title: string;
   metadata: { [key: string]: string };
-  /** running while a turn runs; idle otherwise (also while it waits for the client: see session.status_idle's stop_reason). */
+  /** running while a turn runs; idle otherwise (also while it waits for the client: requiresAction). */
   status: "idle" | "running";
+  /** true while the turn waits for the client: tool uses to confirm or custom tool uses to answer (the event_ids of the last session.status_idle). */
+  requiresAction: boolean;
+  /** When a message of the session last came or went. */
+  lastActivityAt: string;
   archivedAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -1060,8 +1072,12 @@ export interface SessionWithMessages {
   userId: string | null;
   title: string;
   metadata: { [key: string]: string };
-  /** running while a turn runs; idle otherwise (also while it waits for the client: see session.status_idle's stop_reason). */
+  /** running while a turn runs; idle otherwise (also while it waits for the client: requiresAction). */
   status: "idle" | "running";
+  /** true while the turn waits for the client: tool uses to confirm or custom tool uses to answer (the event_ids of the last session.status_idle). */
+  requiresAction: boolean;
+  /** When a message of the session last came or went. */
+  lastActivityAt: string;
   archivedAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -1397,19 +1413,19 @@ export interface TurnAbandonedEvent {
 
 export interface UpdateAgentRequest {
   /** Display name (≤ 200 chars). Required on create. */
-  name?: string | null;
+  name?: string;
   /** provider/model, e.g. anthropic/claude-sonnet-4.5. Required on create. */
-  model?: string | null;
+  model?: string;
   /** The agent's system instructions (≤ 100,000 chars; absent or empty: "You are a helpful assistant."). */
-  instructions?: string | null;
+  instructions?: string;
   /** Toolsets and custom tools (≤ 100 entries); replaces the whole list on update. Without an agent_toolset entry the agent has no built-in tools; an MCP server's tools are offered only through the mcp_toolset entry that names it. */
-  tools?: AgentTool[] | null;
+  tools?: AgentTool[];
   /** ≤ 20 MCP servers with unique names, each used by exactly one mcp_toolset entry of tools; replaces the whole list on update. */
-  mcpServers?: AgentMCPServer[] | null;
+  mcpServers?: AgentMCPServer[];
   /** ≤ 20 configured skills with unique names, source inline or url (a url skill is fetched when the version is made and kept as it was then); replaces the whole list on update. */
-  skills?: SkillInput[] | null;
+  skills?: AgentSkill[];
   /** The sandbox of each user's workspace; replaced whole on update. */
-  sandbox?: AgentSandbox | null;
+  sandbox?: AgentSandbox;
   /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
   /** memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default. */
@@ -1536,7 +1552,7 @@ export interface UserEventInput {
   type: "user.message" | "user.steer" | "user.interrupt" | "user.tool_confirmation" | "user.custom_tool_result";
   /** user.message and user.custom_tool_result: 1–100 text blocks of ≤ 20,000 characters. */
   content?: TextBlock[];
-  /** user.steer: the text (required); user.interrupt: a note (optional). */
+  /** user.steer: the text (required); user.interrupt: a note for your own records (optional; not stored). */
   message?: string;
   /** user.tool_confirmation: the id of the agent.tool_use or agent.mcp_tool_use event. */
   tool_use_id?: string;
