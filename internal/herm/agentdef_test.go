@@ -123,7 +123,7 @@ func TestAgentInputErrors(t *testing.T) {
 		`{"name": "x", "model": "demo/demo", "tools": [{"type": "toolbox"}]}`:                                                                        "agent_toolset, mcp_toolset or custom",
 		`{"name": "x", "model": "demo/demo", "features": {"dreaming": true}}`:                                                                        "not available",
 		`{"name": "x", "model": "demo/demo", "features": {"steering": true}}`:                                                                        "not a feature of agents",
-		`{"name": "x", "model": "demo/demo", "skills": [{"name": "a", "source": "file"}]}`:                                              "source file",
+		`{"name": "x", "model": "demo/demo", "skills": [{"name": "a", "source": "file"}]}`:                                                           "source file",
 		`{"name": "x", "model": "demo/demo", "secrets": {"K": "sec_theirs"}}`:                                                                        "sec_theirs",
 		`{"name": "x", "model": "nope/model"}`: "nope",
 	} {

@@ -78,7 +78,14 @@ type AgentMessagePayload struct {
 	Type    string             `json:"type" enum:"agent.message"`
 	Delta   bool               `json:"delta"`
 	Content []agents.TextBlock `json:"content"`
+	attemptField
 	subagentField
+}
+
+// attemptField numbers a model turn's chunks.
+type attemptField struct {
+	Turn    int `json:"turn,omitempty" doc:"The model call's ordinal in the turn's run, from 1 (chunks; and the whole message)."`
+	Attempt int `json:"attempt,omitempty" doc:"Chunks: 1, then +1 each time the model call is redone (after a crash or a failed stream): a chunk of a higher attempt of the same turn voids the chunks of the lower ones."`
 }
 
 // AgentThinkingPayload: a chunk of the model's reasoning, where the
@@ -86,6 +93,7 @@ type AgentMessagePayload struct {
 type AgentThinkingPayload struct {
 	Type     string `json:"type" enum:"agent.thinking"`
 	Thinking string `json:"thinking"`
+	attemptField
 	subagentField
 }
 
@@ -291,10 +299,13 @@ func (p *projector) project(ctx context.Context, e *herm.Event) sessionEvent {
 		Output        json.RawMessage `json:"output"`
 		ToolCallIDs   []string        `json:"tool_call_ids"`
 		Subagent      *int            `json:"subagent"`
+		Turn          int             `json:"turn"`
+		Attempt       int             `json:"attempt"`
 		RequiresInput bool            `json:"requires_action"`
 	}
 	_ = json.Unmarshal(e.Data, &d)
 	sub := subagentField{Subagent: d.Subagent}
+	try := attemptField{Turn: d.Turn, Attempt: d.Attempt}
 	input := d.Arguments
 	if len(input) == 0 {
 		input = json.RawMessage(`{}`)
@@ -305,12 +316,12 @@ func (p *projector) project(ctx context.Context, e *herm.Event) sessionEvent {
 		if d.Role == herm.RoleUser {
 			payload = UserMessagePayload{Type: "user.message", Content: text(d.Content)}
 		} else {
-			payload = AgentMessagePayload{Type: "agent.message", Delta: false, Content: text(d.Content), subagentField: sub}
+			payload = AgentMessagePayload{Type: "agent.message", Delta: false, Content: text(d.Content), attemptField: attemptField{Turn: d.Turn}, subagentField: sub}
 		}
 	case herm.EventToken:
-		payload = AgentMessagePayload{Type: "agent.message", Delta: true, Content: text(d.Delta), subagentField: sub}
+		payload = AgentMessagePayload{Type: "agent.message", Delta: true, Content: text(d.Delta), attemptField: try, subagentField: sub}
 	case herm.EventReasoning:
-		payload = AgentThinkingPayload{Type: "agent.thinking", Thinking: d.Delta, subagentField: sub}
+		payload = AgentThinkingPayload{Type: "agent.thinking", Thinking: d.Delta, attemptField: try, subagentField: sub}
 	case herm.EventToolCall:
 		switch d.Origin {
 		case "builtin", "":

@@ -326,16 +326,24 @@ type (
 	// it streams (Delta true), then the whole message (Delta false), which
 	// supersedes them.
 	AgentMessagePayload struct {
-		Type     string      `json:"type"`
-		Delta    bool        `json:"delta"`
-		Content  []TextBlock `json:"content"`
-		Subagent *int        `json:"subagent,omitempty"`
+		Type    string      `json:"type"`
+		Delta   bool        `json:"delta"`
+		Content []TextBlock `json:"content"`
+		// Turn is the model call's ordinal in its run; Attempt (chunks
+		// only) starts at 1 and grows when the call is redone after a
+		// crash: a chunk of a higher attempt of the same turn voids the
+		// chunks of the lower ones.
+		Turn     int  `json:"turn,omitempty"`
+		Attempt  int  `json:"attempt,omitempty"`
+		Subagent *int `json:"subagent,omitempty"`
 	}
 	// AgentThinkingPayload (agent.thinking): a chunk of the model's
 	// reasoning, where the provider exposes it.
 	AgentThinkingPayload struct {
 		Type     string `json:"type"`
 		Thinking string `json:"thinking"`
+		Turn     int    `json:"turn,omitempty"`
+		Attempt  int    `json:"attempt,omitempty"`
 		Subagent *int   `json:"subagent,omitempty"`
 	}
 	// AgentToolUsePayload (agent.tool_use): the agent calls a built-in tool.

@@ -99,6 +99,10 @@ export interface AgentMessagePayload {
   type: "agent.message";
   delta: boolean;
   content: TextBlock[];
+  /** The model call's ordinal in the turn's run, from 1 (chunks; and the whole message). */
+  turn?: number;
+  /** Chunks: 1, then +1 each time the model call is redone (after a crash or a failed stream): a chunk of a higher attempt of the same turn voids the chunks of the lower ones. */
+  attempt?: number;
   /** The subagent's task number, on a subagent's events only. */
   subagent?: number | null;
 }
@@ -152,6 +156,10 @@ export interface AgentSkill {
 export interface AgentThinkingPayload {
   type: "agent.thinking";
   thinking: string;
+  /** The model call's ordinal in the turn's run, from 1 (chunks; and the whole message). */
+  turn?: number;
+  /** Chunks: 1, then +1 each time the model call is redone (after a crash or a failed stream): a chunk of a higher attempt of the same turn voids the chunks of the lower ones. */
+  attempt?: number;
   /** The subagent's task number, on a subagent's events only. */
   subagent?: number | null;
 }
