@@ -53,6 +53,12 @@ export interface Agent {
   archivedAt: string | null;
 }
 
+export interface AgentCustomToolUsePayload {
+  type: "agent.custom_tool_use";
+  name: string;
+  input: unknown;
+}
+
 export interface AgentFeatures {
   memory: boolean;
   filesystemWebhooks: boolean;
@@ -66,6 +72,35 @@ export interface AgentMCPServer {
   url: string;
   /** Headers sent with each request; values may hold ${ENV_NAME}, filled on the server from the agent's secret of that name (the secret's allowed_hosts must allow the server's host). */
   headers?: { [key: string]: string };
+}
+
+export interface AgentMCPToolResultPayload {
+  type: "agent.mcp_tool_result";
+  /** The id of the tool use event. */
+  tool_use_id: string;
+  /** The result (a preview when it was truncated), secret values redacted. */
+  content: TextBlock[];
+  is_error: boolean;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+}
+
+export interface AgentMCPToolUsePayload {
+  type: "agent.mcp_tool_use";
+  /** The tool's name on its server. */
+  name: string;
+  mcp_server_name: string;
+  input: unknown;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+}
+
+export interface AgentMessagePayload {
+  type: "agent.message";
+  delta: boolean;
+  content: TextBlock[];
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
 }
 
 export interface AgentModelSettings {
@@ -106,6 +141,13 @@ export interface AgentSandbox {
   network?: AgentNetwork | null;
 }
 
+export interface AgentThinkingPayload {
+  type: "agent.thinking";
+  thinking: string;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+}
+
 export interface AgentTool {
   /** agent_toolset: the built-in tools; mcp_toolset: the tools of the MCP server mcpServerName; custom: a tool the client implements (name, description, input_schema), answered with a user.custom_tool_result event. */
   type: "agent_toolset" | "mcp_toolset" | "custom";
@@ -129,6 +171,26 @@ export interface AgentToolConfig {
   /** false: the model is not offered the tool (default true). */
   enabled?: boolean | null;
   permissionPolicy?: PermissionPolicy | null;
+}
+
+export interface AgentToolResultPayload {
+  type: "agent.tool_result";
+  /** The id of the tool use event. */
+  tool_use_id: string;
+  /** The result (a preview when it was truncated), secret values redacted. */
+  content: TextBlock[];
+  is_error: boolean;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
+}
+
+export interface AgentToolUsePayload {
+  type: "agent.tool_use";
+  name: string;
+  /** The call's input (a JSON object). */
+  input: unknown;
+  /** The subagent's task number, on a subagent's events only. */
+  subagent?: number | null;
 }
 
 export interface Attachment {
@@ -213,6 +275,10 @@ export interface CompactionEvent {
   tokens_before: number;
   tokens_after: number;
   summary: string;
+}
+
+export interface ContextCompactedPayload {
+  type: "agent.thread_context_compacted";
 }
 
 export interface CreateAPIKeyRequest {
@@ -934,9 +1000,33 @@ export interface Session {
   updatedAt: string;
 }
 
+export interface SessionError {
+  type: "warning" | "custom_tool_timeout";
+  message: string;
+}
+
+export interface SessionErrorPayload {
+  type: "session.error";
+  error: SessionError;
+}
+
+export interface SessionEvent {
+  /** The event's id (evt_...): tool uses are named by it (tool_use_id, custom_tool_use_id, event_ids). */
+  id: string;
+  /** A copy of payload.type. */
+  type: string;
+  sessionId: string;
+  /** Per session, from 1, grows by exactly one per event: the SSE id, for Last-Event-ID, and the list's cursor. */
+  sequence: number;
+  status: "complete";
+  payload: SessionPayload;
+  processedAt: string | null;
+  createdAt: string;
+}
+
 export interface SessionEventList {
   /** Events, oldest first. */
-  data: unknown[];
+  data: SessionEvent[];
   /** The last event's sequence when more follow (pass it as cursor), null at the end. */
   nextCursor: string | null;
 }
@@ -946,6 +1036,19 @@ export interface SessionMessage {
   role: "user" | "agent";
   content: TextBlock[];
   createdAt: string;
+}
+
+export type SessionPayload = UserMessagePayload | AgentMessagePayload | AgentThinkingPayload | AgentToolUsePayload | AgentMCPToolUsePayload | AgentCustomToolUsePayload | AgentToolResultPayload | AgentMCPToolResultPayload | UserCustomToolResultPayload | UserToolConfirmationPayload | ContextCompactedPayload | SessionErrorPayload | SessionStatusRunningPayload | SessionStatusIdlePayload;
+
+export interface SessionStatusIdlePayload {
+  type: "session.status_idle";
+  stop_reason: StopReason;
+  /** end_turn of a user.message with an outputSchema: the typed result, JSON valid against it. */
+  output?: unknown;
+}
+
+export interface SessionStatusRunningPayload {
+  type: "session.status_running";
 }
 
 export interface SessionWithMessages {
@@ -1096,6 +1199,15 @@ export interface SteeringResolvedEvent {
   decision: "approve" | "deny" | "answer" | "timeout";
   /** The human's message (empty when none). */
   message: string;
+}
+
+export interface StopReason {
+  /** end_turn: the agent answered; requires_action: tool uses wait for the client (event_ids); error: the turn failed (message); interrupted: a user.interrupt ended it; max_steps: the turn hit the server's step limit. */
+  type: "end_turn" | "requires_action" | "error" | "interrupted" | "max_steps";
+  /** requires_action: the ids of the agent.tool_use / agent.mcp_tool_use events to confirm (user.tool_confirmation) and agent.custom_tool_use events to answer (user.custom_tool_result). */
+  event_ids?: string[];
+  /** error: what went wrong. */
+  message?: string;
 }
 
 export interface StreamToken {
@@ -1412,6 +1524,13 @@ export interface UsageEvent {
   purpose?: "compaction" | "subagent" | null;
 }
 
+export interface UserCustomToolResultPayload {
+  type: "user.custom_tool_result";
+  custom_tool_use_id: string;
+  content: TextBlock[];
+  is_error: boolean;
+}
+
 export interface UserEventInput {
   /** user.message starts a turn (409 while one runs or waits); user.steer adds text to the running turn (409 when idle or waiting); user.interrupt ends the active turn (nothing when idle); user.tool_confirmation allows or denies a tool use waiting for it; user.custom_tool_result answers a custom tool use (the turn resumes once every pending one is answered). */
   type: "user.message" | "user.steer" | "user.interrupt" | "user.tool_confirmation" | "user.custom_tool_result";
@@ -1429,6 +1548,18 @@ export interface UserEventInput {
   custom_tool_use_id?: string;
   /** user.message: a JSON Schema the turn's final answer must be valid against (the typed result is the output of its session.status_idle). */
   outputSchema?: unknown;
+}
+
+export interface UserMessagePayload {
+  type: "user.message";
+  content: TextBlock[];
+}
+
+export interface UserToolConfirmationPayload {
+  type: "user.tool_confirmation";
+  tool_use_id: string;
+  result: "allow" | "deny";
+  deny_message?: string;
 }
 
 export interface WarningEvent {
