@@ -1,7 +1,7 @@
 import { HermError } from "./error.js";
-import { Transport, requireObject, requireString, type RequestOptions, type CallSpec, type Method } from "./core.js";
-import { PagePromise, type Page } from "./pagination.js";
-import { EventStream, type EventStreamOptions, type HermEvent } from "./stream.js";
+import { Transport, describe, requireObject, requireString, type RequestOptions, type CallSpec, type Method } from "./core.js";
+import { PagePromise, type AnyPage, type CamelPage, type CursorField, type Page } from "./pagination.js";
+import { EventStream, SessionEventStream, type EventStreamOptions, type HermEvent, type HermSessionEvent, type SessionEventStreamOptions } from "./stream.js";
 import type * as S from "./generated/openapi.js";
 
 /** A request body: the API's request schema, as generated from api/openapi.yaml. */
@@ -44,14 +44,20 @@ abstract class Resource {
     return this.t.call<T, M>(spec);
   }
 
-  protected paged<T, P extends Page<T> = Page<T>>(path: CallSpec<"GET">["path"], params: Record<string, string>, query: Record<string, unknown> | undefined, options: RequestOptions | undefined, cursorParam = "cursor"): PagePromise<T, P> {
+  protected paged<T, P extends AnyPage<T> = Page<T>>(path: CallSpec<"GET">["path"], params: Record<string, string>, query: Record<string, unknown> | undefined, options: RequestOptions | undefined, cursorParam = "cursor", cursorField: CursorField = "next_cursor"): PagePromise<T, P> {
     if (query !== undefined) requireObject("list parameters", query);
     const { [cursorParam]: start, ...rest } = (query ?? {}) as Record<string, unknown>;
     if (start !== undefined && start !== null && typeof start !== "string") throw new TypeError(`herm: ${cursorParam} must be a string`);
     return new PagePromise<T, P>(
       (cursor) => this.t.call<P, "GET">({ method: "GET", path, params, query: { ...rest, [cursorParam]: cursor }, options }),
       (start as string | null | undefined) ?? undefined,
+      cursorField,
     );
+  }
+
+  /** A list of the newer API generation (agents, sessions): `{data, nextCursor}` pages. */
+  protected camelPaged<T>(path: CallSpec<"GET">["path"], params: Record<string, string>, query: Record<string, unknown> | undefined, options: RequestOptions | undefined): PagePromise<T, CamelPage<T>> {
+    return this.paged<T, CamelPage<T>>(path, params, query, options, "cursor", "nextCursor");
   }
 }
 
@@ -475,6 +481,232 @@ export class Models extends Resource {
   }
 }
 
+// ---------------------------------------------------------------------------
+// The newer API generation: agents, sessions and session events (camelCase
+// fields; lists are {data, nextCursor}).
+
+export interface AgentListParams {
+  /** Page size, 1–100 (default 20). */
+  limit?: number;
+  /** nextCursor of the previous page. */
+  cursor?: string;
+  /** Only agents in this status (default: both). */
+  status?: S.Agent["status"];
+}
+
+export interface AgentVersionListParams {
+  /** Page size, 1–100 (default 20). */
+  limit?: number;
+  /** nextCursor of the previous page (a version number: the versions before it). */
+  cursor?: string | number;
+}
+
+function agentId(id: unknown): string {
+  return requireString("agentId", id);
+}
+
+function sessionId(id: unknown): string {
+  return requireString("sessionId", id);
+}
+
+/** An optional cursor that may be given as a number (a version or a sequence): the string the API takes. */
+function numericCursor(name: string, v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "number") {
+    if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(`herm: ${name} must be an integer ≥ 0 (got ${v})`);
+    return String(v);
+  }
+  if (typeof v !== "string") throw new TypeError(`herm: ${name} must be a string or a number (got ${typeof v})`);
+  return v === "" ? undefined : v;
+}
+
+export class AgentVersions extends Resource {
+  /** An agent's versions, newest first; iterate it with `for await` to read them all. */
+  list(agentId_: string, params: AgentVersionListParams = {}, options?: RequestOptions): PagePromise<S.Agent, CamelPage<S.Agent>> {
+    const q = { ...requireObject("params", params) };
+    q.cursor = numericCursor("cursor", q.cursor);
+    return this.camelPaged<S.Agent>("/v1/agents/{agent_id}/versions", { agent_id: agentId(agentId_) }, q, options);
+  }
+
+  /** One version of an agent: its definition then (status and metadata are the agent's now). */
+  get(agentId_: string, version: number, options?: RequestOptions): Promise<S.Agent> {
+    if (typeof version === "string" && /^\d+$/.test(version)) version = Number(version);
+    if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) throw new TypeError(`herm: version must be an integer ≥ 1 (got ${describe(version)})`);
+    return this.call({ method: "GET", path: "/v1/agents/{agent_id}/versions/{version}", params: { agent_id: agentId(agentId_), version: String(version) }, options });
+  }
+}
+
+export class Agents extends Resource {
+  /** An agent's versions: every accepted update makes one. */
+  readonly versions: AgentVersions;
+
+  constructor(t: Transport) {
+    super(t);
+    this.versions = new AgentVersions(t);
+  }
+
+  /** Creates an agent (version 1): a reusable definition (name, model, instructions, tools, …) that sessions run. */
+  create(body: Body<S.CreateAgentRequest>, options?: RequestOptions): Promise<S.Agent> {
+    requireObject("agent", body);
+    return this.call({ method: "POST", path: "/v1/agents", body, options });
+  }
+
+  /** An agent with its current version. */
+  get(agentId_: string, options?: RequestOptions): Promise<S.Agent> {
+    return this.call({ method: "GET", path: "/v1/agents/{agent_id}", params: { agent_id: agentId(agentId_) }, options });
+  }
+
+  /** Agents with their current versions, newest first: `{data, nextCursor}`, async-iterable across pages. */
+  list(params?: AgentListParams, options?: RequestOptions): PagePromise<S.Agent, CamelPage<S.Agent>> {
+    return this.camelPaged<S.Agent>("/v1/agents", {}, params as Record<string, unknown> | undefined, options);
+  }
+
+  /**
+   * Updates an agent: a new version (new sessions get it; existing ones keep
+   * theirs). Fields not sent stay; lists replace; secrets, features and
+   * metadata merge per key (null removes). 409 for an archived agent.
+   */
+  update(agentId_: string, patch: Body<S.UpdateAgentRequest>, options?: RequestOptions): Promise<S.Agent> {
+    requireObject("patch", patch);
+    return this.call({ method: "PATCH", path: "/v1/agents/{agent_id}", params: { agent_id: agentId(agentId_) }, body: patch, options });
+  }
+
+  /** Archives an agent: its sessions keep working; it takes no new sessions and no updates. */
+  archive(agentId_: string, options?: RequestOptions): Promise<S.Agent> {
+    return this.call({ method: "POST", path: "/v1/agents/{agent_id}/archive", params: { agent_id: agentId(agentId_) }, options });
+  }
+}
+
+type UE = S.UserEventInput;
+
+/**
+ * A user event sent to a session (POST /v1/sessions/{session_id}/events),
+ * with the fields its type needs:
+ * - `user.message` starts a turn (`content`: text blocks; `outputSchema`: a JSON Schema for a typed answer);
+ * - `user.steer` adds `message` to the running turn;
+ * - `user.interrupt` ends the active turn;
+ * - `user.tool_confirmation` allows or denies (`result`) a tool use waiting for it (`tool_use_id`: an id of the `event_ids` of `session.status_idle`'s `requires_action`);
+ * - `user.custom_tool_result` answers an `agent.custom_tool_use` (`custom_tool_use_id`).
+ */
+export type UserEvent =
+  | ({ type: "user.message" } & Required<Pick<UE, "content">> & Pick<UE, "outputSchema">)
+  | ({ type: "user.steer" } & Required<Pick<UE, "message">>)
+  | ({ type: "user.interrupt" } & Pick<UE, "message">)
+  | ({ type: "user.tool_confirmation" } & Required<Pick<UE, "tool_use_id" | "result">> & Pick<UE, "deny_message">)
+  | ({ type: "user.custom_tool_result" } & Required<Pick<UE, "custom_tool_use_id" | "content">>);
+
+export interface SessionListParams {
+  /** Page size, 1–100 (default 20). */
+  limit?: number;
+  /** nextCursor of the previous page. */
+  cursor?: string;
+  /** Only this agent's sessions. */
+  agentId?: string;
+  /** Only this end user's sessions. */
+  userId?: string;
+  /** Only sessions in this status. */
+  status?: S.Session["status"];
+  /** false (default): active sessions; true: archived ones; "any": both. */
+  archived?: boolean | "any";
+}
+
+export interface SessionEventListParams {
+  /** nextCursor of the previous page, or a sequence: the events after it (default: from the first). */
+  cursor?: string | number;
+  /** The same as cursor. */
+  after?: string | number;
+  /** Page size, 1–1000 (default 100). */
+  limit?: number;
+}
+
+export class SessionEvents extends Resource {
+  /**
+   * Sends user events (carried out in order; at most one user.message):
+   * `send(id, [{type: "user.tool_confirmation", tool_use_id, result: "allow"}])`.
+   * Takes an array of events, one event, or the body `{events}`. Returns the session (202).
+   */
+  send(sessionId_: string, events: UserEvent | UserEvent[] | { events: UserEvent[] }, options?: RequestOptions): Promise<S.Session> {
+    let list: unknown;
+    if (Array.isArray(events)) list = events;
+    else if (typeof events === "object" && events !== null && "events" in events) list = (events as { events: unknown }).events;
+    else list = [requireObject("event", events)];
+    if (!Array.isArray(list)) throw new TypeError("herm: events must be an array of user events");
+    list.forEach((e, i) => requireString(`events[${i}].type`, requireObject(`events[${i}]`, e).type));
+    const body: S.SendSessionEventsRequest = { events: list as UE[] };
+    return this.call({ method: "POST", path: "/v1/sessions/{session_id}/events", params: { session_id: sessionId(sessionId_) }, body, options });
+  }
+
+  /** A session's events as pages, oldest first (`{data, nextCursor}`; the cursor is a sequence); iterate it with `for await` to read them all. */
+  list(sessionId_: string, params: SessionEventListParams = {}, options?: RequestOptions): PagePromise<HermSessionEvent, CamelPage<HermSessionEvent>> {
+    const { after, ...q } = { ...requireObject("params", params) } as Record<string, unknown>;
+    q.cursor = numericCursor("cursor", q.cursor) ?? numericCursor("after", after);
+    return this.camelPaged<HermSessionEvent>("/v1/sessions/{session_id}/events", { session_id: sessionId(sessionId_) }, q, options);
+  }
+
+  /**
+   * The session's event stream: an async iterable of events that reconnects
+   * by itself and resumes after the last sequence it yielded, so each event
+   * arrives exactly once. `after`: replay the events after that sequence
+   * first (0: all of them); without it the stream starts live.
+   */
+  stream(sessionId_: string, opts: SessionEventStreamOptions = {}): SessionEventStream {
+    requireObject("stream options", opts);
+    return new SessionEventStream(this.t, sessionId(sessionId_), opts);
+  }
+}
+
+export class Sessions extends Resource {
+  /** The session's events: send, list, stream. */
+  readonly events: SessionEvents;
+
+  constructor(t: Transport) {
+    super(t);
+    this.events = new SessionEvents(t);
+  }
+
+  /**
+   * Creates a session of an agent, pinned to its current version. Sessions of
+   * one agentId + userId share memory and learned skills; without userId the
+   * session's memory is its own.
+   */
+  create(agentId_: string, body: Body<S.CreateSessionRequest> = {}, options?: RequestOptions): Promise<S.Session> {
+    requireObject("session", body);
+    return this.call({ method: "POST", path: "/v1/agents/{agent_id}/sessions", params: { agent_id: agentId(agentId_) }, body, options });
+  }
+
+  /** A session with its message history. */
+  get(sessionId_: string, options?: RequestOptions): Promise<S.SessionWithMessages> {
+    return this.call({ method: "GET", path: "/v1/sessions/{session_id}", params: { session_id: sessionId(sessionId_) }, options });
+  }
+
+  /** Sessions, newest first: `{data, nextCursor}`, async-iterable across pages. */
+  list(params?: SessionListParams, options?: RequestOptions): PagePromise<S.Session, CamelPage<S.Session>> {
+    return this.camelPaged<S.Session>("/v1/sessions", {}, params as Record<string, unknown> | undefined, options);
+  }
+
+  /** Updates a session's title or metadata (merged per key; null removes). */
+  update(sessionId_: string, patch: Body<S.UpdateSessionRequest>, options?: RequestOptions): Promise<S.Session> {
+    requireObject("patch", patch);
+    return this.call({ method: "PATCH", path: "/v1/sessions/{session_id}", params: { session_id: sessionId(sessionId_) }, body: patch, options });
+  }
+
+  /** Archives a session: hidden from the default listings; it keeps working. */
+  archive(sessionId_: string, options?: RequestOptions): Promise<S.Session> {
+    return this.call({ method: "POST", path: "/v1/sessions/{session_id}/archive", params: { session_id: sessionId(sessionId_) }, options });
+  }
+
+  /** Deletes a session and its history (the memory of its agentId + userId stays). */
+  delete(sessionId_: string, options?: RequestOptions): Promise<void> {
+    return this.call({ method: "DELETE", path: "/v1/sessions/{session_id}", params: { session_id: sessionId(sessionId_) }, options });
+  }
+
+  /** Sends a user.message with this text: the same as `events.send(id, [{type: "user.message", content: [{type: "text", text}]}])`. */
+  send(sessionId_: string, text: string, options?: RequestOptions): Promise<S.Session> {
+    requireString("text", text);
+    return this.events.send(sessionId_, [{ type: "user.message", content: [{ type: "text", text }] }], options);
+  }
+}
+
 /**
  * The Herm client: `new Herm()` reads HERM_API_KEY (or PRISM_API_KEY) and
  * HERM_BASE_URL (or HERM_URL; default http://127.0.0.1:8640).
@@ -496,6 +728,10 @@ export class Herm {
   readonly apiKeys: APIKeys;
   readonly webhooks: Webhooks;
   readonly models: Models;
+  /** Agents: reusable, versioned definitions (the newer API generation). */
+  readonly agents: Agents;
+  /** Sessions: conversations with an agent, per end user, and their events. */
+  readonly sessions: Sessions;
 
   constructor(opts: ClientOptions = {}) {
     if (typeof opts !== "object" || opts === null) throw new TypeError("herm: new Herm(options): options must be an object");
@@ -541,5 +777,7 @@ export class Herm {
     this.apiKeys = new APIKeys(t);
     this.webhooks = new Webhooks(t);
     this.models = new Models(t);
+    this.agents = new Agents(t);
+    this.sessions = new Sessions(t);
   }
 }

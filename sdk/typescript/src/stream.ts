@@ -1,6 +1,6 @@
 import { HermConnectionError, HermError } from "./error.js";
-import { errText, sleep, type Transport } from "./core.js";
-import type { Event as EventSchema } from "./generated/openapi.js";
+import { describe, errText, sleep, type Transport } from "./core.js";
+import type { Event as EventSchema, SessionEvent as SessionEventSchema, SessionPayload } from "./generated/openapi.js";
 
 /**
  * An event as the server sends it: the common fields of every event
@@ -9,17 +9,8 @@ import type { Event as EventSchema } from "./generated/openapi.js";
  */
 export type HermEvent = EventSchema & { [field: string]: unknown };
 
-export interface EventStreamOptions {
-  /** Start after this event id (`evt_…`): every retained event after it is replayed first. Without it the stream starts live. */
-  after?: string;
-  /** The same as `after` (the SSE name). */
-  lastEventId?: string;
-  /** Only this thread's events. */
-  thread_id?: string;
-  /** Only this run's events. */
-  run_id?: string;
-  /** Only these event types (an array, or a comma-separated string). */
-  types?: string[] | string;
+/** Options of every event stream. */
+export interface StreamOptions {
   /** Stops the stream (the iteration ends without an error). */
   signal?: AbortSignal;
   /** Consecutive failed reconnection attempts before the iteration throws (default 30). */
@@ -30,19 +21,39 @@ export interface EventStreamOptions {
   onReconnect?: (info: { attempt: number; lastEventId: string | null; error: unknown }) => void;
 }
 
+export interface EventStreamOptions extends StreamOptions {
+  /** Start after this event id (`evt_…`): every retained event after it is replayed first. Without it the stream starts live. */
+  after?: string;
+  /** The same as `after` (the SSE name). */
+  lastEventId?: string;
+  /** Only this thread's events. */
+  thread_id?: string;
+  /** Only this run's events. */
+  run_id?: string;
+  /** Only these event types (an array, or a comma-separated string). */
+  types?: string[] | string;
+}
+
 /** Statuses after which reconnecting may work. */
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
+/** What tells the streams apart: where they connect, and how ids and events name a position. */
+interface StreamShape<E> {
+  /** The stream's URL (the same for every connection; the position goes in Last-Event-ID). */
+  url: string;
+  /** The position an SSE id names (null: not one of the stream's ids). */
+  seqOf(id: string): number | null;
+  /** The position of an event (null: it has none). */
+  eventSeq(ev: E): number | null;
+  /** The id of an event (for Last-Event-ID), when its frame had none. */
+  eventId(ev: E): string | null;
+}
+
 /**
- * A deployment's event stream: an async iterable of events that reconnects by
- * itself (with Last-Event-ID) when the connection drops or the server
- * restarts, and never yields an event twice.
- *
- * The connection opens when the stream is created, so a message sent after
- * `await stream.connected` is seen whole; iterate it once, with `for await`.
- * Leaving the loop (break, return, throw) or `close()` ends the connection.
+ * An SSE stream that reconnects by itself (with Last-Event-ID) when the
+ * connection drops or the server restarts, and never yields an event twice.
  */
-export class EventStream implements AsyncIterable<HermEvent> {
+abstract class ResumableStream<E extends object> implements AsyncIterable<E> {
   /** The id of the last event yielded (or given as `after`): where a reconnection resumes. */
   lastEventId: string | null;
   /**
@@ -54,8 +65,8 @@ export class EventStream implements AsyncIterable<HermEvent> {
   reconnects = 0;
 
   #transport: Transport;
-  #deploymentId: string;
-  #opts: EventStreamOptions;
+  #shape: StreamShape<E>;
+  #opts: StreamOptions;
   #lastSeq: number | null = null;
   #ac: AbortController | null = null;
   #closed = false;
@@ -66,14 +77,12 @@ export class EventStream implements AsyncIterable<HermEvent> {
   #rejectConnected!: (e: unknown) => void;
   #onUserAbort = () => this.close();
 
-  constructor(transport: Transport, deploymentId: string, opts: EventStreamOptions = {}) {
+  protected constructor(transport: Transport, shape: StreamShape<E>, opts: StreamOptions, after: string | null) {
     this.#transport = transport;
-    this.#deploymentId = deploymentId;
+    this.#shape = shape;
     this.#opts = opts;
-    const after = opts.after ?? opts.lastEventId;
-    if (after !== undefined && (typeof after !== "string" || after === "")) throw new TypeError("herm: events.stream: after must be an event id such as evt_42");
-    this.lastEventId = after ?? null;
-    this.#lastSeq = after ? seqOf(after) : null;
+    this.lastEventId = after;
+    this.#lastSeq = after !== null ? shape.seqOf(after) : null;
     this.connected = new Promise<void>((resolve, reject) => {
       this.#resolveConnected = resolve;
       this.#rejectConnected = reject;
@@ -88,6 +97,11 @@ export class EventStream implements AsyncIterable<HermEvent> {
     }
   }
 
+  /** The sequence of the last event yielded (or given as `after`); null when none yet. */
+  get lastSequence(): number | null {
+    return this.#lastSeq;
+  }
+
   /** Ends the stream: the iteration finishes without an error. */
   close(): void {
     this.#closed = true;
@@ -99,12 +113,7 @@ export class EventStream implements AsyncIterable<HermEvent> {
   async #open(): Promise<Response> {
     const ac = new AbortController();
     this.#ac = ac;
-    const o = this.#opts;
-    const url = this.#transport.url("/v1/deployments/{deployment_id}/events", { deployment_id: this.#deploymentId }, {
-      thread_id: o.thread_id,
-      run_id: o.run_id,
-      types: Array.isArray(o.types) ? o.types.join(",") : o.types,
-    });
+    const url = this.#shape.url;
     const headers = this.#transport.headers({ Accept: "text/event-stream", "Cache-Control": "no-store" });
     if (this.lastEventId) headers["Last-Event-ID"] = this.lastEventId;
     let res: Response;
@@ -118,10 +127,11 @@ export class EventStream implements AsyncIterable<HermEvent> {
     return res;
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<HermEvent, void, undefined> {
-    if (this.#iterating) throw new Error("herm: an event stream can be iterated only once; call events.stream() again for another");
+  async *[Symbol.asyncIterator](): AsyncGenerator<E, void, undefined> {
+    if (this.#iterating) throw new Error("herm: an event stream can be iterated only once; call stream() again for another");
     this.#iterating = true;
     const max = this.#opts.maxReconnects ?? 30;
+    const shape = this.#shape;
     let failures = 0;
     let lastError: unknown = null;
     try {
@@ -161,7 +171,7 @@ export class EventStream implements AsyncIterable<HermEvent> {
         try {
           for await (const frame of readFrames(res.body!, (ms) => (this.#serverRetry = ms))) {
             if (frame.id !== null) {
-              const seq = seqOf(frame.id);
+              const seq = shape.seqOf(frame.id);
               if (seq !== null && this.#lastSeq !== null && seq <= this.#lastSeq) continue; // seen already
               if (frame.data === "") {
                 // An id without data moves the cursor (the SSE rule) without an event.
@@ -171,18 +181,19 @@ export class EventStream implements AsyncIterable<HermEvent> {
               }
             }
             if (frame.data === "") continue;
-            let ev: HermEvent;
+            let ev: E;
             try {
-              ev = JSON.parse(frame.data) as HermEvent;
+              ev = JSON.parse(frame.data) as E;
             } catch (err) {
               throw new HermError({ status: res.status, code: "invalid_response", message: `herm: an event's data is not JSON: ${frame.data.slice(0, 200)}`, cause: err });
             }
             if (typeof ev !== "object" || ev === null) continue;
-            if (ev.type === undefined && frame.event) (ev as { type: string }).type = frame.event;
-            const seq = typeof ev.sequence === "number" ? ev.sequence : frame.id !== null ? seqOf(frame.id) : null;
+            const rec = ev as Record<string, unknown>;
+            if (rec.type === undefined && frame.event) rec.type = frame.event;
+            const seq = shape.eventSeq(ev) ?? (frame.id !== null ? shape.seqOf(frame.id) : null);
             if (seq !== null && this.#lastSeq !== null && seq <= this.#lastSeq) continue;
             if (seq !== null) this.#lastSeq = seq;
-            const id = frame.id ?? (typeof ev.event_id === "string" ? ev.event_id : null);
+            const id = frame.id ?? shape.eventId(ev);
             if (id !== null) this.lastEventId = id;
             yield ev;
             if (this.#closed) return;
@@ -200,6 +211,92 @@ export class EventStream implements AsyncIterable<HermEvent> {
       this.#ac?.abort();
       this.#opts.signal?.removeEventListener("abort", this.#onUserAbort);
     }
+  }
+}
+
+/**
+ * A deployment's event stream: an async iterable of events that reconnects by
+ * itself (with Last-Event-ID) when the connection drops or the server
+ * restarts, and never yields an event twice.
+ *
+ * The connection opens when the stream is created, so a message sent after
+ * `await stream.connected` is seen whole; iterate it once, with `for await`.
+ * Leaving the loop (break, return, throw) or `close()` ends the connection.
+ */
+export class EventStream extends ResumableStream<HermEvent> {
+  constructor(transport: Transport, deploymentId: string, opts: EventStreamOptions = {}) {
+    const after = opts.after ?? opts.lastEventId;
+    if (after !== undefined && (typeof after !== "string" || after === "")) throw new TypeError("herm: events.stream: after must be an event id such as evt_42");
+    const url = transport.url("/v1/deployments/{deployment_id}/events", { deployment_id: deploymentId }, {
+      thread_id: opts.thread_id,
+      run_id: opts.run_id,
+      types: Array.isArray(opts.types) ? opts.types.join(",") : opts.types,
+    });
+    super(
+      transport,
+      {
+        url,
+        seqOf: evtSeq,
+        eventSeq: (ev) => (typeof ev.sequence === "number" ? ev.sequence : null),
+        eventId: (ev) => (typeof ev.event_id === "string" ? ev.event_id : null),
+      },
+      opts,
+      after ?? null,
+    );
+  }
+}
+
+type SessionEventOf<P> = P extends SessionPayload ? Omit<SessionEventSchema, "type" | "payload"> & { type: P["type"]; payload: P } : never;
+
+/**
+ * An event of a session (agents and sessions API): the envelope (id,
+ * sequence, sessionId, createdAt, …) with its payload. `type` is the
+ * payload's type, so checking `event.type` narrows `event.payload`:
+ * `if (e.type === "session.status_idle") e.payload.stop_reason.type`.
+ */
+export type HermSessionEvent = SessionEventOf<SessionPayload>;
+
+export interface SessionEventStreamOptions extends StreamOptions {
+  /**
+   * Start after this sequence: every retained event after it is replayed
+   * first (0: the session's whole history). Without it the stream starts live.
+   */
+  after?: number | string;
+  /** The same as `after` (the SSE name). */
+  lastEventId?: number | string;
+}
+
+/**
+ * A session's event stream: an async iterable of session events that
+ * reconnects by itself (Last-Event-ID: the last sequence it yielded) when the
+ * connection drops or the server restarts, so each event arrives exactly once,
+ * in sequence order.
+ *
+ * The connection opens when the stream is created, so a message sent after
+ * `await stream.connected` is seen whole; iterate it once, with `for await`.
+ * Leaving the loop (break, return, throw) or `close()` ends the connection.
+ */
+export class SessionEventStream extends ResumableStream<HermSessionEvent> {
+  constructor(transport: Transport, sessionId: string, opts: SessionEventStreamOptions = {}) {
+    const raw = opts.after ?? opts.lastEventId;
+    let after: string | null = null;
+    if (raw !== undefined && raw !== null) {
+      const ok = typeof raw === "number" ? Number.isSafeInteger(raw) && raw >= 0 : typeof raw === "string" && /^\d+$/.test(raw);
+      if (!ok) throw new TypeError(`herm: sessions.events.stream: after must be a sequence number ≥ 0 (got ${describe(raw)})`);
+      after = String(Number(raw));
+    }
+    const url = transport.url("/v1/sessions/{session_id}/events/stream", { session_id: sessionId }, undefined);
+    super(
+      transport,
+      {
+        url,
+        seqOf: (id) => (/^\d+$/.test(id) ? Number(id) : null),
+        eventSeq: (ev) => (typeof ev.sequence === "number" ? ev.sequence : null),
+        eventId: (ev) => (typeof ev.sequence === "number" ? String(ev.sequence) : null),
+      },
+      opts,
+      after,
+    );
   }
 }
 
@@ -269,7 +366,7 @@ async function* readFrames(body: ReadableStream<Uint8Array>, onRetry: (ms: numbe
   }
 }
 
-function seqOf(id: string): number | null {
+function evtSeq(id: string): number | null {
   const m = /^evt_(\d+)$/.exec(id);
   return m ? Number(m[1]) : null;
 }

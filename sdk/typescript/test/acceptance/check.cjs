@@ -19,6 +19,15 @@ async function main() {
     if (!(err instanceof HermError) || err.code !== "not_found" || err.status !== 404) throw err;
   }
   await herm.deployments.delete(d.deployment_id);
+  // The agents and sessions API from CommonJS.
+  const agent = await herm.agents.create({ name: "CJS agent", model: "demo/demo" });
+  const session = await herm.sessions.create(agent.id, { userId: "cjs_user", title: "CJS" });
+  const sessions = await herm.sessions.list({ agentId: agent.id, userId: "cjs_user" });
+  if (sessions.data.length !== 1 || sessions.data[0].id !== session.id || sessions.nextCursor !== null) throw new Error(`sessions ${JSON.stringify(sessions)}`);
+  if ((await herm.sessions.get(session.id)).title !== "CJS") throw new Error("sessions.get");
+  let agents = 0;
+  for await (const a of herm.agents.list({ limit: 1 })) agents += a.id === agent.id ? 1 : 0;
+  if (agents !== 1) throw new Error(`iterated the agent ${agents} times`);
   console.log(JSON.stringify({ ok: true, cjs: true }));
 }
 main().catch((err) => {

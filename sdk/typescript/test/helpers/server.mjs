@@ -101,3 +101,54 @@ export class TestServer {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A TCP proxy in front of a server: `drop()` cuts every open connection (both
+ * ways) at once, as a network failure would, while the server stays up.
+ */
+export class DropProxy {
+  constructor(target) {
+    this.target = target; // { host, port }
+    this.sockets = new Set();
+    this.drops = 0;
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    const { createConnection } = await import("node:net");
+    this.server = createServer((client) => {
+      const upstream = createConnection({ host: this.target.host ?? "127.0.0.1", port: this.target.port });
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => {});
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on("close", () => upstream.destroy());
+      upstream.on("close", () => client.destroy());
+    });
+    await new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(0, "127.0.0.1", resolve);
+    });
+    this.port = this.server.address().port;
+    return this;
+  }
+
+  /** Cuts every open connection; returns how many there were. */
+  drop() {
+    const n = this.sockets.size;
+    for (const s of this.sockets) s.destroy();
+    this.drops++;
+    return n;
+  }
+
+  async stop() {
+    this.drop();
+    await new Promise((resolve) => this.server?.close(() => resolve()) ?? resolve());
+  }
+}
