@@ -139,6 +139,10 @@ func TestReplayFromEveryEvent(t *testing.T) {
 	if len(all) < 6 || page["next_cursor"] != nil {
 		t.Fatalf("event page: %d events, cursor %v", len(all), page["next_cursor"])
 	}
+	// A live stream's first frame is its position.
+	if got, want := firstID(t, s, "/v1/deployments/"+id+"/events"), all[len(all)-1].(map[string]any)["event_id"]; got != want {
+		t.Fatalf("the live stream starts at %q, want %q", got, want)
+	}
 	for i, e := range all {
 		if e.(map[string]any)["sequence"] != float64(i+1) {
 			t.Fatalf("page item %d: %v", i, e)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
+	"net/http"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -495,6 +497,39 @@ func TestSessionStreamResume(t *testing.T) {
 	}
 	if r := s.do("GET", "/v1/sessions/"+sid+"/events?cursor="+strconv.Itoa(len(all)+5), nil); r.status != 400 {
 		t.Fatalf("a cursor past the end: %d", r.status)
+	}
+
+	// A live stream (no cursor) says where it starts before any event, as
+	// does the deployments' stream: a client cut off before its first
+	// event resumes from there.
+	for path, want := range map[string]string{
+		"/v1/sessions/" + sid + "/events/stream": strconv.Itoa(len(all)),
+	} {
+		if got := firstID(t, s, path); got != want {
+			t.Fatalf("%s: first id %q, want %q", path, got, want)
+		}
+	}
+}
+
+// firstID opens a stream and returns the id of its first frame.
+func firstID(t *testing.T, s *server, path string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "id: "); ok {
+			return id
+		}
 	}
 }
 

@@ -146,6 +146,8 @@ func (s *Server) eventStream(w http.ResponseWriter, r *http.Request, d *herm.Dep
 	s.follow(w, r, sub, feed{
 		deploymentID: d.ID,
 		pos:          func(e *herm.Event) int64 { return e.Seq },
+		id:           herm.EventID,
+		live:         !hasCursor,
 		match:        f.Match,
 		stored: func(ctx context.Context, after int64) ([]*herm.Event, error) {
 			return s.store.ListEvents(ctx, d.ID, after, feedBatch, f)
@@ -191,6 +193,12 @@ type feed struct {
 	// seen, when set, is told of every event that is not sent (not in the
 	// stream, sent already, or not matching).
 	seen func(e *herm.Event)
+	// id is the SSE id of a position.
+	id func(pos int64) string
+	// live is set for a stream opened without a position (live only): its
+	// first frame is then its position, an SSE id without data, so that a
+	// client cut off before the first event resumes from there.
+	live bool
 }
 
 // follow sends a stream's events after position cursor: the stored ones
@@ -209,6 +217,9 @@ func (s *Server) follow(w http.ResponseWriter, r *http.Request, sub *eventlog.Su
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 16<<10)
 	bw.WriteString("retry: 2000\n\n")
+	if f.live {
+		bw.WriteString("id: " + f.id(cursor) + "\n\n")
+	}
 
 	sent := cursor // every event of the stream up to sent has been handled
 	flush := func() error {

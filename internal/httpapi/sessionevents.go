@@ -514,6 +514,8 @@ func (s *Server) streamSessionEvents(w http.ResponseWriter, r *http.Request) err
 	p := s.newProjector(sess)
 	s.follow(w, r, sub, feed{
 		deploymentID: sess.DeploymentID,
+		id:           func(pos int64) string { return strconv.FormatInt(pos, 10) },
+		live:         !has,
 		pos: func(e *herm.Event) int64 {
 			if e.ThreadID != sess.ThreadID {
 				return 0

@@ -425,8 +425,13 @@ func (s *Stream[T]) readFrame() (Frame, error) {
 				if f.ID == "" {
 					f.ID = s.lastID
 				}
-				s.lastID = f.ID // only a whole event moves the cursor
+				s.lastID = f.ID // only a whole frame moves the cursor
 				return f, nil
+			}
+			if f.ID != "" {
+				// A position without data (the server's first frame of a
+				// live stream): where a reconnection resumes.
+				s.lastID = f.ID
 			}
 			f = Frame{}
 			continue
