@@ -39,7 +39,9 @@ type Store interface {
 	// Transactions take rows in one order, so that they do not deadlock: a
 	// thread (ActiveRuns, TouchThread, DeleteThread) before its runs, a run
 	// before its steering requests and messages, and deployments last
-	// (AppendEvents, at the end of the transaction; several in ID order).
+	// (AppendEvents, at the end of the transaction; several in ID order),
+	// then only the counters of their threads' event sequences
+	// (AppendEvents, under its deployments' locks).
 	InTx(ctx context.Context, fn func(q Querier) error) error
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

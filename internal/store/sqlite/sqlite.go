@@ -194,7 +194,9 @@ func dialect() sqlstore.Dialect {
 		// One process writes the database (LockDir).
 		CacheWebhooks: true,
 		// InsertEvents and AppendOne: the store's multi-row INSERTs,
-		// prepared once migrated (Migrate).
+		// prepared once migrated (Migrate), which need no statement
+		// journal OR FAIL.
+		InsertEventsOr: ` OR FAIL`,
 	}
 }
 

@@ -29,7 +29,7 @@ const (
 	// limit.
 	eventChunk     = 16
 	eventArgs      = 8
-	sqlInsertEvent = `INSERT INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at, thread_seq) VALUES `
+	sqlInsertEvent = `INSERT%s INTO events (deployment_id, seq, thread_id, run_id, type, data, created_at, thread_seq) VALUES `
 	eventValues    = `(?, ?, ?, ?, ?, ?, ?, ?)`
 )
 

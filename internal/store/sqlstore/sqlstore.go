@@ -83,6 +83,18 @@ type Dialect struct {
 	// ThreadSeq (0: NULL) and CreatedAt are set, and returns the driver's
 	// error. When nil, multi-row INSERTs do (see Prepare).
 	InsertEvents func(ctx context.Context, db DBTX, evs []*herm.Event) error
+	// InsertEventsOr is the conflict clause of those multi-row INSERTs
+	// (" OR FAIL", or ""). Inside a transaction, SQLite keeps a statement
+	// journal of the pages that a statement which may abort halfway (a
+	// multi-row INSERT OR ABORT, the default) changes, so that it can undo
+	// that statement alone: in memory up to 64 KiB, then in a temporary
+	// file, page by page, for the rest of the transaction. A batch of
+	// events gets there (an INSERT per eventChunk rows, each rebalancing
+	// the right-hand leaves of the table and its three indexes). OR FAIL
+	// needs no statement journal: a failing INSERT keeps the rows before
+	// the failing one, as the chunks before it are kept anyway, and an
+	// error of AppendEvents means that its transaction is rolled back.
+	InsertEventsOr string
 	// AppendOne, when set, appends events of one deployment in one statement,
 	// with no transaction of its own: it reserves their sequence numbers and,
 	// after the deployment's row is locked, the numbers of the threads'
@@ -383,7 +395,7 @@ func newQueries(d Dialect) queries {
 		claimRun:          fmt.Sprintf(claimRun, d.SkipLocked),
 		claimDeliveries:   fmt.Sprintf(claimDeliveries, d.SkipLocked),
 		enqueueDeliveries: fmt.Sprintf(enqueueDeliveries, d.JSONHas("w.events", "e.type")),
-		insertEvent:       sqlInsertEvent + eventValues,
-		insertEvents:      sqlInsertEvent + strings.TrimSuffix(strings.Repeat(eventValues+", ", eventChunk), ", "),
+		insertEvent:       fmt.Sprintf(sqlInsertEvent, d.InsertEventsOr) + eventValues,
+		insertEvents:      fmt.Sprintf(sqlInsertEvent, d.InsertEventsOr) + strings.TrimSuffix(strings.Repeat(eventValues+", ", eventChunk), ", "),
 	}
 }
