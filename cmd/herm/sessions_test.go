@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -628,7 +629,7 @@ func TestSessionsNeedAnUnscopedKey(t *testing.T) {
 	}
 }
 
-// A user.message with an outputSchema: the turn's typed result is the
+// A user.message with an output_schema: the turn's typed result is the
 // output of its session.status_idle; an answer that stays invalid after
 // the repair turn ends it with stop_reason error.
 func TestSessionTypedResult(t *testing.T) {
@@ -641,7 +642,7 @@ func TestSessionTypedResult(t *testing.T) {
 	ask := func(text string) []map[string]any {
 		before := len(s.sessionEvents(sid, 0))
 		msg := userMessage(text)
-		msg["events"].([]any)[0].(map[string]any)["outputSchema"] = schema
+		msg["events"].([]any)[0].(map[string]any)["output_schema"] = schema
 		s.must(202, "POST", "/v1/sessions/"+sid+"/events", msg)
 		return s.waitIdle(sid, before)
 	}
@@ -655,8 +656,8 @@ func TestSessionTypedResult(t *testing.T) {
 		t.Fatalf("invalid typed result: %v", turn[len(turn)-1])
 	}
 	if r := s.do("POST", "/v1/sessions/"+sid+"/events", map[string]any{"events": []any{map[string]any{
-		"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "x"}}, "outputSchema": map[string]any{"type": "nonsense"}}}}); r.status != 400 {
-		t.Fatalf("a bad outputSchema: %d %s", r.status, r.body)
+		"type": "user.message", "content": []any{map[string]any{"type": "text", "text": "x"}}, "output_schema": map[string]any{"type": "nonsense"}}}}); r.status != 400 {
+		t.Fatalf("a bad output_schema: %d %s", r.status, r.body)
 	}
 }
 
@@ -713,5 +714,41 @@ func TestSessionCustomToolTimeout(t *testing.T) {
 	got := toolMessages(script.Requests()[1])
 	if !strings.Contains(got["c1"].Content, "in time") {
 		t.Fatalf("the model got %+v", got["c1"])
+	}
+}
+
+// A session's stream token opens that session's stream without the
+// Authorization header (a browser's EventSource), and nothing else.
+func TestSessionStreamToken(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, map[string]string{"HERM_DEMO_WORD_DELAY": "0s"})
+	ag := s.createAgent(memoryAgent)
+	a := str(s.createSession(str(ag["id"]), map[string]any{"userId": "gina"})["id"])
+	b := str(s.createSession(str(ag["id"]), map[string]any{"userId": "gina"})["id"])
+	s.say(a, "hello")
+	tok := s.must(201, "POST", "/v1/sessions/"+a+"/events/tokens", nil)
+	if tok["sessionId"] != a || !strings.Contains(str(tok["url"]), "/v1/sessions/"+a+"/events/stream?access_token=") {
+		t.Fatalf("token %v", tok)
+	}
+	anon := &server{t: t, url: s.url}
+	get := func(path string) int {
+		req, _ := http.NewRequest("GET", s.url+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	q := "?after=0&access_token=" + url.QueryEscape(str(tok["token"]))
+	st := anon.openStream("/v1/sessions/" + a + "/events/stream" + q)
+	if got := st.until(t, func(e sseEvent) bool { return e.typ == "session.status_idle" }); got[0].data["sequence"] != 1.0 {
+		t.Fatalf("stream with the token: %v", got[0])
+	}
+	st.close()
+	for _, p := range []string{"/v1/sessions/" + b + "/events/stream" + q, "/v1/sessions/" + a + "/events" + q, "/v1/sessions/" + a + q} {
+		if code := get(p); code != 401 {
+			t.Errorf("GET %s with a's token: %d", p, code)
+		}
 	}
 }

@@ -570,7 +570,7 @@ func checkEvent(i int, e UserEvent) error {
 			return err
 		}
 		if len(e.OutputSchema) > 0 {
-			if err := herm.ValidateOutputSchema(field+".outputSchema", e.OutputSchema); err != nil {
+			if err := herm.ValidateOutputSchema(field+".output_schema", e.OutputSchema); err != nil {
 				return err
 			}
 		}

@@ -119,8 +119,8 @@ func (s *Server) authenticate(scope, path string, next http.Handler) http.Handle
 			// instead of the header; taken off the URL once read.
 			withoutAccessToken(r)
 			switch {
-			case path != eventsPath || r.Method != http.MethodGet:
-				err = herm.Errorf(herm.EUnauthorized, "access_token (a stream token) is accepted only by GET %s; send the API key as Authorization: Bearer <key>", eventsPath)
+			case !acceptsStreamToken(r.Method, path):
+				err = herm.Errorf(herm.EUnauthorized, "access_token (a stream token) is accepted only by GET %s and GET %s; send the API key as Authorization: Bearer <key>", eventsPath, sessionStreamPath)
 			case len(tokens) != 1:
 				err = herm.Errorf(herm.EInvalid, "access_token must be given once")
 			case r.Header.Get("Authorization") != "":

@@ -36,7 +36,7 @@ import (
 // SessionEvent is the envelope of a session's events.
 type SessionEvent struct {
 	ID          string         `json:"id" doc:"The event's id (evt_...): tool uses are named by it (tool_use_id, custom_tool_use_id, event_ids)."`
-	Type        string         `json:"type" doc:"A copy of payload.type."`
+	Type        string         `json:"type" enum:"user.message,user.tool_confirmation,user.custom_tool_result,agent.message,agent.thinking,agent.tool_use,agent.mcp_tool_use,agent.custom_tool_use,agent.tool_result,agent.mcp_tool_result,agent.thread_context_compacted,session.status_running,session.status_idle,session.error" doc:"A copy of payload.type."`
 	SessionID   string         `json:"sessionId"`
 	Sequence    int64          `json:"sequence" doc:"Per session, from 1, grows by exactly one per event: the SSE id, for Last-Event-ID, and the list's cursor."`
 	Status      string         `json:"status" enum:"complete"`
@@ -188,7 +188,7 @@ type SessionStatusRunningPayload struct {
 type SessionStatusIdlePayload struct {
 	Type       string          `json:"type" enum:"session.status_idle"`
 	StopReason StopReason      `json:"stop_reason"`
-	Output     json.RawMessage `json:"output,omitempty" doc:"end_turn of a user.message with an outputSchema: the typed result, JSON valid against it."`
+	Output     json.RawMessage `json:"output,omitempty" doc:"end_turn of a user.message with an output_schema: the typed result, JSON valid against it."`
 }
 
 // StopReason is why a session went idle.

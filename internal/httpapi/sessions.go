@@ -398,7 +398,7 @@ type UserEventInput struct {
 	Result          string             `json:"result,omitempty" enum:"allow,deny" doc:"user.tool_confirmation."`
 	DenyMessage     string             `json:"deny_message,omitempty" doc:"user.tool_confirmation with deny: told to the model."`
 	CustomToolUseID string             `json:"custom_tool_use_id,omitempty" doc:"user.custom_tool_result: the id of the agent.custom_tool_use event."`
-	OutputSchema    json.RawMessage    `json:"outputSchema,omitempty" doc:"user.message: a JSON Schema the turn's final answer must be valid against (the typed result is the output of its session.status_idle)."`
+	OutputSchema    json.RawMessage    `json:"output_schema,omitempty" doc:"user.message: a JSON Schema the turn's final answer must be valid against (the typed result is the output of its session.status_idle)."`
 }
 
 // OpenAPIRequired: type.

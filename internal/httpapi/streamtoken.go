@@ -38,8 +38,26 @@ const streamTokenPrefix = "hst_"
 // accessTokenParam is the query parameter that carries a stream token.
 const accessTokenParam = "access_token"
 
-// eventsPath is the one route that accepts stream tokens.
-const eventsPath = "/v1/deployments/{deployment_id}/events"
+// eventsPath and sessionStreamPath are the routes that accept stream
+// tokens: a deployment's event stream, a session's.
+const (
+	eventsPath        = "/v1/deployments/{deployment_id}/events"
+	sessionStreamPath = "/v1/sessions/{session_id}/events/stream"
+)
+
+// acceptsStreamToken reports whether a route takes a stream token.
+func acceptsStreamToken(method, path string) bool {
+	return method == http.MethodGet && (path == eventsPath || path == sessionStreamPath)
+}
+
+// streamSubject is what a request's stream token must be bound to: its
+// deployment or its session (their ids never collide: dep_… and sesn_…).
+func streamSubject(r *http.Request) string {
+	if id := r.PathValue("deployment_id"); id != "" {
+		return id
+	}
+	return r.PathValue("session_id")
+}
 
 // StreamToken is a minted stream token.
 type StreamToken struct {
@@ -50,21 +68,38 @@ type StreamToken struct {
 	URL          string    `json:"url" doc:"The event stream's URL with the token, for new EventSource(url); add after=<event id> to resume."`
 }
 
-// streamTokenAD binds a token to its deployment.
-func streamTokenAD(deploymentID string) string { return "herm stream token v1:" + deploymentID }
+// SessionStreamToken is a minted stream token of a session.
+type SessionStreamToken struct {
+	Token     string    `json:"token" doc:"Pass as ?access_token= to GET /v1/sessions/{session_id}/events/stream (this session's only)."`
+	SessionID string    `json:"sessionId"`
+	ExpiresAt time.Time `json:"expiresAt" doc:"After this, the token opens no stream (a stream already open goes on)."`
+	ExpiresIn int       `json:"expiresIn" doc:"Seconds until expiresAt (600)."`
+	URL       string    `json:"url" doc:"The session's stream URL with the token, for new EventSource(url); add after=<sequence> to resume."`
+}
+
+// streamTokenAD binds a token to its deployment or session.
+func streamTokenAD(subject string) string { return "herm stream token v1:" + subject }
+
+// mintStreamToken seals the request's key and an expiry for subject.
+func (s *Server) mintStreamToken(r *http.Request, subject string) (string, time.Time, error) {
+	if s.vault == nil {
+		return "", time.Time{}, herm.Errorf(herm.EUnavailable, "stream tokens need the secrets vault, which this server has not configured")
+	}
+	key := apiKey(r.Context())
+	exp := s.now().UTC().Add(streamTokenTTL).Truncate(time.Second)
+	sealed := s.vault.Seal(streamTokenAD(subject), key.Hash+" "+strconv.FormatInt(exp.Unix(), 10))
+	return streamTokenPrefix + base64.RawURLEncoding.EncodeToString(sealed), exp, nil
+}
 
 func (s *Server) createStreamToken(w http.ResponseWriter, r *http.Request) error {
 	d, err := s.deployment(r)
 	if err != nil {
 		return err
 	}
-	if s.vault == nil {
-		return herm.Errorf(herm.EUnavailable, "stream tokens need the secrets vault, which this server has not configured")
+	tok, exp, err := s.mintStreamToken(r, d.ID)
+	if err != nil {
+		return err
 	}
-	key := apiKey(r.Context())
-	exp := s.now().UTC().Add(streamTokenTTL).Truncate(time.Second)
-	sealed := s.vault.Seal(streamTokenAD(d.ID), key.Hash+" "+strconv.FormatInt(exp.Unix(), 10))
-	tok := streamTokenPrefix + base64.RawURLEncoding.EncodeToString(sealed)
 	writeJSON(w, http.StatusCreated, StreamToken{
 		Token: tok, DeploymentID: d.ID, ExpiresAt: exp, ExpiresIn: int(streamTokenTTL / time.Second),
 		URL: strings.TrimRight(s.base(r), "/") + "/v1/deployments/" + d.ID + "/events?" + accessTokenParam + "=" + url.QueryEscape(tok),
@@ -72,10 +107,26 @@ func (s *Server) createStreamToken(w http.ResponseWriter, r *http.Request) error
 	return nil
 }
 
+func (s *Server) createSessionStreamToken(w http.ResponseWriter, r *http.Request) error {
+	sess, err := s.agents.Session(r.Context(), r.PathValue("session_id"))
+	if err != nil {
+		return err
+	}
+	tok, exp, err := s.mintStreamToken(r, sess.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, SessionStreamToken{
+		Token: tok, SessionID: sess.ID, ExpiresAt: exp, ExpiresIn: int(streamTokenTTL / time.Second),
+		URL: strings.TrimRight(s.base(r), "/") + "/v1/sessions/" + sess.ID + "/events/stream?" + accessTokenParam + "=" + url.QueryEscape(tok),
+	})
+	return nil
+}
+
 // streamTokenKey returns the live key that minted tok for the request's
-// deployment. Every failure is the same 401, which never quotes the token.
+// deployment or session. Every failure is the same 401, which never quotes the token.
 func (s *Server) streamTokenKey(r *http.Request, tok string) (*herm.APIKey, error) {
-	bad := herm.Errorf(herm.EUnauthorized, "invalid or expired stream token (access_token); mint another with POST /v1/deployments/{deployment_id}/events/tokens")
+	bad := herm.Errorf(herm.EUnauthorized, "invalid or expired stream token (access_token); mint another with POST /v1/deployments/{deployment_id}/events/tokens (or /v1/sessions/{session_id}/events/tokens)")
 	raw, ok := strings.CutPrefix(tok, streamTokenPrefix)
 	if !ok || s.vault == nil {
 		return nil, bad
@@ -84,7 +135,7 @@ func (s *Server) streamTokenKey(r *http.Request, tok string) (*herm.APIKey, erro
 	if err != nil {
 		return nil, bad
 	}
-	payload, err := s.vault.Open(streamTokenAD(r.PathValue("deployment_id")), sealed)
+	payload, err := s.vault.Open(streamTokenAD(streamSubject(r)), sealed)
 	if err != nil {
 		return nil, bad
 	}

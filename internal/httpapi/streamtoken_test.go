@@ -70,13 +70,15 @@ func TestStreamTokens(t *testing.T) {
 
 	// On any other endpoint, with or without a key besides.
 	for _, rt := range e.srv.routes() {
-		if rt.scope == "" || rt.path == eventsPath {
+		if rt.scope == "" || acceptsStreamToken(rt.method, rt.path) {
 			continue
 		}
 		path := fillPath(rt.path, "dep_a") + "?access_token=" + url.QueryEscape(tok.Token)
 		refused(rt.method+" "+rt.path, e.do(t, "", rt.method, path, map[string]any{}), 401, "unauthorized")
 		refused(rt.method+" "+rt.path+" with a key", e.do(t, e.admin, rt.method, path, map[string]any{}), 401, "unauthorized")
 	}
+	// Nor on a session's stream.
+	refused("A's token on a session", e.do(t, "", "GET", "/v1/sessions/sesn_a/events/stream?access_token="+url.QueryEscape(tok.Token), nil), 401, "unauthorized")
 	// Not with the key's header too, nor twice.
 	refused("token and header", e.stream(t, "dep_a", tok.Token, "Authorization", "Bearer "+e.reader), 400, "validation_error")
 	refused("twice", e.do(t, "", "GET", "/v1/deployments/dep_a/events?access_token="+url.QueryEscape(tok.Token)+"&access_token="+url.QueryEscape(tok.Token), nil, "Accept", "application/json"), 400, "validation_error")

@@ -207,7 +207,7 @@ type UserEvent struct {
 	// OutputSchema, on a user.message, is a JSON Schema the turn's final
 	// answer must be valid against; the typed result is the Output of the
 	// turn's session.status_idle.
-	OutputSchema json.RawMessage `json:"outputSchema,omitempty"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // UserMessage is a user.message: it starts a turn (a 409 conflict while one
@@ -461,6 +461,27 @@ type SessionEventListParams struct {
 	After int64
 	// Limit is the page size, 1–1000 (0: the server's default, 100).
 	Limit int
+}
+
+// SessionStreamToken opens one session's event stream without the
+// Authorization header (a browser's EventSource): URL, until ExpiresAt.
+type SessionStreamToken struct {
+	Token     string    `json:"token"`
+	SessionID string    `json:"sessionId"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	ExpiresIn int       `json:"expiresIn"`
+	URL       string    `json:"url"`
+}
+
+// StreamToken mints a stream token of a session (10 minutes): its URL
+// opens the session's stream as ?access_token=, for a browser; no other
+// endpoint, session or deployment takes it.
+func (s *SessionService) StreamToken(ctx context.Context, id string) (*SessionStreamToken, error) {
+	var out SessionStreamToken
+	if err := s.c.do(ctx, http.MethodPost, path("sessions", id, "events", "tokens"), nil, nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // Events reads one page of a session's events, oldest first. An After

@@ -623,3 +623,36 @@ func TestSessionToolConfirmation(t *testing.T) {
 		t.Fatalf("an interrupt while idle: %v", err)
 	}
 }
+
+// A session's stream token: its URL opens the stream with no
+// Authorization header.
+func TestSessionStreamToken(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, "HERM_DEMO_WORD_DELAY=0s")
+	c := s.client()
+	ctx := testContext(t)
+	ag, err := c.Agents.Create(ctx, herm.AgentCreateParams{Name: "Web", Model: "demo/demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := c.Sessions.Create(ctx, ag.ID, herm.SessionCreateParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Sessions.StreamToken(ctx, sess.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.SessionID != sess.ID || tok.ExpiresIn != 600 || !strings.HasPrefix(tok.Token, "hst_") {
+		t.Fatalf("token %+v", tok)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", tok.URL, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET %s: %d %s", tok.URL, resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}

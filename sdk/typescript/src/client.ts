@@ -582,14 +582,14 @@ type UE = S.UserEventInput;
 /**
  * A user event sent to a session (POST /v1/sessions/{session_id}/events),
  * with the fields its type needs:
- * - `user.message` starts a turn (`content`: text blocks; `outputSchema`: a JSON Schema for a typed answer);
+ * - `user.message` starts a turn (`content`: text blocks; `output_schema`: a JSON Schema for a typed answer);
  * - `user.steer` adds `message` to the running turn;
  * - `user.interrupt` ends the active turn;
  * - `user.tool_confirmation` allows or denies (`result`) a tool use waiting for it (`tool_use_id`: an id of the `event_ids` of `session.status_idle`'s `requires_action`);
  * - `user.custom_tool_result` answers an `agent.custom_tool_use` (`custom_tool_use_id`).
  */
 export type UserEvent =
-  | ({ type: "user.message" } & Required<Pick<UE, "content">> & Pick<UE, "outputSchema">)
+  | ({ type: "user.message" } & Required<Pick<UE, "content">> & Pick<UE, "output_schema">)
   | ({ type: "user.steer" } & Required<Pick<UE, "message">>)
   | ({ type: "user.interrupt" } & Pick<UE, "message">)
   | ({ type: "user.tool_confirmation" } & Required<Pick<UE, "tool_use_id" | "result">> & Pick<UE, "deny_message">)
@@ -634,6 +634,15 @@ export class SessionEvents extends Resource {
     list.forEach((e, i) => requireString(`events[${i}].type`, requireObject(`events[${i}]`, e).type));
     const body: S.SendSessionEventsRequest = { events: list as UE[] };
     return this.call({ method: "POST", path: "/v1/sessions/{session_id}/events", params: { session_id: sessionId(sessionId_) }, body, options });
+  }
+
+  /**
+   * Mint a stream token (10 minutes) that opens this session's stream in a
+   * browser's EventSource, which cannot send headers: open its `url`
+   * (`${baseURL}/v1/sessions/${id}/events/stream?access_token=${token}`).
+   */
+  createToken(sessionId_: string, options?: RequestOptions): Promise<S.SessionStreamToken> {
+    return this.call({ method: "POST", path: "/v1/sessions/{session_id}/events/tokens", params: { session_id: sessionId(sessionId_) }, options });
   }
 
   /** A session's events as pages, oldest first (`{data, nextCursor}`; the cursor is a sequence); iterate it with `for await` to read them all. */

@@ -331,6 +331,18 @@ test("a tool confirmation round trip: requires_action with event_ids, user.tool_
   await assert.rejects(herm.sessions.events.send(s.id, [{ type: "user.tool_confirmation", tool_use_id: ids[0], result: "allow" }]), (e) => e.status === 409, "confirming twice");
 });
 
+test("a session stream token opens the stream without the Authorization header", async () => {
+  const agent = await herm.agents.create(demoAgent);
+  const session = await herm.sessions.create(agent.id, {});
+  const tok = await herm.sessions.events.createToken(session.id);
+  assert.equal(tok.sessionId, session.id);
+  assert.match(tok.token, /^hst_/);
+  const res = await fetch(tok.url);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/event-stream");
+  await res.body.cancel();
+});
+
 test("argument errors are TypeErrors before any request", () => {
   assert.throws(() => herm.agents.get(""), (e) => e instanceof TypeError && /agentId must be a non-empty string/.test(e.message));
   assert.throws(() => herm.agents.create(null), /agent must be an object/);

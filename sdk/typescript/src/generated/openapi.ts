@@ -1034,7 +1034,7 @@ export interface SessionEvent {
   /** The event's id (evt_...): tool uses are named by it (tool_use_id, custom_tool_use_id, event_ids). */
   id: string;
   /** A copy of payload.type. */
-  type: string;
+  type: "user.message" | "user.tool_confirmation" | "user.custom_tool_result" | "agent.message" | "agent.thinking" | "agent.tool_use" | "agent.mcp_tool_use" | "agent.custom_tool_use" | "agent.tool_result" | "agent.mcp_tool_result" | "agent.thread_context_compacted" | "session.status_running" | "session.status_idle" | "session.error";
   sessionId: string;
   /** Per session, from 1, grows by exactly one per event: the SSE id, for Last-Event-ID, and the list's cursor. */
   sequence: number;
@@ -1063,12 +1063,24 @@ export type SessionPayload = UserMessagePayload | AgentMessagePayload | AgentThi
 export interface SessionStatusIdlePayload {
   type: "session.status_idle";
   stop_reason: StopReason;
-  /** end_turn of a user.message with an outputSchema: the typed result, JSON valid against it. */
+  /** end_turn of a user.message with an output_schema: the typed result, JSON valid against it. */
   output?: unknown;
 }
 
 export interface SessionStatusRunningPayload {
   type: "session.status_running";
+}
+
+export interface SessionStreamToken {
+  /** Pass as ?access_token= to GET /v1/sessions/{session_id}/events/stream (this session's only). */
+  token: string;
+  sessionId: string;
+  /** After this, the token opens no stream (a stream already open goes on). */
+  expiresAt: string;
+  /** Seconds until expiresAt (600). */
+  expiresIn: number;
+  /** The session's stream URL with the token, for new EventSource(url); add after=<sequence> to resume. */
+  url: string;
 }
 
 export interface SessionWithMessages {
@@ -1571,7 +1583,7 @@ export interface UserEventInput {
   /** user.custom_tool_result: the id of the agent.custom_tool_use event. */
   custom_tool_use_id?: string;
   /** user.message: a JSON Schema the turn's final answer must be valid against (the typed result is the output of its session.status_idle). */
-  outputSchema?: unknown;
+  output_schema?: unknown;
 }
 
 export interface UserMessagePayload {
@@ -1670,6 +1682,7 @@ export interface Operations {
   "/v1/sessions/{session_id}/archive": "POST";
   "/v1/sessions/{session_id}/events": "GET" | "POST";
   "/v1/sessions/{session_id}/events/stream": "GET";
+  "/v1/sessions/{session_id}/events/tokens": "POST";
   "/v1/webhooks": "GET" | "POST";
   "/v1/webhooks/{webhook_id}": "DELETE" | "GET";
   "/v1/webhooks/{webhook_id}/deliveries": "GET";
