@@ -3,9 +3,9 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
-	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
