@@ -19,7 +19,7 @@ func OpenAPI() openapi.Document {
 		// GET /openapi.yaml.
 		Servers: []string{"http://127.0.0.1:8640"},
 		AuthDescription: "An API key, sent as `Authorization: Bearer <key>`. Each operation names the scope the key needs. " +
-			"The event stream (GET /v1/deployments/{deployment_id}/events) also takes a stream token as `?access_token=` (see POST .../events/tokens), for browsers' EventSource.",
+			"The event streams (GET /v1/deployments/{deployment_id}/events, GET /v1/sessions/{session_id}/events/stream) also take a stream token as `?access_token=` (see POST .../events/tokens), for browsers' EventSource.",
 		Description: strings.TrimSpace(`
 Herm gives each customer of your product a dedicated AI agent (a deployment) with threads,
 durable runs and a replayable event stream. This is the hosted Herm deployments API, plus the
@@ -36,7 +36,7 @@ Errors: every non-2xx response has the body {"error": {"code", "message", "reque
 |---|---|---|
 | 400 | validation_error | malformed JSON, unknown field or enum, missing field, bad path or query; the message names the field |
 | 401 | unauthorized | key missing, unknown or revoked |
-| 403 | forbidden | the key lacks the scope, or a customer's key asked for a route outside /v1/deployments or a create for another customer |
+| 403 | forbidden | the key lacks the scope, or a customer's key asked for a route outside /v1/deployments (agents and sessions included) or a create for another customer |
 | 402 | insufficient_credits | the deployment's budget_usd is spent (sending a message) |
 | 404 | not_found | no such object |
 | 409 | deployment_not_ready | the deployment is provisioning, error or deleting |
@@ -92,7 +92,29 @@ turn_abandoned: the parent call's result (interrupted) ends it.
 
 A run that ends in error has error {"code", "message"}: model_error (the provider failed or
 refused), attachment_error (an attachment could not be saved), no_input (nothing to answer),
-insufficient_credits (the budget ran out mid-run), internal_error (logged with the run id).`),
+insufficient_credits (the budget ran out mid-run), internal_error (logged with the run id).
+
+Agents and sessions (the newer generation: /v1/agents, /v1/sessions; camelCase resources and
+lists {"data", "nextCursor"}; event payloads and user events keep snake_case fields, as the
+hosted events reference has them; IDs agt_, sesn_). They need a key not limited to a customer.
+An agent is versioned: every accepted create or PATCH is a version (GET .../versions/{n}); a
+session is pinned to the version current at its creation. The sessions of one agentId + userId
+share one workspace (memory, learned skills); other users' are other workspaces; a session
+without userId has its own, deleted with it. Session events (GET /v1/sessions/{id}/events, a
+page; .../events/stream, SSE with id: <sequence>) have the envelope {id, type, sessionId,
+sequence, status, payload, processedAt, createdAt}; sequence grows by exactly one per session.
+Where the hosted documentation is silent this follows Anthropic's Managed Agents events:
+user.message (content), user.tool_confirmation (tool_use_id, result allow|deny, deny_message),
+user.custom_tool_result (custom_tool_use_id, content, is_error) are echoed as the agent takes
+them; agent.message (delta true: a chunk, with turn and attempt — a higher attempt of a turn
+voids the lower one's chunks; delta false: the whole message), agent.thinking, agent.tool_use /
+agent.mcp_tool_use (name, input; mcp_server_name) / agent.custom_tool_use, agent.tool_result /
+agent.mcp_tool_result (tool_use_id, content, is_error), agent.thread_context_compacted,
+session.status_running, session.status_idle (stop_reason: end_turn, requires_action with
+event_ids — the tool use events to confirm or answer —, error with message, interrupted after
+user.interrupt, max_steps; output: the typed result of a user.message with output_schema), and
+session.error (error {type warning|custom_tool_timeout, message}). An event's id (evt_<n>) is
+what tool_use_id, custom_tool_use_id and event_ids name; status is always complete.`),
 		ErrorBody: ErrorBody{},
 		// Every request schema, at every depth, lists what the server
 		// refuses a body without (requests.go).
