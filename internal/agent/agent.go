@@ -201,8 +201,9 @@ func (a *Agent) Execute(ctx context.Context, run *herm.Run, cfg *herm.Deployment
 	}
 	x.system = cfg.SystemPrompt
 	if a.opts.SystemExtra != nil {
-		x.system += x.redact(a.opts.SystemExtra(ctx, cfg)) // memories and skills come from the workspace
+		x.system += x.redact(a.opts.SystemExtra(ctx, cfg)) // memories, skills and project context come from the workspace
 	}
+	x.system += "\n\n" + Now(a.now(), cfg.Timezone)
 	if len(run.OutputSchema) > 0 {
 		if err := x.outputSetup(); err != nil {
 			_, err := x.finish(ctx, herm.RunError, herm.StopError, &herm.ErrorInfo{Code: herm.EOutputInvalid, Message: "the run's output schema cannot be used: " + err.Error()})
@@ -996,4 +997,20 @@ func (x *exec) bareName(name string) string {
 		return bare
 	}
 	return name
+}
+
+// Now is the system prompt's line that tells the agent the date and time:
+// t in the time zone tz (an IANA name; "" or unknown: UTC), to the minute.
+func Now(t time.Time, tz string) string {
+	loc := time.UTC
+	if tz != "" {
+		if l, err := time.LoadLocation(tz); err == nil {
+			loc = l
+		}
+	}
+	name := tz
+	if loc == time.UTC {
+		name = "UTC"
+	}
+	return "Current date and time: " + t.In(loc).Format("Monday, 2 January 2006, 15:04") + " (" + name + ", UTC" + t.In(loc).Format("-07:00") + ")."
 }

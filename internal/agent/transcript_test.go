@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/hermhq/herm/internal/herm"
 )
@@ -111,5 +112,18 @@ func TestChangeAppliesAfterCommit(t *testing.T) {
 	}
 	if x.tr.len() != 1 || x.tr.nextTurn() != 2 || x.unrecorded != (herm.Usage{}) {
 		t.Fatalf("applied transcript: %d steps, next turn %d, unrecorded %+v", x.tr.len(), x.tr.nextTurn(), x.unrecorded)
+	}
+}
+
+func TestNow(t *testing.T) {
+	at := time.Date(2026, 12, 5, 23, 30, 0, 0, time.UTC)
+	for tz, want := range map[string]string{
+		"":           "Current date and time: Saturday, 5 December 2026, 23:30 (UTC, UTC+00:00).",
+		"Asia/Tokyo": "Current date and time: Sunday, 6 December 2026, 08:30 (Asia/Tokyo, UTC+09:00).",
+		"Nope/Zone":  "Current date and time: Saturday, 5 December 2026, 23:30 (UTC, UTC+00:00).",
+	} {
+		if got := Now(at, tz); got != want {
+			t.Errorf("%q: %s", tz, got)
+		}
 	}
 }

@@ -45,6 +45,7 @@ type AgentInput struct {
 	Secrets       map[string]*string  `json:"secrets,omitempty" doc:"ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key."`
 	Features      map[string]*bool    `json:"features,omitempty" doc:"memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default."`
 	ModelSettings *AgentModelSettings `json:"modelSettings,omitempty" doc:"Replaced whole on update (null resets to the provider's defaults)."`
+	Timezone      *string             `json:"timezone,omitempty" null:"no" doc:"The IANA time zone (e.g. Europe/Paris) in which the agent is told the current date and time; \"\" or absent: UTC."`
 	Metadata      map[string]*string  `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
 
 	// ClearModelSettings is set when modelSettings is null (update).
@@ -67,7 +68,7 @@ func (in *AgentInput) UnmarshalJSON(b []byte) error {
 		switch k {
 		case "modelsettings":
 			p.ClearModelSettings = true
-		case "name", "model", "instructions", "tools", "mcpservers", "skills", "sandbox":
+		case "name", "model", "instructions", "tools", "mcpservers", "skills", "sandbox", "timezone":
 			return fmt.Errorf("%s cannot be null", k)
 		}
 	}
@@ -201,6 +202,7 @@ type AgentDefinition struct {
 	Secrets       map[string]string   `json:"secrets"`
 	Features      AgentFeatures       `json:"features"`
 	ModelSettings *AgentModelSettings `json:"modelSettings,omitempty"`
+	Timezone      string              `json:"timezone,omitempty"`
 }
 
 // AgentFeatures are an agent's feature flags, resolved.
@@ -277,6 +279,13 @@ func ApplyAgentInput(ctx context.Context, def *AgentDefinition, meta map[string]
 	}
 	if in.Sandbox != nil {
 		d.Sandbox = *in.Sandbox
+	}
+	if in.Timezone != nil {
+		tz, err := CheckTimezone("timezone", *in.Timezone)
+		if err != nil {
+			return nil, nil, err
+		}
+		d.Timezone = tz
 	}
 	if in.ModelSettings != nil {
 		ms := *in.ModelSettings
@@ -465,7 +474,8 @@ func (d *AgentDefinition) DeploymentInput(customerID string, builtins ToolNames)
 			// (it is disabled below).
 			"steering": ptr(true), "automations": ptr(false),
 		},
-		Tools: map[string]*ToolSettings{},
+		Tools:    map[string]*ToolSettings{},
+		Timezone: ptr(d.Timezone),
 	}
 	sb := &SandboxInput{Enabled: d.Sandbox.Enabled}
 	if d.Sandbox.Type != "" {

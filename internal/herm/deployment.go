@@ -37,6 +37,9 @@ type Deployment struct {
 	Metadata    map[string]string
 	// ModelSettings tune the model calls of the deployment's runs.
 	ModelSettings ModelSettings
+	// Timezone is the IANA time zone in which the agent is told the date
+	// and time ("" is UTC).
+	Timezone string
 	// ThreadID is the default thread, created with the deployment.
 	ThreadID string
 	// ConfigVersion starts at 1 and grows by one with every accepted update.

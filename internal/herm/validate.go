@@ -136,6 +136,7 @@ type DeploymentInput struct {
 	CustomTools       *[]CustomTool            `json:"custom_tools,omitempty" doc:"≤ 64 tools the client implements, with unique names; replaces the whole list on update ([] clears). When the model calls one the run waits (status waiting_on_human, stop_reason requires_action, the run's required_action lists the calls) until the client posts their outputs to POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs."`
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
 	ModelSettings     *ModelSettingsInput      `json:"model_settings,omitempty"`
+	Timezone          *string                  `json:"timezone,omitempty" doc:"The IANA time zone (e.g. Europe/Paris) in which the agent is told the current date and time at the start of each run; \"\" or absent: UTC."`
 	BudgetUSD         *float64                 `json:"budget_usd,omitempty" doc:"Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call."`
 	RestoreSnapshotID *string                  `json:"restore_snapshot_id,omitempty" doc:"Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired)."`
 	// IfConfigVersion makes an update apply only to this configuration
@@ -399,6 +400,13 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 		case !create: // on create, null is as good as absent
 			return invalid("%s cannot be null (omit it to leave it as it is)", k)
 		}
+	}
+	if in.Timezone != nil {
+		tz, err := CheckTimezone("timezone", *in.Timezone)
+		if err != nil {
+			return err
+		}
+		d.Timezone = tz
 	}
 	if in.BudgetUSD != nil {
 		b := *in.BudgetUSD
@@ -978,4 +986,19 @@ func ValidateMessage(content string, atts []Attachment) error {
 		}
 	}
 	return nil
+}
+
+// CheckTimezone checks an IANA time zone name (field names it in the
+// error) and returns it as stored: "" and "UTC" are UTC ("").
+func CheckTimezone(field, tz string) (string, error) {
+	if tz == "" || tz == "UTC" {
+		return "", nil
+	}
+	if len(tz) > 64 || strings.ContainsAny(tz, "\x00\\") || strings.HasPrefix(tz, "/") || strings.Contains(tz, "..") {
+		return "", invalid("%s must be an IANA time zone name such as Europe/Paris", field)
+	}
+	if _, err := time.LoadLocation(tz); err != nil {
+		return "", invalid("%s: %q is not an IANA time zone this server knows (such as Europe/Paris or America/New_York)", field, tz)
+	}
+	return tz, nil
 }

@@ -41,6 +41,7 @@ type Agent struct {
 	Secrets       map[string]string        `json:"secrets" doc:"ENV_NAME → sec_... references (never values)."`
 	Features      herm.AgentFeatures       `json:"features"`
 	ModelSettings *herm.AgentModelSettings `json:"modelSettings" doc:"Null: the provider's defaults."`
+	Timezone      string                   `json:"timezone" doc:"The IANA time zone of the date and time the agent is told (\"\": UTC)."`
 	Metadata      map[string]string        `json:"metadata"`
 	Version       int                      `json:"version" doc:"The version this definition is (the agent's current one, except from .../versions/{version}). Every accepted update makes a new one; sessions are pinned to the version current when they were created."`
 	Status        string                   `json:"status" enum:"active,archived"`
@@ -54,7 +55,7 @@ func toAgent(st *agents.AgentState) Agent {
 	out := Agent{
 		ID: st.Agent.ID, Name: d.Name, Model: d.Model, Instructions: d.Instructions,
 		Tools: nonNil(d.Tools), MCPServers: nonNil(d.MCPServers), Skills: nonNil(d.Skills),
-		Sandbox: d.Sandbox, Secrets: d.Secrets, Features: d.Features, ModelSettings: d.ModelSettings,
+		Sandbox: d.Sandbox, Secrets: d.Secrets, Features: d.Features, ModelSettings: d.ModelSettings, Timezone: d.Timezone,
 		Metadata: st.Agent.Metadata, Version: st.Version, Status: string(st.Agent.Status),
 		CreatedAt: st.Agent.CreatedAt, UpdatedAt: st.VersionAt, ArchivedAt: st.Agent.ArchivedAt,
 	}

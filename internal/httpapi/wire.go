@@ -47,6 +47,7 @@ type Deployment struct {
 	CustomTools   []herm.CustomTool            `json:"custom_tools" doc:"The tools the client implements (see POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs)."`
 	Metadata      map[string]string            `json:"metadata"`
 	ModelSettings herm.ModelSettings           `json:"model_settings" doc:"Settings of the model calls; a setting absent is the provider's default."`
+	Timezone      string                       `json:"timezone" doc:"The IANA time zone of the date and time the agent is told (\"\": UTC)."`
 	BudgetUSD     *float64                     `json:"budget_usd" doc:"The spending cap in USD, or null."`
 	ThreadID      string                       `json:"thread_id" doc:"The default thread."`
 	ConfigVersion int                          `json:"config_version"`
@@ -90,6 +91,7 @@ func toDeployment(d *herm.Deployment, base string) Deployment {
 		MCPServers: d.MCPServers, Secrets: d.Secrets, Features: d.Features, Tools: d.Tools, Metadata: d.Metadata, CustomTools: d.CustomTools,
 		ThreadID: d.ThreadID, ConfigVersion: d.ConfigVersion, BudgetUSD: d.BudgetUSD,
 		ModelSettings: d.ModelSettings,
+		Timezone:      d.Timezone,
 		Filesystem:    Filesystem{WorkspacePath: "/workspace", Persistent: d.Sandbox.PersistentFilesystem},
 		Events:        EventsRef{Transport: "sse", URL: strings.TrimRight(base, "/") + "/v1/deployments/" + d.ID + "/events"},
 		Error:         d.Error, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,

@@ -277,7 +277,7 @@ func TestRunCompletes(t *testing.T) {
 		t.Fatalf("history %+v", msgs)
 	}
 	req := e.script.Requests()[0]
-	if req.System != "be brief" || len(req.Messages) != 1 || req.Messages[0].Content != "hi" {
+	if !strings.HasPrefix(req.System, "be brief\n\nCurrent date and time: ") || len(req.Messages) != 1 || req.Messages[0].Content != "hi" {
 		t.Fatalf("model request %+v", req)
 	}
 

@@ -12,12 +12,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/url"
 	"path"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/egress"
 	"github.com/hermhq/herm/internal/herm"
@@ -199,13 +201,17 @@ func checkSkill(content, name string) error {
 }
 
 // SystemExtra is what a run's system prompt gets besides the deployment's
-// own: the skills catalog, and what the agent remembers (features.memory).
+// own: the skills catalog, what the agent remembers (features.memory) and
+// the project context of the workspace (ProjectContext).
 func (h *Host) SystemExtra(ctx context.Context, d *herm.Deployment) string {
 	ws, err := h.opts.Sandboxes.Workspace(ctx, d)
 	if err != nil {
 		ws = nil
 	}
 	out := skills.Catalog(skills.Load(ctx, d, ws))
+	if ws != nil {
+		out += ProjectContext(ws)
+	}
 	if d.Features.Memory && ws != nil && h.opts.Memories != nil {
 		list, err := h.opts.Memories.List(ws, "")
 		if err != nil {
@@ -214,6 +220,43 @@ func (h *Host) SystemExtra(ctx context.Context, d *herm.Deployment) string {
 		out += memory.Prompt(list)
 	}
 	return out
+}
+
+// MaxProjectContext is the most of one project context file the system
+// prompt carries.
+const MaxProjectContext = 32 << 10
+
+// ProjectContext is the system prompt's part for the workspace's project
+// context files (AGENTS.md, .herm/context.md at its root): their text,
+// each cut at MaxProjectContext bytes (the agent is told to read the rest
+// with read_file); "" when there is none.
+func ProjectContext(ws *sandbox.Workspace) string {
+	var b strings.Builder
+	for _, name := range []string{"AGENTS.md", ".herm/context.md"} {
+		f, err := ws.Open(name)
+		if err != nil {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(f, MaxProjectContext+1))
+		f.Close()
+		if err != nil || len(bytes.TrimSpace(data)) == 0 || bytes.IndexByte(data, 0) >= 0 {
+			continue // none, empty or binary
+		}
+		cut := ""
+		if len(data) > MaxProjectContext {
+			n := MaxProjectContext
+			for n > 0 && !utf8.RuneStart(data[n]) {
+				n--
+			}
+			data = data[:n]
+			cut = fmt.Sprintf("\n[%s goes on past %d KiB: read the rest with read_file]", name, MaxProjectContext>>10)
+		}
+		if !utf8.Valid(data) {
+			continue // not text
+		}
+		fmt.Fprintf(&b, "\n\n## Project context: %s (from the workspace)\n%s%s", name, strings.TrimSpace(string(data)), cut)
+	}
+	return b.String()
 }
 
 // Egress returns what prepares a sandbox for its commands

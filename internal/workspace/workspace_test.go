@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/hermhq/herm/internal/egress"
 	"github.com/hermhq/herm/internal/herm"
@@ -186,5 +187,39 @@ func TestWatchFilesystem(t *testing.T) {
 	defer mu.Unlock()
 	if len(got) != 1 || !strings.HasPrefix(got[0], "dep_on filesystem ") || !strings.Contains(got[0], `"path":"notes.txt"`) {
 		t.Fatalf("events %q", got)
+	}
+}
+
+// The project context: AGENTS.md then .herm/context.md, each cut at
+// MaxProjectContext bytes (on a rune boundary, with a note); empty, absent
+// or binary files add nothing.
+func TestProjectContext(t *testing.T) {
+	ws, err := sandbox.OpenWorkspace(t.TempDir(), -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ProjectContext(ws); got != "" {
+		t.Fatalf("no files: %q", got)
+	}
+	write := func(p, s string) {
+		if _, err := ws.WriteFile(p, strings.NewReader(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("AGENTS.md", "Use tabs.\n")
+	write(".herm/context.md", "  \n")
+	if got := ProjectContext(ws); got != "\n\n## Project context: AGENTS.md (from the workspace)\nUse tabs." {
+		t.Fatalf("AGENTS.md: %q", got)
+	}
+	big := strings.Repeat("é", MaxProjectContext) // 2 bytes each
+	write(".herm/context.md", big)
+	write("AGENTS.md", "\x00\x01\x02")
+	got := ProjectContext(ws)
+	if strings.Contains(got, "AGENTS.md (from") || !strings.Contains(got, "## Project context: .herm/context.md") ||
+		!strings.HasSuffix(got, "[.herm/context.md goes on past 32 KiB: read the rest with read_file]") || len(got) > MaxProjectContext+200 {
+		t.Fatalf("cut: %d bytes, ends %q", len(got), got[max(0, len(got)-120):])
+	}
+	if !utf8.ValidString(got) {
+		t.Fatal("cut inside a rune")
 	}
 }

@@ -74,6 +74,7 @@ type Agent struct {
 	Features AgentFeatures     `json:"features"`
 	// ModelSettings is nil for the provider's defaults.
 	ModelSettings *AgentModelSettings `json:"modelSettings"`
+	Timezone      string              `json:"timezone"` // IANA name; "": UTC
 	Metadata      map[string]string   `json:"metadata"`
 	// Version is the version this definition is. Every accepted update
 	// makes a new one; sessions are pinned to the version current when
@@ -186,6 +187,7 @@ type AgentCreateParams struct {
 	Secrets       map[string]string   `json:"secrets,omitempty"`
 	Features      map[string]bool     `json:"features,omitempty"` // memory, filesystemWebhooks
 	ModelSettings *AgentModelSettings `json:"modelSettings,omitempty"`
+	Timezone      string              `json:"timezone,omitempty"` // IANA name; "": UTC
 	Metadata      map[string]string   `json:"metadata,omitempty"`
 }
 
@@ -206,6 +208,7 @@ type AgentUpdateParams struct {
 	Secrets       map[string]*string  `json:"secrets,omitempty"`
 	Features      map[string]*bool    `json:"features,omitempty"`
 	ModelSettings *AgentModelSettings `json:"modelSettings,omitempty"`
+	Timezone      *string             `json:"timezone,omitempty"` // IANA name; "" or "UTC": UTC
 	Metadata      map[string]*string  `json:"metadata,omitempty"`
 	// ClearModelSettings goes back to the provider's defaults
 	// (modelSettings: null).

@@ -35,10 +35,13 @@ type Deployment struct {
 	Tools         map[string]ToolSettings `json:"tools"`
 	Metadata      map[string]string       `json:"metadata"`
 	ModelSettings ModelSettings           `json:"model_settings"`
-	CustomTools   []CustomTool            `json:"custom_tools"`
-	BudgetUSD     *float64                `json:"budget_usd"`
-	ThreadID      string                  `json:"thread_id"` // the default thread
-	ConfigVersion int                     `json:"config_version"`
+	// Timezone is the IANA time zone of the date and time the agent is
+	// told ("": UTC).
+	Timezone      string       `json:"timezone"`
+	CustomTools   []CustomTool `json:"custom_tools"`
+	BudgetUSD     *float64     `json:"budget_usd"`
+	ThreadID      string       `json:"thread_id"` // the default thread
+	ConfigVersion int          `json:"config_version"`
 	Filesystem    struct {
 		WorkspacePath string `json:"workspace_path"`
 		Persistent    bool   `json:"persistent"`
@@ -167,6 +170,7 @@ type DeploymentCreateParams struct {
 	CustomTools       []CustomTool            `json:"custom_tools,omitempty"`
 	BudgetUSD         *float64                `json:"budget_usd,omitempty"`
 	RestoreSnapshotID string                  `json:"restore_snapshot_id,omitempty"`
+	Timezone          string                  `json:"timezone,omitempty"` // IANA name; "": UTC
 }
 
 // DeploymentUpdateParams is a change to a deployment: nil fields stay.
@@ -189,6 +193,7 @@ type DeploymentUpdateParams struct {
 	// CustomTools replaces the list (a pointer to an empty list clears it).
 	CustomTools *[]CustomTool `json:"custom_tools,omitempty"`
 	BudgetUSD   *float64      `json:"budget_usd,omitempty"`
+	Timezone    *string       `json:"timezone,omitempty"` // IANA name; "" or "UTC": UTC
 	// RemoveBudget removes the spending cap (budget_usd: null).
 	RemoveBudget bool `json:"-"`
 }

@@ -10,7 +10,7 @@ import (
 
 const deploymentColumns = `id, customer_id, name, runtime, model, system_prompt, status,
 	sandbox, mcp_servers, skills, secrets, features, tools, metadata,
-	thread_id, config_version, error, created_at, updated_at, budget_usd, owner, custom_tools, model_settings, agent_id, user_key`
+	thread_id, config_version, error, created_at, updated_at, budget_usd, owner, custom_tools, model_settings, agent_id, user_key, timezone`
 
 // config is the configuration of a deployment as recorded per version.
 type config struct {
@@ -28,6 +28,7 @@ type config struct {
 	BudgetUSD    *float64                     `json:"budget_usd,omitempty"`
 	// ModelSettings is absent from versions older than the settings.
 	ModelSettings herm.ModelSettings `json:"model_settings"`
+	Timezone      string             `json:"timezone,omitempty"`
 }
 
 func configOf(d *herm.Deployment) config {
@@ -35,6 +36,7 @@ func configOf(d *herm.Deployment) config {
 		Name: d.Name, Model: d.Model, SystemPrompt: d.SystemPrompt, Sandbox: d.Sandbox,
 		MCPServers: d.MCPServers, Skills: d.Skills, Secrets: d.Secrets, Features: d.Features,
 		Tools: d.Tools, Metadata: d.Metadata, BudgetUSD: d.BudgetUSD, CustomTools: d.CustomTools, ModelSettings: d.ModelSettings,
+		Timezone: d.Timezone,
 	}
 }
 
@@ -42,6 +44,7 @@ func (c config) apply(d *herm.Deployment) {
 	d.Name, d.Model, d.SystemPrompt, d.Sandbox = c.Name, c.Model, c.SystemPrompt, c.Sandbox
 	d.MCPServers, d.Skills, d.Secrets, d.Features = c.MCPServers, c.Skills, c.Secrets, c.Features
 	d.Tools, d.Metadata, d.BudgetUSD, d.CustomTools, d.ModelSettings = c.Tools, c.Metadata, c.BudgetUSD, c.CustomTools, c.ModelSettings
+	d.Timezone = c.Timezone
 }
 
 // configJSON holds the JSON columns of a deployment's configuration, in
@@ -78,7 +81,7 @@ func scanDeployment(sc scanner, extra ...any) (*herm.Deployment, error) {
 	var owner, agentID, userKey sql.NullString
 	dest := []any{&d.ID, &d.CustomerID, &d.Name, &d.Runtime, &d.Model, &d.SystemPrompt, &d.Status,
 		&c.sandbox, &c.mcpServers, &c.skills, &c.secrets, &c.features, &c.tools, &c.metadata,
-		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget, &owner, &c.customTools, &c.modelSettings, &agentID, &userKey}
+		&d.ThreadID, &d.ConfigVersion, &errInfo, &created, &updated, &budget, &owner, &c.customTools, &c.modelSettings, &agentID, &userKey, &d.Timezone}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
@@ -134,7 +137,7 @@ func (q *querier) CreateDeployment(ctx context.Context, d *herm.Deployment, t *h
 
 // insertDeployment inserts a deployment row; onConflict ends the INSERT.
 const insertDeployment = `INSERT INTO deployments (` + deploymentColumns + `)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // createDeployment is CreateDeployment with onConflict after the INSERT of
 // the deployment row; it reports whether the row was inserted (an ON
@@ -159,7 +162,7 @@ func (q *querier) createDeployment(ctx context.Context, d *herm.Deployment, t *h
 			d.ID, d.CustomerID, d.Name, d.Runtime, d.Model, d.SystemPrompt, d.Status,
 			c.sandbox, c.mcpServers, c.skills, c.secrets, c.features, c.tools, c.metadata,
 			d.ThreadID, d.ConfigVersion, errInfo, micros(d.CreatedAt), micros(d.UpdatedAt), d.BudgetUSD, nullString(d.Owner), c.customTools, c.modelSettings,
-			nullString(d.AgentID), nullString(d.UserKey))
+			nullString(d.AgentID), nullString(d.UserKey), d.Timezone)
 		if err != nil {
 			return q.dbErr("create deployment", err, msgs{
 				notFound: "agent not found",
@@ -232,11 +235,11 @@ func (q *querier) PutDeploymentVersion(ctx context.Context, d *herm.Deployment) 
 		_, err = q.w().ExecContext(ctx, `UPDATE deployments SET
 				name = ?, model = ?, system_prompt = ?, sandbox = ?, mcp_servers = ?, skills = ?,
 				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?,
-				custom_tools = ?, model_settings = ?
+				custom_tools = ?, model_settings = ?, timezone = ?
 			WHERE id = ? AND config_version < ? AND status <> ?`,
 			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
 			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion,
-			c.customTools, c.modelSettings, d.ID, d.ConfigVersion, herm.DeploymentDeleting)
+			c.customTools, c.modelSettings, d.Timezone, d.ID, d.ConfigVersion, herm.DeploymentDeleting)
 		return q.dbErr("update deployment", err, msgs{})
 	})
 }
@@ -295,11 +298,11 @@ func (q *querier) UpdateDeploymentConfig(ctx context.Context, d *herm.Deployment
 		res, err := q.w().ExecContext(ctx, `UPDATE deployments SET
 				name = ?, model = ?, system_prompt = ?, sandbox = ?, mcp_servers = ?, skills = ?,
 				secrets = ?, features = ?, tools = ?, metadata = ?, updated_at = ?, config_version = ?, budget_usd = ?,
-				custom_tools = ?, model_settings = ?
+				custom_tools = ?, model_settings = ?, timezone = ?
 			WHERE id = ? AND config_version = ? AND status <> ?`,
 			d.Name, d.Model, d.SystemPrompt, c.sandbox, c.mcpServers, c.skills,
 			c.secrets, c.features, c.tools, c.metadata, micros(d.UpdatedAt), d.ConfigVersion, d.BudgetUSD,
-			c.customTools, c.modelSettings, d.ID, d.ConfigVersion-1, herm.DeploymentDeleting)
+			c.customTools, c.modelSettings, d.Timezone, d.ID, d.ConfigVersion-1, herm.DeploymentDeleting)
 		n, err := q.count("update deployment", res, err)
 		if err != nil {
 			return err

@@ -43,6 +43,7 @@ func (f *fixture) fullDeployment() (*herm.Deployment, *herm.Thread) {
 		"read_file": {Permission: herm.PermissionAlwaysAllow},
 	}
 	d.Metadata = map[string]string{"plan": "pro", "région": "eu-west"}
+	d.Timezone = "Europe/Paris"
 	return d, t
 }
 

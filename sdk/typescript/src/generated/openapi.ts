@@ -43,6 +43,8 @@ export interface Agent {
   features: AgentFeatures;
   /** Null: the provider's defaults. */
   modelSettings: AgentModelSettings | null;
+  /** The IANA time zone of the date and time the agent is told ("": UTC). */
+  timezone: string;
   metadata: { [key: string]: string };
   /** The version this definition is (the agent's current one, except from .../versions/{version}). Every accepted update makes a new one; sessions are pinned to the version current when they were created. */
   version: number;
@@ -325,6 +327,8 @@ export interface CreateAgentRequest {
   features?: { [key: string]: boolean | null };
   /** Replaced whole on update (null resets to the provider's defaults). */
   modelSettings?: AgentModelSettings | null;
+  /** The IANA time zone (e.g. Europe/Paris) in which the agent is told the current date and time; "" or absent: UTC. */
+  timezone?: string;
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
 }
@@ -379,6 +383,8 @@ export interface CreateDeploymentRequest {
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
   model_settings?: ModelSettingsInput | null;
+  /** The IANA time zone (e.g. Europe/Paris) in which the agent is told the current date and time at the start of each run; "" or absent: UTC. */
+  timezone?: string | null;
   /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
   budget_usd?: number | null;
   /** Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired). */
@@ -482,6 +488,8 @@ export interface Deployment {
   metadata: { [key: string]: string };
   /** Settings of the model calls; a setting absent is the provider's default. */
   model_settings: ModelSettings;
+  /** The IANA time zone of the date and time the agent is told ("": UTC). */
+  timezone: string;
   /** The spending cap in USD, or null. */
   budget_usd: number | null;
   /** The default thread. */
@@ -1452,6 +1460,8 @@ export interface UpdateAgentRequest {
   features?: { [key: string]: boolean | null };
   /** Replaced whole on update (null resets to the provider's defaults). */
   modelSettings?: AgentModelSettings | null;
+  /** The IANA time zone (e.g. Europe/Paris) in which the agent is told the current date and time; "" or absent: UTC. */
+  timezone?: string;
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
 }
@@ -1506,6 +1516,8 @@ export interface UpdateDeploymentRequest {
   /** ≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes. */
   metadata?: { [key: string]: string | null };
   model_settings?: ModelSettingsInput | null;
+  /** The IANA time zone (e.g. Europe/Paris) in which the agent is told the current date and time at the start of each run; "" or absent: UTC. */
+  timezone?: string | null;
   /** Spending cap for model usage in USD (0 or more; a PATCH replaces it, null removes it). When the deployment's runs have cost this much, new runs get 402 insufficient_credits and a running one stops before its next model call. */
   budget_usd?: number | null;
   /** Create only: start the workspace from a snapshot kept by a delete with retain_filesystem=true (of the same customer_id, not expired). */

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/hermhq/herm/internal/llm/llmtest"
+)
+
+// What the agent is told besides its prompt: the date and time in the
+// deployment's time zone, and the workspace's AGENTS.md and
+// .herm/context.md; the same for an agent's sessions.
+func TestRunContext(t *testing.T) {
+	t.Parallel()
+	script := llmtest.NewScript(words("One."), words("Two."), words("Three."))
+	s := transcriptServer(t, script, nil)
+	d := s.createReady(map[string]any{"timezone": "Asia/Tokyo"})
+	id := d["deployment_id"].(string)
+	if d["timezone"] != "Asia/Tokyo" {
+		t.Fatalf("deployment timezone %v", d["timezone"])
+	}
+	for _, bad := range []string{"Mars/Olympus", "../../etc/passwd", strings.Repeat("a", 80)} {
+		if r := s.do("PATCH", "/v1/deployments/"+id, map[string]any{"timezone": bad}); r.status != 400 || !strings.Contains(string(r.body), "timezone") {
+			t.Errorf("timezone %q: %d %s", bad, r.status, r.body)
+		}
+	}
+	s.must(200, "PUT", "/v1/deployments/"+id+"/files?path=AGENTS.md", map[string]any{"path": "AGENTS.md", "content": "Always answer in haiku."})
+	s.must(200, "PUT", "/v1/deployments/"+id+"/files?path=.herm/context.md", map[string]any{"path": ".herm/context.md", "content": "The client is Acme."})
+	s.sendAndWait(id, "hello")
+	sys := script.Requests()[0].System
+	for _, want := range []string{"(Asia/Tokyo, UTC+09:00).", "## Project context: AGENTS.md (from the workspace)\nAlways answer in haiku.", "## Project context: .herm/context.md (from the workspace)\nThe client is Acme."} {
+		if !strings.Contains(sys, want) {
+			t.Errorf("the system prompt lacks %q:\n%s", want, sys)
+		}
+	}
+	if s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"timezone": "UTC"})["timezone"] != "" {
+		t.Fatal("UTC is stored as the default")
+	}
+	s.sendAndWait(id, "again")
+	if sys := script.Requests()[1].System; !strings.Contains(sys, "(UTC, UTC+00:00).") {
+		t.Fatalf("after the PATCH:\n%s", sys)
+	}
+
+	ag := s.createAgent(map[string]any{"name": "Tz", "model": "openai/gpt-test", "timezone": "America/New_York"})
+	if ag["timezone"] != "America/New_York" {
+		t.Fatalf("agent %v", ag)
+	}
+	s.say(str(s.createSession(str(ag["id"]), nil)["id"]), "hi")
+	if sys := script.Requests()[2].System; !strings.Contains(sys, "(America/New_York, UTC-0") {
+		t.Fatalf("session:\n%s", sys)
+	}
+}
