@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hermhq/herm/internal/llm"
 	"github.com/hermhq/herm/internal/llm/llmtest"
 )
 
@@ -48,5 +49,33 @@ func TestRunContext(t *testing.T) {
 	s.say(str(s.createSession(str(ag["id"]), nil)["id"]), "hi")
 	if sys := script.Requests()[2].System; !strings.Contains(sys, "(America/New_York, UTC-0") {
 		t.Fatalf("session:\n%s", sys)
+	}
+}
+
+// read_file of an image in the workspace shows it to a model that takes
+// images (Chat Completions: in a user message after the tool messages).
+func TestReadFileShowsImages(t *testing.T) {
+	t.Parallel()
+	script := llmtest.NewScript(
+		llmtest.Turn{ToolCalls: []llm.ToolCall{call("c1", "read_file", `{"path":"shots/a.png"}`)}},
+		words("A tiny image."),
+	)
+	s := transcriptServer(t, script, map[string]string{"HERM_DEFAULT_MODEL": "openai/gpt-4o"})
+	id := s.createReady(nil)["deployment_id"].(string)
+	png := "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+	if r := s.do("PUT", "/v1/deployments/"+id+"/files?path=shots/a.png", []byte(png), "Content-Type", "application/octet-stream"); r.status != 200 {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	run := s.sendAndWait(id, "what is in shots/a.png?")
+	res := s.toolResults(id, run["run_id"].(string))
+	if len(res) != 1 || res[0]["is_error"] != false || !strings.Contains(str(res[0]["result"]), "is an image (image/png") || !strings.Contains(str(res[0]["result"]), "shown to you as an image") {
+		t.Fatalf("read_file result: %v", res)
+	}
+	var images []llm.Image
+	for _, m := range script.Requests()[1].Messages {
+		images = append(images, m.Images...)
+	}
+	if len(images) != 1 || string(images[0].Data) != png || images[0].MediaType != "image/png" {
+		t.Fatalf("images sent to the model: %+v", images)
 	}
 }

@@ -283,7 +283,7 @@ func TestAttachments(t *testing.T) {
 	}
 
 	// A model that takes no images (an unknown one behind a custom base
-	// URL) is told the file's path only.
+	// URL) is told the file's path, and that it cannot see it.
 	s.must(200, "PATCH", "/v1/deployments/"+id, map[string]any{"model": "openai/text-only-test"})
 	sent = s.must(202, "POST", "/v1/deployments/"+id+"/messages", map[string]any{"content": "and this?", "attachments": []any{map[string]any{"type": "image", "url": dataURL}}})
 	s.waitStatus(id, sent["run_id"].(string), "completed")
@@ -294,7 +294,7 @@ func TestAttachments(t *testing.T) {
 			t.Fatalf("a text-only model got images: %q", m.Content)
 		}
 	}
-	if c := msgs[len(msgs)-1].Content; !strings.Contains(c, "1-image.png") || strings.Contains(c, "shown to you") {
+	if c := msgs[len(msgs)-1].Content; !strings.Contains(c, "1-image.png") || strings.Contains(c, "also shown to you") || !strings.Contains(c, "not shown to you (your model takes no image input)") {
 		t.Fatalf("the text-only model was told %q", c)
 	}
 

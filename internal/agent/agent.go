@@ -582,8 +582,24 @@ const (
 )
 
 // saveFiles keeps a result's binary parts in the workspace and lists them
-// in its text; images among them are shown to the model with the result.
+// in its text; images among them, and the workspace images the result
+// names, are shown to the model with the result.
 func (x *exec) saveFiles(ctx context.Context, callID string, res tools.Result) tools.Result {
+	for _, im := range res.WorkspaceImages {
+		note := " It is shown to you as an image."
+		switch {
+		case !x.images:
+			note = " Your model does not take images, so it is not shown to you."
+		case im.Size > maxImageBytes:
+			note = fmt.Sprintf(" It is too large to be shown to you (over %d bytes).", maxImageBytes)
+		case len(res.SavedImages) >= maxToolImages:
+			note = fmt.Sprintf(" It is not shown to you: one result shows at most %d images.", maxToolImages)
+		default:
+			res.SavedImages = append(res.SavedImages, im)
+		}
+		res.Content += note
+	}
+	res.WorkspaceImages = nil
 	for _, f := range res.Files {
 		line := fmt.Sprintf("[%s (%s, %d bytes) ", f.Name, f.MediaType, len(f.Data))
 		if x.a.opts.SaveFile == nil {

@@ -398,6 +398,10 @@ func (x *exec) inputMessage(ctx context.Context, d herm.StepInputData) llm.Messa
 				m.Images = append(m.Images, llm.Image{MediaType: a.MediaType, Data: data})
 				b.WriteString(" — also shown to you as an image")
 			}
+		} else if a.Type != herm.AttachFile {
+			// Audio, video, and images a model without image input
+			// cannot see: said, so that it works on the file instead.
+			b.WriteString(" — not shown to you (your model takes no " + a.Type + " input); work on the file with your tools")
 		}
 	}
 	b.WriteString("]")

@@ -40,6 +40,10 @@ type Result struct {
 	// SavedImages are the image Files once the agent saved them (set by
 	// the agent, not by tools).
 	SavedImages []herm.SavedAttachment
+	// WorkspaceImages are images already in the workspace that the result
+	// shows the model (read_file of an image), by path: the agent adds
+	// them to SavedImages when the model takes images, and says so.
+	WorkspaceImages []herm.SavedAttachment
 }
 
 // File is a binary part of a tool result.

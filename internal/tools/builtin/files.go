@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -33,7 +34,7 @@ type readFileArgs struct {
 
 func newReadFile(get getFunc, maxBytes int64) Tool {
 	return newTool("read_file",
-		"Read a text file of the workspace. Lines come back numbered (number, tab, line); read long files in parts with offset and limit.",
+		"Read a text file of the workspace, or look at an image (PNG, JPEG, GIF, WebP) when your model takes images. Lines come back numbered (number, tab, line); read long files in parts with offset and limit.",
 		false,
 		func(ctx context.Context, c tools.Call, a readFileArgs) (tools.Result, error) {
 			if a.Path == "" {
@@ -62,8 +63,14 @@ func newReadFile(get getFunc, maxBytes int64) Tool {
 			if err != nil {
 				return fileErr(err)
 			}
+			if mt := http.DetectContentType(data); herm.IsImageType(mt) {
+				return tools.Result{
+					Content:         fmt.Sprintf("%s is an image (%s, %d bytes).", p, mt, len(data)),
+					WorkspaceImages: []herm.SavedAttachment{{Type: herm.AttachImage, Path: p, MediaType: mt, Size: int64(len(data))}},
+				}, nil
+			}
 			if isBinary(data) {
-				return errResult("%s is a binary file (%d bytes); read_file shows text files only", p, len(data)), nil
+				return errResult("%s is a binary file (%d bytes); read_file shows text files and images (PNG, JPEG, GIF, WebP) only", p, len(data)), nil
 			}
 			return tools.Result{Content: numberLines(p, string(data), a.Offset, a.Limit)}, nil
 		})

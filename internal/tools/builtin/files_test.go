@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/hermhq/herm/internal/herm"
 )
 
 func TestReadFile(t *testing.T) {
@@ -81,7 +82,7 @@ func TestReadFileRefusals(t *testing.T) {
 	tests := []struct {
 		path, want string
 	}{
-		{"bin.dat", "bin.dat is a binary file (7 bytes); read_file shows text files only"},
+		{"bin.dat", "bin.dat is a binary file (7 bytes); read_file shows text files and images"},
 		{"dir", "dir is a directory; use list_files to see what it holds"},
 		{"/workspace", ". is a directory"},
 		{"missing.txt", `path "missing.txt": not found`},
@@ -357,5 +358,20 @@ func TestNumberLinesBounds(t *testing.T) {
 	}
 	if !strings.HasSuffix(got, " of 1048576; use offset to read more]") {
 		t.Errorf("output ends %q", got[len(got)-80:])
+	}
+}
+
+// read_file of an image names it for the model (the agent shows it to
+// models that take images); a binary file that is not an image stays an
+// error.
+func TestReadFileImage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{MaxReadBytes: 64 << 10})
+	png := "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+	e.writeFile(t, "shots/a.png", png)
+	r := e.call(t, "read_file", map[string]any{"path": "/workspace/shots/a.png"})
+	want := []herm.SavedAttachment{{Type: herm.AttachImage, Path: "shots/a.png", MediaType: "image/png", Size: int64(len(png))}}
+	if r.IsError || r.Content != fmt.Sprintf("shots/a.png is an image (image/png, %d bytes).", len(png)) || !cmp.Equal(r.WorkspaceImages, want) {
+		t.Fatalf("read_file of a PNG: %+v", r)
 	}
 }
