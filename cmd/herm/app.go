@@ -174,6 +174,15 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	if err != nil {
 		return nil, err
 	}
+	// web_search exists when the operator configured a search backend.
+	search, err := newSearcher(ctx, cfg, vault, logger)
+	if err != nil {
+		return nil, err
+	}
+	if search != nil {
+		reg.Add(builtin.NewWebSearch(search))
+		logger.Info("web_search enabled", "backends", search.Backends())
+	}
 	// The deployments' egress proxies, started as their sandboxes are.
 	egresses := egress.NewManager(egress.ManagerOptions{
 		Deployment: st.GetDeployment,

@@ -75,6 +75,18 @@ type config struct {
 	NodeLease time.Duration `yaml:"node_lease"`
 	// MaxFileBytes limits one file written through the files API.
 	MaxFileBytes int64 `yaml:"max_file_bytes"`
+	// Web search backends: web_search exists when one is configured.
+	// The API keys come from the environment, or name a vault secret
+	// (sec_…; the only form the config file takes).
+	SearXNGURL string `yaml:"searxng_url"`
+	BraveURL   string `yaml:"brave_url"`
+	BraveKey   string `yaml:"brave_api_key"`
+	TavilyURL  string `yaml:"tavily_url"`
+	TavilyKey  string `yaml:"tavily_api_key"`
+	// WebSearch orders the backends (default: searxng, brave, tavily,
+	// those configured); WebSearchTimeout bounds each one's search.
+	WebSearch        []string      `yaml:"web_search"`
+	WebSearchTimeout time.Duration `yaml:"web_search_timeout"`
 
 	// HTTP bounds how long a client may hold the server up (not settings;
 	// tests shorten them).
@@ -170,6 +182,12 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && err.Error() != "EOF" {
 			return nil, fmt.Errorf("config file %s: %w", c.configFile, err)
+		}
+	}
+	// Keys do not belong in files: the file may only name vault secrets.
+	for _, k := range []struct{ key, env, val string }{{"brave_api_key", "HERM_BRAVE_API_KEY", c.BraveKey}, {"tavily_api_key", "HERM_TAVILY_API_KEY", c.TavilyKey}} {
+		if k.val != "" && !reSecretID.MatchString(k.val) {
+			return nil, fmt.Errorf("config file: %s must be the ID of a vault secret holding the key (sec_…); put the key itself in %s", k.key, k.env)
 		}
 	}
 	set := func(dst *string, flagVal, env string) {
@@ -305,6 +323,9 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 			return nil, fmt.Errorf("HERM_SANDBOX_IDLE_TIMEOUT must be a duration such as 10m (negative: never stop)")
 		}
 		c.SandboxIdle = d
+	}
+	if err := c.loadWebSearch(getenv); err != nil {
+		return nil, err
 	}
 	switch c.Sandbox {
 	case "", "local", "process", "none":

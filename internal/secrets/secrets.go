@@ -354,6 +354,29 @@ func (v *Vault) RevealHosts(ctx context.Context, d *herm.Deployment, envName str
 	return val, s.AllowedHosts, nil
 }
 
+// RevealServer returns the value of a secret that one of the server's own
+// settings names (a web search backend's key) and the hosts it may be sent
+// to (its allowed_hosts). Only a secret of no customer qualifies: a
+// customer's secret is for that customer's deployments, not the server's.
+func (v *Vault) RevealServer(ctx context.Context, id string) (string, []string, error) {
+	s, err := v.store.GetSecret(ctx, id)
+	if herm.IsCode(err, herm.ENotFound) {
+		return "", nil, fmt.Errorf("secret %s does not exist", id)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("secret %s: %s", id, herm.ErrorMessage(err))
+	}
+	if s.CustomerID != "" {
+		return "", nil, fmt.Errorf("secret %s belongs to a customer; a server setting may name only a secret without customer_id", id)
+	}
+	val, _, err := v.open(s)
+	if err != nil {
+		return "", nil, err
+	}
+	v.seen.add(val, s.Name)
+	return val, s.AllowedHosts, nil
+}
+
 // Reveal returns the value behind a deployment's secret reference (for the
 // host-side code that uses it), checking the customer again.
 func (v *Vault) Reveal(ctx context.Context, d *herm.Deployment, envName string) (string, *herm.Secret, error) {

@@ -140,6 +140,37 @@ func TestSealRevealRotate(t *testing.T) {
 	}
 }
 
+// A server setting may name a secret of no customer (a web search
+// backend's key): RevealServer gives its value, rotated ones included, and
+// its allowed hosts; a customer's secret or a missing one is refused.
+func TestRevealServer(t *testing.T) {
+	v, _ := vault(t, bytes.Repeat([]byte{3}, 32))
+	ctx := context.Background()
+	s, err := v.Create(ctx, Input{Name: "brave", Value: "brave-key-1", AllowedHosts: []string{"api.search.brave.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if val, hosts, err := v.RevealServer(ctx, s.ID); err != nil || val != "brave-key-1" || strings.Join(hosts, ",") != "api.search.brave.com" {
+		t.Fatalf("%q %v %v", val, hosts, err)
+	}
+	if _, err := v.Rotate(ctx, s.ID, "brave-key-2"); err != nil {
+		t.Fatal(err)
+	}
+	if val, _, err := v.RevealServer(ctx, s.ID); err != nil || val != "brave-key-2" {
+		t.Fatalf("after rotation: %q %v", val, err)
+	}
+	mine, err := v.Create(ctx, Input{Name: "mine", Value: "customer-key", CustomerID: "cus_1", AllowedHosts: []string{"api.search.brave.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if val, _, err := v.RevealServer(ctx, mine.ID); err == nil || !strings.Contains(err.Error(), "belongs to a customer") || val != "" {
+		t.Errorf("a customer's secret: %q %v", val, err)
+	}
+	if _, _, err := v.RevealServer(ctx, "sec_nope"); err == nil || err.Error() != "secret sec_nope does not exist" {
+		t.Errorf("missing: %v", err)
+	}
+}
+
 // A master key rotation: with the new key first and the old one after it,
 // every secret reads at once and Reseal moves them all to the new key,
 // after which the old key is not needed. (That a value rotated during the

@@ -67,11 +67,12 @@ func SubagentsSpec() llm.ToolSpec {
 
 // unavailable are the contract's built-in tools (and the hosted product's
 // browser tool) this server does not have: disabling them is accepted,
-// anything else is an error that says so.
+// anything else is an error that says so. web_search is one until the
+// operator configures a search backend (the tool is registered then).
 func unavailable(name string) (string, bool) {
 	switch name {
 	case "web_search":
-		return "web search (no search backend)", true
+		return "web search (no search backend is configured: the operator sets HERM_SEARXNG_URL, HERM_BRAVE_API_KEY or HERM_TAVILY_API_KEY)", true
 	case "browser":
 		return "the browser tool", true
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -191,6 +192,15 @@ func TestCatalogNames(t *testing.T) {
 		if what, ok := cat.UnavailableTool(name); ok != want || ok && what == "" {
 			t.Errorf("UnavailableTool(%s) = %q, %v", name, what, ok)
 		}
+	}
+	// web_search is unavailable until a backend is configured, when the
+	// tool is registered; the message says how.
+	if what, _ := cat.UnavailableTool("web_search"); !strings.Contains(what, "HERM_SEARXNG_URL") {
+		t.Errorf("UnavailableTool(web_search) = %q", what)
+	}
+	reg := tools.NewRegistry(fake{name: "web_search", origin: tools.OriginBuiltin})
+	if what, ok := tools.NewCatalog(reg, tools.CatalogOptions{}).UnavailableTool("web_search"); ok {
+		t.Errorf("registered web_search: UnavailableTool = %q", what)
 	}
 	// Without an MCP source, servers are not asked: no tools, no states.
 	d := &herm.Deployment{MCPServers: []herm.MCPServer{{Name: "acme"}}, Sandbox: herm.Sandbox{Enabled: true}}

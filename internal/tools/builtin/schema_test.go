@@ -21,10 +21,10 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/schemas with the generated input schemas")
 
 // allTools are the built-in tools with the optional ones (memory,
-// automations).
+// automations, web_search).
 func allTools() []tools.Tool {
 	now := func() time.Time { return time.Unix(0, 0) }
-	return append(New(nil, Options{Memory: memory.New(herm.NewIDGen(now), now)}), NewAutomations(nil))
+	return append(New(nil, Options{Memory: memory.New(herm.NewIDGen(now), now)}), NewAutomations(nil), NewWebSearch(nil))
 }
 
 // The input schemas the model sees are generated from the tools' argument
