@@ -181,8 +181,10 @@ func TestToolsAPI(t *testing.T) {
 			t.Errorf("%s: %v", name, m)
 		}
 	}
-	if _, ok := byName["shell"]; ok != localSandbox(t, s) {
-		t.Errorf("shell listed: %v, code execution: %v", ok, localSandbox(t, s))
+	for _, name := range []string{"shell", "process"} {
+		if _, ok := byName[name]; ok != localSandbox(t, s) {
+			t.Errorf("%s listed: %v, code execution: %v", name, ok, localSandbox(t, s))
+		}
 	}
 	got := s.must(200, "PATCH", "/v1/deployments/"+id+"/tools/write_file", map[string]any{"permission": "always_ask"})
 	if got["permission"] != "always_ask" || got["enabled"] != true {

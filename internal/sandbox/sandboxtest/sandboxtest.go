@@ -73,6 +73,7 @@ func Run(t *testing.T, drv sandbox.Driver, opts Options) {
 		{"ForegroundTreeEndsWithCommand", testTreeEnds, herm.Resources{}},
 		{"Cancel", testCancel, herm.Resources{}},
 		{"Background", testBackground, herm.Resources{}},
+		{"Jobs", testJobs, herm.Resources{}},
 		{"StopAndRestart", testStopRestart, herm.Resources{}},
 		{"Concurrent", testConcurrent, herm.Resources{}},
 		{"SharedWorkspace", testSharedWorkspace, herm.Resources{}},
@@ -300,6 +301,145 @@ func testBackground(t *testing.T, sb sandbox.Sandbox) {
 	time.Sleep(200 * time.Millisecond)
 	if n := changes(t, sb); n != 0 {
 		t.Fatal("the background command survived Stop")
+	}
+}
+
+// Background jobs (sandbox.StartJob and the rest) work on every driver:
+// input written later and closed, output, exit status, signals to the
+// process group, KILL of a job that ignores TERM, ids never reused, a job
+// lost with its sandbox, ids checked.
+func testJobs(t *testing.T, sb sandbox.Sandbox) {
+	ctx := t.Context()
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	start := func(id, command string) *sandbox.Job {
+		t.Helper()
+		j, err := sandbox.StartJob(ctx, sb, id, command, now)
+		if err != nil {
+			t.Fatalf("StartJob %s: %v", id, err)
+		}
+		now = now.Add(time.Second)
+		return j
+	}
+	wait := func(id string, d time.Duration) *sandbox.Job {
+		t.Helper()
+		j, err := sandbox.WaitJob(ctx, sb, id, d)
+		if err != nil {
+			t.Fatalf("WaitJob %s: %v", id, err)
+		}
+		return j
+	}
+	log := func(j *sandbox.Job) string {
+		b, _ := sb.Workspace().ReadFile(j.Log(), 0)
+		return string(b)
+	}
+
+	// Input, output, end of input, exit status.
+	echo := start("job_1", `while read -r l; do echo "got $l"; done; echo closed; exit 3`)
+	if echo.ID != "job_1" || echo.PID <= 0 || echo.State != sandbox.JobRunning || !echo.StartedAt.Equal(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)) {
+		t.Fatalf("started %+v", echo)
+	}
+	if err := sandbox.WriteJob(ctx, sb, "job_1", "hello\n", false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for log(echo) != "got hello\n" {
+		if time.Now().After(deadline) {
+			t.Fatalf("log %q", log(echo))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if j, err := sandbox.GetJob(ctx, sb, "job_1"); err != nil || j.State != sandbox.JobRunning || j.InputClosed || j.Output != 10 || j.Command != echo.Command {
+		t.Fatalf("running: %+v %v", j, err)
+	}
+	if err := sandbox.WriteJob(ctx, sb, "job_1", "bye\n", true); err != nil {
+		t.Fatal(err)
+	}
+	if j := wait("job_1", 10*time.Second); j.State != sandbox.JobExited || j.ExitCode != 3 || !j.InputClosed || j.EndedAt.IsZero() {
+		t.Fatalf("after eof: %+v", j)
+	}
+	if got := log(echo); got != "got hello\ngot bye\nclosed\n" {
+		t.Fatalf("log %q", got)
+	}
+	if err := sandbox.WriteJob(ctx, sb, "job_1", "more\n", false); herm.ErrorCode(err) != herm.EConflict {
+		t.Fatalf("writing to an exited job: %v", err)
+	}
+
+	// TERM reaches the whole process group; the id is not reused.
+	term := start("job_1", "(while true; do date +%s%N > tick.tmp; mv tick.tmp tick; sleep 0.05; done) & sleep 1000")
+	if term.ID != "job_1-2" {
+		t.Fatalf("second job_1 is %q", term.ID)
+	}
+	if changes(t, sb) == 0 {
+		t.Fatal("the job's loop does not run")
+	}
+	if err := sandbox.SignalJob(ctx, sb, term.ID, "TERM"); err != nil {
+		t.Fatal(err)
+	}
+	if j := wait(term.ID, 10*time.Second); j.State != sandbox.JobExited || j.ExitCode != 128+int(syscall.SIGTERM) {
+		t.Fatalf("after TERM: %+v", j)
+	}
+	if changes(t, sb) != 0 {
+		t.Fatal("the job's loop survived TERM")
+	}
+
+	// A job that ignores TERM: KILL ends it, and the rest of its group.
+	stubborn := start("job_3", "trap '' TERM; (while true; do date +%s%N > tick.tmp; mv tick.tmp tick; sleep 0.05; done) & sleep 1000")
+	if err := sandbox.SignalJob(ctx, sb, stubborn.ID, "TERM"); err != nil {
+		t.Fatal(err)
+	}
+	if j := wait(stubborn.ID, 500*time.Millisecond); j.State != sandbox.JobRunning {
+		t.Fatalf("after TERM, ignored: %+v", j)
+	}
+	if err := sandbox.SignalJob(ctx, sb, stubborn.ID, "KILL"); err != nil {
+		t.Fatal(err)
+	}
+	if j := wait(stubborn.ID, 10*time.Second); j.State != sandbox.JobExited || j.ExitCode != 128+int(syscall.SIGKILL) {
+		t.Fatalf("after KILL: %+v", j)
+	}
+	if changes(t, sb) != 0 {
+		t.Fatal("the job's loop survived KILL")
+	}
+	if err := sandbox.SignalJob(ctx, sb, stubborn.ID, "KILL"); herm.ErrorCode(err) != herm.EConflict {
+		t.Fatalf("killing an exited job: %v", err)
+	}
+
+	// A job whose sandbox stopped is lost.
+	start("job_4", "sleep 1000")
+	if err := sb.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := sandbox.GetJob(ctx, sb, "job_4"); err != nil || j.State != sandbox.JobLost {
+		t.Fatalf("after Stop: %+v %v", j, err)
+	}
+	if err := sandbox.WriteJob(ctx, sb, "job_4", "x", false); herm.ErrorCode(err) != herm.EConflict {
+		t.Fatalf("writing to a lost job: %v", err)
+	}
+
+	jobs, err := sandbox.Jobs(ctx, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, j := range jobs {
+		got = append(got, j.ID+" "+j.State)
+	}
+	if want := []string{"job_1 exited", "job_1-2 exited", "job_3 exited", "job_4 lost"}; !slices.Equal(got, want) {
+		t.Fatalf("jobs %q, want %q", got, want)
+	}
+
+	for _, id := range []string{"../x", "a/b", "", "x y", "$(reboot)", "-rf", "a.json"} {
+		if _, err := sandbox.GetJob(ctx, sb, id); herm.ErrorCode(err) != herm.EInvalid {
+			t.Errorf("GetJob(%q): %v", id, err)
+		}
+		if err := sandbox.SignalJob(ctx, sb, id, "TERM"); herm.ErrorCode(err) != herm.EInvalid {
+			t.Errorf("SignalJob(%q): %v", id, err)
+		}
+	}
+	if _, err := sandbox.GetJob(ctx, sb, "job_9"); herm.ErrorCode(err) != herm.ENotFound {
+		t.Errorf("an unknown job: %v", err)
+	}
+	if err := sandbox.SignalJob(ctx, sb, "job_4", "STOP"); herm.ErrorCode(err) != herm.EInvalid {
+		t.Errorf("an unknown signal: %v", err)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package builtin holds the tools every deployment's model can call without
-// an MCP server: shell, the file tools (read_file, write_file, edit_file,
-// list_files, search_files), web_fetch and todo. They run against the
-// deployment's sandbox and its workspace.
+// an MCP server: shell and process (its background commands), the file
+// tools (read_file, write_file, edit_file, list_files, search_files),
+// web_fetch, todo, the skill tools, memory and automations. They run
+// against the deployment's sandbox and its workspace.
 //
 // Failures the model can react to (bad arguments, a command that exits
 // non-zero, a missing file, a refused URL) come back as results with IsError;
@@ -59,6 +60,9 @@ type Options struct {
 	MaxReadBytes int64
 	// Memory keeps the memory tool's memories (nil: no memory tool).
 	Memory *memory.Store
+	// Now is the clock of the start times of background processes
+	// (default time.Now).
+	Now func() time.Time
 }
 
 // getFunc returns a deployment's sandbox, preparing it if need be.
@@ -74,8 +78,12 @@ func New(get func(ctx context.Context, d *herm.Deployment) (sandbox.Sandbox, err
 	if opts.MaxReadBytes <= 0 {
 		opts.MaxReadBytes = DefaultMaxReadBytes
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	out := []tools.Tool{
-		newShell(get),
+		newShell(get, opts.Now),
+		newProcess(get),
 		newReadFile(get, opts.MaxReadBytes),
 		newWriteFile(get),
 		newEditFile(get, opts.MaxReadBytes),

@@ -145,7 +145,7 @@ func TestToolSet(t *testing.T) {
 		if _, isRunner := tl.(tools.CodeRunner); !isRunner {
 			t.Errorf("%s does not implement tools.CodeRunner", spec.Name)
 		}
-		if got, want := bt.RunsCode(), spec.Name == "shell"; got != want {
+		if got, want := bt.RunsCode(), spec.Name == "shell" || spec.Name == "process"; got != want {
 			t.Errorf("%s: RunsCode = %v, want %v", spec.Name, got, want)
 		}
 
@@ -175,7 +175,7 @@ func TestToolSet(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"shell", "read_file", "write_file", "edit_file", "list_files", "search_files", "web_fetch", "todo", "skill_view", "skill_manage"}
+	want := []string{"shell", "process", "read_file", "write_file", "edit_file", "list_files", "search_files", "web_fetch", "todo", "skill_view", "skill_manage"}
 	if !slices.Equal(names, want) {
 		t.Errorf("tools = %v, want %v", names, want)
 	}
@@ -186,6 +186,7 @@ func TestSpecInputFields(t *testing.T) {
 	// The input fields of the spec's "Built-in tool inputs" table.
 	want := map[string][]string{
 		"shell":        {"command", "timeout_s", "background"},
+		"process":      {"action", "id", "tail_lines", "offset", "input", "eof", "signal"},
 		"read_file":    {"path", "offset", "limit"},
 		"write_file":   {"path", "content"},
 		"edit_file":    {"path", "old_string", "new_string", "replace_all"},

@@ -18,17 +18,15 @@ const (
 	// maxStreamBytes bounds what is kept of each of stdout and stderr: the
 	// first and the last half of it.
 	maxStreamBytes = 1 << 20
-	// bgDir holds the output of background commands, one log per call.
-	bgDir = ".herm/bg"
 )
 
 type shellArgs struct {
 	Command    string `json:"command" jsonschema:"The command to run with /bin/sh -c. The working directory is /workspace."`
 	TimeoutS   *int   `json:"timeout_s,omitempty" minimum:"1" maximum:"3600" jsonschema:"Seconds after which the command and every process it started are killed. Default 120. Ignored for background commands."`
-	Background bool   `json:"background,omitempty" jsonschema:"Start the command and return at once (for servers and other long-running processes). Its output goes to .herm/bg/<tool call id>.log; read that file to follow it."`
+	Background bool   `json:"background,omitempty" jsonschema:"Start the command and return at once (for servers and other long-running processes). Its output goes to .herm/bg/<tool call id>.log; its input is a pipe that stays open. The process tool lists it, reads its output, writes to its input and kills it."`
 }
 
-func newShell(get getFunc) Tool {
+func newShell(get getFunc, now func() time.Time) Tool {
 	return newTool("shell",
 		"Run a shell command in the sandbox with /bin/sh -c, in /workspace. Returns the exit code, stdout and stderr. "+
 			"Commands that run longer than timeout_s (default 120 s) are killed; use background for servers and other long-running processes.",
@@ -50,7 +48,7 @@ func newShell(get getFunc) Tool {
 			}
 			var res tools.Result
 			if a.Background {
-				res, err = background(ctx, sb, c.ID, a.Command)
+				res, err = background(ctx, sb, c.ID, a.Command, now())
 			} else {
 				res, err = foreground(ctx, sb, a.Command, time.Duration(timeout)*time.Second)
 			}
@@ -112,24 +110,17 @@ func foreground(ctx context.Context, sb sandbox.Sandbox, command string, timeout
 	}, nil
 }
 
-func background(ctx context.Context, sb sandbox.Sandbox, callID, command string) (tools.Result, error) {
-	ws := sb.Workspace()
-	if err := ws.MkdirAll(bgDir); err != nil {
-		return fileErr(err)
-	}
-	log := bgDir + "/" + logName(callID) + ".log"
-	// The working directory is the workspace root in every driver; the
-	// redirection makes the command's whole output (and its children's)
-	// land in the log, and detaches it from any terminal input.
-	wrapped := "exec </dev/null >" + log + " 2>&1\n" + command
-	r, err := sb.Exec(ctx, sandbox.ExecRequest{Command: wrapped, Background: true})
+// background starts a command as a sandbox job, whose id is the tool
+// call's (made a file name).
+func background(ctx context.Context, sb sandbox.Sandbox, callID, command string, now time.Time) (tools.Result, error) {
+	j, err := sandbox.StartJob(ctx, sb, logName(callID, now), command, now)
 	if ctx.Err() != nil {
 		return tools.Result{}, ctx.Err()
 	}
 	if err != nil {
 		return execErr(err)
 	}
-	return tools.Result{Content: fmt.Sprintf("started in the background, pid %d, output in %s", r.PID, log)}, nil
+	return tools.Result{Content: fmt.Sprintf("started in the background, pid %d, output in %s; process id %s", j.PID, j.Log(), j.ID)}, nil
 }
 
 // execErr reports a command that could not be run: as a result when the
@@ -142,11 +133,12 @@ func execErr(err error) (tools.Result, error) {
 	return tools.Result{}, fmt.Errorf("exec: %w", err)
 }
 
-// logName makes a tool call id safe as a file name.
-func logName(id string) string {
+// logName makes a tool call id a job id (sandbox.ValidJobID): safe as a
+// file name. A call without an id gets one from the time.
+func logName(id string, now time.Time) string {
 	var b strings.Builder
 	for _, r := range id {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' && b.Len() > 0 {
 			b.WriteRune(r)
 		} else {
 			b.WriteByte('_')
@@ -156,7 +148,7 @@ func logName(id string) string {
 		}
 	}
 	if b.Len() == 0 {
-		return "bg_" + time.Now().UTC().Format("20060102T150405.000000000")
+		return fmt.Sprintf("bg_%s_%09d", now.UTC().Format("20060102T150405"), now.Nanosecond())
 	}
 	return b.String()
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hermhq/herm/internal/sandbox"
 )
 
 func TestShell(t *testing.T) {
@@ -93,7 +95,7 @@ func TestShellBackground(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, Options{})
 	r := e.call(t, "shell", map[string]any{"command": "echo started; sleep 0.2; echo done >&2", "background": true})
-	if !regexp.MustCompile(`^started in the background, pid [1-9][0-9]*, output in \.herm/bg/call_1\.log$`).MatchString(ok(t, r)) {
+	if !regexp.MustCompile(`^started in the background, pid [1-9][0-9]*, output in \.herm/bg/call_1\.log; process id call_1$`).MatchString(ok(t, r)) {
 		t.Fatalf("content = %q", r.Content)
 	}
 	log := filepath.Join(e.sb.Workspace().Dir(), ".herm", "bg", "call_1.log")
@@ -172,13 +174,35 @@ func TestCapBuffer(t *testing.T) {
 
 func TestLogName(t *testing.T) {
 	t.Parallel()
-	if got := logName("toolu_01AB-cd"); got != "toolu_01AB-cd" {
+	now := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
+	if got := logName("toolu_01AB-cd", now); got != "toolu_01AB-cd" {
 		t.Errorf("got %q", got)
 	}
-	if got := logName("../../etc/x y"); got != "______etc_x_y" {
+	if got := logName("../../etc/x y", now); got != "______etc_x_y" {
 		t.Errorf("got %q", got)
 	}
-	if got := logName(""); !strings.HasPrefix(got, "bg_") {
+	if got := logName("-x", now); got != "_x" {
 		t.Errorf("got %q", got)
+	}
+	if got := logName("", now); got != "bg_20250102T030405_000000006" || !sandbox.ValidJobID(got) {
+		t.Errorf("got %q", got)
+	}
+}
+
+// A workspace over its quota starts no background process (its record
+// cannot be written): nothing runs that the process tool could not find.
+func TestShellBackgroundOverQuota(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	e.sb.Workspace().SetQuota(64 << 10)
+	e.call(t, "shell", map[string]any{"command": "head -c 200000 /dev/zero > big.bin"})
+	r := e.call(t, "shell", map[string]any{"command": "touch ran", "background": true})
+	failed(t, r, "the command could not be run: path \".herm/bg/call_1.json\": workspace disk quota exceeded")
+	if got := ok(t, e.call(t, "process", map[string]any{"action": "list"})); !strings.HasPrefix(got, "no background processes") {
+		t.Errorf("list: %q", got)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := os.Stat(filepath.Join(e.sb.Workspace().Dir(), "ran")); err == nil {
+		t.Error("the command ran")
 	}
 }
