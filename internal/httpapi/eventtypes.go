@@ -180,14 +180,14 @@ type FilesystemEvent struct {
 	Size   int64  `json:"size"`
 }
 
-// MemoryEvent: a memory changed. Reserved: this server does not send it
-// yet (the contract names it; filters and webhooks accept the type).
+// MemoryEvent: a memory changed: by the agent's memory tool (agent), the
+// memories API (api) or the memory observer after a run (observer).
 type MemoryEvent struct {
 	Type string `json:"type" enum:"memory"`
 	eventCommon
 	MemoryID string `json:"memory_id"`
 	Change   string `json:"change" enum:"created,updated,deleted"`
-	Source   string `json:"source" enum:"agent,api"`
+	Source   string `json:"source" enum:"agent,api,observer"`
 }
 
 // UsageEvent: one model call's usage.
