@@ -163,3 +163,17 @@ func TestMemoryObserverOff(t *testing.T) {
 		t.Fatalf("memories with features.memory off: %v", list)
 	}
 }
+
+// The offline demo model answers the observer: a user line "remember:
+// FACT" becomes a memory, so the quickstart shows the observer without a
+// real model.
+func TestMemoryObserverDemo(t *testing.T) {
+	s := startServer(t, map[string]string{"HERM_MEMORY_OBSERVER": "true"})
+	id := s.createReady(nil)["deployment_id"].(string)
+	run := s.sendAndWait(id, "remember: Prefers dark mode.")
+	evs := s.waitObserved(id, str(run["run_id"]))
+	list := s.must(200, "GET", "/v1/deployments/"+id+"/memories", nil)["data"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["content"] != "Prefers dark mode." || len(evs) != 1 {
+		t.Fatalf("memories %v, events %v", list, evs)
+	}
+}
