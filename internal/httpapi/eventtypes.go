@@ -199,7 +199,7 @@ type UsageEvent struct {
 	CacheReadTokens int64    `json:"cache_read_tokens"`
 	CostUSD         *float64 `json:"cost_usd" doc:"Null when the model's price is unknown."`
 	Model           string   `json:"model" doc:"The model that answered the call (provider/model): the deployment's, or a fallback model."`
-	Purpose         *string  `json:"purpose,omitempty" enum:"compaction,subagent" doc:"A call other than one of the agent's own turns."`
+	Purpose         *string  `json:"purpose,omitempty" enum:"compaction,subagent,observer" doc:"A call other than one of the agent's own turns (observer: the memory observer's, after the run ended)."`
 }
 
 // AutomationEvent: an automation changed or fired. Reserved: this server
