@@ -448,12 +448,13 @@ func TestRequiredFields(t *testing.T) {
 // it does not describe; the JSON page is an EventList.
 func TestEventSchemas(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, map[string]string{"HERM_MEMORY_OBSERVER": "true"}) // its memory and usage events too
 	doc := servedDoc(t, s)
 	d := s.createReady(nil)
 	dep := d["deployment_id"].(string)
-	res := s.must(202, "POST", "/v1/deployments/"+dep+"/messages", map[string]any{"content": "Give me two ideas"})
+	res := s.must(202, "POST", "/v1/deployments/"+dep+"/messages", map[string]any{"content": "remember: Likes lists of two."})
 	s.waitRun(dep, res["run_id"].(string), "completed")
+	s.waitObserved(dep, res["run_id"].(string))
 	thr := s.must(201, "POST", "/v1/deployments/"+dep+"/threads", map[string]any{"title": "x"})
 	s.must(204, "DELETE", "/v1/deployments/"+dep+"/threads/"+thr["thread_id"].(string), nil)
 
@@ -497,7 +498,7 @@ func TestEventSchemas(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"deployment_status", "run_status", "message", "token", "usage"} {
+	for _, want := range []string{"deployment_status", "run_status", "message", "token", "usage", "memory"} {
 		if !types[want] {
 			t.Errorf("the run sent no %s event (got %v)", want, slices.Sorted(maps.Keys(types)))
 		}

@@ -117,6 +117,11 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	if _, _, err := models.Resolve(defModel); err != nil {
 		return nil, fmt.Errorf("default model %q: %w (configured providers: %v)", defModel, err, models.Providers())
 	}
+	if cfg.MemoryModel != "" {
+		if _, _, err := models.Resolve(cfg.MemoryModel); err != nil {
+			return nil, fmt.Errorf("memory model %q: %w (configured providers: %v)", cfg.MemoryModel, err, models.Providers())
+		}
+	}
 
 	// Times are kept to the microsecond, so that what a create returns is
 	// what a later read of the store returns.
@@ -157,6 +162,15 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 	// egress proxies.
 	guard := netguard.New(netguard.Options{AllowPrivate: cfg.AllowPrivateNet, HostNames: cfg.HostAddresses})
 	memories := memory.New(ids, now)
+	// Every change of a memory, whoever made it, is a memory event.
+	memories.OnChange(func(ctx context.Context, e memory.Event) {
+		ev := herm.NewEvent(e.DeploymentID, e.ThreadID, e.RunID, herm.EventMemory, map[string]any{
+			"memory_id": e.MemoryID, "change": e.Change, "source": e.Source,
+		})
+		if err := elog.Append(context.WithoutCancel(ctx), ev); err != nil {
+			logger.Warn("memory event", "deployment_id", e.DeploymentID, "memory_id", e.MemoryID, "err", err)
+		}
+	})
 	reg := tools.NewRegistry(builtin.New(sandboxes.Get, builtin.Options{AllowPrivateNetworks: cfg.AllowPrivateNet, Guard: guard, Memory: memories})...)
 	prices := llm.DefaultPrices()
 	for k, v := range cfg.Prices {
@@ -222,6 +236,10 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		PreviewLimit:    cfg.PreviewLimit,
 		Spill:           host.Spill,
 		SaveFile:        host.SaveFile,
+		Memories:        memories,
+		Workspace:       sandboxes.Workspace,
+		MemoryModel:     cfg.MemoryModel,
+		MemoryObserver:  cfg.MemoryObserver == nil || *cfg.MemoryObserver,
 		OnModelCall: func(model string, u llm.Usage, err error) {
 			metrics.ModelCall(model, u.InputTokens, u.OutputTokens, err)
 		},

@@ -24,9 +24,15 @@ type config struct {
 	DatabaseURL  string `yaml:"database_url"`
 	Sandbox      string `yaml:"sandbox"`
 	DefaultModel string `yaml:"default_model"`
-	LogFormat    string `yaml:"log_format"`
-	LogLevel     string `yaml:"log_level"`
-	PublicURL    string `yaml:"public_url"`
+	// MemoryModel is the model the memory observer asks after each run
+	// ("": each deployment's own).
+	MemoryModel string `yaml:"memory_model"`
+	// MemoryObserver turns the memory observer off for the whole server
+	// (nil: on; deployments turn it off with features.memory).
+	MemoryObserver *bool  `yaml:"memory_observer"`
+	LogFormat      string `yaml:"log_format"`
+	LogLevel       string `yaml:"log_level"`
+	PublicURL      string `yaml:"public_url"`
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins    []string      `yaml:"cors_origins"`
 	EventRetention time.Duration `yaml:"event_retention"`
@@ -158,6 +164,7 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	dbURL := str("database-url", "sqlite://path, or postgres://... for a cluster (HERM_DATABASE_URL; default sqlite://<data-dir>/herm.db)", false)
 	sandbox := str("sandbox", "default sandbox driver: local, process (unisolated, for development) or none (HERM_SANDBOX; default local where it works, else none)", true)
 	model := str("default-model", "model for deployments that name none (HERM_DEFAULT_MODEL)", true)
+	memoryModel := str("memory-model", "model of the memory observer, which reads each run and keeps memories (HERM_MEMORY_MODEL; default the deployment's)", true)
 	logFormat := str("log-format", "text or json (HERM_LOG_FORMAT; default text on a terminal, json otherwise)", true)
 	logLevel := str("log-level", "debug, info, warn or error (HERM_LOG_LEVEL; default info)", true)
 	publicURL := str("public-url", "base URL clients use, for links (HERM_PUBLIC_URL)", true)
@@ -200,6 +207,7 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	set(&c.DatabaseURL, *dbURL, "HERM_DATABASE_URL")
 	set(&c.Sandbox, *sandbox, "HERM_SANDBOX")
 	set(&c.DefaultModel, *model, "HERM_DEFAULT_MODEL")
+	set(&c.MemoryModel, *memoryModel, "HERM_MEMORY_MODEL")
 	set(&c.LogFormat, *logFormat, "HERM_LOG_FORMAT")
 	set(&c.LogLevel, *logLevel, "HERM_LOG_LEVEL")
 	set(&c.PublicURL, *publicURL, "HERM_PUBLIC_URL")
@@ -250,6 +258,10 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 			return nil, fmt.Errorf("HERM_DEMO_WORD_DELAY must be a duration such as 40ms")
 		}
 		c.DemoWordDelay = d
+	}
+	if v := getenv("HERM_MEMORY_OBSERVER"); v != "" {
+		b := v == "1" || v == "true"
+		c.MemoryObserver = &b
 	}
 	if v := getenv("HERM_METRICS_PUBLIC"); v != "" {
 		b := v == "1" || v == "true"

@@ -64,7 +64,9 @@ func startProc(t *testing.T, dataDir string, env ...string) *proc {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
-	cmd.Env = append(os.Environ(), "HERM_API_KEY="+testKey, "HERM_LOG_FORMAT=json")
+	// The memory observer off, as in startServer (its call would take
+	// the scripted turns of later runs); env may turn it on.
+	cmd.Env = append(os.Environ(), "HERM_API_KEY="+testKey, "HERM_LOG_FORMAT=json", "HERM_MEMORY_OBSERVER=false")
 	cmd.Env = append(cmd.Env, env...)
 	pr, pw := io.Pipe()
 	p := &proc{cmd: cmd, stderr: &syncBuffer{}, exited: make(chan error, 1)}

@@ -42,7 +42,10 @@ func startServerWith(t *testing.T, env map[string]string, tune func(*config)) *s
 	t.Helper()
 	dir := t.TempDir()
 	vars := map[string]string{"HERM_ADDR": "127.0.0.1:0", "HERM_DATA_DIR": dir, "HERM_API_KEY": testKey, "HERM_LOG_FORMAT": "json",
-		"HERM_RATE_LIMIT": "-1"} // tests poll; TestRateLimit sets its own
+		"HERM_RATE_LIMIT": "-1", // tests poll; TestRateLimit sets its own
+		// The memory observer's model call after each run would take the
+		// scripted turns of later runs: on only in the tests about it.
+		"HERM_MEMORY_OBSERVER": "false"}
 	for k, v := range env {
 		vars[k] = v
 	}

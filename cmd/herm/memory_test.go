@@ -43,6 +43,18 @@ func TestMemories(t *testing.T) {
 		!strings.Contains(str(res[1]["result"]), "Their brand color is teal.") || res[2]["is_error"] != true {
 		t.Fatalf("memory tool: %v", res)
 	}
+	// Each change is a memory event: the API's of the deployment, the
+	// tool's of its run.
+	var sources []string
+	for _, e := range s.events(id, "memory") {
+		if e["change"] != "created" || (e["source"] == "agent") != (e["run_id"] == run["run_id"]) {
+			t.Fatalf("memory event %v", e)
+		}
+		sources = append(sources, str(e["source"]))
+	}
+	if strings.Join(sources, ",") != "api,agent" {
+		t.Fatalf("memory events' sources %v", sources)
+	}
 	// The first run already saw the seeded memory.
 	if sys := script.Requests()[0].System; !strings.Contains(sys, "Their brand color is teal.") {
 		t.Fatalf("system prompt without the seeded memory:\n%s", sys)

@@ -19,6 +19,8 @@ import (
 	"github.com/hermhq/herm/internal/eventlog"
 	"github.com/hermhq/herm/internal/herm"
 	"github.com/hermhq/herm/internal/llm"
+	"github.com/hermhq/herm/internal/memory"
+	"github.com/hermhq/herm/internal/sandbox"
 	"github.com/hermhq/herm/internal/secrets"
 	"github.com/hermhq/herm/internal/store"
 	"github.com/hermhq/herm/internal/tools"
@@ -88,6 +90,19 @@ type Options struct {
 	// SteeringTimeout is how long a steering request waits for a human
 	// before it resolves as timeout, a deny (default 24 h).
 	SteeringTimeout time.Duration
+	// Memories and Workspace are what the memory observer (Observe)
+	// writes through: the memory store and a deployment's workspace. The
+	// observer does nothing without both, nor without MemoryObserver (the
+	// server's switch).
+	MemoryObserver bool
+	Memories       *memory.Store
+	Workspace      func(ctx context.Context, d *herm.Deployment) (*sandbox.Workspace, error)
+	// MemoryModel is the model ("provider/model") the observer asks
+	// ("": the deployment's).
+	MemoryModel string
+	// ObserveBytes is how much of a run's end the observer reads (default
+	// 24 KiB).
+	ObserveBytes int
 }
 
 // Agent runs the loop.
@@ -121,6 +136,9 @@ func New(s store.Store, log *eventlog.Log, models Models, cat *tools.Catalog, id
 	}
 	if opts.KeepRecent <= 0 {
 		opts.KeepRecent = 4
+	}
+	if opts.ObserveBytes <= 0 {
+		opts.ObserveBytes = 24 << 10
 	}
 	if opts.HistoryMessages <= 0 {
 		opts.HistoryMessages = 200

@@ -254,20 +254,7 @@ func (x *exec) record(ctx context.Context, fn func(q store.Querier, c *change) (
 }
 
 // addUsage adds d to total (costs add when d has one).
-func addUsage(total *herm.Usage, d herm.Usage) {
-	total.InputTokens += d.InputTokens
-	total.OutputTokens += d.OutputTokens
-	total.CacheReadTokens += d.CacheReadTokens
-	total.ToolCalls += d.ToolCalls
-	total.ModelCalls += d.ModelCalls
-	if d.CostUSD != nil {
-		sum := *d.CostUSD
-		if total.CostUSD != nil {
-			sum += *total.CostUSD
-		}
-		total.CostUSD = &sum
-	}
-}
+func addUsage(total *herm.Usage, d herm.Usage) { total.Add(d) }
 
 // repaired reports whether the run had its output repair turn.
 func (t *transcript) repaired() bool {

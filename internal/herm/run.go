@@ -56,6 +56,22 @@ type Usage struct {
 	CostUSD         *float64 `json:"cost_usd"`
 }
 
+// Add adds d to u (a cost stays unknown only while every part's is).
+func (u *Usage) Add(d Usage) {
+	u.InputTokens += d.InputTokens
+	u.OutputTokens += d.OutputTokens
+	u.CacheReadTokens += d.CacheReadTokens
+	u.ToolCalls += d.ToolCalls
+	u.ModelCalls += d.ModelCalls
+	if d.CostUSD != nil {
+		sum := *d.CostUSD
+		if u.CostUSD != nil {
+			sum += *u.CostUSD
+		}
+		u.CostUSD = &sum
+	}
+}
+
 // Run is one unit of agent work on a thread. It is a durable state machine:
 // the row records status and lease; the transcript (RunStep) records progress.
 type Run struct {

@@ -180,14 +180,14 @@ type FilesystemEvent struct {
 	Size   int64  `json:"size"`
 }
 
-// MemoryEvent: a memory changed. Reserved: this server does not send it
-// yet (the contract names it; filters and webhooks accept the type).
+// MemoryEvent: a memory changed: by the agent's memory tool (agent), the
+// memories API (api) or the memory observer after a run (observer).
 type MemoryEvent struct {
 	Type string `json:"type" enum:"memory"`
 	eventCommon
 	MemoryID string `json:"memory_id"`
 	Change   string `json:"change" enum:"created,updated,deleted"`
-	Source   string `json:"source" enum:"agent,api"`
+	Source   string `json:"source" enum:"agent,api,observer"`
 }
 
 // UsageEvent: one model call's usage.
@@ -199,7 +199,7 @@ type UsageEvent struct {
 	CacheReadTokens int64    `json:"cache_read_tokens"`
 	CostUSD         *float64 `json:"cost_usd" doc:"Null when the model's price is unknown."`
 	Model           string   `json:"model" doc:"The model that answered the call (provider/model): the deployment's, or a fallback model."`
-	Purpose         *string  `json:"purpose,omitempty" enum:"compaction,subagent" doc:"A call other than one of the agent's own turns."`
+	Purpose         *string  `json:"purpose,omitempty" enum:"compaction,subagent,observer" doc:"A call other than one of the agent's own turns (observer: the memory observer's, after the run ended)."`
 }
 
 // AutomationEvent: an automation changed or fired. Reserved: this server

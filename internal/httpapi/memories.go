@@ -20,7 +20,7 @@ type MemoryRequest struct {
 type Memory struct {
 	MemoryID  string    `json:"memory_id"`
 	Content   string    `json:"content"`
-	Source    string    `json:"source" enum:"agent,api" doc:"agent: its memory tool recorded it; api: created through this API."`
+	Source    string    `json:"source" enum:"agent,api,observer" doc:"agent: its memory tool recorded it; api: created through this API; observer: the memory observer, after a run, took it from the conversation."`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
@@ -89,6 +89,8 @@ func (s *Server) createMemory(w http.ResponseWriter, r *http.Request) error {
 		m, created, err := mem.Create(ws, content, memory.SourceAPI)
 		if !created {
 			status = http.StatusOK // the same fact was stored before: it is returned as it is
+		} else if err == nil {
+			s.announceMemory(r, m.ID, memory.Created)
 		}
 		return m, err
 	})
@@ -97,7 +99,11 @@ func (s *Server) createMemory(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) updateMemory(w http.ResponseWriter, r *http.Request) error {
 	status := http.StatusOK
 	return s.writeMemory(w, r, &status, func(mem *memory.Store, ws *sandbox.Workspace, content string) (memory.Memory, error) {
-		return mem.Update(ws, r.PathValue("memory_id"), content)
+		m, err := mem.Update(ws, r.PathValue("memory_id"), content)
+		if err == nil {
+			s.announceMemory(r, m.ID, memory.Updated)
+		}
+		return m, err
 	})
 }
 
@@ -130,6 +136,13 @@ func (s *Server) deleteMemory(w http.ResponseWriter, r *http.Request) error {
 	if err := mem.Delete(ws, r.PathValue("memory_id")); err != nil {
 		return err
 	}
+	s.announceMemory(r, r.PathValue("memory_id"), memory.Deleted)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// announceMemory tells of a change made through the API (a memory event of
+// the deployment, source api).
+func (s *Server) announceMemory(r *http.Request, id, change string) {
+	s.memories.Announce(r.Context(), memory.Event{DeploymentID: r.PathValue("deployment_id"), MemoryID: id, Change: change, Source: memory.SourceAPI})
 }

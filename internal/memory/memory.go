@@ -7,6 +7,7 @@ package memory
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path"
 	"sort"
@@ -33,8 +34,9 @@ const (
 
 // Sources.
 const (
-	SourceAgent = "agent"
-	SourceAPI   = "api"
+	SourceAgent    = "agent"
+	SourceAPI      = "api"
+	SourceObserver = "observer"
 )
 
 // Memory is one remembered fact.
@@ -59,7 +61,36 @@ type Store struct {
 	now func() time.Time
 	// mu makes each write's check-and-write whole (the cap, duplicates,
 	// an update racing a deletion). Writes are rare: one lock for all.
-	mu sync.Mutex
+	mu       sync.Mutex
+	onChange func(context.Context, Event)
+}
+
+// Changes a memory Event names.
+const (
+	Created = "created"
+	Updated = "updated"
+	Deleted = "deleted"
+)
+
+// Event is one change of a memory, as the contract's memory event tells
+// it: in a deployment, during a thread's run when there is one.
+type Event struct {
+	DeploymentID, ThreadID, RunID string
+	MemoryID                      string
+	Change                        string // Created, Updated, Deleted
+	Source                        string // SourceAgent, SourceAPI, SourceObserver
+}
+
+// OnChange sets what Announce tells (the wiring: a memory event in the
+// event log). Set it before the Store is used.
+func (s *Store) OnChange(fn func(context.Context, Event)) { s.onChange = fn }
+
+// Announce tells of a change that a writer made (the memory tool, the
+// API); without OnChange, nothing.
+func (s *Store) Announce(ctx context.Context, e Event) {
+	if s.onChange != nil {
+		s.onChange(ctx, e)
+	}
 }
 
 // New returns a Store.
@@ -128,7 +159,7 @@ func decode(id string, data []byte, modified time.Time) (Memory, error) {
 	if r := []rune(content); len(r) > MaxContent {
 		content = string(r[:MaxContent])
 	}
-	if h.Source != SourceAPI {
+	if h.Source != SourceAPI && h.Source != SourceObserver {
 		h.Source = SourceAgent
 	}
 	if h.CreatedAt.IsZero() {
@@ -216,6 +247,14 @@ func (s *Store) Create(ws *sandbox.Workspace, content, source string) (m Memory,
 			return m, false, nil // already remembered
 		}
 	}
+	if source == SourceObserver {
+		if buried, err := s.buried(ws, c); err != nil || buried {
+			if err == nil {
+				err = herm.Errorf(herm.EConflict, "this fact was deleted before: the observer does not remember it again")
+			}
+			return Memory{}, false, err
+		}
+	}
 	if len(list) >= MaxMemories {
 		return Memory{}, false, herm.Errorf(herm.EInvalid, "the deployment has %d memories, the most it keeps: replace or remove one", MaxMemories)
 	}
@@ -239,9 +278,15 @@ func (s *Store) Update(ws *sandbox.Workspace, id, content string) (Memory, error
 	if err != nil {
 		return Memory{}, err
 	}
+	old := m.Content
 	m.Content, m.UpdatedAt = c, s.now().UTC().Truncate(time.Microsecond)
 	if _, err := ws.WriteFile(file(id), bytes.NewReader(encode(m))); err != nil {
 		return Memory{}, err
+	}
+	if !sameFact(old, c) {
+		if err := s.bury(ws, old); err != nil {
+			return Memory{}, err
+		}
 	}
 	return m, nil
 }
@@ -253,11 +298,18 @@ func (s *Store) Delete(ws *sandbox.Workspace, id string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	m, getErr := s.Get(ws, id)
 	err := ws.Remove(file(id))
 	if herm.IsCode(err, herm.ENotFound) {
 		return herm.Errorf(herm.ENotFound, "no memory %s", id)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if getErr == nil {
+		return s.bury(ws, m.Content)
+	}
+	return nil // a file nobody could read leaves no tombstone
 }
 
 // Prompt is the memories part of a run's system prompt: newest first,

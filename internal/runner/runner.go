@@ -58,6 +58,12 @@ type Options struct {
 	// OnAdopt, when set, is told of each deployment this node adopted (it
 	// may have provisioning or a deletion to carry out).
 	OnAdopt func(deploymentID string)
+	// ObservePoll is how often the memory observer looks for ended runs it
+	// has not observed, besides after each run that ends here (default
+	// 10 s).
+	ObservePoll time.Duration
+	// ObserveTimeout bounds one observation (default 2 min).
+	ObserveTimeout time.Duration
 }
 
 // Runner claims and executes runs.
@@ -71,6 +77,7 @@ type Runner struct {
 	opts   Options
 
 	wake        chan struct{}
+	observeWake chan struct{}
 	adoptDue    atomic.Bool // look for deployments to adopt at the next pass
 	sem         chan struct{}
 	incarnation string        // this process's registration of the node
@@ -104,6 +111,12 @@ func New(s store.Store, log *eventlog.Log, a *agent.Agent, ids *herm.IDGen, now 
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 256
 	}
+	if opts.ObservePoll <= 0 {
+		opts.ObservePoll = 10 * time.Second
+	}
+	if opts.ObserveTimeout <= 0 {
+		opts.ObserveTimeout = 2 * time.Minute
+	}
 	if opts.Leader == nil {
 		opts.Leader = cluster.Always{}
 	}
@@ -113,6 +126,7 @@ func New(s store.Store, log *eventlog.Log, a *agent.Agent, ids *herm.IDGen, now 
 	return &Runner{
 		store: s, log: log, agent: a, ids: ids, now: now, logger: logger, opts: opts,
 		wake:        make(chan struct{}, 1),
+		observeWake: make(chan struct{}, 1),
 		sem:         make(chan struct{}, opts.MaxConcurrent),
 		active:      make(map[string]*execution),
 		incarnation: newIncarnation(),
@@ -136,6 +150,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	loopCtx, stop := context.WithCancelCause(context.WithoutCancel(ctx))
 	r.started, r.stop, r.done = true, stop, make(chan struct{})
 	r.wg.Go(func() { r.heartbeat(loopCtx) })
+	r.wg.Go(func() { r.observeLoop(loopCtx) })
 	if r.opts.Signals != nil {
 		wakes, stopWakes := r.opts.Signals.Subscribe(cluster.Wake)
 		cancels, stopCancels := r.opts.Signals.Subscribe(cluster.Cancel)
@@ -293,7 +308,7 @@ func (r *Runner) claimAll(ctx context.Context) {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			defer func() { <-r.sem; r.Wake() }()
+			defer func() { <-r.sem; r.Wake(); r.wakeObserver() }()
 			r.execute(ctx, run, claimed)
 		}()
 	}

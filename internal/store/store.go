@@ -381,6 +381,16 @@ type Querier interface {
 	// schema) of a running run held by owner, in the transaction that
 	// completes it (EConflict when the lease is lost).
 	SetRunOutput(ctx context.Context, runID, owner string, output json.RawMessage) error
+	// ClaimObservation takes, for the memory observer, the oldest ended
+	// (completed, error or cancelled) run not yet observed of a deployment
+	// owner owns, and marks it observed in the same guarded statement: two
+	// claims never take one run, and a run is observed at most once. Nil
+	// when there is none.
+	ClaimObservation(ctx context.Context, owner string) (*herm.Run, error)
+	// AddRunUsage adds u to an ended run's usage (the observer's model
+	// call, made after the run ended), so that the run's cost and the
+	// deployment's spend include it (ENotFound when the run does not exist).
+	AddRunUsage(ctx context.Context, runID string, u herm.Usage) error
 
 	RunTransitions
 

@@ -10,6 +10,9 @@
 //   - after tool results it summarises them and ends its turn;
 //   - asked for structured output (an output schema), it answers with an
 //     example value of the schema;
+//   - asked by the memory observer (llm.MemoryOperations), it adds a memory
+//     for each user line "remember: FACT" of the conversation, and nothing
+//     else;
 //   - otherwise it restates the user's message.
 package demo
 
@@ -61,7 +64,10 @@ func (m *Model) Stream(ctx context.Context, req llm.Request, onDelta func(llm.De
 		return nil, err
 	}
 	text, calls := reply(req)
-	if req.Output != nil && len(calls) == 0 {
+	switch {
+	case req.Output != nil && req.Output.Name == llm.MemoryOperations:
+		text, calls = observe(req), nil
+	case req.Output != nil && len(calls) == 0:
 		// Asked for structured output: an example value of the schema.
 		text = string(example(req.Output.Schema))
 	}
@@ -287,3 +293,31 @@ func sleep(ctx context.Context, d time.Duration) error {
 // takes every setting (it samples nothing, so they change nothing), so that
 // a configuration can be tried out before a provider is set up.
 func (m *Model) CheckSettings(string, llm.Settings) error { return nil }
+
+// observe answers the memory observer: an add for each "User: remember:
+// FACT" line of its request.
+func observe(req llm.Request) string {
+	type op struct {
+		Op       string `json:"op"`
+		MemoryID string `json:"memory_id"`
+		Content  string `json:"content"`
+	}
+	ops := []op{}
+	for _, m := range req.Messages {
+		if m.Role != llm.RoleUser {
+			continue
+		}
+		for _, line := range strings.Split(m.Content, "\n") {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "User:")
+			rest = strings.TrimSpace(rest)
+			if !ok || len(rest) < len("remember:") || !strings.EqualFold(rest[:len("remember:")], "remember:") {
+				continue
+			}
+			if fact := strings.TrimSpace(rest[len("remember:"):]); fact != "" {
+				ops = append(ops, op{Op: "add", Content: fact})
+			}
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"operations": ops})
+	return string(b)
+}

@@ -209,3 +209,22 @@ func TestStructuredOutput(t *testing.T) {
 		t.Fatal("the demo model does not say it takes output schemas")
 	}
 }
+
+func TestMemoryObserver(t *testing.T) {
+	for _, tc := range []struct{ conversation, want string }{
+		{"User: hello\nAgent: hi", `{"operations":[]}`},
+		{"User: Remember: prefers tea\nAgent: noted\nUser: remember:\nAgent said remember: x",
+			`{"operations":[{"op":"add","memory_id":"","content":"prefers tea"}]}`},
+	} {
+		resp, err := demo.New().Stream(context.Background(), llm.Request{
+			Messages: []llm.Message{{Role: llm.RoleUser, Content: "Memories that exist:\n(none)\n\n" + tc.conversation}},
+			Output:   &llm.OutputFormat{Name: llm.MemoryOperations, Schema: json.RawMessage(`{"type":"object"}`)},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Text != tc.want {
+			t.Errorf("%q: got %s, want %s", tc.conversation, resp.Text, tc.want)
+		}
+	}
+}

@@ -375,7 +375,7 @@ func (q *querier) hold(ctx context.Context, op, query string, args ...any) error
 
 // queries are the statements that depend on the Dialect, built once.
 type queries struct {
-	createRun, deploymentSpend, claimRun, claimDeliveries, enqueueDeliveries string
+	createRun, deploymentSpend, claimRun, claimObservation, claimDeliveries, enqueueDeliveries string
 	// insertEvent and insertEvents insert one and eventChunk events.
 	insertEvent, insertEvents string
 	// activeRuns is ActiveRuns' SELECT, activeRunsHeld the same holding
@@ -393,6 +393,7 @@ func newQueries(d Dialect) queries {
 		createRun:         fmt.Sprintf(createRun, d.RunSeq),
 		deploymentSpend:   fmt.Sprintf(deploymentSpend, d.UsageCost),
 		claimRun:          fmt.Sprintf(claimRun, d.SkipLocked),
+		claimObservation:  fmt.Sprintf(claimObservation, d.SkipLocked),
 		claimDeliveries:   fmt.Sprintf(claimDeliveries, d.SkipLocked),
 		enqueueDeliveries: fmt.Sprintf(enqueueDeliveries, d.JSONHas("w.events", "e.type")),
 		insertEvent:       fmt.Sprintf(sqlInsertEvent, d.InsertEventsOr) + eventValues,

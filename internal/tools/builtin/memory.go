@@ -32,6 +32,10 @@ func newMemory(get getFunc, store *memory.Store) Tool {
 			if err != nil {
 				return tools.Result{}, err
 			}
+			announce := func(id, change string) {
+				store.Announce(ctx, memory.Event{DeploymentID: c.Deployment.ID, ThreadID: c.ThreadID, RunID: c.RunID,
+					MemoryID: id, Change: change, Source: memory.SourceAgent})
+			}
 			result := func(m memory.Memory, err error, verb string) (tools.Result, error) {
 				if err != nil {
 					if herm.ErrorCode(err) == herm.EInternal {
@@ -47,12 +51,18 @@ func newMemory(get getFunc, store *memory.Store) Tool {
 				if err == nil && !created {
 					return tools.Result{Content: "already remembered as " + m.ID + ": " + m.Content}, nil
 				}
+				if err == nil {
+					announce(m.ID, memory.Created)
+				}
 				return result(m, err, "remembered")
 			case "replace":
 				if a.MemoryID == "" {
 					return errResult("replace needs memory_id (list the memories to see them)"), nil
 				}
 				m, err := store.Update(ws, a.MemoryID, a.Content)
+				if err == nil {
+					announce(m.ID, memory.Updated)
+				}
 				return result(m, err, "replaced")
 			case "remove":
 				if a.MemoryID == "" {
@@ -61,6 +71,7 @@ func newMemory(get getFunc, store *memory.Store) Tool {
 				if err := store.Delete(ws, a.MemoryID); err != nil {
 					return result(memory.Memory{}, err, "")
 				}
+				announce(a.MemoryID, memory.Deleted)
 				return tools.Result{Content: "forgot " + a.MemoryID}, nil
 			case "list":
 				list, err := store.List(ws, "")

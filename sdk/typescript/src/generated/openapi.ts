@@ -733,8 +733,8 @@ export interface MCPServerStatus {
 export interface Memory {
   memory_id: string;
   content: string;
-  /** agent: its memory tool recorded it; api: created through this API. */
-  source: "agent" | "api";
+  /** agent: its memory tool recorded it; api: created through this API; observer: the memory observer, after a run, took it from the conversation. */
+  source: "agent" | "api" | "observer";
   created_at: string;
   updated_at: string;
 }
@@ -753,7 +753,7 @@ export interface MemoryEvent {
   created_at: string;
   memory_id: string;
   change: "created" | "updated" | "deleted";
-  source: "agent" | "api";
+  source: "agent" | "api" | "observer";
 }
 
 export interface MemoryRequest {
@@ -1568,8 +1568,8 @@ export interface UsageEvent {
   cost_usd: number | null;
   /** The model that answered the call (provider/model): the deployment's, or a fallback model. */
   model: string;
-  /** A call other than one of the agent's own turns. */
-  purpose?: "compaction" | "subagent" | null;
+  /** A call other than one of the agent's own turns (observer: the memory observer's, after the run ended). */
+  purpose?: "compaction" | "subagent" | "observer" | null;
 }
 
 export interface UserCustomToolResultPayload {
