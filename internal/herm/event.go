@@ -45,8 +45,10 @@ type Event struct {
 	RunID        string // "" for events outside a run
 	Type         string
 	// ThreadSeq is the event's place among its thread's events that a
-	// session shows (InThreadSequence), assigned with Seq: per thread it
-	// increases by exactly one. 0 for the others.
+	// session shows (InThreadSequence), assigned with Seq in the threads of
+	// hidden deployments (Deployment.AgentID set), the sessions' threads:
+	// per thread it increases by exactly one. 0 for the others, and for
+	// every event of a first-generation deployment.
 	ThreadSeq int64
 	// Data is the JSON object of the event's own fields (without the common
 	// ones above).
@@ -96,13 +98,15 @@ func NewEvent(deploymentID, threadID, runID, typ string, fields any) *Event {
 	return &Event{DeploymentID: deploymentID, ThreadID: threadID, RunID: runID, Type: typ, Data: data}
 }
 
-// InThreadSequence reports whether an event is numbered in its thread's
-// sequence (ThreadSeq): the thread events that a session of the newer API
-// shows (user and agent messages, tokens, reasoning, tool calls and
-// results, answers to pending calls, compactions, warnings, and run
-// statuses but queued). The others (usage, memory, egress, steering
-// requests, abandoned turns, queued runs, events outside a thread) are
-// the first generation's only.
+// InThreadSequence reports whether an event is one that a session of the
+// newer API shows (user and agent messages, tokens, reasoning, tool calls
+// and results, answers to pending calls, compactions, warnings, and run
+// statuses but queued), numbered in its thread's sequence (ThreadSeq).
+// The store numbers them only in hidden deployments (Deployment.AgentID
+// set), whose threads are sessions: a first-generation deployment's
+// events get no numbers, since nothing reads them. The others (usage,
+// memory, egress, steering requests, abandoned turns, queued runs, events
+// outside a thread) are the first generation's only.
 func InThreadSequence(e *Event) bool {
 	if e.ThreadID == "" {
 		return false

@@ -412,11 +412,18 @@ type Querier interface {
 
 	// AppendEvents assigns each event the next sequence number of its
 	// deployment (increasing by exactly one, in slice order) and stores them.
-	// Each event in its thread's sequence (herm.InThreadSequence) is given
-	// the next number of that sequence too (ThreadSeq, increasing by
-	// exactly one per thread, in slice order; 0 for the other events, and
-	// for those whose thread does not exist in their deployment). CreatedAt
-	// is set when zero. ENotFound when a deployment does not exist.
+	// Each event of a hidden deployment (herm.Deployment.AgentID set: its
+	// threads are sessions') in its thread's sequence
+	// (herm.InThreadSequence) is given the next number of that sequence too
+	// (ThreadSeq, increasing by exactly one per thread, in slice order).
+	// The other events get ThreadSeq 0: those outside the sequences, those
+	// whose thread does not exist in their deployment, and every event of
+	// a first-generation deployment (AgentID ""), whose threads have no
+	// sequence (ThreadEventBounds gives 0, 0, ListThreadEvents nothing):
+	// nothing reads it, and numbering costs every append a counter's write
+	// and an index entry per event. Whether a deployment is hidden comes
+	// with its sequence numbers, at no query more. CreatedAt is set when
+	// zero. ENotFound when a deployment does not exist.
 	AppendEvents(ctx context.Context, evs []*herm.Event) error
 	// ListEvents returns a deployment's events with sequence > after, oldest
 	// first, at most limit (100 when limit <= 0), filtered by f.
@@ -427,7 +434,8 @@ type Querier interface {
 	EventBounds(ctx context.Context, deploymentID string) (first, last int64, err error)
 	// ListThreadEvents returns a thread's events in its sequence with
 	// ThreadSeq > after, in order, at most limit (100 when limit <= 0); none
-	// when the thread does not exist in the deployment.
+	// when the thread does not exist in the deployment, and for a
+	// first-generation deployment's thread (see AppendEvents).
 	ListThreadEvents(ctx context.Context, deploymentID, threadID string, after int64, limit int) ([]*herm.Event, error)
 	// ThreadEventBounds returns the lowest retained number of a thread's
 	// sequence (0 when none is retained) and the last number ever assigned

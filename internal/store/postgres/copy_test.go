@@ -100,8 +100,20 @@ func sqliteSourceAt(t testing.TB, path string, events int) *sqlite.Store {
 		}
 		must(src.AppendEvents(ctx, evs))
 	}
+	// The session's events, numbered in its thread's sequence (dep_1's, a
+	// first-generation deployment's, are not).
+	sess := make([]*herm.Event, sessionEvents)
+	for j := range sess {
+		sess[j] = &herm.Event{DeploymentID: "dep_2", ThreadID: "thr_4", Type: []string{herm.EventMessage, herm.EventToken}[min(j, 1)],
+			Data: json.RawMessage(fmt.Sprintf(`{"message_id":"msg_9","delta":"word %d "}`, j)), CreatedAt: at(30 + events + j)}
+	}
+	must(src.AppendEvents(ctx, sess))
 	return src
 }
+
+// sessionEvents is how many events sqliteSource appends to its session's
+// thread, besides the deployment's events it is asked for.
+const sessionEvents = 4
 
 // rowsOf returns every row of table in db as text, sorted, without the
 // columns in skip.
@@ -181,7 +193,7 @@ func TestCopyFrom(t *testing.T) {
 	if slices.Contains(names, "nodes") || slices.Contains(names, "schema_migrations") {
 		t.Errorf("copied %v", names)
 	}
-	if counts["events"] != 1234 || counts["runs"] != 3 || counts["webhook_deliveries"] != 13 || counts["api_keys"] != 1 || counts["secrets"] != 1 ||
+	if counts["events"] != 1234+sessionEvents || counts["runs"] != 3 || counts["webhook_deliveries"] != 13 || counts["api_keys"] != 1 || counts["secrets"] != 1 ||
 		counts["agents"] != 1 || counts["agent_versions"] != 2 || counts["sessions"] != 1 || counts["deployments"] != 2 ||
 		counts["thread_event_seqs"] != 1 {
 		t.Errorf("counts %v", counts)
@@ -261,18 +273,26 @@ func TestCopyFrom(t *testing.T) {
 	if ev.Seq != 1235 {
 		t.Fatalf("new event seq %d", ev.Seq)
 	}
-	// The thread's sequence goes on too: 1,221 of the copied events are
-	// numbered in it (the run_status events without a status are not).
-	if first, last, err := dst.ThreadEventBounds(ctx, "dep_1", "thr_1"); err != nil || first != 1 || last != 1221 {
+	// The session thread's sequence goes on too; a first-generation
+	// deployment's threads have none.
+	if first, last, err := dst.ThreadEventBounds(ctx, "dep_2", "thr_4"); err != nil || first != 1 || last != sessionEvents {
 		t.Fatalf("thread event bounds (%d, %d) %v", first, last, err)
 	}
-	tok := &herm.Event{DeploymentID: "dep_1", ThreadID: "thr_1", Type: herm.EventToken, Data: json.RawMessage(`{}`), CreatedAt: now}
+	tok := &herm.Event{DeploymentID: "dep_2", ThreadID: "thr_4", Type: herm.EventToken, Data: json.RawMessage(`{}`), CreatedAt: now}
 	must(dst.AppendEvents(ctx, []*herm.Event{tok}))
-	if tok.Seq != 1236 || tok.ThreadSeq != 1222 {
+	if tok.Seq != sessionEvents+1 || tok.ThreadSeq != sessionEvents+1 {
 		t.Fatalf("new thread event seq %d, thread seq %d", tok.Seq, tok.ThreadSeq)
 	}
-	if evs, err := dst.ListThreadEvents(ctx, "dep_1", "thr_1", 1220, 0); err != nil || len(evs) != 2 || evs[0].ThreadSeq != 1221 || evs[1].Seq != 1236 {
+	if evs, err := dst.ListThreadEvents(ctx, "dep_2", "thr_4", sessionEvents-1, 0); err != nil || len(evs) != 2 || evs[0].ThreadSeq != sessionEvents || evs[1].Seq != sessionEvents+1 {
 		t.Fatalf("thread events after the copy: %d, %v", len(evs), err)
+	}
+	if first, last, err := dst.ThreadEventBounds(ctx, "dep_1", "thr_1"); err != nil || first != 0 || last != 0 {
+		t.Fatalf("first-generation thread event bounds (%d, %d) %v", first, last, err)
+	}
+	tok = &herm.Event{DeploymentID: "dep_1", ThreadID: "thr_1", Type: herm.EventToken, Data: json.RawMessage(`{}`), CreatedAt: now}
+	must(dst.AppendEvents(ctx, []*herm.Event{tok}))
+	if tok.Seq != 1236 || tok.ThreadSeq != 0 {
+		t.Fatalf("new first-generation event seq %d, thread seq %d", tok.Seq, tok.ThreadSeq)
 	}
 	ds, err := dst.ListDeliveries(ctx, "wh_1", 0, 100)
 	must(err)

@@ -20,22 +20,26 @@ const (
 			AS v(d, s, t, r, ty, da, c, ts)`
 	// sqlAppendOne appends the events of one deployment in one statement
 	// (no transaction of its own to begin and commit): it reserves their
-	// sequence numbers (b), then their threads' (t), inserts them and their
-	// webhook deliveries, and returns the first sequence (no row when the
-	// deployment does not exist) with each numbered thread's last number
-	// (NULL when none).
+	// sequence numbers (b, which also tells whether the deployment is
+	// hidden), then, in a hidden deployment, their threads' (t), inserts
+	// them and their webhook deliveries, and returns the first sequence
+	// (no row when the deployment does not exist) with each numbered
+	// thread's last number (NULL when none).
 	//
 	// $9 marks the events in their thread's sequence. v numbers them per
 	// thread (r) and counts them (n). k takes the threads among them that
 	// exist in the deployment, FOR KEY SHARE (as the foreign key check of
-	// t's insert would): a thread whose deletion committed after the
-	// statement began is passed over (its events are not numbered) rather
-	// than failing that check. k and t read b, so that they run after b's
-	// UPDATE has locked the deployment's row: the thread counters are
-	// taken under it, as in AppendEvents' transaction, never before it
-	// (see migration 0018).
+	// t's insert would), only when b says the deployment is hidden (an
+	// InitPlan: a first-generation deployment's append reads no thread and
+	// writes no counter, and its events' thread_seq is NULL): a thread
+	// whose deletion committed after the statement began is passed over
+	// (its events are not numbered) rather than failing that check. k and
+	// t read b, so that they run after b's UPDATE has locked the
+	// deployment's row: the thread counters are taken under it, as in
+	// AppendEvents' transaction, never before it (see migration 0018).
 	sqlAppendOne = `WITH b AS (
-			UPDATE deployments SET event_seq = event_seq + $1 WHERE id = $2 RETURNING event_seq - $1 AS base),
+			UPDATE deployments SET event_seq = event_seq + $1 WHERE id = $2
+			RETURNING event_seq - $1 AS base, agent_id IS NOT NULL AS hidden),
 		v AS (
 			SELECT u.*,
 				row_number() OVER (PARTITION BY u.thread_id, u.numbered ORDER BY u.i) AS r,
@@ -44,8 +48,8 @@ const (
 				WITH ORDINALITY AS u(thread_id, run_id, type, data, created_at, numbered, i)),
 		k AS (
 			SELECT th.id, v.n
-			FROM b, v JOIN threads th ON th.id = v.thread_id AND th.deployment_id = $2
-			WHERE v.numbered AND v.r = 1
+			FROM v JOIN threads th ON th.id = v.thread_id AND th.deployment_id = $2
+			WHERE (SELECT hidden FROM b) AND v.numbered AND v.r = 1
 			FOR KEY SHARE OF th),
 		t AS (
 			INSERT INTO thread_event_seqs AS s (thread_id, seq)

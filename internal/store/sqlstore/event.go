@@ -14,12 +14,17 @@ import (
 )
 
 const (
-	sqlBumpSeq = `UPDATE deployments SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq`
+	// sqlBumpSeq reserves the next n numbers of a deployment's sequence,
+	// with n and the deployment, and returns the last and whether the
+	// deployment is hidden (an agent's, whose threads are sessions: only
+	// their events are numbered in their threads' sequences). No row when
+	// the deployment does not exist.
+	sqlBumpSeq = `UPDATE deployments SET event_seq = event_seq + ? WHERE id = ? RETURNING event_seq, agent_id IS NOT NULL`
 	// sqlBumpThreadSeq reserves the next n numbers of a thread's sequence,
-	// with n, the thread and its deployment, and returns the last: no row
-	// when the thread does not exist in that deployment (its events are
-	// then not numbered, and no counter is made that no thread deletion
-	// would remove).
+	// with n, the thread and its deployment (a hidden one), and returns the
+	// last: no row when the thread does not exist in that deployment (its
+	// events are then not numbered, and no counter is made that no thread
+	// deletion would remove).
 	sqlBumpThreadSeq = `INSERT INTO thread_event_seqs (thread_id, seq)
 		SELECT id, CAST(? AS BIGINT) FROM threads WHERE id = ? AND deployment_id = ?
 		ON CONFLICT (thread_id) DO UPDATE SET seq = thread_event_seqs.seq + excluded.seq
@@ -119,17 +124,17 @@ func (s stmt) queryRow(ctx context.Context, args ...any) *sql.Row {
 }
 
 // bumpSeq reserves the next n sequence numbers of a deployment with bump
-// (sqlBumpSeq, prepared in q's transaction or nil) and returns the last.
-func (q *querier) bumpSeq(ctx context.Context, bump *sql.Stmt, n int64, deploymentID string) (int64, error) {
+// (sqlBumpSeq, prepared in q's transaction or nil) and returns the last,
+// and whether the deployment is hidden.
+func (q *querier) bumpSeq(ctx context.Context, bump *sql.Stmt, n int64, deploymentID string) (last int64, hidden bool, err error) {
 	var row *sql.Row
 	if bump != nil {
 		row = bump.QueryRowContext(ctx, n, deploymentID)
 	} else {
 		row = q.w().QueryRowContext(ctx, sqlBumpSeq, n, deploymentID)
 	}
-	var last int64
-	err := row.Scan(&last)
-	return last, err
+	err = row.Scan(&last, &hidden)
+	return last, hidden, err
 }
 
 // bumpThreadSeq reserves the next n numbers of a thread's sequence with
@@ -152,8 +157,8 @@ func (q *querier) bumpThreadSeq(ctx context.Context, bump *sql.Stmt, n int64, th
 }
 
 // ThreadLast is the last number of a thread's sequence after an append
-// (Dialect.AppendOne): the batch's events in that sequence took the
-// numbers up to it.
+// (Dialect.AppendOne), of a thread of a hidden deployment: the batch's
+// events in that sequence took the numbers up to it.
 type ThreadLast struct {
 	ThreadID string
 	Last     int64
@@ -161,7 +166,8 @@ type ThreadLast struct {
 
 // threadBlock is a batch's events in one thread's sequence: n of them,
 // numbered from next on (0 while unknown, and when the thread does not
-// exist in the deployment: the events are then not numbered).
+// exist in the deployment or the deployment is not hidden: the events are
+// then not numbered).
 type threadBlock struct {
 	deploymentID, threadID string
 	n, next                int64
@@ -169,13 +175,14 @@ type threadBlock struct {
 
 // threadBlocks returns the threads of a batch's events that are in their
 // thread's sequence (herm.InThreadSequence), in order of first appearance,
-// and for each event the index of its block (-1 for the others).
-func threadBlocks(evs []*herm.Event) (blocks []threadBlock, of []int) {
+// and for each event the index of its block (-1 for the others). With
+// numbers, only the events of the deployments it accepts.
+func threadBlocks(evs []*herm.Event, numbers func(deploymentID string) bool) (blocks []threadBlock, of []int) {
 	of = make([]int, len(evs))
 	var index map[[2]string]int // past a few blocks
 	for i, e := range evs {
 		of[i] = -1
-		if !herm.InThreadSequence(e) {
+		if (numbers != nil && !numbers(e.DeploymentID)) || !herm.InThreadSequence(e) {
 			continue
 		}
 		b := -1
@@ -207,10 +214,13 @@ func threadBlocks(evs []*herm.Event) (blocks []threadBlock, of []int) {
 }
 
 // setThreadSeqs numbers the events of each block from its next on, and
-// sets the others' ThreadSeq to 0.
+// sets the others' ThreadSeq to 0 (all of them when of is nil).
 func setThreadSeqs(evs []*herm.Event, blocks []threadBlock, of []int) {
 	for i, e := range evs {
 		e.ThreadSeq = 0
+		if of == nil {
+			continue
+		}
 		if b := of[i]; b >= 0 && blocks[b].next > 0 {
 			e.ThreadSeq = blocks[b].next
 			blocks[b].next++
@@ -230,14 +240,23 @@ func setThreadSeqs(evs []*herm.Event, blocks []threadBlock, of []int) {
 // the store's clock when zero) is normalised to UTC microseconds, as
 // stored.
 //
-// The events in their thread's sequence (herm.InThreadSequence) are
-// numbered in it too (ThreadSeq, 0 for the others): after the deployments'
-// rows are locked, one upsert of thread_event_seqs per thread of the batch
-// (sqlBumpThreadSeq; with AppendOne, in its statement) reserves a block
-// of the thread's numbers, which its events take in slice order. Only a
-// deployment's own threads are numbered, under its lock: an event whose
-// thread does not exist in its deployment (deleted, say) is stored
+// The events of hidden deployments (an agent's, whose threads are
+// sessions) in their thread's sequence (herm.InThreadSequence) are
+// numbered in it too (ThreadSeq, 0 for the others): the sequence bump
+// returns whether the deployment is hidden (no query more), and after the
+// deployments' rows are locked, one upsert of thread_event_seqs per thread
+// of the batch in a hidden deployment (sqlBumpThreadSeq; with AppendOne,
+// in its statement, conditional on the bump's flag) reserves a block of
+// the thread's numbers, which its events take in slice order. The other
+// deployments' events cost no counter and no entry of the partial index
+// events_thread_seq: nothing reads a first-generation thread's sequence.
+// Only a deployment's own threads are numbered, under its lock: an event
+// whose thread does not exist in its deployment (deleted, say) is stored
 // without a number.
+//
+// Migration 0018's comment speaks of every thread's events: until the
+// bump returned the flag, all threads were numbered, and first-generation
+// threads keep the numbers and counters given until then (unread).
 func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 	if len(evs) == 0 {
 		return nil
@@ -255,8 +274,10 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 			e.CreatedAt = e.CreatedAt.UTC().Truncate(time.Microsecond)
 		}
 	}
-	threads, of := threadBlocks(evs)
 	if one := q.s.d.AppendOne; one != nil && !slices.ContainsFunc(evs, func(e *herm.Event) bool { return e.DeploymentID != evs[0].DeploymentID }) {
+		// The statement numbers the marked events only when the
+		// deployment is hidden.
+		threads, of := threadBlocks(evs, nil)
 		numbered := make([]bool, len(evs))
 		for i, b := range of {
 			numbered[i] = b >= 0
@@ -285,9 +306,10 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 
 		// Count the events per deployment, in order of first appearance.
 		type block struct {
-			id   string
-			n    int64
-			next int64
+			id     string
+			n      int64
+			next   int64
+			hidden bool
 		}
 		var blocks []block
 		index := make(map[string]int, 2)
@@ -308,20 +330,28 @@ func (q *querier) AppendEvents(ctx context.Context, evs []*herm.Event) error {
 		}
 		slices.SortFunc(order, func(a, b int) int { return strings.Compare(blocks[a].id, blocks[b].id) })
 		bump := q.prepared(ctx, st.bump)
+		anyHidden := false
 		for _, i := range order {
 			b := &blocks[i]
-			last, err := q.bumpSeq(ctx, bump, b.n, b.id)
+			last, hidden, err := q.bumpSeq(ctx, bump, b.n, b.id)
 			if err != nil {
 				return q.dbErr("append events", err, msgs{notFound: "deployment not found"})
 			}
-			b.next = last - b.n + 1
+			b.next, b.hidden = last-b.n+1, hidden
+			anyHidden = anyHidden || hidden
 		}
 		for _, e := range evs {
 			b := &blocks[index[e.DeploymentID]]
 			e.Seq = b.next
 			b.next++
 		}
-		// Then the threads' sequences, under their deployments' locks.
+		// Then the sequences of the hidden deployments' threads, under
+		// their deployments' locks.
+		var threads []threadBlock
+		var of []int
+		if anyHidden {
+			threads, of = threadBlocks(evs, func(id string) bool { return blocks[index[id]].hidden })
+		}
 		if len(threads) > 0 {
 			bump := q.prepared(ctx, st.thread)
 			for i := range threads {

@@ -97,13 +97,14 @@ type Dialect struct {
 	InsertEventsOr string
 	// AppendOne, when set, appends events of one deployment in one statement,
 	// with no transaction of its own: it reserves their sequence numbers and,
-	// after the deployment's row is locked, the numbers of the threads'
-	// sequences that the events marked numbered take (those of threads that
-	// exist in the deployment, as sqlBumpThreadSeq does), inserts the events
-	// and their webhook deliveries, and returns the first sequence
-	// (sql.ErrNoRows when the deployment does not exist) and each numbered
-	// thread's last number. Their CreatedAt is set; now is when deliveries
-	// are due and made.
+	// when the deployment is hidden (as sqlBumpSeq tells), after its row is
+	// locked, the numbers of the threads' sequences that the events marked
+	// numbered take (those of threads that exist in the deployment, as
+	// sqlBumpThreadSeq does), inserts the events and their webhook
+	// deliveries, and returns the first sequence (sql.ErrNoRows when the
+	// deployment does not exist) and each numbered thread's last number
+	// (none when the deployment is not hidden). Their CreatedAt is set; now
+	// is when deliveries are due and made.
 	AppendOne func(ctx context.Context, db DBTX, evs []*herm.Event, numbered []bool, now time.Time) (first int64, threads []ThreadLast, err error)
 }
 

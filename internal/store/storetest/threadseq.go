@@ -21,6 +21,21 @@ func statusEvent(deploymentID, threadID string, status herm.RunStatus, n int) *h
 	return e
 }
 
+// hidden stores a new hidden deployment (of a new agent), with its
+// default thread: the events of its threads, sessions' threads, are
+// numbered in their threads' sequences.
+func (f *fixture) hidden() *herm.Deployment {
+	f.t.Helper()
+	a := f.agent()
+	d, t := f.hiddenDeployment(a.ID, "user-1")
+	got, created, err := f.s.EnsureAgentDeployment(f.ctx, d, t)
+	f.must(err)
+	if !created || got.ID != d.ID || got.AgentID != a.ID {
+		f.t.Fatalf("hidden deployment %+v, created %v", got, created)
+	}
+	return got
+}
+
 // threadSeqs returns the events' numbers in their threads' sequences.
 func threadSeqs(evs []*herm.Event) []int64 {
 	out := make([]int64, len(evs))
@@ -86,9 +101,10 @@ func (f *fixture) wantThreadSequence(deploymentID, threadID string, n int) []*he
 func threadSeqTests() []test {
 	return []test{
 		{"ThreadSeq/Assigned", func(t *testing.T, f *fixture) {
-			// Several appends, batches of one deployment and of several,
-			// threads mixed, and events outside the sequences.
-			d, e := f.deployment(), f.deployment()
+			// Several appends to hidden deployments, batches of one
+			// deployment and of several, threads mixed, and events outside
+			// the sequences.
+			d, e := f.hidden(), f.hidden()
 			t1, t2, t3 := d.ThreadID, f.thread(d.ID).ID, e.ThreadID
 			f.wantThreadBounds(d.ID, t1, 0, 0)
 			one := []*herm.Event{
@@ -145,8 +161,50 @@ func threadSeqTests() []test {
 			wantCode(t, errOnly(f.s.ThreadEventBounds(f.ctx, e.ID, t1)), herm.ENotFound)
 			wantCode(t, errOnly(f.s.ThreadEventBounds(f.ctx, d.ID, "thr_nope")), herm.ENotFound)
 		}},
+		{"ThreadSeq/FirstGeneration", func(t *testing.T, f *fixture) {
+			// A first-generation deployment's threads (no session's) are
+			// not numbered: neither in batches of its own (one statement
+			// where the backend has it) nor beside a hidden deployment's
+			// events (a batch of two deployments), whose threads are.
+			p, h := f.deployment(), f.hidden()
+			t1, t2 := p.ThreadID, f.thread(p.ID).ID
+			own := []*herm.Event{
+				event(p.ID, t1, "run_1", herm.EventMessage, 1),
+				event(p.ID, t1, "run_1", herm.EventToken, 2),
+				statusEvent(p.ID, t2, herm.RunRunning, 3),
+				event(p.ID, t2, "run_2", herm.EventToolCall, 4),
+				event(p.ID, t1, "run_1", herm.EventUsage, 5),
+			}
+			own[1].ThreadSeq = 42 // whatever the caller left there
+			f.must(f.s.AppendEvents(f.ctx, own))
+			wantDiff(t, "batch of p", []int64{0, 0, 0, 0, 0}, threadSeqs(own))
+			mixed := []*herm.Event{
+				event(p.ID, t1, "run_1", herm.EventToken, 6),
+				event(h.ID, h.ThreadID, "run_3", herm.EventMessage, 7), // 1
+				event(p.ID, t2, "run_2", herm.EventToolResult, 8),
+				event(h.ID, h.ThreadID, "run_3", herm.EventToken, 9), // 2
+				event(h.ID, t1, "run_3", herm.EventToken, 10),        // t1 is not h's thread
+			}
+			f.must(f.s.AppendEvents(f.ctx, mixed))
+			wantDiff(t, "batch of p and h", []int64{0, 1, 0, 2, 0}, threadSeqs(mixed))
+			single := []*herm.Event{event(p.ID, t2, "run_2", herm.EventMessage, 11)}
+			f.must(f.s.AppendEvents(f.ctx, single))
+			wantDiff(t, "one event of p", []int64{0}, threadSeqs(single))
+
+			// Stored without numbers; the threads' sequences are empty.
+			wantDiff(t, "events of p", slices.Concat(own, []*herm.Event{mixed[0], mixed[2]}, single), f.allEvents(p.ID))
+			for _, th := range []string{t1, t2} {
+				f.wantThreadBounds(p.ID, th, 0, 0)
+				got, err := f.s.ListThreadEvents(f.ctx, p.ID, th, 0, 0)
+				f.must(err)
+				if len(got) != 0 {
+					t.Fatalf("ListThreadEvents(%s) of a first-generation deployment: %d events", th, len(got))
+				}
+			}
+			wantDiff(t, "h's thread", []*herm.Event{mixed[1], mixed[3]}, f.wantThreadSequence(h.ID, h.ThreadID, 2))
+		}},
 		{"ThreadSeq/ListPages", func(t *testing.T, f *fixture) {
-			d := f.deployment()
+			d := f.hidden()
 			t1, t2 := d.ThreadID, f.thread(d.ID).ID
 			var evs, ofT1 []*herm.Event
 			for i := range 30 {
@@ -211,7 +269,7 @@ func threadSeqTests() []test {
 		{"ThreadSeq/Retention", func(t *testing.T, f *fixture) {
 			// Retention moves a thread's first number; its counter stays,
 			// and the sequence goes on.
-			d := f.deployment()
+			d := f.hidden()
 			t1, t2 := d.ThreadID, f.thread(d.ID).ID
 			var evs []*herm.Event
 			for i := range 10 { // created at 1s … 10s
@@ -244,7 +302,7 @@ func threadSeqTests() []test {
 			// Deleting a thread, or its deployment, removes its counter: a
 			// thread made again under the same ID (which IDs never are)
 			// starts from 1.
-			d := f.deployment()
+			d := f.hidden()
 			th := f.thread(d.ID)
 			f.must(f.s.AppendEvents(f.ctx, []*herm.Event{event(d.ID, th.ID, "", herm.EventMessage, 1), event(d.ID, d.ThreadID, "", herm.EventMessage, 2)}))
 			f.must(f.s.DeleteThread(f.ctx, d.ID, th.ID))
@@ -267,7 +325,7 @@ func threadSeqTests() []test {
 			f.must(f.s.AppendEvents(f.ctx, []*herm.Event{event(d.ID, d.ThreadID, "", herm.EventMessage, 5)}))
 			f.wantThreadBounds(d.ID, d.ThreadID, 2, 2)
 			f.must(f.s.DeleteDeployment(f.ctx, d.ID))
-			d2, t2 := f.newDeployment("cus_1")
+			d2, t2 := f.hiddenDeployment(d.AgentID, d.UserKey)
 			d2.ID, d2.ThreadID, t2.ID, t2.DeploymentID = d.ID, d.ThreadID, d.ThreadID, d.ID
 			f.must(f.s.CreateDeployment(f.ctx, d2, t2))
 			f.wantThreadBounds(d.ID, d.ThreadID, 0, 0)
@@ -280,7 +338,7 @@ func threadSeqTests() []test {
 			// waits for the deployment (its row lock; SQLite's write
 			// lock): the append succeeds, its events unnumbered.
 			other := f.another()
-			d, e := f.deployment(), f.deployment()
+			d, e := f.hidden(), f.hidden()
 			numbered := 0
 			for i := range rounds / 4 {
 				th := f.thread(d.ID)
@@ -316,7 +374,7 @@ func threadSeqTests() []test {
 			// the backend has it) and of two: each thread's sequence ends
 			// 1 … n, and each batch's events of a thread are consecutive.
 			other := f.another()
-			d, e := f.deployment(), f.deployment()
+			d, e := f.hidden(), f.hidden()
 			t1, t2, t3 := d.ThreadID, f.thread(d.ID).ID, e.ThreadID
 			const writers, batches = 6, 20
 			var mu sync.Mutex
@@ -384,7 +442,7 @@ func threadSeqTests() []test {
 			// that take the deployment's lock and then the threads'
 			// counters: none deadlocks, and the sequences stay whole.
 			other := f.another()
-			d, e := f.deployment(), f.deployment()
+			d, e := f.hidden(), f.hidden()
 			t1, t2 := d.ThreadID, f.thread(d.ID).ID
 			var mu sync.Mutex
 			count := map[string]int{}
