@@ -1,6 +1,8 @@
 -- 0018_thread_seq: a sequence of each thread's events, beside its
 -- deployment's. The events that a session shows (herm.InThreadSequence)
--- are numbered per thread, 1, 2, 3, … in the order they are appended
+-- of the threads of hidden deployments (agent_id set: sessions' threads;
+-- the store decides when it bumps the deployment's sequence, which tells
+-- it) are numbered per thread, 1, 2, 3, … in the order they are appended
 -- (events.thread_seq), so that a session's client reads and resumes its
 -- thread by numbers of its own, without the gaps that the deployment's
 -- other threads and the events a session does not show leave in seq.
