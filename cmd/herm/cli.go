@@ -135,6 +135,8 @@ func cliCommand(name string) (usage string, ok bool) {
   herm sessions send <session_id> "text" [--no-wait]
   herm sessions events <session_id> [--follow] [--after N]
   herm sessions confirm <session_id> <tool_use_id> --allow|--deny [--message M]
+  herm sessions tool-result <session_id> <custom_tool_use_id> <output|->
+  herm sessions steer <session_id> "text"
   herm sessions interrupt <session_id>`,
 	}[name]
 	return usage, ok

@@ -134,6 +134,8 @@ func TestCLIBadUsage(t *testing.T) {
 		{cmd: "sessions events", noArgs: "missing arguments", bad: []string{"sesn_bogus", "--follow"}, want: "sesn_bogus"},
 		{cmd: "sessions confirm", noArgs: "missing arguments", bad: []string{"sesn_bogus", "evt_1", "--allow"}, want: "sesn_bogus"},
 		{cmd: "sessions interrupt", noArgs: "missing arguments", bad: []string{"sesn_bogus"}, want: "sesn_bogus"},
+		{cmd: "sessions steer", noArgs: "missing arguments", bad: []string{"sesn_bogus", "faster"}, want: "sesn_bogus"},
+		{cmd: "sessions tool-result", noArgs: "missing arguments", bad: []string{"sesn_bogus", "evt_1", "done"}, want: "sesn_bogus"},
 	}
 	// Every subcommand the usage lists is in the table.
 	for name := range strings.FieldsSeq("deployments threads send runs events files memories skills tools mcp automations steering secrets keys webhooks models agents sessions") {

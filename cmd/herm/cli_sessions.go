@@ -272,6 +272,34 @@ func (x *cli) dispatchAgents(ctx context.Context, name, sub string, fs *flag.Fla
 			return usageErr{"sessions events: --after is a sequence (0 or more)", usage}
 		}
 		return x.sessionEvents(ctx, pos[0], *follow, *after)
+	case "sessions steer":
+		pos, err := parse(2, 2)
+		if err != nil {
+			return err
+		}
+		sess, err := x.c.Sessions.Send(ctx, pos[0], sdk.Steer(pos[1]))
+		if err != nil {
+			return err
+		}
+		return x.print(sess, func(w io.Writer) { fmt.Fprintf(w, "%s steered\n", sess.ID) })
+	case "sessions tool-result":
+		pos, err := parse(3, 3)
+		if err != nil {
+			return err
+		}
+		out := pos[2]
+		if out == "-" {
+			b, err := x.readInput("-")
+			if err != nil {
+				return err
+			}
+			out = string(b)
+		}
+		sess, err := x.c.Sessions.Send(ctx, pos[0], sdk.CustomToolResult(pos[1], out))
+		if err != nil {
+			return err
+		}
+		return x.print(sess, func(w io.Writer) { fmt.Fprintf(w, "%s answered\n", pos[1]) })
 	case "sessions confirm":
 		allow, deny, msg := fs.Bool("allow", false, "allow the tool use"), fs.Bool("deny", false, "deny it"), fs.String("message", "", "with --deny: why, told to the model")
 		pos, err := parse(2, 2)
@@ -687,7 +715,7 @@ func (x *cli) confirmInline(ctx context.Context, sid string, in *bufio.Reader, u
 		}
 	}
 	if len(custom) > 0 {
-		return fmt.Errorf("the session waits for the result of the custom tool use %s: send a user.custom_tool_result with the API or an SDK", strings.Join(custom, ", "))
+		return fmt.Errorf("the session waits for the result of the custom tool use %s: answer with herm sessions tool-result %s <custom_tool_use_id> <output>", strings.Join(custom, ", "), sid)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,6 +201,34 @@ func TestCLISessions(t *testing.T) {
 	}
 	if _, err := s.herm("", "sessions", "confirm", sid, use, "--allow"); err == nil || !strings.Contains(err.Error(), "409 conflict") {
 		t.Fatalf("confirm twice: %v", err)
+	}
+
+	// steer needs a running turn; a custom tool's use is answered with
+	// tool-result.
+	if _, err := s.herm("", "sessions", "steer", sid, "faster"); err == nil || !strings.Contains(err.Error(), "409 conflict") {
+		t.Fatalf("steer while idle: %v", err)
+	}
+	custom := map[string]any{"type": "custom"}
+	for k, v := range lookupTool {
+		custom[k] = v
+	}
+	cs := str(s.createSession(str(s.createAgent(map[string]any{"name": "Orders", "model": "demo/demo", "tools": []any{custom}})["id"]), nil)["id"])
+	_, err = s.herm("", "sessions", "send", cs, `/tool lookup_order {"order_id":"A1"}`)
+	if err == nil || !strings.Contains(err.Error(), "herm sessions tool-result "+cs) {
+		t.Fatalf("send with a custom tool: %v", err)
+	}
+	cevs := s.sessionEvents(cs, 0)
+	cuse := str(stopReason(cevs[len(cevs)-1])["event_ids"].([]any)[0])
+	human(t, "sessions tool-result", s.hermOK("A1: shipped\n", "sessions", "tool-result", cs, cuse, "-"), cuse+" answered")
+	crest := s.waitIdle(cs, len(cevs))
+	var answered bool
+	for _, e := range crest {
+		if e["type"] == "user.custom_tool_result" && payload(e)["custom_tool_use_id"] == cuse && strings.Contains(fmt.Sprint(payload(e)["content"]), "A1: shipped") {
+			answered = true
+		}
+	}
+	if !answered || stopReason(crest[len(crest)-1])["type"] != "end_turn" {
+		t.Fatalf("after tool-result: %v", sessionTypes(crest))
 	}
 
 	// events --follow prints the events as they come, from the first with

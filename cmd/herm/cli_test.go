@@ -233,7 +233,7 @@ func TestCLIUsage(t *testing.T) {
 		"keys list", "keys create", "keys delete", "webhooks list", "webhooks get", "webhooks create", "webhooks delete", "webhooks deliveries", "models list",
 		"agents create", "agents list", "agents get", "agents update", "agents archive", "agents versions",
 		"sessions create", "sessions list", "sessions get", "sessions update", "sessions archive", "sessions delete", "sessions send",
-		"sessions events", "sessions confirm", "sessions interrupt"} {
+		"sessions events", "sessions confirm", "sessions tool-result", "sessions steer", "sessions interrupt"} {
 		name, sub, _ := strings.Cut(c, " ")
 		args := []string{name, sub, "-h"}
 		if name == sub {
