@@ -112,16 +112,7 @@ func (x *cli) dispatch(ctx context.Context, name string, args []string) error {
 		if prompt.v != nil {
 			p.SystemPrompt = prompt.v
 		}
-		for k, v := range meta {
-			if p.Metadata == nil {
-				p.Metadata = map[string]*string{}
-			}
-			if v == "" {
-				p.Metadata[k] = nil
-			} else {
-				p.Metadata[k] = sdk.String(v)
-			}
-		}
+		p.Metadata = metadataPatch(p.Metadata, meta)
 		d, err := x.c.Deployments.Update(ctx, pos[0], p)
 		if err != nil {
 			return err

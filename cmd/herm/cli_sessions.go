@@ -108,16 +108,7 @@ func (x *cli) dispatchAgents(ctx context.Context, name, sub string, fs *flag.Fla
 		if instr.v != nil {
 			p.Instructions = instr.v
 		}
-		for k, v := range meta {
-			if p.Metadata == nil {
-				p.Metadata = map[string]*string{}
-			}
-			if v == "" {
-				p.Metadata[k] = nil
-			} else {
-				p.Metadata[k] = sdk.String(v)
-			}
-		}
+		p.Metadata = metadataPatch(p.Metadata, meta)
 		a, err := x.c.Agents.Update(ctx, pos[0], p)
 		if err != nil {
 			return err
@@ -216,16 +207,7 @@ func (x *cli) dispatchAgents(ctx context.Context, name, sub string, fs *flag.Fla
 			return usageErr{"sessions update: give --title or --metadata", usage}
 		}
 		p := sdk.SessionUpdateParams{Title: title.v}
-		for k, v := range meta {
-			if p.Metadata == nil {
-				p.Metadata = map[string]*string{}
-			}
-			if v == "" {
-				p.Metadata[k] = nil
-			} else {
-				p.Metadata[k] = sdk.String(v)
-			}
-		}
+		p.Metadata = metadataPatch(p.Metadata, meta)
 		sess, err := x.c.Sessions.Update(ctx, pos[0], p)
 		if err != nil {
 			return err
@@ -321,6 +303,22 @@ func (x *cli) dispatchAgents(ctx context.Context, name, sub string, fs *flag.Fla
 		})
 	}
 	return usageErr{fmt.Sprintf("%s: unknown subcommand %q", name, sub), usage}
+}
+
+// metadataPatch adds --metadata k=v flags to a patch's metadata: an empty
+// value removes the key (null).
+func metadataPatch(into map[string]*string, meta map[string]string) map[string]*string {
+	for k, v := range meta {
+		if into == nil {
+			into = map[string]*string{}
+		}
+		if v == "" {
+			into[k] = nil
+		} else {
+			into[k] = sdk.String(v)
+		}
+	}
+	return into
 }
 
 // fileFlag adds -f and its long form --file.
