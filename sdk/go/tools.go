@@ -21,6 +21,9 @@ type Tool struct {
 type ToolList struct {
 	Data       []Tool            `json:"data"`
 	MCPServers []MCPServerStatus `json:"mcp_servers"`
+	// NextCursor is always nil: the list is whole (the shape of the API's
+	// lists).
+	NextCursor *string `json:"next_cursor"`
 }
 
 // MCPServerStatus says whether an MCP server's tools could be listed.
