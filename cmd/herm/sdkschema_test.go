@@ -47,7 +47,7 @@ func TestGoSDKMatchesOpenAPI(t *testing.T) {
 		"SessionStreamToken": sdk.SessionStreamToken{}, "SessionWithMessages": sdk.SessionWithMessages{}, "SkillRef": sdk.SkillRef{},
 		"SteeringRequest": sdk.SteeringRequest{}, "StopReason": sdk.StopReason{}, "TextBlock": sdk.TextBlock{}, "Thread": sdk.Thread{},
 		"ThreadWithMessages": sdk.ThreadWithMessages{}, "ToolList": sdk.ToolList{}, "ToolSettings": sdk.ToolSettings{}, "Usage": sdk.Usage{},
-		"Webhook": sdk.Webhook{},
+		"Webhook":             sdk.Webhook{},
 		"AgentMessagePayload": sdk.AgentMessagePayload{}, "AgentThinkingPayload": sdk.AgentThinkingPayload{},
 		"AgentToolUsePayload": sdk.AgentToolUsePayload{}, "AgentMCPToolUsePayload": sdk.AgentMCPToolUsePayload{},
 		"AgentCustomToolUsePayload": sdk.AgentCustomToolUsePayload{}, "AgentToolResultPayload": sdk.AgentToolResultPayload{},
