@@ -39,5 +39,4 @@ type DreamChange struct {
 	MemoryID string  `json:"memory_id"`
 	Before   *string `json:"before" doc:"The memory's content when the dream was made."`
 	After    *string `json:"after" doc:"Its content after the change; null for a delete."`
-	Reason   string  `json:"reason,omitempty" doc:"Why, as the model said (merge, stale, contradiction…)."`
 }
