@@ -181,3 +181,32 @@ func TestDreaming(t *testing.T) {
 		}
 	})
 }
+
+// Offline, the demo model dreams too: of two memories that say the same
+// thing but for case and punctuation, the newer goes.
+func TestDreamingDemo(t *testing.T) {
+	s := startServer(t, map[string]string{"HERM_DREAMING": "true", "HERM_DREAM_AFTER": "100ms"})
+	dep := s.createReady(map[string]any{"model": "demo/demo"})["deployment_id"].(string)
+	base := "/v1/deployments/" + dep
+	old := s.must(201, "POST", base+"/memories", map[string]any{"content": "The customer likes tea."})["memory_id"].(string)
+	dup := s.must(201, "POST", base+"/memories", map[string]any{"content": "the customer likes TEA"})["memory_id"].(string)
+	other := s.must(201, "POST", base+"/memories", map[string]any{"content": "Works in Oslo."})["memory_id"].(string)
+	s.must(200, "PATCH", base, map[string]any{"features": map[string]any{"dreaming": true}})
+	deadline := time.Now().Add(15 * time.Second)
+	var list []any
+	for len(list) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no dream")
+		}
+		time.Sleep(20 * time.Millisecond)
+		list = s.must(200, "GET", base+"/dreams", nil)["data"].([]any)
+	}
+	dream := list[0].(map[string]any)
+	changes, _ := json.Marshal(dream["changes"])
+	if dream["status"] != "applied" || string(changes) != `[{"after":null,"before":"the customer likes TEA","memory_id":"`+dup+`","op":"delete"}]` {
+		t.Fatalf("dream %v", dream)
+	}
+	if got := s.memories(dep); len(got) != 2 || got[old] == "" || got[other] == "" {
+		t.Fatalf("memories after the dream: %v", got)
+	}
+}
