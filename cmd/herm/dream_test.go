@@ -97,9 +97,14 @@ func TestDreaming(t *testing.T) {
 			run["usage"].(map[string]any)["model_calls"].(float64) != 1 {
 			t.Fatalf("the dream's run %v", run)
 		}
-		if runs := s.must(200, "GET", "/v1/deployments/"+f.dep+"/runs", nil)["data"].([]any); len(runs) != 1 {
+		if runs := s.must(200, "GET", "/v1/deployments/"+f.dep+"/runs?trigger=dreaming", nil)["data"].([]any); len(runs) != 1 ||
+			runs[0].(map[string]any)["run_id"] != dream["run_id"] {
 			t.Fatalf("runs %v", runs)
 		}
+		if runs := s.must(200, "GET", "/v1/deployments/"+f.dep+"/runs?trigger=message", nil)["data"].([]any); len(runs) != 0 {
+			t.Fatalf("runs triggered by a message %v", runs)
+		}
+		s.must(400, "GET", "/v1/deployments/"+f.dep+"/runs?trigger=dream", nil)
 		var changes []string
 		for _, e := range s.events(f.dep, "memory") {
 			if e["source"] == "dreaming" && e["run_id"] == dream["run_id"] {

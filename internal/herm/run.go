@@ -112,6 +112,8 @@ type RunFilter struct {
 	ThreadID     string
 	Status       RunStatus
 	AutomationID string
+	// TriggerType keeps runs of one trigger type (TriggerMessage, …).
+	TriggerType string
 	Page
 }
 
