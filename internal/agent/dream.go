@@ -166,7 +166,10 @@ func (a *Agent) Dream(ctx context.Context, deploymentID string) (*herm.Dream, er
 		}
 		dream.Changes = a.dreamChanges(ws, ops, existing, redact)
 		dream.Status = herm.DreamProposed
-		if !d.Features.DreamingReview {
+		if len(dream.Changes) == 0 {
+			// Nothing to review.
+			dream.Changes, dream.Status, dream.ResolvedAt = []herm.DreamChange{}, herm.DreamApplied, &end
+		} else if !d.Features.DreamingReview {
 			applied, err := a.applyChanges(ws, dream.Changes)
 			if err != nil {
 				return nil, err

@@ -42,7 +42,10 @@ func TestDreamSkipped(t *testing.T) {
 		func(d *herm.Deployment) { zero := 0.0; d.BudgetUSD = &zero },
 		func(d *herm.Deployment) { d.BudgetUSD = nil; d.Features.Dreaming = false },
 		func(d *herm.Deployment) { d.Features.Dreaming = true; d.Features.Memory = false },
-		func(d *herm.Deployment) { budget := 1.0; d.BudgetUSD = &budget; d.Features.Memory = true }, // the control
+		func(d *herm.Deployment) { // the control, whose dream changes nothing: applied, though reviewed
+			budget := 1.0
+			d.BudgetUSD, d.Features.Memory, d.Features.DreamingReview = &budget, true, true
+		},
 	} {
 		if i == 1 {
 			if _, _, err := mem.Create(ws, "Works in Lisbon.", memory.SourceAPI); err != nil {
@@ -62,7 +65,7 @@ func TestDreamSkipped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (dream != nil) != (i == 4) {
+		if (dream != nil) != (i == 4) || dream != nil && (dream.Status != herm.DreamApplied || len(dream.Changes) != 0) {
 			t.Fatalf("case %d: dream %+v", i, dream)
 		}
 	}
