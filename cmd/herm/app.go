@@ -240,6 +240,7 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Workspace:       sandboxes.Workspace,
 		MemoryModel:     cfg.MemoryModel,
 		MemoryObserver:  cfg.MemoryObserver == nil || *cfg.MemoryObserver,
+		Dreaming:        cfg.Dreaming == nil || *cfg.Dreaming,
 		OnModelCall: func(model string, u llm.Usage, err error) {
 			metrics.ModelCall(model, u.InputTokens, u.OutputTokens, err)
 		},
@@ -255,6 +256,8 @@ func newApp(ctx context.Context, cfg *config, getenv func(string) string, logger
 		Signals:        signals,
 		Leader:         leader,
 		OnAdopt:        func(string) { depsRef.Load().Wake() },
+		DreamAfter:     cfg.DreamAfter,
+		DreamEvery:     cfg.DreamEvery,
 	})
 	autos := automation.New(st, rn, ids, now, automation.Options{Poll: cfg.AutomationPoll, Leader: leader, Logger: logger})
 	reg.Add(builtin.NewAutomations(autos))

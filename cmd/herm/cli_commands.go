@@ -392,7 +392,7 @@ func printDeployment(w io.Writer, d *sdk.Deployment) {
 		}
 		tools = append(tools, k+" "+strings.Join(set, " "))
 	}
-	for name, on := range map[string]bool{"memory": d.Features.Memory, "dreaming": d.Features.Dreaming, "automations": d.Features.Automations,
+	for name, on := range map[string]bool{"memory": d.Features.Memory, "dreaming": d.Features.Dreaming, "dreaming_review": d.Features.DreamingReview, "automations": d.Features.Automations,
 		"steering": d.Features.Steering, "filesystem_webhooks": d.Features.FilesystemWebhooks} {
 		if on {
 			features = append(features, name)

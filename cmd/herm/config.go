@@ -29,10 +29,17 @@ type config struct {
 	MemoryModel string `yaml:"memory_model"`
 	// MemoryObserver turns the memory observer off for the whole server
 	// (nil: on; deployments turn it off with features.memory).
-	MemoryObserver *bool  `yaml:"memory_observer"`
-	LogFormat      string `yaml:"log_format"`
-	LogLevel       string `yaml:"log_level"`
-	PublicURL      string `yaml:"public_url"`
+	MemoryObserver *bool `yaml:"memory_observer"`
+	// Dreaming turns dreaming off for the whole server (nil: on;
+	// deployments turn it on with features.dreaming). DreamAfter is how
+	// long a deployment must be idle before it dreams, DreamEvery the least
+	// time between two of its dreams.
+	Dreaming   *bool         `yaml:"dreaming"`
+	DreamAfter time.Duration `yaml:"dream_after"`
+	DreamEvery time.Duration `yaml:"dream_every"`
+	LogFormat  string        `yaml:"log_format"`
+	LogLevel   string        `yaml:"log_level"`
+	PublicURL  string        `yaml:"public_url"`
 	// CORSOrigins are the browser origins allowed to call the API.
 	CORSOrigins    []string      `yaml:"cors_origins"`
 	EventRetention time.Duration `yaml:"event_retention"`
@@ -139,6 +146,8 @@ func defaultConfig() config {
 		MaxFileBytes:      50 << 20,
 		SnapshotRetention: 30 * 24 * time.Hour,
 		SteeringTimeout:   24 * time.Hour,
+		DreamAfter:        time.Hour,
+		DreamEvery:        24 * time.Hour,
 		NodeLease:         30 * time.Second,
 		// A body may be slow (50 MiB on a slow link) but must keep coming.
 		HTTP: httpTimeouts{ReadHeader: 10 * time.Second, Body: 30 * time.Second, Write: time.Minute, Idle: 2 * time.Minute},
@@ -262,6 +271,22 @@ func loadConfig(name string, args []string, getenv func(string) string) (*config
 	if v := getenv("HERM_MEMORY_OBSERVER"); v != "" {
 		b := v == "1" || v == "true"
 		c.MemoryObserver = &b
+	}
+	if v := getenv("HERM_DREAMING"); v != "" {
+		b := v == "1" || v == "true"
+		c.Dreaming = &b
+	}
+	for _, e := range []struct {
+		env string
+		dst *time.Duration
+	}{{"HERM_DREAM_AFTER", &c.DreamAfter}, {"HERM_DREAM_EVERY", &c.DreamEvery}} {
+		if v := getenv(e.env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("%s must be a positive duration such as 1h", e.env)
+			}
+			*e.dst = d
+		}
 	}
 	if v := getenv("HERM_METRICS_PUBLIC"); v != "" {
 		b := v == "1" || v == "true"

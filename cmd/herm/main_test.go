@@ -45,7 +45,9 @@ func startServerWith(t *testing.T, env map[string]string, tune func(*config)) *s
 		"HERM_RATE_LIMIT": "-1", // tests poll; TestRateLimit sets its own
 		// The memory observer's model call after each run would take the
 		// scripted turns of later runs: on only in the tests about it.
-		"HERM_MEMORY_OBSERVER": "false"}
+		"HERM_MEMORY_OBSERVER": "false",
+		// Likewise a dream's (and deployments have features.dreaming off).
+		"HERM_DREAMING": "false"}
 	for k, v := range env {
 		vars[k] = v
 	}

@@ -211,8 +211,9 @@ func TestMigrateFromOlderSQLite(t *testing.T) {
 	}
 	for _, q := range []string{
 		// Later migrations first (only versions above the latest recorded
-		// are applied): 0020_observed, 0019_timezone, 0018_thread_seq,
+		// are applied): 0021_dreams, 0020_observed, 0019_timezone, 0018_thread_seq,
 		// 0017_agents, 0016_model_settings, 0015_run_output, 0014_custom_tools.
+		`DROP TABLE dreams`, `ALTER TABLE deployments DROP COLUMN dreamed_at`, `DELETE FROM schema_migrations WHERE version = 21`,
 		`DROP INDEX runs_unobserved`, `ALTER TABLE runs DROP COLUMN observed`, `DELETE FROM schema_migrations WHERE version = 20`,
 		`ALTER TABLE deployments DROP COLUMN timezone`, `DELETE FROM schema_migrations WHERE version = 19`,
 		`DROP INDEX events_thread_seq`, `ALTER TABLE events DROP COLUMN thread_seq`, `DROP TABLE thread_event_seqs`, `DELETE FROM schema_migrations WHERE version = 18`,

@@ -103,6 +103,9 @@ type Options struct {
 	// ObserveBytes is how much of a run's end the observer reads (default
 	// 24 KiB).
 	ObserveBytes int
+	// Dreaming is the server's switch for dreams (Dream does nothing
+	// without it); they use MemoryModel too.
+	Dreaming bool
 }
 
 // Agent runs the loop.
@@ -115,6 +118,9 @@ type Agent struct {
 	now    func() time.Time
 	logger *slog.Logger
 	opts   Options
+	// dreamMu serialises this node's applications and discards of dreams
+	// (their checks of the memories and their writes).
+	dreamMu sync.Mutex
 }
 
 // New returns an Agent whose runs get the tools cat offers.

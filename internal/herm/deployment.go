@@ -158,8 +158,12 @@ type Skill struct {
 
 // Features are a deployment's feature flags, always fully resolved.
 type Features struct {
-	Memory             bool `json:"memory"`
+	Memory bool `json:"memory"`
+	// Dreaming: when the deployment is idle, a run with trigger dreaming
+	// consolidates its memories (DreamingReview: the dream's changes wait
+	// for an apply or a discard).
 	Dreaming           bool `json:"dreaming"`
+	DreamingReview     bool `json:"dreaming_review"`
 	Automations        bool `json:"automations"`
 	Steering           bool `json:"steering"`
 	FilesystemWebhooks bool `json:"filesystem_webhooks"`

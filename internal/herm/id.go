@@ -20,6 +20,7 @@ const (
 	PrefixRequest    = "req_"
 	PrefixAgent      = "agt_"
 	PrefixSession    = "sesn_"
+	PrefixDream      = "drm_"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

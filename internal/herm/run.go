@@ -38,11 +38,14 @@ const (
 	TriggerMessage    = "message"
 	TriggerAutomation = "automation"
 	TriggerAPI        = "api"
+	// TriggerDreaming: the run is a dream (see Dream), started by the
+	// server when the deployment was idle; it has no messages.
+	TriggerDreaming = "dreaming"
 )
 
 // Trigger says what started a run.
 type Trigger struct {
-	Type         string `json:"type"`
+	Type         string `json:"type" enum:"message,automation,api,dreaming"`
 	AutomationID string `json:"automation_id,omitempty"`
 }
 
@@ -109,6 +112,8 @@ type RunFilter struct {
 	ThreadID     string
 	Status       RunStatus
 	AutomationID string
+	// TriggerType keeps runs of one trigger type (TriggerMessage, …).
+	TriggerType string
 	Page
 }
 

@@ -40,10 +40,6 @@ const RuntimeHermes = "hermes"
 // does nothing. (The tools it lacks are the tool catalog's to say:
 // ToolNames.)
 func Unavailable(name string) (string, bool) {
-	switch name {
-	case "dreaming":
-		return "dreaming (idle consolidation)", true
-	}
 	return "", false
 }
 
@@ -131,7 +127,7 @@ type DeploymentInput struct {
 	MCPServers        *[]MCPServer             `json:"mcp_servers,omitempty" doc:"≤ 20 servers with unique names; replaces the whole list on update."`
 	Skills            *[]SkillInput            `json:"skills,omitempty" doc:"≤ 20 skills with unique names; replaces the whole list on update."`
 	Secrets           map[string]*string       `json:"secrets,omitempty" doc:"ENV_NAME → sec_... references; on update merged per key, null removes a key."`
-	Features          map[string]*bool         `json:"features,omitempty" doc:"memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default."`
+	Features          map[string]*bool         `json:"features,omitempty" doc:"memory, dreaming, dreaming_review, automations, steering, filesystem_webhooks; merged per key, null resets to the default."`
 	Tools             map[string]*ToolSettings `json:"tools,omitempty" doc:"Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings."`
 	CustomTools       *[]CustomTool            `json:"custom_tools,omitempty" doc:"≤ 64 tools the client implements, with unique names; replaces the whole list on update ([] clears). When the model calls one the run waits (status waiting_on_human, stop_reason requires_action, the run's required_action lists the calls) until the client posts their outputs to POST /v1/deployments/{deployment_id}/runs/{run_id}/tool_outputs."`
 	Metadata          map[string]*string       `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
@@ -526,10 +522,12 @@ func apply(ctx context.Context, d *Deployment, in *DeploymentInput, r Rules, cre
 			dst, dflt = &d.Features.Automations, &def.Automations
 		case "steering":
 			dst, dflt = &d.Features.Steering, &def.Steering
+		case "dreaming_review":
+			dst, dflt = &d.Features.DreamingReview, &def.DreamingReview
 		case "filesystem_webhooks":
 			dst, dflt = &d.Features.FilesystemWebhooks, &def.FilesystemWebhooks
 		default:
-			return invalid("features: unknown feature %q (known: memory, dreaming, automations, steering, filesystem_webhooks)", k)
+			return invalid("features: unknown feature %q (known: memory, dreaming, dreaming_review, automations, steering, filesystem_webhooks)", k)
 		}
 		if v := in.Features[k]; v != nil {
 			if what, ok := Unavailable(k); ok && *v {

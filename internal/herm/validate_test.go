@@ -174,7 +174,6 @@ func TestCreateRefuses(t *testing.T) {
 		{"secrets value too long", withBase(`"secrets":{"TOKEN":"sec_` + rep("x", 252) + `"}`), "", "secrets.TOKEN"},
 		{"secrets of another customer", withBase(`"secrets":{"TOKEN":"sec_theirs"}`), EInvalidSecretRef, "secrets.TOKEN: secret sec_theirs belongs to another customer"},
 		{"features unknown", withBase(`"features":{"telepathy":true}`), "", "features: unknown feature \"telepathy\""},
-		{"features.dreaming true", withBase(`"features":{"dreaming":true}`), "", "features.dreaming: dreaming (idle consolidation) is not available"},
 		{"tools unknown", withBase(`"tools":{"teleport":{"enabled":true}}`), "", "tools: \"teleport\""},
 		{"tools permission", withBase(`"tools":{"shell":{"permission":"sometimes"}}`), "", "tools.shell.permission must be always_allow or always_ask"},
 		{"tools web_search enabled", withBase(`"tools":{"web_search":{"enabled":true}}`), "", "tools.web_search"},
@@ -217,7 +216,7 @@ func TestCreateAccepts(t *testing.T) {
 		"skills":[` + list(MaxSkills-1, func(i int) string { return fmt.Sprintf(`{"name":"s-%d","source":"inline","content":"x"}`, i) }) +
 		`,{"name":"` + rep("s", 64) + `","source":"file","path":"skills/a/SKILL.md"}],
 		"secrets":{"_T":"sec_ours","` + rep("A", 128) + `":"sec_` + rep("x", 251) + `"},
-		"features":{"dreaming":false,"memory":false,"filesystem_webhooks":true},
+		"features":{"dreaming":true,"dreaming_review":true,"memory":false,"filesystem_webhooks":true},
 		"tools":{"shell":{"permission":"always_ask"},"web_search":{"enabled":false},"srv__tool":{"enabled":false}},
 		"metadata":{` + list(MaxMetadata-1, func(i int) string { return fmt.Sprintf(`"k%d":"v"`, i) }) + `,"` + rep("k", MaxMetadataKey) + `":"` + rep("v", MaxMetadataVal) + `"}}`
 	d, err := NewDeployment(context.Background(), input(t, body), r)
@@ -236,7 +235,7 @@ func TestCreateAccepts(t *testing.T) {
 	if len(d.MCPServers) != MaxMCPServers || len(d.Skills) != MaxSkills || len(d.Secrets) != 2 || len(d.Metadata) != MaxMetadata {
 		t.Errorf("counts: %d servers, %d skills, %d secrets, %d metadata", len(d.MCPServers), len(d.Skills), len(d.Secrets), len(d.Metadata))
 	}
-	if d.Features != (Features{Memory: false, Automations: true, Steering: true, FilesystemWebhooks: true}) {
+	if d.Features != (Features{Memory: false, Dreaming: true, DreamingReview: true, Automations: true, Steering: true, FilesystemWebhooks: true}) {
 		t.Errorf("features %+v", d.Features)
 	}
 	if len(d.Tools) != 3 || d.Tools["shell"].Permission != PermissionAlwaysAsk {
@@ -363,7 +362,6 @@ func TestUpdateRefuses(t *testing.T) {
 		{"null in another case", `{"Name":null}`, "", "name cannot be null"},
 		{"name empty", `{"name":""}`, "", "name must not be empty"},
 		{"model unknown", `{"model":"nope/x"}`, "", "model"},
-		{"features.dreaming true", `{"features":{"dreaming":true}}`, "", "features.dreaming"},
 		{"metadata over the limit after the merge", `{"metadata":{` + list(MaxMetadata-1, func(i int) string { return fmt.Sprintf(`"k%d":"v"`, i) }) + `}}`, "", "metadata can hold at most 16"},
 		{"secret refused", `{"secrets":{"C":"sec_theirs"}}`, EInvalidSecretRef, "secrets.C"},
 		{"skills too many", `{"skills":[` + list(MaxSkills+1, func(i int) string { return fmt.Sprintf(`{"name":"s%d","source":"inline","content":"x"}`, i) }) + `]}`, "", "skills can hold at most 20"},

@@ -181,13 +181,14 @@ type FilesystemEvent struct {
 }
 
 // MemoryEvent: a memory changed: by the agent's memory tool (agent), the
-// memories API (api) or the memory observer after a run (observer).
+// memories API (api), the memory observer after a run (observer) or a
+// dream (dreaming).
 type MemoryEvent struct {
 	Type string `json:"type" enum:"memory"`
 	eventCommon
 	MemoryID string `json:"memory_id"`
 	Change   string `json:"change" enum:"created,updated,deleted"`
-	Source   string `json:"source" enum:"agent,api,observer"`
+	Source   string `json:"source" enum:"agent,api,observer,dreaming"`
 }
 
 // UsageEvent: one model call's usage.
@@ -199,7 +200,7 @@ type UsageEvent struct {
 	CacheReadTokens int64    `json:"cache_read_tokens"`
 	CostUSD         *float64 `json:"cost_usd" doc:"Null when the model's price is unknown."`
 	Model           string   `json:"model" doc:"The model that answered the call (provider/model): the deployment's, or a fallback model."`
-	Purpose         *string  `json:"purpose,omitempty" enum:"compaction,subagent,observer" doc:"A call other than one of the agent's own turns (observer: the memory observer's, after the run ended)."`
+	Purpose         *string  `json:"purpose,omitempty" enum:"compaction,subagent,observer,dreaming" doc:"A call other than one of the agent's own turns (observer: the memory observer's, after the run ended; dreaming: a dream's, the only call of its run)."`
 }
 
 // AutomationEvent: an automation changed or fired. Reserved: this server

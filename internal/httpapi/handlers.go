@@ -302,6 +302,14 @@ func (s *Server) listRuns(w http.ResponseWriter, r *http.Request) error {
 			return herm.Errorf(herm.EInvalid, "status must be queued, running, waiting_on_human, completed, error or cancelled")
 		}
 	}
+	if tr := q.Get("trigger"); tr != "" {
+		switch tr {
+		case herm.TriggerMessage, herm.TriggerAutomation, herm.TriggerAPI, herm.TriggerDreaming:
+			f.TriggerType = tr
+		default:
+			return herm.Errorf(herm.EInvalid, "trigger must be message, automation, api or dreaming")
+		}
+	}
 	runs, err := s.store.ListRuns(r.Context(), f)
 	if err != nil {
 		return err

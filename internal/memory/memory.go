@@ -37,6 +37,9 @@ const (
 	SourceAgent    = "agent"
 	SourceAPI      = "api"
 	SourceObserver = "observer"
+	// SourceDreaming: a dream's change (a memory event's source; a dream
+	// only updates and deletes, so no memory has it as its own).
+	SourceDreaming = "dreaming"
 )
 
 // Memory is one remembered fact.

@@ -64,6 +64,12 @@ type Options struct {
 	ObservePoll time.Duration
 	// ObserveTimeout bounds one observation (default 2 min).
 	ObserveTimeout time.Duration
+	// DreamAfter is how long a deployment must have been idle before it
+	// dreams (default 1 h), DreamEvery the least time between two of its
+	// dreams (default 24 h); the dreaming worker looks every DreamPoll
+	// (default DreamAfter, at most 1 min). The agent's Dreaming option is
+	// the switch.
+	DreamAfter, DreamEvery, DreamPoll time.Duration
 }
 
 // Runner claims and executes runs.
@@ -117,6 +123,15 @@ func New(s store.Store, log *eventlog.Log, a *agent.Agent, ids *herm.IDGen, now 
 	if opts.ObserveTimeout <= 0 {
 		opts.ObserveTimeout = 2 * time.Minute
 	}
+	if opts.DreamAfter <= 0 {
+		opts.DreamAfter = time.Hour
+	}
+	if opts.DreamEvery <= 0 {
+		opts.DreamEvery = 24 * time.Hour
+	}
+	if opts.DreamPoll <= 0 {
+		opts.DreamPoll = min(opts.DreamAfter, time.Minute)
+	}
 	if opts.Leader == nil {
 		opts.Leader = cluster.Always{}
 	}
@@ -151,6 +166,7 @@ func (r *Runner) Start(ctx context.Context) error {
 	r.started, r.stop, r.done = true, stop, make(chan struct{})
 	r.wg.Go(func() { r.heartbeat(loopCtx) })
 	r.wg.Go(func() { r.observeLoop(loopCtx) })
+	r.wg.Go(func() { r.dreamLoop(loopCtx) })
 	if r.opts.Signals != nil {
 		wakes, stopWakes := r.opts.Signals.Subscribe(cluster.Wake)
 		cancels, stopCancels := r.opts.Signals.Subscribe(cluster.Cancel)

@@ -392,6 +392,30 @@ type Querier interface {
 	// deployment's spend include it (ENotFound when the run does not exist).
 	AddRunUsage(ctx context.Context, runID string, u herm.Usage) error
 
+	// Dreams.
+
+	// DreamCandidates lists (at most limit, oldest dream first) the IDs of
+	// the ready deployments owner owns with features.dreaming on that are
+	// idle — no queued, running or waiting run, no thread active and no run
+	// ended since idleSince — and were not dreamed since dreamedBefore.
+	DreamCandidates(ctx context.Context, owner string, idleSince, dreamedBefore time.Time, limit int) ([]string, error)
+	// ClaimDream marks a deployment dreamed at now, in one guarded
+	// statement, when it is still idle since idleSince and was not dreamed
+	// since dreamedBefore; it reports whether it won (two claimers never
+	// both do).
+	ClaimDream(ctx context.Context, deploymentID string, now, idleSince, dreamedBefore time.Time) (bool, error)
+	// CreateDream stores a dream (ENotFound when its deployment does not
+	// exist).
+	CreateDream(ctx context.Context, d *herm.Dream) error
+	// GetDream returns a deployment's dream (ENotFound).
+	GetDream(ctx context.Context, deploymentID, dreamID string) (*herm.Dream, error)
+	// ListDreams lists a deployment's dreams, newest first, after cursor.
+	ListDreams(ctx context.Context, deploymentID, cursor string, limit int) ([]*herm.Dream, error)
+	// ResolveDream moves a proposed dream to status (applied or discarded)
+	// at at, in one guarded statement: ENotFound, or EConflict when the
+	// dream is not proposed (any more).
+	ResolveDream(ctx context.Context, deploymentID, dreamID, status string, at time.Time) (*herm.Dream, error)
+
 	RunTransitions
 
 	// CountRunsByStatus counts runs per status, for metrics.

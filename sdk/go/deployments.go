@@ -124,6 +124,7 @@ type SkillParams struct {
 type Features struct {
 	Memory             bool `json:"memory"`
 	Dreaming           bool `json:"dreaming"`
+	DreamingReview     bool `json:"dreaming_review"`
 	Automations        bool `json:"automations"`
 	Steering           bool `json:"steering"`
 	FilesystemWebhooks bool `json:"filesystem_webhooks"`

@@ -69,6 +69,8 @@ type Client struct {
 	Files *FileService
 	// Memories manages what deployments' agents remember.
 	Memories *MemoryService
+	// Dreams lists, applies and discards deployments' dreams.
+	Dreams *DreamService
 	// Skills manages deployments' skills.
 	Skills *SkillService
 	// Tools lists deployments' tools and changes their settings.
@@ -151,6 +153,7 @@ func NewClient(baseURL, apiKey string, opts ...Option) *Client {
 	c.Runs = &RunService{c}
 	c.Files = &FileService{c}
 	c.Memories = &MemoryService{c}
+	c.Dreams = &DreamService{c}
 	c.Skills = &SkillService{c}
 	c.Tools = &ToolService{c}
 	c.MCPServers = &MCPServerService{c}

@@ -120,6 +120,9 @@ type RunListParams struct {
 	ThreadID     string
 	Status       string
 	AutomationID string
+	// Trigger keeps runs of one trigger type: message, automation, api or
+	// dreaming.
+	Trigger string
 	ListParams
 }
 
@@ -132,6 +135,7 @@ func (s *RunService) List(ctx context.Context, deploymentID string, p RunListPar
 	setIf(q, "thread_id", p.ThreadID)
 	setIf(q, "status", p.Status)
 	setIf(q, "automation_id", p.AutomationID)
+	setIf(q, "trigger", p.Trigger)
 	return getPage[Run](ctx, s.c, depPath(deploymentID, "runs"), q)
 }
 

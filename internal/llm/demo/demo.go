@@ -13,6 +13,9 @@
 //   - asked by the memory observer (llm.MemoryOperations), it adds a memory
 //     for each user line "remember: FACT" of the conversation, and nothing
 //     else;
+//   - asked for a dream (llm.DreamOperations), it merges memories whose
+//     contents are the same but for case, punctuation and spacing: it
+//     keeps the oldest and deletes the others, and changes nothing else;
 //   - otherwise it restates the user's message.
 package demo
 
@@ -67,6 +70,8 @@ func (m *Model) Stream(ctx context.Context, req llm.Request, onDelta func(llm.De
 	switch {
 	case req.Output != nil && req.Output.Name == llm.MemoryOperations:
 		text, calls = observe(req), nil
+	case req.Output != nil && req.Output.Name == llm.DreamOperations:
+		text, calls = dream(req), nil
 	case req.Output != nil && len(calls) == 0:
 		// Asked for structured output: an example value of the schema.
 		text = string(example(req.Output.Schema))
@@ -320,4 +325,50 @@ func observe(req llm.Request) string {
 	}
 	b, _ := json.Marshal(map[string]any{"operations": ops})
 	return string(b)
+}
+
+// dream answers a dream's request: the memories are listed as lines
+// "- [mem_…] content", newest first; of each group of memories with the
+// same normalized content the oldest stays and the others are deleted.
+func dream(req llm.Request) string {
+	type op struct {
+		Op       string `json:"op"`
+		MemoryID string `json:"memory_id"`
+		Content  string `json:"content"`
+	}
+	type mem struct{ id, key string }
+	var mems []mem
+	for _, m := range req.Messages {
+		if m.Role != llm.RoleUser {
+			continue
+		}
+		for _, line := range strings.Split(m.Content, "\n") {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "- [")
+			if !ok {
+				continue
+			}
+			id, content, ok := strings.Cut(rest, "] ")
+			if ok && strings.HasPrefix(id, "mem_") {
+				mems = append(mems, mem{id, normalize(content)})
+			}
+		}
+	}
+	kept := map[string]bool{}
+	ops := []op{}
+	for i := len(mems) - 1; i >= 0; i-- { // oldest first
+		if kept[mems[i].key] {
+			ops = append(ops, op{Op: "delete", MemoryID: mems[i].id})
+			continue
+		}
+		kept[mems[i].key] = true
+	}
+	b, _ := json.Marshal(map[string]any{"operations": ops})
+	return string(b)
+}
+
+// normalize lowers s and keeps its letters and digits, words separated by
+// single spaces.
+func normalize(s string) string {
+	f := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	return strings.Join(f, " ")
 }

@@ -228,3 +228,21 @@ func TestMemoryObserver(t *testing.T) {
 		}
 	}
 }
+
+func TestDream(t *testing.T) {
+	for _, tc := range []struct{ memories, want string }{
+		{"- [mem_2] Likes tea\n- [mem_1] likes coffee", `{"operations":[]}`},
+		{"- [mem_3] The customer likes  TEA.\n- [mem_2] works in Oslo\n- [mem_1] the customer likes tea", `{"operations":[{"op":"delete","memory_id":"mem_3","content":""}]}`},
+	} {
+		resp, err := demo.New().Stream(context.Background(), llm.Request{
+			Messages: []llm.Message{{Role: llm.RoleUser, Content: "The memories, newest first:\n" + tc.memories + "\n\nAnswer with the JSON operations."}},
+			Output:   &llm.OutputFormat{Name: llm.DreamOperations, Schema: json.RawMessage(`{"type":"object"}`)},
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Text != tc.want {
+			t.Errorf("%q: got %s, want %s", tc.memories, resp.Text, tc.want)
+		}
+	}
+}

@@ -102,6 +102,11 @@ func (q *querier) ListRuns(ctx context.Context, f herm.RunFilter) ([]*herm.Run, 
 	if f.AutomationID != "" {
 		query += ` AND automation_id <> ''` // lets the planner use the partial index
 	}
+	if f.TriggerType != "" {
+		// trigger_info is herm.Trigger as encoding/json writes it: type first.
+		query += ` AND trigger_info LIKE ?`
+		args = append(args, `{"type":"`+f.TriggerType+`"%`)
+	}
 	query, args = newestFirst(query, args, f.Cursor, f.Limit)
 	return q.listRuns(ctx, "list runs", query, args...)
 }

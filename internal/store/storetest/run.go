@@ -97,6 +97,9 @@ func runTests() []test {
 				{"automation and status", herm.RunFilter{DeploymentID: d.ID, AutomationID: "aut_1", Status: herm.RunCompleted}, []*herm.Run{r[2]}},
 				{"thread only", herm.RunFilter{ThreadID: a, Page: herm.Page{Limit: 2}}, []*herm.Run{r[7], r[5]}},
 				{"no match", herm.RunFilter{DeploymentID: d.ID, AutomationID: "aut_9"}, nil},
+				{"trigger message", herm.RunFilter{DeploymentID: d.ID, TriggerType: herm.TriggerMessage}, []*herm.Run{r[5], r[3], r[0]}},
+				{"trigger automation", herm.RunFilter{DeploymentID: d.ID, TriggerType: herm.TriggerAutomation, Page: herm.Page{Limit: 2}}, []*herm.Run{r[7], r[6]}},
+				{"trigger dreaming", herm.RunFilter{DeploymentID: d.ID, TriggerType: herm.TriggerDreaming}, nil},
 			}
 			for _, tc := range tests {
 				got, err := f.s.ListRuns(f.ctx, tc.filter)

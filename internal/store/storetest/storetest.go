@@ -41,7 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) (s store.Store, another func() st
 	for _, group := range [][]test{
 		apiKeyTests(), idempotencyTests(), deploymentTests(), threadTests(), messageTests(),
 		runTests(), claimTests(), stepTests(), eventTests(), txTests(), pageTests(), steeringTests(), budgetTests(), compactionTests(), secretTests(), webhookTests(),
-		transitionTests(), raceTests(), guardTests(), nodeTests(), automationTests(), agentTests(), threadSeqTests(), observeTests(),
+		transitionTests(), raceTests(), guardTests(), nodeTests(), automationTests(), agentTests(), threadSeqTests(), observeTests(), dreamTests(),
 	} {
 		all = append(all, group...)
 	}

@@ -323,7 +323,7 @@ export interface CreateAgentRequest {
   sandbox?: AgentSandbox;
   /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
-  /** memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default. */
+  /** memory (default true), filesystemWebhooks (default false), dreaming (not available to agents yet); merged per key, null resets to the default. */
   features?: { [key: string]: boolean | null };
   /** Replaced whole on update (null resets to the provider's defaults). */
   modelSettings?: AgentModelSettings | null;
@@ -374,7 +374,7 @@ export interface CreateDeploymentRequest {
   skills?: SkillInput[] | null;
   /** ENV_NAME → sec_... references; on update merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
-  /** memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default. */
+  /** memory, dreaming, dreaming_review, automations, steering, filesystem_webhooks; merged per key, null resets to the default. */
   features?: { [key: string]: boolean | null };
   /** Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings. */
   tools?: { [key: string]: ToolSettings | null };
@@ -519,6 +519,31 @@ export interface DeploymentStatusEvent {
   error: ErrorInfo | null;
 }
 
+export interface Dream {
+  dream_id: string;
+  deployment_id: string;
+  /** The dream's run (trigger dreaming): its model call and usage. */
+  run_id: string;
+  /** proposed: held for review (features.dreaming_review) until POST …/apply or …/discard; applied: its changes were made (at once without review); discarded: never made; failed: the model call failed and nothing changed. */
+  status: "proposed" | "applied" | "discarded" | "failed";
+  /** Each change to one memory: update (before and after) or delete (before). A merge of duplicates is an update of one and deletes of the others. For an applied dream, the changes made. */
+  changes: DreamChange[];
+  /** Why a failed dream failed; null otherwise. */
+  error: string | null;
+  created_at: string;
+  /** When it was applied, discarded or failed; null while proposed. */
+  resolved_at: string | null;
+}
+
+export interface DreamChange {
+  op: "update" | "delete";
+  memory_id: string;
+  /** The memory's content when the dream was made. */
+  before: string | null;
+  /** Its content after the change; null for a delete. */
+  after: string | null;
+}
+
 export interface EgressEvent {
   type: "egress";
   /** evt_<sequence>: the SSE id, for Last-Event-ID and after. */
@@ -568,6 +593,7 @@ export interface EventsRef {
 export interface Features {
   memory: boolean;
   dreaming: boolean;
+  dreaming_review: boolean;
   automations: boolean;
   steering: boolean;
   filesystem_webhooks: boolean;
@@ -644,6 +670,12 @@ export interface ListDelivery {
 
 export interface ListDeployment {
   data: Deployment[];
+  /** Pass as cursor to get the next page; null on the last page. */
+  next_cursor: string | null;
+}
+
+export interface ListDream {
+  data: Dream[];
   /** Pass as cursor to get the next page; null on the last page. */
   next_cursor: string | null;
 }
@@ -753,7 +785,7 @@ export interface MemoryEvent {
   created_at: string;
   memory_id: string;
   change: "created" | "updated" | "deleted";
-  source: "agent" | "api" | "observer";
+  source: "agent" | "api" | "observer" | "dreaming";
 }
 
 export interface MemoryRequest {
@@ -1409,7 +1441,7 @@ export interface ToolSettings {
 }
 
 export interface Trigger {
-  type: string;
+  type: "message" | "automation" | "api" | "dreaming";
   automation_id?: string;
 }
 
@@ -1456,7 +1488,7 @@ export interface UpdateAgentRequest {
   sandbox?: AgentSandbox;
   /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
-  /** memory (default true), filesystemWebhooks (default false), dreaming (not available on this server); merged per key, null resets to the default. */
+  /** memory (default true), filesystemWebhooks (default false), dreaming (not available to agents yet); merged per key, null resets to the default. */
   features?: { [key: string]: boolean | null };
   /** Replaced whole on update (null resets to the provider's defaults). */
   modelSettings?: AgentModelSettings | null;
@@ -1507,7 +1539,7 @@ export interface UpdateDeploymentRequest {
   skills?: SkillInput[] | null;
   /** ENV_NAME → sec_... references; on update merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
-  /** memory, dreaming, automations, steering, filesystem_webhooks; merged per key, null resets to the default. */
+  /** memory, dreaming, dreaming_review, automations, steering, filesystem_webhooks; merged per key, null resets to the default. */
   features?: { [key: string]: boolean | null };
   /** Per-tool settings by model-facing tool name; merged per tool and field (a setting not sent stays), null removes the tool's settings. */
   tools?: { [key: string]: ToolSettings | null };
@@ -1568,8 +1600,8 @@ export interface UsageEvent {
   cost_usd: number | null;
   /** The model that answered the call (provider/model): the deployment's, or a fallback model. */
   model: string;
-  /** A call other than one of the agent's own turns (observer: the memory observer's, after the run ended). */
-  purpose?: "compaction" | "subagent" | "observer" | null;
+  /** A call other than one of the agent's own turns (observer: the memory observer's, after the run ended; dreaming: a dream's, the only call of its run). */
+  purpose?: "compaction" | "subagent" | "observer" | "dreaming" | null;
 }
 
 export interface UserCustomToolResultPayload {
@@ -1665,6 +1697,10 @@ export interface Operations {
   "/v1/deployments/{deployment_id}/automations": "GET" | "POST";
   "/v1/deployments/{deployment_id}/automations/{automation_id}": "DELETE" | "GET" | "PATCH";
   "/v1/deployments/{deployment_id}/automations/{automation_id}/trigger": "POST";
+  "/v1/deployments/{deployment_id}/dreams": "GET";
+  "/v1/deployments/{deployment_id}/dreams/{dream_id}": "GET";
+  "/v1/deployments/{deployment_id}/dreams/{dream_id}/apply": "POST";
+  "/v1/deployments/{deployment_id}/dreams/{dream_id}/discard": "POST";
   "/v1/deployments/{deployment_id}/events": "GET";
   "/v1/deployments/{deployment_id}/events/tokens": "POST";
   "/v1/deployments/{deployment_id}/files": "DELETE" | "GET" | "PUT";
