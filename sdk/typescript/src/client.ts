@@ -309,6 +309,28 @@ export class Memories extends Resource {
   }
 }
 
+/**
+ * A deployment's dreams: the consolidations of its memories made while it
+ * idles (features.dreaming), each with its changes; with
+ * features.dreaming_review they wait for apply() or discard().
+ */
+export class Dreams extends Resource {
+  list(deploymentId: string, params?: ListParams, options?: RequestOptions): PagePromise<S.Dream> {
+    return this.paged<S.Dream>("/v1/deployments/{deployment_id}/dreams", { deployment_id: dep(deploymentId) }, params as Record<string, unknown> | undefined, options);
+  }
+  get(deploymentId: string, dreamId: string, options?: RequestOptions): Promise<S.Dream> {
+    return this.call({ method: "GET", path: "/v1/deployments/{deployment_id}/dreams/{dream_id}", params: { deployment_id: dep(deploymentId), dream_id: requireString("dreamId", dreamId) }, options });
+  }
+  /** Applies a proposed dream (409 when one of its memories changed since, or it is not proposed). */
+  apply(deploymentId: string, dreamId: string, options?: RequestOptions): Promise<S.Dream> {
+    return this.call({ method: "POST", path: "/v1/deployments/{deployment_id}/dreams/{dream_id}/apply", params: { deployment_id: dep(deploymentId), dream_id: requireString("dreamId", dreamId) }, options });
+  }
+  /** Discards a proposed dream: its memories stay as they are. */
+  discard(deploymentId: string, dreamId: string, options?: RequestOptions): Promise<S.Dream> {
+    return this.call({ method: "POST", path: "/v1/deployments/{deployment_id}/dreams/{dream_id}/discard", params: { deployment_id: dep(deploymentId), dream_id: requireString("dreamId", dreamId) }, options });
+  }
+}
+
 export class Skills extends Resource {
   /** Adds a configured skill ({name, source: "inline" | "url" | "file", content | url | path}). */
   add(deploymentId: string, body: Body<S.SkillInput>, options?: RequestOptions): Promise<S.SkillDetail> {
@@ -728,6 +750,7 @@ export class Herm {
   readonly runs: Runs;
   readonly files: Files;
   readonly memories: Memories;
+  readonly dreams: Dreams;
   readonly skills: Skills;
   readonly tools: Tools;
   readonly mcpServers: MCPServers;
@@ -777,6 +800,7 @@ export class Herm {
     this.runs = new Runs(t);
     this.files = new Files(t);
     this.memories = new Memories(t);
+    this.dreams = new Dreams(t);
     this.skills = new Skills(t);
     this.tools = new Tools(t);
     this.mcpServers = this.tools.mcpServers;

@@ -249,6 +249,12 @@ test("files, memories, skills, tools, automations, secrets", async () => {
   await herm.memories.delete(depId, mem.memory_id);
   await assert.rejects(herm.memories.get(depId, mem.memory_id), (e) => e.status === 404);
 
+  // No dream yet (the server's dreaming is off in tests): the calls' paths.
+  assert.deepEqual((await herm.dreams.list(depId)).data, []);
+  await assert.rejects(herm.dreams.get(depId, "drm_none"), (e) => e.status === 404);
+  await assert.rejects(herm.dreams.apply(depId, "drm_none"), (e) => e.status === 404);
+  await assert.rejects(herm.dreams.discard(depId, "drm_none"), (e) => e.status === 404);
+
   const sk = await herm.skills.add(depId, { name: "ad-copy", source: "inline", content: "---\nname: ad-copy\ndescription: Writes ad copy.\n---\nWrite short ads." });
   assert.equal(sk.description, "Writes ad copy.");
   assert.match((await herm.skills.get(depId, sk.skill_id)).content, /Write short ads/);
