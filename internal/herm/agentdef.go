@@ -43,7 +43,7 @@ type AgentInput struct {
 	Skills        *[]AgentSkill       `null:"no" json:"skills,omitempty" doc:"≤ 20 configured skills with unique names, source inline or url (a url skill is fetched when the version is made and kept as it was then); replaces the whole list on update."`
 	Sandbox       *AgentSandbox       `null:"no" json:"sandbox,omitempty" doc:"The sandbox of each user's workspace; replaced whole on update."`
 	Secrets       map[string]*string  `json:"secrets,omitempty" doc:"ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key."`
-	Features      map[string]*bool    `json:"features,omitempty" doc:"memory (default true), filesystemWebhooks (default false), dreaming (not available to agents yet); merged per key, null resets to the default."`
+	Features      map[string]*bool    `json:"features,omitempty" doc:"memory (default true), filesystemWebhooks (default false), dreaming (default false: each user's memories are consolidated while idle, applied at once); merged per key, null resets to the default."`
 	ModelSettings *AgentModelSettings `json:"modelSettings,omitempty" doc:"Replaced whole on update (null resets to the provider's defaults)."`
 	Timezone      *string             `json:"timezone,omitempty" null:"no" doc:"The IANA time zone (e.g. Europe/Paris) in which the agent is told the current date and time; \"\" or absent: UTC."`
 	Metadata      map[string]*string  `json:"metadata,omitempty" doc:"≤ 16 string pairs (keys ≤ 40, values ≤ 500 chars); merged per key, null removes."`
@@ -209,6 +209,7 @@ type AgentDefinition struct {
 type AgentFeatures struct {
 	Memory             bool `json:"memory"`
 	FilesystemWebhooks bool `json:"filesystemWebhooks"`
+	Dreaming           bool `json:"dreaming"`
 }
 
 // agentFieldNames turns the deployment fields that validation's messages
@@ -307,13 +308,15 @@ func ApplyAgentInput(ctx context.Context, def *AgentDefinition, meta map[string]
 		case "filesystemWebhooks":
 			d.Features.FilesystemWebhooks = v != nil && *v
 		case "dreaming":
+			d.Features.Dreaming = v != nil && *v
+		case "dreamingReview":
 			if v != nil && *v {
-				return nil, nil, Errorf(EInvalid, "features.dreaming: dreaming (idle consolidation) is not available to agents yet; deployments have it")
+				return nil, nil, invalid("features.dreamingReview is not available to agents yet (sessions have no dreams API to review them): their dreams apply at once")
 			}
 		case "automations", "steering":
 			return nil, nil, invalid("features.%s is not a feature of agents (sessions have no automations; always_ask permission policies pause for a user.tool_confirmation)", k)
 		default:
-			return nil, nil, invalid("features.%s is not a feature (memory, filesystemWebhooks, dreaming)", k)
+			return nil, nil, invalid("features.%s is not a feature of agents (memory, filesystemWebhooks, dreaming)", k)
 		}
 	}
 	newMeta := maps.Clone(meta)
@@ -467,7 +470,7 @@ func (d *AgentDefinition) DeploymentInput(customerID string, builtins ToolNames)
 		Model:        ptr(d.Model),
 		Secrets:      map[string]*string{},
 		Features: map[string]*bool{
-			"memory": ptr(d.Features.Memory), "filesystem_webhooks": ptr(d.Features.FilesystemWebhooks),
+			"memory": ptr(d.Features.Memory), "filesystem_webhooks": ptr(d.Features.FilesystemWebhooks), "dreaming": ptr(d.Features.Dreaming),
 			// Approvals (always_ask) need steering; sessions have no
 			// automations, and no way to answer ask_human's questions
 			// (it is disabled below).

@@ -99,6 +99,10 @@ func TestAgentUpdateMerges(t *testing.T) {
 		next.Features.Memory || next.Secrets["API_KEY"] != "sec_1" {
 		t.Fatalf("after the update %+v", next)
 	}
+	dreamy, _, err := ApplyAgentInput(ctx, next, meta2, agentInput(t, `{"features": {"dreaming": true}}`), testRules())
+	if err != nil || !dreamy.Features.Dreaming || !deploymentOf(t, dreamy).Features.Dreaming {
+		t.Fatalf("dreaming on: %+v %v", dreamy, err)
+	}
 	if len(meta2) != 2 || meta2["b"] != "2" || meta2["c"] != "3" {
 		t.Fatalf("metadata %v", meta2)
 	}
@@ -121,7 +125,7 @@ func TestAgentInputErrors(t *testing.T) {
 		`{"name": "x", "model": "demo/demo", "tools": [{"type": "agent_toolset", "defaultConfig": {"permissionPolicy": {"type": "sometimes"}}}]}`:    "always_allow or always_ask",
 		`{"name": "x", "model": "demo/demo", "tools": [{"type": "custom", "name": "a__b", "description": "d", "input_schema": {"type": "object"}}]}`: "tools (custom)",
 		`{"name": "x", "model": "demo/demo", "tools": [{"type": "toolbox"}]}`:                                                                        "agent_toolset, mcp_toolset or custom",
-		`{"name": "x", "model": "demo/demo", "features": {"dreaming": true}}`:                                                                        "not available",
+		`{"name": "x", "model": "demo/demo", "features": {"dreamingReview": true}}`:                                                                  "not available",
 		`{"name": "x", "model": "demo/demo", "features": {"steering": true}}`:                                                                        "not a feature of agents",
 		`{"name": "x", "model": "demo/demo", "skills": [{"name": "a", "source": "file"}]}`:                                                           "source file",
 		`{"name": "x", "model": "demo/demo", "secrets": {"K": "sec_theirs"}}`:                                                                        "sec_theirs",

@@ -156,6 +156,7 @@ type AgentNetwork struct {
 type AgentFeatures struct {
 	Memory             bool `json:"memory"`
 	FilesystemWebhooks bool `json:"filesystemWebhooks"`
+	Dreaming           bool `json:"dreaming"`
 }
 
 // AgentModelSettings are an agent's settings of its model calls; zero

@@ -64,6 +64,7 @@ export interface AgentCustomToolUsePayload {
 export interface AgentFeatures {
   memory: boolean;
   filesystemWebhooks: boolean;
+  dreaming: boolean;
 }
 
 export interface AgentMCPServer {
@@ -323,7 +324,7 @@ export interface CreateAgentRequest {
   sandbox?: AgentSandbox;
   /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
-  /** memory (default true), filesystemWebhooks (default false), dreaming (not available to agents yet); merged per key, null resets to the default. */
+  /** memory (default true), filesystemWebhooks (default false), dreaming (default false: each user's memories are consolidated while idle, applied at once); merged per key, null resets to the default. */
   features?: { [key: string]: boolean | null };
   /** Replaced whole on update (null resets to the provider's defaults). */
   modelSettings?: AgentModelSettings | null;
@@ -1488,7 +1489,7 @@ export interface UpdateAgentRequest {
   sandbox?: AgentSandbox;
   /** ENV_NAME → sec_... references to secrets without a customer_id (an agent serves many users); merged per key, null removes a key. */
   secrets?: { [key: string]: string | null };
-  /** memory (default true), filesystemWebhooks (default false), dreaming (not available to agents yet); merged per key, null resets to the default. */
+  /** memory (default true), filesystemWebhooks (default false), dreaming (default false: each user's memories are consolidated while idle, applied at once); merged per key, null resets to the default. */
   features?: { [key: string]: boolean | null };
   /** Replaced whole on update (null resets to the provider's defaults). */
   modelSettings?: AgentModelSettings | null;
