@@ -245,6 +245,12 @@ func (x *cli) events(ctx context.Context, depID string, follow bool, after strin
 	// however long, reopening the stream after the last event printed.
 	c := x.client(sdk.WithReconnects(math.MaxInt32))
 	st, err := c.Events.Stream(ctx, depID, sdk.EventStreamParams{LastEventID: after, Types: types, RunID: runID, ThreadID: threadID})
+	return followStream(ctx, st, err, show)
+}
+
+// followStream shows a stream's events (st and err as its Stream call
+// returned them) until it is interrupted, the normal end of --follow.
+func followStream[T any](ctx context.Context, st *sdk.Stream[T], err error, show func(*T) error) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted before the stream opened

@@ -754,23 +754,5 @@ func (x *cli) sessionEvents(ctx context.Context, sid string, follow bool, after 
 	c := x.client(sdk.WithReconnects(math.MaxInt32))
 	p := sdk.SessionStreamParams{After: max(after, 0), FromStart: after == 0}
 	st, err := c.Sessions.Stream(ctx, sid, p)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // interrupted before the stream opened
-		}
-		return err
-	}
-	defer st.Close()
-	for e, err := range st.All() {
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // interrupted: the normal end of --follow
-			}
-			return err
-		}
-		if err := show(&e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return followStream(ctx, st, err, show)
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -125,21 +124,7 @@ func (a *Agent) Dream(ctx context.Context, deploymentID string) (*herm.Dream, er
 		b.WriteString("\n")
 	}
 	b.WriteString("\nAnswer with the JSON operations.")
-	req := llm.Request{
-		Model: model, System: dreamSystem, MaxTokens: 4096,
-		Messages: []llm.Message{{Role: llm.RoleUser, Content: b.String()}},
-	}
-	if llm.HasStructuredOutput(provider, model) {
-		req.Output = &llm.OutputFormat{Name: llm.DreamOperations, Schema: json.RawMessage(dreamSchema)}
-	}
-	resp, callErr := provider.Stream(ctx, req, func(llm.Delta) {})
-	if a.opts.OnModelCall != nil {
-		var u llm.Usage
-		if resp != nil {
-			u = resp.Usage
-		}
-		a.opts.OnModelCall(full, u, callErr)
-	}
+	resp, callErr := a.memoryCall(ctx, provider, full, model, dreamSystem, b.String(), 4096, llm.DreamOperations, dreamSchema)
 	end := a.now().UTC()
 	run.CompletedAt = &end
 	dream := &herm.Dream{ID: a.ids.New(herm.PrefixDream), DeploymentID: d.ID, RunID: run.ID, CreatedAt: end}

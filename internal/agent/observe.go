@@ -169,21 +169,7 @@ func (a *Agent) Observe(ctx context.Context, run *herm.Run) error {
 	b.WriteString("\nThe conversation (the end of it):\n")
 	b.WriteString(conversation)
 	b.WriteString("\n\nAnswer with the JSON operations.")
-	req := llm.Request{
-		Model: model, System: observeSystem, MaxTokens: 2048,
-		Messages: []llm.Message{{Role: llm.RoleUser, Content: b.String()}},
-	}
-	if llm.HasStructuredOutput(provider, model) {
-		req.Output = &llm.OutputFormat{Name: llm.MemoryOperations, Schema: json.RawMessage(observeSchema)}
-	}
-	resp, err := provider.Stream(ctx, req, func(llm.Delta) {})
-	if a.opts.OnModelCall != nil {
-		var u llm.Usage
-		if resp != nil {
-			u = resp.Usage
-		}
-		a.opts.OnModelCall(full, u, err)
-	}
+	resp, err := a.memoryCall(ctx, provider, full, model, observeSystem, b.String(), 2048, llm.MemoryOperations, observeSchema)
 	if err != nil {
 		return fmt.Errorf("memory observer: %w", err)
 	}
@@ -324,4 +310,27 @@ func clipBytes(s string, n int) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+// memoryCall makes the model call of the observer or of a dream: prompt
+// under system, its answer JSON operations (the provider's structured
+// output of schema, named format, where it has it), reported to
+// OnModelCall as the model full.
+func (a *Agent) memoryCall(ctx context.Context, provider llm.Provider, full, model, system, prompt string, maxTokens int, format, schema string) (*llm.Response, error) {
+	req := llm.Request{
+		Model: model, System: system, MaxTokens: maxTokens,
+		Messages: []llm.Message{{Role: llm.RoleUser, Content: prompt}},
+	}
+	if llm.HasStructuredOutput(provider, model) {
+		req.Output = &llm.OutputFormat{Name: format, Schema: json.RawMessage(schema)}
+	}
+	resp, err := provider.Stream(ctx, req, func(llm.Delta) {})
+	if a.opts.OnModelCall != nil {
+		var u llm.Usage
+		if resp != nil {
+			u = resp.Usage
+		}
+		a.opts.OnModelCall(full, u, err)
+	}
+	return resp, err
 }

@@ -226,12 +226,7 @@ func (p AgentUpdateParams) MarshalJSON() ([]byte, error) {
 	if p.ModelSettings != nil {
 		return nil, fmt.Errorf("herm: ModelSettings and ClearModelSettings both set")
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	m["modelSettings"] = json.RawMessage("null")
-	return json.Marshal(m)
+	return withNull(b, "modelSettings")
 }
 
 // AgentListParams filters and pages an agent list.

@@ -209,11 +209,17 @@ func (p DeploymentUpdateParams) MarshalJSON() ([]byte, error) {
 	if p.BudgetUSD != nil {
 		return nil, fmt.Errorf("herm: BudgetUSD and RemoveBudget both set")
 	}
+	return withNull(b, "budget_usd")
+}
+
+// withNull adds key: null to the JSON object b (a patch that removes what
+// key holds).
+func withNull(b []byte, key string) ([]byte, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, err
 	}
-	m["budget_usd"] = json.RawMessage("null")
+	m[key] = json.RawMessage("null")
 	return json.Marshal(m)
 }
 

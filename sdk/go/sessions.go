@@ -3,7 +3,6 @@ package herm
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"iter"
 	"net/http"
 	"net/url"
@@ -534,21 +533,7 @@ type SessionStreamParams struct {
 // p said), and never delivers a sequence twice. Close it when done.
 func (s *SessionService) Stream(ctx context.Context, id string, p SessionStreamParams) (*Stream[SessionEvent], error) {
 	r := &request{method: http.MethodGet, path: path("sessions", id, "events", "stream")}
-	open := func(ctx context.Context, lastID string) (io.ReadCloser, error) {
-		r.header = http.Header{"Accept": {"text/event-stream"}}
-		if lastID != "" {
-			r.header.Set("Last-Event-ID", lastID)
-		}
-		resp, err := s.c.sendOnce(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			defer resp.Body.Close()
-			return nil, errorFrom(resp, r.method, r.path)
-		}
-		return resp.Body, nil
-	}
+	open := s.c.openStream(r)
 	st := newStream(ctx, decodeSessionEvent, open, s.c.reconnects, time.Second)
 	switch {
 	case p.After > 0:

@@ -184,21 +184,7 @@ func (s *EventService) All(ctx context.Context, deploymentID string, p EventList
 // Close it when done.
 func (s *EventService) Stream(ctx context.Context, deploymentID string, p EventStreamParams) (*Stream[Event], error) {
 	r := &request{method: http.MethodGet, path: depPath(deploymentID, "events"), query: filters(p.Types, p.ThreadID, p.RunID)}
-	open := func(ctx context.Context, lastID string) (io.ReadCloser, error) {
-		r.header = http.Header{"Accept": {"text/event-stream"}}
-		if lastID != "" {
-			r.header.Set("Last-Event-ID", lastID)
-		}
-		resp, err := s.c.sendOnce(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			defer resp.Body.Close()
-			return nil, errorFrom(resp, r.method, r.path)
-		}
-		return resp.Body, nil
-	}
+	open := s.c.openStream(r)
 	st := newStream(ctx, decodeEvent, open, s.c.reconnects, time.Second)
 	st.lastID = p.LastEventID
 	st.lastSeq = sequenceOf(p.LastEventID)
@@ -492,4 +478,25 @@ func (s *Stream[T]) isClosed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closed
+}
+
+// openStream returns what (re)opens the SSE stream of r: a GET with Accept
+// text/event-stream, and Last-Event-ID when a position is given; an answer
+// other than 200 is its error.
+func (c *Client) openStream(r *request) func(ctx context.Context, lastID string) (io.ReadCloser, error) {
+	return func(ctx context.Context, lastID string) (io.ReadCloser, error) {
+		r.header = http.Header{"Accept": {"text/event-stream"}}
+		if lastID != "" {
+			r.header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := c.sendOnce(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			defer resp.Body.Close()
+			return nil, errorFrom(resp, r.method, r.path)
+		}
+		return resp.Body, nil
+	}
 }
